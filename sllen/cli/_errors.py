@@ -1,0 +1,55 @@
+"""One line on stderr and a non-zero exit code for every failure a user can cause.
+
+Bad input (a missing file, a truncated weights file, a folder without images) raises
+ValueError or OSError subclasses deep in the library; the CLI turns them into a single red
+line. SLLEN_DEBUG=1 shows the traceback for bug reports.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rich.console import Console
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 1
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    raise SystemExit(code)
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return " ".join(text.split())
+
+
+def user_errors(fn: F) -> F:
+    """Wrap a CLI command: known errors become one line and an exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if os.environ.get("SLLEN_DEBUG"):
+            return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            sys.exit(EXIT_INTERRUPTED)
+        except (ValueError, OSError) as e:
+            fail(_one_line(e))
+        except Exception as e:  # a bug, not bad input: still one line, with a way to see more
+            fail(f"{type(e).__name__}: {_one_line(e)} (set SLLEN_DEBUG=1 for the traceback)",
+                 EXIT_INTERNAL)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,65 @@
+"""`sllen`: the umbrella command; each subcommand is also its own console script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import sllen
+from sllen.cli._errors import user_errors
+from sllen.cli.evaluate import eval_command
+from sllen.cli.train import train_command
+
+app = typer.Typer(
+    add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+    help="SLLEN low-light enhancement: train, evaluate (export, run, bench: coming).",
+)
+app.command("train")(train_command)
+app.command("eval")(eval_command)
+
+
+@app.command("samples")
+@user_errors
+def samples_command(
+    out: Annotated[Path, typer.Argument(help="Folder to create (low/ and high/ inside).")],
+    count: Annotated[int, typer.Option(help="Number of image pairs.")] = 8,
+    size: Annotated[str, typer.Option(help="WIDTHxHEIGHT.")] = "320x240",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1234,
+) -> None:
+    """Write generated scenes and their synthetic low-light versions (a paired folder)."""
+    from sllen.data.samples import write_sample_pairs
+
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size must look like 320x240, not {size!r}") from None
+    folder = write_sample_pairs(out, count, (h, w), seed)
+    typer.echo(f"wrote {count} pairs to {folder}")
+
+
+@app.command("info")
+@user_errors
+def info_command(
+    weights: Annotated[Path, typer.Argument(help="A .safetensors weights file.")],
+) -> None:
+    """Show a weights file's model config and training metadata."""
+    from sllen.model.io import read_config, read_metadata
+
+    cfg = read_config(weights)
+    typer.echo(f"{weights}: {cfg.variant}, preset {cfg.preset}")
+    for k, v in cfg.to_dict().items():
+        typer.echo(f"  {k}: {v}")
+    for k, v in read_metadata(weights).items():
+        if k not in ("sllen_config", "train_config"):
+            typer.echo(f"  [{k}] {v}")
+
+
+@app.callback(invoke_without_command=True)
+def _version(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"sllen {sllen.__version__}")
+        raise typer.Exit()

@@ -1,0 +1,95 @@
+"""sllen-train: train SLLEN (procedural scenes by default, or LOL/LSRW/VOC folders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sllen.cli._errors import user_errors
+
+Opt = typer.Option
+
+
+@user_errors
+def train_command(
+    out: Annotated[Path, Opt(help="Output folder: weights, checkpoint, log.csv.")] = Path(
+        "runs/sllen"),
+    preset: Annotated[str, Opt(help="Model preset: paper, edge or tiny.")] = "edge",
+    steps: Annotated[int, Opt(help="Training steps (one SS + one LLE batch each).")] = 2000,
+    batch_size: Annotated[int, Opt(help="LLE batch size (per process).")] = 8,
+    ss_batch_size: Annotated[int, Opt(help="SS batch size (per process).")] = 8,
+    crop_size: Annotated[int, Opt(help="Training crop size in pixels.")] = 128,
+    lr: Annotated[float, Opt(help="Adam learning rate (cosine decay).")] = 2e-4,
+    seed: Annotated[int, Opt(help="Random seed (model init and data).")] = 0,
+    lle_data: Annotated[Path | None, Opt(
+        help="LLE pairs: LOL, LSRW or a folder with low/ and high/. Default: synthetic.")] = None,
+    ss_data: Annotated[Path | None, Opt(
+        help="PASCAL VOC 2012 root for the SS stage. Default: procedural scenes.")] = None,
+    schedule: Annotated[str, Opt(
+        help="alternating (Algorithm 1) or independent (SLLEN-4).")] = "alternating",
+    no_hsbab: Annotated[bool, Opt("--no-hsbab", help="Ablation SLLEN-1.")] = False,
+    no_rsaeb: Annotated[bool, Opt("--no-rsaeb", help="Ablation SLLEN-2.")] = False,
+    num_classes: Annotated[int | None, Opt(help="Override the preset's class count.")] = None,
+    scene_classes: Annotated[int, Opt(help="Classes of the procedural scenes.")] = 8,
+    w_smooth_l1: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
+    w_perceptual: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
+    w_distillation: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
+    w_illumination_tv: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
+    w_gradient: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
+    gradient_level: Annotated[float | None, Opt(
+        help="Target G of the gradient loss. Default: estimated from the training data.")] = None,
+    vgg_weights: Annotated[Path | None, Opt(
+        help="Local VGG16 weights (.pth or .safetensors) for the perceptual loss.")] = None,
+    val_every: Annotated[int, Opt(help="Validate every N steps.")] = 250,
+    save_every: Annotated[int, Opt(help="Checkpoint every N steps.")] = 250,
+    resume: Annotated[bool, Opt(help="Continue from OUT/checkpoint.")] = False,
+    device: Annotated[str, Opt(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    amp: Annotated[bool, Opt(help="Mixed precision on CUDA.")] = True,
+    workers: Annotated[int, Opt(help="Data loader worker processes.")] = 0,
+    threads: Annotated[int | None, Opt(help="CPU threads for torch.")] = None,
+) -> None:
+    """Train SLLEN. With no data folders it trains on generated scenes: no dataset needed."""
+    from dataclasses import replace
+
+    from sllen.losses import LossWeights
+    from sllen.train.config import TrainConfig
+    from sllen.train.trainer import train
+
+    if schedule not in ("alternating", "independent"):
+        raise ValueError(f"--schedule must be alternating or independent, not {schedule!r}")
+    overrides: dict[str, object] = {}
+    if no_hsbab:
+        overrides["use_hsbab"] = False
+    if no_rsaeb:
+        overrides["use_rsaeb"] = False
+    if num_classes is not None:
+        overrides["num_classes"] = num_classes
+    weights = LossWeights()
+    changes = {k: v for k, v in {
+        "smooth_l1": w_smooth_l1, "perceptual": w_perceptual, "distillation": w_distillation,
+        "illumination_tv": w_illumination_tv, "gradient": w_gradient}.items() if v is not None}
+    for k, v in changes.items():
+        if v < 0:
+            raise ValueError(f"loss weight {k} must be >= 0")
+    weights = replace(weights, **changes)
+    cfg = TrainConfig(
+        out=out, preset=preset, model_overrides=overrides, schedule=schedule, steps=steps,
+        batch_size=batch_size, ss_batch_size=ss_batch_size, crop_size=crop_size, lr=lr,
+        seed=seed, workers=workers, threads=threads, device=device, amp=amp,
+        lle_data=lle_data, ss_data=ss_data, scene_classes=scene_classes, val_every=val_every,
+        save_every=save_every, resume=resume, loss_weights=weights,
+        gradient_level=gradient_level, vgg_weights=vgg_weights,
+    )
+    train(cfg)
+
+
+def main() -> None:
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(train_command)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""HSEB, the high-level semantic extraction block (Eq. 3): F_h = HSEB(S)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sllen.model.blocks import conv3x3
+
+
+class HSEB(nn.Module):
+    """Three 3x3 convolutions (paper: 32, 128, 512 filters), each with ReLU and max pooling.
+
+    The paper's three poolings must bring the full-resolution segmentation map S to the
+    bottleneck's size (1/16 with a 4-level U-Net), so the first two pool by 2 and the last by
+    the remaining factor (4 for the paper's depth). The input is softmax(S): class
+    probabilities are bounded whatever the logits' scale, which keeps F_h stable while SSaN
+    trains alternately.
+    """
+
+    def __init__(self, num_classes: int, channels: tuple[int, int, int], downsample: int) -> None:
+        super().__init__()
+        if downsample < 4 or downsample & (downsample - 1):
+            raise ValueError("HSEB needs a power-of-two downsampling factor >= 4")
+        self.pools = (2, 2, downsample // 4)
+        widths = (num_classes, *channels)
+        self.convs = nn.ModuleList(conv3x3(a, b) for a, b in zip(widths[:-1], widths[1:]))
+
+    def forward(self, seg_logits: torch.Tensor) -> torch.Tensor:
+        x = torch.softmax(seg_logits, dim=1)
+        for conv, pool in zip(self.convs, self.pools):
+            x = F.relu(conv(x))
+            if pool > 1:
+                x = F.max_pool2d(x, pool)
+        return x

@@ -1,0 +1,120 @@
+"""Weights on disk: safetensors with the model's JSON config in the file's header metadata.
+
+One file carries everything needed to rebuild the network (no pickle anywhere: safetensors
+cannot execute code). Loading checks names and shapes against the config and fails with one
+clear line on a missing, truncated, foreign or mismatched file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from sllen.config import ModelConfig
+from sllen.model.sllen import SLLEN
+
+CONFIG_KEY = "sllen_config"
+FORMAT_KEY = "sllen_format"
+FORMAT_VERSION = "1"
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used (the message is one line, for the CLI)."""
+
+
+def save_weights(
+    model: SLLEN, path: str | os.PathLike, metadata: dict[str, str] | None = None,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write ``model``'s weights and config atomically (temporary file, then rename).
+
+    ``dtype`` (e.g. torch.float16) stores floating tensors at that precision to save space;
+    loading always returns float32 weights.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().to("cpu")
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        tensors[k] = v.contiguous()
+    meta = {CONFIG_KEY: model.config.to_json(), FORMAT_KEY: FORMAT_VERSION}
+    meta.update(metadata or {})
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"{path} is not a readable safetensors file ({e})") from None
+
+
+def read_config(path: str | os.PathLike) -> ModelConfig:
+    meta = read_metadata(path)
+    if CONFIG_KEY not in meta:
+        raise WeightsError(f"{path} has no sllen model config: not an sllen weights file")
+    try:
+        return ModelConfig.from_dict(json.loads(meta[CONFIG_KEY]))
+    except (ValueError, TypeError) as e:
+        raise WeightsError(f"{path} has an invalid model config ({e})") from None
+
+
+def load_weights(
+    path: str | os.PathLike, expected: ModelConfig | None = None, device: str = "cpu"
+) -> SLLEN:
+    """Build the network from the file's config and load its weights (float32, eval mode).
+
+    ``expected``: refuse a file whose config differs (e.g. another preset) with a message
+    naming the first differing field.
+    """
+    path = Path(path)
+    config = read_config(path)
+    if expected is not None and config != expected:
+        diff = [k for k, v in expected.to_dict().items() if config.to_dict()[k] != v]
+        raise WeightsError(
+            f"{path} holds a '{config.preset}' model, expected '{expected.preset}' "
+            f"(differs in: {', '.join(diff)})"
+        )
+    model = SLLEN(config)
+    want = model.state_dict()
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            names = set(f.keys())
+            missing = sorted(set(want) - names)
+            unexpected = sorted(names - set(want))
+            if missing or unexpected:
+                what = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}")
+                raise WeightsError(f"{path} does not match its config: {what}")
+            state = {}
+            for k in want:
+                t = f.get_tensor(k)
+                if tuple(t.shape) != tuple(want[k].shape):
+                    raise WeightsError(
+                        f"{path}: tensor {k} has shape {tuple(t.shape)}, "
+                        f"expected {tuple(want[k].shape)}"
+                    )
+                state[k] = t.to(want[k].dtype)
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise WeightsError(f"{path} is truncated or corrupt ({e})") from None
+    model.load_state_dict(state)
+    return model.to(device).eval()

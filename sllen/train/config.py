@@ -1,0 +1,54 @@
+"""Training configuration (Algorithm 1 and its SLLEN-4 variant)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sllen.losses import LossWeights
+
+Schedule = Literal["alternating", "independent"]
+
+
+@dataclass
+class TrainConfig:
+    out: Path = Path("runs/sllen")
+    preset: str = "edge"
+    # Model overrides on top of the preset (ablation switches, num_classes, ...).
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    # alternating: Algorithm 1, one SS batch then one LLE batch per step.
+    # independent: SLLEN-4, SSaN (own encoder) trained for all steps, then LLEmN.
+    schedule: Schedule = "alternating"
+    steps: int = 2000
+    batch_size: int = 8  # LLE stage
+    ss_batch_size: int = 8  # SS stage
+    crop_size: int = 128
+    lr: float = 2e-4
+    lr_min_ratio: float = 0.1  # cosine decay to lr * this
+    seed: int = 0
+    workers: int = 0
+    threads: int | None = None  # torch CPU threads; None leaves torch's default
+    device: str = "auto"
+    amp: bool = True  # mixed precision on CUDA only
+    # Data: a folder (LOL, LSRW, or low/+high/) for LLE, a VOC root for SS; None = procedural
+    # scenes (and low-light synthesis of them) so training needs no dataset on disk.
+    lle_data: Path | None = None
+    ss_data: Path | None = None
+    scene_classes: int = 8  # classes of the procedural scenes (<= the model's num_classes)
+    synthetic_length: int = 100_000
+    val_images: int = 16
+    val_every: int = 250
+    save_every: int = 250
+    resume: bool = False
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+    gradient_level: float | None = None  # G of Eq. 10; None = estimate from well-lit images
+    vgg_weights: Path | None = None  # local VGG16 weights for the perceptual loss
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, Path):
+                d[k] = str(v)
+        return d

@@ -1,0 +1,322 @@
+"""sllen-train: Algorithm 1 (alternating SS and LLE stages) and SLLEN-4 (independent).
+
+One step of the alternating schedule is one SS batch (segmentation loss; updates E and D_s)
+followed by one LLE batch (Eq. 11; updates E and LLEmN's modules and D_l). Each stage has its
+own Adam optimizer over its own parameter group, so the shared encoder E receives both tasks'
+updates, each with its own moment estimates.
+
+Distributed: launched by torchrun (WORLD_SIZE > 1) every process trains on its shard of
+each dataset (DistributedSampler); gradients are averaged by DistributedDataParallel; only
+rank 0 validates, logs and writes files. The batch size is per process.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+
+import sllen
+from sllen.config import get_preset
+from sllen.losses import LLELoss, PerceptualLoss, SegmentationLoss
+from sllen.metrics import psnr, ssim
+from sllen.model.io import save_weights
+from sllen.model.sllen import SLLEN
+from sllen.train.checkpoint import load_checkpoint, save_checkpoint
+from sllen.train.config import TrainConfig
+from sllen.train.data import build_datasets, cycle, estimate_level, make_loader
+
+LOG_FIELDS = ["step", "time_s", "lr", "ss_ce", "lle_total", "smooth_l1", "perceptual",
+              "distillation", "illumination_tv", "gradient", "val_psnr", "val_ssim"]
+
+
+@dataclass
+class TrainResult:
+    weights: Path  # last weights
+    best: Path  # weights with the best validation PSNR
+    steps: int
+    val_psnr: float
+    val_ssim: float
+
+
+class _Stages(nn.Module):
+    """One forward entry for both stages, so DistributedDataParallel sees every call."""
+
+    def __init__(self, model: SLLEN) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, stage: str) -> dict[str, Any]:
+        if stage == "ss":
+            return {"segmentation": self.model.segment(x)}
+        out = self.model.forward_all(x, with_segmentation=False)
+        return {"image": out.image, "encoder": out.encoder_features,
+                "decoder": out.decoder_features}
+
+
+def _pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA GPU is available")
+    return dev
+
+
+def _to_numpy_image(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, console: Console | None = None, quiet: bool = False):
+        self.cfg = cfg
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.console = console or Console()
+        self.quiet = quiet or self.rank != 0
+        if cfg.steps < 1:
+            raise ValueError("--steps must be at least 1")
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+
+    def log(self, msg: str) -> None:
+        if not self.quiet:
+            self.console.print(msg)
+
+    # -- set-up -----------------------------------------------------------------------------
+    def _setup(self) -> None:
+        cfg = self.cfg
+        if self.distributed and not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo"
+            dist.init_process_group(backend)
+        self.device = _pick_device(cfg.device)
+        if self.distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(self.device)
+        torch.manual_seed(cfg.seed)
+
+        overrides = dict(cfg.model_overrides)
+        if cfg.schedule == "independent":
+            overrides["shared_encoder"] = False  # SLLEN-4: two networks, combined afterwards
+        model_cfg = get_preset(cfg.preset, **overrides)
+        if cfg.ss_data is None and cfg.scene_classes > model_cfg.num_classes:
+            raise ValueError(
+                f"--scene-classes {cfg.scene_classes} exceeds the model's "
+                f"{model_cfg.num_classes} classes"
+            )
+        self.model = SLLEN(model_cfg).to(self.device)
+        self.stages: nn.Module = _Stages(self.model)
+        if self.distributed:
+            self.stages = nn.parallel.DistributedDataParallel(
+                self.stages, find_unused_parameters=True,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+            )
+
+        self.data = build_datasets(cfg, model_cfg)
+        self.ss_iter = cycle(make_loader(self.data.ss, cfg.ss_batch_size, cfg.seed,
+                                         cfg.workers, self.distributed))
+        self.lle_iter = cycle(make_loader(self.data.lle, cfg.batch_size, cfg.seed + 1,
+                                          cfg.workers, self.distributed))
+
+        self.opt_ss = torch.optim.Adam(self.model.ss_parameters(), lr=cfg.lr)
+        self.opt_lle = torch.optim.Adam(self.model.lle_parameters(), lr=cfg.lr)
+        self.total_steps = cfg.steps * (2 if cfg.schedule == "independent" else 1)
+        self.use_amp = cfg.amp and self.device.type == "cuda"
+        amp_dtype = torch.bfloat16
+        if self.use_amp and not torch.cuda.is_bf16_supported():
+            amp_dtype = torch.float16
+        self.amp_dtype = amp_dtype
+        scaler_on = self.use_amp and amp_dtype == torch.float16
+        self.scalers = {"ss": torch.amp.GradScaler("cuda", enabled=scaler_on),
+                        "lle": torch.amp.GradScaler("cuda", enabled=scaler_on)}
+
+        perceptual = PerceptualLoss.from_file(cfg.vgg_weights)
+        if perceptual is None and cfg.loss_weights.perceptual > 0:
+            self.log("[yellow]perceptual loss off:[/] no --vgg-weights file given "
+                     "(sllen never downloads weights)")
+        self.step = 0
+        self.best_psnr = -math.inf
+        self.val_psnr = self.val_ssim = float("nan")
+        self.gradient_level = cfg.gradient_level
+        ckpt = cfg.out / "checkpoint"
+        if cfg.resume:
+            state = load_checkpoint(ckpt, self.model,
+                                    {"opt_ss": self.opt_ss, "opt_lle": self.opt_lle})
+            self.step = int(state["step"])
+            self.best_psnr = float(state["best_psnr"])
+            self.gradient_level = float(state["gradient_level"])
+            self.log(f"resumed from {ckpt} at step {self.step}")
+        if self.gradient_level is None:
+            self.gradient_level = estimate_level(self.data.lle)
+            self.log(f"gradient level G = {self.gradient_level:.4f} (estimated from the "
+                     "well-lit training images)")
+        self.seg_loss = SegmentationLoss()
+        self.lle_loss = LLELoss(cfg.loss_weights, self.gradient_level, perceptual).to(self.device)
+        if perceptual is not None:
+            perceptual.to(self.device)
+
+    # -- stages -----------------------------------------------------------------------------
+    def _lr_factor(self, step: int) -> float:
+        t = min(step / max(self.total_steps, 1), 1.0)
+        r = self.cfg.lr_min_ratio
+        return r + (1 - r) * 0.5 * (1 + math.cos(math.pi * t))
+
+    def _set_lr(self) -> float:
+        lr = self.cfg.lr * self._lr_factor(self.step)
+        for opt in (self.opt_ss, self.opt_lle):
+            for g in opt.param_groups:
+                g["lr"] = lr
+        return lr
+
+    def _autocast(self) -> Any:
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
+
+    def _update(self, stage: str, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        scaler = self.scalers[stage]
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    def ss_step(self, batch: dict[str, torch.Tensor]) -> float:
+        self.stages.train()
+        self.opt_ss.zero_grad(set_to_none=True)
+        image = batch["image"].to(self.device, non_blocking=True)
+        label = batch["label"].to(self.device, non_blocking=True)
+        with self._autocast():
+            logits = self.stages(image, "ss")["segmentation"]
+            loss = self.seg_loss(logits.float(), label)
+        self._update("ss", self.opt_ss, loss)
+        return float(loss.detach())
+
+    def lle_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        self.stages.train()
+        self.opt_lle.zero_grad(set_to_none=True)
+        low = batch["low"].to(self.device, non_blocking=True)
+        high = batch["high"].to(self.device, non_blocking=True)
+        with self._autocast():
+            out = self.stages(low, "lle")
+        enc = [f.float() for f in out["encoder"]]
+        dec = [f.float() for f in out["decoder"]]
+        total, terms = self.lle_loss(out["image"].float(), high, low, enc, dec)
+        self._update("lle", self.opt_lle, total)
+        return {"lle_total": float(total.detach()), **terms}
+
+    @torch.no_grad()
+    def validate(self) -> tuple[float, float]:
+        self.model.eval()
+        ps, ss = [], []
+        for item in self.data.val:
+            low = item["low"].to(self.device)
+            out = self.model.enhance(low)
+            pred, gt = _to_numpy_image(out), _to_numpy_image(item["high"])
+            ps.append(psnr(pred, gt))
+            ss.append(ssim(pred, gt))
+        return float(np.mean(ps)), float(np.mean(ss))
+
+    # -- files ------------------------------------------------------------------------------
+    def _metadata(self) -> dict[str, str]:
+        return {
+            "sllen_version": sllen.__version__,
+            "train_config": json.dumps(self.cfg.to_dict(), default=str),
+            "steps": str(self.step),
+            "gradient_level": f"{self.gradient_level:.6f}",
+            "val_psnr": f"{self.val_psnr:.4f}",
+            "val_ssim": f"{self.val_ssim:.4f}",
+        }
+
+    def _save(self) -> None:
+        save_weights(self.model, self.cfg.out / "last.safetensors", self._metadata())
+        save_checkpoint(self.cfg.out / "checkpoint", self.model,
+                        {"opt_ss": self.opt_ss, "opt_lle": self.opt_lle},
+                        {"step": self.step, "best_psnr": self.best_psnr,
+                         "gradient_level": self.gradient_level,
+                         "config": self.cfg.to_dict()})
+
+    # -- loop -------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        self._setup()
+        main = self.rank == 0
+        log_path = cfg.out / "log.csv"
+        writer = None
+        if main:
+            cfg.out.mkdir(parents=True, exist_ok=True)
+            new = not (cfg.resume and log_path.exists())
+            log_file = open(log_path, "a" if not new else "w", newline="")  # noqa: SIM115
+            writer = csv.DictWriter(log_file, fieldnames=LOG_FIELDS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            self.log(f"training {self.model.config.variant} ({cfg.preset}, "
+                     f"{sum(p.numel() for p in self.model.parameters()):,} parameters) on "
+                     f"{self.device}, schedule {cfg.schedule}, {self.total_steps} steps")
+        t0 = time.monotonic()
+        progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+            console=self.console, disable=self.quiet, transient=False,
+        )
+        try:
+            with progress:
+                task = progress.add_task("train", total=self.total_steps,
+                                         completed=self.step, info="")
+                while self.step < self.total_steps:
+                    lr = self._set_lr()
+                    row: dict[str, Any] = {"step": self.step + 1, "lr": f"{lr:.3g}"}
+                    ss_phase = cfg.schedule == "alternating" or self.step < cfg.steps
+                    lle_phase = cfg.schedule == "alternating" or self.step >= cfg.steps
+                    if ss_phase:
+                        row["ss_ce"] = self.ss_step(next(self.ss_iter))
+                    if lle_phase:
+                        row.update(self.lle_step(next(self.lle_iter)))
+                    self.step += 1
+                    last = self.step == self.total_steps
+                    if main and (self.step % cfg.val_every == 0 or last) and (
+                        lle_phase or last
+                    ):
+                        self.val_psnr, self.val_ssim = self.validate()
+                        row.update(val_psnr=f"{self.val_psnr:.3f}",
+                                   val_ssim=f"{self.val_ssim:.4f}")
+                        if self.val_psnr > self.best_psnr:
+                            self.best_psnr = self.val_psnr
+                            save_weights(self.model, cfg.out / "best.safetensors",
+                                         self._metadata())
+                    if main and (self.step % 10 == 0 or last or "val_psnr" in row):
+                        row["time_s"] = f"{time.monotonic() - t0:.1f}"
+                        writer.writerow({k: (f"{v:.5g}" if isinstance(v, float) else v)
+                                         for k, v in row.items()})
+                        log_file.flush()
+                    if main and (self.step % cfg.save_every == 0 or last):
+                        self._save()
+                    info = "  ".join(
+                        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in row.items() if k in ("ss_ce", "lle_total", "val_psnr")
+                    )
+                    progress.update(task, completed=self.step, info=info)
+        finally:
+            if writer is not None:
+                log_file.close()
+            if self.distributed and dist.is_initialized():
+                dist.barrier()
+                dist.destroy_process_group()
+        self.log(f"done: {self.step} steps in {time.monotonic() - t0:.0f} s, validation PSNR "
+                 f"{self.val_psnr:.2f} dB, SSIM {self.val_ssim:.3f}; weights in "
+                 f"{cfg.out / 'last.safetensors'}")
+        return TrainResult(cfg.out / "last.safetensors", cfg.out / "best.safetensors",
+                           self.step, self.val_psnr, self.val_ssim)
+
+
+def train(cfg: TrainConfig, console: Console | None = None, quiet: bool = False) -> TrainResult:
+    """Train SLLEN as configured; returns where the weights went and the final metrics."""
+    return Trainer(cfg, console, quiet).run()
