@@ -135,8 +135,5 @@ def get_preset(name: str, **overrides: Any) -> ModelConfig:
     try:
         cfg = PRESETS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}"
-        ) from None
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
     return cfg.replace(**overrides) if overrides else cfg
-

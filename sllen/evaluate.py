@@ -38,9 +38,15 @@ class EvalReport:
         return {k: float(np.mean([r[k] for r in self.rows])) for k in keys}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"data": self.data, "paired": self.paired, "model": self.model,
-                "protocol": PROTOCOL, "count": len(self.rows), "mean": self.means,
-                "images": self.rows}
+        return {
+            "data": self.data,
+            "paired": self.paired,
+            "model": self.model,
+            "protocol": PROTOCOL,
+            "count": len(self.rows),
+            "mean": self.means,
+            "images": self.rows,
+        }
 
 
 def torch_enhancer(weights: str | os.PathLike | None, device: str = "cpu") -> tuple[Enhancer, str]:
@@ -65,9 +71,9 @@ def iter_pairs(root: Path) -> tuple[bool, Iterator[tuple[str, Path, Path | None]
     """(paired?, iterator of (name, low path, high path or None)) for a folder."""
     if not root.is_dir():
         raise ValueError(f"data folder not found: {root}")
-    from sllen.data.paired import find_pairs
+    from sllen.data.pairs import find_pairs
 
-    pairs = find_pairs(root)
+    pairs = find_pairs(root, split="eval")
     if pairs is not None:
         return True, iter(pairs)
     images = list_images(root)
@@ -77,7 +83,9 @@ def iter_pairs(root: Path) -> tuple[bool, Iterator[tuple[str, Path, Path | None]
 
 
 def evaluate(
-    enhance: Enhancer, data: str | os.PathLike, model_name: str = "",
+    enhance: Enhancer,
+    data: str | os.PathLike,
+    model_name: str = "",
     save_dir: str | os.PathLike | None = None,
     on_image: Callable[[dict[str, Any]], None] | None = None,
 ) -> EvalReport:
@@ -92,8 +100,9 @@ def evaluate(
         if high_path is not None:
             high = read_image(high_path)
             if high.shape != low.shape:
-                raise ValueError(f"{name}: low {low.shape[:2]} and high {high.shape[:2]} "
-                                 "differ in size")
+                raise ValueError(
+                    f"{name}: low {low.shape[:2]} and high {high.shape[:2]} differ in size"
+                )
             row["psnr"] = psnr(out, high)
             row["ssim"] = ssim(out, high)
         row["loe"] = loe(low, out)

@@ -49,7 +49,9 @@ def user_errors(fn: F) -> F:
         except (ValueError, OSError) as e:
             fail(_one_line(e))
         except Exception as e:  # a bug, not bad input: still one line, with a way to see more
-            fail(f"{type(e).__name__}: {_one_line(e)} (set SLLEN_DEBUG=1 for the traceback)",
-                 EXIT_INTERNAL)
+            fail(
+                f"{type(e).__name__}: {_one_line(e)} (set SLLEN_DEBUG=1 for the traceback)",
+                EXIT_INTERNAL,
+            )
 
     return wrapper  # type: ignore[return-value]

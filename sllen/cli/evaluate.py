@@ -17,8 +17,9 @@ Opt = typer.Option
 @user_errors
 def eval_command(
     data: Annotated[Path, Opt(help="Folder: low/ + high/ (or LOL, LSRW) or plain images.")],
-    weights: Annotated[Path | None, Opt(help="Model weights (.safetensors). Default: "
-                                        "the bundled model.")] = None,
+    weights: Annotated[
+        Path | None, Opt(help="Model weights (.safetensors). Default: the bundled model.")
+    ] = None,
     json_out: Annotated[Path | None, Opt("--json", help="Write the report here.")] = None,
     save_dir: Annotated[Path | None, Opt(help="Save enhanced images here.")] = None,
     device: Annotated[str, Opt(help="cpu or cuda.")] = "cpu",
@@ -38,8 +39,9 @@ def eval_command(
     for row in report.rows:
         table.add_row(row["name"], *(fmt[k].format(row[k]) for k in keys))
     table.add_section()
-    table.add_row(f"mean ({len(report.rows)})", *(fmt[k].format(report.means[k]) for k in keys),
-                  style="bold")
+    table.add_row(
+        f"mean ({len(report.rows)})", *(fmt[k].format(report.means[k]) for k in keys), style="bold"
+    )
     console.print(table)
     if json_out is not None:
         console.print(f"report: {write_json(report, json_out)}")

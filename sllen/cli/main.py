@@ -13,7 +13,9 @@ from sllen.cli.evaluate import eval_command
 from sllen.cli.train import train_command
 
 app = typer.Typer(
-    add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
     help="SLLEN low-light enhancement: train, evaluate (export, run, bench: coming).",
 )
 app.command("train")(train_command)

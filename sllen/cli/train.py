@@ -15,7 +15,8 @@ Opt = typer.Option
 @user_errors
 def train_command(
     out: Annotated[Path, Opt(help="Output folder: weights, checkpoint, log.csv.")] = Path(
-        "runs/sllen"),
+        "runs/sllen"
+    ),
     preset: Annotated[str, Opt(help="Model preset: paper, edge or tiny.")] = "edge",
     steps: Annotated[int, Opt(help="Training steps (one SS + one LLE batch each).")] = 2000,
     batch_size: Annotated[int, Opt(help="LLE batch size (per process).")] = 8,
@@ -23,12 +24,16 @@ def train_command(
     crop_size: Annotated[int, Opt(help="Training crop size in pixels.")] = 128,
     lr: Annotated[float, Opt(help="Adam learning rate (cosine decay).")] = 2e-4,
     seed: Annotated[int, Opt(help="Random seed (model init and data).")] = 0,
-    lle_data: Annotated[Path | None, Opt(
-        help="LLE pairs: LOL, LSRW or a folder with low/ and high/. Default: synthetic.")] = None,
-    ss_data: Annotated[Path | None, Opt(
-        help="PASCAL VOC 2012 root for the SS stage. Default: procedural scenes.")] = None,
-    schedule: Annotated[str, Opt(
-        help="alternating (Algorithm 1) or independent (SLLEN-4).")] = "alternating",
+    lle_data: Annotated[
+        Path | None,
+        Opt(help="LLE pairs: LOL, LSRW or a folder with low/ and high/. Default: synthetic."),
+    ] = None,
+    ss_data: Annotated[
+        Path | None, Opt(help="PASCAL VOC 2012 root for the SS stage. Default: procedural scenes.")
+    ] = None,
+    schedule: Annotated[
+        str, Opt(help="alternating (Algorithm 1) or independent (SLLEN-4).")
+    ] = "alternating",
     no_hsbab: Annotated[bool, Opt("--no-hsbab", help="Ablation SLLEN-1.")] = False,
     no_rsaeb: Annotated[bool, Opt("--no-rsaeb", help="Ablation SLLEN-2.")] = False,
     num_classes: Annotated[int | None, Opt(help="Override the preset's class count.")] = None,
@@ -38,10 +43,13 @@ def train_command(
     w_distillation: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
     w_illumination_tv: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
     w_gradient: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
-    gradient_level: Annotated[float | None, Opt(
-        help="Target G of the gradient loss. Default: estimated from the training data.")] = None,
-    vgg_weights: Annotated[Path | None, Opt(
-        help="Local VGG16 weights (.pth or .safetensors) for the perceptual loss.")] = None,
+    gradient_level: Annotated[
+        float | None,
+        Opt(help="Target G of the gradient loss. Default: estimated from the training data."),
+    ] = None,
+    vgg_weights: Annotated[
+        Path | None, Opt(help="Local VGG16 weights (.pth or .safetensors) for the perceptual loss.")
+    ] = None,
     val_every: Annotated[int, Opt(help="Validate every N steps.")] = 250,
     save_every: Annotated[int, Opt(help="Checkpoint every N steps.")] = 250,
     resume: Annotated[bool, Opt(help="Continue from OUT/checkpoint.")] = False,
@@ -67,20 +75,45 @@ def train_command(
     if num_classes is not None:
         overrides["num_classes"] = num_classes
     weights = LossWeights()
-    changes = {k: v for k, v in {
-        "smooth_l1": w_smooth_l1, "perceptual": w_perceptual, "distillation": w_distillation,
-        "illumination_tv": w_illumination_tv, "gradient": w_gradient}.items() if v is not None}
+    changes = {
+        k: v
+        for k, v in {
+            "smooth_l1": w_smooth_l1,
+            "perceptual": w_perceptual,
+            "distillation": w_distillation,
+            "illumination_tv": w_illumination_tv,
+            "gradient": w_gradient,
+        }.items()
+        if v is not None
+    }
     for k, v in changes.items():
         if v < 0:
             raise ValueError(f"loss weight {k} must be >= 0")
     weights = replace(weights, **changes)
     cfg = TrainConfig(
-        out=out, preset=preset, model_overrides=overrides, schedule=schedule, steps=steps,
-        batch_size=batch_size, ss_batch_size=ss_batch_size, crop_size=crop_size, lr=lr,
-        seed=seed, workers=workers, threads=threads, device=device, amp=amp,
-        lle_data=lle_data, ss_data=ss_data, scene_classes=scene_classes, val_every=val_every,
-        save_every=save_every, resume=resume, loss_weights=weights,
-        gradient_level=gradient_level, vgg_weights=vgg_weights,
+        out=out,
+        preset=preset,
+        model_overrides=overrides,
+        schedule=schedule,
+        steps=steps,
+        batch_size=batch_size,
+        ss_batch_size=ss_batch_size,
+        crop_size=crop_size,
+        lr=lr,
+        seed=seed,
+        workers=workers,
+        threads=threads,
+        device=device,
+        amp=amp,
+        lle_data=lle_data,
+        ss_data=ss_data,
+        scene_classes=scene_classes,
+        val_every=val_every,
+        save_every=save_every,
+        resume=resume,
+        loss_weights=weights,
+        gradient_level=gradient_level,
+        vgg_weights=vgg_weights,
     )
     train(cfg)
 

@@ -8,7 +8,7 @@ A scene is a dead-leaves picture:
 - Background (class 0): one of a sky-like vertical gradient, a sky with a textured ground
   plane below a horizon, or a textured wall (bricks or blotches) lit from one side.
 - Objects: 15..45 shapes painted back to front, each occluding what lies under it, with radii
-  drawn from a power law p(r) ~ r^-2.5 between 3% and 50% of the shorter side, so most are
+  drawn from a power law p(r) ~ r^-2 between 4% and 50% of the shorter side, so most are
   small and a few are large (the scale statistics of dead-leaves models of natural images).
 - Each object class has a fixed ``ClassStyle``, the same in every scene: a colour
   distribution (hue centre and spread, saturation and value ranges), a texture (smooth,
@@ -188,7 +188,9 @@ def _radius(rng: np.random.Generator, lo: float, hi: float, alpha: float = 2.0) 
     return float((lo**e + rng.random() * (hi**e - lo**e)) ** (1.0 / e))
 
 
-def _mask(shape: str, rng: np.random.Generator, u: np.ndarray, v: np.ndarray, r: float):
+def _mask(
+    shape: str, rng: np.random.Generator, u: np.ndarray, v: np.ndarray, r: float
+) -> np.ndarray:
     b = r * rng.uniform(0.35, 1.0)
     if shape == "disc":
         return u * u + v * v <= r * r
@@ -208,7 +210,14 @@ def _mask(shape: str, rng: np.random.Generator, u: np.ndarray, v: np.ndarray, r:
     return np.all(cross >= 0.0, axis=0)
 
 
-def _pattern(style: ClassStyle, rng, u, v, fine: np.ndarray, smooth: np.ndarray):
+def _pattern(
+    style: ClassStyle,
+    rng: np.random.Generator,
+    u: np.ndarray,
+    v: np.ndarray,
+    fine: np.ndarray,
+    smooth: np.ndarray,
+) -> np.ndarray:
     """Texture in [0, 1] (0 = base colour, 1 = second colour) over a shape's box."""
     f = 1.0 / rng.uniform(*style.period)
     phase = rng.uniform(0.0, 2.0 * math.pi)
@@ -229,7 +238,15 @@ def _pattern(style: ClassStyle, rng, u, v, fine: np.ndarray, smooth: np.ndarray)
     return np.zeros_like(u)
 
 
-def _paint(rng, img, label, k: int, fields: _Fields, short: int) -> None:
+def _paint(
+    rng: np.random.Generator,
+    img: np.ndarray,
+    label: np.ndarray,
+    k: int,
+    fields: _Fields,
+    short: int,
+) -> None:
+    """Paint one object of class ``k`` over ``img`` and ``label`` (in place)."""
     h, w = label.shape
     style = class_style(k)
     shape = style.shape if rng.random() < 0.6 else SHAPES[rng.integers(len(SHAPES))]

@@ -123,7 +123,7 @@ class Light:
 
 @dataclass(frozen=True)
 class Illumination:
-    """ambient + sum of lights + ramp * (unit vector(angle) . position), then / max."""
+    """(ambient + sum of lights) * (1 + ramp * (unit vector(angle) . centred position)), / max."""
 
     ambient: float
     lights: tuple[Light, ...]

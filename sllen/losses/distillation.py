@@ -4,10 +4,11 @@ Following [32], the features of encoder layer j teach the features of the decode
 same size. The teacher is detached: the term moves the decoder toward the encoder, never the
 encoder (shared with SSaN) toward the decoder.
 
-Distance: MSE, the squared L2 of feature-distillation "hint" losses (FitNets and [32]).
-Features are unbounded, so a robust L1 buys little, and MSE's gradient shrinks as the student
-nears the teacher, so once roughly matched this auxiliary term stops fighting the
-reconstruction terms instead of pushing with L1's constant force.
+Distance: MSE, the squared L2 of feature-distillation "hint" losses (FitNets). Teacher and
+student are clean features of one network, not noisy labels, so L1's robustness to outliers
+buys nothing, while MSE's gradient shrinks as the student nears the teacher: once roughly
+matched, this auxiliary term stops fighting the reconstruction terms instead of pushing with
+L1's constant force.
 """
 
 from __future__ import annotations

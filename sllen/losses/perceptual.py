@@ -15,6 +15,8 @@ image restoration (e.g. BasicSR's PerceptualLoss).
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,7 +71,9 @@ class VGG16Features(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, x: torch.Tensor, layers: Sequence[str] = DEFAULT_LAYERS) -> list[torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, layers: Sequence[str] = DEFAULT_LAYERS
+    ) -> list[torch.Tensor]:
         """Features of ``x`` (Bx3xHxW in [0, 1]) at ``layers``, in the order given.
 
         The forward stops after the deepest requested layer.
@@ -102,7 +106,7 @@ def _expected_shapes() -> dict[str, tuple[int, ...]]:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()  # no ANSI colour codes
     first = text[0] if text else ""
     return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
 
@@ -123,7 +127,14 @@ def _read_tensors(path: Path) -> dict[str, object]:
         else:
             # weights_only: tensors and plain containers only, never arbitrary pickled objects.
             obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any reader failure means a truncated or foreign file
+    except pickle.UnpicklingError as exc:
+        if "weights only" not in str(exc).lower():
+            raise ValueError(f"{path}: unreadable torch checkpoint ({_one_line(exc)})") from exc
+        raise ValueError(
+            f"{path}: refused by torch.load(weights_only=True): it pickles objects other than "
+            "tensors; convert it to .safetensors where it was made"
+        ) from exc
+    except Exception as exc:  # any other reader failure means a truncated or foreign file
         kind = "safetensors" if is_safetensors else "torch checkpoint"
         raise ValueError(
             f"{path}: unreadable or truncated VGG16 weights ({kind}; {_one_line(exc)})"
@@ -237,7 +248,9 @@ class PerceptualLoss(nn.Module):
             raise ValueError(
                 f"layers must be a non-empty subset of {', '.join(VGG16_LAYERS)}; got {layers}"
             )
-        weights = [1.0] * len(layers) if layer_weights is None else [float(w) for w in layer_weights]
+        weights = (
+            [1.0] * len(layers) if layer_weights is None else [float(w) for w in layer_weights]
+        )
         if len(weights) != len(layers) or any(w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError(f"layer_weights {layer_weights} do not fit layers {layers}")
         self.features = features.requires_grad_(False).eval()

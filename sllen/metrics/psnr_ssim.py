@@ -21,8 +21,8 @@ Protocol (write it next to every number you report):
   the map and then over the three channels. This equals
   ``skimage.metrics.structural_similarity(pred, target, channel_axis=-1,
   gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0)``.
-  No downsampling (unlike the original MATLAB ``ssim_index`` scripts, which downsample large
-  images, and unlike Y-channel SSIM).
+  No downsampling (unlike Wang's 2009 MATLAB ``ssim.m``, which first downsamples by
+  ``round(min(H, W) / 256)``) and not on the Y channel.
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ class ConvBlock(nn.Sequential):
     """Two 3x3 convolutions with ReLU: one U-Net stage."""
 
     def __init__(self, cin: int, cout: int) -> None:
-        super().__init__(conv3x3(cin, cout), nn.ReLU(inplace=True), conv3x3(cout, cout),
-                         nn.ReLU(inplace=True))
+        super().__init__(
+            conv3x3(cin, cout), nn.ReLU(inplace=True), conv3x3(cout, cout), nn.ReLU(inplace=True)
+        )
 
 
 class UNetEncoder(nn.Module):
@@ -35,7 +36,9 @@ class UNetEncoder(nn.Module):
     def __init__(self, in_channels: int, channels: tuple[int, ...]) -> None:
         super().__init__()
         widths = (in_channels, *channels)
-        self.stages = nn.ModuleList(ConvBlock(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.stages = nn.ModuleList(
+            ConvBlock(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)
+        )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = []
@@ -80,7 +83,7 @@ class UNetDecoder(nn.Module):
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x = bottleneck
         feats = []
-        for stage, skip in zip(self.stages, reversed(skips[:-1])):
+        for stage, skip in zip(self.stages, reversed(skips[:-1]), strict=True):
             x = stage(x, skip)
             feats.append(x)
         return self.head(x), feats

@@ -37,7 +37,8 @@ class HSBAB(nn.Module):
 
     def forward(self, f_h: torch.Tensor, f_l: torch.Tensor) -> torch.Tensor:
         b, _, h, w = f_l.shape
-        out = attention(self._split(self.q(f_h)), self._split(self.k(f_h)),
-                        self._split(self.v(f_l)))
+        out = attention(
+            self._split(self.q(f_h)), self._split(self.k(f_h)), self._split(self.v(f_l))
+        )
         out = out.transpose(-1, -2).reshape(b, -1, h, w)
         return self.proj(out)

@@ -25,11 +25,13 @@ class HSEB(nn.Module):
             raise ValueError("HSEB needs a power-of-two downsampling factor >= 4")
         self.pools = (2, 2, downsample // 4)
         widths = (num_classes, *channels)
-        self.convs = nn.ModuleList(conv3x3(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.convs = nn.ModuleList(
+            conv3x3(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)
+        )
 
     def forward(self, seg_logits: torch.Tensor) -> torch.Tensor:
         x = torch.softmax(seg_logits, dim=1)
-        for conv, pool in zip(self.convs, self.pools):
+        for conv, pool in zip(self.convs, self.pools, strict=True):
             x = F.relu(conv(x))
             if pool > 1:
                 x = F.max_pool2d(x, pool)

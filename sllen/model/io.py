@@ -29,7 +29,9 @@ class WeightsError(ValueError):
 
 
 def save_weights(
-    model: SLLEN, path: str | os.PathLike, metadata: dict[str, str] | None = None,
+    model: SLLEN,
+    path: str | os.PathLike,
+    metadata: dict[str, str] | None = None,
     dtype: torch.dtype | None = None,
 ) -> Path:
     """Write ``model``'s weights and config atomically (temporary file, then rename).
@@ -103,7 +105,7 @@ def load_weights(
             missing = sorted(set(want) - names)
             unexpected = sorted(names - set(want))
             if missing or unexpected:
-                what = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}")
+                what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
                 raise WeightsError(f"{path} does not match its config: {what}")
             state = {}
             for k in want:

@@ -19,10 +19,16 @@ class RSAEB(nn.Module):
     def __init__(self, ief_channels: int, feature_channels: int, hidden: int) -> None:
         super().__init__()
         self.shared = conv3x3(ief_channels, hidden)
-        self.gamma = nn.Sequential(conv3x3(hidden, hidden), nn.LeakyReLU(0.1, inplace=True),
-                                   conv3x3(hidden, feature_channels))
-        self.beta = nn.Sequential(conv3x3(hidden, hidden), nn.LeakyReLU(0.1, inplace=True),
-                                  conv3x3(hidden, feature_channels))
+        self.gamma = nn.Sequential(
+            conv3x3(hidden, hidden),
+            nn.LeakyReLU(0.1, inplace=True),
+            conv3x3(hidden, feature_channels),
+        )
+        self.beta = nn.Sequential(
+            conv3x3(hidden, hidden),
+            nn.LeakyReLU(0.1, inplace=True),
+            conv3x3(hidden, feature_channels),
+        )
 
     def forward(self, f_i: torch.Tensor, f_l: torch.Tensor) -> torch.Tensor:
         h = F.leaky_relu(self.shared(f_i), 0.1)

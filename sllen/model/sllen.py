@@ -47,8 +47,9 @@ class SLLEN(nn.Module):
         self.hseb = self.hsbab = self.rsaeb = self.ffb = None
         if config.use_hsbab:
             self.hseb = HSEB(config.num_classes, config.hseb_channels, config.size_multiple)
-            self.hsbab = HSBAB(config.hseb_channels[-1], c[-1], config.attention_dim,
-                               config.attention_heads)
+            self.hsbab = HSBAB(
+                config.hseb_channels[-1], c[-1], config.attention_dim, config.attention_heads
+            )
         if config.use_rsaeb:
             ief_channels = c[-2 - config.ief_stage]
             self.rsaeb = RSAEB(ief_channels, c[-1], config.rsaeb_hidden)

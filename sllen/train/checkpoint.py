@@ -52,7 +52,9 @@ def optimizer_from_tensors(
 
 
 def save_checkpoint(
-    folder: Path, model: SLLEN, optimizers: dict[str, torch.optim.Optimizer],
+    folder: Path,
+    model: SLLEN,
+    optimizers: dict[str, torch.optim.Optimizer],
     state: dict[str, Any],
 ) -> None:
     """Write model, optimizers and trainer state; state.json goes last and marks completion."""

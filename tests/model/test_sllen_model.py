@@ -45,8 +45,12 @@ def test_padding_is_cropped_back_not_leaked() -> None:
 
 @pytest.mark.parametrize(
     "use_hsbab,use_rsaeb,variant",
-    [(True, True, "SLLEN"), (False, True, "SLLEN-1"), (True, False, "SLLEN-2"),
-     (False, False, "SLLEN-3")],
+    [
+        (True, True, "SLLEN"),
+        (False, True, "SLLEN-1"),
+        (True, False, "SLLEN-2"),
+        (False, False, "SLLEN-3"),
+    ],
 )
 def test_ablation_switches(use_hsbab: bool, use_rsaeb: bool, variant: str) -> None:
     cfg = get_preset("tiny", use_hsbab=use_hsbab, use_rsaeb=use_rsaeb)

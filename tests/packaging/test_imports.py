@@ -7,8 +7,7 @@ import pytest
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("module", ["sllen", "sllen.export", "sllen.calib", "sllen.runtime"])
@@ -26,8 +25,10 @@ def test_light_imports_do_not_load_torch(module: str) -> None:
 
 def test_runtime_imports_with_torch_unimportable() -> None:
     # A deployment without torch: block the import and check sllen.runtime still loads.
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "import sllen, sllen.runtime, sllen.metrics\nprint('ok')")
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import sllen, sllen.runtime, sllen.metrics\nprint('ok')"
+    )
     r = _run(code)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
@@ -38,6 +39,9 @@ def test_subpackages_map_to_their_folders() -> None:
     import sllen.export
     import sllen.runtime
 
-    for mod, folder in [(sllen.export, "export"), (sllen.calib, "calib"),
-                        (sllen.runtime, "runtime")]:
+    for mod, folder in [
+        (sllen.export, "export"),
+        (sllen.calib, "calib"),
+        (sllen.runtime, "runtime"),
+    ]:
         assert mod.__file__.replace("\\", "/").endswith(f"/{folder}/__init__.py")

@@ -1,0 +1,50 @@
+"""sllen.data: images, synthetic low light, procedural scenes, datasets and loaders.
+
+Conventions (every module follows them):
+- float image: numpy float32 HxWx3 RGB in [0, 1]; files are uint8 (16-bit read too).
+- SS sample: {"image": float32 3xHxW in [0, 1], "label": int64 HxW, 255 = ignore}.
+- LLE sample: {"low": float32 3xHxW, "high": float32 3xHxW} (+ "name" for files).
+- Randomness: functions take a numpy Generator (or a seed); dataset item i draws from
+  item_rng(seed, i, epoch), so it is the same in every process and changes with set_epoch.
+
+The numpy-only modules (image_io, synthesis, scenes, pairs, samples, gradient_level,
+seeding) never import torch, and the names below load lazily, so ``from sllen.data.synthesis
+import ...`` and evaluation's pair discovery work on machines without torch (calibration and
+engine-only evaluation).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "augment": ("PairedAugment", "pad_to", "random_crop", "random_flip"),
+    "convert": ("image_to_tensor", "tensor_to_image"),
+    "gradient_level": ("estimate_gradient_level", "gradient_level"),
+    "image_io": ("IMAGE_SUFFIXES", "ImageReadError", "list_images", "read_image", "write_image"),
+    "paired": ("PairedDataset", "PairedFolder", "find_paired", "lol_dataset", "lsrw_dataset"),
+    "pairs": ("ImagePair", "detect_layout", "find_pairs"),
+    "procedural": ("SceneSegmentationDataset", "SyntheticPairDataset"),
+    "samples": ("write_sample_pairs",),
+    "sampler": ("InfiniteLoader", "alternate", "build_loader", "cycle_batches"),
+    "scenes": ("generate_scene",),
+    "seeding": ("item_rng",),
+    "synthesis": ("SynthesisParams", "darken", "sample_params", "synthesize_low"),
+    "voc": ("VOC_CLASSES", "VOCSegmentation"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,117 @@
+"""Datasets that need no files: procedural scenes, and synthetic low/normal pairs.
+
+- ``SceneSegmentationDataset``: SS samples ``{"image", "label"}`` from ``generate_scene``.
+- ``SyntheticPairDataset``: LLE samples ``{"low", "high"}``. ``high`` is a generated scene, or
+  item ``index % len(source)`` of ``source`` (any dataset of normal-light images: its items may
+  be 3xHxW tensors, HxWx3 float arrays, or dicts with "high" or "image"), randomly cropped
+  (reflection-padded if small) to ``size``; ``low = synthesize_low(high)``. When a dict
+  source item also has "label" or "name", they are kept (the label cropped with the image), so
+  a darkened VOC gives ``{"low", "high", "label", "name"}`` for segmentation-in-the-dark tests.
+
+Item ``i`` is drawn from ``item_rng(seed, i, epoch)``: the same in every process, new scenes
+and new darkening after ``set_epoch``. ``size`` is an int (square) or (height, width).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .augment import Transform, random_crop
+from .convert import image_to_tensor, tensor_to_image
+from .scenes import generate_scene
+from .seeding import EpochMixin
+from .synthesis import SynthesisParams, synthesize_low
+
+
+def _hw(size: int | tuple[int, int]) -> tuple[int, int]:
+    h, w = (size, size) if isinstance(size, int) else size
+    if h < 1 or w < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    return int(h), int(w)
+
+
+def _check_length(length: int) -> int:
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    return int(length)
+
+
+class SceneSegmentationDataset(EpochMixin, Dataset):
+    """``length`` procedural scenes with labels in [0, num_classes)."""
+
+    def __init__(
+        self,
+        length: int,
+        size: int | tuple[int, int],
+        num_classes: int = 8,
+        seed: int = 0,
+        transform: Transform | None = None,
+    ) -> None:
+        self.length, self.size = _check_length(length), _hw(size)
+        self.num_classes, self.seed, self.transform = num_classes, seed, transform
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        rng = self.rng_for(index)
+        image, label = generate_scene(rng, *self.size, num_classes=self.num_classes)
+        sample = {"image": image_to_tensor(image), "label": torch.from_numpy(label)}
+        return self.transform(sample, rng) if self.transform is not None else sample
+
+
+def _source_sample(item: Any) -> dict:
+    """A source item as a dict with a "high" tensor (plus "label"/"name" if present)."""
+    if isinstance(item, dict):
+        key = "high" if "high" in item else "image"
+        if key not in item:
+            raise ValueError(f"source items need a 'high' or 'image' entry, got {list(item)}")
+        sample = {"high": item[key]}
+        sample.update({k: item[k] for k in ("label", "name") if k in item})
+    else:
+        sample = {"high": item}
+    if isinstance(sample["high"], np.ndarray):
+        sample["high"] = image_to_tensor(sample["high"])
+    return sample
+
+
+class SyntheticPairDataset(EpochMixin, Dataset):
+    """``length`` (low, high) pairs darkened by ``synthesize_low`` (see module docstring)."""
+
+    def __init__(
+        self,
+        length: int,
+        size: int | tuple[int, int],
+        seed: int = 0,
+        synthesis_cfg: SynthesisParams | None = None,
+        source: Sequence[Any] | Dataset | None = None,
+        num_classes: int = 8,
+    ) -> None:
+        if source is not None and len(source) == 0:
+            raise ValueError("source dataset is empty")
+        self.length, self.size = _check_length(length), _hw(size)
+        self.seed, self.synthesis_cfg, self.source = seed, synthesis_cfg, source
+        self.num_classes = num_classes
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        rng = self.rng_for(index)
+        if self.source is None:
+            image, _ = generate_scene(rng, *self.size, num_classes=self.num_classes)
+            sample = {"high": image_to_tensor(image)}
+        else:
+            item = self.source[index % len(self.source)]
+            sample = random_crop(_source_sample(item), self.size, rng)
+        low, _ = synthesize_low(tensor_to_image(sample["high"]), rng, self.synthesis_cfg)
+        return {"low": image_to_tensor(low), **sample}

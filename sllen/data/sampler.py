@@ -1,0 +1,105 @@
+"""Endless, reproducible batch streams for the alternating SS / LLE schedule.
+
+Algorithm 1 of the paper takes one segmentation batch, then one enhancement batch, over and
+over, from datasets of unrelated sizes. ``InfiniteLoader`` wraps one DataLoader and restarts
+it whenever it runs out, so each stream runs through its own epochs independently;
+``alternate(ss, lle)`` interleaves two of them.
+
+Shuffling is by epoch: ``build_loader`` always uses a DistributedSampler (with one replica
+and rank 0 when not distributed; it needs no process group then), whose order is a function of
+(seed, epoch) only. On every restart InfiniteLoader calls ``set_epoch`` on the sampler, and on
+the dataset if it has one (procedural data and augmentation then change per epoch, see
+seeding.py). The DataLoader copies the dataset into its workers when an epoch starts
+(workers are not persistent), so the new epoch reaches them. A run resumed with
+``start_epoch`` sees, from that epoch on, the batches an uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+
+def build_loader(
+    dataset: Dataset,
+    batch_size: int,
+    seed: int = 0,
+    num_workers: int = 0,
+    distributed: bool = False,
+    shuffle: bool = True,
+    drop_last: bool = True,
+) -> DataLoader:
+    """A DataLoader over ``dataset`` with a (seed, epoch)-determined order.
+
+    ``distributed=True`` shards by the initialised process group (rank, world size);
+    ``batch_size`` is per process. ``drop_last`` keeps batch shapes fixed for training.
+    """
+    if distributed:
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    else:
+        sampler = DistributedSampler(
+            dataset, num_replicas=1, rank=0, shuffle=shuffle, seed=seed, drop_last=drop_last
+        )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        drop_last=drop_last,
+        pin_memory=torch.cuda.is_available(),
+        generator=torch.Generator().manual_seed(seed),  # fixes the workers' base seeds
+    )
+
+
+def _set_epoch(obj: Any, epoch: int) -> None:
+    set_epoch = getattr(obj, "set_epoch", None)
+    if callable(set_epoch):
+        set_epoch(epoch)
+
+
+class InfiniteLoader:
+    """Endless batches from ``loader``: a new epoch (set_epoch, reshuffle) when one ends."""
+
+    def __init__(self, loader: DataLoader, start_epoch: int = 0) -> None:
+        self.loader = loader
+        self.epoch = start_epoch - 1  # the first __next__ starts start_epoch
+        self._it: Iterator | None = None
+
+    def _restart(self) -> None:
+        self.epoch += 1
+        _set_epoch(self.loader.sampler, self.epoch)
+        _set_epoch(self.loader.dataset, self.epoch)
+        self._it = iter(self.loader)
+
+    def __iter__(self) -> InfiniteLoader:
+        return self
+
+    def __next__(self) -> Any:
+        if self._it is None:
+            self._restart()
+        try:
+            return next(self._it)
+        except StopIteration:
+            self._restart()
+            try:
+                return next(self._it)
+            except StopIteration:
+                raise ValueError(
+                    "the loader yields no batches (dataset smaller than one batch with drop_last?)"
+                ) from None
+
+
+def cycle_batches(loader: DataLoader, start_epoch: int = 0) -> Iterator[Any]:
+    """An endless iterator over ``loader``'s batches (an InfiniteLoader)."""
+    return InfiniteLoader(loader, start_epoch)
+
+
+def alternate(ss: DataLoader, lle: DataLoader, start_epoch: int = 0) -> Iterator[tuple[str, Any]]:
+    """Endless ("ss", batch), ("lle", batch), ("ss", batch), ... ; each restarts on its own."""
+    ss_it, lle_it = InfiniteLoader(ss, start_epoch), InfiniteLoader(lle, start_epoch)
+    while True:
+        yield "ss", next(ss_it)
+        yield "lle", next(lle_it)

@@ -1,0 +1,86 @@
+"""The trainer's datasets: real folders when given, procedural scenes otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from sllen.config import ModelConfig
+from sllen.data.augment import PairedAugment
+from sllen.data.gradient_level import estimate_gradient_level
+from sllen.data.paired import detect_layout, find_paired
+from sllen.data.procedural import SceneSegmentationDataset, SyntheticPairDataset
+from sllen.data.sampler import InfiniteLoader, build_loader
+from sllen.data.voc import VOCSegmentation
+from sllen.train.config import TrainConfig
+
+# Validation images must never be training images: the synthetic validation set draws from
+# a seed far from the training seed.
+VAL_SEED_OFFSET = 1_000_003
+VAL_SIZE = 192
+GRADIENT_LEVEL_SAMPLES = 64
+
+
+@dataclass
+class TrainData:
+    ss: Dataset
+    lle: Dataset
+    val: Dataset
+
+
+def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig) -> TrainData:
+    aug = PairedAugment(cfg.crop_size, hflip=True)
+    if cfg.ss_data is not None:
+        ss: Dataset = VOCSegmentation(cfg.ss_data, "train", transform=aug, seed=cfg.seed)
+    else:
+        ss = SceneSegmentationDataset(
+            cfg.synthetic_length, cfg.crop_size, num_classes=cfg.scene_classes, seed=cfg.seed
+        )
+    if cfg.lle_data is not None:
+        lle: Dataset = find_paired(cfg.lle_data, "train", transform=aug, seed=cfg.seed)
+        has_eval = detect_layout(cfg.lle_data) in ("lol", "lsrw")
+        # A generic low/high folder has no held-out split: validate on its first images and
+        # say so in the docs (users with a real split point --lle-data at LOL or LSRW).
+        val = find_paired(cfg.lle_data, "eval") if has_eval else find_paired(cfg.lle_data)
+        val = _Head(val, cfg.val_images)
+    else:
+        lle = SyntheticPairDataset(
+            cfg.synthetic_length, cfg.crop_size, seed=cfg.seed + 1, num_classes=cfg.scene_classes
+        )
+        val = SyntheticPairDataset(
+            cfg.val_images, VAL_SIZE, seed=cfg.seed + VAL_SEED_OFFSET, num_classes=cfg.scene_classes
+        )
+    return TrainData(ss, lle, val)
+
+
+class _Head(Dataset):
+    def __init__(self, ds: Dataset, n: int) -> None:
+        self.ds, self.n = ds, min(n, len(ds))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> Any:
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.ds[i]
+
+
+def make_loader(ds: Dataset, batch_size: int, seed: int, workers: int, distributed: bool):
+    if len(ds) < batch_size:
+        raise ValueError(f"dataset of {len(ds)} items is smaller than the batch size {batch_size}")
+    return build_loader(ds, batch_size, seed=seed, num_workers=workers, distributed=distributed)
+
+
+def cycle(loader: Any, start_epoch: int = 0) -> Iterator[Any]:
+    return InfiniteLoader(loader, start_epoch)
+
+
+def estimate_level(lle: Dataset) -> float:
+    """G of the gradient loss, from (up to) 64 well-lit training images, spread over the set."""
+    n = min(GRADIENT_LEVEL_SAMPLES, len(lle))
+    step = max(len(lle) // n, 1)
+    return estimate_gradient_level(lle[i * step]["high"] for i in range(n))

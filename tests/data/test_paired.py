@@ -1,0 +1,180 @@
+"""Paired low/high datasets from fixture folders in the real datasets' layouts."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from sllen.data.augment import PairedAugment
+from sllen.data.paired import (
+    PairedFolder,
+    detect_layout,
+    find_paired,
+    find_pairs,
+    lol_dataset,
+    lsrw_dataset,
+)
+from sllen.data.samples import write_sample_pairs
+
+
+def _write_pair(folder, stem, size=(12, 16), low_suffix=".png", high_suffix=".png", seed=0):
+    rng = np.random.default_rng(seed)
+    high = rng.integers(100, 256, (*size, 3), dtype=np.uint8)
+    (folder / "low").mkdir(parents=True, exist_ok=True)
+    (folder / "high").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(high).save(folder / "high" / f"{stem}{high_suffix}")
+    Image.fromarray(high // 8).save(folder / "low" / f"{stem}{low_suffix}")
+
+
+def _lol(root):
+    for i in (1, 2, 10):
+        _write_pair(root / "LOLdataset" / "our485", str(i), seed=i)
+    for i in (5, 7):
+        _write_pair(root / "LOLdataset" / "eval15", str(i), seed=i)
+    return root
+
+
+def _lsrw(root):
+    for camera, n in (("Huawei", 2), ("Nikon", 3)):
+        for i in range(n):
+            _write_pair(root / "LSRW" / "Training data" / camera, f"{i}", low_suffix=".jpg")
+        _write_pair(root / "LSRW" / "Eval" / camera, "100")
+    return root
+
+
+def test_lol_splits_and_items(tmp_path):
+    _lol(tmp_path)
+    for root in (tmp_path, tmp_path / "LOLdataset"):
+        train, evals = lol_dataset(root), lol_dataset(root, "eval")
+        assert (len(train), len(evals)) == (3, 2)
+    item = train[0]
+    assert set(item) == {"low", "high", "name"}
+    assert item["name"] == "1"
+    for key in ("low", "high"):
+        assert item[key].dtype == torch.float32 and item[key].shape == (3, 12, 16)
+        assert 0 <= item[key].min() and item[key].max() <= 1
+    assert item["low"].mean() < item["high"].mean() / 4
+    assert [train[i]["name"] for i in range(3)] == ["1", "10", "2"]
+    with pytest.raises(ValueError, match="split"):
+        lol_dataset(tmp_path, "test")
+
+
+def test_lsrw_concatenates_cameras(tmp_path):
+    _lsrw(tmp_path)
+    train = lsrw_dataset(tmp_path)
+    assert len(train) == 5
+    assert [p.name for p in train.pairs] == [
+        "Huawei/0", "Huawei/1", "Nikon/0", "Nikon/1", "Nikon/2",
+    ]  # fmt: skip
+    assert len(lsrw_dataset(tmp_path / "LSRW", "eval")) == 2
+    assert train[4]["low"].shape == (3, 12, 16)
+    with pytest.raises(ValueError, match="LSRW"):
+        lsrw_dataset(tmp_path / "LSRW" / "Eval")
+
+
+def test_generic_folder_matches_by_stem_across_suffixes(tmp_path):
+    _write_pair(tmp_path, "a", low_suffix=".jpg")
+    _write_pair(tmp_path, "b", high_suffix=".bmp")
+    ds = PairedFolder(tmp_path)
+    assert [p.name for p in ds.pairs] == ["a", "b"]
+    assert ds[1]["high"].shape == (3, 12, 16)
+
+
+def test_normal_is_accepted_for_high(tmp_path):
+    _write_pair(tmp_path, "x")
+    (tmp_path / "high").rename(tmp_path / "Normal")
+    (tmp_path / "low").rename(tmp_path / "Low")
+    assert len(PairedFolder(tmp_path)) == 1
+
+
+def test_mismatched_folders_name_the_unmatched_files(tmp_path):
+    for stem in ("1", "2", "3"):
+        _write_pair(tmp_path, stem)
+    (tmp_path / "low" / "2.png").unlink()
+    (tmp_path / "high" / "3.png").rename(tmp_path / "high" / "33.png")
+    with pytest.raises(ValueError) as info:
+        PairedFolder(tmp_path)
+    message = str(info.value)
+    assert "in low/ without a match: 3" in message
+    assert "in high/ without a match: 2, 33" in message
+
+
+def test_empty_missing_and_duplicate_folders(tmp_path):
+    (tmp_path / "empty" / "low").mkdir(parents=True)
+    (tmp_path / "empty" / "high").mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        PairedFolder(tmp_path / "empty")
+    with pytest.raises(ValueError, match="low/ and high/"):
+        PairedFolder(tmp_path / "nowhere")
+    _write_pair(tmp_path / "dup", "a")
+    _write_pair(tmp_path / "dup", "a", low_suffix=".jpg")
+    with pytest.raises(ValueError, match="two images named 'a'"):
+        PairedFolder(tmp_path / "dup")
+
+
+def test_pairs_of_different_size_fail_when_read(tmp_path):
+    _write_pair(tmp_path, "a")
+    Image.new("RGB", (5, 5)).save(tmp_path / "low" / "a.png")
+    with pytest.raises(ValueError, match="differ in size"):
+        PairedFolder(tmp_path)[0]
+
+
+def test_layout_detection(tmp_path):
+    _lol(tmp_path / "lol")
+    _lsrw(tmp_path / "lsrw")
+    _write_pair(tmp_path / "plain", "a")
+    assert detect_layout(tmp_path / "lol") == "lol"
+    assert detect_layout(tmp_path / "lol" / "LOLdataset") == "lol"
+    assert detect_layout(tmp_path / "lsrw") == "lsrw"
+    assert detect_layout(tmp_path / "plain") == "folder"
+    assert len(find_paired(tmp_path / "lol", "eval")) == 2
+    assert len(find_paired(tmp_path / "lsrw")) == 5
+    assert len(find_paired(tmp_path / "plain", "eval")) == 1
+    (tmp_path / "other").mkdir()
+    with pytest.raises(ValueError, match="no paired layout"):
+        detect_layout(tmp_path / "other")
+
+
+def test_transform_is_seeded_per_item_and_epoch(tmp_path):
+    _lol(tmp_path)
+    ds = lol_dataset(tmp_path, transform=PairedAugment(crop_size=8), seed=3)
+    a, b = ds[1], ds[1]
+    assert a["low"].shape == (3, 8, 8)
+    assert torch.equal(a["low"], b["low"]) and torch.equal(a["high"], b["high"])
+    crops = set()
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        crops.add(ds[1]["high"].sum().item())
+    assert len(crops) > 1
+
+
+def test_default_collate_batches_items(tmp_path):
+    _lol(tmp_path)
+    batch = next(iter(DataLoader(lol_dataset(tmp_path), batch_size=2)))
+    assert batch["low"].shape == (2, 3, 12, 16) and batch["name"] == ["1", "10"]
+
+
+def test_find_pairs_lists_name_low_high_or_none(tmp_path):
+    _lol(tmp_path / "lol")
+    pairs = find_pairs(tmp_path / "lol")  # evaluation's default split
+    assert [name for name, _, _ in pairs] == ["5", "7"]
+    name, low, high = pairs[0]
+    assert low.parent.name == "low" and high.name == "5.png"
+    assert len(find_pairs(tmp_path / "lol", "train")) == 3
+    (tmp_path / "photos").mkdir()
+    assert find_pairs(tmp_path / "photos") is None
+    assert find_pairs(tmp_path / "missing") is None
+
+
+def test_sample_pairs_form_a_reproducible_paired_folder(tmp_path):
+    a = write_sample_pairs(tmp_path / "a", 3, (24, 32), seed=5)
+    write_sample_pairs(tmp_path / "b", 2, (24, 32), seed=5)
+    ds = PairedFolder(a)
+    assert len(ds) == 3 and ds[0]["low"].shape == (3, 24, 32)
+    assert ds[0]["low"].mean() < ds[0]["high"].mean()
+    assert torch.equal(ds[1]["low"], PairedFolder(tmp_path / "b")[1]["low"])
+    manifest = json.loads((a / "synthesis.json").read_text())
+    assert manifest["seed"] == 5 and set(manifest["pairs"]) == {"0000", "0001", "0002"}
