@@ -56,6 +56,7 @@ class SLLEN(nn.Module):
         if config.use_hsbab or config.use_rsaeb:
             self.ffb = FFB(c[-1])
         self.lle_decoder = UNetDecoder(c, 3)
+        self.apply(_init_weights)
 
     # Parameter groups of Algorithm 1: the SS stage updates E and D_s, the LLE stage E and
     # LLEmN's own modules.
@@ -142,6 +143,16 @@ class SLLEN(nn.Module):
             return image
         seg = out.segmentation[..., :h, :w]
         return image, seg[0] if squeeze else seg
+
+
+def _init_weights(m: nn.Module) -> None:
+    # He initialisation for the ReLU convolutions: torch's default (a=sqrt(5)) shrinks the
+    # signal about 3x per layer, and with no normalisation layers a 20-convolution U-Net then
+    # starts out (and trains for a long time) as a constant image.
+    if isinstance(m, nn.Conv2d):
+        nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
 
 
 def build_model(config: ModelConfig) -> SLLEN:

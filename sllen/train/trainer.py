@@ -141,12 +141,6 @@ class Trainer:
             )
 
         self.data = build_datasets(cfg, model_cfg)
-        self.ss_iter = cycle(
-            make_loader(self.data.ss, cfg.ss_batch_size, cfg.seed, cfg.workers, self.distributed)
-        )
-        self.lle_iter = cycle(
-            make_loader(self.data.lle, cfg.batch_size, cfg.seed + 1, cfg.workers, self.distributed)
-        )
 
         self.opt_ss = torch.optim.Adam(self.model.ss_parameters(), lr=cfg.lr)
         self.opt_lle = torch.optim.Adam(self.model.lle_parameters(), lr=cfg.lr)
@@ -187,10 +181,37 @@ class Trainer:
                 f"gradient level G = {self.gradient_level:.4f} (estimated from the "
                 "well-lit training images)"
             )
+        self._start_data_streams()
         self.seg_loss = SegmentationLoss()
         self.lle_loss = LLELoss(cfg.loss_weights, self.gradient_level, perceptual).to(self.device)
         if perceptual is not None:
             perceptual.to(self.device)
+
+    def _start_data_streams(self) -> None:
+        """Endless batch streams; a resumed run starts at the first epoch it has not begun
+        (the rest of a partly used epoch is skipped rather than generated and thrown away)."""
+        cfg = self.cfg
+        ss_loader = make_loader(
+            self.data.ss, cfg.ss_batch_size, cfg.seed, cfg.workers, self.distributed
+        )
+        lle_loader = make_loader(
+            self.data.lle, cfg.batch_size, cfg.seed + 1, cfg.workers, self.distributed
+        )
+        if cfg.schedule == "alternating":
+            ss_used = lle_used = self.step
+        else:
+            ss_used, lle_used = min(self.step, cfg.steps), max(self.step - cfg.steps, 0)
+        self.ss_iter = cycle(ss_loader, -(-ss_used // len(ss_loader)))
+        self.lle_iter = cycle(lle_loader, -(-lle_used // len(lle_loader)))
+
+    def _check_replicas_in_sync(self) -> None:
+        """DDP keeps every process's weights identical; verify it before rank 0 saves."""
+        total = torch.stack([p.detach().double().sum() for p in self.model.parameters()]).sum()
+        sums = [torch.zeros_like(total) for _ in range(dist.get_world_size())]
+        dist.all_gather(sums, total)
+        values = torch.stack(sums)
+        if float(values.max() - values.min()) > 1e-6 * float(values.abs().max() + 1):
+            raise RuntimeError(f"distributed replicas diverged: parameter sums {values.tolist()}")
 
     # -- stages -----------------------------------------------------------------------------
     def _lr_factor(self, step: int) -> float:
@@ -345,6 +366,7 @@ class Trainer:
             if writer is not None:
                 log_file.close()
             if self.distributed and dist.is_initialized():
+                self._check_replicas_in_sync()
                 dist.barrier()
                 dist.destroy_process_group()
         self.log(

@@ -1,0 +1,188 @@
+"""The command line as a user meets it: real subprocesses, exit codes, one-line errors."""
+
+import json
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+import torch
+
+from sllen.config import get_preset
+from sllen.data.samples import write_sample_pairs
+from sllen.model.io import save_weights
+from sllen.model.sllen import SLLEN
+
+
+def sllen(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sllen", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def assert_one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    return save_weights(
+        SLLEN(get_preset("tiny")), tmp_path_factory.mktemp("w") / "tiny.safetensors"
+    )
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sample_pairs(tmp_path_factory.mktemp("d") / "pairs", 3, (40, 56), seed=1)
+
+
+def test_console_scripts_are_declared() -> None:
+    names = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
+    assert names["sllen"] == "sllen.cli.main:app"
+    assert names["sllen-train"] == "sllen.cli.train:main"
+    assert names["sllen-eval"] == "sllen.cli.evaluate:main"
+
+
+def test_help_and_version() -> None:
+    r = sllen("--help")
+    assert r.returncode == 0 and "train" in r.stdout and "eval" in r.stdout
+    r = sllen("--version")
+    assert r.returncode == 0 and r.stdout.startswith("sllen ")
+    r = subprocess.run(
+        [sys.executable, "-m", "sllen.cli.train", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0 and "--no-hsbab" in r.stdout
+
+
+def test_eval_paired_folder_writes_table_and_json(
+    weights: Path, pairs: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "r" / "report.json"
+    r = sllen(
+        "eval",
+        "--weights",
+        str(weights),
+        "--data",
+        str(pairs),
+        "--json",
+        str(report),
+        "--save-dir",
+        str(tmp_path / "out"),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "PSNR" in r.stdout and "mean (3)" in r.stdout
+    data = json.loads(report.read_text())
+    assert data["paired"] and data["count"] == 3
+    assert set(data["mean"]) == {"psnr", "ssim", "loe"}
+    assert "RGB" in data["protocol"]
+    assert len(list((tmp_path / "out").glob("*.png"))) == 3
+
+
+def test_eval_unpaired_folder_reports_loe_only(weights: Path, pairs: Path, tmp_path: Path) -> None:
+    r = sllen(
+        "eval",
+        "--weights",
+        str(weights),
+        "--data",
+        str(pairs / "low"),
+        "--json",
+        str(tmp_path / "u.json"),
+    )
+    assert r.returncode == 0, r.stderr
+    data = json.loads((tmp_path / "u.json").read_text())
+    assert not data["paired"] and set(data["mean"]) == {"loe"}
+
+
+def test_samples_command(tmp_path: Path) -> None:
+    r = sllen("samples", str(tmp_path / "s"), "--count", "2", "--size", "48x32")
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "s" / "low").glob("*.png"))) == 2
+    assert_one_line_error(sllen("samples", str(tmp_path / "t"), "--size", "big"), "--size")
+
+
+def test_info_command(weights: Path) -> None:
+    r = sllen("info", str(weights))
+    assert r.returncode == 0 and "preset tiny" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing_weights",
+        "truncated_weights",
+        "not_weights",
+        "missing_data",
+        "empty_data",
+        "bad_preset",
+        "bad_schedule",
+        "corrupt_image",
+    ],
+)
+def test_bad_input_gives_one_line_and_nonzero_exit(
+    case: str, weights: Path, pairs: Path, tmp_path: Path
+) -> None:
+    if case == "missing_weights":
+        r = sllen("eval", "--weights", str(tmp_path / "no.safetensors"), "--data", str(pairs))
+        assert_one_line_error(r, "not found")
+    elif case == "truncated_weights":
+        bad = tmp_path / "t.safetensors"
+        bad.write_bytes(weights.read_bytes()[:500])
+        assert_one_line_error(sllen("eval", "--weights", str(bad), "--data", str(pairs)), str(bad))
+    elif case == "not_weights":
+        bad = tmp_path / "x.safetensors"
+        bad.write_text("hello")
+        assert_one_line_error(sllen("eval", "--weights", str(bad), "--data", str(pairs)))
+    elif case == "missing_data":
+        r = sllen("eval", "--weights", str(weights), "--data", str(tmp_path / "nowhere"))
+        assert_one_line_error(r, "nowhere")
+    elif case == "empty_data":
+        (tmp_path / "empty").mkdir()
+        r = sllen("eval", "--weights", str(weights), "--data", str(tmp_path / "empty"))
+        assert_one_line_error(r, "no images")
+    elif case == "bad_preset":
+        r = sllen("train", "--preset", "huge", "--out", str(tmp_path / "o"))
+        assert_one_line_error(r, "unknown preset")
+    elif case == "bad_schedule":
+        r = sllen("train", "--schedule", "random", "--out", str(tmp_path / "o"))
+        assert_one_line_error(r, "--schedule")
+    elif case == "corrupt_image":
+        (tmp_path / "c").mkdir()
+        (tmp_path / "c" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+        r = sllen("eval", "--weights", str(weights), "--data", str(tmp_path / "c"))
+        assert_one_line_error(r, "a.png")
+
+
+def test_train_command_short_run(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    r = sllen(
+        "train",
+        "--preset",
+        "tiny",
+        "--steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--ss-batch-size",
+        "2",
+        "--crop-size",
+        "32",
+        "--out",
+        str(out),
+        "--w-gradient",
+        "0",
+        "--no-rsaeb",
+    )
+    assert r.returncode == 0, r.stderr
+    assert (out / "last.safetensors").is_file()
+    r = sllen("info", str(out / "last.safetensors"))
+    assert "SLLEN-2" in r.stdout

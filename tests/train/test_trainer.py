@@ -1,0 +1,148 @@
+"""Short real training runs of the tiny preset on procedural data (CPU)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sllen.config import get_preset
+from sllen.losses import LossWeights
+from sllen.model.io import load_weights, read_metadata
+from sllen.train.config import TrainConfig
+from sllen.train.trainer import Trainer, train
+
+# Identity (the dark input itself) scores ~10.5 dB on the synthetic validation set.
+INPUT_PSNR = 10.5
+
+
+def _cfg(out: Path, **kw) -> TrainConfig:
+    base = dict(
+        out=out,
+        preset="tiny",
+        steps=20,
+        batch_size=4,
+        ss_batch_size=4,
+        crop_size=64,
+        lr=2e-3,
+        val_images=4,
+        val_every=10,
+        save_every=10,
+        threads=2,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_a_few_hundred_steps_learn_to_enhance(tmp_path: Path) -> None:
+    result = train(_cfg(tmp_path, steps=300, val_every=100, save_every=300), quiet=True)
+    assert result.steps == 300
+    assert result.val_psnr > INPUT_PSNR + 2.5, result.val_psnr
+    for name in (
+        "last.safetensors",
+        "best.safetensors",
+        "log.csv",
+        "checkpoint/state.json",
+        "checkpoint/opt_ss.safetensors",
+    ):
+        assert (tmp_path / name).is_file(), name
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    first = dict(zip(header, rows[1].split(","), strict=True))
+    last = dict(zip(header, rows[-1].split(","), strict=True))
+    assert float(last["smooth_l1"]) < float(first["smooth_l1"])
+    meta = read_metadata(result.weights)
+    assert meta["steps"] == "300" and float(meta["gradient_level"]) > 0
+    model = load_weights(result.best)
+    dark = torch.full((1, 3, 40, 40), 0.05)
+    assert float(model.enhance(dark).mean()) > 0.05  # brightens
+
+
+def test_resume_continues_from_checkpoint(tmp_path: Path) -> None:
+    train(_cfg(tmp_path, steps=10), quiet=True)
+    before = load_weights(tmp_path / "last.safetensors").state_dict()
+    result = train(_cfg(tmp_path, steps=20, resume=True), quiet=True)
+    assert result.steps == 20
+    after = load_weights(tmp_path / "last.safetensors").state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    steps = [int(r.split(",")[0]) for r in (tmp_path / "log.csv").read_text().splitlines()[1:]]
+    assert steps == [10, 20]
+
+
+def test_resume_without_checkpoint_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no complete checkpoint"):
+        train(_cfg(tmp_path, resume=True), quiet=True)
+
+
+def test_independent_schedule_trains_ssan_then_llemn(tmp_path: Path) -> None:
+    # SLLEN-4: SSaN (own encoder) for `steps` steps, then LLEmN with SSaN left untouched.
+    snapshots: dict[str, dict[str, torch.Tensor]] = {}
+
+    class Recording(Trainer):
+        def _setup(self) -> None:
+            super()._setup()
+            snapshots["init"] = _copy(self.model)
+
+        def lle_step(self, batch):  # noqa: ANN001
+            snapshots.setdefault("switch", _copy(self.model))
+            return super().lle_step(batch)
+
+    Recording(_cfg(tmp_path, steps=5, schedule="independent"), quiet=True).run()
+    final = load_weights(tmp_path / "last.safetensors")
+    assert final.config.shared_encoder is False
+    fin = final.state_dict()
+    init, switch = snapshots["init"], snapshots["switch"]
+    ss_keys = [k for k in fin if k.startswith(("ss_encoder", "ss_decoder"))]
+    lle_keys = [k for k in fin if k.startswith(("encoder", "lle_decoder", "ffb"))]
+    assert any(not torch.equal(init[k], switch[k]) for k in ss_keys)  # phase 1 trains SSaN
+    assert all(torch.equal(init[k], switch[k]) for k in lle_keys)  # ... and nothing else
+    assert all(torch.equal(switch[k], fin[k]) for k in ss_keys)  # phase 2 leaves SSaN alone
+    assert any(not torch.equal(switch[k], fin[k]) for k in lle_keys)
+
+
+def _copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_ablations_and_loss_switches(tmp_path: Path) -> None:
+    weights = LossWeights(
+        smooth_l1=1.0, perceptual=0.0, distillation=0.0, illumination_tv=0.0, gradient=0.0
+    )
+    cfg = _cfg(
+        tmp_path,
+        steps=5,
+        model_overrides={"use_hsbab": False, "use_rsaeb": False},
+        loss_weights=weights,
+    )
+    result = train(cfg, quiet=True)
+    assert load_weights(result.weights).config.variant == "SLLEN-3"
+    header = (tmp_path / "log.csv").read_text().splitlines()[0].split(",")
+    row = dict(
+        zip(header, (tmp_path / "log.csv").read_text().splitlines()[-1].split(","), strict=True)
+    )
+    assert row["distillation"] == "" and row["gradient"] == "" and row["smooth_l1"] != ""
+
+
+def test_training_is_seeded(tmp_path: Path) -> None:
+    a = train(_cfg(tmp_path / "a", steps=5), quiet=True)
+    b = train(_cfg(tmp_path / "b", steps=5), quiet=True)
+    sa, sb = load_weights(a.weights).state_dict(), load_weights(b.weights).state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_bad_configs_fail_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="steps"):
+        train(_cfg(tmp_path, steps=0), quiet=True)
+    with pytest.raises(ValueError, match="scene-classes"):
+        train(_cfg(tmp_path, scene_classes=50), quiet=True)
+    with pytest.raises(ValueError):
+        train(_cfg(tmp_path, lle_data=tmp_path / "missing"), quiet=True)
+
+
+def test_trains_from_a_paired_folder(tmp_path: Path) -> None:
+    from sllen.data.samples import write_sample_pairs
+
+    data = write_sample_pairs(tmp_path / "pairs", 6, (72, 80), seed=3)
+    result = train(_cfg(tmp_path / "run", steps=4, lle_data=data, batch_size=2), quiet=True)
+    assert np.isfinite(result.val_psnr)
+    assert get_preset("tiny").num_classes == load_weights(result.weights).config.num_classes
