@@ -46,6 +46,15 @@ class TrainConfig:
     gradient_level: float | None = None  # G of Eq. 10; None = estimate from well-lit images
     vgg_weights: Path | None = None  # local VGG16 weights for the perceptual loss
 
+    def __post_init__(self) -> None:
+        # Accept plain strings from Python callers.
+        for name in ("out", "lle_data", "ss_data", "vgg_weights"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                setattr(self, name, Path(value))
+        if self.schedule not in ("alternating", "independent"):
+            raise ValueError(f"schedule must be alternating or independent, not {self.schedule!r}")
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         for k, v in d.items():
