@@ -1,9 +1,9 @@
-"""sllen-eval: score a model on a folder of images.
+"""sllen-eval: score a model (and optionally the classical baselines) on a folder of images.
 
-Paired folders (low/ + high/, LOL, LSRW): PSNR, SSIM and LOE per image and on average.
-Unpaired folders (just images, e.g. DICM/NPE/MEF): LOE only. The protocol (RGB, [0, 1] data
-range, no GT-mean rescaling, LOE variant) is sllen.metrics.PROTOCOL and is written into the
-JSON report so numbers stay comparable.
+Paired folders (low/ + high/, LOL, LSRW): PSNR, SSIM, LOE and the colour-fault statistics
+of sllen.metrics.color per image, and per method on average. Unpaired folders (just images,
+e.g. DICM/NPE/MEF): LOE only. The protocol (RGB, [0, 1] data range, no GT-mean rescaling,
+LOE variant) is sllen.metrics.PROTOCOL and is written into the JSON report.
 """
 
 from __future__ import annotations
@@ -21,30 +21,48 @@ import numpy as np
 
 from sllen.data.image_io import list_images, read_image, write_image
 from sllen.metrics import PROTOCOL, loe, psnr, ssim
+from sllen.metrics.color import brightness_slope, color_stats, rgb_to_lab
 
 Enhancer = Callable[[np.ndarray], np.ndarray]
+# Chroma noise is compared on the darkest third of the inputs, where speckle shows.
+DARK_FRACTION = 1 / 3
 
 
 @dataclass
 class EvalReport:
     data: str
     paired: bool
-    model: str
+    methods: dict[str, str]  # method name -> description (e.g. the weights file)
     rows: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def means(self) -> dict[str, float]:
+    def method_rows(self, method: str) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["method"] == method]
+
+    def summary(self, method: str) -> dict[str, float]:
+        rows = self.method_rows(method)
         keys = ["psnr", "ssim", "loe"] if self.paired else ["loe"]
-        return {k: float(np.mean([r[k] for r in self.rows])) for k in keys}
+        out = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+        if self.paired:
+            out["saturation_ratio"] = float(np.mean([r["saturation_ratio"] for r in rows]))
+            out["color_cast"] = float(np.mean([r["color_cast"] for r in rows]))
+            out["brightness_slope"] = brightness_slope(
+                [r["lightness"] for r in rows], [r["lightness_gt"] for r in rows]
+            )
+            dark = sorted(rows, key=lambda r: r["input_lightness"])
+            dark = dark[: max(1, round(len(dark) * DARK_FRACTION))]
+            out["chroma_noise_ratio"] = float(
+                np.mean([r["chroma_noise"] / max(r["chroma_noise_gt"], 1e-6) for r in dark])
+            )
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "data": self.data,
             "paired": self.paired,
-            "model": self.model,
             "protocol": PROTOCOL,
-            "count": len(self.rows),
-            "mean": self.means,
+            "methods": self.methods,
+            "count": len({r["name"] for r in self.rows}),
+            "mean": {m: self.summary(m) for m in self.methods},
             "images": self.rows,
         }
 
@@ -83,34 +101,42 @@ def iter_pairs(root: Path) -> tuple[bool, Iterator[tuple[str, Path, Path | None]
 
 
 def evaluate(
-    enhance: Enhancer,
+    methods: dict[str, Enhancer],
     data: str | os.PathLike,
-    model_name: str = "",
+    descriptions: dict[str, str] | None = None,
     save_dir: str | os.PathLike | None = None,
     on_image: Callable[[dict[str, Any]], None] | None = None,
 ) -> EvalReport:
+    """Run every method on every image of ``data`` (each image read once)."""
     root = Path(data)
     paired, items = iter_pairs(root)
-    report = EvalReport(str(root), paired, model_name)
+    report = EvalReport(str(root), paired, {m: (descriptions or {}).get(m, m) for m in methods})
     for name, low_path, high_path in items:
         low = read_image(low_path)
-        t = time.perf_counter()
-        out = enhance(low)
-        row: dict[str, Any] = {"name": name, "seconds": round(time.perf_counter() - t, 4)}
-        if high_path is not None:
-            high = read_image(high_path)
-            if high.shape != low.shape:
-                raise ValueError(
-                    f"{name}: low {low.shape[:2]} and high {high.shape[:2]} differ in size"
-                )
-            row["psnr"] = psnr(out, high)
-            row["ssim"] = ssim(out, high)
-        row["loe"] = loe(low, out)
-        if save_dir is not None:
-            write_image(Path(save_dir) / f"{name}.png", out)
-        report.rows.append(row)
-        if on_image is not None:
-            on_image(row)
+        high = read_image(high_path) if high_path is not None else None
+        if high is not None and high.shape != low.shape:
+            raise ValueError(f"{name}: low {low.shape[:2]} and high {high.shape[:2]} differ")
+        low_lightness = float(rgb_to_lab(low)[..., 0].mean()) if high is not None else None
+        for method, enhance in methods.items():
+            t = time.perf_counter()
+            out = enhance(low)
+            row: dict[str, Any] = {
+                "name": name,
+                "method": method,
+                "seconds": round(time.perf_counter() - t, 4),
+                "loe": loe(low, out),
+            }
+            if high is not None:
+                row["psnr"] = psnr(out, high)
+                row["ssim"] = ssim(out, high)
+                row.update(color_stats(out, high))
+                row["input_lightness"] = low_lightness
+            if save_dir is not None:
+                suffix = "" if len(methods) == 1 else f"_{method}"
+                write_image(Path(save_dir) / f"{name}{suffix}.png", out)
+            report.rows.append(row)
+            if on_image is not None:
+                on_image(row)
     return report
 
 

@@ -1,7 +1,8 @@
-"""sllen-eval: PSNR/SSIM/LOE of a model on a paired or unpaired image folder."""
+"""sllen-eval: PSNR/SSIM/LOE and colour faults of a model (and baselines) on an image folder."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -13,36 +14,81 @@ from sllen.cli._errors import user_errors
 
 Opt = typer.Option
 
+COLUMNS = {  # key: (header, format)
+    "psnr": ("PSNR dB", "{:.2f}"),
+    "ssim": ("SSIM", "{:.3f}"),
+    "loe": ("LOE", "{:.0f}"),
+    "saturation_ratio": ("saturation", "{:.2f}"),
+    "color_cast": ("cast", "{:.1f}"),
+    "brightness_slope": ("bright. slope", "{:.2f}"),
+    "chroma_noise_ratio": ("chroma noise", "{:.2f}"),
+}
+
 
 @user_errors
 def eval_command(
-    data: Annotated[Path, Opt(help="Folder: low/ + high/ (or LOL, LSRW) or plain images.")],
+    data: Annotated[
+        Path | None, Opt(help="Folder: low/ + high/ (or LOL, LSRW) or plain images.")
+    ] = None,
+    evalset: Annotated[
+        bool, Opt("--evalset", help="Use the built-in evaluation set (darkened photographs).")
+    ] = False,
     weights: Annotated[
         Path | None, Opt(help="Model weights (.safetensors). Default: the bundled model.")
     ] = None,
+    baselines: Annotated[
+        bool, Opt("--baselines", help="Also score automatic gamma and CLAHE.")
+    ] = False,
+    per_image: Annotated[bool, Opt("--per-image", help="Print every image's scores.")] = False,
     json_out: Annotated[Path | None, Opt("--json", help="Write the report here.")] = None,
     save_dir: Annotated[Path | None, Opt(help="Save enhanced images here.")] = None,
     device: Annotated[str, Opt(help="cpu or cuda.")] = "cpu",
 ) -> None:
-    """Score a model on a folder and print a table (paired: PSNR, SSIM, LOE; unpaired: LOE)."""
+    """Score a model on a folder: paired (PSNR, SSIM, LOE, colour faults) or unpaired (LOE)."""
     from sllen.evaluate import evaluate, torch_enhancer, write_json
 
+    if (data is None) == (not evalset):
+        raise ValueError("give either --data DIR or --evalset")
     console = Console()
     enhance, name = torch_enhancer(weights, device)
-    report = evaluate(enhance, data, model_name=name, save_dir=save_dir)
-    table = Table(title=f"{name} on {data}")
-    keys = ["psnr", "ssim", "loe"] if report.paired else ["loe"]
-    table.add_column("image")
+    methods, descriptions = {}, {}
+    if baselines:
+        from sllen.baselines import BASELINES
+
+        methods.update(BASELINES)
+        descriptions.update(gamma="automatic gamma (mean 0.45)", clahe="CLAHE on L*")
+    methods["sllen"] = enhance
+    descriptions["sllen"] = name
+    with tempfile.TemporaryDirectory(prefix="sllen-evalset-") as tmp:
+        if evalset:
+            from sllen.evalset import write_evalset
+
+            data, notes = write_evalset(tmp)
+            for note in notes:
+                console.print(f"[yellow]{note}")
+        report = evaluate(methods, data, descriptions, save_dir=save_dir)
+    keys = [k for k in COLUMNS if k in report.summary("sllen")]
+    if per_image:
+        table = Table(title="per image")
+        table.add_column("image")
+        table.add_column("method")
+        for k in keys[:3]:
+            table.add_column(COLUMNS[k][0], justify="right")
+        for row in report.rows:
+            cells = [COLUMNS[k][1].format(row[k]) for k in keys[:3] if k in row]
+            table.add_row(row["name"], row["method"], *cells)
+        console.print(table)
+    label = "built-in evaluation set" if evalset else str(data)
+    count = len({r["name"] for r in report.rows})
+    table = Table(title=f"{label}: mean of {count} images")
+    table.add_column("method")
     for k in keys:
-        table.add_column(k.upper(), justify="right")
-    fmt = {"psnr": "{:.2f}", "ssim": "{:.4f}", "loe": "{:.1f}"}
-    for row in report.rows:
-        table.add_row(row["name"], *(fmt[k].format(row[k]) for k in keys))
-    table.add_section()
-    table.add_row(
-        f"mean ({len(report.rows)})", *(fmt[k].format(report.means[k]) for k in keys), style="bold"
-    )
+        table.add_column(COLUMNS[k][0], justify="right")
+    for method in methods:
+        summary = report.summary(method)
+        table.add_row(method, *(COLUMNS[k][1].format(summary[k]) for k in keys))
     console.print(table)
+    console.print(f"sllen = {name}")
     if json_out is not None:
         console.print(f"report: {write_json(report, json_out)}")
 

@@ -80,10 +80,10 @@ def test_eval_paired_folder_writes_table_and_json(
         str(tmp_path / "out"),
     )
     assert r.returncode == 0, r.stderr
-    assert "PSNR" in r.stdout and "mean (3)" in r.stdout
+    assert "PSNR" in r.stdout and "mean of 3 images" in r.stdout
     data = json.loads(report.read_text())
     assert data["paired"] and data["count"] == 3
-    assert set(data["mean"]) == {"psnr", "ssim", "loe"}
+    assert {"psnr", "ssim", "loe", "saturation_ratio"} <= set(data["mean"]["sllen"])
     assert "RGB" in data["protocol"]
     assert len(list((tmp_path / "out").glob("*.png"))) == 3
 
@@ -100,7 +100,29 @@ def test_eval_unpaired_folder_reports_loe_only(weights: Path, pairs: Path, tmp_p
     )
     assert r.returncode == 0, r.stderr
     data = json.loads((tmp_path / "u.json").read_text())
-    assert not data["paired"] and set(data["mean"]) == {"loe"}
+    assert not data["paired"] and set(data["mean"]["sllen"]) == {"loe"}
+
+
+def test_eval_with_baselines(weights: Path, pairs: Path, tmp_path: Path) -> None:
+    r = sllen(
+        "eval",
+        "--weights",
+        str(weights),
+        "--data",
+        str(pairs),
+        "--baselines",
+        "--per-image",
+        "--json",
+        str(tmp_path / "b.json"),
+    )
+    assert r.returncode == 0, r.stderr
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert list(data["mean"]) == ["gamma", "clahe", "sllen"]
+    assert len(data["images"]) == 9
+
+
+def test_eval_needs_data_or_evalset(weights: Path) -> None:
+    assert_one_line_error(sllen("eval", "--weights", str(weights)), "--evalset")
 
 
 def test_samples_command(tmp_path: Path) -> None:
