@@ -55,3 +55,12 @@ def user_errors(fn: F) -> F:
             )
 
     return wrapper  # type: ignore[return-value]
+
+
+def run_single(command: Callable[..., Any]) -> None:
+    """Run one command as its own program (the sllen-train / sllen-eval console scripts)."""
+    import typer
+
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(command)
+    app()

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sllen.cli._errors import user_errors
+from sllen.cli._errors import run_single, user_errors
 
 Opt = typer.Option
 
@@ -94,9 +94,7 @@ def eval_command(
 
 
 def main() -> None:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(eval_command)
-    app()
+    run_single(eval_command)
 
 
 if __name__ == "__main__":

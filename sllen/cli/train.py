@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sllen.cli._errors import user_errors
+from sllen.cli._errors import run_single, user_errors
 
 Opt = typer.Option
 
@@ -119,9 +119,7 @@ def train_command(
 
 
 def main() -> None:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(train_command)
-    app()
+    run_single(train_command)
 
 
 if __name__ == "__main__":

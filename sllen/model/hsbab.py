@@ -5,19 +5,53 @@ F_hl = softmax(Q K^T / sqrt(d)) V over the spatial positions of the bottleneck, 
 of F_l (what gets mixed is low-level content). Multi-head: the projection width is split into
 ``heads`` heads of size d = attention_dim / heads; an output 1x1 projection returns to F_l's
 width. This is the network's one attention block, the one the deployment side gives a custom
-kernel; ``attention`` is kept a separate function so the exporter can swap its implementation.
+kernel.
+
+How the attention product is computed is a switch (``mode``), so the exporter can choose the
+graph it writes:
+- ``sdpa``: torch's scaled_dot_product_attention (training, PyTorch inference);
+- ``decomposed``: explicit MatMul-Softmax-MatMul, the pattern TensorRT fuses in FP16;
+- ``plugin``: one custom ``sllen::Attention`` node (see sllen.export) for the TensorRT plugin.
+``fold_scale()`` multiplies the Q projection by 1/sqrt(d) once, so the exported graph has no
+scaling pass over the N x N score matrix.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+AttentionMode = Literal["sdpa", "decomposed", "plugin"]
+# The exporter registers the plugin-node implementation here (it needs ONNX-only machinery).
+PLUGIN_ATTENTION: dict[str, Callable[..., torch.Tensor]] = {}
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    scale: float | None = None,
+    mode: AttentionMode = "sdpa",
+) -> torch.Tensor:
     """Scaled dot-product attention on (B, heads, N, d) tensors."""
-    return F.scaled_dot_product_attention(q, k, v)
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    if mode == "sdpa":
+        return F.scaled_dot_product_attention(q, k, v, scale=scale)
+    if mode == "decomposed":
+        if scale != 1.0:
+            q = q * scale
+        return torch.softmax(q @ k.transpose(-1, -2), dim=-1) @ v
+    if mode == "plugin":
+        if "fn" not in PLUGIN_ATTENTION:
+            raise RuntimeError("plugin attention is only available while exporting to ONNX")
+        return PLUGIN_ATTENTION["fn"](q, k, v, scale)
+    raise ValueError(f"unknown attention mode {mode!r}")
 
 
 class HSBAB(nn.Module):
@@ -30,6 +64,23 @@ class HSBAB(nn.Module):
         self.k = nn.Conv2d(semantic_channels, dim, kernel_size=1)
         self.v = nn.Conv2d(feature_channels, dim, kernel_size=1)
         self.proj = nn.Conv2d(dim, feature_channels, kernel_size=1)
+        self.mode: AttentionMode = "sdpa"
+        self.scale: float | None = None  # None: 1/sqrt(d); 1.0 once folded into Q
+
+    @property
+    def head_dim(self) -> int:
+        return self.q.out_channels // self.heads
+
+    @torch.no_grad()
+    def fold_scale(self) -> None:
+        """Fold 1/sqrt(d) into the Q projection (idempotent); outputs are unchanged."""
+        if self.scale is not None:
+            return
+        s = 1.0 / math.sqrt(self.head_dim)
+        self.q.weight.mul_(s)
+        if self.q.bias is not None:
+            self.q.bias.mul_(s)
+        self.scale = 1.0
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -38,7 +89,11 @@ class HSBAB(nn.Module):
     def forward(self, f_h: torch.Tensor, f_l: torch.Tensor) -> torch.Tensor:
         b, _, h, w = f_l.shape
         out = attention(
-            self._split(self.q(f_h)), self._split(self.k(f_h)), self._split(self.v(f_l))
+            self._split(self.q(f_h)),
+            self._split(self.k(f_h)),
+            self._split(self.v(f_l)),
+            scale=self.scale,
+            mode=self.mode,
         )
         out = out.transpose(-1, -2).reshape(b, -1, h, w)
         return self.proj(out)

@@ -168,3 +168,20 @@ def test_config_validation_and_round_trip() -> None:
         get_preset("tiny", attention_dim=10, attention_heads=3)
     with pytest.raises(ValueError, match="unknown model config keys"):
         ModelConfig.from_dict({"widths": 3})
+
+
+def test_attention_modes_and_scale_folding_agree() -> None:
+    block = HSBAB(semantic_channels=6, feature_channels=5, dim=16, heads=2).eval()
+    f_h, f_l = torch.rand(2, 6, 3, 4), torch.rand(2, 5, 3, 4)
+    ref = block(f_h, f_l)
+    block.mode = "decomposed"
+    torch.testing.assert_close(block(f_h, f_l), ref, atol=1e-5, rtol=1e-5)
+    block.fold_scale()
+    block.fold_scale()  # idempotent
+    assert block.scale == 1.0
+    torch.testing.assert_close(block(f_h, f_l), ref, atol=1e-5, rtol=1e-5)
+    block.mode = "sdpa"
+    torch.testing.assert_close(block(f_h, f_l), ref, atol=1e-5, rtol=1e-5)
+    block.mode = "plugin"
+    with pytest.raises(RuntimeError, match="exporting"):
+        block(f_h, f_l)
