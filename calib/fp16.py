@@ -1,0 +1,242 @@
+"""FP16 ONNX with float32 I/O and FP32 islands where FP16 is measured to fail.
+
+``convert_fp16(src, dst, frames, budget_db=40.0)`` writes ``dst`` and returns a report.
+
+1. Measure. The FP32 model runs in ONNX Runtime on ``frames`` with every float tensor exposed
+   as an extra output. A tensor whose largest |value| exceeds ``overflow_fraction`` (0.5) of
+   FP16's maximum (65504) is an overflow risk: its producer and all its consumers stay FP32
+   (keeping only the producer would not help: its output would be cast to FP16 before the
+   consumer). A Softmax stays FP32 together with the node that computes its logits when the
+   softmax of the FP16-rounded logits differs from the FP32 softmax by more than
+   ``softmax_tol`` (measured on the captured logits): large logits lose their fractional part
+   in FP16. Nodes with a weight beyond FP16's range stay FP32 too.
+2. Convert with ONNX Runtime's maintained converter (``onnxruntime.transformers.float16.
+   convert_float_to_float16``, keep_io_types=True, its default op block list plus those nodes
+   as node_block_list; it inserts the Casts at the FP32/FP16 borders).
+3. Check. The FP16 model must load and run in ONNX Runtime (on a CPU it computes FP16 nodes in
+   FP32 behind inserted casts, so this checks numerics, not speed); the output is compared
+   with the FP32 model's: PSNR (sllen's protocol: RGB, range 1, mean over frames) and max |diff|.
+4. If the PSNR is under ``budget_db``: per-node sensitivity. Both models run on a few frames
+   with every float tensor exposed; a node's own error is the relative RMS error of its output
+   minus the largest relative error of its inputs (the error it adds, not the error it
+   inherits). The node adding most is moved to FP32, the model is converted and checked again,
+   up to ``max_steps`` times; the report says whether the budget was met.
+
+The report: ``kept_fp32`` (node -> reason), ``psnr_db``, ``max_abs``, ``passes_budget``,
+``budget_db``, ``steps`` (nodes added by step 4 with the PSNR after each), ``frames``,
+``max_abs_activation`` (the largest |value| of any FP32 tensor seen). The written model's
+metadata keeps the source's sllen_* props with sllen_precision=fp16.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from sllen.calib.graph import (
+    consumers,
+    copy_metadata,
+    ensure_node_names,
+    iter_float_outputs,
+    load_model,
+    producers,
+    psnr_db,
+    run,
+    save_model,
+    session,
+)
+
+__all__ = ["FP16_MAX", "convert_fp16", "measure_fp16_risks", "to_fp16"]
+
+FP16_MAX = float(np.finfo(np.float16).max)  # 65504
+# Nodes whose FP16 arithmetic can add error (candidates of the sensitivity step). Data movement
+# and selection (Relu, MaxPool, Concat, Reshape, ...) only pass on the error of their inputs.
+_ARITHMETIC = {
+    "Conv", "ConvTranspose", "MatMul", "Gemm", "Softmax", "Add", "Sub", "Mul", "Div", "Pow",
+    "Sqrt", "Exp", "Log", "Sigmoid", "Tanh", "Erf", "ReduceMean", "ReduceSum", "ReduceL2",
+    "LayerNormalization", "InstanceNormalization", "BatchNormalization", "Resize",
+    "AveragePool", "GlobalAveragePool",
+}  # fmt: skip
+
+
+def to_fp16(model: onnx.ModelProto, block: list[str] | set[str]) -> onnx.ModelProto:
+    """FP16 copy of ``model`` with float32 I/O; nodes in ``block`` stay FP32."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    return convert_float_to_float16(
+        m, keep_io_types=True, node_block_list=sorted(block), disable_shape_infer=False
+    )
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    x = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def measure_fp16_risks(
+    model: onnx.ModelProto,
+    frames: np.ndarray,
+    overflow_fraction: float = 0.5,
+    softmax_tol: float = 1e-3,
+    threads: int | None = None,
+    batch: int = 2,
+) -> tuple[dict[str, str], float]:
+    """Nodes that must stay FP32 (name -> reason) by running the FP32 model on ``frames``;
+    also the largest |activation| seen."""
+    model = ensure_node_names(model)
+    limit = overflow_fraction * FP16_MAX
+    outs = list(iter_float_outputs(model))
+    names = [o for _, o in outs]
+    peak = dict.fromkeys(names, 0.0)
+    softmaxes = {
+        n.input[0]: n for n in model.graph.node if n.op_type == "Softmax" and n.input[0] in peak
+    }
+    sm_err = dict.fromkeys(softmaxes, 0.0)
+
+    def collect(values: dict[str, np.ndarray]) -> None:
+        for name in names:
+            v = values[name]
+            if v.size:
+                finite = np.isfinite(v)
+                a = np.abs(v[finite]).max() if finite.any() else 0.0
+                peak[name] = max(peak[name], float(a) if finite.all() else float("inf"))
+        for name, node in softmaxes.items():
+            axis = next((a.i for a in node.attribute if a.name == "axis"), -1)
+            x = values[name].astype(np.float32)
+            ref = _softmax(x, axis)
+            half = _softmax(x.astype(np.float16).astype(np.float32), axis)
+            sm_err[name] = max(sm_err[name], float(np.abs(ref - half).max()))
+
+    from sllen.calib.graph import capture
+
+    capture(model, frames, names, collect, batch=batch, threads=threads)
+    prod, cons = producers(model), consumers(model)
+    keep: dict[str, str] = {}
+    for name, value in peak.items():
+        if value > limit:
+            why = f"|{name}| reaches {value:.4g} > {limit:.4g} ({overflow_fraction:g} x FP16 max)"
+            if name in prod:
+                keep.setdefault(prod[name].name, "output " + why)
+            for c in cons.get(name, []):
+                keep.setdefault(c.name, "input " + why)
+    for name, err in sm_err.items():
+        if err > softmax_tol:
+            why = f"softmax of FP16-rounded logits off by {err:.3g} > {softmax_tol:g}"
+            keep.setdefault(softmaxes[name].name, why)
+            if name in prod:
+                keep.setdefault(prod[name].name, "computes logits: " + why)
+    inits = {t.name: t for t in model.graph.initializer}
+    for n in model.graph.node:
+        for i in n.input:
+            t = inits.get(i)
+            if t is not None and t.data_type == onnx.TensorProto.FLOAT:
+                w = onnx.numpy_helper.to_array(t)
+                if w.size and float(np.abs(w).max()) > FP16_MAX:
+                    keep.setdefault(n.name, f"weight {i} exceeds the FP16 range")
+    return keep, max(peak.values(), default=0.0)
+
+
+def _own_errors(
+    fp32: onnx.ModelProto, fp16: onnx.ModelProto, frames: np.ndarray, threads: int | None
+) -> dict[str, float]:
+    """Per node: relative RMS error of its output minus the largest of its inputs'."""
+    names32 = {o for _, o in iter_float_outputs(fp32)}
+    names16 = {o for _, o in iter_float_outputs(fp16)}
+    common = sorted(names32 & names16)
+    from sllen.calib.graph import capture
+
+    def grab(model: onnx.ModelProto) -> dict[str, list[np.ndarray]]:
+        got: dict[str, list[np.ndarray]] = {n: [] for n in common}
+
+        def keep(values: dict[str, np.ndarray]) -> None:
+            for n in common:
+                got[n].append(values[n].astype(np.float32))
+
+        capture(model, frames, common, keep, batch=1, threads=threads)
+        return got
+
+    a, b = grab(fp32), grab(fp16)
+    rel = {}
+    for n in common:
+        ref, got = (
+            np.concatenate([x.ravel() for x in a[n]]),
+            np.concatenate([x.ravel() for x in b[n]]),
+        )
+        scale = float(np.sqrt(np.mean(ref.astype(np.float64) ** 2))) + 1e-12
+        rel[n] = float(np.sqrt(np.mean((got.astype(np.float64) - ref) ** 2))) / scale
+    own = {}
+    for node in fp32.graph.node:
+        outs = [o for o in node.output if o in rel]
+        if not outs or node.op_type not in _ARITHMETIC:
+            continue
+        inherited = max((rel[i] for i in node.input if i in rel), default=0.0)
+        own[node.name] = max(rel[o] for o in outs) - inherited
+    return own
+
+
+def convert_fp16(
+    src_onnx: str | os.PathLike,
+    dst_onnx: str | os.PathLike,
+    frames: np.ndarray,
+    budget_db: float = 40.0,
+    overflow_fraction: float = 0.5,
+    softmax_tol: float = 1e-3,
+    max_steps: int = 20,
+    sensitivity_frames: int = 4,
+    threads: int | None = None,
+) -> dict:
+    """Write an FP16 model (float32 I/O) of ``src_onnx`` to ``dst_onnx``; see the module
+    docstring for the method and the report."""
+    frames = _check_frames(frames)
+    src = ensure_node_names(load_model(src_onnx))
+    keep, peak = measure_fp16_risks(src, frames, overflow_fraction, softmax_tol, threads)
+    ref = run(session(src, threads), frames)
+    steps: list[dict] = []
+
+    def check(block: dict[str, str]) -> tuple[onnx.ModelProto, float, float]:
+        half = to_fp16(src, set(block))
+        try:
+            out = run(session(half, threads), frames)
+        except Exception as err:  # noqa: BLE001 - any ORT failure means an unusable model
+            raise RuntimeError(f"the FP16 model does not run in ONNX Runtime: {err}") from err
+        return half, psnr_db(out, ref), float(np.abs(out - ref).max())
+
+    half, psnr, max_abs = check(keep)
+    sub = frames[: max(1, sensitivity_frames)]
+    while psnr < budget_db and len(steps) < max_steps:
+        own = _own_errors(src, half, sub, threads)
+        candidates = {n: e for n, e in own.items() if n not in keep}
+        if not candidates:
+            break
+        worst = max(candidates, key=candidates.get)
+        keep[worst] = f"sensitivity: adds relative error {candidates[worst]:.3g} in FP16"
+        half, psnr, max_abs = check(keep)
+        steps.append({"node": worst, "own_error": candidates[worst], "psnr_db": psnr})
+    copy_metadata(src, half, {"sllen_precision": "fp16"})
+    save_model(half, dst_onnx)
+    return {
+        "precision": "fp16",
+        "path": str(Path(dst_onnx)),
+        "kept_fp32": keep,
+        "psnr_db": psnr,
+        "max_abs": max_abs,
+        "budget_db": budget_db,
+        "passes_budget": bool(psnr >= budget_db),
+        "steps": steps,
+        "frames": int(len(frames)),
+        "max_abs_activation": peak,
+        "converter": "onnxruntime.transformers.float16.convert_float_to_float16",
+    }
+
+
+def _check_frames(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames, dtype=np.float32)
+    if frames.ndim != 4 or frames.shape[1] != 3 or len(frames) == 0:
+        raise ValueError(f"frames must be a non-empty (N, 3, H, W) array, got {frames.shape}")
+    return frames

@@ -1,0 +1,451 @@
+"""INT8: explicit Q/DQ quantization from calibration, with an accuracy budget.
+
+``quantize_int8(src_fp32, dst, frames, method="entropy", flavour="tensorrt", ...)`` writes an
+ONNX model with QuantizeLinear/DequantizeLinear pairs (onnxruntime.quantization.quantize_static,
+QuantFormat.QDQ) and returns a report. TensorRT compiles that file as it is (strongly typed
+networks: the precision is in the file); ONNX Runtime runs it on a CPU, which is how every
+number here is measured.
+
+Flavours (notes/performance.md: one INT8 file cannot serve both well)
+- ``tensorrt`` (default): activations QInt8 symmetric (ActivationSymmetric), weights QInt8
+  symmetric per channel (WeightSymmetric, per_channel): every zero point is 0, which TensorRT
+  requires. Biases stay float (QuantizeBias off; TensorRT folds float biases itself). The float
+  parts (not quantized layers) are converted to FP16 ("INT8 with FP16 elsewhere", what a
+  strongly typed TensorRT network then runs), with the nodes sllen.calib.fp16 measures to
+  overflow kept FP32; if ONNX Runtime cannot run that mix, the float parts stay FP32 and the
+  report says so (TensorRT then runs those layers in FP32).
+- ``cpu``: activations QUInt8 asymmetric, weights QInt8 symmetric per channel, int32 biases: the
+  fast form for ONNX Runtime on x86 (fuses to QLinearConv and friends). Float parts stay FP32.
+  TensorRT refuses this flavour (sllen.calib.qdq_check).
+
+Ranges (``method``)
+- ``entropy``: KL-divergence threshold per tensor (TensorRT's classic method). The calibrator is
+  built here with ``create_calibrator(CalibrationMethod.Entropy, num_bins=2048,
+  num_quantized_bins=128)``: quantize_static's own Entropy path keeps 128 bins for both, which
+  leaves a single candidate threshold, i.e. the MinMax range. Before the thresholds are
+  computed, the bin of exact zeros gets its neighbour's count (NVIDIA's pytorch-quantization
+  does the same): without that the zero spike after every ReLU makes the divergence pick the
+  smallest threshold and clips features to 1/16 of their range (measured: 4.6 dB lost on
+  SLLEN-edge). ONNX Runtime's threshold search is pure Python: about 0.4 s per tensor with 2048
+  bins, a minute for SLLEN; that is why the ranges file exists.
+- ``percentile``: 99.999th percentile of |x| (2048 bins).
+- ``minmax``: the observed range.
+Ranges are computed once and saved as JSON (``save_ranges``; by default next to ``dst`` as
+``<dst stem>.ranges.json``); passing that file as ``ranges=`` rebuilds the same model without
+running the calibration again (the file records the model it belongs to and is refused for
+another one). Ranges do not depend on the flavour (the quantizer makes them symmetric for
+``tensorrt``), so one file serves both. quantize_static then receives them through its
+calibration cache (``calibration_cache_path``, present in onnxruntime 1.32) or, on an
+onnxruntime without it, through the QDQ quantizer called the way quantize_static calls it.
+
+Not quantized by default: HSBAB (the MatMul-Softmax-MatMul and its Q/K/V/output projections;
+TensorRT fuses FP16 attention, INT8 attention only for head sizes 16/32/64 up to 512 tokens) and
+the output layers (the last convolution and the sigmoid): users report INT8 image-to-image
+models coming out darker or with clipped highlights (notes/users.md).
+
+Budget definition (``max_psnr_drop``, default 0.5 dB)
+A held-back part of the frames (``holdout_fraction``, brightness-stratified, never used for the
+ranges) is turned into pairs with a ground truth: the reference ``gt`` is the FP32 model's
+enhanced output of each held-back frame (a well-lit picture of real deployment content), and
+the input ``low`` is that reference darkened by sllen.data.synthesis (``synthesize_low``, seeded:
+exposure, colour cast, uneven light, sensor noise). Then, with sllen's PSNR protocol (RGB,
+range 1, mean over images)::
+
+    drop = PSNR(FP32(low), gt) - PSNR(INT8(low), gt)      must be <= max_psnr_drop
+
+``references="frames"`` uses the held-back frames themselves as the references (for
+well-lit material); ``references=(low, gt)`` passes real pairs. The report also gives the
+fidelity PSNR(INT8(frame), FP32(frame)) on the held-back frames as they are.
+
+When the drop is over budget: leave-one-out sensitivity on ``sensitivity_frames`` pairs: for
+every quantized weighted layer (Conv/MatMul/Gemm), the model is quantized with all the others
+but that one, and the PSNR gain over the fully quantized model is measured. Layers go back to
+float in the order of that gain, one at a time, re-quantizing and re-checking the whole budget
+each time, until it holds or ``max_fallback_layers`` have moved; the report lists them and the
+final numbers. (Sensitivity is measured with the float parts in FP32, the budget on the model
+that is written.) This helps when a few layers carry the loss; a loss spread over the whole
+network (for example ranges clipped everywhere) needs another method instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from sllen.calib.frames import split_holdout
+from sllen.calib.graph import (
+    attention_nodes,
+    copy_metadata,
+    ensure_node_names,
+    load_model,
+    output_nodes,
+    prune_opset_imports,
+    psnr_db,
+    run,
+    save_model,
+    session,
+    weighted_nodes,
+)
+from sllen.calib.ranges import (
+    METHODS,
+    compute_ranges,
+    load_ranges,
+    method_enum,
+    prepare_model,
+    save_ranges,
+)
+
+__all__ = [
+    "FLAVOURS",
+    "METHODS",
+    "budget_pairs",
+    "compute_ranges",
+    "load_ranges",
+    "prepare_model",
+    "quantize_int8",
+    "quantize_with_ranges",
+    "save_ranges",
+]
+
+FLAVOURS = ("tensorrt", "cpu")
+
+
+# ---------------------------------------------------------------------------- quantize
+
+
+def _flavour_settings(flavour: str) -> dict:
+    from onnxruntime.quantization import QuantType
+
+    if flavour == "tensorrt":
+        return {
+            "activation_type": QuantType.QInt8,
+            "weight_type": QuantType.QInt8,
+            "extra_options": {
+                "ActivationSymmetric": True,
+                "WeightSymmetric": True,
+                "QuantizeBias": False,
+            },
+        }
+    if flavour == "cpu":
+        return {
+            "activation_type": QuantType.QUInt8,
+            "weight_type": QuantType.QInt8,
+            "extra_options": {"ActivationSymmetric": False, "WeightSymmetric": True},
+        }
+    raise ValueError(f"unknown INT8 flavour {flavour!r}; choose one of {FLAVOURS}")
+
+
+def quantize_with_ranges(
+    model: onnx.ModelProto,
+    ranges: dict[str, tuple[float, float]],
+    method: str,
+    flavour: str,
+    exclude: list[str] | set[str],
+    _force_direct: bool = False,
+) -> onnx.ModelProto:
+    """Q/DQ model of ``model`` (prepared) from precomputed ranges; no calibration runs."""
+    from onnxruntime.quantization import QuantFormat, quantize_static
+    from onnxruntime.quantization.calibrate import TensorData, TensorsData
+
+    settings = _flavour_settings(flavour)
+    tensors = TensorsData(
+        method_enum(method),
+        {
+            k: TensorData(lowest=np.array(lo, np.float32), highest=np.array(hi, np.float32))
+            for k, (lo, hi) in ranges.items()
+        },
+    )
+    with tempfile.TemporaryDirectory(prefix="sllen-quant-") as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        onnx.save(model, src)
+        kwargs = dict(
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=False,
+            nodes_to_exclude=sorted(exclude),
+            calibrate_method=method_enum(method),
+            **settings,
+        )
+        if _has_calibration_cache() and not _force_direct:
+            from onnxruntime.quantization.calibrate import save_tensors_data
+
+            cache = Path(tmp) / "ranges.json"
+            save_tensors_data(tensors, cache)
+            quantize_static(src, dst, None, calibration_cache_path=cache, **kwargs)
+        else:  # older onnxruntime: what quantize_static does after its calibration
+            _quantize_direct(src, dst, tensors, kwargs)
+        return onnx.load(str(dst))
+
+
+@functools.lru_cache(maxsize=1)
+def _has_calibration_cache() -> bool:
+    """quantize_static takes precomputed ranges (calibration_cache_path, onnxruntime PR 28221)."""
+    try:
+        from onnxruntime.quantization import quantize_static
+    except ImportError:
+        return False
+    return "calibration_cache_path" in inspect.signature(quantize_static).parameters
+
+
+def _quantize_direct(src: Path, dst: Path, tensors, kwargs: dict) -> None:
+    from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
+    from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    model = load_model_with_shape_infer(src)
+    quantizer = QDQQuantizer(
+        model,
+        kwargs["per_channel"],
+        kwargs["reduce_range"],
+        kwargs["weight_type"],
+        kwargs["activation_type"],
+        tensors,
+        [],
+        kwargs["nodes_to_exclude"],
+        list(set(QLinearOpsRegistry) | set(QDQRegistry)),
+        kwargs["extra_options"],
+    )
+    quantizer.quantize_model()
+    quantizer.model.save_model_to_file(str(dst), False)
+
+
+# ---------------------------------------------------------------------------- budget
+
+
+def budget_pairs(
+    fp32_sess, holdout: np.ndarray, references="enhanced", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(low, gt)`` for the budget (module docstring)."""
+    from sllen.data.synthesis import synthesize_low
+
+    if isinstance(references, tuple):
+        low, gt = (np.asarray(a, dtype=np.float32) for a in references)
+        if low.shape != gt.shape:
+            raise ValueError(f"reference pairs differ in shape: {low.shape} vs {gt.shape}")
+        return low, gt
+    if references == "enhanced":
+        gt = np.clip(run(fp32_sess, holdout), 0.0, 1.0)
+    elif references == "frames":
+        gt = np.asarray(holdout, dtype=np.float32)
+    else:
+        raise ValueError(
+            f"references must be 'enhanced', 'frames' or (low, gt), got {references!r}"
+        )
+    low = np.empty_like(gt)
+    for i, img in enumerate(gt):
+        dark, _ = synthesize_low(img.transpose(1, 2, 0), np.random.default_rng([seed, i]))
+        low[i] = dark.transpose(2, 0, 1)
+    return low, gt
+
+
+def _budget(sess8, low: np.ndarray, gt: np.ndarray, out32: np.ndarray):
+    """(PSNR of FP32 vs gt, PSNR of INT8 vs gt, drop) with outputs clipped to [0, 1]."""
+    p32 = psnr_db(np.clip(out32, 0, 1), gt)
+    p8 = psnr_db(np.clip(run(sess8, low), 0, 1), gt)
+    return p32, p8, p32 - p8
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def quantize_int8(
+    src_fp32: str | os.PathLike,
+    dst: str | os.PathLike,
+    frames: np.ndarray,
+    method: str = "entropy",
+    flavour: str = "tensorrt",
+    max_psnr_drop: float = 0.5,
+    exclude_attention: bool = True,
+    exclude_output: bool = True,
+    ranges: str | os.PathLike | None = None,
+    *,
+    float16: bool = True,
+    holdout_fraction: float = 0.2,
+    references="enhanced",
+    num_bins: int = 2048,
+    num_quantized_bins: int = 128,
+    percentile: float = 99.999,
+    sensitivity_frames: int = 4,
+    max_fallback_layers: int = 8,
+    seed: int = 0,
+    threads: int | None = None,
+) -> dict:
+    """Write the INT8 Q/DQ model of ``src_fp32`` to ``dst``; returns the report (see the
+    module docstring for the flavours, methods, budget and fallback)."""
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown INT8 flavour {flavour!r}; choose one of {FLAVOURS}")
+    if method not in METHODS:
+        raise ValueError(f"unknown calibration method {method!r}; choose one of {METHODS}")
+    frames = np.asarray(frames, dtype=np.float32)
+    if frames.ndim != 4 or frames.shape[1] != 3:
+        raise ValueError(f"frames must be an (N, 3, H, W) array, got {frames.shape}")
+    src = load_model(src_fp32)
+    model = prepare_model(src)
+    dst = Path(dst)
+    if isinstance(references, tuple):  # real pairs judge the budget: calibrate on all frames
+        calib, holdout = frames, np.asarray(references[0], dtype=np.float32)
+    else:
+        calib, holdout = split_holdout(frames, holdout_fraction, seed)
+
+    # Ranges: reuse a file, or calibrate and save them.
+    ranges_path = Path(ranges) if ranges is not None else dst.with_suffix(".ranges.json")
+    reused = ranges is not None and ranges_path.is_file()
+    if reused:
+        tensor_ranges, header = load_ranges(ranges_path, model)
+        if header["method"] != method:
+            raise ValueError(
+                f"{ranges_path}: ranges were computed with {header['method']!r}, not {method!r}"
+            )
+    else:
+        tensor_ranges = compute_ranges(
+            model, calib, method, num_bins, num_quantized_bins, percentile, threads=threads
+        )
+        info = {"frames": int(len(calib)), "size": list(calib.shape[2:]), "seed": seed}
+        if method == "entropy":
+            info.update(
+                num_bins=num_bins, num_quantized_bins=num_quantized_bins, zero_bin="suppressed"
+            )
+        elif method == "percentile":
+            info.update(num_bins=num_bins, percentile=percentile)
+        save_ranges(ranges_path, tensor_ranges, method, model, info)
+
+    excluded: dict[str, str] = {}
+    if exclude_attention:
+        excluded.update(dict.fromkeys(attention_nodes(model), "attention (HSBAB)"))
+    if exclude_output:
+        for n in output_nodes(model):
+            excluded.setdefault(n, "output layer")
+
+    # FP16 for the float parts (tensorrt flavour): FP32 islands where FP16 overflows.
+    fp16_keep: dict[str, str] = {}
+    use_fp16 = float16 and flavour == "tensorrt"
+    if use_fp16:
+        from sllen.calib.fp16 import measure_fp16_risks
+
+        fp16_keep, _ = measure_fp16_risks(
+            model, calib[: max(1, min(8, len(calib)))], threads=threads
+        )
+
+    sess32 = session(model, threads)
+    low, gt = budget_pairs(sess32, holdout, references, seed)
+    out32_low = run(sess32, low)
+    ref_holdout = run(sess32, holdout)
+    notes: list[str] = []
+
+    def build(excl: dict[str, str], fp16: bool) -> onnx.ModelProto:
+        q = quantize_with_ranges(model, tensor_ranges, method, flavour, set(excl))
+        if fp16:
+            q = _float_parts_to_fp16(q, fp16_keep)
+        return q
+
+    def evaluate(q: onnx.ModelProto) -> tuple[float, float, float]:
+        return _budget(session(q, threads), low, gt, out32_low)
+
+    qmodel = build(excluded, use_fp16)
+    if use_fp16:
+        try:
+            p32, p8, drop = evaluate(qmodel)
+        except Exception as err:  # noqa: BLE001 - any ORT failure: fall back to FP32 parts
+            notes.append(
+                "ONNX Runtime cannot run Q/DQ with FP16 float parts "
+                f"({str(err).splitlines()[0]}); float parts kept FP32, so TensorRT runs the "
+                "layers that are not quantized in FP32"
+            )
+            use_fp16 = False
+            qmodel = build(excluded, False)
+            p32, p8, drop = evaluate(qmodel)
+    else:
+        p32, p8, drop = evaluate(qmodel)
+
+    sensitivity: list[dict] = []
+    fallback: list[dict] = []
+    if drop > max_psnr_drop and max_fallback_layers > 0:
+        sensitivity = _sensitivity(
+            model, tensor_ranges, method, flavour, excluded, low, gt, sensitivity_frames,
+            sess32, threads,
+        )  # fmt: skip
+        for item in sensitivity[:max_fallback_layers]:
+            excluded[item["node"]] = f"sensitivity: +{item['gain_db']:.2f} dB in float"
+            qmodel = build(excluded, use_fp16)
+            p32, p8, drop = evaluate(qmodel)
+            fallback.append({"node": item["node"], "drop_db": drop, "psnr_int8_db": p8})
+            if drop <= max_psnr_drop:
+                break
+
+    fidelity = psnr_db(run(session(qmodel, threads), holdout), ref_holdout)
+    copy_metadata(
+        src,
+        qmodel,
+        {"sllen_precision": "int8", "sllen_int8_flavour": flavour, "sllen_int8_method": method},
+    )
+    save_model(prune_opset_imports(qmodel), dst)
+    quantized = [n for n in weighted_nodes(model) if n not in excluded]
+    return {
+        "precision": "int8",
+        "flavour": flavour,
+        "method": method,
+        "path": str(dst),
+        "ranges_path": str(ranges_path),
+        "ranges_reused": reused,
+        "excluded": excluded,
+        "quantized_layers": quantized,
+        "float16_elsewhere": use_fp16,
+        "fp16_kept_fp32": fp16_keep if use_fp16 else {},
+        "notes": notes,
+        "budget": {
+            "definition": "PSNR(FP32(low), gt) - PSNR(INT8(low), gt); gt = "
+            + (
+                "FP32-enhanced held-back frames, low = gt darkened by sllen.data.synthesis"
+                if references == "enhanced"
+                else "held-back frames, low = gt darkened by sllen.data.synthesis"
+                if references == "frames"
+                else "given references"
+            ),
+            "max_psnr_drop_db": max_psnr_drop,
+            "psnr_fp32_db": p32,
+            "psnr_int8_db": p8,
+            "drop_db": drop,
+            "passes": bool(drop <= max_psnr_drop),
+        },
+        "psnr_int8_vs_fp32_db": fidelity,
+        "sensitivity": sensitivity,
+        "fallback": fallback,
+        "calibration_frames": int(len(calib)),
+        "holdout_frames": int(len(holdout)),
+    }
+
+
+def _float_parts_to_fp16(q: onnx.ModelProto, keep: dict[str, str]) -> onnx.ModelProto:
+    """FP16 for every float node of a Q/DQ model except ``keep``; Q/DQ scales become FP16 too,
+    so DequantizeLinear hands FP16 to the layers after it."""
+    from sllen.calib.fp16 import to_fp16
+
+    names = {n.name for n in q.graph.node}
+    return to_fp16(ensure_node_names(q), {k for k in keep if k in names})
+
+
+def _sensitivity(
+    model, ranges, method, flavour, excluded, low, gt, n_frames, sess32, threads
+) -> list[dict]:
+    """Leave-one-out: PSNR gain (vs gt, on ``n_frames`` pairs) of keeping each quantized
+    weighted layer in float while all the others stay quantized; sorted, largest first."""
+    sub_low, sub_gt = low[:n_frames], gt[:n_frames]
+    out32 = run(sess32, sub_low)
+
+    def score(excl: set[str]) -> float:
+        q = quantize_with_ranges(model, ranges, method, flavour, excl)
+        return _budget(session(q, threads), sub_low, sub_gt, out32)[1]
+
+    base = score(set(excluded))
+    gains = []
+    for node in weighted_nodes(model):
+        if node in excluded:
+            continue
+        gains.append({"node": node, "gain_db": score(set(excluded) | {node}) - base})
+    return sorted(gains, key=lambda g: -g["gain_db"])

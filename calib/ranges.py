@@ -1,0 +1,228 @@
+"""INT8 calibration ranges: computing them with onnxruntime's calibrators, saving and loading.
+
+``prepare_model`` gives the FP32 model as the quantizer sees it (ranges are keyed by its tensor
+names and tied to its digest). ``compute_ranges(model, frames, method)`` returns
+``{tensor: (low, high)}``; the calibrators are built here with ``create_calibrator`` (see
+sllen.calib.int8 for why: quantize_static's own Entropy path gives MinMax ranges). Entropy adds
+the zero-bin correction of NVIDIA's pytorch-quantization (``_suppress_zero_bin``).
+
+The JSON file (``save_ranges`` / ``load_ranges``)::
+
+    {"format": "sllen-int8-ranges", "version": 1, "method": "entropy",
+     "model_sha256": "<graph digest of the prepared model>", "info": {frames, size, bins, ...},
+     "ranges": {"<tensor>": [low, high], ...}}
+
+Ranges do not depend on the INT8 flavour; a file is refused for another model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from sllen.calib.graph import copy_metadata, ensure_node_names, load_model, thread_count
+
+__all__ = [
+    "METHODS",
+    "compute_ranges",
+    "load_ranges",
+    "method_enum",
+    "model_digest",
+    "prepare_model",
+    "save_ranges",
+]
+
+METHODS = ("entropy", "percentile", "minmax")
+RANGES_FORMAT = "sllen-int8-ranges"
+RANGES_VERSION = 1
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------- model
+
+
+def prepare_model(src: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
+    """The FP32 model as the quantizer sees it: ONNX Runtime's quantization pre-processing
+    (ONNX shape inference, constant folding, basic graph optimisation) and named nodes. Falls
+    back to the model as it is if pre-processing fails."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model = load_model(src)
+    with tempfile.TemporaryDirectory(prefix="sllen-int8-") as tmp:
+        inp, out = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
+        onnx.save(model, inp)
+        # No symbolic shape inference: it lives in onnxruntime.tools, whose __init__ imports
+        # torch when torch is installed (sllen.calib must not), and ONNX's own shape inference
+        # covers a CNN like this one.
+        try:
+            quant_pre_process(str(inp), str(out), skip_symbolic_shape=True)
+            prepared = onnx.load(str(out))
+        except Exception as err:  # noqa: BLE001 - pre-processing is an optimisation
+            log.info("quantization pre-processing failed (%s); using the model as it is", err)
+            prepared = model
+    copy_metadata(model, prepared)
+    return ensure_node_names(prepared)
+
+
+def model_digest(model: onnx.ModelProto) -> str:
+    """SHA-256 of the graph (nodes and weights; metadata excluded)."""
+    return hashlib.sha256(model.graph.SerializeToString(deterministic=True)).hexdigest()
+
+
+# ---------------------------------------------------------------------------- ranges
+
+
+def method_enum(method: str):
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+        "minmax": CalibrationMethod.MinMax,
+    }[method]
+
+
+def compute_ranges(
+    model: onnx.ModelProto,
+    frames: np.ndarray,
+    method: str = "entropy",
+    num_bins: int = 2048,
+    num_quantized_bins: int = 128,
+    percentile: float = 99.999,
+    chunk: int = 8,
+    threads: int | None = None,
+) -> dict[str, tuple[float, float]]:
+    """Calibration range (low, high) of every float tensor, from ``frames``.
+
+    Uses onnxruntime's calibrator (create_calibrator) with the bins set here; data go in
+    chunks of ``chunk`` frames so the intermediate tensors of all frames are never held at
+    once (the histograms merge across chunks).
+    """
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, create_calibrator
+
+    if method not in METHODS:
+        raise ValueError(f"unknown calibration method {method!r}; choose one of {METHODS}")
+    options = {}
+    if method == "entropy":
+        options = {"num_bins": num_bins, "num_quantized_bins": num_quantized_bins}
+    elif method == "percentile":
+        options = {"num_bins": num_bins, "percentile": percentile}
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, data: np.ndarray):
+            self.items = iter(data)
+
+        def get_next(self):
+            x = next(self.items, None)
+            return None if x is None else {name: np.ascontiguousarray(x[None], np.float32)}
+
+    name = model.graph.input[0].name
+    with tempfile.TemporaryDirectory(prefix="sllen-calib-") as tmp:
+        path = Path(tmp) / "model.onnx"
+        onnx.save(model, path)
+        calibrator = create_calibrator(
+            path,
+            None,
+            augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+            calibrate_method=method_enum(method),
+            extra_options=options,
+        )
+        # Same session as the calibrator's own, but with our thread count.
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        opts.intra_op_num_threads = thread_count(threads)
+        calibrator.infer_session = ort.InferenceSession(
+            calibrator.augmented_model_path, opts, providers=["CPUExecutionProvider"]
+        )
+        # onnxruntime's histogram calibrators print progress lines; keep stdout clean
+        with contextlib.redirect_stdout(io.StringIO()):
+            for i in range(0, len(frames), chunk):
+                calibrator.collect_data(Reader(frames[i : i + chunk]))
+            if method == "entropy":
+                _suppress_zero_bin(calibrator)
+            data = calibrator.compute_data()
+    return {
+        k: (float(np.min(v.range_value[0])), float(np.max(v.range_value[1])))
+        for k, v in data.items()
+    }
+
+
+def _suppress_zero_bin(calibrator) -> None:
+    """Give the histogram bin that holds exact zeros the count of its neighbour, as NVIDIA's
+    pytorch-quantization entropy calibrator does (``bins[0] = bins[1]``).
+
+    After a ReLU most values are exactly 0; that spike dominates the KL divergence, so the
+    smallest candidate threshold (1/16 of the range, where the 128 quantized bins cost no
+    resolution in the divergence) wins and features are clipped to 6% of their range. Measured
+    on SLLEN-edge: 4.6 dB PSNR lost without this, 0.3 dB with it.
+    """
+    hists = getattr(getattr(calibrator, "collector", None), "histogram_dict", None)
+    if not hists:
+        return
+    for name, entry in hists.items():
+        hist = np.array(entry[0], copy=True)
+        zero = len(hist) // 2  # histograms span (-t, t): bin len/2 is [0, w)
+        if zero + 1 < len(hist):
+            hist[zero] = hist[zero + 1]
+            hists[name] = (hist, *entry[1:])
+
+
+def save_ranges(
+    path: str | os.PathLike,
+    ranges: dict[str, tuple[float, float]],
+    method: str,
+    model: onnx.ModelProto,
+    info: dict | None = None,
+) -> Path:
+    """Write calibration ranges as JSON: {format, version, method, model_sha256, info,
+    ranges: {tensor: [low, high]}}."""
+    path = Path(path)
+    payload = {
+        "format": RANGES_FORMAT,
+        "version": RANGES_VERSION,
+        "method": method,
+        "model_sha256": model_digest(model),
+        "info": info or {},
+        "ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in sorted(ranges.items())},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_ranges(
+    path: str | os.PathLike, model: onnx.ModelProto | None = None
+) -> tuple[dict[str, tuple[float, float]], dict]:
+    """``(ranges, header)`` from a file written by ``save_ranges``; with ``model``, refuses
+    ranges computed for another model."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such ranges file") from None
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable ranges file ({err})") from None
+    if not isinstance(payload, dict) or payload.get("format") != RANGES_FORMAT:
+        raise ValueError(f"{path}: not an sllen INT8 ranges file")
+    if model is not None and payload.get("model_sha256") != model_digest(model):
+        raise ValueError(f"{path}: these ranges were computed for another model; recalibrate")
+    ranges = {k: (float(v[0]), float(v[1])) for k, v in payload["ranges"].items()}
+    header = {k: v for k, v in payload.items() if k != "ranges"}
+    return ranges, header

@@ -1,0 +1,359 @@
+"""Metadata that travels next to every TensorRT engine, the compatibility check, the engine cache.
+
+A TensorRT engine only runs on the TensorRT version that built it (unless it was built version
+compatible) and on the GPU architecture it was built for (unless built hardware compatible);
+users otherwise meet "version tag does not match" or engines from a laptop that do not load on
+an Orin. Every engine `model.engine` therefore has `model.engine.json` beside it with what it
+was built from and for, and `check_compatible` refuses a mismatch with one line that says how
+to rebuild on the machine at hand.
+
+Pure Python, standard library only: the runtime can use this module without torch or onnx.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+METADATA_SUFFIX = ".json"
+
+PRECISIONS = ("fp32", "fp16", "int8")
+ATTENTION_MODES = ("decomposed", "plugin")
+HARDWARE_COMPATIBILITY = ("none", "ampere_plus", "same_compute_capability")
+
+# Keys every metadata record carries (write_metadata refuses a record without them).
+REQUIRED_KEYS = (
+    "schema",
+    "sllen_version",
+    "tensorrt_version",
+    "gpu_name",
+    "compute_capability",
+    "precision",
+    "int8_flavour",
+    "attention",
+    "profile",
+    "onnx_sha256",
+    "onnx_file",
+    "build_time",
+    "plugin_library",
+    "version_compatible",
+    "hardware_compatibility",
+    "dla_core",
+)
+
+
+class EngineIncompatibleError(RuntimeError):
+    """The engine was built for another TensorRT version or GPU; the message says how to rebuild."""
+
+
+# --------------------------------------------------------------------------- files
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryview) -> Path:
+    """Write `data` to `path` so that readers see the old file or the new one, never a part.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, and the file is
+    renamed over `path` (os.replace is atomic on POSIX and Windows within one file system).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """`atomic_write_bytes` for UTF-8 text."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def onnx_sha256(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
+    """SHA-256 (hex) of an ONNX file, and of its external-data file `<name>.data` if present.
+
+    torch's dynamo exporter writes weights to `model.onnx.data` by default; hashing only the
+    graph file would miss a change of weights, so the sidecar is hashed too when it exists.
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    for part in (path, path.with_name(path.name + ".data")):
+        if part is path or part.is_file():
+            with open(part, "rb") as f:
+                for chunk in iter(lambda: f.read(chunk_size), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()
+
+
+def metadata_path(engine_path: str | os.PathLike[str]) -> Path:
+    """`model.engine` -> `model.engine.json`."""
+    engine_path = Path(engine_path)
+    return engine_path.with_name(engine_path.name + METADATA_SUFFIX)
+
+
+def validate_metadata(meta: Mapping[str, Any]) -> None:
+    """Raise ValueError (one line) if `meta` lacks a key or holds an unknown value."""
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise ValueError(f"engine metadata lacks {', '.join(missing)}")
+    if meta["schema"] != SCHEMA:
+        raise ValueError(f"engine metadata schema {meta['schema']!r} is not {SCHEMA}")
+    if meta["precision"] not in PRECISIONS:
+        raise ValueError(f"precision {meta['precision']!r} is not one of {', '.join(PRECISIONS)}")
+    attention = meta["attention"]
+    if not isinstance(attention, Mapping) or attention.get("mode") not in ATTENTION_MODES:
+        raise ValueError(
+            f"attention must be {{'mode': one of {', '.join(ATTENTION_MODES)}, 'fused': "
+            f"true/false/null}}, got {attention!r}"
+        )
+    if meta["hardware_compatibility"] not in HARDWARE_COMPATIBILITY:
+        raise ValueError(
+            f"hardware_compatibility {meta['hardware_compatibility']!r} is not one of "
+            f"{', '.join(HARDWARE_COMPATIBILITY)}"
+        )
+
+
+def write_metadata(engine_path: str | os.PathLike[str], meta: Mapping[str, Any]) -> Path:
+    """Validate and write `meta` atomically to `<engine>.json`; return that path."""
+    validate_metadata(meta)
+    text = json.dumps(dict(meta), indent=2, sort_keys=True) + "\n"
+    return atomic_write_text(metadata_path(engine_path), text)
+
+
+def read_metadata(engine_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read `<engine>.json`; a missing or broken file raises with the rebuild hint."""
+    path = metadata_path(engine_path)
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} is missing: an engine without its metadata cannot be checked; rebuild it "
+            "with `sllen-export --from-onnx <model.onnx>` on this machine"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    validate_metadata(meta)
+    return meta
+
+
+# --------------------------------------------------------------------------- compatibility
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in str(version).split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    if not parts:
+        raise ValueError(f"not a version number: {version!r}")
+    return tuple(parts)
+
+
+def _cc_tuple(cc: str | tuple[int, int]) -> tuple[int, int]:
+    if isinstance(cc, tuple):
+        return int(cc[0]), int(cc[1])
+    major, _, minor = str(cc).partition(".")
+    try:
+        return int(major), int(minor or 0)
+    except ValueError:
+        raise ValueError(f"not a compute capability: {cc!r} (expected e.g. '8.7')") from None
+
+
+def format_cc(cc: str | tuple[int, int]) -> str:
+    """(8, 7) or "8.7" -> "8.7"."""
+    major, minor = _cc_tuple(cc)
+    return f"{major}.{minor}"
+
+
+def rebuild_command(meta: Mapping[str, Any]) -> str:
+    """The `sllen-export` command line that rebuilds this engine from its ONNX file."""
+    profile = meta.get("profile") or {}
+    args = [f"sllen-export --from-onnx {meta.get('onnx_file') or '<model.onnx>'}"]
+    if meta.get("engine_file"):
+        args.append(f"--engine {meta['engine_file']}")
+    try:
+        mn, op, mx = profile["min"], profile["opt"], profile["max"]
+        args.append(
+            f"--min-shape {mn[2]}x{mn[3]} --opt-shape {op[2]}x{op[3]} "
+            f"--max-shape {mx[2]}x{mx[3]}"
+            + ("" if (mn[0], op[0], mx[0]) == (1, 1, 1) else f" --batch {mn[0]},{op[0]},{mx[0]}")
+        )
+    except (KeyError, IndexError, TypeError):
+        pass
+    if meta.get("plugin_library"):
+        args.append(f"--plugin {meta['plugin_library']}")
+    if meta.get("dla_core") is not None:
+        args.append(f"--dla-core {meta['dla_core']}")
+    if meta.get("version_compatible"):
+        args.append("--version-compatible")
+    if meta.get("hardware_compatibility", "none") != "none":
+        args.append(f"--hardware-compatibility {meta['hardware_compatibility']}")
+    return " ".join(args)
+
+
+def check_compatible(
+    meta: Mapping[str, Any],
+    trt_version: str,
+    gpu_name: str,
+    compute_capability: str | tuple[int, int],
+) -> None:
+    """Refuse (EngineIncompatibleError, one line) an engine this machine cannot run.
+
+    TensorRT version: must equal the build version exactly, unless the engine was built version
+    compatible; then the runtime may be the same or newer, never older (TensorRT docs, "Version
+    Compatibility"). Compute capability: must equal the build GPU's, unless the engine was built
+    hardware compatible with AMPERE_PLUS (any GPU of compute capability 8.0 or newer). A different
+    GPU name with the same compute capability only warns: TensorRT may run it, slower.
+    """
+    validate_metadata(meta)
+    how = f"rebuild it on this machine with `{rebuild_command(meta)}`"
+    built_trt = str(meta["tensorrt_version"])
+    if meta["version_compatible"]:
+        if _version_tuple(trt_version) < _version_tuple(built_trt):
+            raise EngineIncompatibleError(
+                f"engine was built with TensorRT {built_trt}, newer than this machine's "
+                f"{trt_version} (version-compatible engines only run on the same or newer "
+                f"TensorRT); {how}"
+            )
+    elif str(trt_version) != built_trt:
+        raise EngineIncompatibleError(
+            f"engine was built with TensorRT {built_trt}, this machine has TensorRT "
+            f"{trt_version}; {how}"
+        )
+    built_cc = _cc_tuple(meta["compute_capability"])
+    here_cc = _cc_tuple(compute_capability)
+    level = meta["hardware_compatibility"]
+    if level == "ampere_plus":
+        if here_cc < (8, 0):
+            raise EngineIncompatibleError(
+                f"engine was built hardware compatible for Ampere or newer (compute capability "
+                f">= 8.0), this GPU {gpu_name} has {format_cc(here_cc)}; {how}"
+            )
+    elif here_cc != built_cc:
+        raise EngineIncompatibleError(
+            f"engine was built for {meta['gpu_name']} (compute capability "
+            f"{format_cc(built_cc)}), this GPU is {gpu_name} ({format_cc(here_cc)}); {how}"
+        )
+    elif level == "none" and gpu_name != meta["gpu_name"]:
+        warnings.warn(
+            f"engine was built on {meta['gpu_name']}, running on {gpu_name} (same compute "
+            f"capability {format_cc(here_cc)}): it may run slower; {how} for best speed",
+            stacklevel=2,
+        )
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def cache_key(
+    onnx_sha256: str,
+    precision: str,
+    profile: Mapping[str, Any],
+    trt_version: str,
+    compute_capability: str | tuple[int, int],
+    *,
+    dla_core: int | None = None,
+    version_compatible: bool = False,
+    hardware_compatibility: str = "none",
+    plugin_sha256: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    """A short stable key for one engine build: equal inputs give the same key, any change another.
+
+    `profile` is `ShapeProfile.to_dict()`; `plugin_sha256` is the hash of the plugin library
+    (a rebuilt plugin needs a rebuilt engine); `extra` holds anything else that changes the
+    engine (workspace size, builder options).
+    """
+    record = {
+        "key_version": 1,
+        "onnx_sha256": onnx_sha256,
+        "precision": precision,
+        "profile": dict(profile),
+        "tensorrt_version": str(trt_version),
+        "compute_capability": format_cc(compute_capability),
+        "dla_core": dla_core,
+        "version_compatible": bool(version_compatible),
+        "hardware_compatibility": hardware_compatibility,
+        "plugin_sha256": plugin_sha256,
+        "extra": dict(extra or {}),
+    }
+    blob = json.dumps(record, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:24]
+
+
+class EngineCache:
+    """A folder of engines named by `cache_key`: `<key>.engine` beside `<key>.engine.json`.
+
+    `lookup(key)` gives the cached engine when both files are there and the metadata is whole;
+    `store(key, engine_path)` copies a freshly built engine and its metadata in atomically, so a
+    crash mid-copy never leaves a half engine that a later lookup would return.
+    """
+
+    ENGINE_SUFFIX = ".engine"
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def path_for(self, key: str) -> Path:
+        """Where the engine for `key` lives in the cache."""
+        if not key or any(ch in key for ch in "/\\") or key.startswith("."):
+            raise ValueError(f"not a cache key: {key!r}")
+        return self.folder / f"{key}{self.ENGINE_SUFFIX}"
+
+    def lookup(self, key: str) -> Path | None:
+        """The cached engine for `key`, or None when it is absent or incomplete."""
+        engine = self.path_for(key)
+        if not engine.is_file():
+            return None
+        try:
+            meta = read_metadata(engine)
+        except (OSError, ValueError):
+            return None
+        if meta.get("cache_key", key) != key:
+            return None
+        return engine
+
+    def store(self, key: str, engine_path: str | os.PathLike[str]) -> Path:
+        """Copy `engine_path` and its `<engine>.json` into the cache under `key`."""
+        source = Path(engine_path)
+        meta = read_metadata(source)
+        meta["cache_key"] = key
+        target = self.path_for(key)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.folder)
+        os.close(fd)
+        try:
+            shutil.copyfile(source, tmp)
+            # Drop the old metadata first: lookup needs both files, so while the engine is being
+            # swapped a reader sees a miss, never a new engine with stale metadata.
+            metadata_path(target).unlink(missing_ok=True)
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        write_metadata(target, meta)
+        return target

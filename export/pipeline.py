@@ -1,0 +1,254 @@
+"""sllen-export end to end: weights -> fp32/fp16/int8 ONNX (+ parity, budgets) -> engine.
+
+One library call (``run_export``) per CLI invocation. Every ONNX file is checked in ONNX
+Runtime on the CPU (precision lives in the file, DESIGN.md); TensorRT engines are built only
+where TensorRT is installed, otherwise the report says how to build them on the target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .shapes import DEFAULT_PROFILE, ShapeProfile
+
+Log = Callable[[str], None]
+# File names inside the output folder.
+FP32, FP16, INT8, INT8_CPU = (
+    "sllen.fp32.onnx",
+    "sllen.fp16.onnx",
+    "sllen.int8.onnx",
+    ("sllen.int8-cpu.onnx"),
+)
+# Frames for the FP16 budget and the parity check when no calibration data are given.
+PARITY_SIZE = (192, 256)
+
+
+@dataclass
+class ExportOptions:
+    out: Path = Path("export")
+    weights: Path | None = None  # None: the bundled default model
+    fp16: bool = False
+    int8: bool = False
+    calib_data: list[Path] = field(default_factory=list)
+    calib_count: int = 300
+    calib_size: tuple[int, int] = (256, 256)
+    calib_method: str = "entropy"
+    target: str = "tensorrt"  # INT8 flavour: tensorrt (symmetric) or cpu (asymmetric uint8)
+    max_psnr_drop: float = 0.5
+    fp16_budget_db: float = 40.0
+    attention: str = "decomposed"
+    opset: int = 19
+    segmentation: bool = False
+    ranges: Path | None = None  # reuse saved INT8 calibration ranges
+    # Engine (only where TensorRT is installed).
+    from_onnx: Path | None = None
+    profile: ShapeProfile = DEFAULT_PROFILE
+    engine: bool | None = None  # None: build when TensorRT is available
+    workspace_gib: float = 2.0
+    timing_cache: Path | None = None
+    dla_core: int | None = None
+    version_compatible: bool = False
+    plugin_library: Path | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.attention not in ("decomposed", "plugin"):
+            raise ValueError(f"--attention must be decomposed or plugin, not {self.attention!r}")
+        if self.target not in ("tensorrt", "cpu"):
+            raise ValueError(f"--target must be tensorrt or cpu, not {self.target!r}")
+        if self.attention == "plugin" and (self.fp16 or self.int8):
+            # The precision tools measure the graph in ONNX Runtime, which cannot run the
+            # plugin node; quantize the decomposed graph instead.
+            raise ValueError("--attention plugin is only exported in FP32 for now")
+        if self.calib_data and not self.int8:
+            raise ValueError("--calib-data is only used with --int8")
+
+
+def _atomic_json(path: Path, data: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+def _size_mb(path: Path) -> float:
+    return round(path.stat().st_size / 2**20, 3)
+
+
+def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
+    """FP32 ONNX (simplified, parity-checked), then FP16 and INT8 as asked."""
+    import numpy as np
+
+    from sllen.model.io import load_weights
+    from sllen.weights import default_weights
+
+    from .onnx_export import export_onnx
+    from .parity import check_parity, parity_inputs
+    from .simplify import simplify_onnx
+
+    # Calibration data first: a bad --calib-data path fails before minutes of work.
+    frames = None
+    if opts.int8 or opts.fp16:
+        from sllen.calib.frames import load_calibration_frames, synthetic_calibration_frames
+
+        if opts.calib_data:
+            frames = load_calibration_frames(opts.calib_data, opts.calib_count, opts.calib_size)
+            source = [str(p) for p in opts.calib_data]
+        else:
+            frames = synthetic_calibration_frames(min(opts.calib_count, 64), opts.calib_size)
+            source = "generated dark scenes (give --calib-data for real footage)"
+            if opts.int8:
+                log(
+                    "[yellow]no --calib-data: calibrating on generated dark scenes; footage "
+                    "from the deployment camera calibrates better"
+                )
+        calibration = {"source": source, "frames": int(len(frames)), "size": list(frames.shape[2:])}
+    out = opts.out
+    out.mkdir(parents=True, exist_ok=True)
+    weights = opts.weights if opts.weights is not None else default_weights()
+    model = load_weights(weights)
+    report: dict[str, Any] = {
+        "weights": str(weights),
+        "preset": model.config.preset,
+        "variant": model.config.variant,
+        "files": {},
+    }
+    if frames is not None:
+        report["calibration"] = calibration
+    t = time.monotonic()
+    fp32 = export_onnx(
+        model,
+        out / FP32,
+        attention=opts.attention,
+        opset=opts.opset,
+        segmentation=opts.segmentation,
+    )
+    simplified = simplify_onnx(fp32, fp32)
+    inputs = parity_inputs(4, PARITY_SIZE, seed=0)
+    parity = check_parity(model, fp32, inputs)
+    report["files"]["fp32"] = {
+        "file": fp32.name,
+        "mb": _size_mb(fp32),
+        "attention": opts.attention,
+        "opset": opts.opset,
+        "simplify": simplified,
+        "parity_vs_pytorch": parity,
+        "seconds": round(time.monotonic() - t, 1),
+    }
+    log(
+        f"fp32: {fp32} (parity vs PyTorch: {parity['psnr']:.1f} dB, max abs "
+        f"{parity['max_abs']:.2e})"
+    )
+
+    if opts.fp16:
+        from sllen.calib.fp16 import convert_fp16
+
+        t = time.monotonic()
+        r = convert_fp16(
+            fp32,
+            out / FP16,
+            np.concatenate([inputs, frames[:8]])
+            if frames is not None and frames.shape[2:] == inputs.shape[2:]
+            else inputs,
+            budget_db=opts.fp16_budget_db,
+            threads=opts.threads,
+        )
+        r.update(file=FP16, mb=_size_mb(out / FP16), seconds=round(time.monotonic() - t, 1))
+        report["files"]["fp16"] = r
+        log(
+            f"fp16: {out / FP16} ({r['psnr_db']:.1f} dB vs FP32, budget "
+            f"{opts.fp16_budget_db:.0f} dB: {'pass' if r['passes_budget'] else 'FAIL'})"
+        )
+    if opts.int8:
+        from sllen.calib.int8 import quantize_int8
+
+        name = INT8 if opts.target == "tensorrt" else INT8_CPU
+        t = time.monotonic()
+        r = quantize_int8(
+            fp32,
+            out / name,
+            frames,
+            method=opts.calib_method,
+            flavour=opts.target,
+            max_psnr_drop=opts.max_psnr_drop,
+            ranges=opts.ranges,
+            threads=opts.threads,
+        )
+        r.update(file=name, mb=_size_mb(out / name), seconds=round(time.monotonic() - t, 1))
+        report["files"]["int8" if opts.target == "tensorrt" else "int8_cpu"] = r
+        b = r["budget"]
+        log(
+            f"int8 ({opts.target}): {out / name} (PSNR drop {b['drop_db']:.2f} dB, budget "
+            f"{opts.max_psnr_drop} dB: {'pass' if b['passes'] else 'FAIL'}; "
+            f"{len(r['fallback'])} layers moved back to float)"
+        )
+    return report
+
+
+def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict[str, Any]:
+    from .tensorrt_build import build_engine, tensorrt_available
+
+    ok, reason = tensorrt_available()
+    if not ok:
+        if opts.engine:
+            raise ValueError(f"cannot build a TensorRT engine here: {reason}")
+        best = onnx_files[-1]
+        hint = f"sllen-export --from-onnx {best.name} {opts.profile.cli_args()}" + (
+            f" --dla-core {opts.dla_core}" if opts.dla_core is not None else ""
+        )
+        log(
+            f"[yellow]no TensorRT here ({reason}): build the engine where TensorRT is, e.g. on "
+            f"the Jetson: {hint}"
+        )
+        return {"built": False, "reason": reason, "command": hint}
+    engines = {}
+    for onnx_path in onnx_files:
+        if onnx_path.name == INT8_CPU:
+            continue  # the CPU flavour is for ONNX Runtime; TensorRT refuses it
+        engine = opts.out / f"{onnx_path.stem}.engine"
+        meta = build_engine(
+            onnx_path,
+            engine,
+            opts.profile,
+            workspace_gib=opts.workspace_gib,
+            timing_cache=opts.timing_cache or opts.out / "timing.cache",
+            dla_core=opts.dla_core,
+            version_compatible=opts.version_compatible,
+            plugin_library=opts.plugin_library,
+        )
+        engines[onnx_path.name] = {"engine": str(engine), "metadata": meta}
+        log(f"engine: {engine}")
+    return {"built": True, "engines": engines}
+
+
+def run_export(opts: ExportOptions, log: Log = print) -> dict[str, Any]:
+    """Do everything ``opts`` asks and write ``report.json`` into ``opts.out``."""
+    import sllen
+
+    report: dict[str, Any] = {
+        "sllen_version": sllen.__version__,
+        "options": {
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in asdict(opts).items()
+            if k != "profile"
+        },
+        "profile": opts.profile.to_dict(),
+    }
+    if opts.from_onnx is not None:
+        if not opts.from_onnx.is_file():
+            raise ValueError(f"ONNX file not found: {opts.from_onnx}")
+        opts.out.mkdir(parents=True, exist_ok=True)
+        report["engine"] = build_engines(replace(opts, engine=True), [opts.from_onnx], log)
+    else:
+        report.update(export_onnx_files(opts, log))
+        files = [opts.out / f["file"] for f in report["files"].values()]
+        report["engine"] = build_engines(opts, files, log)
+    _atomic_json(opts.out / "report.json", report)
+    return report

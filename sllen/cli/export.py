@@ -1,0 +1,108 @@
+"""sllen-export: ONNX (FP32, FP16, INT8 Q/DQ) with parity and budgets, then TensorRT engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sllen.cli._errors import run_single, user_errors
+
+Opt = typer.Option
+
+
+@user_errors
+def export_command(
+    weights: Annotated[Path | None, Opt(help="Weights (.safetensors). Default: bundled.")] = None,
+    out: Annotated[Path, Opt(help="Output folder (ONNX files, engines, report.json).")] = Path(
+        "export"
+    ),
+    fp16: Annotated[bool, Opt("--fp16", help="Also write the FP16 ONNX (budget-checked).")] = False,
+    int8: Annotated[bool, Opt("--int8", help="Also write the calibrated INT8 Q/DQ ONNX.")] = False,
+    calib_data: Annotated[
+        list[Path] | None,
+        Opt(help="Calibration images, folders, globs or videos (repeatable)."),
+    ] = None,
+    calib_count: Annotated[int, Opt(help="Calibration frames to use.")] = 300,
+    calib_method: Annotated[str, Opt(help="entropy, percentile or minmax.")] = "entropy",
+    target: Annotated[
+        str, Opt(help="INT8 flavour: tensorrt (symmetric) or cpu (ONNX Runtime on x86).")
+    ] = "tensorrt",
+    max_psnr_drop: Annotated[float, Opt(help="INT8 budget against FP32, in dB.")] = 0.5,
+    ranges: Annotated[Path | None, Opt(help="Reuse saved INT8 calibration ranges.")] = None,
+    attention: Annotated[str, Opt(help="decomposed or plugin.")] = "decomposed",
+    opset: Annotated[int, Opt(help="ONNX opset (19 or 20).")] = 19,
+    segmentation: Annotated[
+        bool, Opt("--segmentation", help="Add the segmentation logits as a second output.")
+    ] = False,
+    from_onnx: Annotated[
+        Path | None, Opt(help="Only build a TensorRT engine from this ONNX file.")
+    ] = None,
+    min_shape: Annotated[str, Opt(help="Engine profile minimum HEIGHTxWIDTH.")] = "256x256",
+    opt_shape: Annotated[str, Opt(help="Engine profile optimum HEIGHTxWIDTH.")] = "720x1280",
+    max_shape: Annotated[str, Opt(help="Engine profile maximum HEIGHTxWIDTH.")] = "1088x1920",
+    workspace_gib: Annotated[float, Opt(help="TensorRT workspace limit (GiB).")] = 2.0,
+    dla_core: Annotated[int | None, Opt(help="Build for this DLA core (Jetson).")] = None,
+    version_compatible: Annotated[
+        bool, Opt("--version-compatible", help="Engine loadable by newer TensorRT.")
+    ] = False,
+    plugin: Annotated[Path | None, Opt(help="The attention plugin library (.so).")] = None,
+) -> None:
+    """Export SLLEN: fp32/fp16/int8 ONNX checked in ONNX Runtime, and TensorRT engines where
+    TensorRT is installed."""
+    from sllen.export.pipeline import ExportOptions, run_export
+    from sllen.export.shapes import ShapeProfile, parse_hw
+
+    console = Console(soft_wrap=True)  # paths and commands must stay copyable
+    profile = ShapeProfile(parse_hw(min_shape), parse_hw(opt_shape), parse_hw(max_shape))
+    opts = ExportOptions(
+        out=out,
+        weights=weights,
+        fp16=fp16,
+        int8=int8,
+        calib_data=list(calib_data or []),
+        calib_count=calib_count,
+        calib_method=calib_method,
+        target=target,
+        max_psnr_drop=max_psnr_drop,
+        ranges=ranges,
+        attention=attention,
+        opset=opset,
+        segmentation=segmentation,
+        from_onnx=from_onnx,
+        profile=profile,
+        workspace_gib=workspace_gib,
+        dla_core=dla_core,
+        version_compatible=version_compatible,
+        plugin_library=plugin,
+    )
+    report = run_export(opts, log=console.print)
+    table = Table(title=f"sllen-export -> {out}")
+    for col in ("file", "precision", "MB", "check", "budget"):
+        table.add_column(col)
+    for precision, f in report.get("files", {}).items():
+        if precision == "fp32":
+            p = f["parity_vs_pytorch"]
+            check, budget = f"vs PyTorch {p['psnr']:.1f} dB, max {p['max_abs']:.1e}", "-"
+        elif precision == "fp16":
+            check = f"vs FP32 {f['psnr_db']:.1f} dB"
+            budget = ("pass" if f["passes_budget"] else "FAIL") + f" (>= {f['budget_db']:.0f} dB)"
+        else:
+            b = f["budget"]
+            check = f"drop {b['drop_db']:.2f} dB vs FP32"
+            budget = ("pass" if b["passes"] else "FAIL") + f" (<= {b['max_psnr_drop_db']} dB)"
+        table.add_row(f["file"], precision, f"{f['mb']:.2f}", check, budget)
+    if report.get("files"):
+        console.print(table)
+    console.print(f"report: {out / 'report.json'}")
+
+
+def main() -> None:
+    run_single(export_command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Calibration frames: folders, globs, videos, brightness stratification, errors (no torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sllen.calib.frames import (
+    load_calibration_frames,
+    mean_luma,
+    resize_cover,
+    split_holdout,
+    stratified_choice,
+    synthetic_calibration_frames,
+    synthetic_pairs,
+)
+from sllen.data.image_io import write_image
+
+av = pytest.importorskip("av")
+
+
+def _flat(level: float, h: int = 40, w: int = 56) -> np.ndarray:
+    rng = np.random.default_rng(int(level * 1000))
+    return np.clip(level + 0.02 * rng.standard_normal((h, w, 3)), 0, 1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("imgs")
+    for i, level in enumerate(np.linspace(0.02, 0.9, 20)):
+        write_image(folder / f"img{i:02d}.png", _flat(float(level)))
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def _write_video(path, levels, size=(48, 64), codec="mpeg4"):
+    h, w = size
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"qscale": "2"} if codec == "mpeg4" else {}
+        stream.codec_context.gop_size = 4
+        for level in levels:
+            rgb = np.full((h, w, 3), int(round(level * 255)), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    # 48 frames whose brightness encodes the frame index: level = 0.05 + 0.018 * i
+    levels = [0.05 + 0.018 * i for i in range(48)]
+    return _write_video(tmp_path_factory.mktemp("vid") / "clip.mp4", levels), levels
+
+
+def test_folder_gives_nchw_float_frames_cropped_to_16(image_folder) -> None:
+    frames = load_calibration_frames([image_folder], count=8)
+    assert frames.shape == (8, 3, 32, 48) and frames.dtype == np.float32
+    assert 0.0 <= frames.min() and frames.max() <= 1.0
+
+
+def test_size_resizes_and_crops(image_folder) -> None:
+    frames = load_calibration_frames([str(image_folder)], count=4, size=(64, 32))
+    assert frames.shape == (4, 3, 64, 32)
+    img = np.random.default_rng(0).random((40, 56, 3)).astype(np.float32)
+    assert resize_cover(img, (32, 32)).shape == (32, 32, 3)
+
+
+def test_glob_and_single_file(image_folder) -> None:
+    frames = load_calibration_frames([str(image_folder / "img0*.png")], count=100)
+    assert len(frames) == 10  # img00..img09: fewer than count -> all of them
+    one = load_calibration_frames([image_folder / "img05.png"], count=3)
+    assert one.shape == (1, 3, 32, 48)
+
+
+def test_stratification_spans_the_brightness_range(image_folder) -> None:
+    frames = load_calibration_frames([image_folder], count=4, seed=3)
+    lum = np.sort(mean_luma(frames))
+    all_lum = np.sort(mean_luma(load_calibration_frames([image_folder], count=20)))
+    assert lum[0] <= all_lum[4] and lum[-1] >= all_lum[-5]  # darkest and brightest quintiles
+    again = load_calibration_frames([image_folder], count=4, seed=3)
+    np.testing.assert_array_equal(frames, again)  # deterministic with the seed
+    # The primitive: one pick per quantile bin.
+    values = np.r_[np.zeros(90), np.ones(10)]  # 10% bright
+    picks = stratified_choice(values, 10, seed=1)
+    assert values[picks].sum() == 1.0 and len(picks) == 10
+
+
+@pytest.mark.parametrize("count", [1, 6])  # 1: sparse, by seeking; 6: decode-and-skip
+def test_video_frames_are_spread_over_the_whole_clip(video, count) -> None:
+    path, levels = video
+    frames = load_calibration_frames([path], count=count)
+    assert frames.shape == (count, 3, 48, 64)
+    index = np.round((mean_luma(frames) - 0.05) / 0.018)
+    if count == 6:
+        # candidates are 18 evenly spaced frames; the picks reach both ends of the clip
+        assert index.min() <= 8 and index.max() >= 40
+    else:
+        assert 4 <= index[0] <= 44  # not simply the first frame
+    mixed = load_calibration_frames([path, str(path.parent / "*.mp4")], count=4, size=(32, 32))
+    assert mixed.shape == (4, 3, 32, 32)
+
+
+def test_errors_are_one_line_value_errors(tmp_path, image_folder) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad_video = tmp_path / "broken.mp4"
+    bad_video.write_bytes(b"\x00not a video" * 64)
+    cases = {
+        "no calibration sources": [],
+        "no such file": [tmp_path / "missing"],
+        "no images": [empty],
+        "matches no": [str(tmp_path / "*.png")],
+        "PyAV can decode": [bad_video],
+    }
+    for message, sources in cases.items():
+        with pytest.raises(ValueError, match=message) as err:
+            load_calibration_frames(sources, count=2)
+        assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="multiples of 16"):
+        load_calibration_frames([image_folder], size=(30, 32))
+    with pytest.raises(ValueError, match="GiB"):
+        load_calibration_frames([image_folder], count=4, max_bytes=1000)
+
+
+def test_split_holdout_and_synthetic_frames() -> None:
+    frames = synthetic_calibration_frames(10, (32, 32), seed=1)
+    assert frames.shape == (10, 3, 32, 32) and frames.dtype == np.float32
+    assert float(mean_luma(frames).mean()) < 0.3  # dark scenes
+    calib, hold = split_holdout(frames, 0.2, seed=0)
+    assert len(calib) == 8 and len(hold) == 2
+    low, ref = synthetic_pairs(2, (32, 32))
+    assert low.shape == ref.shape and ref.mean() > low.mean()
+    with pytest.raises(ValueError):
+        split_holdout(frames[:1])

@@ -1,0 +1,149 @@
+"""FP16 conversion: runs in ONNX Runtime with float32 I/O, stays within budget, keeps measured
+overflow and softmax-sensitive nodes in FP32."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from sllen.calib.fp16 import convert_fp16
+from sllen.calib.frames import synthetic_calibration_frames
+from sllen.calib.graph import get_metadata, psnr_db, run, session
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def export_sllen_fixture(path) -> str:
+    """SLLEN as ONNX: the bundled weights when this build has them, else the tiny preset with
+    random weights; decomposed attention with the scale folded, dynamic batch/H/W, opset 19."""
+    torch = pytest.importorskip("torch")
+    from sllen.config import get_preset
+    from sllen.model.sllen import SLLEN
+
+    try:
+        from sllen.model.io import load_weights
+        from sllen.weights import default_weights
+
+        model = load_weights(default_weights())
+    except (ImportError, FileNotFoundError):
+        torch.manual_seed(0)
+        model = SLLEN(get_preset("tiny"))
+    model.hsbab.mode = "decomposed"
+    model.hsbab.fold_scale()
+    model.eval()
+    axes = {0: "batch", 2: "height", 3: "width"}
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated, and fast
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model, (torch.rand(1, 3, 64, 64),), str(path), input_names=["input"],
+            output_names=["output"], dynamic_axes={"input": axes, "output": axes},
+            opset_version=19, dynamo=False,
+        )  # fmt: skip
+    m = onnx.load(str(path))
+    for k, v in {"sllen_precision": "fp32", "sllen_preset": model.config.preset}.items():
+        entry = m.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(m, str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def sllen_onnx(tmp_path_factory) -> str:
+    return export_sllen_fixture(tmp_path_factory.mktemp("fp16") / "sllen.onnx")
+
+
+@pytest.fixture(scope="module")
+def frames() -> np.ndarray:
+    return synthetic_calibration_frames(4, (64, 64), seed=0)
+
+
+def _model(nodes, inits, path) -> str:
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, "H", "W"])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])
+    graph = helper.make_graph(nodes, "g", [x], [y], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "sllen_preset", "crafted"
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def _const(name: str, value: float):
+    return numpy_helper.from_array(np.array(value, np.float32), name)
+
+
+def test_sllen_fp16_runs_with_float32_io_within_budget(sllen_onnx, frames, tmp_path) -> None:
+    dst = tmp_path / "fp16.onnx"
+    report = convert_fp16(sllen_onnx, dst, frames, budget_db=40.0)
+    assert report["passes_budget"] and report["psnr_db"] >= 40.0
+    sess = session(dst, threads=1)
+    assert [i.type for i in sess.get_inputs()] == ["tensor(float)"]
+    assert [o.type for o in sess.get_outputs()] == ["tensor(float)"]
+    out = run(sess, frames)
+    ref = run(session(sllen_onnx, threads=1), frames)
+    assert psnr_db(out, ref) >= 40.0
+    model = onnx.load(str(dst))
+    halves = [t for t in model.graph.initializer if t.data_type == TensorProto.FLOAT16]
+    assert len(halves) > 10  # the weights really are FP16
+    meta = get_metadata(model)
+    assert meta["sllen_precision"] == "fp16" and "sllen_preset" in meta
+
+
+def test_measured_overflow_keeps_the_node_fp32(tmp_path) -> None:
+    # pre: x/2; big: * 1e5 (up to 5e4, past half the FP16 range); shrink: * 1e-5; post: relu
+    src = _model(
+        [
+            helper.make_node("Mul", ["input", "half"], ["a"], name="pre"),
+            helper.make_node("Mul", ["a", "k_big"], ["b"], name="big"),
+            helper.make_node("Mul", ["b", "k_small"], ["c"], name="shrink"),
+            helper.make_node("Relu", ["c"], ["output"], name="post"),
+        ],
+        [_const("half", 0.5), _const("k_big", 1e5), _const("k_small", 1e-5)],
+        tmp_path / "over.onnx",
+    )
+    x = np.random.default_rng(0).random((2, 3, 16, 16)).astype(np.float32)
+    report = convert_fp16(src, tmp_path / "over16.onnx", x)
+    assert set(report["kept_fp32"]) == {"big", "shrink"}  # producer and consumer of |b|
+    assert "reaches" in report["kept_fp32"]["big"] and report["passes_budget"]
+    assert report["max_abs_activation"] > 32752
+    out = run(session(tmp_path / "over16.onnx", threads=1), x)
+    assert np.isfinite(out).all() and np.abs(out - x * 0.5).max() < 1e-3
+
+
+def test_softmax_with_large_logits_stays_fp32(tmp_path) -> None:
+    src = _model(
+        [
+            helper.make_node("Mul", ["input", "k"], ["logits"], name="scale"),
+            helper.make_node("Softmax", ["logits"], ["output"], name="softmax", axis=1),
+        ],
+        [_const("k", 600.0)],
+        tmp_path / "softmax.onnx",
+    )
+    x = np.random.default_rng(1).random((2, 3, 16, 16)).astype(np.float32)
+    report = convert_fp16(src, tmp_path / "softmax16.onnx", x)
+    assert {"softmax", "scale"} <= set(report["kept_fp32"])
+    assert report["psnr_db"] >= 60.0
+
+    small = _model(
+        [
+            helper.make_node("Mul", ["input", "k"], ["logits"], name="scale"),
+            helper.make_node("Softmax", ["logits"], ["output"], name="softmax", axis=1),
+        ],
+        [_const("k", 1.0)],
+        tmp_path / "softmax_small.onnx",
+    )
+    assert convert_fp16(small, tmp_path / "s16.onnx", x)["kept_fp32"] == {}
+
+
+def test_unreachable_budget_moves_sensitive_nodes_and_reports_failure(sllen_onnx, frames, tmp_path):
+    report = convert_fp16(
+        sllen_onnx, tmp_path / "f.onnx", frames[:2], budget_db=200.0, max_steps=2,
+        sensitivity_frames=1,
+    )  # fmt: skip
+    assert not report["passes_budget"]
+    assert len(report["steps"]) == 2
+    assert all(s["node"] in report["kept_fp32"] for s in report["steps"])

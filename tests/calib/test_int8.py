@@ -1,0 +1,223 @@
+"""INT8 Q/DQ: TensorRT flavour (symmetric, per-channel, attention and output in float), CPU
+flavour, reusable ranges, entropy calibration that really differs from MinMax, the budget."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from sllen.calib import int8
+from sllen.calib.frames import synthetic_calibration_frames
+from sllen.calib.graph import get_metadata, run, session
+from sllen.calib.int8 import compute_ranges, load_ranges, prepare_model, quantize_int8
+from sllen.calib.qdq_check import inspect_qdq, require_tensorrt_qdq
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def export_sllen_fixture(path) -> str:
+    """SLLEN as ONNX: the bundled weights when this build has them, else the tiny preset with
+    random weights; decomposed attention with the scale folded, dynamic batch/H/W, opset 19."""
+    torch = pytest.importorskip("torch")
+    from sllen.config import get_preset
+    from sllen.model.sllen import SLLEN
+
+    try:
+        from sllen.model.io import load_weights
+        from sllen.weights import default_weights
+
+        model = load_weights(default_weights())
+    except (ImportError, FileNotFoundError):
+        torch.manual_seed(0)
+        model = SLLEN(get_preset("tiny"))
+    model.hsbab.mode = "decomposed"
+    model.hsbab.fold_scale()
+    model.eval()
+    axes = {0: "batch", 2: "height", 3: "width"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model, (torch.rand(1, 3, 64, 64),), str(path), input_names=["input"],
+            output_names=["output"], dynamic_axes={"input": axes, "output": axes},
+            opset_version=19, dynamo=False,
+        )  # fmt: skip
+    m = onnx.load(str(path))
+    for k, v in {"sllen_precision": "fp32", "sllen_preset": model.config.preset}.items():
+        entry = m.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(m, str(path))
+    return str(path)
+
+
+def conv_model(path, seed: int = 0) -> str:
+    """input -> conv3x3 -> relu -> conv3x3 -> relu -> conv1x1 -> sigmoid -> output."""
+    rng = np.random.default_rng(seed)
+
+    def w(name, shape):
+        fan_in = int(np.prod(shape[1:]))
+        return numpy_helper.from_array(
+            (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32), name
+        )
+
+    nodes = [
+        helper.make_node("Conv", ["input", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("Conv", ["r2", "w3"], ["c3"], name="head"),
+        helper.make_node("Sigmoid", ["c3"], ["output"], name="sigmoid"),
+    ]
+    graph = helper.make_graph(
+        nodes, "convs",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [w("w1", (8, 3, 3, 3)), w("w2", (8, 8, 3, 3)), w("w3", (3, 8, 1, 1))],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    onnx.save(model, str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def sllen_onnx(tmp_path_factory) -> str:
+    return export_sllen_fixture(tmp_path_factory.mktemp("int8") / "sllen.onnx")
+
+
+@pytest.fixture(scope="module")
+def frames() -> np.ndarray:
+    return synthetic_calibration_frames(10, (64, 64), seed=0)
+
+
+@pytest.fixture(scope="module")
+def trt(sllen_onnx, frames, tmp_path_factory) -> dict:
+    dst = tmp_path_factory.mktemp("trt") / "int8.onnx"
+    return quantize_int8(sllen_onnx, dst, frames, method="minmax", flavour="tensorrt")
+
+
+def test_tensorrt_flavour_is_symmetric_per_channel_with_float_attention_and_output(
+    trt, frames
+) -> None:
+    info = require_tensorrt_qdq(trt["path"])  # raises if TensorRT could not take it
+    assert info["flavour"] == "tensorrt" and info["precision"] == "int8"
+    assert info["zero_points_all_zero"] and info["activation_types"] == ["int8"]
+    assert info["weights_per_channel"]
+    for w in info["weights"].values():
+        assert w["axis"] == 0 and w["scale_len"] == w["out_channels"]
+    assert len(info["quantized_layers"]) >= 10
+    assert not info["attention_quantized"] and not info["output_quantized"]
+    assert any("hsbab" in n.lower() for n in info["float_layers"])  # attention stays float
+    reasons = set(trt["excluded"].values())
+    assert {"attention (HSBAB)", "output layer"} <= reasons
+    # Runs in ONNX Runtime, float32 I/O, and close to the FP32 model.
+    out = run(session(trt["path"], threads=1), frames[:2])
+    assert out.shape == frames[:2].shape and out.dtype == np.float32
+    assert trt["psnr_int8_vs_fp32_db"] > 30.0
+    budget = trt["budget"]
+    assert budget["passes"] and budget["drop_db"] <= 0.5
+    assert budget["psnr_fp32_db"] > 0 and "sllen.data.synthesis" in budget["definition"]
+    if trt["float16_elsewhere"]:
+        assert "float16" in info["float_dtypes"]
+    else:
+        assert trt["notes"]  # says why the float parts stayed FP32
+
+
+def test_ranges_file_rebuilds_the_same_model_without_calibration(
+    trt, sllen_onnx, frames, tmp_path, monkeypatch
+) -> None:
+    def no_calibration(*args, **kwargs):
+        raise AssertionError("calibration ran although ranges were given")
+
+    monkeypatch.setattr(int8, "compute_ranges", no_calibration)
+    again = quantize_int8(
+        sllen_onnx, tmp_path / "again.onnx", frames, method="minmax", ranges=trt["ranges_path"]
+    )
+    assert again["ranges_reused"]
+    a, b = onnx.load(trt["path"]), onnx.load(again["path"])
+    assert a.graph.SerializeToString(deterministic=True) == b.graph.SerializeToString(
+        deterministic=True
+    )
+    # The file knows its model and method.
+    ranges, header = load_ranges(trt["ranges_path"], prepare_model(sllen_onnx))
+    assert header["method"] == "minmax" and "input" in ranges
+    other = prepare_model(conv_model(tmp_path / "other.onnx"))
+    with pytest.raises(ValueError, match="another model"):
+        load_ranges(trt["ranges_path"], other)
+    with pytest.raises(ValueError, match="computed with 'minmax'"):
+        quantize_int8(sllen_onnx, tmp_path / "x.onnx", frames, ranges=trt["ranges_path"])
+
+
+def test_entropy_ranges_differ_from_minmax(tmp_path) -> None:
+    model = prepare_model(conv_model(tmp_path / "convs.onnx"))
+    # Mostly dark pixels with a few bright ones: a long-tailed activation distribution.
+    x = np.random.default_rng(0).random((6, 3, 32, 32)).astype(np.float32) ** 6
+    minmax = compute_ranges(model, x, "minmax")
+    entropy = compute_ranges(model, x, "entropy", num_bins=2048, num_quantized_bins=128)
+    assert minmax.keys() == entropy.keys()
+    clipped = [k for k in minmax if entropy[k][1] < 0.99 * minmax[k][1]]
+    assert clipped, "entropy calibration gave the MinMax ranges"
+    assert all(entropy[k][1] <= minmax[k][1] + 1e-6 for k in minmax)
+    # What quantize_static's own Entropy does (128 bins, 128 quantized bins): MinMax again.
+    default = compute_ranges(model, x, "entropy", num_bins=128, num_quantized_bins=128)
+    for k in minmax:
+        assert default[k][1] == pytest.approx(minmax[k][1], rel=1e-5)
+
+
+def test_cpu_flavour_has_uint8_activations_and_is_refused_for_tensorrt(
+    sllen_onnx, frames, tmp_path
+) -> None:
+    report = quantize_int8(
+        sllen_onnx, tmp_path / "cpu.onnx", frames, method="percentile", flavour="cpu"
+    )
+    info = inspect_qdq(report["path"])
+    assert info["activation_types"] == ["uint8"] and info["flavour"] == "cpu"
+    assert not info["tensorrt_ok"] and not info["zero_points_all_zero"]
+    assert info["weights_per_channel"]
+    meta = get_metadata(onnx.load(report["path"]))
+    assert meta["sllen_precision"] == "int8" and meta["sllen_int8_flavour"] == "cpu"
+    assert meta.get("sllen_preset")  # the source model's sllen_* props travel along
+    assert "float32" in info["float_dtypes"] and not report["float16_elsewhere"]
+    with pytest.raises(ValueError, match="not a TensorRT INT8 model"):
+        require_tensorrt_qdq(report["path"])
+    run(session(report["path"], threads=1), frames[:1])
+
+
+def test_over_budget_moves_the_most_sensitive_layer_back_to_float(tmp_path) -> None:
+    src = conv_model(tmp_path / "convs.onnx")
+    x = synthetic_calibration_frames(6, (32, 32), seed=2)
+    report = quantize_int8(
+        src, tmp_path / "q.onnx", x, method="minmax", max_psnr_drop=-100.0,
+        max_fallback_layers=1, sensitivity_frames=1,
+    )  # fmt: skip
+    assert [s["node"] for s in report["sensitivity"]] and len(report["sensitivity"]) == 2
+    assert {s["node"] for s in report["sensitivity"]} == {"conv1", "conv2"}  # head excluded
+    moved = report["fallback"][0]["node"]
+    assert moved == report["sensitivity"][0]["node"]
+    assert report["excluded"][moved].startswith("sensitivity")
+    assert not report["budget"]["passes"]
+    assert moved not in inspect_qdq(report["path"])["quantized_layers"]
+
+
+def test_bad_arguments(sllen_onnx, frames, tmp_path) -> None:
+    with pytest.raises(ValueError, match="flavour"):
+        quantize_int8(sllen_onnx, tmp_path / "a.onnx", frames, flavour="gpu")
+    with pytest.raises(ValueError, match="method"):
+        quantize_int8(sllen_onnx, tmp_path / "a.onnx", frames, method="mse")
+    with pytest.raises(ValueError, match="ONNX"):
+        quantize_int8(tmp_path / "missing.onnx", tmp_path / "a.onnx", frames)
+
+
+def test_direct_quantizer_path_matches_quantize_static(tmp_path) -> None:
+    # Older onnxruntime has no calibration cache in quantize_static: int8 then calls the QDQ
+    # quantizer itself; both paths must give the same model.
+    model = prepare_model(conv_model(tmp_path / "convs.onnx"))
+    x = synthetic_calibration_frames(3, (32, 32), seed=0)
+    ranges = compute_ranges(model, x, "minmax")
+    a = int8.quantize_with_ranges(model, ranges, "minmax", "tensorrt", {"head"})
+    b = int8.quantize_with_ranges(model, ranges, "minmax", "tensorrt", {"head"}, _force_direct=True)
+    assert a.graph.SerializeToString(deterministic=True) == b.graph.SerializeToString(
+        deterministic=True
+    )

@@ -1,0 +1,106 @@
+"""sllen-export from the command line on a CPU-only machine (no TensorRT here)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+
+from sllen.config import get_preset
+from sllen.model.io import save_weights
+from sllen.model.sllen import SLLEN
+
+
+def sllen_export(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sllen.cli.export", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    return save_weights(SLLEN(get_preset("tiny")), tmp_path_factory.mktemp("w") / "t.safetensors")
+
+
+def _one_line(r: subprocess.CompletedProcess, word: str) -> None:
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and word in lines[0], r.stderr
+
+
+def test_fp16_and_int8_export_pass_their_budgets(weights: Path, tmp_path: Path) -> None:
+    out = tmp_path / "exp"
+    r = sllen_export(
+        "--weights",
+        str(weights),
+        "--fp16",
+        "--int8",
+        "--calib-count",
+        "16",
+        "--calib-method",
+        "minmax",
+        "--out",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "build the engine where TensorRT is" in r.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["files"]["fp32"]["parity_vs_pytorch"]["max_abs"] < 1e-4
+    assert report["files"]["fp16"]["passes_budget"]
+    assert report["files"]["int8"]["budget"]["passes"]
+    assert report["engine"]["built"] is False
+    assert "--from-onnx" in report["engine"]["command"]
+    meta = {p.key: p.value for p in onnx.load(str(out / "sllen.int8.onnx")).metadata_props}
+    assert meta["sllen_precision"] == "int8" and meta["sllen_int8_flavour"] == "tensorrt"
+    assert (out / "sllen.int8.ranges.json").is_file()
+
+
+def test_cpu_flavour_is_labelled(weights: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cpu"
+    r = sllen_export(
+        "--weights",
+        str(weights),
+        "--int8",
+        "--target",
+        "cpu",
+        "--calib-count",
+        "12",
+        "--calib-method",
+        "minmax",
+        "--out",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    meta = {p.key: p.value for p in onnx.load(str(out / "sllen.int8-cpu.onnx")).metadata_props}
+    assert meta["sllen_int8_flavour"] == "cpu"
+
+
+@pytest.mark.parametrize(
+    "args,word",
+    [
+        (["--min-shape", "250x250"], "multiple of 16"),
+        (["--min-shape", "1088x1920", "--max-shape", "256x256"], "min"),
+        (["--attention", "plugin", "--fp16"], "plugin"),
+        (["--attention", "fused"], "--attention"),
+        (["--calib-data", "nowhere", "--int8"], "nowhere"),
+        (["--from-onnx", "missing.onnx"], "missing.onnx"),
+    ],
+)
+def test_bad_options_fail_in_one_line(
+    weights: Path, tmp_path: Path, args: list[str], word: str
+) -> None:
+    _one_line(sllen_export("--weights", str(weights), "--out", str(tmp_path / "o"), *args), word)
+
+
+def test_from_onnx_needs_tensorrt(weights: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "m.onnx"
+    fake.write_bytes(b"not really")
+    _one_line(sllen_export("--from-onnx", str(fake), "--out", str(tmp_path / "o")), "TensorRT")

@@ -1,0 +1,42 @@
+"""The default model that ships in the package: loads, runs, brightens, beats gamma."""
+
+import numpy as np
+import pytest
+import torch
+
+from sllen.baselines import gamma_auto
+from sllen.metrics import psnr, ssim
+from sllen.model.io import load_weights, read_metadata
+from sllen.weights import default_weights
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_weights(default_weights())
+
+
+def test_bundled_weights_are_the_edge_preset(model) -> None:
+    assert model.config.preset == "edge" and model.config.variant == "SLLEN"
+    meta = read_metadata(default_weights())
+    assert "train_config" in meta and int(meta["steps"]) > 0
+    assert default_weights().stat().st_size < 8 * 2**20  # a few MB
+
+
+def test_brightens_a_dark_image(model) -> None:
+    dark = torch.full((3, 48, 64), 0.04) + 0.02 * torch.rand(3, 48, 64)
+    out = model.enhance(dark)
+    assert out.shape == dark.shape
+    assert float(out.mean()) > 3 * float(dark.mean())
+
+
+def test_beats_gamma_on_a_fixed_photo(model) -> None:
+    skimage_data = pytest.importorskip("skimage.data")
+    from sllen.evalset import Condition, darken_photo
+
+    gt = skimage_data.chelsea()[::2, ::2].astype(np.float32) / 255.0
+    low = darken_photo(gt, "chelsea-half", Condition(0.08, False))
+    x = torch.from_numpy(np.ascontiguousarray(low.transpose(2, 0, 1)))
+    out = model.enhance(x).permute(1, 2, 0).numpy()
+    base = gamma_auto(low)
+    assert psnr(out, gt) > psnr(base, gt) + 1.0
+    assert ssim(out, gt) > ssim(base, gt) + 0.05
