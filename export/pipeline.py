@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .engine_meta import EngineCache, cache_key, onnx_sha256, read_metadata, write_metadata
 from .shapes import DEFAULT_PROFILE, ShapeProfile
 
 Log = Callable[[str], None]
@@ -56,6 +58,7 @@ class ExportOptions:
     dla_core: int | None = None
     version_compatible: bool = False
     plugin_library: Path | None = None
+    engine_cache: Path | None = None  # reuse engines built before with identical inputs
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -192,6 +195,26 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
     return report
 
 
+def _cache_key(opts: ExportOptions, onnx_path: Path) -> str:
+    """Everything that changes the engine: ONNX bytes, precision, profile, TensorRT, GPU."""
+    import tensorrt as trt
+
+    from .tensorrt_build import detect_gpu, inspect_onnx
+
+    _, cc = detect_gpu()
+    return cache_key(
+        onnx_sha256(onnx_path),
+        inspect_onnx(onnx_path).precision,
+        opts.profile.to_dict(),
+        trt.__version__,
+        cc,
+        dla_core=opts.dla_core,
+        version_compatible=opts.version_compatible,
+        plugin_sha256=onnx_sha256(opts.plugin_library) if opts.plugin_library else None,
+        extra={"workspace_gib": opts.workspace_gib},
+    )
+
+
 def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict[str, Any]:
     from .tensorrt_build import build_engine, tensorrt_available
 
@@ -213,18 +236,31 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
         if onnx_path.name == INT8_CPU:
             continue  # the CPU flavour is for ONNX Runtime; TensorRT refuses it
         engine = opts.out / f"{onnx_path.stem}.engine"
-        meta = build_engine(
-            onnx_path,
-            engine,
-            opts.profile,
-            workspace_gib=opts.workspace_gib,
-            timing_cache=opts.timing_cache or opts.out / "timing.cache",
-            dla_core=opts.dla_core,
-            version_compatible=opts.version_compatible,
-            plugin_library=opts.plugin_library,
-        )
-        engines[onnx_path.name] = {"engine": str(engine), "metadata": meta}
-        log(f"engine: {engine}")
+        key = _cache_key(opts, onnx_path) if opts.engine_cache is not None else None
+        cached = EngineCache(opts.engine_cache).lookup(key) if key else None
+        if cached is not None:
+            shutil.copyfile(cached, engine)
+            write_metadata(engine, read_metadata(cached))
+            log(f"engine: {engine} (from the cache, key {key})")
+        else:
+            build_engine(
+                onnx_path,
+                engine,
+                opts.profile,
+                workspace_gib=opts.workspace_gib,
+                timing_cache=opts.timing_cache or opts.out / "timing.cache",
+                dla_core=opts.dla_core,
+                version_compatible=opts.version_compatible,
+                plugin_library=opts.plugin_library,
+            )
+            if key:
+                EngineCache(opts.engine_cache).store(key, engine)
+            log(f"engine: {engine}")
+        engines[onnx_path.name] = {
+            "engine": str(engine),
+            "metadata": read_metadata(engine),
+            "from_cache": cached is not None,
+        }
     return {"built": True, "engines": engines}
 
 

@@ -50,6 +50,9 @@ def export_command(
         bool, Opt("--version-compatible", help="Engine loadable by newer TensorRT.")
     ] = False,
     plugin: Annotated[Path | None, Opt(help="The attention plugin library (.so).")] = None,
+    engine_cache: Annotated[
+        Path | None, Opt(help="Engine cache folder: reuse engines built from identical inputs.")
+    ] = None,
 ) -> None:
     """Export SLLEN: fp32/fp16/int8 ONNX checked in ONNX Runtime, and TensorRT engines where
     TensorRT is installed."""
@@ -78,6 +81,7 @@ def export_command(
         dla_core=dla_core,
         version_compatible=version_compatible,
         plugin_library=plugin,
+        engine_cache=engine_cache,
     )
     report = run_export(opts, log=console.print)
     table = Table(title=f"sllen-export -> {out}")
