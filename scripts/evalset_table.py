@@ -1,0 +1,56 @@
+"""Markdown tables from an `sllen-eval --evalset --baselines --json FILE` report: the overall
+means and PSNR/SSIM per darkening condition (exposure x uniform/inhomogeneous light).
+
+    python scripts/evalset_table.py docs/results/evalset-default.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+
+import numpy as np
+
+
+def main() -> None:
+    report = json.loads(open(sys.argv[1]).read())
+    methods = list(report["methods"])
+    cols = [
+        "psnr",
+        "ssim",
+        "loe",
+        "saturation_ratio",
+        "color_cast",
+        "brightness_slope",
+        "chroma_noise_ratio",
+    ]
+    print("| method | PSNR dB | SSIM | LOE | saturation | cast | brightness slope | chroma noise |")
+    print("|---|---|---|---|---|---|---|---|")
+    for m in methods:
+        s = report["mean"][m]
+        print(
+            f"| {m} | "
+            + " | ".join(f"{s[c]:.3f}" if c == "ssim" else f"{s[c]:.2f}" for c in cols)
+            + " |"
+        )
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for row in report["images"]:
+        groups[(row["name"].split("_")[-1], row["method"])].append(row)
+    conds = sorted({c for c, _ in groups})
+    print()
+    print("| condition | " + " | ".join(f"{m} PSNR / SSIM" for m in methods) + " |")
+    print("|---|" + "---|" * len(methods))
+    for c in conds:
+        cells = []
+        for m in methods:
+            rows = groups[(c, m)]
+            cells.append(
+                f"{np.mean([r['psnr'] for r in rows]):.2f} / "
+                f"{np.mean([r['ssim'] for r in rows]):.3f}"
+            )
+        print(f"| {c} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
