@@ -3,8 +3,6 @@ overflow and softmax-sensitive nodes in FP32."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import onnx
 import pytest
@@ -15,45 +13,6 @@ from sllen.calib.frames import synthetic_calibration_frames
 from sllen.calib.graph import get_metadata, psnr_db, run, session
 
 ort = pytest.importorskip("onnxruntime")
-
-
-def export_sllen_fixture(path) -> str:
-    """SLLEN as ONNX: the bundled weights when this build has them, else the tiny preset with
-    random weights; decomposed attention with the scale folded, dynamic batch/H/W, opset 19."""
-    torch = pytest.importorskip("torch")
-    from sllen.config import get_preset
-    from sllen.model.sllen import SLLEN
-
-    try:
-        from sllen.model.io import load_weights
-        from sllen.weights import default_weights
-
-        model = load_weights(default_weights())
-    except (ImportError, FileNotFoundError):
-        torch.manual_seed(0)
-        model = SLLEN(get_preset("tiny"))
-    model.hsbab.mode = "decomposed"
-    model.hsbab.fold_scale()
-    model.eval()
-    axes = {0: "batch", 2: "height", 3: "width"}
-    with warnings.catch_warnings():  # the TorchScript exporter is deprecated, and fast
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            model, (torch.rand(1, 3, 64, 64),), str(path), input_names=["input"],
-            output_names=["output"], dynamic_axes={"input": axes, "output": axes},
-            opset_version=19, dynamo=False,
-        )  # fmt: skip
-    m = onnx.load(str(path))
-    for k, v in {"sllen_precision": "fp32", "sllen_preset": model.config.preset}.items():
-        entry = m.metadata_props.add()
-        entry.key, entry.value = k, v
-    onnx.save(m, str(path))
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def sllen_onnx(tmp_path_factory) -> str:
-    return export_sllen_fixture(tmp_path_factory.mktemp("fp16") / "sllen.onnx")
 
 
 @pytest.fixture(scope="module")

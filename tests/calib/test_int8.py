@@ -3,8 +3,6 @@ flavour, reusable ranges, entropy calibration that really differs from MinMax, t
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import onnx
 import pytest
@@ -17,40 +15,6 @@ from sllen.calib.int8 import compute_ranges, load_ranges, prepare_model, quantiz
 from sllen.calib.qdq_check import inspect_qdq, require_tensorrt_qdq
 
 ort = pytest.importorskip("onnxruntime")
-
-
-def export_sllen_fixture(path) -> str:
-    """SLLEN as ONNX: the bundled weights when this build has them, else the tiny preset with
-    random weights; decomposed attention with the scale folded, dynamic batch/H/W, opset 19."""
-    torch = pytest.importorskip("torch")
-    from sllen.config import get_preset
-    from sllen.model.sllen import SLLEN
-
-    try:
-        from sllen.model.io import load_weights
-        from sllen.weights import default_weights
-
-        model = load_weights(default_weights())
-    except (ImportError, FileNotFoundError):
-        torch.manual_seed(0)
-        model = SLLEN(get_preset("tiny"))
-    model.hsbab.mode = "decomposed"
-    model.hsbab.fold_scale()
-    model.eval()
-    axes = {0: "batch", 2: "height", 3: "width"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            model, (torch.rand(1, 3, 64, 64),), str(path), input_names=["input"],
-            output_names=["output"], dynamic_axes={"input": axes, "output": axes},
-            opset_version=19, dynamo=False,
-        )  # fmt: skip
-    m = onnx.load(str(path))
-    for k, v in {"sllen_precision": "fp32", "sllen_preset": model.config.preset}.items():
-        entry = m.metadata_props.add()
-        entry.key, entry.value = k, v
-    onnx.save(m, str(path))
-    return str(path)
 
 
 def conv_model(path, seed: int = 0) -> str:
@@ -80,11 +44,6 @@ def conv_model(path, seed: int = 0) -> str:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
     onnx.save(model, str(path))
     return str(path)
-
-
-@pytest.fixture(scope="module")
-def sllen_onnx(tmp_path_factory) -> str:
-    return export_sllen_fixture(tmp_path_factory.mktemp("int8") / "sllen.onnx")
 
 
 @pytest.fixture(scope="module")
