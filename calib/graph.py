@@ -290,19 +290,9 @@ def copy_metadata(
 def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
     """Save atomically (temporary file in the same folder, then rename); one file, no external
     data (SLLEN models are a few MB)."""
-    import tempfile
+    from sllen.fileio import atomic_write
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: onnx.save(model, str(tmp)))
 
 
 def iter_float_outputs(model: onnx.ModelProto) -> Iterable[tuple[onnx.NodeProto, str]]:

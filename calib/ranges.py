@@ -30,6 +30,7 @@ import numpy as np
 import onnx
 
 from sllen.calib.graph import copy_metadata, ensure_node_names, load_model, thread_count
+from sllen.fileio import atomic_write_json
 
 __all__ = [
     "METHODS",
@@ -195,16 +196,7 @@ def save_ranges(
         "info": info or {},
         "ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in sorted(ranges.items())},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_json(path, payload, indent=1)
 
 
 def load_ranges(

@@ -52,7 +52,6 @@ import copy
 import logging
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -219,17 +218,11 @@ def save_onnx_atomic(proto, path: str | os.PathLike) -> Path:  # proto: onnx.Mod
     """Write one self-contained .onnx file (no external data) via a temporary file + rename."""
     import onnx
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(proto, tmp, save_as_external_data=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from sllen.fileio import atomic_write
+
+    return atomic_write(
+        path, lambda tmp: onnx.save_model(proto, str(tmp), save_as_external_data=False)
+    )
 
 
 def export_onnx(

@@ -7,15 +7,14 @@ where TensorRT is installed, otherwise the report says how to build them on the 
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from sllen.fileio import atomic_write_json
 
 from .engine_meta import EngineCache, cache_key, onnx_sha256, read_metadata, write_metadata
 from .shapes import DEFAULT_PROFILE, ShapeProfile
@@ -72,13 +71,6 @@ class ExportOptions:
             raise ValueError("--attention plugin is only exported in FP32 for now")
         if self.calib_data and not self.int8:
             raise ValueError("--calib-data is only used with --int8")
-
-
-def _atomic_json(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, default=str)
-    os.replace(tmp, path)
 
 
 def _size_mb(path: Path) -> float:
@@ -286,5 +278,5 @@ def run_export(opts: ExportOptions, log: Log = print) -> dict[str, Any]:
         report.update(export_onnx_files(opts, log))
         files = [opts.out / f["file"] for f in report["files"].values()]
         report["engine"] = build_engines(opts, files, log)
-    _atomic_json(opts.out / "report.json", report)
+    atomic_write_json(opts.out / "report.json", report, default=str)
     return report

@@ -8,9 +8,7 @@ LOE variant) is sllen.metrics.PROTOCOL and is written into the JSON report.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from sllen.data.image_io import list_images, read_image, write_image
+from sllen.fileio import atomic_write_json
 from sllen.metrics import PROTOCOL, loe, psnr, ssim
 from sllen.metrics.color import brightness_slope, color_stats, rgb_to_lab
 
@@ -141,10 +140,4 @@ def evaluate(
 
 
 def write_json(report: EvalReport, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(report.to_dict(), f, indent=2)
-    os.replace(tmp, path)
-    return path
+    return atomic_write_json(path, report.to_dict())

@@ -24,11 +24,12 @@ sees half a file. The format comes from the suffix.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from sllen.fileio import atomic_write
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -96,15 +97,7 @@ def write_image(path: str | os.PathLike[str], img: np.ndarray, quality: int = 95
     if not (data.ndim == 2 or (data.ndim == 3 and data.shape[2] == 3)):
         raise ValueError(f"expected an HxWx3 or HxW image, got shape {data.shape}")
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(data).save(f, format=fmt, **options)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: Image.fromarray(data).save(tmp, format=fmt, **options))
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:

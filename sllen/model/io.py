@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from sllen.config import ModelConfig
+from sllen.fileio import atomic_write
 from sllen.model.sllen import SLLEN
 
 CONFIG_KEY = "sllen_config"
@@ -39,8 +39,6 @@ def save_weights(
     ``dtype`` (e.g. torch.float16) stores floating tensors at that precision to save space;
     loading always returns float32 weights.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {}
     for k, v in model.state_dict().items():
         v = v.detach().to("cpu")
@@ -49,15 +47,7 @@ def save_weights(
         tensors[k] = v.contiguous()
     meta = {CONFIG_KEY: model.config.to_json(), FORMAT_KEY: FORMAT_VERSION}
     meta.update(metadata or {})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:

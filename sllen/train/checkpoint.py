@@ -5,23 +5,15 @@ must not be able to run code."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from sllen.fileio import atomic_write, atomic_write_json
 from sllen.model.io import WeightsError, load_weights, save_weights
 from sllen.model.sllen import SLLEN
-
-
-def _atomic_json(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], str]:
@@ -62,10 +54,11 @@ def save_checkpoint(
     save_weights(model, folder / "model.safetensors")
     for name, opt in optimizers.items():
         tensors, meta = optimizer_to_tensors(opt)
-        tmp = folder / f".{name}.tmp"
-        save_file(tensors, str(tmp), metadata={"optimizer": meta})
-        os.replace(tmp, folder / f"{name}.safetensors")
-    _atomic_json(folder / "state.json", state)
+        atomic_write(
+            folder / f"{name}.safetensors",
+            lambda tmp, t=tensors, m=meta: save_file(t, str(tmp), metadata={"optimizer": m}),
+        )
+    atomic_write_json(folder / "state.json", state, sort_keys=True)
 
 
 def load_checkpoint(
