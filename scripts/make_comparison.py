@@ -1,7 +1,7 @@
 """Side-by-side picture for the docs: input | gamma | CLAHE | sllen | ground truth.
 
     python scripts/make_comparison.py --weights sllen/weights/sllen-edge.safetensors \
-        --out docs/images/comparison.png
+        --out docs/images/comparison.jpg
 
 Rows are evaluation-set photos (never trained on) darkened by the synthesis; every panel is
 the full image, resized to a common height for the picture only (the model ran at full size).
@@ -38,7 +38,7 @@ def panel(img: np.ndarray, height: int) -> Image.Image:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", type=Path, default=None)
-    ap.add_argument("--out", type=Path, default=Path("docs/images/comparison.png"))
+    ap.add_argument("--out", type=Path, default=Path("docs/images/comparison.jpg"))
     ap.add_argument("--height", type=int, default=180)
     args = ap.parse_args()
     enhance, _ = torch_enhancer(args.weights)

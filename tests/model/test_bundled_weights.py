@@ -29,14 +29,20 @@ def test_brightens_a_dark_image(model) -> None:
     assert float(out.mean()) > 3 * float(dark.mean())
 
 
-def test_beats_gamma_on_a_fixed_photo(model) -> None:
+def test_beats_gamma_on_fixed_photos(model) -> None:
+    # Four evaluation photos at half size, 0.08 exposure, fixed noise: the quality bar
+    # (+2 dB PSNR, +0.15 SSIM over the baseline) on average. One photo alone is not a fair
+    # case: chelsea's mean brightness happens to equal gamma's 0.45 target.
     skimage_data = pytest.importorskip("skimage.data")
     from sllen.evalset import Condition, darken_photo
 
-    gt = skimage_data.chelsea()[::2, ::2].astype(np.float32) / 255.0
-    low = darken_photo(gt, "chelsea-half", Condition(0.08, False))
-    x = torch.from_numpy(np.ascontiguousarray(low.transpose(2, 0, 1)))
-    out = model.enhance(x).permute(1, 2, 0).numpy()
-    base = gamma_auto(low)
-    assert psnr(out, gt) > psnr(base, gt) + 1.0
-    assert ssim(out, gt) > ssim(base, gt) + 0.05
+    gains = []
+    for name in ("astronaut", "chelsea", "coffee", "rocket"):
+        gt = getattr(skimage_data, name)()[::2, ::2].astype(np.float32) / 255.0
+        low = darken_photo(gt, f"{name}-half", Condition(0.08, False))
+        x = torch.from_numpy(np.ascontiguousarray(low.transpose(2, 0, 1)))
+        out = model.enhance(x).permute(1, 2, 0).numpy()
+        base = gamma_auto(low)
+        gains.append((psnr(out, gt) - psnr(base, gt), ssim(out, gt) - ssim(base, gt)))
+    psnr_gain, ssim_gain = np.mean(gains, axis=0)
+    assert psnr_gain > 2.0 and ssim_gain > 0.15, gains
