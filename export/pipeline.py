@@ -215,7 +215,7 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
         if opts.engine:
             raise ValueError(f"cannot build a TensorRT engine here: {reason}")
         best = onnx_files[-1]
-        hint = f"sllen-export --from-onnx {best.name} {opts.profile.cli_args()}" + (
+        hint = f"sllen-export --from-onnx {best} {opts.profile.cli_args()}" + (
             f" --dla-core {opts.dla_core}" if opts.dla_core is not None else ""
         )
         log(
