@@ -58,6 +58,7 @@ class ExportOptions:
     version_compatible: bool = False
     plugin_library: Path | None = None
     engine_cache: Path | None = None  # reuse engines built before with identical inputs
+    device: int | None = None  # CUDA device to build on (default: the current one)
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -193,7 +194,7 @@ def _cache_key(opts: ExportOptions, onnx_path: Path) -> str:
 
     from .tensorrt_build import detect_gpu, inspect_onnx
 
-    _, cc = detect_gpu()
+    _, cc = detect_gpu(opts.device or 0)
     return cache_key(
         onnx_sha256(onnx_path),
         inspect_onnx(onnx_path).precision,
@@ -208,7 +209,7 @@ def _cache_key(opts: ExportOptions, onnx_path: Path) -> str:
 
 
 def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict[str, Any]:
-    from .tensorrt_build import build_engine, tensorrt_available
+    from .tensorrt_build import build_engine, detect_gpu, select_device, tensorrt_available
 
     ok, reason = tensorrt_available()
     if not ok:
@@ -223,6 +224,10 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
             f"the Jetson: {hint}"
         )
         return {"built": False, "reason": reason, "command": hint}
+    if opts.device is not None and opts.dla_core is not None:
+        raise ValueError("give --device or --dla-core, not both")
+    if opts.device is not None:
+        select_device(opts.device)
     engines = {}
     for onnx_path in onnx_files:
         if onnx_path.name == INT8_CPU:
@@ -244,6 +249,7 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
                 dla_core=opts.dla_core,
                 version_compatible=opts.version_compatible,
                 plugin_library=opts.plugin_library,
+                gpu=detect_gpu(opts.device) if opts.device is not None else None,
             )
             if key:
                 EngineCache(opts.engine_cache).store(key, engine)

@@ -142,6 +142,27 @@ def detect_gpu(device: int = 0) -> tuple[str, str]:
     )
 
 
+def select_device(device: int) -> None:
+    """Make CUDA device `device` current: TensorRT builds for the current device."""
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        torch = None
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.set_device(device)
+        return
+    for name in ("cuda.bindings.runtime", "cuda.cudart"):
+        try:
+            cudart = importlib.import_module(name)
+        except ImportError:
+            continue
+        (err,) = cudart.cudaSetDevice(device)
+        if err != cudart.cudaError_t.cudaSuccess:
+            raise ValueError(f"cannot use CUDA device {device}: {err}")
+        return
+    raise RuntimeError("cannot select a CUDA device: install torch with CUDA or cuda-python")
+
+
 # --------------------------------------------------------------------------- ONNX side
 
 

@@ -45,6 +45,7 @@ def export_command(
     opt_shape: Annotated[str, Opt(help="Engine profile optimum HEIGHTxWIDTH.")] = "720x1280",
     max_shape: Annotated[str, Opt(help="Engine profile maximum HEIGHTxWIDTH.")] = "1088x1920",
     workspace_gib: Annotated[float, Opt(help="TensorRT workspace limit (GiB).")] = 2.0,
+    device: Annotated[int | None, Opt(help="CUDA device to build the engine on.")] = None,
     dla_core: Annotated[int | None, Opt(help="Build for this DLA core (Jetson).")] = None,
     version_compatible: Annotated[
         bool, Opt("--version-compatible", help="Engine loadable by newer TensorRT.")
@@ -82,6 +83,7 @@ def export_command(
         version_compatible=version_compatible,
         plugin_library=plugin,
         engine_cache=engine_cache,
+        device=device,
     )
     report = run_export(opts, log=console.print)
     table = Table(title=f"sllen-export -> {out}")

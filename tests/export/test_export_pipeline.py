@@ -54,3 +54,18 @@ def test_cpu_int8_flavour_is_refused_by_the_builder(trt, tmp_path: Path) -> None
     )
     with pytest.raises(ValueError, match="cpu"):
         run_export(ExportOptions(out=tmp_path / "o", from_onnx=onnx_path), log=lambda m: None)
+
+
+def test_device_is_selected_before_building(trt, tmp_path: Path, monkeypatch) -> None:
+    chosen = []
+    monkeypatch.setattr(tb, "select_device", chosen.append)
+    onnx_path = helpers.write_onnx(tmp_path / "sllen.fp32.onnx")
+    report = run_export(
+        ExportOptions(out=tmp_path / "o", from_onnx=onnx_path, device=1), log=lambda m: None
+    )
+    assert chosen == [1] and report["engine"]["built"]
+    with pytest.raises(ValueError, match="not both"):
+        run_export(
+            ExportOptions(out=tmp_path / "o", from_onnx=onnx_path, device=1, dla_core=0),
+            log=lambda m: None,
+        )
