@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -38,22 +37,9 @@ def tiny() -> SLLEN:
     return _tiny()
 
 
-def _session_export(model: SLLEN, factory: pytest.TempPathFactory, **kwargs) -> Path:
-    """Export once per test session (test_parity.py has the same helper and reuses the file).
-
-    Keyed by weights, config and export arguments; the file is alone in its folder."""
-    h = hashlib.sha256(model.config.to_json().encode() + repr(sorted(kwargs.items())).encode())
-    for t in model.state_dict().values():
-        h.update(t.numpy().tobytes())
-    path = factory.getbasetemp() / f"sllen-export-{h.hexdigest()[:16]}" / "model.onnx"
-    if not path.is_file():
-        export_onnx(model, path, **kwargs)
-    return path
-
-
 @pytest.fixture(scope="module")
-def decomposed(tiny: SLLEN, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _session_export(tiny, tmp_path_factory)
+def decomposed(tiny: SLLEN, export_once) -> Path:
+    return export_once(tiny)
 
 
 @pytest.fixture(scope="module")

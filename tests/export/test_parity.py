@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import subprocess
 import sys
@@ -20,23 +19,9 @@ onnxslim = pytest.importorskip("onnxslim")
 import torch  # noqa: E402
 
 from sllen.config import get_preset  # noqa: E402
-from sllen.export.onnx_export import export_onnx  # noqa: E402
 from sllen.export.parity import check_parity, ort_vs_onnx, parity_inputs  # noqa: E402
 from sllen.export.simplify import simplify_onnx  # noqa: E402
 from sllen.model.sllen import SLLEN  # noqa: E402
-
-
-def _session_export(model: SLLEN, factory: pytest.TempPathFactory, **kwargs) -> Path:
-    """Export once per test session (test_onnx_export.py has the same helper and reuses the file).
-
-    Keyed by weights, config and export arguments; the file is alone in its folder."""
-    h = hashlib.sha256(model.config.to_json().encode() + repr(sorted(kwargs.items())).encode())
-    for t in model.state_dict().values():
-        h.update(t.numpy().tobytes())
-    path = factory.getbasetemp() / f"sllen-export-{h.hexdigest()[:16]}" / "model.onnx"
-    if not path.is_file():
-        export_onnx(model, path, **kwargs)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +31,8 @@ def tiny() -> SLLEN:
 
 
 @pytest.fixture(scope="module")
-def decomposed(tiny: SLLEN, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _session_export(tiny, tmp_path_factory)
+def decomposed(tiny: SLLEN, export_once) -> Path:
+    return export_once(tiny)
 
 
 def _perturbed(path: Path, out: Path, scale: float = 1.5) -> Path:
