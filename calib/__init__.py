@@ -6,8 +6,7 @@ Names load lazily so `import sllen.calib` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sllen._lazy import lazy_exports
 
 _EXPORTS = {
     "frames": ("load_calibration_frames", "split_holdout", "synthetic_calibration_frames"),
@@ -16,12 +15,4 @@ _EXPORTS = {
     "ranges": ("save_ranges", "load_ranges", "compute_ranges"),
     "qdq_check": ("inspect_qdq", "require_tensorrt_qdq"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

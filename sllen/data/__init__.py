@@ -15,8 +15,7 @@ engine-only evaluation).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sllen._lazy import lazy_exports
 
 _EXPORTS = {
     "augment": ("PairedAugment", "pad_to", "random_crop", "random_flip"),
@@ -33,18 +32,4 @@ _EXPORTS = {
     "synthesis": ("SynthesisParams", "darken", "sample_params", "synthesize_low"),
     "voc": ("VOC_CLASSES", "VOCSegmentation"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
