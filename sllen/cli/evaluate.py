@@ -53,7 +53,12 @@ def eval_command(
     enhance, name = torch_enhancer(weights, device)
     methods, descriptions = {}, {}
     if baselines:
+        import importlib.util
+
         from sllen.baselines import BASELINES
+
+        if importlib.util.find_spec("skimage") is None:
+            raise ValueError("--baselines needs scikit-image (CLAHE): pip install 'sllen[eval]'")
 
         methods.update(BASELINES)
         descriptions.update(gamma="automatic gamma (mean 0.45)", clahe="CLAHE on L*")
