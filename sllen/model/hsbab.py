@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 AttentionMode = Literal["sdpa", "decomposed", "plugin"]
+# Queries per block when the token count is large (see attention()).
+QUERY_CHUNK = 2048
 # The exporter registers the plugin-node implementation here (it needs ONNX-only machinery).
 PLUGIN_ATTENTION: dict[str, Callable[..., torch.Tensor]] = {}
 
@@ -42,6 +44,19 @@ def attention(
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     if mode == "sdpa":
+        n = q.shape[-2]
+        if n > QUERY_CHUNK and not torch.jit.is_tracing() and not torch.compiler.is_compiling():
+            # Exact (softmax is per query row) and memory linear in N: torch's CPU kernel
+            # materialises the N x N scores, 2.4 GB per head for a 6 MP photo.
+            return torch.cat(
+                [
+                    F.scaled_dot_product_attention(
+                        q[..., i : i + QUERY_CHUNK, :], k, v, scale=scale
+                    )
+                    for i in range(0, n, QUERY_CHUNK)
+                ],
+                dim=-2,
+            )
         return F.scaled_dot_product_attention(q, k, v, scale=scale)
     if mode == "decomposed":
         if scale != 1.0:

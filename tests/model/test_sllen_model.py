@@ -185,3 +185,12 @@ def test_attention_modes_and_scale_folding_agree() -> None:
     block.mode = "plugin"
     with pytest.raises(RuntimeError, match="exporting"):
         block(f_h, f_l)
+
+
+def test_chunked_attention_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sllen.model import hsbab
+
+    q, k, v = torch.rand(1, 2, 50, 8), torch.rand(1, 2, 50, 8), torch.rand(1, 2, 50, 8)
+    whole = hsbab.attention(q, k, v)
+    monkeypatch.setattr(hsbab, "QUERY_CHUNK", 16)  # 50 tokens -> 4 query blocks
+    torch.testing.assert_close(hsbab.attention(q, k, v), whole, atol=1e-6, rtol=1e-5)
