@@ -262,9 +262,16 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
     return {"built": True, "engines": engines}
 
 
-def run_export(opts: ExportOptions, log: Log = print) -> dict[str, Any]:
-    """Do everything ``opts`` asks and write ``report.json`` into ``opts.out``."""
+def run_export(opts: ExportOptions, log: Log | None = None) -> dict[str, Any]:
+    """Do everything ``opts`` asks and write ``report.json`` into ``opts.out``.
+
+    ``log`` receives progress lines with rich markup; default: a rich console."""
     import sllen
+
+    if log is None:
+        from rich.console import Console
+
+        log = Console(soft_wrap=True).print
 
     report: dict[str, Any] = {
         "sllen_version": sllen.__version__,
