@@ -27,7 +27,7 @@ FP32, FP16, INT8, INT8_CPU = (
     "sllen.int8.onnx",
     ("sllen.int8-cpu.onnx"),
 )
-# Frames for the FP16 budget and the parity check when no calibration data are given.
+# Size of the generated dark scenes for the parity check and the FP16 budget.
 PARITY_SIZE = (192, 256)
 
 
@@ -80,7 +80,6 @@ def _size_mb(path: Path) -> float:
 
 def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
     """FP32 ONNX (simplified, parity-checked), then FP16 and INT8 as asked."""
-    import numpy as np
 
     from sllen.model.io import load_weights
     from sllen.weights import default_weights
@@ -91,7 +90,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
 
     # Calibration data first: a bad --calib-data path fails before minutes of work.
     frames = None
-    if opts.int8 or opts.fp16:
+    if opts.int8:
         from sllen.calib.frames import load_calibration_frames, synthetic_calibration_frames
 
         if opts.calib_data:
@@ -100,11 +99,10 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
         else:
             frames = synthetic_calibration_frames(min(opts.calib_count, 64), opts.calib_size)
             source = "generated dark scenes (give --calib-data for real footage)"
-            if opts.int8:
-                log(
-                    "[yellow]no --calib-data: calibrating on generated dark scenes; footage "
-                    "from the deployment camera calibrates better"
-                )
+            log(
+                "[yellow]no --calib-data: calibrating on generated dark scenes; footage "
+                "from the deployment camera calibrates better"
+            )
         calibration = {"source": source, "frames": int(len(frames)), "size": list(frames.shape[2:])}
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
@@ -150,9 +148,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
         r = convert_fp16(
             fp32,
             out / FP16,
-            np.concatenate([inputs, frames[:8]])
-            if frames is not None and frames.shape[2:] == inputs.shape[2:]
-            else inputs,
+            inputs,
             budget_db=opts.fp16_budget_db,
             threads=opts.threads,
         )
