@@ -1,0 +1,131 @@
+"""Inference backends behind one interface, and the choice between them (``--backend auto``).
+
+Importing this package imports no backend library: each backend module imports tensorrt,
+onnxruntime or torch only when it is opened.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+from sllen.runtime.backends.base import (
+    BACKENDS,
+    Backend,
+    BackendInfo,
+    BackendUnavailableError,
+    InputError,
+    Outputs,
+    Timing,
+)
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendInfo",
+    "BackendUnavailableError",
+    "InputError",
+    "Outputs",
+    "Timing",
+    "backend_for_file",
+    "choose_backend",
+    "installed",
+    "open_backend",
+]
+
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+ONNX_SUFFIXES = (".onnx",)
+WEIGHTS_SUFFIXES = (".safetensors",)
+
+
+def installed(module: str) -> bool:
+    """Whether `module` can be imported, without importing it (torch takes seconds)."""
+    if os.environ.get(f"SLLEN_HIDE_{module.upper().replace('.', '_')}"):
+        return False  # lets tests and users pretend a library is absent
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def backend_for_file(path: str | os.PathLike[str]) -> str:
+    """The backend a model file needs, from its suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix in ENGINE_SUFFIXES:
+        return "tensorrt"
+    if suffix in ONNX_SUFFIXES:
+        return "onnxruntime"
+    if suffix in WEIGHTS_SUFFIXES:
+        return "pytorch"
+    raise ValueError(
+        f"{path}: unknown model file type {suffix or '(no suffix)'!r}; expected a TensorRT "
+        f"engine ({', '.join(ENGINE_SUFFIXES)}), an ONNX file (.onnx) or weights (.safetensors)"
+    )
+
+
+def choose_backend(model: str | os.PathLike[str] | None, backend: str = "auto") -> tuple[str, str]:
+    """(backend name, reason) for a model file (None: the bundled model) and a request."""
+    if backend != "auto":
+        if backend not in BACKENDS:
+            raise ValueError(f"--backend must be auto or one of {', '.join(BACKENDS)}, not {backend!r}")
+        if model is not None and backend_for_file(model) != backend:
+            raise ValueError(
+                f"{model} is a {backend_for_file(model)} model file; the {backend} backend "
+                "cannot load it"
+            )
+        return backend, "asked for"
+    if model is not None:
+        return backend_for_file(model), f"{Path(model).suffix} file"
+    # The bundled model: ONNX Runtime when present (torch-free and faster on a CPU), else
+    # PyTorch; a CUDA GPU with torch gets PyTorch (FP16 on the GPU, no export needed).
+    if installed("torch") and _torch_cuda():
+        return "pytorch", "bundled model, CUDA GPU and torch found"
+    if installed("onnxruntime"):
+        return "onnxruntime", "bundled model, onnxruntime found"
+    if installed("torch"):
+        return "pytorch", "bundled model, onnxruntime not installed"
+    raise BackendUnavailableError(
+        "no inference library found: install onnxruntime (pip install 'sllen[run]') or torch"
+    )
+
+
+def _torch_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def open_backend(
+    model: str | os.PathLike[str] | None = None,
+    backend: str = "auto",
+    *,
+    device: str = "auto",
+    precision: str = "auto",
+    threads: int | None = None,
+    **options: Any,
+) -> Backend:
+    """Open a backend on `model` (None: the bundled default model).
+
+    device: "auto", "cpu", "cuda" or "cuda:N"; precision: "auto", "fp32" or "fp16" (PyTorch
+    only: ONNX and engine files carry their precision); threads: CPU threads (ONNX Runtime
+    intra-op threads, torch.set_num_threads). Other keyword options go to the backend
+    (tensorrt: cuda_graph, plugin_library; pytorch: attention).
+    """
+    name, _ = choose_backend(model, backend)
+    if model is not None and not Path(model).is_file():
+        raise FileNotFoundError(f"{model}: no such model file")
+    if name == "onnxruntime":
+        from sllen.runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(model, device=device, threads=threads, **options)
+    if name == "pytorch":
+        from sllen.runtime.backends.pytorch import PyTorchBackend
+
+        return PyTorchBackend(model, device=device, precision=precision, threads=threads, **options)
+    from sllen.runtime.backends.tensorrt import TensorRTBackend
+
+    if model is None:
+        raise ValueError("the TensorRT backend needs an engine file: --model model.engine")
+    return TensorRTBackend(model, device=device, **options)
