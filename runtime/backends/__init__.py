@@ -69,7 +69,9 @@ def choose_backend(model: str | os.PathLike[str] | None, backend: str = "auto") 
     """(backend name, reason) for a model file (None: the bundled model) and a request."""
     if backend != "auto":
         if backend not in BACKENDS:
-            raise ValueError(f"--backend must be auto or one of {', '.join(BACKENDS)}, not {backend!r}")
+            raise ValueError(
+                f"--backend must be auto or one of {', '.join(BACKENDS)}, not {backend!r}"
+            )
         if model is not None and backend_for_file(model) != backend:
             raise ValueError(
                 f"{model} is a {backend_for_file(model)} model file; the {backend} backend "
@@ -80,7 +82,7 @@ def choose_backend(model: str | os.PathLike[str] | None, backend: str = "auto") 
         return backend_for_file(model), f"{Path(model).suffix} file"
     # The bundled model: ONNX Runtime when present (torch-free and faster on a CPU), else
     # PyTorch; a CUDA GPU with torch gets PyTorch (FP16 on the GPU, no export needed).
-    if installed("torch") and _torch_cuda():
+    if installed("torch") and _nvidia_gpu():
         return "pytorch", "bundled model, CUDA GPU and torch found"
     if installed("onnxruntime"):
         return "onnxruntime", "bundled model, onnxruntime found"
@@ -91,10 +93,12 @@ def choose_backend(model: str | os.PathLike[str] | None, backend: str = "auto") 
     )
 
 
-def _torch_cuda() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
+def _nvidia_gpu() -> bool:
+    """An NVIDIA GPU is visible, checked without importing torch (a second of start-up)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
 
 
 def open_backend(

@@ -110,7 +110,9 @@ class Backend(ABC):
         if info.max_batch is not None and n > info.max_batch:
             raise InputError(f"batch {n} is above the model's maximum {info.max_batch}")
         if info.min_hw is not None and (h < info.min_hw[0] or w < info.min_hw[1]):
-            raise InputError(f"{h}x{w} is below the model's minimum {info.min_hw[0]}x{info.min_hw[1]}")
+            raise InputError(
+                f"{h}x{w} is below the model's minimum {info.min_hw[0]}x{info.min_hw[1]}"
+            )
         if info.max_hw is not None and (h > info.max_hw[0] or w > info.max_hw[1]):
             raise InputError(
                 f"{h}x{w} is above the model's maximum {info.max_hw[0]}x{info.max_hw[1]} "

@@ -81,6 +81,8 @@ class HSBAB(nn.Module):
         self.proj = nn.Conv2d(dim, feature_channels, kernel_size=1)
         self.mode: AttentionMode = "sdpa"
         self.scale: float | None = None  # None: 1/sqrt(d); 1.0 once folded into Q
+        # An attention implementation that replaces `mode` (the runtime's custom CUDA kernel).
+        self.attention_fn: Callable[..., torch.Tensor] | None = None
 
     @property
     def head_dim(self) -> int:
@@ -103,12 +105,11 @@ class HSBAB(nn.Module):
 
     def forward(self, f_h: torch.Tensor, f_l: torch.Tensor) -> torch.Tensor:
         b, _, h, w = f_l.shape
-        out = attention(
-            self._split(self.q(f_h)),
-            self._split(self.k(f_h)),
-            self._split(self.v(f_l)),
-            scale=self.scale,
-            mode=self.mode,
-        )
+        q, k, v = self._split(self.q(f_h)), self._split(self.k(f_h)), self._split(self.v(f_l))
+        if self.attention_fn is not None:
+            scale = self.scale if self.scale is not None else 1.0 / math.sqrt(self.head_dim)
+            out = self.attention_fn(q.contiguous(), k.contiguous(), v.contiguous(), scale)
+        else:
+            out = attention(q, k, v, scale=self.scale, mode=self.mode)
         out = out.transpose(-1, -2).reshape(b, -1, h, w)
         return self.proj(out)

@@ -1,0 +1,117 @@
+"""ONNX Runtime backend: any ONNX file sllen-export writes, on TensorRT, CUDA or the CPU.
+
+Execution providers are taken in the order TensorRT > CUDA > CPU among those the installed
+onnxruntime offers (a plain `pip install onnxruntime` has only the CPU one), or as asked with
+``device``. Precision is whatever the file holds (FP32, FP16 casts, INT8 Q/DQ).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sllen.runtime.backends.base import Backend, BackendInfo, BackendUnavailableError, Outputs
+from sllen.runtime.bundled import bundled_onnx
+
+PLUGIN_OP = "SllenAttention"
+_GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def _providers(available: list[str], device: str) -> list[str]:
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    gpu = [p for p in _GPU_PROVIDERS if p in available]
+    if device.startswith("cuda") and not gpu:
+        raise BackendUnavailableError(
+            "this onnxruntime has no CUDA provider (install onnxruntime-gpu, or use --device cpu)"
+        )
+    return [*gpu, "CPUExecutionProvider"]
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        device: str = "auto",
+        threads: int | None = None,
+        profile_file: str | None = None,
+    ) -> None:
+        super().__init__()
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise BackendUnavailableError(
+                "the onnxruntime backend needs onnxruntime: pip install 'sllen[run]'"
+            ) from None
+        path = Path(model) if model is not None else bundled_onnx()
+        label = str(path) if model is not None else f"bundled {path.name}"
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3  # errors only: ORT's warnings are not the user's business
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+            opts.inter_op_num_threads = 1
+        if profile_file:  # sllen-bench --layers: ORT writes per-node times to a JSON file
+            opts.enable_profiling = True
+            opts.profile_file_prefix = profile_file
+        device_id = int(device.split(":")[1]) if device.startswith("cuda:") else 0
+        providers = _providers(ort.get_available_providers(), device)
+        provider_opts = [
+            {"device_id": str(device_id)} if p in _GPU_PROVIDERS else {} for p in providers
+        ]
+        try:
+            self.session = ort.InferenceSession(
+                str(path), opts, providers=providers, provider_options=provider_opts
+            )
+        except Exception as e:
+            text = " ".join(str(e).split())
+            if PLUGIN_OP in text:
+                raise ValueError(
+                    f"{path}: this ONNX file uses the TensorRT attention plugin node, which ONNX "
+                    "Runtime cannot run; export with --attention decomposed, or build an engine"
+                ) from None
+            raise ValueError(f"{path}: ONNX Runtime cannot load it ({text[:300]})") from None
+        inputs = self.session.get_inputs()
+        self.input_name = inputs[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        if len(inputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 4:
+            raise ValueError(f"{path}: not an sllen model (expected one float32 NCHW input)")
+        meta = self.session.get_modelmeta().custom_metadata_map
+        used = self.session.get_providers()
+        on_gpu = used[0] in _GPU_PROVIDERS
+        self._info = BackendInfo(
+            backend=self.name,
+            model=label,
+            device=f"cuda:{device_id}" if on_gpu else "cpu",
+            precision=meta.get("sllen_precision", "fp32"),
+            detail=", ".join(p.replace("ExecutionProvider", "") for p in used)
+            + (f", {threads} threads" if threads else ""),
+            has_segmentation="segmentation" in self.output_names,
+            extra={"metadata": dict(meta), "providers": used},
+        )
+        self.profile_file = profile_file
+
+    @property
+    def info(self) -> BackendInfo:
+        return self._info
+
+    def _infer(self, x: np.ndarray, segmentation: bool) -> Outputs:
+        names = [self.output_names[0]]
+        if segmentation:
+            names.append("segmentation")
+        result: list[Any] = self.session.run(names, {self.input_name: x})
+        return Outputs(result[0], result[1] if segmentation else None)
+
+    def end_profiling(self) -> str | None:
+        """Stop ONNX Runtime's profiler; the path of its JSON trace (sllen-bench --layers)."""
+        return self.session.end_profiling() if self.profile_file else None
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]
+        super().close()

@@ -1,0 +1,144 @@
+"""Frames in, enhanced frames out, through any backend: padding, batching, tiling, timings.
+
+:class:`Enhancer` takes float RGB frames (HxWx3 in [0, 1]) of any size, pads them to what the
+model accepts, batches frames of one size, tiles frames larger than the model's maximum (an
+engine's optimization profile, or ``tile`` to bound memory), and crops the results back. It
+adds up the seconds spent in pre-processing, inference and post-processing so sllen-run can
+report where the time goes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sllen.runtime.backends.base import Backend
+from sllen.runtime.preprocess import from_batch, padded_size, to_batch
+from sllen.runtime.tiling import DEFAULT_OVERLAP, enhance_tiled
+
+
+@dataclass
+class StageTimes:
+    """Seconds per pipeline stage, summed over frames (divide by ``frames``)."""
+
+    frames: int = 0
+    decode: float = 0.0
+    pre: float = 0.0
+    infer: float = 0.0
+    post: float = 0.0
+    encode: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    STAGES = ("decode", "pre", "infer", "post", "encode")
+
+    def per_frame_ms(self) -> dict[str, float]:
+        n = max(self.frames, 1)
+        return {s: 1000 * getattr(self, s) / n for s in self.STAGES}
+
+    def add(self, other: StageTimes) -> None:
+        self.frames += other.frames
+        for s in self.STAGES:
+            setattr(self, s, getattr(self, s) + getattr(other, s))
+
+
+@dataclass
+class Enhanced:
+    image: np.ndarray  # float32 HxWx3 in [0, 1]
+    labels: np.ndarray | None = None  # uint8 HxW class per pixel (with segmentation=True)
+
+
+class Enhancer:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        batch: int = 1,
+        tile: tuple[int, int] | None = None,
+        overlap: int = DEFAULT_OVERLAP,
+        segmentation: bool = False,
+    ) -> None:
+        info = backend.info
+        if batch < 1:
+            raise ValueError("--batch must be at least 1")
+        if info.max_batch is not None:
+            batch = min(batch, info.max_batch)
+        if segmentation and not info.has_segmentation:
+            raise ValueError(
+                f"{info.model} has no segmentation output (use the PyTorch backend, the "
+                "bundled model, or an ONNX file exported with the segmentation output)"
+            )
+        m = info.multiple
+        limit = info.max_hw
+        if tile is not None:
+            tile = (max(m, tile[0] // m * m), max(m, tile[1] // m * m))
+            limit = tile if limit is None else (min(limit[0], tile[0]), min(limit[1], tile[1]))
+        self.backend = backend
+        self.batch = batch
+        self.tile = limit  # frames whose padded size exceeds this are tiled
+        self.overlap = overlap
+        self.segmentation = segmentation
+        self.times = StageTimes()
+
+    def _target(self, h: int, w: int) -> tuple[int, int]:
+        """The padded size the model gets for an h x w frame (at least the profile minimum)."""
+        ph, pw = padded_size(h, w, self.backend.info.multiple)
+        lo = self.backend.info.min_hw
+        if lo is not None:
+            ph, pw = max(ph, lo[0]), max(pw, lo[1])
+        return ph, pw
+
+    def needs_tiles(self, h: int, w: int) -> bool:
+        ph, pw = self._target(h, w)
+        return self.tile is not None and (ph > self.tile[0] or pw > self.tile[1])
+
+    def _run(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Same-size float HxWx3 images -> float HxWx(3 [+K]) results (image, then logits)."""
+        h, w = images[0].shape[:2]
+        results: list[np.ndarray] = []
+        for first in range(0, len(images), self.batch):
+            t0 = time.perf_counter()
+            x = to_batch(images[first : first + self.batch], self._target(h, w))
+            t1 = time.perf_counter()
+            out = self.backend.infer(x, segmentation=self.segmentation)
+            t2 = time.perf_counter()
+            full = (
+                np.concatenate([out.image, out.segmentation], axis=1)
+                if out.segmentation is not None
+                else out.image
+            )
+            results += from_batch(full, (h, w))
+            self.times.pre += t1 - t0
+            self.times.infer += t2 - t1
+            self.times.post += time.perf_counter() - t2
+        return results
+
+    def enhance(self, frames: list[np.ndarray]) -> list[Enhanced]:
+        """Enhance float HxWx3 frames (any sizes); results in the same order."""
+        results: list[np.ndarray | None] = [None] * len(frames)
+        # Group frames of one size so they share batches (video frames all do).
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault(f.shape[:2], []).append(i)
+        for (h, w), idx in groups.items():
+            if self.needs_tiles(h, w):
+                assert self.tile is not None
+                for i in idx:
+                    results[i] = enhance_tiled(
+                        frames[i], self._run, self.tile, self.overlap, self.batch
+                    )
+            else:
+                for i, r in zip(idx, self._run([frames[i] for i in idx]), strict=True):
+                    results[i] = r
+        self.times.frames += len(frames)
+        t0 = time.perf_counter()
+        done = [self._split(r) for r in results if r is not None]
+        self.times.post += time.perf_counter() - t0
+        return done
+
+    def _split(self, result: np.ndarray) -> Enhanced:
+        image = np.clip(result[..., :3], 0.0, 1.0)
+        if result.shape[2] == 3:
+            return Enhanced(image)
+        return Enhanced(image, np.argmax(result[..., 3:], axis=2).astype(np.uint8))

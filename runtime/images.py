@@ -1,0 +1,245 @@
+"""Reading and writing still images the way a user expects, without torch.
+
+Whatever comes in goes back out in the same form: an 8-bit JPEG stays a JPEG (EXIF and colour
+profile kept), a 16-bit PNG or TIFF stays 16-bit, a grayscale photo stays grayscale, an RGBA
+PNG keeps its alpha channel untouched. The network sees float RGB in [0, 1]; :class:`Picture`
+remembers how to put the result back.
+
+Pillow reads 16-bit-per-channel RGB PNGs as 8-bit (it has no 48-bit mode), so those go through
+pypng, and 16-bit TIFFs through tifffile: both small, pure-Python readers of the formats.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+# Rec. 709 luma weights in linear-ish sRGB: how a grayscale input gets its output back.
+_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
+class ImageError(ValueError):
+    """A file that is not a readable image, or an output that cannot be written."""
+
+
+@dataclass
+class Picture:
+    """An image as float RGB for the network, plus what is needed to write it back alike."""
+
+    rgb: np.ndarray  # float32 HxWx3 in [0, 1]
+    gray: bool = False  # the file had one channel: write one channel back
+    alpha: np.ndarray | None = None  # HxW in the file's own dtype, written back unchanged
+    bits: int = 8  # 8 or 16 bits per channel in the file
+    format: str = "PNG"  # Pillow format name of the source
+    info: dict[str, Any] = field(default_factory=dict)  # exif / icc_profile / dpi to keep
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rgb.shape[0], self.rgb.shape[1]
+
+
+def is_image(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _png_is_16bit_color(path: Path) -> bool:
+    """Whether a PNG is 16-bit RGB or RGBA (IHDR: bit depth at byte 24, colour type at 25)."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
+        return False
+    depth, color = struct.unpack(">BB", head[24:26])
+    return depth == 16 and color in (2, 6)
+
+
+def _from_array(arr: np.ndarray, fmt: str, info: dict[str, Any]) -> Picture:
+    """uint8/uint16 HxW, HxWx1..4 -> Picture."""
+    bits = 16 if arr.dtype == np.uint16 else 8
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise ImageError(f"unsupported sample type {arr.dtype}")
+    scale = 65535.0 if bits == 16 else 255.0
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    alpha = None
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):  # LA / RGBA: alpha is kept as it was
+        alpha = arr[..., -1].copy()
+        arr = arr[..., :-1]
+        if arr.shape[2] == 1:
+            arr = arr[..., 0]
+    gray = arr.ndim == 2
+    f = arr.astype(np.float32) / scale
+    rgb = np.repeat(f[..., None], 3, axis=2) if gray else f
+    return Picture(np.ascontiguousarray(rgb), gray, alpha, bits, fmt, info)
+
+
+def read_picture(path: str | os.PathLike[str]) -> Picture:
+    """Read any common image file; one-line errors for missing, empty or non-image files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".png" and _png_is_16bit_color(path):
+            import png  # pypng: Pillow would truncate 48/64-bit PNGs to 8 bits
+
+            width, height, rows, meta = png.Reader(filename=str(path)).asDirect()
+            planes = meta["planes"]
+            arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows])
+            return _from_array(arr.reshape(height, width, planes), "PNG", {})
+        if suffix in (".tif", ".tiff"):
+            arr = _read_tiff(path)
+            if arr is not None:
+                return _from_array(arr, "TIFF", {})
+        return _read_pillow(path)
+    except ImageError:
+        raise
+    except ImportError as e:
+        raise ImageError(f"{path}: reading this image needs {e.name} (pip install 'sllen[run]')")
+    except Exception as e:  # Pillow/pypng raise many types for a corrupt file
+        raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+
+
+def _read_tiff(path: Path) -> np.ndarray | None:
+    """16-bit TIFFs through tifffile (None: let Pillow read 8-bit ones with their metadata)."""
+    try:
+        import tifffile
+    except ImportError:
+        return None
+    arr = tifffile.imread(path)
+    if arr.dtype != np.uint16:
+        return None
+    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) storage
+    return arr
+
+
+def _read_pillow(path: Path) -> Picture:
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        im.load()
+        fmt = im.format or "PNG"
+        info = {k: im.info[k] for k in ("icc_profile", "dpi") if k in im.info}
+        exif = im.getexif()
+        # Phones store the rotation in EXIF: apply it, then drop the tag (it is now applied).
+        im = ImageOps.exif_transpose(im)
+        if exif:
+            exif.pop(0x0112, None)  # Orientation
+            info["exif"] = exif.tobytes()
+        mode = im.mode
+        if mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(im)
+            arr = np.clip(arr, 0, 65535).astype(np.uint16)
+        elif mode in ("L", "LA", "RGB", "RGBA"):
+            arr = np.asarray(im)
+        elif mode == "1":
+            arr = np.asarray(im.convert("L"))
+        elif mode in ("P", "PA"):
+            has_alpha = "transparency" in im.info or mode == "PA"
+            arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+        else:  # CMYK, YCbCr, LAB, F, ...: enhance in RGB
+            arr = np.asarray(im.convert("RGB"))
+    return _from_array(np.array(arr), fmt, info)
+
+
+def to_file_array(pic: Picture, rgb: np.ndarray) -> np.ndarray:
+    """Enhanced float RGB HxWx3 -> the source's layout and sample type."""
+    scale = 65535.0 if pic.bits == 16 else 255.0
+    dtype = np.uint16 if pic.bits == 16 else np.uint8
+    values = rgb @ _LUMA if pic.gray else rgb
+    arr = np.clip(values * scale + 0.5, 0, scale).astype(dtype)
+    if pic.alpha is not None and pic.alpha.shape == arr.shape[:2]:
+        arr = np.concatenate([arr if arr.ndim == 3 else arr[..., None], pic.alpha[..., None]], 2)
+    return arr
+
+
+def write_picture(
+    path: str | os.PathLike[str], pic: Picture, rgb: np.ndarray, *, quality: int = 95
+) -> Path:
+    """Write `rgb` (float HxWx3 in [0,1]) like `pic` was stored, atomically (temp + rename)."""
+    path = Path(path)
+    arr = to_file_array(pic, rgb)
+    return _atomic(path, lambda tmp: _save(tmp, path.suffix.lower(), arr, pic, quality))
+
+
+def write_rgb8(path: str | os.PathLike[str], rgb8: np.ndarray, *, quality: int = 95) -> Path:
+    """Write a uint8 HxWx3 (or HxW) array, format from the suffix, atomically."""
+    path = Path(path)
+    pic = Picture(np.zeros((1, 1, 3), np.float32), format="")
+    return _atomic(path, lambda tmp: _save(tmp, path.suffix.lower(), rgb8, pic, quality))
+
+
+def _atomic(path: Path, save: Any) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    except OSError as e:
+        raise ImageError(f"{path}: cannot write ({e.strerror or e})") from None
+    os.close(fd)
+    try:
+        save(Path(tmp))
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise ImageError(f"{path}: cannot write ({e.strerror or e})") from None
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _save(tmp: Path, suffix: str, arr: np.ndarray, pic: Picture, quality: int) -> None:
+    from PIL import Image
+
+    if arr.dtype == np.uint16:
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            tifffile.imwrite(tmp, arr, photometric="minisblack" if arr.ndim == 2 else "rgb")
+            return
+        if suffix == ".png" and arr.ndim == 3:
+            import png
+
+            h, w, c = arr.shape
+            mode = {3: "RGB;16", 4: "RGBA;16", 2: "LA;16"}[c]
+            with open(tmp, "wb") as f:
+                png.from_array(arr.reshape(h, w * c), mode).write(f)
+            return
+        if arr.ndim == 2:
+            Image.fromarray(arr).save(tmp, format="PNG" if suffix == ".png" else None)
+            return
+        arr = (arr >> 8).astype(np.uint8)  # a 16-bit source written to an 8-bit-only format
+    im = Image.fromarray(arr)
+    kwargs: dict[str, Any] = {k: v for k, v in pic.info.items() if k in ("icc_profile", "dpi")}
+    if suffix in (".jpg", ".jpeg"):
+        if im.mode == "RGBA":
+            im = im.convert("RGB")  # JPEG has no alpha
+        if im.mode == "LA":
+            im = im.convert("L")
+        kwargs.update(quality=quality, subsampling=0 if quality >= 90 else 2)
+        if "exif" in pic.info:
+            kwargs["exif"] = pic.info["exif"]
+    elif suffix == ".webp":
+        kwargs["quality"] = quality
+        if "exif" in pic.info:
+            kwargs["exif"] = pic.info["exif"]
+    elif suffix == ".png" and "exif" in pic.info:
+        kwargs["exif"] = pic.info["exif"]
+    fmt = Image.registered_extensions().get(suffix)
+    im.save(tmp, format=fmt, **kwargs)

@@ -1,0 +1,396 @@
+"""What `sllen-run` does, as a library: inputs -> enhanced images and videos in a folder.
+
+Images keep their names and formats; videos keep resolution, frame rate, timestamps, frame
+count and audio. A video runs as three stages in threads joined by bounded queues (decode ->
+enhance -> encode), so the slowest stage sets the pace and memory stays bounded. A bad file in
+a folder run is reported and skipped; the run goes on and reports the failures at the end.
+Nothing is written in place: every output is a temporary file renamed when complete.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sllen.runtime.enhancer import Enhancer, StageTimes
+from sllen.runtime.images import IMAGE_SUFFIXES, read_picture, write_picture, write_rgb8
+from sllen.runtime.preprocess import to_float, to_uint8
+
+VIDEO_SUFFIXES = (
+    ".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+    ".wmv", ".flv", ".3gp", ".ogv", ".gif", ".y4m", ".h264", ".hevc",
+)  # fmt: skip
+# Containers H.264 (and copied audio) go into; other inputs are written as .mp4.
+H264_CONTAINERS = (".mp4", ".mkv", ".mov", ".m4v")
+QUEUE_FRAMES = 8  # frames buffered between stages: bounds memory at 4K too
+
+# Colours for the segmentation classes (the procedural training classes; cycled beyond 8).
+PALETTE = np.array(
+    [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200],
+     [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60]],
+    dtype=np.uint8,
+)  # fmt: skip
+
+ProgressFn = Callable[[str, int, int | None], None]  # (file name, frames done, total or None)
+
+
+class NoInputsError(ValueError):
+    """Nothing to enhance was found for the given inputs."""
+
+
+@dataclass
+class RunOptions:
+    output: Path = Path("enhanced")
+    side_by_side: bool = False
+    segmentation: bool = False
+    codec: str = "libx264"
+    crf: int | None = 18
+    smooth: bool | None = None  # None: the default for video (see sllen.runtime.temporal)
+    quality: int = 95  # JPEG/WebP quality of still images
+
+
+@dataclass
+class FileResult:
+    source: Path
+    output: Path | None = None
+    error: str | None = None
+    frames: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    results: list[FileResult] = field(default_factory=list)
+    times: StageTimes = field(default_factory=StageTimes)
+    wall: float = 0.0
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.error]
+
+    @property
+    def frames(self) -> int:
+        return sum(r.frames for r in self.results)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def _media_in(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and not p.name.startswith(".")
+        and (p.suffix.lower() in IMAGE_SUFFIXES or is_video(p))
+    )
+
+
+def collect_inputs(inputs: list[str | os.PathLike[str]]) -> list[Path]:
+    """Files named by `inputs` (files, folders, globs), in order, each once."""
+    if not inputs:
+        raise NoInputsError("no input given: name images, videos, folders or globs")
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            media = _media_in(path)
+            if not media:
+                raise NoInputsError(f"{path}: no images or videos in this folder")
+            found += media
+        elif path.is_file():
+            found.append(path)
+        elif any(c in str(item) for c in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(str(item), recursive=True))
+            files = [p for p in matches if p.is_file()]
+            if not files:
+                raise NoInputsError(f"{item}: no file matches this pattern")
+            found += files
+        else:
+            raise FileNotFoundError(f"{item}: no such file or folder")
+    seen: set[Path] = set()
+    unique = []
+    for p in found:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def output_paths(sources: list[Path], folder: Path) -> dict[Path, Path]:
+    """Where each source's result goes: same name (videos in an H.264 container)."""
+    names: dict[str, int] = {}
+    out: dict[Path, Path] = {}
+    for src in sources:
+        name = src.name
+        if is_video(src) and src.suffix.lower() not in H264_CONTAINERS:
+            name = src.stem + ".mp4"
+        if names.get(name.lower()):  # two inputs with one name: keep both, prefix the folder
+            name = f"{src.parent.name}_{name}"
+        names[name.lower()] = names.get(name.lower(), 0) + 1
+        dst = folder / name
+        if dst.resolve() == src.resolve():
+            raise ValueError(
+                f"{src}: the output would overwrite the input; choose another --output folder"
+            )
+        out[src] = dst
+    return out
+
+
+def colorize(labels: np.ndarray) -> np.ndarray:
+    return PALETTE[labels % len(PALETTE)]
+
+
+def _seg_path(dst: Path, suffix: str) -> Path:
+    return dst.with_name(f"{dst.stem}.segmentation{suffix}")
+
+
+# --------------------------------------------------------------------------- images
+
+
+def run_image(src: Path, dst: Path, enhancer: Enhancer, opts: RunOptions) -> FileResult:
+    t0 = time.perf_counter()
+    pic = read_picture(src)
+    t1 = time.perf_counter()
+    result = enhancer.enhance([pic.rgb])[0]
+    t2 = time.perf_counter()
+    rgb = np.concatenate([pic.rgb, result.image], axis=1) if opts.side_by_side else result.image
+    write_picture(dst, pic, rgb, quality=opts.quality)
+    if opts.segmentation and result.labels is not None:
+        write_rgb8(_seg_path(dst, ".png"), colorize(result.labels))
+    t3 = time.perf_counter()
+    enhancer.times.decode += t1 - t0
+    enhancer.times.encode += t3 - t2
+    return FileResult(src, dst, frames=1, seconds=t3 - t0)
+
+
+# --------------------------------------------------------------------------- video
+
+
+class _Stop(Exception):
+    """Raised inside a stage when another stage failed or the user interrupted."""
+
+
+_END = object()
+
+
+def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+    raise _Stop
+
+
+def _get(q: queue.Queue[Any], stop: threading.Event) -> Any:
+    while not stop.is_set():
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+    raise _Stop
+
+
+def run_video(
+    src: Path,
+    dst: Path,
+    enhancer: Enhancer,
+    opts: RunOptions,
+    progress: ProgressFn | None = None,
+) -> FileResult:
+    from sllen.runtime import temporal, video
+
+    info = video.probe(src)
+    smooth = temporal.DEFAULT_SMOOTHING if opts.smooth is None else opts.smooth
+    smoother = temporal.TemporalSmoother(info.fps, enabled=smooth)
+    width = info.width * (2 if opts.side_by_side else 1)
+    out_info = video.with_size(info, width, info.height)
+    times = StageTimes()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    decoded: queue.Queue[Any] = queue.Queue(QUEUE_FRAMES)
+    encoded: queue.Queue[Any] = queue.Queue(QUEUE_FRAMES)
+    frames_written = [0]
+
+    def decode() -> None:
+        try:
+            it: Iterator[Any] = iter(video.read_frames(src))
+            while True:
+                t = time.perf_counter()
+                frame = next(it, None)
+                times.decode += time.perf_counter() - t
+                if frame is None:
+                    break
+                _put(decoded, frame, stop)
+            _put(decoded, _END, stop)
+        except _Stop:
+            pass
+        except BaseException as e:
+            errors.append(e)
+            stop.set()
+
+    def encode() -> None:
+        try:
+            with (
+                video.VideoWriter(
+                    dst, out_info, codec=opts.codec, crf=opts.crf, audio_from=src
+                ) as writer,
+                _seg_writer(video, dst, info, opts) as seg_writer,
+            ):
+                while True:
+                    item = _get(encoded, stop)
+                    if item is _END:
+                        break
+                    frame, image, labels = item
+                    t = time.perf_counter()
+                    writer.write(image, frame.pts)
+                    if seg_writer is not None and labels is not None:
+                        seg_writer.write(colorize(labels), frame.pts)
+                    times.encode += time.perf_counter() - t
+                    frames_written[0] += 1
+                    if progress:
+                        progress(src.name, frames_written[0], info.frame_count)
+        except _Stop:
+            pass  # the writers' context managers removed their temporary files
+        except BaseException as e:
+            errors.append(e)
+            stop.set()
+
+    threads = [
+        threading.Thread(target=f, name=f"sllen-{f.__name__}", daemon=True)
+        for f in (decode, encode)
+    ]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    before = StageTimes()
+    before.add(enhancer.times)
+    try:
+        pending: list[Any] = []
+        done = False
+        while not done:
+            item = _get(decoded, stop)
+            if item is _END:
+                done = True
+            else:
+                pending.append(item)
+            if pending and (done or len(pending) >= enhancer.batch):
+                _enhance_frames(pending, enhancer, smoother, opts, encoded, stop)
+                pending = []
+        _put(encoded, _END, stop)
+        threads[1].join()
+    except _Stop:
+        pass
+    except BaseException:
+        stop.set()
+        for t in threads:
+            t.join()
+        raise
+    finally:
+        if errors or stop.is_set():
+            stop.set()
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]
+    for s in ("pre", "infer", "post"):
+        setattr(times, s, getattr(enhancer.times, s) - getattr(before, s))
+    times.frames = frames_written[0]
+    result = FileResult(src, dst, frames=frames_written[0], seconds=time.perf_counter() - start)
+    result.extra = {"times": times, "smoothing": smooth, "fps": float(info.fps)}
+    return result
+
+
+def _seg_writer(video: Any, dst: Path, info: Any, opts: RunOptions) -> Any:
+    from contextlib import nullcontext
+
+    if not opts.segmentation:
+        return nullcontext(None)
+    return video.VideoWriter(_seg_path(dst, dst.suffix), info, codec=opts.codec, crf=opts.crf)
+
+
+def _enhance_frames(
+    frames: list[Any],
+    enhancer: Enhancer,
+    smoother: Any,
+    opts: RunOptions,
+    out: queue.Queue[Any],
+    stop: threading.Event,
+) -> None:
+    t0 = time.perf_counter()
+    inputs = [to_float(f.image) for f in frames]
+    enhancer.times.pre += time.perf_counter() - t0
+    results = enhancer.enhance(inputs)
+    for frame, x, r in zip(frames, inputs, results, strict=True):
+        t = time.perf_counter()
+        image = smoother.apply(x, r.image)
+        if opts.side_by_side:
+            image = np.concatenate([x, image], axis=1)
+        image8 = to_uint8(image)
+        enhancer.times.post += time.perf_counter() - t
+        _put(out, (frame, image8, r.labels), stop)
+
+
+# --------------------------------------------------------------------------- many files
+
+
+def run_files(
+    sources: list[Path],
+    enhancer: Enhancer,
+    opts: RunOptions,
+    *,
+    progress: ProgressFn | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> RunSummary:
+    """Enhance every source into ``opts.output``; a failing file is recorded, not fatal."""
+    outputs = output_paths(sources, opts.output)
+    try:
+        opts.output.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(
+            f"{opts.output}: cannot create the output folder ({e.strerror or e})"
+        ) from None
+    if not os.access(opts.output, os.W_OK):
+        raise PermissionError(f"{opts.output}: the output folder is not writable")
+    summary = RunSummary()
+    start = time.perf_counter()
+    for src in sources:
+        dst = outputs[src]
+        try:
+            if is_video(src):
+                result = run_video(src, dst, enhancer, opts, progress)
+                summary.times.add(result.extra["times"])
+            else:
+                before = StageTimes()
+                before.add(enhancer.times)
+                result = run_image(src, dst, enhancer, opts)
+                for s in StageTimes.STAGES:
+                    delta = getattr(enhancer.times, s) - getattr(before, s)
+                    setattr(summary.times, s, getattr(summary.times, s) + delta)
+                summary.times.frames += 1
+                if progress:
+                    progress(src.name, 1, 1)
+        except (ValueError, OSError) as e:
+            result = FileResult(src, error=" ".join(str(e).split()))
+        summary.results.append(result)
+        if on_result:
+            on_result(result)
+    summary.wall = time.perf_counter() - start
+    return summary

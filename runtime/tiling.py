@@ -1,0 +1,89 @@
+"""Frames larger than a model accepts, enhanced in overlapping tiles blended without seams.
+
+An engine's optimization profile has a maximum size, and a 4K frame on a Jetson may not fit in
+memory at all; tiles of at most that size are cut with an overlap, each is enhanced, and the
+results are blended with weights that ramp linearly across the overlap and are normalised to
+sum to one at every pixel, so there is no seam and no brightness step.
+
+SLLEN's attention sees the whole (tile) bottleneck, so tiles lose some global context: the
+runtime tiles only when the frame does not fit, with generous overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+DEFAULT_OVERLAP = 64
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets covering [0, length) with tiles of `tile` overlapping by >= `overlap`."""
+    if length <= tile:
+        return [0]
+    step = max(1, tile - overlap)
+    n = -(-(length - tile) // step) + 1
+    # Spread the tiles evenly so every overlap is about the same width.
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def plan_tiles(
+    height: int, width: int, tile: tuple[int, int], overlap: int = DEFAULT_OVERLAP
+) -> list[tuple[int, int, int, int]]:
+    """(y0, x0, h, w) boxes of tiles covering a height x width frame."""
+    th, tw = min(tile[0], height), min(tile[1], width)
+    return [
+        (y, x, th, tw) for y in _starts(height, th, overlap) for x in _starts(width, tw, overlap)
+    ]
+
+
+def _ramp(length: int, lo_overlap: int, hi_overlap: int) -> np.ndarray:
+    """1D weights: ramps up over the overlap with the previous tile and down over the next."""
+    w = np.ones(length, dtype=np.float32)
+    if lo_overlap > 0:
+        w[:lo_overlap] = (np.arange(lo_overlap, dtype=np.float32) + 0.5) / lo_overlap
+    if hi_overlap > 0:
+        w[length - hi_overlap :] = np.minimum(
+            w[length - hi_overlap :],
+            (np.arange(hi_overlap, 0, -1, dtype=np.float32) - 0.5) / hi_overlap,
+        )
+    return w
+
+
+def _overlaps(starts: list[int], size: int, index: int) -> tuple[int, int]:
+    lo = starts[index - 1] + size - starts[index] if index > 0 else 0
+    hi = starts[index] + size - starts[index + 1] if index + 1 < len(starts) else 0
+    return max(lo, 0), max(hi, 0)
+
+
+def enhance_tiled(
+    image: np.ndarray,
+    enhance: Callable[[list[np.ndarray]], list[np.ndarray]],
+    tile: tuple[int, int],
+    overlap: int = DEFAULT_OVERLAP,
+    batch: int = 1,
+) -> np.ndarray:
+    """Enhance float HxWxC `image` through `enhance` (a list of tiles -> a list of results)."""
+    height, width = image.shape[:2]
+    th, tw = min(tile[0], height), min(tile[1], width)
+    ys, xs = _starts(height, th, overlap), _starts(width, tw, overlap)
+    boxes = [(iy, ix) for iy in range(len(ys)) for ix in range(len(xs))]
+    out: np.ndarray | None = None
+    total = np.zeros((height, width), dtype=np.float32)
+    for first in range(0, len(boxes), batch):
+        group = boxes[first : first + batch]
+        tiles = [image[ys[iy] : ys[iy] + th, xs[ix] : xs[ix] + tw] for iy, ix in group]
+        results = enhance(tiles)
+        for (iy, ix), res in zip(group, results, strict=True):
+            if out is None:
+                out = np.zeros((height, width, res.shape[2]), dtype=np.float32)
+            wy = _ramp(th, *_overlaps(ys, th, iy))
+            wx = _ramp(tw, *_overlaps(xs, tw, ix))
+            weight = wy[:, None] * wx[None, :]
+            out[ys[iy] : ys[iy] + th, xs[ix] : xs[ix] + tw] += res * weight[..., None]
+            total[ys[iy] : ys[iy] + th, xs[ix] : xs[ix] + tw] += weight
+    assert out is not None
+    # Two neighbours' ramps already sum to one; dividing also covers corners where tiles that
+    # overlap by more than half their size stack three deep.
+    return out / total[..., None]
