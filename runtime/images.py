@@ -104,7 +104,8 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
     except ImageError:
         raise
     except ImportError as e:
-        raise ImageError(f"{path}: reading this image needs {e.name} (pip install 'sllen[run]')")
+        msg = f"{path}: reading this image needs {e.name} (pip install 'sllen[run]')"
+        raise ImageError(msg) from None
     except Exception as e:  # Pillow/pypng raise many types for a corrupt file
         raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
 
