@@ -9,6 +9,7 @@ Nothing is written in place: every output is a temporary file renamed when compl
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import queue
@@ -221,7 +222,7 @@ def run_video(
     smooth = temporal.DEFAULT_SMOOTHING if opts.smooth is None else opts.smooth
     smoother = temporal.TemporalSmoother(info.fps, enabled=smooth)
     width = info.width * (2 if opts.side_by_side else 1)
-    out_info = video.with_size(info, width, info.height)
+    out_info = dataclasses.replace(info, width=width)
     times = StageTimes()
     stop = threading.Event()
     errors: list[BaseException] = []

@@ -1,0 +1,127 @@
+"""Backends: the choice, ONNX Runtime and PyTorch on the bundled model, the input checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sllen.runtime.backends import (
+    BackendUnavailableError,
+    InputError,
+    backend_for_file,
+    choose_backend,
+    open_backend,
+)
+from sllen.runtime.bundled import bundled_onnx, bundled_weights
+
+
+def dark(n: int = 1, h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).random((n, 3, h, w)) * 0.15).astype(np.float32)
+
+
+def test_backend_for_file() -> None:
+    assert backend_for_file("a/m.engine") == "tensorrt"
+    assert backend_for_file("m.plan") == "tensorrt"
+    assert backend_for_file("m.onnx") == "onnxruntime"
+    assert backend_for_file("m.safetensors") == "pytorch"
+    with pytest.raises(ValueError, match="unknown model file type"):
+        backend_for_file("m.pt")
+
+
+def test_choose_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert choose_backend("x.onnx") == ("onnxruntime", ".onnx file")
+    assert choose_backend(None, "pytorch")[0] == "pytorch"
+    with pytest.raises(ValueError, match="cannot load it"):
+        choose_backend("x.onnx", "pytorch")
+    with pytest.raises(ValueError, match="--backend must be"):
+        choose_backend(None, "openvino")
+    monkeypatch.setattr("sllen.runtime.backends._nvidia_gpu", lambda: False)
+    assert choose_backend(None)[0] == "onnxruntime"
+    monkeypatch.setenv("SLLEN_HIDE_ONNXRUNTIME", "1")
+    assert choose_backend(None) == ("pytorch", "bundled model, onnxruntime not installed")
+    monkeypatch.setenv("SLLEN_HIDE_TORCH", "1")
+    with pytest.raises(BackendUnavailableError, match="no inference library"):
+        choose_backend(None)
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such model file"):
+        open_backend(tmp_path / "none.onnx")
+
+
+def test_onnxruntime_matches_pytorch_on_bundled_model() -> None:
+    x = dark(2)
+    with open_backend(None, "onnxruntime", threads=1) as ort_b:
+        info = ort_b.info
+        assert info.backend == "onnxruntime" and info.device == "cpu"
+        assert info.precision == "fp32" and info.has_segmentation
+        a = ort_b.infer(x, segmentation=True)
+        assert ort_b.last_timing.compute > 0
+    with open_backend(None, "pytorch", device="cpu", threads=1) as pt:
+        assert "sdpa" in pt.info.detail or "scaled_dot_product" in pt.info.detail
+        b = pt.infer(x, segmentation=True)
+    assert a.image.shape == (2, 3, 48, 64) and a.image.dtype == np.float32
+    assert np.abs(a.image - b.image).max() < 1e-4
+    assert a.segmentation is not None and b.segmentation is not None
+    assert (a.segmentation.argmax(1) == b.segmentation.argmax(1)).mean() > 0.99
+    assert a.image.mean() > x.mean() + 0.2  # it enhances
+
+
+def test_input_checks() -> None:
+    with open_backend(None, "onnxruntime", threads=1) as b:
+        with pytest.raises(InputError, match="float32"):
+            b.infer(dark().astype(np.float64))
+        with pytest.raises(InputError, match="multiples of 16"):
+            b.infer(dark(h=40))
+        with pytest.raises(InputError, match=r"\[N, 3, H, W\]"):
+            b.infer(dark()[:, :2])
+    with pytest.raises(RuntimeError, match="closed"):
+        b.infer(dark())
+
+
+def test_onnx_without_segmentation_output(tmp_path: Path) -> None:
+    import onnx
+
+    model = onnx.load(bundled_onnx())
+    keep = [o for o in model.graph.output if o.name == "output"]
+    del model.graph.output[:]
+    model.graph.output.extend(keep)
+    path = tmp_path / "image-only.onnx"
+    onnx.save(model, path)
+    with open_backend(path, threads=1) as b:
+        assert not b.info.has_segmentation
+        with pytest.raises(InputError, match="no segmentation output"):
+            b.infer(dark(), segmentation=True)
+
+
+def test_bad_onnx_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a protobuf at all")
+    with pytest.raises(ValueError, match="ONNX Runtime cannot load it"):
+        open_backend(bad)
+
+
+def test_pytorch_weights_errors(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(bundled_weights().read_bytes()[:5000])
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        open_backend(cut, device="cpu")
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        open_backend(None, "pytorch", device="cpu", precision="fp16")
+
+
+def test_runtime_imports_no_torch() -> None:
+    """The deployment path (ONNX Runtime on the bundled model) never imports torch."""
+    code = (
+        "import sys, numpy as np\n"
+        "from sllen.runtime.backends import open_backend\n"
+        "from sllen.runtime.enhancer import Enhancer\n"
+        "b = open_backend(None, threads=1)\n"
+        "Enhancer(b).enhance([np.zeros((20, 30, 3), np.float32)])\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

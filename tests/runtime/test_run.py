@@ -1,0 +1,105 @@
+"""sllen-run as a library: finding inputs, naming outputs, folder runs that survive a bad file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sllen.runtime.backends import open_backend
+from sllen.runtime.enhancer import Enhancer
+from sllen.runtime.run import (
+    NoInputsError,
+    RunOptions,
+    collect_inputs,
+    output_paths,
+    run_files,
+)
+
+
+def img(path: Path, size: tuple[int, int] = (24, 40), seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 40, (*size, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_collect_inputs(tmp_path: Path) -> None:
+    d = tmp_path / "in"
+    d.mkdir()
+    a, b = img(d / "a.png"), img(d / "b.jpg")
+    (d / "notes.txt").write_text("x")
+    (d / ".hidden.png").write_bytes(b"")
+    assert collect_inputs([d]) == [a, b]
+    assert collect_inputs([str(d / "*.jpg"), a, str(a)]) == [b, a]  # each once
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        collect_inputs([tmp_path / "missing.png"])
+    with pytest.raises(NoInputsError, match="no file matches"):
+        collect_inputs([str(tmp_path / "*.tif")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NoInputsError, match="no images or videos"):
+        collect_inputs([tmp_path / "empty"])
+    with pytest.raises(NoInputsError, match="no input"):
+        collect_inputs([])
+
+
+def test_output_paths(tmp_path: Path) -> None:
+    srcs = [tmp_path / "x" / "a.png", tmp_path / "y" / "a.png", tmp_path / "v.avi"]
+    out = output_paths(srcs, tmp_path / "out")
+    assert out[srcs[0]].name == "a.png"
+    assert out[srcs[1]].name == "y_a.png"  # a second a.png does not overwrite the first
+    assert out[srcs[2]].name == "v.mp4"  # H.264 goes into an mp4
+    with pytest.raises(ValueError, match="overwrite the input"):
+        output_paths([tmp_path / "x" / "a.png"], tmp_path / "x")
+
+
+def test_folder_run_survives_a_bad_file(tmp_path: Path) -> None:
+    d = tmp_path / "in"
+    d.mkdir()
+    img(d / "a.png")
+    (d / "b.png").write_bytes(b"garbage")
+    img(d / "c.jpg", (33, 17))
+    out = tmp_path / "out"
+    with open_backend(None, "onnxruntime", threads=1) as b:
+        summary = run_files(collect_inputs([d]), Enhancer(b), RunOptions(output=out))
+    assert [r.source.name for r in summary.failed] == ["b.png"]
+    assert "b.png" in (summary.failed[0].error or "")
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.jpg"]
+    assert Image.open(out / "c.jpg").size == (17, 33)
+    assert summary.times.frames == 2 and summary.times.infer > 0
+    # brighter than the input
+    assert np.asarray(Image.open(out / "a.png")).mean() > np.asarray(Image.open(d / "a.png")).mean()
+
+
+def test_side_by_side_and_segmentation(tmp_path: Path) -> None:
+    src = img(tmp_path / "a.png")
+    out = tmp_path / "out"
+    with open_backend(None, "onnxruntime", threads=1) as b:
+        run_files(
+            [src],
+            Enhancer(b, segmentation=True),
+            RunOptions(output=out, side_by_side=True, segmentation=True),
+        )
+    assert Image.open(out / "a.png").size == (80, 24)
+    assert Image.open(out / "a.segmentation.png").size == (40, 24)
+
+
+def test_unwritable_output_folder(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with open_backend(None, "onnxruntime", threads=1) as b:
+        with pytest.raises(OSError, match="cannot create the output folder"):
+            run_files([img(tmp_path / "a.png")], Enhancer(b), RunOptions(output=blocker / "o"))
+
+
+def test_tile_option_bounds_the_model_input(tmp_path: Path) -> None:
+    src = img(tmp_path / "a.png", (100, 120))
+    with open_backend(None, "onnxruntime", threads=1) as b:
+        enh = Enhancer(b, tile=(64, 64))
+        seen = []
+        infer = b.infer
+        b.infer = lambda x, **k: (seen.append(x.shape), infer(x, **k))[1]  # type: ignore[method-assign]
+        run_files([src], enh, RunOptions(output=tmp_path / "o"))
+    assert seen and all(s[2] <= 64 and s[3] <= 64 for s in seen)
+    assert Image.open(tmp_path / "o" / "a.png").size == (120, 100)
