@@ -39,6 +39,8 @@ class InputError(ValueError):
 class BackendUnavailableError(RuntimeError):
     """The backend's library (tensorrt, onnxruntime, torch) or device is not there."""
 
+    user_error = True  # the CLI prints the message as one line, exit code 2
+
 
 @dataclass(frozen=True)
 class Outputs:

@@ -48,7 +48,10 @@ def user_errors(fn: F) -> F:
             sys.exit(EXIT_INTERRUPTED)
         except (ValueError, OSError) as e:
             fail(_one_line(e))
-        except Exception as e:  # a bug, not bad input: still one line, with a way to see more
+        except Exception as e:
+            if getattr(e, "user_error", False):  # e.g. a missing library, an engine for another GPU
+                fail(_one_line(e))
+            # a bug, not bad input: still one line, with a way to see more
             fail(
                 f"{type(e).__name__}: {_one_line(e)} (set SLLEN_DEBUG=1 for the traceback)",
                 EXIT_INTERNAL,
