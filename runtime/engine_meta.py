@@ -187,17 +187,17 @@ def format_cc(cc: str | tuple[int, int]) -> str:
 
 
 def rebuild_command(meta: Mapping[str, Any]) -> str:
-    """The `sllen-export` command line that rebuilds this engine from its ONNX file."""
+    """The `sllen-export` command line that rebuilds this engine from its ONNX file.
+
+    Only flags sllen-export has: the profile, the plugin, DLA and version compatibility.
+    """
     profile = meta.get("profile") or {}
     args = [f"sllen-export --from-onnx {meta.get('onnx_file') or '<model.onnx>'}"]
-    if meta.get("engine_file"):
-        args.append(f"--engine {meta['engine_file']}")
     try:
         mn, op, mx = profile["min"], profile["opt"], profile["max"]
         args.append(
             f"--min-shape {mn[2]}x{mn[3]} --opt-shape {op[2]}x{op[3]} "
             f"--max-shape {mx[2]}x{mx[3]}"
-            + ("" if (mn[0], op[0], mx[0]) == (1, 1, 1) else f" --batch {mn[0]},{op[0]},{mx[0]}")
         )
     except (KeyError, IndexError, TypeError):
         pass
@@ -207,8 +207,6 @@ def rebuild_command(meta: Mapping[str, Any]) -> str:
         args.append(f"--dla-core {meta['dla_core']}")
     if meta.get("version_compatible"):
         args.append("--version-compatible")
-    if meta.get("hardware_compatibility", "none") != "none":
-        args.append(f"--hardware-compatibility {meta['hardware_compatibility']}")
     return " ".join(args)
 
 
