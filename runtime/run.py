@@ -352,6 +352,16 @@ def _enhance_frames(
 # --------------------------------------------------------------------------- many files
 
 
+def prepare_output(folder: Path) -> None:
+    """Create the output folder, or say in one line why it cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"{folder}: cannot create the output folder ({e.strerror or e})") from None
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{folder}: the output folder is not writable")
+
+
 def run_files(
     sources: list[Path],
     enhancer: Enhancer,
@@ -362,14 +372,7 @@ def run_files(
 ) -> RunSummary:
     """Enhance every source into ``opts.output``; a failing file is recorded, not fatal."""
     outputs = output_paths(sources, opts.output)
-    try:
-        opts.output.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OSError(
-            f"{opts.output}: cannot create the output folder ({e.strerror or e})"
-        ) from None
-    if not os.access(opts.output, os.W_OK):
-        raise PermissionError(f"{opts.output}: the output folder is not writable")
+    prepare_output(opts.output)
     summary = RunSummary()
     start = time.perf_counter()
     for src in sources:

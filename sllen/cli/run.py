@@ -105,10 +105,18 @@ def run_command(
     """Enhance low-light images and videos; results keep names, formats, frame rate and audio."""
     from sllen.runtime.backends import choose_backend, open_backend
     from sllen.runtime.enhancer import Enhancer
-    from sllen.runtime.run import RunOptions, collect_inputs, run_files
+    from sllen.runtime.run import (
+        RunOptions,
+        collect_inputs,
+        output_paths,
+        prepare_output,
+        run_files,
+    )
 
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     sources = collect_inputs(inputs)
+    output_paths(sources, output)  # refuse overwriting an input before loading anything
+    prepare_output(output)
     name, reason = choose_backend(model, backend)
     options: dict[str, object] = {}
     if name == "tensorrt" and cuda_graph:
