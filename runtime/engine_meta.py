@@ -196,8 +196,7 @@ def rebuild_command(meta: Mapping[str, Any]) -> str:
     try:
         mn, op, mx = profile["min"], profile["opt"], profile["max"]
         args.append(
-            f"--min-shape {mn[2]}x{mn[3]} --opt-shape {op[2]}x{op[3]} "
-            f"--max-shape {mx[2]}x{mx[3]}"
+            f"--min-shape {mn[2]}x{mn[3]} --opt-shape {op[2]}x{op[3]} --max-shape {mx[2]}x{mx[3]}"
         )
     except (KeyError, IndexError, TypeError):
         pass
