@@ -99,6 +99,9 @@ def run_command(
     cuda_graph: Annotated[
         bool, Opt("--cuda-graph", help="TensorRT: capture a CUDA graph per input shape.")
     ] = False,
+    plugin: Annotated[
+        Path | None, Opt(help="TensorRT: the attention plugin library (.so), if not found.")
+    ] = None,
     attention: Annotated[str, Opt(help="PyTorch backend: auto, kernel or sdpa.")] = "auto",
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
@@ -114,13 +117,16 @@ def run_command(
     )
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
+    _one_line_warnings()
     sources = collect_inputs(inputs)
     output_paths(sources, output)  # refuse overwriting an input before loading anything
     prepare_output(output)
     name, reason = choose_backend(model, backend)
     options: dict[str, object] = {}
-    if name == "tensorrt" and cuda_graph:
-        options["cuda_graph"] = True
+    if name == "tensorrt":
+        options.update(cuda_graph=cuda_graph, plugin_library=plugin)
+    elif cuda_graph or plugin:
+        raise ValueError("--cuda-graph and --plugin apply to TensorRT engines (--model X.engine)")
     if name == "pytorch":
         options.update(precision=precision, attention=attention)
     elif precision != "auto":
@@ -158,6 +164,16 @@ def run_command(
             markup=True,
         )
         raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _one_line_warnings() -> None:
+    """Library warnings (a truncated video, a codec fallback) as one yellow line each."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+        err_console.print(f"[yellow]warning:[/] {message}", markup=True)
+
+    warnings.showwarning = show
 
 
 def _print_summary(console: Console, summary) -> None:  # type: ignore[no-untyped-def]
