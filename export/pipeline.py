@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -44,7 +45,7 @@ class ExportOptions:
     target: str = "tensorrt"  # INT8 flavour: tensorrt (symmetric) or cpu (asymmetric uint8)
     max_psnr_drop: float = 0.5
     fp16_budget_db: float = 40.0
-    attention: str = "decomposed"
+    attention: str = "auto"  # auto: decomposed, plugin engine where TensorRT does not fuse
     opset: int = 19
     segmentation: bool = False
     ranges: Path | None = None  # reuse saved INT8 calibration ranges
@@ -62,8 +63,10 @@ class ExportOptions:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.attention not in ("decomposed", "plugin"):
-            raise ValueError(f"--attention must be decomposed or plugin, not {self.attention!r}")
+        if self.attention not in ("auto", "decomposed", "plugin"):
+            raise ValueError(
+                f"--attention must be auto, decomposed or plugin, not {self.attention!r}"
+            )
         if self.target not in ("tensorrt", "cpu"):
             raise ValueError(f"--target must be tensorrt or cpu, not {self.target!r}")
         if self.attention == "plugin" and (self.fp16 or self.int8):
@@ -120,7 +123,8 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
     fp32 = export_onnx(
         model,
         out / FP32,
-        attention=opts.attention,
+        # auto exports the decomposed graph; the engine step decides (build_engine_auto).
+        attention="plugin" if opts.attention == "plugin" else "decomposed",
         opset=opts.opset,
         segmentation=opts.segmentation,
     )
@@ -130,7 +134,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
     report["files"]["fp32"] = {
         "file": fp32.name,
         "mb": _size_mb(fp32),
-        "attention": opts.attention,
+        "attention": "plugin" if opts.attention == "plugin" else "decomposed",
         "opset": opts.opset,
         "simplify": simplified,
         "parity_vs_pytorch": parity,
@@ -200,12 +204,18 @@ def _cache_key(opts: ExportOptions, onnx_path: Path) -> str:
         dla_core=opts.dla_core,
         version_compatible=opts.version_compatible,
         plugin_sha256=onnx_sha256(opts.plugin_library) if opts.plugin_library else None,
-        extra={"workspace_gib": opts.workspace_gib},
+        extra={"workspace_gib": opts.workspace_gib, "attention": opts.attention},
     )
 
 
 def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict[str, Any]:
-    from .tensorrt_build import build_engine, detect_gpu, select_device, tensorrt_available
+    from .tensorrt_build import (
+        build_engine,
+        build_engine_auto,
+        detect_gpu,
+        select_device,
+        tensorrt_available,
+    )
 
     ok, reason = tensorrt_available()
     if not ok:
@@ -224,6 +234,18 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
         raise ValueError("give --device or --dla-core, not both")
     if opts.device is not None:
         select_device(opts.device)
+    plugin = opts.plugin_library
+    if opts.attention == "auto" and plugin is None:
+        from sllen.runtime.attention_kernel import find_plugin_library
+
+        plugin = find_plugin_library()
+        if plugin is None:
+            log(
+                "[yellow]--attention auto: no attention plugin library found (build runtime/csrc "
+                "with CMake, or pass --plugin); engines keep the decomposed attention even where "
+                "TensorRT does not fuse it"
+            )
+        opts = replace(opts, plugin_library=plugin)  # the cache key includes the library
     engines = {}
     for onnx_path in onnx_files:
         if onnx_path.name == INT8_CPU:
@@ -236,10 +258,7 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
             write_metadata(engine, read_metadata(cached))
             log(f"engine: {engine} (from the cache, key {key})")
         else:
-            build_engine(
-                onnx_path,
-                engine,
-                opts.profile,
+            kwargs = dict(
                 workspace_gib=opts.workspace_gib,
                 timing_cache=opts.timing_cache or opts.out / "timing.cache",
                 dla_core=opts.dla_core,
@@ -247,9 +266,18 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
                 plugin_library=opts.plugin_library,
                 gpu=detect_gpu(opts.device) if opts.device is not None else None,
             )
+            if opts.attention == "auto":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # the log line below says it
+                    meta = build_engine_auto(onnx_path, engine, opts.profile, **kwargs)
+                auto = meta["attention"]["auto"]
+                color = "[yellow]" if auto["warning"] else ""
+                log(f"{color}engine: {engine} (attention {auto['decision']}: {auto['reason']})")
+            else:
+                build_engine(onnx_path, engine, opts.profile, **kwargs)
+                log(f"engine: {engine}")
             if key:
                 EngineCache(opts.engine_cache).store(key, engine)
-            log(f"engine: {engine}")
         engines[onnx_path.name] = {
             "engine": str(engine),
             "metadata": read_metadata(engine),

@@ -9,7 +9,8 @@
 #   2. training on CUDA with mixed precision (bf16/fp16 autocast) for a few steps;
 #   3. the bundled model on CUDA: FP32 vs FP16 output difference and latency (CUDA events)
 #      at 640x368, 1280x720 and 1920x1088;
-#   4. the TensorRT tests (they skip with a reason where TensorRT is missing).
+#   4. the TensorRT tests (they skip with a reason where TensorRT is missing);
+#   5. the attention kernel: CMake build, ctest, scripts/gpu/attention_bench.py.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/sllen-gpu}
@@ -66,4 +67,34 @@ PY
 
 python -m pytest -q -p no:cacheprovider tests/model tests/export/test_tensorrt_build.py \
   tests/train/test_trainer.py 2>&1 | tail -5 | tee "$OUT/pytest.txt"
+
+# 5. The attention kernel (issue 6): build runtime/csrc for this GPU, run ctest (the kernels
+#    against the CPU reference on the GPU, and on the CPU emulator), then
+#    scripts/gpu/attention_bench.py: correctness vs a float64 reference and torch SDPA, time and
+#    peak memory vs every SDPA backend and the naive MatMul-Softmax-MatMul, 1k/8k/32k tokens,
+#    head 64 and 512, FP32 and FP16 (table in attention.txt, numbers in attention_bench.json).
+{
+  cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d .)
+  cc=${cc:-80}
+  if command -v cmake >/dev/null; then
+    cmake -S . -B build -DCMAKE_CUDA_ARCHITECTURES="$cc" 2>&1 | grep -E "sllen|Error|error" || true
+    cmake --build build -j "$(nproc)" 2>&1 | grep -E "error|warning|Built target" || true
+    ctest --test-dir build --output-on-failure 2>&1 | tail -n 40
+  else  # no CMake on the machine: the same two targets with nvcc alone
+    echo "cmake not found: building with nvcc directly"
+    mkdir -p build
+    nvcc -O3 -std=c++17 -arch="sm_$cc" -Xcompiler -fPIC,-fvisibility=hidden -shared \
+      runtime/csrc/attention.cu -o build/libsllen_attention.so
+    nvcc -O2 -std=c++17 -arch="sm_$cc" -Iruntime/csrc -Iruntime/csrc/tests \
+      runtime/csrc/tests/test_attention_gpu.cu -Lbuild -lsllen_attention \
+      -Xlinker -rpath,"$PWD/build" -o build/sllen_attention_gpu_test
+    build/sllen_attention_gpu_test | tail -n 40
+  fi
+  SLLEN_ATTENTION_LIB="$PWD/build/libsllen_attention.so" OUT="$OUT" \
+    python scripts/gpu/attention_bench.py
+  SLLEN_ATTENTION_LIB="$PWD/build/libsllen_attention.so" python -m pytest -q -p no:cacheprovider \
+    tests/runtime/test_attention_kernel.py 2>&1 | tail -3
+} 2>&1 | tee "$OUT/attention.txt"
+
+OUT="$OUT" bash scripts/gpu/bench_gpu.sh  # 6. sllen-bench: PyTorch FP32/FP16, kernel vs SDPA (issue 7)
 echo "results in $OUT"

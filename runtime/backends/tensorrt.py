@@ -126,12 +126,12 @@ def load_plugin_library(path: str | os.PathLike[str]) -> Path:
 
 
 def _library_from_kernel_module() -> Path | None:
-    """sllen.runtime.attention_kernel.find_library(), where that module exists."""
+    """sllen.runtime.attention_kernel.find_plugin_library(), where that module exists."""
     try:
         module = importlib.import_module("sllen.runtime.attention_kernel")
     except ImportError:
         return None
-    find = getattr(module, "find_library", None)
+    find = getattr(module, "find_plugin_library", None)
     found = find() if callable(find) else None
     return Path(found) if found else None
 
@@ -142,7 +142,7 @@ def resolve_plugin_library(
     """The plugin library to load for this engine, or None when it needs none.
 
     Order: the explicit option; the library named in the metadata (absolute, or beside the
-    engine: sllen-export records the file name); sllen.runtime.attention_kernel.find_library().
+    engine: sllen-export records the file name); attention_kernel.find_plugin_library().
     """
     if explicit is not None:
         path = Path(explicit)

@@ -33,7 +33,13 @@ def export_command(
     ] = "tensorrt",
     max_psnr_drop: Annotated[float, Opt(help="INT8 budget against FP32, in dB.")] = 0.5,
     ranges: Annotated[Path | None, Opt(help="Reuse saved INT8 calibration ranges.")] = None,
-    attention: Annotated[str, Opt(help="decomposed or plugin.")] = "decomposed",
+    attention: Annotated[
+        str,
+        Opt(
+            help="auto (decomposed; the plugin engine where TensorRT does not fuse the "
+            "attention or the build fails), decomposed or plugin."
+        ),
+    ] = "auto",
     opset: Annotated[int, Opt(help="ONNX opset (19 or 20).")] = 19,
     segmentation: Annotated[
         bool, Opt("--segmentation", help="Add the segmentation logits as a second output.")
@@ -50,7 +56,10 @@ def export_command(
     version_compatible: Annotated[
         bool, Opt("--version-compatible", help="Engine loadable by newer TensorRT.")
     ] = False,
-    plugin: Annotated[Path | None, Opt(help="The attention plugin library (.so).")] = None,
+    plugin: Annotated[
+        Path | None,
+        Opt(help="The attention plugin library (.so). Default for auto: the CMake build's."),
+    ] = None,
     engine_cache: Annotated[
         Path | None, Opt(help="Engine cache folder: reuse engines built from identical inputs.")
     ] = None,

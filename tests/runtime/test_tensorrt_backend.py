@@ -676,7 +676,7 @@ def test_plugin_from_the_attention_kernel_module(fake, tmp_path, monkeypatch):
     lib.parent.mkdir()
     lib.write_bytes(b"\x7fELF")
     kernel = types.ModuleType("sllen.runtime.attention_kernel")
-    kernel.find_library = lambda: lib
+    kernel.find_plugin_library = lambda: lib
     monkeypatch.setitem(sys.modules, "sllen.runtime.attention_kernel", kernel)
     trtb.TensorRTBackend(_plugin_engine(tmp_path)).close()
     order = names(trt)

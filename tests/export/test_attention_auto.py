@@ -1,0 +1,407 @@
+"""`--attention auto` and the plugin node, on a CPU machine.
+
+- the ONNX plugin node's name, version, namespace and attributes match what the C++ plugin
+  creator (runtime/csrc/plugin) registers and reads;
+- decomposed_to_plugin rewrites MatMul-Softmax-MatMul into the plugin node without changing
+  the numbers (checked in ONNX Runtime through the reference function);
+- the builder's decision on recorded engine-inspector listings (fused / unfused / opaque) and
+  on build failures, with a MOCK tensorrt (tests/export/test_tensorrt_build.py's fake: TensorRT
+  cannot be installed here).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from sllen.export import tensorrt_build as tb
+from sllen.export.engine_meta import read_metadata
+from sllen.export.shapes import DEFAULT_PROFILE
+
+_spec = importlib.util.spec_from_file_location(
+    "fake_trt_helpers", Path(__file__).with_name("test_tensorrt_build.py")
+)
+helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(helpers)
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN_SRC = REPO / "runtime" / "csrc" / "plugin"
+DATA = Path(__file__).parent / "data"
+
+
+# --------------------------------------------------------------------------- plugin node
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    import torch
+
+    from sllen.config import get_preset
+    from sllen.model.sllen import SLLEN
+
+    torch.manual_seed(0)
+    return SLLEN(get_preset("tiny")).eval()
+
+
+def _cpp_constant(name: str) -> str:
+    text = (PLUGIN_SRC / "sllen_attention_plugin.h").read_text()
+    return re.search(rf'{name} = "([^"]*)"', text).group(1)
+
+
+def _creator_fields() -> dict[str, str]:
+    text = (PLUGIN_SRC / "sllen_attention_plugin.cpp").read_text()
+    body = text[text.index("AttentionPluginCreator::AttentionPluginCreator()") :]
+    body = body[: body.index("}")]
+    return dict(re.findall(r'emplace_back\("(\w+)", nullptr, PluginFieldType::k(\w+), 1\)', body))
+
+
+def test_plugin_node_matches_the_cpp_creator(tiny, export_once) -> None:
+    from sllen.export import onnx_export as ox
+
+    # Not "Attention": TensorRT's parser imports ONNX's own Attention op from 10.14 on.
+    assert _cpp_constant("kPluginName") == ox.PLUGIN_OP_TYPE == "SllenAttention"
+    assert _cpp_constant("kPluginVersion") == ox.PLUGIN_VERSION == "1"
+    assert _cpp_constant("kPluginNamespace") == ox.PLUGIN_DOMAIN == "sllen"
+
+    proto = onnx.load(str(export_once(tiny, attention="plugin")))
+    (node,) = [n for n in proto.graph.node if n.domain == "sllen"]
+    attrs = {a.name: a for a in node.attribute}
+    # The parser turns INT attributes into kINT32 fields, FLOAT into kFLOAT32, STRING into kCHAR
+    # and consumes plugin_version / plugin_namespace itself.
+    kinds = {onnx.AttributeProto.INT: "INT32", onnx.AttributeProto.FLOAT: "FLOAT32"}
+    node_fields = {
+        name: kinds[a.type]
+        for name, a in attrs.items()
+        if name not in ("plugin_version", "plugin_namespace")
+    }
+    assert (
+        node_fields
+        == _creator_fields()
+        == {
+            "num_heads": "INT32",
+            "head_dim": "INT32",
+            "scale": "FLOAT32",
+        }
+    )
+    values = {name: helper.get_attribute_value(a) for name, a in attrs.items()}
+    assert values["plugin_version"] == b"1" and values["plugin_namespace"] == b"sllen"
+    assert values["scale"] == 1.0  # 1/sqrt(d) is folded into Q
+    assert values["head_dim"] == tiny.config.head_dim
+
+
+@pytest.mark.parametrize(("preset", "head_dim"), [("edge", 64), ("paper", 512)])
+def test_shipped_presets_have_head_sizes_the_kernel_supports(preset, head_dim) -> None:
+    from sllen.config import get_preset
+    from sllen.runtime.attention_kernel import SUPPORTED_HEAD_DIMS
+
+    assert get_preset(preset).head_dim == head_dim and head_dim in SUPPORTED_HEAD_DIMS
+
+
+# --------------------------------------------------------------------------- graph rewrite
+
+
+def _run(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    from sllen.export.onnx_export import attach_reference_attention
+
+    proto = attach_reference_attention(onnx.load(str(path)))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+@pytest.mark.parametrize("simplified", [False, True])
+def test_exported_model_rewrites_to_the_plugin_with_the_same_output(
+    tiny, export_once, tmp_path, simplified
+) -> None:
+    from sllen.export.simplify import simplify_onnx
+
+    src = export_once(tiny)
+    if simplified:  # onnxslim drops the K transpose: K^T comes straight from a Reshape
+        simplify_onnx(src, tmp_path / "slim.onnx", threads=1)
+        src = tmp_path / "slim.onnx"
+    assert tb.count_attention_blocks(src) == 1
+    out = tmp_path / "model.plugin.onnx"
+    report = tb.decomposed_to_plugin(src, out)
+    cfg = tiny.config
+    assert report["replaced"] == 1
+    assert report["blocks"][0]["num_heads"] == cfg.attention_heads
+    assert report["blocks"][0]["head_dim"] == cfg.head_dim
+
+    proto = onnx.load(str(out))
+    info = tb.inspect_onnx(out)
+    assert info.attention_mode == "plugin" and info.metadata["sllen_attention"] == "plugin"
+    softmax_axes = [tb._attr(n, "axis") for n in proto.graph.node if n.op_type == "Softmax"]
+    assert softmax_axes == [1]  # only SSaN's class softmax is left
+    assert tb.count_attention_blocks(out) == 0
+    onnx.checker.check_model(proto)
+
+    x = np.random.default_rng(0).random((1, 3, 48, 64), dtype=np.float32) * 0.3
+    (want,) = _run(src, {"input": x})
+    (got,) = _run(out, {"input": x})
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def _attention_graph(path: Path, *, fp16_softmax: bool, scale: float | None) -> Path:
+    """FP16 Q/K^T/V with the softmax in FP32 between Casts and a scalar Mul, as an FP16 file
+    keeps an overflow-prone softmax; K^T not produced by a Transpose."""
+    f16, f32 = TensorProto.FLOAT16, TensorProto.FLOAT
+    q = helper.make_tensor_value_info("q", f16, ["B", 2, "N", 64])
+    kt = helper.make_tensor_value_info("kt", f16, ["B", 2, 64, "N"])
+    v = helper.make_tensor_value_info("v", f16, ["B", 2, "N", 64])
+    y = helper.make_tensor_value_info("y", f16, ["B", 2, "N", 64])
+    nodes, inits, last = (
+        [helper.make_node("MatMul", ["q", "kt"], ["s"], name="/attn/MatMul")],
+        [],
+        "s",
+    )
+    if fp16_softmax:
+        nodes.append(helper.make_node("Cast", [last], ["s32"], name="/attn/Cast", to=f32))
+        last = "s32"
+    if scale is not None:
+        inits.append(helper.make_tensor("c", f32 if fp16_softmax else f16, [], [scale]))
+        nodes.append(helper.make_node("Mul", [last, "c"], ["sc"], name="/attn/Mul"))
+        last = "sc"
+    nodes.append(helper.make_node("Softmax", [last], ["p"], name="/attn/Softmax", axis=-1))
+    last = "p"
+    if fp16_softmax:
+        nodes.append(helper.make_node("Cast", [last], ["p16"], name="/attn/Cast_1", to=f16))
+        last = "p16"
+    nodes.append(helper.make_node("MatMul", [last, "v"], ["y"], name="/attn/MatMul_1"))
+    graph = helper.make_graph(nodes, "attn", [q, kt, v], [y], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize(("fp16_softmax", "scale"), [(True, 0.125), (False, None)])
+def test_rewrite_through_casts_and_scale(tmp_path, fp16_softmax, scale) -> None:
+    src = _attention_graph(tmp_path / "a.onnx", fp16_softmax=fp16_softmax, scale=scale)
+    out = tmp_path / "a.plugin.onnx"
+    report = tb.decomposed_to_plugin(src, out)
+    assert report["blocks"] == [
+        {"softmax": "/attn/Softmax", "num_heads": 2, "head_dim": 64, "scale": scale or 1.0}
+    ]
+    proto = onnx.load(str(out))
+    transpose, plugin = proto.graph.node
+    assert (transpose.op_type, list(transpose.input)) == ("Transpose", ["kt"])
+    assert list(tb._attr(transpose, "perm")) == [0, 1, 3, 2]  # K = transpose(K^T)
+    assert (plugin.op_type, list(plugin.input)) == (
+        "SllenAttention",
+        ["q", transpose.output[0], "v"],
+    )
+    assert list(plugin.output) == ["y"]  # casts and Mul folded; FP16 in, FP16 out
+    # What the plugin node computes, against ONNX Runtime on the original graph.
+    from sllen.runtime.attention_kernel import reference_attention
+
+    rng = np.random.default_rng(1)
+    feeds = {
+        "q": rng.standard_normal((1, 2, 40, 64)).astype(np.float16),
+        "kt": rng.standard_normal((1, 2, 64, 40)).astype(np.float16),
+        "v": rng.standard_normal((1, 2, 40, 64)).astype(np.float16),
+    }
+    (want,) = _run(src, feeds)
+    k = np.swapaxes(feeds["kt"], -1, -2)
+    got = reference_attention(feeds["q"], k, feeds["v"], tb._attr(plugin, "scale"))
+    np.testing.assert_allclose(got, want.astype(np.float64), atol=3e-3)
+
+
+def test_rewrite_refuses_a_graph_without_attention(tmp_path) -> None:
+    src = helpers.write_onnx(tmp_path / "plain.onnx")
+    assert tb.count_attention_blocks(src) == 0
+    with pytest.raises(ValueError, match="no MatMul-Softmax-MatMul"):
+        tb.decomposed_to_plugin(src, tmp_path / "x.onnx")
+
+
+# --------------------------------------------------------------------------- the decision
+
+
+@pytest.mark.parametrize(
+    ("fusion", "error", "plugin", "mode", "warn"),
+    [
+        ("fused", None, True, "decomposed", False),
+        ("fused", None, False, "decomposed", False),
+        ("unfused", None, True, "plugin", False),
+        ("unfused", None, False, "decomposed", True),
+        ("unknown", None, True, "decomposed", True),
+        (None, "out of memory", True, "plugin", False),
+        (None, "out of memory", False, "decomposed", True),
+    ],
+)
+def test_decide_attention(fusion, error, plugin, mode, warn) -> None:
+    d = tb.decide_attention(fusion, build_error=error, plugin_available=plugin)
+    assert (d.mode, d.warn) == (mode, warn)
+    if warn and mode == "decomposed" and fusion != "unknown":
+        assert "cmake" in d.reason and "--plugin" in d.reason
+    assert d.to_dict()["requested"] == "auto" and d.to_dict()["decision"] == mode
+
+
+@pytest.mark.parametrize(
+    ("listing", "fusion"),
+    [
+        ("layers_trt10_detailed_fused.json", "fused"),
+        ("layers_trt10_detailed_unfused.json", "unfused"),
+        ("layers_names_only.json", "unknown"),
+    ],
+)
+def test_recorded_listings_classify(listing, fusion) -> None:
+    layers = tb.parse_layer_info((DATA / listing).read_text())
+    assert tb.attention_fusion(layers) == fusion
+
+
+# --------------------------------------------------------------------------- build_engine_auto
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    def install(listing: str = "layers_trt10_detailed_fused.json", **options):
+        trt = helpers.make_fake_trt(
+            "10.3.0", engine_information=(DATA / listing).read_text(), **options
+        )
+        monkeypatch.setitem(sys.modules, "tensorrt", trt)
+        monkeypatch.setattr(tb, "_loaded_plugins", {})
+        monkeypatch.setattr(tb, "_dlopen", lambda path: trt.calls.append(("dlopen", str(path))))
+        return trt
+
+    return install
+
+
+@pytest.fixture
+def plugin_lib(tmp_path) -> Path:
+    path = tmp_path / "libsllen_attention_plugin.so"
+    path.write_bytes(b"\x7fELF stand-in")
+    return path
+
+
+def _auto(tmp_path, plugin=None, onnx_path=None):
+    onnx_path = onnx_path or helpers.write_onnx(tmp_path / "sllen.fp16.onnx", attention=True)
+    return tb.build_engine_auto(
+        onnx_path,
+        tmp_path / "sllen.fp16.engine",
+        DEFAULT_PROFILE,
+        plugin_library=plugin,
+        gpu=helpers.GPU,
+    )
+
+
+def _parsed(trt) -> list[str]:
+    return [Path(c[1]).name for c in trt.calls if c[0] == "parse_from_file"]
+
+
+def test_fused_keeps_the_decomposed_engine(fake, tmp_path, plugin_lib) -> None:
+    trt = fake("layers_trt10_detailed_fused.json")
+    meta = _auto(tmp_path, plugin_lib)
+    assert _parsed(trt) == ["sllen.fp16.onnx"] and ("dlopen", str(plugin_lib)) not in trt.calls
+    assert meta["attention"]["mode"] == "decomposed" and meta["attention"]["fused"] is True
+    assert meta["attention"]["auto"]["decision"] == "decomposed"
+    assert read_metadata(tmp_path / "sllen.fp16.engine")["attention"] == meta["attention"]
+
+
+def test_unfused_rebuilds_with_the_plugin(fake, tmp_path, plugin_lib) -> None:
+    trt = fake("layers_trt10_detailed_unfused.json")
+    meta = _auto(tmp_path, plugin_lib)
+    assert _parsed(trt) == ["sllen.fp16.onnx", "sllen.fp16.plugin.onnx"]
+    assert ("dlopen", str(plugin_lib.resolve())) in trt.calls
+    names = [c[0] for c in trt.calls]
+    assert names.index("dlopen") < len(names) - names[::-1].index("parse_from_file") - 1
+    assert meta["attention"]["mode"] == "plugin" and meta["plugin_library"] == plugin_lib.name
+    auto = meta["attention"]["auto"]
+    assert auto["decision"] == "plugin" and auto["decomposed_fusion"] == "unfused"
+    assert meta["onnx_file"].endswith("sllen.fp16.plugin.onnx")
+    saved = json.loads((tmp_path / "sllen.fp16.engine.json").read_text())
+    assert saved["attention"]["auto"]["decision"] == "plugin"
+
+
+def test_unfused_without_plugin_keeps_decomposed_and_warns(fake, tmp_path) -> None:
+    trt = fake("layers_trt10_detailed_unfused.json")
+    with pytest.warns(UserWarning, match="did not fuse the attention.*--plugin"):
+        meta = _auto(tmp_path, None)
+    assert _parsed(trt) == ["sllen.fp16.onnx"]
+    assert meta["attention"]["auto"] == {
+        "requested": "auto",
+        "decision": "decomposed",
+        "reason": meta["attention"]["auto"]["reason"],
+        "decomposed_fusion": "unfused",
+        "decomposed_build_error": None,
+        "warning": True,
+    }
+
+
+def test_failed_build_rebuilds_with_the_plugin(fake, tmp_path, plugin_lib, monkeypatch) -> None:
+    trt = fake()
+    original = trt.Builder.build_serialized_network
+    attempts = []
+
+    def fails_once(self, network, config):
+        attempts.append(1)
+        return None if len(attempts) == 1 else original(self, network, config)
+
+    monkeypatch.setattr(trt.Builder, "build_serialized_network", fails_once)
+    meta = _auto(tmp_path, plugin_lib)
+    assert len(attempts) == 2 and meta["attention"]["mode"] == "plugin"
+    auto = meta["attention"]["auto"]
+    assert auto["decision"] == "plugin" and "could not build" in auto["decomposed_build_error"]
+
+
+def test_failed_build_without_plugin_says_how_to_get_one(fake, tmp_path) -> None:
+    fake(build_result=None)
+    with pytest.raises(tb.EngineBuildError, match="no plugin library was found.*cmake"):
+        _auto(tmp_path, None)
+
+
+def test_graph_without_attention_builds_once(fake, tmp_path, plugin_lib) -> None:
+    trt = fake("layers_trt10_detailed_unfused.json")
+    meta = _auto(tmp_path, plugin_lib, helpers.write_onnx(tmp_path / "plain.onnx"))
+    assert _parsed(trt) == ["plain.onnx"]
+    assert meta["attention"]["auto"]["reason"] == "the graph has no attention block"
+
+
+def test_run_export_auto_finds_the_plugin_library(fake, tmp_path, plugin_lib, monkeypatch) -> None:
+    from sllen.export.pipeline import ExportOptions, run_export
+
+    fake("layers_trt10_detailed_unfused.json")
+    monkeypatch.setattr(tb, "detect_gpu", lambda *a, **k: helpers.GPU)
+    monkeypatch.setenv("SLLEN_ATTENTION_PLUGIN", str(plugin_lib))
+    onnx_path = helpers.write_onnx(tmp_path / "sllen.fp32.onnx", attention=True)
+    lines: list[str] = []
+    opts = ExportOptions(out=tmp_path / "out", from_onnx=onnx_path)
+    assert opts.attention == "auto"
+    report = run_export(opts, log=lines.append)
+    meta = report["engine"]["engines"]["sllen.fp32.onnx"]["metadata"]
+    assert meta["attention"]["auto"]["decision"] == "plugin"
+    assert any("attention plugin:" in line for line in lines), lines
+
+
+def test_run_export_auto_without_plugin_says_so(fake, tmp_path, monkeypatch) -> None:
+    from sllen.export.pipeline import ExportOptions, run_export
+    from sllen.runtime import attention_kernel as ak
+
+    fake("layers_trt10_detailed_unfused.json")
+    monkeypatch.setattr(tb, "detect_gpu", lambda *a, **k: helpers.GPU)
+    monkeypatch.setattr(ak, "find_plugin_library", lambda: None)
+    onnx_path = helpers.write_onnx(tmp_path / "sllen.fp32.onnx", attention=True)
+    lines: list[str] = []
+    report = run_export(ExportOptions(out=tmp_path / "out", from_onnx=onnx_path), log=lines.append)
+    meta = report["engine"]["engines"]["sllen.fp32.onnx"]["metadata"]
+    assert meta["attention"]["auto"]["decision"] == "decomposed"
+    assert any("no attention plugin library found" in line for line in lines), lines
+    assert any("[yellow]engine:" in line and "did not fuse" in line for line in lines), lines
+
+
+def test_attention_option_values() -> None:
+    from sllen.export.pipeline import ExportOptions
+
+    for mode in ("auto", "decomposed", "plugin"):
+        assert ExportOptions(attention=mode).attention == mode
+    with pytest.raises(ValueError, match="auto, decomposed or plugin"):
+        ExportOptions(attention="fused")
