@@ -10,7 +10,10 @@
 #   3. the bundled model on CUDA: FP32 vs FP16 output difference and latency (CUDA events)
 #      at 640x368, 1280x720 and 1920x1088;
 #   4. the TensorRT tests (they skip with a reason where TensorRT is missing);
-#   5. the attention kernel: CMake build, ctest, scripts/gpu/attention_bench.py.
+#   5. the attention kernel: CMake build, ctest, scripts/gpu/attention_bench.py;
+#   6. sllen-bench on the GPU (PyTorch FP32/FP16, kernel vs SDPA);
+#   7. the runtime on CUDA: the PyTorch backend's tests, and sllen-run on the sample clip
+#      (FP16, with the kernel and with SDPA) with its per-stage timing summary.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/sllen-gpu}
@@ -97,4 +100,15 @@ python -m pytest -q -p no:cacheprovider tests/model tests/export/test_tensorrt_b
 } 2>&1 | tee "$OUT/attention.txt"
 
 OUT="$OUT" bash scripts/gpu/bench_gpu.sh  # 6. sllen-bench: PyTorch FP32/FP16, kernel vs SDPA (issue 7)
+# 7. The runtime (issue 5) on the GPU: backend tests that need CUDA, then the whole video
+#    pipeline with the PyTorch backend (end-to-end fps next to the per-stage split).
+{
+  SLLEN_ATTENTION_LIB="$PWD/build/libsllen_attention.so" python -m pytest -q -p no:cacheprovider \
+    tests/runtime/test_backends.py tests/runtime/test_run.py tests/cli/test_run_cli.py 2>&1 | tail -3
+  for attn in sdpa kernel; do
+    SLLEN_ATTENTION_LIB="$PWD/build/libsllen_attention.so" python -m sllen.cli.run \
+      sllen/samples/dark-pan.mp4 --backend pytorch --device cuda --attention "$attn" \
+      -o "$OUT/run-$attn" 2>&1 | tail -8
+  done
+} 2>&1 | tee "$OUT/runtime.txt"
 echo "results in $OUT"

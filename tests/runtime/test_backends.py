@@ -125,3 +125,28 @@ def test_runtime_imports_no_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU (scripts/gpu-check.sh runs this)")
+@pytest.mark.parametrize("attention", ["sdpa", "auto"])
+def test_pytorch_on_cuda_matches_the_cpu(attention: str) -> None:
+    """FP32 and FP16 on the GPU against ONNX Runtime on the CPU; the kernel when it is built."""
+    x = dark(2, 64, 96)
+    with open_backend(None, "onnxruntime", threads=1) as cpu:
+        ref = cpu.infer(x).image
+    with open_backend(None, "pytorch", device="cuda", precision="fp32", attention=attention) as g:
+        out32 = g.infer(x).image
+        t = g.last_timing
+        assert t.h2d > 0 and t.compute > 0 and t.d2h > 0
+    with open_backend(None, "pytorch", device="cuda", precision="fp16", attention=attention) as g:
+        out16 = g.infer(x).image
+    assert np.abs(out32 - ref).max() < 2e-3  # TF32 convolutions may be on
+    assert np.abs(out16 - ref).max() < 3e-2 and np.abs(out16 - ref).mean() < 3e-3
