@@ -150,3 +150,20 @@ def test_pytorch_on_cuda_matches_the_cpu(attention: str) -> None:
         out16 = g.infer(x).image
     assert np.abs(out32 - ref).max() < 2e-3  # TF32 convolutions may be on
     assert np.abs(out16 - ref).max() < 3e-2 and np.abs(out16 - ref).mean() < 3e-3
+
+
+def test_weights_whose_tensors_are_another_preset(tmp_path: Path) -> None:
+    """A header that says 'edge' over a tiny model's tensors: one line, not a shape traceback."""
+    from safetensors.torch import save_file
+
+    from sllen.config import get_preset
+    from sllen.model.io import CONFIG_KEY, FORMAT_KEY, FORMAT_VERSION
+    from sllen.model.sllen import SLLEN
+
+    tiny = SLLEN(get_preset("tiny"))
+    path = tmp_path / "mixed.safetensors"
+    meta = {CONFIG_KEY: get_preset("edge").to_json(), FORMAT_KEY: FORMAT_VERSION}
+    save_file({k: v.contiguous() for k, v in tiny.state_dict().items()}, str(path), meta)
+    with pytest.raises(ValueError, match="mixed.safetensors") as e:
+        open_backend(path, device="cpu")
+    assert "\n" not in str(e.value)
