@@ -77,6 +77,7 @@ class Enhancer:
         self.backend = backend
         self.batch = batch
         self.tile = limit  # frames whose padded size exceeds this are tiled
+        self.explicit_tile = tile is not None  # --tile given: no extra pixel budget
         self.overlap = overlap
         self.segmentation = segmentation
         self.times = StageTimes()
@@ -89,9 +90,19 @@ class Enhancer:
             ph, pw = max(ph, lo[0]), max(pw, lo[1])
         return ph, pw
 
-    def needs_tiles(self, h: int, w: int) -> bool:
+    def tile_for(self, h: int, w: int) -> tuple[int, int] | None:
+        """The tile size an h x w frame is cut into, or None when it runs whole."""
         ph, pw = self._target(h, w)
-        return self.tile is not None and (ph > self.tile[0] or pw > self.tile[1])
+        if self.tile is not None and (ph > self.tile[0] or pw > self.tile[1]):
+            return self.tile
+        budget = self.backend.info.max_pixels
+        if self.explicit_tile or budget is None or ph * pw <= budget:
+            return None
+        # Keep the frame's aspect: about `budget` pixels per tile, sides multiples of 16.
+        m = self.backend.info.multiple
+        th = min(ph, max(m, int((budget * ph / pw) ** 0.5) // m * m))
+        tw = min(pw, max(m, budget // th // m * m))
+        return th, tw
 
     def _run(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Same-size float HxWx3 images -> float HxWx(3 [+K]) results (image, then logits)."""
@@ -122,12 +133,10 @@ class Enhancer:
         for i, f in enumerate(frames):
             groups.setdefault(f.shape[:2], []).append(i)
         for (h, w), idx in groups.items():
-            if self.needs_tiles(h, w):
-                assert self.tile is not None
+            tile = self.tile_for(h, w)
+            if tile is not None:
                 for i in idx:
-                    results[i] = enhance_tiled(
-                        frames[i], self._run, self.tile, self.overlap, self.batch
-                    )
+                    results[i] = enhance_tiled(frames[i], self._run, tile, self.overlap, self.batch)
             else:
                 for i, r in zip(idx, self._run([frames[i] for i in idx]), strict=True):
                     results[i] = r

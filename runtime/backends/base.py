@@ -75,6 +75,9 @@ class BackendInfo:
     opt_hw: tuple[int, int] | None = None
     max_hw: tuple[int, int] | None = None
     max_batch: int | None = None
+    # Frames above this many (padded) pixels are tiled by default: a memory budget, for
+    # backends whose memory grows faster than the frame (ONNX Runtime's attention scores).
+    max_pixels: int | None = None
     has_segmentation: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 

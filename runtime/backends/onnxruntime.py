@@ -17,6 +17,9 @@ from sllen.runtime.backends.base import Backend, BackendInfo, BackendUnavailable
 from sllen.runtime.bundled import bundled_onnx
 
 PLUGIN_OP = "SllenAttention"
+# The decomposed attention materialises the N x N scores per head (N = pixels / 256): 0.5 GB
+# per head at 1080p, 8 GB at 4K. Larger frames are tiled at about 1080p by default.
+MAX_PIXELS = 1088 * 1920
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
@@ -93,6 +96,7 @@ class OnnxRuntimeBackend(Backend):
             detail=", ".join(p.replace("ExecutionProvider", "") for p in used)
             + (f", {threads} threads" if threads else ""),
             has_segmentation="segmentation" in self.output_names,
+            max_pixels=MAX_PIXELS,
             extra={"metadata": dict(meta), "providers": used},
         )
         self.profile_file = profile_file

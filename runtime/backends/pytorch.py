@@ -27,6 +27,9 @@ from sllen.runtime.backends.base import (
 from sllen.runtime.bundled import bundled_weights
 
 ATTENTION_CHOICES = ("auto", "kernel", "sdpa")
+# Attention is memory-linear here (chunked SDPA or the kernel), but the activations take about
+# 1 KB per pixel in FP32: frames above 4K are tiled by default.
+MAX_PIXELS = 2160 * 3840
 
 
 def _attention_kernel() -> Any:
@@ -100,6 +103,7 @@ class PyTorchBackend(Backend):
             precision=precision,
             detail=f"{config.preset} preset, attention: {attn}",
             has_segmentation=True,
+            max_pixels=MAX_PIXELS,
             extra={"preset": config.preset, "attention": attn, "config": config.to_dict()},
         )
 
