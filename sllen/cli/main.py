@@ -9,6 +9,7 @@ import typer
 
 import sllen
 from sllen.cli._errors import user_errors
+from sllen.cli.bench import bench_command
 from sllen.cli.evaluate import eval_command
 from sllen.cli.export import export_command
 from sllen.cli.run import run_command
@@ -18,12 +19,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
-    help="SLLEN low-light enhancement: train, evaluate, export, run (bench: coming).",
+    help="SLLEN low-light enhancement: train, evaluate, export, run, bench.",
 )
 app.command("train")(train_command)
 app.command("eval")(eval_command)
 app.command("export")(export_command)
 app.command("run")(run_command)
+app.command("bench")(bench_command)
 
 
 @app.command("samples")

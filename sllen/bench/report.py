@@ -1,0 +1,363 @@
+"""sllen-bench output: rich tables on the terminal, JSON for machines, a PNG plot, markdown.
+
+Rows measured in one run on one machine are the comparable ones (a shared or throttling
+machine moves all of them together), so every row carries its ratio to a reference: the
+first row with the same input size and batch (the first row overall when only one size is
+benchmarked).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+import sllen
+from sllen.bench.runner import BenchOptions, CaseResult
+from sllen.runtime.backends import installed
+
+SCHEMA = 1
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(module: str) -> str | None:
+    if not installed(module):
+        return None
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version({"torch": "torch", "onnxruntime": "onnxruntime"}.get(module, module))
+    except PackageNotFoundError:
+        return None
+
+
+def machine_info(results: Sequence[CaseResult] = ()) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "sllen": sllen.__version__,
+        "numpy": _version("numpy"),
+        "torch": _version("torch"),
+        "onnxruntime": _version("onnxruntime"),
+        "tensorrt": _version("tensorrt"),
+    }
+    if any(r.device.startswith("cuda") for r in results) and "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def references(results: Sequence[CaseResult]) -> list[CaseResult | None]:
+    """Each row's reference: the first successful row with the same input and batch."""
+    first: dict[tuple[Any, ...], CaseResult] = {}
+    out: list[CaseResult | None] = []
+    for r in results:
+        key = (r.input_hw, r.batch)
+        if r.stats is not None and key not in first:
+            first[key] = r
+        out.append(first.get(key) if r.stats is not None else None)
+    return out
+
+
+def ratio(row: CaseResult, ref: CaseResult | None) -> float | None:
+    """Mean latency of `row` over its reference's (0.5: twice as fast)."""
+    if ref is None or row.stats is None or ref.stats is None or ref.stats.mean <= 0:
+        return None
+    return row.stats.mean / ref.stats.mean
+
+
+def size_text(r: CaseResult) -> str:
+    h, w = r.hw
+    text = f"{w}x{h}"
+    if r.input_hw != r.hw:
+        text += f" ({r.input_hw[1]}x{r.input_hw[0]})"
+    return text + (f" x{r.batch}" if r.batch > 1 else "")
+
+
+def _f(value: float | None, fmt: str = ".2f", none: str = "-") -> str:
+    return none if value is None else format(value, fmt)
+
+
+def result_dict(r: CaseResult, ref: CaseResult | None, top_k: int) -> dict[str, Any]:
+    c = r.config
+    return {
+        "label": r.label,
+        "model": c.model or "bundled",
+        "backend": r.backend,
+        "precision": r.precision or c.precision,
+        "attention": c.attention,
+        "device": r.device or c.device,
+        "threads": c.threads,
+        "cuda_graph": c.cuda_graph,
+        "describe": r.describe,
+        "resolution": {"height": r.hw[0], "width": r.hw[1]},
+        "input": {"batch": r.batch, "height": r.input_hw[0], "width": r.input_hw[1]},
+        "timer": r.timer,
+        "latency_ms": r.stats.to_dict() if r.stats else None,
+        "host_latency_ms": r.host_stats.to_dict() if r.host_stats else None,
+        "throughput_fps": r.throughput,
+        "split_ms": r.split_ms,
+        "memory": r.memory.to_dict() if r.memory else None,
+        "flops_per_frame": r.flops_per_frame,
+        "achieved_gflops": r.achieved_gflops,
+        "peak_gflops": r.peak_gflops,
+        "peak_source": r.peak_source,
+        "pct_of_peak": r.pct_of_peak,
+        "ratio_to_reference": ratio(r, ref),
+        "harness_overhead_ms": r.harness_overhead_ms,
+        "harness_overhead_pct": r.harness_overhead_pct,
+        "layers": r.layers.to_dict(top_k) if r.layers else None,
+        "layers_overhead_pct": r.layers_overhead_pct,
+        "layers_error": r.layers_error,
+        "error": r.error,
+        "extra": r.extra,
+    }
+
+
+def to_json(
+    results: Sequence[CaseResult], opts: BenchOptions, command: str | None = None
+) -> dict[str, Any]:
+    refs = references(results)
+    return {
+        "schema": SCHEMA,
+        "tool": "sllen-bench",
+        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": command if command is not None else " ".join(sys.argv),
+        "machine": machine_info(results),
+        "options": {
+            "batch": opts.batch,
+            "warmup": opts.warmup,
+            "iterations": opts.iterations,
+            "duration": opts.duration,
+            "layers": opts.layers,
+            "top_k": opts.top_k,
+        },
+        "results": [result_dict(r, ref, opts.top_k) for r, ref in zip(results, refs, strict=True)],
+    }
+
+
+def write_json(data: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    from sllen.fileio import atomic_write_json
+
+    return atomic_write_json(path, data, default=str)
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+def latency_table(results: Sequence[CaseResult]) -> Table:
+    table = Table(title="latency per batch (ms)", title_justify="left")
+    for name in ("#", "backend / precision", "input", "mean", "p50", "p90", "p99", "min"):
+        table.add_column(name, justify="left" if name.startswith(("b", "i")) else "right")
+    table.add_column("max", justify="right")
+    table.add_column("fps", justify="right")
+    table.add_column("x ref", justify="right")
+    for i, (r, ref) in enumerate(zip(results, references(results), strict=True), 1):
+        if r.stats is None:
+            table.add_row(
+                str(i), escape(r.label), size_text(r), f"[red]{escape(r.error or '')}[/]", *[""] * 7
+            )
+            continue
+        s = r.stats
+        x = ratio(r, ref)
+        table.add_row(
+            str(i),
+            escape(r.label),
+            size_text(r),
+            *(_f(v) for v in (s.mean, s.p50, s.p90, s.p99, s.min, s.max)),
+            _f(r.throughput, ".1f"),
+            "ref" if ref is r else _f(x, ".2f") + "x",
+        )
+    return table
+
+
+def resource_table(results: Sequence[CaseResult]) -> Table:
+    table = Table(title="where the time goes, memory, FLOPs", title_justify="left")
+    columns = ("#", "h2d ms", "compute ms", "d2h ms", "peak RSS MB", "+RSS MB", "GPU MB")
+    for name in columns + ("GFLOP/frame", "GFLOP/s", "% ref peak", "runs"):
+        table.add_column(name, justify="right")
+    for i, r in enumerate(results, 1):
+        if r.stats is None:
+            continue
+        sp = r.split_ms or {}
+        m = r.memory
+        table.add_row(
+            str(i),
+            _f(sp.get("h2d")),
+            _f(sp.get("compute")),
+            _f(sp.get("d2h")),
+            _f(m.peak_rss_mb if m else None, ".0f"),
+            _f(m.added_rss_mb if m else None, ".0f"),
+            _f(m.gpu_peak_mb if m else None, ".0f"),
+            _f(r.flops_per_frame / 1e9 if r.flops_per_frame else None, ".1f", "n/a"),
+            _f(r.achieved_gflops, ".1f", "n/a"),
+            _f(r.pct_of_peak, ".0f", "n/a"),
+            str(r.stats.n),
+        )
+    return table
+
+
+def layer_table(r: CaseResult, index: int, top_k: int) -> Table | None:
+    if r.layers is None:
+        return None
+    lp = r.layers
+    table = Table(
+        title=escape(
+            f"#{index} {r.label} {size_text(r)}: top {top_k} of {len(lp.rows)}, {lp.source}"
+        ),
+        title_justify="left",
+    )
+    for name in ("layer", "op", "ms/run", "share", "calls/run"):
+        table.add_column(name, justify="left" if name in ("layer", "op") else "right")
+    for row in lp.top(top_k):
+        table.add_row(
+            escape(row.name),
+            escape(row.kind),
+            f"{row.ms_per_run:.3f}",
+            f"{100 * row.share:.1f}%",
+            f"{row.calls_per_run:g}",
+        )
+    return table
+
+
+def print_report(
+    results: Sequence[CaseResult], opts: BenchOptions, console: Console | None = None
+) -> None:
+    console = console or Console()
+    console.print(latency_table(results))
+    console.print(resource_table(results))
+    ok = [r for r in results if r.stats is not None]
+    peaks = sorted({r.peak_source for r in ok if r.peak_source})
+    notes = [
+        "x ref: mean latency over the first row with the same input size (rows of one run "
+        "are the comparable ones)",
+        f"timer: {', '.join(sorted({r.timer for r in ok})) or '-'}; warm-up {opts.warmup}, "
+        f"up to {opts.iterations} timed iterations"
+        + (f" or {opts.duration:g} s" if opts.duration else ""),
+    ]
+    if peaks:
+        notes.append(f"ref peak: {'; '.join(peaks)}")
+    overhead = [r.harness_overhead_pct for r in ok if r.harness_overhead_pct is not None]
+    if overhead:
+        notes.append(f"timing harness overhead: at most {max(overhead):.2g}% of the latency")
+    mem = sorted({r.memory.rss_method for r in ok if r.memory and r.memory.rss_method})
+    if mem:
+        notes.append(f"peak RSS: {'; '.join(mem)}")
+    for note in notes:
+        console.print(f"[dim]{escape(note)}[/]")
+    for i, r in enumerate(results, 1):
+        if r.layers_error:
+            console.print(f"[yellow]#{i} --layers: {escape(r.layers_error)}[/]")
+        table = layer_table(r, i, opts.top_k)
+        if table is None:
+            continue
+        console.print(table)
+        lp = r.layers
+        assert lp is not None
+        if lp.blocks:
+            blocks = ", ".join(f"{b.name} {b.ms_per_run:.2f}" for b in lp.blocks)
+            console.print(f"[dim]blocks (ms/run, incl. children): {escape(blocks)}[/]")
+        extra = r.layers_overhead_pct
+        console.print(
+            f"[dim]{lp.note}; layers sum {lp.layer_ms_per_run:.2f} ms/run, wall while "
+            f"profiling {lp.wall_ms_per_run:.2f} ms/run"
+            + (f" ({extra:+.1f}% over the timed mean)" if extra is not None else "")
+            + "[/]"
+        )
+
+
+# --------------------------------------------------------------------------- plot
+
+
+def plot(results: Sequence[CaseResult], path: str | os.PathLike[str], title: str = "") -> Path:
+    """PNG: mean latency (p50..p90 as a bar) against frame size, one line per configuration."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator, ScalarFormatter
+
+    from sllen.fileio import atomic_write
+
+    fig = Figure(figsize=(8, 5), dpi=120)
+    FigureCanvasAgg(fig)  # the Agg canvas, without touching pyplot's global backend
+    ax = fig.add_subplot(1, 1, 1)
+    lines: dict[str, list[CaseResult]] = {}
+    for r in results:
+        if r.stats is not None:
+            lines.setdefault(r.label, []).append(r)
+    sizes: dict[float, str] = {}
+    for label, rows in lines.items():
+        rows = sorted(rows, key=lambda r: r.hw[0] * r.hw[1])
+        xs = [r.hw[0] * r.hw[1] / 1e6 for r in rows]
+        ys = [r.stats.mean for r in rows if r.stats]
+        lo = [max(0.0, r.stats.mean - r.stats.min) if r.stats else 0 for r in rows]
+        hi = [max(0.0, r.stats.p90 - r.stats.mean) if r.stats else 0 for r in rows]
+        ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label)
+        for r, x in zip(rows, xs, strict=True):
+            sizes[x] = f"{r.hw[1]}x{r.hw[0]}"
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(list(sizes), list(sizes.values()))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ax.set_xlabel("frame size")
+    ax.set_ylabel("latency per batch, ms (mean; bars: min..p90)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title or f"sllen-bench, {cpu_name()}", fontsize=9)
+    if lines:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return atomic_write(path, lambda tmp: fig.savefig(str(tmp), format="png"))
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def markdown_table(results: Sequence[CaseResult]) -> str:
+    """The latency rows as a GitHub markdown table (docs/performance.md)."""
+    head = (
+        "| # | backend / precision | input | mean ms | p50 | p90 | p99 | fps | x ref | "
+        "GFLOP/frame | GFLOP/s | % ref peak | +RSS MB | runs |"
+    )
+    columns = head.count("|") - 1
+    lines = [head, "|" + "---|" * columns]
+    for i, (r, ref) in enumerate(zip(results, references(results), strict=True), 1):
+        if r.stats is None:
+            lines.append(f"| {i} | {r.label} | {size_text(r)} | {r.error} |" + " |" * (columns - 4))
+            continue
+        s = r.stats
+        x = ratio(r, ref)
+        lines.append(
+            f"| {i} | {r.label} | {size_text(r)} | {s.mean:.1f} | {s.p50:.1f} | {s.p90:.1f} | "
+            f"{s.p99:.1f} | {_f(r.throughput, '.2f')} | "
+            f"{'ref' if ref is r else _f(x, '.2f') + 'x'} | "
+            f"{_f(r.flops_per_frame / 1e9 if r.flops_per_frame else None, '.1f', 'n/a')} | "
+            f"{_f(r.achieved_gflops, '.1f', 'n/a')} | {_f(r.pct_of_peak, '.0f', 'n/a')} | "
+            f"{_f(r.memory.added_rss_mb if r.memory else None, '.0f')} | {s.n} |"
+        )
+    return "\n".join(lines)
