@@ -30,9 +30,23 @@ class HSEB(nn.Module):
         )
 
     def forward(self, seg_logits: torch.Tensor) -> torch.Tensor:
-        x = torch.softmax(seg_logits, dim=1)
+        x = channel_softmax(seg_logits)
         for conv, pool in zip(self.convs, self.pools, strict=True):
             x = F.relu(conv(x))
             if pool > 1:
                 x = F.max_pool2d(x, pool)
         return x
+
+
+def channel_softmax(x: torch.Tensor) -> torch.Tensor:
+    """Softmax over the class axis (dim 1) of NCHW logits.
+
+    Exported to ONNX as ReduceMax/Sub/Exp/ReduceSum/Div instead of one Softmax node: ONNX
+    Runtime runs Softmax on axis 1 of an NCHW tensor through transposes on one core, which took
+    25-39% of the whole FP32 frame at 720p (sllen-bench --layers); the explicit form is about
+    10x faster there, equal to 2.4e-7, and overflow-safe in FP16 (every exponent is <= 0).
+    """
+    if torch.onnx.is_in_onnx_export():
+        e = torch.exp(x - x.amax(dim=1, keepdim=True))
+        return e / e.sum(dim=1, keepdim=True)
+    return torch.softmax(x, dim=1)
