@@ -33,6 +33,7 @@ VIDEO_SUFFIXES = (
 # Containers H.264 (and copied audio) go into; other inputs are written as .mp4.
 H264_CONTAINERS = (".mp4", ".mkv", ".mov", ".m4v")
 QUEUE_FRAMES = 8  # frames buffered between stages: bounds memory at 4K too
+FAST_PRESETS = {"libx264": "veryfast", "libx265": "veryfast"}
 
 # Colours for the segmentation classes (the procedural training classes; cycled beyond 8).
 PALETTE = np.array(
@@ -55,6 +56,10 @@ class RunOptions:
     segmentation: bool = False
     codec: str = "libx264"
     crf: int | None = 18
+    # x264/x265 speed preset. "veryfast" by default: on a CPU the encoder competes with the
+    # model for cores, and medium (x264's own default) cost 2.6x the time per frame (8.8 vs
+    # 3.4 ms at 320x240) for no smaller file at crf 18 on the sample clip.
+    preset: str | None = None
     smooth: bool | None = None  # None: the default for video (see sllen.runtime.temporal)
     quality: int = 95  # JPEG/WebP quality of still images
 
@@ -251,7 +256,12 @@ def run_video(
         try:
             with (
                 video.VideoWriter(
-                    dst, out_info, codec=opts.codec, crf=opts.crf, audio_from=src
+                    dst,
+                    out_info,
+                    codec=opts.codec,
+                    crf=opts.crf,
+                    preset=_preset(opts),
+                    audio_from=src,
                 ) as writer,
                 _seg_writer(video, dst, info, opts) as seg_writer,
             ):
@@ -324,7 +334,13 @@ def _seg_writer(video: Any, dst: Path, info: Any, opts: RunOptions) -> Any:
 
     if not opts.segmentation:
         return nullcontext(None)
-    return video.VideoWriter(_seg_path(dst, dst.suffix), info, codec=opts.codec, crf=opts.crf)
+    return video.VideoWriter(
+        _seg_path(dst, dst.suffix), info, codec=opts.codec, crf=opts.crf, preset=_preset(opts)
+    )
+
+
+def _preset(opts: RunOptions) -> str | None:
+    return opts.preset or FAST_PRESETS.get(opts.codec)
 
 
 def _enhance_frames(

@@ -83,6 +83,10 @@ def run_command(
     ] = False,
     codec: Annotated[str, Opt(help="Video codec (PyAV/FFmpeg encoder name).")] = "libx264",
     crf: Annotated[int, Opt(help="Video quality for x264/x265/VP9 (lower is better).")] = 18,
+    preset: Annotated[
+        str | None,
+        Opt(help="Encoder speed preset (x264/x265: veryfast by default; medium packs tighter)."),
+    ] = None,
     smooth: Annotated[
         bool | None,
         Opt(
@@ -144,6 +148,7 @@ def run_command(
             segmentation=segmentation,
             codec=codec,
             crf=crf,
+            preset=preset,
             smooth=smooth,
         )
         progress = _Progress(console, enabled=not quiet and console.is_terminal)

@@ -17,19 +17,9 @@ from PIL import Image
 
 from sllen.samples import sample_clip
 
-# torch made unimportable: the deployment path must work without it (DESIGN.md).
-NO_TORCH = (
-    "import sys, importlib.abc\n"
-    "class Block(importlib.abc.MetaPathFinder):\n"
-    "    def find_spec(self, name, path=None, target=None):\n"
-    "        if name == 'torch' or name.startswith('torch.'):\n"
-    "            raise ImportError('torch is blocked in this test')\n"
-    "sys.meta_path.insert(0, Block())\n"
-)
 
-
-def sllen_run(*args: str, no_torch: bool = False, **kw) -> subprocess.CompletedProcess:
-    code = (NO_TORCH if no_torch else "") + (
+def sllen_run(*args: str, prelude: str = "", **kw) -> subprocess.CompletedProcess:
+    code = prelude + (
         "import sys\nfrom sllen.cli.run import main\nsys.argv = ['sllen-run', *sys.argv[1:]]\n"
         "main()\n"
     )
@@ -117,21 +107,21 @@ def test_video_keeps_frames_rate_timestamps_and_audio(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["clip.mp4"]
 
 
-def test_bundled_sample_clip_without_torch(tmp_path: Path) -> None:
-    r = sllen_run(str(sample_clip()), "-o", str(tmp_path), "--side-by-side", no_torch=True)
+def test_bundled_sample_clip_without_torch(tmp_path: Path, block_torch: str) -> None:
+    r = sllen_run(str(sample_clip()), "-o", str(tmp_path), "--side-by-side", prelude=block_torch)
     assert r.returncode == 0, r.stderr
     assert "onnxruntime" in r.stderr
     info = streams(tmp_path / "dark-pan.mp4")
     assert info["frames"] == 60 and info["size"] == (640, 240)
 
 
-def test_image_folder(tmp_path: Path) -> None:
+def test_image_folder(tmp_path: Path, block_torch: str) -> None:
     d = tmp_path / "in"
     d.mkdir()
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 30, (40, 50, 3), dtype=np.uint8)).save(d / "a.jpg")
     Image.fromarray(rng.integers(0, 30, (40, 50), dtype=np.uint8)).save(d / "g.png")
-    r = sllen_run(str(d), "-o", str(tmp_path / "out"), "--segmentation", no_torch=True)
+    r = sllen_run(str(d), "-o", str(tmp_path / "out"), "--segmentation", prelude=block_torch)
     assert r.returncode == 0, r.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["a.jpg", "a.segmentation.png", "g.png", "g.segmentation.png"]
