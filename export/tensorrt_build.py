@@ -27,7 +27,6 @@ Nothing here imports tensorrt at module level: `import sllen.export` works witho
 
 from __future__ import annotations
 
-import ctypes
 import datetime as _dt
 import importlib
 import json
@@ -39,6 +38,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sllen.runtime.backends import tensorrt as _trt_backend
 
 from .engine_meta import (
     HARDWARE_COMPATIBILITY,
@@ -267,30 +268,9 @@ def refuse_reference_attention(info: OnnxInfo) -> None:
 # --------------------------------------------------------------------------- TensorRT side
 
 
-def _dlopen(path: Path) -> Any:
-    # samples/python/onnx_custom_plugin/load_plugin_lib.py: loading the library runs its
-    # REGISTER_TENSORRT_PLUGIN static initialisers, which put the creators in TensorRT's plugin
-    # registry; RTLD_GLOBAL keeps its symbols visible to libnvinfer.
-    return ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
-
-
-_loaded_plugins: dict[str, Any] = {}
-
-
-def load_plugin_library(path: str | os.PathLike[str]) -> Path:
-    """Load the sllen attention plugin library once per process (before parsing/deserializing)."""
-    lib = Path(path).resolve()
-    if not lib.is_file():
-        raise FileNotFoundError(
-            f"plugin library {lib} does not exist (build runtime/csrc with CMake against this "
-            "TensorRT)"
-        )
-    if str(lib) not in _loaded_plugins:
-        try:
-            _loaded_plugins[str(lib)] = _dlopen(lib)
-        except OSError as exc:
-            raise RuntimeError(f"cannot load plugin library {lib}: {exc}") from None
-    return lib
+# One plugin registry per process, shared with the runtime's TensorRT backend: a library
+# dlopen()ed by either side has registered its creators for both.
+load_plugin_library = _trt_backend.load_plugin_library
 
 
 def format_parser_error(error: Any) -> str:

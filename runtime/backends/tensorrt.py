@@ -104,8 +104,9 @@ def import_tensorrt() -> Any:
 
 
 def _dlopen(path: Path) -> Any:
-    # samples/python/onnx_custom_plugin/load_plugin_lib.py: loading the library runs its plugin
-    # registration; RTLD_GLOBAL keeps its symbols visible to libnvinfer.
+    # samples/python/onnx_custom_plugin/load_plugin_lib.py: loading the library runs its
+    # REGISTER_TENSORRT_PLUGIN static initialisers, which put the creators in TensorRT's plugin
+    # registry; RTLD_GLOBAL keeps its symbols visible to libnvinfer.
     return ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
 
 
@@ -113,10 +114,13 @@ _loaded_plugins: dict[str, Any] = {}
 
 
 def load_plugin_library(path: str | os.PathLike[str]) -> Path:
-    """Load a plugin library once per process (must happen before deserializing)."""
+    """Load a plugin library once per process (before parsing or deserializing)."""
     lib = Path(path).resolve()
     if not lib.is_file():
-        raise FileNotFoundError(f"plugin library {lib} does not exist")
+        raise FileNotFoundError(
+            f"plugin library {lib} does not exist (build runtime/csrc with CMake against this "
+            "TensorRT)"
+        )
     if str(lib) not in _loaded_plugins:
         try:
             _loaded_plugins[str(lib)] = _dlopen(lib)

@@ -269,8 +269,10 @@ def fake(monkeypatch):
             "10.3.0", engine_information=(DATA / listing).read_text(), **options
         )
         monkeypatch.setitem(sys.modules, "tensorrt", trt)
-        monkeypatch.setattr(tb, "_loaded_plugins", {})
-        monkeypatch.setattr(tb, "_dlopen", lambda path: trt.calls.append(("dlopen", str(path))))
+        monkeypatch.setattr(tb._trt_backend, "_loaded_plugins", {})
+        monkeypatch.setattr(
+            tb._trt_backend, "_dlopen", lambda path: trt.calls.append(("dlopen", str(path)))
+        )
         return trt
 
     return install

@@ -25,7 +25,7 @@ _spec.loader.exec_module(helpers)
 def trt(monkeypatch):
     fake = helpers.make_fake_trt("10.3.0")
     monkeypatch.setitem(sys.modules, "tensorrt", fake)
-    monkeypatch.setattr(tb, "_loaded_plugins", {})
+    monkeypatch.setattr(tb._trt_backend, "_loaded_plugins", {})
     monkeypatch.setattr(tb, "detect_gpu", lambda *a, **k: helpers.GPU)
     return fake
 

@@ -316,12 +316,14 @@ def make_fake_trt(
 def fake_trt(monkeypatch):
     """Install a fake tensorrt 10.3 (JetPack 6) and a fake dlopen; return a factory for others."""
     installed = {}
-    monkeypatch.setattr(tb, "_loaded_plugins", {})
+    monkeypatch.setattr(tb._trt_backend, "_loaded_plugins", {})
 
     def install(version="10.3.0", **options):
         trt = make_fake_trt(version, **options)
         monkeypatch.setitem(sys.modules, "tensorrt", trt)
-        monkeypatch.setattr(tb, "_dlopen", lambda path: trt.calls.append(("dlopen", str(path))))
+        monkeypatch.setattr(
+            tb._trt_backend, "_dlopen", lambda path: trt.calls.append(("dlopen", str(path)))
+        )
         installed["trt"] = trt
         return trt
 
@@ -543,7 +545,7 @@ def test_plugin_library_that_fails_to_load(fake_trt, tmp_path, monkeypatch):
     def fail(path):
         raise OSError("invalid ELF header")
 
-    monkeypatch.setattr(tb, "_dlopen", fail)
+    monkeypatch.setattr(tb._trt_backend, "_dlopen", fail)
     with pytest.raises(RuntimeError, match="cannot load plugin library .*invalid ELF header"):
         build(tmp_path, write_onnx(tmp_path / "plugin.onnx", plugin=True), plugin_library=lib)
 
@@ -916,7 +918,7 @@ def test_real_dlopen_reports_a_bad_library(tmp_path):
     bad = tmp_path / "libnot_a_library.so"
     bad.write_bytes(b"not an ELF file")
     with pytest.raises(OSError):
-        tb._dlopen(bad)
+        tb._trt_backend._dlopen(bad)
 
 
 def test_fp16_initializers_mark_fp16(tmp_path):
