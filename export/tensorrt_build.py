@@ -40,12 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from sllen.runtime.backends import tensorrt as _trt_backend
+from sllen.runtime.files import atomic_write_bytes
 
 from .engine_meta import (
     HARDWARE_COMPATIBILITY,
     PRECISIONS,
     SCHEMA,
-    atomic_write_bytes,
     format_cc,
     onnx_sha256,
     write_metadata,

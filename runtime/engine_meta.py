@@ -16,11 +16,12 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from sllen.runtime.files import atomic_write, atomic_write_text
 
 SCHEMA = 1
 METADATA_SUFFIX = ".json"
@@ -55,35 +56,6 @@ class EngineIncompatibleError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- files
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryview) -> Path:
-    """Write `data` to `path` so that readers see the old file or the new one, never a part.
-
-    The bytes go to a temporary file in the same folder, are flushed to disk, and the file is
-    renamed over `path` (os.replace is atomic on POSIX and Windows within one file system).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """`atomic_write_bytes` for UTF-8 text."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def onnx_sha256(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
@@ -337,20 +309,14 @@ class EngineCache:
         meta = read_metadata(source)
         meta["cache_key"] = key
         target = self.path_for(key)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.folder)
-        os.close(fd)
-        try:
+
+        def copy(tmp: Path) -> None:
             shutil.copyfile(source, tmp)
-            # Drop the old metadata first: lookup needs both files, so while the engine is being
-            # swapped a reader sees a miss, never a new engine with stale metadata.
+            # Drop the old metadata before the rename: lookup needs both files, so while the
+            # engine is being swapped a reader sees a miss, never a new engine with stale
+            # metadata.
             metadata_path(target).unlink(missing_ok=True)
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+
+        atomic_write(target, copy)
         write_metadata(target, meta)
         return target

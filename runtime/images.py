@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sllen.runtime.files import atomic_write
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -181,28 +182,10 @@ def write_rgb8(path: str | os.PathLike[str], rgb8: np.ndarray, *, quality: int =
 
 
 def _atomic(path: Path, save: Any) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    try:  # the temporary file keeps the suffix: tifffile and pypng go by the name they get
+        return atomic_write(path, save, suffix=path.suffix)
     except OSError as e:
         raise ImageError(f"{path}: cannot write ({e.strerror or e})") from None
-    os.close(fd)
-    try:
-        save(Path(tmp))
-        os.chmod(tmp, 0o644 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise ImageError(f"{path}: cannot write ({e.strerror or e})") from None
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _save(tmp: Path, suffix: str, arr: np.ndarray, pic: Picture, quality: int) -> None:

@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from sllen.runtime.files import umask
+
 log = logging.getLogger(__name__)
 
 DEFAULT_FPS = Fraction(25)  # FFmpeg's own guess when a container states no rate
@@ -626,7 +628,7 @@ class VideoWriter:
             except av.FFmpegError as e:
                 raise VideoError(f"{self.path}: could not finish the file ({_reason(e)})") from None
             assert self._tmp is not None
-            os.chmod(self._tmp, 0o666 & ~_umask())
+            os.chmod(self._tmp, 0o666 & ~umask())
             os.replace(self._tmp, self.path)
         except BaseException:
             self._discard()
@@ -674,12 +676,6 @@ class VideoWriter:
         # A writer dropped without close (a crashed thread): leave no temporary file.
         if getattr(self, "_tmp", None) is not None:
             self._discard()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 class _AudioCopy:

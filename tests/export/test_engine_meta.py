@@ -9,8 +9,6 @@ import pytest
 from sllen.export.engine_meta import (
     EngineCache,
     EngineIncompatibleError,
-    atomic_write_bytes,
-    atomic_write_text,
     cache_key,
     check_compatible,
     format_cc,
@@ -22,6 +20,7 @@ from sllen.export.engine_meta import (
     write_metadata,
 )
 from sllen.export.shapes import DEFAULT_PROFILE, ShapeProfile
+from sllen.runtime.files import atomic_write_bytes, atomic_write_text
 
 
 def _meta(**overrides):
