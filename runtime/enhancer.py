@@ -42,6 +42,13 @@ class StageTimes:
         for s in self.STAGES:
             setattr(self, s, getattr(self, s) + getattr(other, s))
 
+    def since(self, earlier: StageTimes) -> StageTimes:
+        """What was added after `earlier` (a ``dataclasses.replace`` copy of this one)."""
+        delta = StageTimes(frames=self.frames - earlier.frames)
+        for s in self.STAGES:
+            setattr(delta, s, getattr(self, s) - getattr(earlier, s))
+        return delta
+
 
 @dataclass
 class Enhanced:

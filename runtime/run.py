@@ -291,8 +291,7 @@ def run_video(
     start = time.perf_counter()
     for t in threads:
         t.start()
-    before = StageTimes()
-    before.add(enhancer.times)
+    before = dataclasses.replace(enhancer.times)
     try:
         pending: list[Any] = []
         done = False
@@ -306,23 +305,18 @@ def run_video(
                 _enhance_frames(pending, enhancer, smoother, opts, encoded, stop)
                 pending = []
         _put(encoded, _END, stop)
-        threads[1].join()
     except _Stop:
-        pass
-    except BaseException:
+        pass  # a stage failed: its error is in `errors`
+    except BaseException:  # Ctrl-C: stop both threads; the writer removes its temporary file
         stop.set()
-        for t in threads:
-            t.join()
         raise
     finally:
-        if errors or stop.is_set():
-            stop.set()
         for t in threads:
             t.join()
     if errors:
         raise errors[0]
-    for s in ("pre", "infer", "post"):
-        setattr(times, s, getattr(enhancer.times, s) - getattr(before, s))
+    delta = enhancer.times.since(before)  # decode and encode were timed in their threads
+    times.pre, times.infer, times.post = delta.pre, delta.infer, delta.post
     times.frames = frames_written[0]
     result = FileResult(src, dst, frames=frames_written[0], seconds=time.perf_counter() - start)
     result.extra = {"times": times, "smoothing": smooth, "fps": float(info.fps)}
@@ -398,13 +392,9 @@ def run_files(
                 result = run_video(src, dst, enhancer, opts, progress)
                 summary.times.add(result.extra["times"])
             else:
-                before = StageTimes()
-                before.add(enhancer.times)
+                before = dataclasses.replace(enhancer.times)
                 result = run_image(src, dst, enhancer, opts)
-                for s in StageTimes.STAGES:
-                    delta = getattr(enhancer.times, s) - getattr(before, s)
-                    setattr(summary.times, s, getattr(summary.times, s) + delta)
-                summary.times.frames += 1
+                summary.times.add(enhancer.times.since(before))
                 if progress:
                     progress(src.name, 1, 1)
         except (ValueError, OSError) as e:
