@@ -35,7 +35,7 @@ H264_CONTAINERS = (".mp4", ".mkv", ".mov", ".m4v")
 QUEUE_FRAMES = 8  # frames buffered between stages: bounds memory at 4K too
 FAST_PRESETS = {"libx264": "veryfast", "libx265": "veryfast"}
 
-# Colours for the segmentation classes (the procedural training classes; cycled beyond 8).
+# Colours for the segmentation classes, cycled past 10 (the bundled model learnt 8 classes).
 PALETTE = np.array(
     [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200],
      [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60]],
