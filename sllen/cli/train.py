@@ -51,6 +51,10 @@ def train_command(
         Path | None, Opt(help="Local VGG16 weights (.pth or .safetensors) for the perceptual loss.")
     ] = None,
     val_every: Annotated[int, Opt(help="Validate every N steps.")] = 250,
+    val_holdout: Annotated[
+        int,
+        Opt(help="Hold N training pairs of --lle-data out and validate on them (not eval15)."),
+    ] = 0,
     save_every: Annotated[int, Opt(help="Checkpoint every N steps.")] = 250,
     resume: Annotated[bool, Opt(help="Continue from OUT/checkpoint.")] = False,
     device: Annotated[str, Opt(help="auto, cpu, cuda or cuda:N.")] = "auto",
@@ -109,6 +113,7 @@ def train_command(
         ss_data=ss_data,
         scene_classes=scene_classes,
         val_every=val_every,
+        val_holdout=val_holdout,
         save_every=save_every,
         resume=resume,
         loss_weights=weights,

@@ -39,6 +39,9 @@ class TrainConfig:
     scene_classes: int = 8  # classes of the procedural scenes (<= the model's num_classes)
     synthetic_length: int = 100_000
     val_images: int = 16
+    # > 0: hold this many training pairs of --lle-data out of training and validate on them
+    # (choose settings on the training set's own split, never on the benchmark's eval split).
+    val_holdout: int = 0
     val_every: int = 250
     save_every: int = 250
     resume: bool = False
@@ -52,6 +55,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
                 setattr(self, name, Path(value))
+        if self.val_holdout < 0:
+            raise ValueError(f"val_holdout must be >= 0, not {self.val_holdout}")
         if self.schedule not in ("alternating", "independent"):
             raise ValueError(f"schedule must be alternating or independent, not {self.schedule!r}")
 

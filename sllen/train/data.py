@@ -11,7 +11,8 @@ from torch.utils.data import Dataset
 from sllen.config import ModelConfig
 from sllen.data.augment import PairedAugment
 from sllen.data.gradient_level import estimate_gradient_level
-from sllen.data.paired import detect_layout, find_paired
+from sllen.data.paired import PairedDataset, detect_layout, find_paired, find_pairs
+from sllen.data.pairs import ImagePair
 from sllen.data.procedural import SceneSegmentationDataset, SyntheticPairDataset
 from sllen.data.sampler import InfiniteLoader, build_loader
 from sllen.data.voc import VOCSegmentation
@@ -39,11 +40,18 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig) -> TrainData:
         ss = SceneSegmentationDataset(
             cfg.synthetic_length, cfg.crop_size, num_classes=cfg.scene_classes, seed=cfg.seed
         )
-    if cfg.lle_data is not None:
-        lle: Dataset = find_paired(cfg.lle_data, "train", transform=aug, seed=cfg.seed)
+    if cfg.lle_data is not None and cfg.val_holdout > 0:
+        detect_layout(cfg.lle_data)  # raises with the list of layouts looked for
+        pairs = find_pairs(cfg.lle_data, "train") or []
+        train_pairs, val_pairs = holdout_split(pairs, cfg.val_holdout)
+        lle: Dataset = PairedDataset(train_pairs, transform=aug, seed=cfg.seed)
+        val: Dataset = PairedDataset(val_pairs)
+    elif cfg.lle_data is not None:
+        lle = find_paired(cfg.lle_data, "train", transform=aug, seed=cfg.seed)
         has_eval = detect_layout(cfg.lle_data) in ("lol", "lsrw")
         # A generic low/high folder has no held-out split: validate on its first images and
-        # say so in the docs (users with a real split point --lle-data at LOL or LSRW).
+        # say so in the docs (users with a real split point --lle-data at LOL or LSRW, or
+        # hold training pairs out with --val-holdout).
         val = find_paired(cfg.lle_data, "eval") if has_eval else find_paired(cfg.lle_data)
         val = _Head(val, cfg.val_images)
     else:
@@ -54,6 +62,19 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig) -> TrainData:
             cfg.val_images, VAL_SIZE, seed=cfg.seed + VAL_SEED_OFFSET, num_classes=cfg.scene_classes
         )
     return TrainData(ss, lle, val)
+
+
+def holdout_split(pairs: list[ImagePair], n: int) -> tuple[list[ImagePair], list[ImagePair]]:
+    """(train, held out): every k-th pair by name order, so the split is spread over the set
+    and the same on every machine."""
+    if n >= len(pairs):
+        raise ValueError(f"--val-holdout {n} leaves no training pairs (the set has {len(pairs)})")
+    stride = len(pairs) / n
+    held = {int(i * stride + stride / 2) for i in range(n)}
+    return (
+        [p for i, p in enumerate(pairs) if i not in held],
+        [p for i, p in enumerate(pairs) if i in held],
+    )
 
 
 class _Head(Dataset):
