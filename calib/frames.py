@@ -3,8 +3,8 @@
 ``load_calibration_frames(sources, count=300, size=None, seed=0)`` returns an ``(N, 3, H, W)``
 float32 array in [0, 1] (the ONNX input layout), N <= count. Sources, in any mix:
 
-- a folder: its images (``sllen.data.image_io.list_images``: direct children, known suffixes);
-- an image file, read with ``sllen.data.image_io.read_image`` (EXIF orientation applied, grey and
+- a folder: its images (``sllen.runtime.images.list_images``: direct children, known suffixes);
+- an image file, read with ``sllen.runtime.images.read_image`` (EXIF orientation applied, grey and
   16-bit handled);
 - a glob pattern (``*``, ``?`` or ``[`` in the string, ``**`` recursive): every image or video
   it matches;
@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sllen.data.image_io import IMAGE_SUFFIXES, ImageReadError, list_images, read_image
+from sllen.runtime.images import IMAGE_SUFFIXES, ImageError, list_images, read_image
 
 __all__ = [
     "OVERSAMPLE",
@@ -380,7 +380,7 @@ def _load_all(cands: list[_Candidate], prepare: _Prepare):
         if c.index is None:
             try:
                 img = read_image(c.path)
-            except ImageReadError as err:
+            except ImageError as err:
                 raise ValueError(str(err)) from None
             yield prepare(img, str(c.path))
             continue

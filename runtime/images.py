@@ -1,4 +1,5 @@
-"""Reading and writing still images the way a user expects, without torch.
+"""Reading and writing still images the way a user expects, without torch: the one image
+reader of sllen (runtime, evaluation, calibration and training all read through it).
 
 Whatever comes in goes back out in the same form: an 8-bit JPEG stays a JPEG (EXIF and colour
 profile kept), a 16-bit PNG or TIFF stays 16-bit, a grayscale photo stays grayscale, an RGBA
@@ -7,6 +8,10 @@ remembers how to put the result back.
 
 Pillow reads 16-bit-per-channel RGB PNGs as 8-bit (it has no 48-bit mode), so those go through
 pypng, and 16-bit TIFFs through tifffile: both small, pure-Python readers of the formats.
+
+For training and evaluation, :func:`read_image` gives just the float RGB (grayscale replicated,
+alpha dropped, not composited: low-light datasets never use alpha for meaning), and
+:func:`write_image` writes a float or uint8 array (8 bits, format from the suffix).
 """
 
 from __future__ import annotations
@@ -45,10 +50,6 @@ class Picture:
     @property
     def size(self) -> tuple[int, int]:
         return self.rgb.shape[0], self.rgb.shape[1]
-
-
-def is_image(path: str | os.PathLike[str]) -> bool:
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
 def _png_is_16bit_color(path: Path) -> bool:
@@ -146,6 +147,8 @@ def _read_pillow(path: Path) -> Picture:
             arr = np.asarray(im)
         elif mode == "1":
             arr = np.asarray(im.convert("L"))
+        elif mode == "F":  # 32-bit float samples, taken as already in [0, 1]
+            arr = np.round(np.clip(np.asarray(im), 0.0, 1.0) * 65535.0).astype(np.uint16)
         elif mode in ("P", "PA"):
             has_alpha = "transparency" in im.info or mode == "PA"
             arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
@@ -227,3 +230,48 @@ def _save(tmp: Path, suffix: str, arr: np.ndarray, pic: Picture, quality: int) -
         kwargs["exif"] = pic.info["exif"]
     fmt = Image.registered_extensions().get(suffix)
     im.save(tmp, format=fmt, **kwargs)
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """``path`` as float32 HxWx3 RGB in [0, 1] (16-bit files keep their precision)."""
+    return read_picture(path).rgb
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """uint8 passes through; floats are clipped to [0, 1] and rounded to 0..255."""
+    if img.dtype == np.uint8:
+        return img
+    if not np.issubdtype(img.dtype, np.floating):
+        raise TypeError(f"expected a float or uint8 image, got dtype {img.dtype}")
+    return np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def write_image(path: str | os.PathLike[str], img: np.ndarray, quality: int = 95) -> Path:
+    """A float or uint8 image (HxWx3, HxWx1 or HxW) as 8 bits, format from the suffix,
+    atomically; missing parent folders are created. ``quality``: JPEG and WebP."""
+    from PIL import Image
+
+    path = Path(path)
+    if Image.registered_extensions().get(path.suffix.lower()) is None:
+        raise ValueError(f"{path}: unknown image suffix {path.suffix!r}")
+    data = to_uint8(np.asarray(img))
+    if data.ndim == 3 and data.shape[2] == 1:
+        data = data[:, :, 0]
+    if not (data.ndim == 2 or (data.ndim == 3 and data.shape[2] == 3)):
+        raise ValueError(f"expected an HxWx3 or HxW image, got shape {data.shape}")
+    return write_rgb8(path, data, quality=quality)
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """Image files directly in ``folder`` (suffix in IMAGE_SUFFIXES, any case), sorted.
+
+    Hidden files are skipped: archives unpacked on macOS carry "._name.png" resource forks.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a folder")
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )

@@ -16,9 +16,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from sllen.baselines import clahe, gamma_auto
-from sllen.data.image_io import write_image
 from sllen.evalset import Condition, darken_photo, load_photos
 from sllen.evaluate import torch_enhancer
+from sllen.runtime.images import write_image
 
 ROWS = [
     ("astronaut", Condition(0.03, True)),

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sllen.data.image_io import write_image
 from sllen.data.synthesis import SynthesisParams, synthesize_low
+from sllen.runtime.images import write_image
 
 # Exposure is the linear-light scale at the brightest point: 0.03 is ~5 stops under, 0.2
 # ~2.3 stops under.

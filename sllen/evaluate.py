@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from sllen.data.image_io import list_images, read_image, write_image
 from sllen.fileio import atomic_write_json
 from sllen.metrics import PROTOCOL, loe, psnr, ssim
 from sllen.metrics.color import brightness_slope, color_stats, rgb_to_lab
+from sllen.runtime.images import list_images, read_image, write_image
 
 Enhancer = Callable[[np.ndarray], np.ndarray]
 # Chroma noise is compared on the darkest third of the inputs, where speckle shows.

@@ -1,13 +1,14 @@
 """sllen.data: images, synthetic low light, procedural scenes, datasets and loaders.
 
 Conventions (every module follows them):
-- float image: numpy float32 HxWx3 RGB in [0, 1]; files are uint8 (16-bit read too).
+- float image: numpy float32 HxWx3 RGB in [0, 1]; image files are read and written by the
+  one image reader of sllen, sllen.runtime.images (read_image, write_image, list_images).
 - SS sample: {"image": float32 3xHxW in [0, 1], "label": int64 HxW, 255 = ignore}.
 - LLE sample: {"low": float32 3xHxW, "high": float32 3xHxW} (+ "name" for files).
 - Randomness: functions take a numpy Generator (or a seed); dataset item i draws from
   item_rng(seed, i, epoch), so it is the same in every process and changes with set_epoch.
 
-The numpy-only modules (image_io, synthesis, scenes, pairs, samples, gradient_level,
+The numpy-only modules (synthesis, scenes, pairs, samples, gradient_level,
 seeding) never import torch, and the names below load lazily, so ``from sllen.data.synthesis
 import ...`` and evaluation's pair discovery work on machines without torch (calibration and
 engine-only evaluation).
@@ -21,7 +22,6 @@ _EXPORTS = {
     "augment": ("PairedAugment", "pad_to", "random_crop", "random_flip"),
     "convert": ("image_to_tensor", "tensor_to_image"),
     "gradient_level": ("estimate_gradient_level", "gradient_level"),
-    "image_io": ("IMAGE_SUFFIXES", "ImageReadError", "list_images", "read_image", "write_image"),
     "paired": ("PairedDataset", "PairedFolder", "find_paired", "lol_dataset", "lsrw_dataset"),
     "pairs": ("ImagePair", "detect_layout", "find_pairs"),
     "procedural": ("SceneSegmentationDataset", "SyntheticPairDataset"),

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from sllen.runtime.images import read_image
+
 from .augment import Transform
 from .convert import image_to_tensor
-from .image_io import read_image
 from .pairs import (
     ImagePair,
     detect_layout,

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from .image_io import list_images
+from sllen.runtime.images import list_images
 
 SPLITS = ("train", "eval")
 _LOW_NAMES = ("low",)

@@ -14,7 +14,8 @@ import json
 import os
 from pathlib import Path
 
-from .image_io import write_image
+from sllen.runtime.images import write_image
+
 from .scenes import generate_scene
 from .seeding import item_rng
 from .synthesis import SynthesisParams, synthesize_low

@@ -25,9 +25,10 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from sllen.runtime.images import ImageError, read_image
+
 from .augment import Transform
 from .convert import image_to_tensor
-from .image_io import ImageReadError, read_image
 from .seeding import EpochMixin
 
 VOC_CLASSES = (
@@ -56,11 +57,11 @@ def read_label(path: str | os.PathLike[str]) -> np.ndarray:
         with Image.open(path) as im:
             mode, label = im.mode, np.asarray(im, dtype=np.int64)
     except FileNotFoundError:
-        raise ImageReadError(f"{path}: no such file") from None
+        raise ImageError(f"{path}: no such file") from None
     except (OSError, SyntaxError, ValueError) as err:
-        raise ImageReadError(f"{path}: unreadable label image ({err})") from None
+        raise ImageError(f"{path}: unreadable label image ({err})") from None
     if mode not in ("P", "L"):
-        raise ImageReadError(f"{path}: label image has mode {mode}, expected palette indices (P)")
+        raise ImageError(f"{path}: label image has mode {mode}, expected palette indices (P)")
     return label
 
 

@@ -14,7 +14,7 @@ from sllen.calib.frames import (
     synthetic_calibration_frames,
     synthetic_pairs,
 )
-from sllen.data.image_io import write_image
+from sllen.runtime.images import write_image
 
 av = pytest.importorskip("av")
 

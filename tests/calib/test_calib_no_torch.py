@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     from sllen.calib.frames import load_calibration_frames, synthetic_calibration_frames
     from sllen.calib.int8 import quantize_int8
     from sllen.calib.qdq_check import inspect_qdq
-    from sllen.data.image_io import write_image
+    from sllen.runtime.images import write_image
 
     tmp = Path(tempfile.mkdtemp())
     rng = np.random.default_rng(0)

@@ -19,7 +19,7 @@ def test_numpy_only_modules_do_not_import_torch():
     code = (
         "import sys\n"
         "import sllen.data\n"
-        "from sllen.data import generate_scene, read_image, synthesize_low, find_pairs\n"
+        "from sllen.data import generate_scene, synthesize_low, find_pairs\n"
         "import sllen.data.gradient_level, sllen.data.samples, sllen.data.seeding\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )

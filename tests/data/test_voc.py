@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sllen.data.image_io import ImageReadError
 from sllen.data.voc import VOC_CLASSES, VOCSegmentation, find_voc_root, read_label
+from sllen.runtime.images import ImageError
 
 
 def _voc_palette():
@@ -79,8 +79,8 @@ def test_missing_split_and_missing_files_are_reported(tmp_path):
 
 def test_rgb_labels_are_refused(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "rgb.png")
-    with pytest.raises(ImageReadError, match="mode RGB"):
+    with pytest.raises(ImageError, match="mode RGB"):
         read_label(tmp_path / "rgb.png")
     (tmp_path / "junk.png").write_text("junk")
-    with pytest.raises(ImageReadError, match="junk.png"):
+    with pytest.raises(ImageError, match="junk.png"):
         read_label(tmp_path / "junk.png")
