@@ -88,7 +88,7 @@ def iter_pairs(root: Path) -> tuple[bool, Iterator[tuple[str, Path, Path | None]
     """(paired?, iterator of (name, low path, high path or None)) for a folder."""
     if not root.is_dir():
         raise ValueError(f"data folder not found: {root}")
-    from sllen.data.pairs import find_pairs
+    from sllen.data.pair_layouts import find_pairs
 
     pairs = find_pairs(root, split="eval")
     if pairs is not None:

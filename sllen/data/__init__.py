@@ -8,7 +8,7 @@ Conventions (every module follows them):
 - Randomness: functions take a numpy Generator (or a seed); dataset item i draws from
   item_rng(seed, i, epoch), so it is the same in every process and changes with set_epoch.
 
-The numpy-only modules (synthesis, scenes, pairs, samples, gradient_level,
+The numpy-only modules (synthesis, scenes, pair_layouts, samples, gradient_level,
 seeding) never import torch, and the names below load lazily, so ``from sllen.data.synthesis
 import ...`` and evaluation's pair discovery work on machines without torch (calibration and
 engine-only evaluation).
@@ -22,8 +22,14 @@ _EXPORTS = {
     "augment": ("PairedAugment", "pad_to", "random_crop", "random_flip"),
     "convert": ("image_to_tensor", "tensor_to_image"),
     "gradient_level": ("estimate_gradient_level", "gradient_level"),
-    "paired": ("PairedDataset", "PairedFolder", "find_paired", "lol_dataset", "lsrw_dataset"),
-    "pairs": ("ImagePair", "detect_layout", "find_pairs"),
+    "pair_datasets": (
+        "PairedDataset",
+        "PairedFolder",
+        "find_paired",
+        "lol_dataset",
+        "lsrw_dataset",
+    ),
+    "pair_layouts": ("ImagePair", "detect_layout", "find_pairs"),
     "procedural": ("SceneSegmentationDataset", "SyntheticPairDataset"),
     "samples": ("write_sample_pairs",),
     "sampler": ("InfiniteLoader", "alternate", "build_loader", "cycle_batches"),

@@ -11,8 +11,8 @@ from torch.utils.data import Dataset
 from sllen.config import ModelConfig
 from sllen.data.augment import PairedAugment
 from sllen.data.gradient_level import estimate_gradient_level
-from sllen.data.paired import PairedDataset, detect_layout, find_paired, find_pairs
-from sllen.data.pairs import ImagePair
+from sllen.data.pair_datasets import PairedDataset, detect_layout, find_paired, find_pairs
+from sllen.data.pair_layouts import ImagePair
 from sllen.data.procedural import SceneSegmentationDataset, SyntheticPairDataset
 from sllen.data.sampler import InfiniteLoader, build_loader
 from sllen.data.voc import VOCSegmentation

@@ -9,7 +9,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from sllen.data.augment import PairedAugment
-from sllen.data.paired import (
+from sllen.data.pair_datasets import (
     PairedFolder,
     detect_layout,
     find_paired,

@@ -1,4 +1,4 @@
-"""torch Datasets of low/normal-light pairs found by sllen.data.pairs (layouts documented there).
+"""torch Datasets of low/normal-light pairs found by sllen.data.pair_layouts (layouts there).
 
 Items: ``{"low": 3xHxW float32, "high": 3xHxW float32, "name": str}``, both in [0, 1]; a pair
 whose images differ in size raises ValueError when read. ``transform(sample, rng)`` (e.g.
@@ -18,7 +18,7 @@ from sllen.runtime.images import read_image
 
 from .augment import Transform
 from .convert import image_to_tensor
-from .pairs import (
+from .pair_layouts import (
     ImagePair,
     detect_layout,
     find_pairs,
@@ -103,6 +103,6 @@ def find_paired(
     transform: Transform | None = None,
     seed: int = 0,
 ) -> PairedDataset:
-    """The paired dataset of ``split`` in ``root``, whatever its layout (see pairs.py)."""
+    """The paired dataset of ``split`` in ``root``, whatever its layout (see pair_layouts.py)."""
     detect_layout(root)  # raises with the list of layouts looked for
     return PairedDataset(find_pairs(root, split), transform, seed)
