@@ -50,6 +50,7 @@ import numpy as np
 from PIL import Image
 
 from sllen.runtime.images import IMAGE_SUFFIXES, ImageError, list_images, read_image
+from sllen.runtime.shapes import MULTIPLE
 
 __all__ = [
     "OVERSAMPLE",
@@ -63,7 +64,6 @@ __all__ = [
     "synthetic_pairs",
 ]
 
-SIZE_MULTIPLE = 16
 OVERSAMPLE = 3  # candidates considered per frame kept (more: better strata, slower loading)
 DEFAULT_MAX_BYTES = 4 * 2**30
 VIDEO_SUFFIXES: tuple[str, ...] = (
@@ -243,8 +243,8 @@ def _check_size(size: Sequence[int]) -> tuple[int, int]:
     if len(size) != 2:
         raise ValueError(f"size must be (H, W), got {size!r}")
     h, w = int(size[0]), int(size[1])
-    if h <= 0 or w <= 0 or h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
-        raise ValueError(f"size must be positive multiples of {SIZE_MULTIPLE}, got {h}x{w}")
+    if h <= 0 or w <= 0 or h % MULTIPLE or w % MULTIPLE:
+        raise ValueError(f"size must be positive multiples of {MULTIPLE}, got {h}x{w}")
     return h, w
 
 
@@ -277,9 +277,9 @@ def _center_crop(img: np.ndarray, th: int, tw: int) -> np.ndarray:
 
 def _crop_to_multiple(img: np.ndarray, where: str) -> np.ndarray:
     h, w = img.shape[:2]
-    th, tw = h - h % SIZE_MULTIPLE, w - w % SIZE_MULTIPLE
+    th, tw = h - h % MULTIPLE, w - w % MULTIPLE
     if th == 0 or tw == 0:
-        raise ValueError(f"{where}: {h}x{w} is smaller than {SIZE_MULTIPLE}x{SIZE_MULTIPLE}")
+        raise ValueError(f"{where}: {h}x{w} is smaller than {MULTIPLE}x{MULTIPLE}")
     return _center_crop(img, th, tw)
 
 

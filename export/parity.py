@@ -1,4 +1,4 @@
-"""Numerical parity: an ONNX file against the PyTorch model, or against another ONNX file.
+"""Numerical parity: an ONNX file against the PyTorch model (and the ONNX Runtime helpers).
 
 Inputs are real-looking dark images, not noise: procedural scenes
 (:func:`sllen.data.scenes.generate_scene`) darkened by the project's low-light synthesis
@@ -147,34 +147,4 @@ def check_parity(
     if with_seg:
         seg = out.segmentation.double().cpu().numpy()
         result["segmentation_max_abs"] = float(np.abs(got[_SEGMENTATION] - seg).max())
-    return result
-
-
-def ort_vs_onnx(
-    reference_onnx: str | os.PathLike,
-    candidate_onnx: str | os.PathLike,
-    inputs: np.ndarray,
-    *,
-    threads: int = 0,
-) -> dict[str, Any]:
-    """Compare two ONNX files (e.g. fp32 vs fp16/int8) in onnxruntime on the same inputs.
-
-    Returns ``max_abs``, ``mean_abs``, ``psnr`` of the candidate's "output" against the
-    reference's, ``n`` and ``shape``, and ``segmentation_max_abs`` when both have a
-    segmentation output.
-    """
-    inputs = np.ascontiguousarray(inputs, dtype=np.float32)
-    if inputs.ndim != 4:
-        raise ValueError(f"inputs must be NCHW, got shape {inputs.shape}")
-    ref = run_ort(ort_session(reference_onnx, threads), inputs)
-    cand = run_ort(ort_session(candidate_onnx, threads), inputs)
-    for name, outs in (("reference", ref), ("candidate", cand)):
-        if _OUTPUT not in outs:
-            raise ValueError(f"the {name} model has no output named {_OUTPUT!r}")
-    result: dict[str, Any] = compare_images(cand[_OUTPUT], ref[_OUTPUT])
-    result["n"] = int(inputs.shape[0])
-    result["shape"] = list(inputs.shape)
-    if _SEGMENTATION in ref and _SEGMENTATION in cand:
-        d = np.abs(cand[_SEGMENTATION] - ref[_SEGMENTATION])
-        result["segmentation_max_abs"] = float(d.max())
     return result

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-MULTIPLE = 16
+from sllen.runtime.shapes import MULTIPLE, round_up
 
 
 def padded_size(height: int, width: int, multiple: int = MULTIPLE) -> tuple[int, int]:
-    return -(-height // multiple) * multiple, -(-width // multiple) * multiple
+    """The padded size the backend is fed for a frame of height x width."""
+    return round_up(height, multiple), round_up(width, multiple)
 
 
 def to_float(frame: np.ndarray) -> np.ndarray:

@@ -12,7 +12,8 @@ frame is padded to 1088 rows, so the default maximum is 1088x1920, not 1080x1920
 exporters report profiles computed implicitly that break exactly there (ultralytics#17350,
 #19541); here the profile is explicit and checked when it is made.
 
-Pure Python (no torch, no TensorRT): the runtime can use `contains` and `pad_to_multiple`.
+Pure Python (no torch, no TensorRT). MULTIPLE here is the one pad multiple of sllen: SLLEN
+downsamples by 16 (four 2x poolings), so every frame is padded to a multiple of it.
 """
 
 from __future__ import annotations
@@ -49,11 +50,6 @@ def format_hw(hw: HW) -> str:
 def round_up(value: int, multiple: int = MULTIPLE) -> int:
     """The smallest multiple of `multiple` that is >= value (1080 -> 1088)."""
     return -(-int(value) // multiple) * multiple
-
-
-def pad_to_multiple(height: int, width: int, multiple: int = MULTIPLE) -> HW:
-    """The padded size the runtime feeds the engine for a frame of height x width."""
-    return round_up(height, multiple), round_up(width, multiple)
 
 
 def _is_int(value: Any) -> bool:

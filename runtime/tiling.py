@@ -28,16 +28,6 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
 
 
-def plan_tiles(
-    height: int, width: int, tile: tuple[int, int], overlap: int = DEFAULT_OVERLAP
-) -> list[tuple[int, int, int, int]]:
-    """(y0, x0, h, w) boxes of tiles covering a height x width frame."""
-    th, tw = min(tile[0], height), min(tile[1], width)
-    return [
-        (y, x, th, tw) for y in _starts(height, th, overlap) for x in _starts(width, tw, overlap)
-    ]
-
-
 def _ramp(length: int, lo_overlap: int, hi_overlap: int) -> np.ndarray:
     """1D weights: ramps up over the overlap with the previous tile and down over the next."""
     w = np.ones(length, dtype=np.float32)

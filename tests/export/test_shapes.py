@@ -6,7 +6,6 @@ from sllen.export.shapes import (
     DEFAULT_PROFILE,
     ShapeProfile,
     format_hw,
-    pad_to_multiple,
     parse_hw,
     round_up,
 )
@@ -37,8 +36,6 @@ def test_round_up_and_padding_to_multiples_of_16():
     assert round_up(1080) == 1088
     assert round_up(1088) == 1088
     assert round_up(1) == 16
-    assert pad_to_multiple(1080, 1920) == (1088, 1920)
-    assert pad_to_multiple(721, 1281) == (736, 1296)
 
 
 def test_default_profile_is_720p_opt_and_padded_1080p_max():

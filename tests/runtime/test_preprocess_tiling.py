@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from sllen.runtime.preprocess import from_batch, pad_frame, padded_size, to_batch, to_uint8
-from sllen.runtime.tiling import enhance_tiled, plan_tiles
+from sllen.runtime.tiling import enhance_tiled
 
 
 def test_padded_size_and_roundtrip() -> None:
     assert padded_size(720, 1280) == (720, 1280)
     assert padded_size(1080, 1920) == (1088, 1920)
     assert padded_size(1, 17) == (16, 32)
+    assert padded_size(721, 1281) == (736, 1296)
     img = np.random.default_rng(0).random((37, 50, 3)).astype(np.float32)
     batch = to_batch([img, img])
     assert batch.shape == (2, 3, 48, 64) and batch.flags.c_contiguous
@@ -47,13 +48,23 @@ def test_tiling_reconstructs_an_identity_exactly(size: tuple[int, int]) -> None:
 
 
 def test_tiles_cover_the_frame_with_overlap() -> None:
-    boxes = plan_tiles(300, 500, (128, 128), overlap=32)
-    cover = np.zeros((300, 500), int)
-    for y, x, h, w in boxes:
-        assert h == 128 and w == 128
-        cover[y : y + h, x : x + w] += 1
-    assert cover.min() >= 1
-    assert plan_tiles(100, 100, (128, 128)) == [(0, 0, 100, 100)]
+    # Every pixel carries its own coordinates: the blended output equals the input only if the
+    # tiles cover the whole frame; the tile shapes are recorded as enhance_tiled asks.
+    yy, xx = np.mgrid[0:300, 0:500].astype(np.float32)
+    image = np.stack([yy / 300, xx / 500, np.zeros_like(yy)], axis=2)
+    shapes: list[tuple[int, ...]] = []
+
+    def identity(tiles: list[np.ndarray]) -> list[np.ndarray]:
+        shapes.extend(t.shape for t in tiles)
+        return tiles
+
+    out = enhance_tiled(image, identity, (128, 128), overlap=32)
+    assert np.allclose(out, image, atol=1e-6)
+    assert len(shapes) > 6 and set(shapes) == {(128, 128, 3)}
+    shapes.clear()
+    small = image[:100, :100]
+    assert np.allclose(enhance_tiled(small, identity, (128, 128)), small)
+    assert shapes == [(100, 100, 3)]
 
 
 def test_tiling_has_no_seam_with_a_per_tile_gain() -> None:
