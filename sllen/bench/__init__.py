@@ -8,7 +8,7 @@ Importing this package imports neither torch nor an inference library.
 """
 
 from sllen.bench.runner import BenchConfig, BenchOptions, CaseResult, run_bench, run_case
-from sllen.bench.stats import LatencyStats, latency_stats, percentile
+from sllen.bench.stats import LatencyStats, latency_stats
 
 __all__ = [
     "BenchConfig",
@@ -16,7 +16,6 @@ __all__ = [
     "CaseResult",
     "LatencyStats",
     "latency_stats",
-    "percentile",
     "run_bench",
     "run_case",
 ]

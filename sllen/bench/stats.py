@@ -39,19 +39,6 @@ class LatencyStats:
         return asdict(self)
 
 
-def percentile(samples: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) with linear interpolation between neighbours."""
-    if not samples:
-        raise ValueError("percentile of no samples")
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile must be within 0..100, got {q}")
-    ordered = sorted(samples)
-    pos = (len(ordered) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
 def latency_stats(seconds: Sequence[float]) -> LatencyStats:
     """Statistics of per-iteration latencies given in seconds (reported in milliseconds)."""
     if len(seconds) == 0:
@@ -60,7 +47,7 @@ def latency_stats(seconds: Sequence[float]) -> LatencyStats:
     if any(not math.isfinite(v) or v < 0 for v in ms):
         raise ValueError("latencies must be finite and non-negative")
     arr = np.asarray(ms, dtype=np.float64)
-    p50, p90, p99 = (percentile(ms, q) for q in PERCENTILES)
+    p50, p90, p99 = (float(v) for v in np.percentile(arr, PERCENTILES))
     return LatencyStats(
         n=len(ms),
         mean=float(arr.mean()),

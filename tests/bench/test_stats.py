@@ -7,27 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from sllen.bench.stats import latency_stats, percentile
+from sllen.bench.stats import latency_stats
 
 
-def test_percentile_matches_numpy_linear() -> None:
-    rng = np.random.default_rng(3)
-    for n in (1, 2, 5, 20, 101):
-        xs = list(rng.random(n) * 100)
-        for q in (0, 1, 50, 90, 99, 100):
-            assert percentile(xs, q) == pytest.approx(np.percentile(xs, q), rel=1e-12)
-
-
-def test_percentile_known_values() -> None:
-    xs = [4.0, 1.0, 3.0, 2.0]  # unsorted on purpose
-    assert percentile(xs, 50) == 2.5  # mean of the middle two
-    assert percentile(xs, 0) == 1.0 and percentile(xs, 100) == 4.0
-    assert percentile(list(range(1, 11)), 90) == pytest.approx(9.1)
-    assert percentile([7.0], 99) == 7.0
-    with pytest.raises(ValueError):
-        percentile([], 50)
-    with pytest.raises(ValueError):
-        percentile([1.0], 101)
+def test_percentiles_interpolate_linearly() -> None:
+    s = latency_stats([x / 1000 for x in (4.0, 1.0, 3.0, 2.0)])  # unsorted on purpose
+    assert s.p50 == pytest.approx(2.5)  # mean of the middle two
+    assert latency_stats([7.0 / 1000]).p99 == pytest.approx(7.0)
 
 
 def test_latency_stats_in_milliseconds() -> None:
