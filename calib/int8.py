@@ -6,7 +6,7 @@ QuantFormat.QDQ) and returns a report. TensorRT compiles that file as it is (str
 networks: the precision is in the file); ONNX Runtime runs it on a CPU, which is how every
 number here is measured.
 
-Flavours (notes/performance.md: one INT8 file cannot serve both well)
+Flavours (one INT8 file cannot serve both well: measured in docs/performance.md)
 - ``tensorrt`` (default): activations QInt8 symmetric (ActivationSymmetric), weights QInt8
   symmetric per channel (WeightSymmetric, per_channel): every zero point is 0, which TensorRT
   requires. Biases stay float (QuantizeBias off; TensorRT folds float biases itself). The float
@@ -41,7 +41,7 @@ onnxruntime without it, through the QDQ quantizer called the way quantize_static
 Not quantized by default: HSBAB (the MatMul-Softmax-MatMul and its Q/K/V/output projections;
 TensorRT fuses FP16 attention, INT8 attention only for head sizes 16/32/64 up to 512 tokens) and
 the output layers (the last convolution and the sigmoid): users report INT8 image-to-image
-models coming out darker or with clipped highlights (notes/users.md).
+models coming out darker or with clipped highlights (e.g. NVIDIA/TensorRT#1187).
 
 Budget definition (``max_psnr_drop``, default 0.5 dB)
 A held-back part of the frames (``holdout_fraction``, brightness-stratified, never used for the

@@ -1,4 +1,6 @@
 """sllen.export: torch -> ONNX (+ simplify, parity check) -> TensorRT engine.
 
-Not built yet (the export issue); the package exists so the import layout of DESIGN.md holds.
+``sllen-export`` runs :func:`sllen.export.pipeline.run_export`; the TensorRT engine build lives
+in :mod:`sllen.export.trt`. Uses the model (torch) and sllen.calib; writes the files that
+sllen.runtime reads.
 """

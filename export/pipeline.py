@@ -1,7 +1,7 @@
 """sllen-export end to end: weights -> fp32/fp16/int8 ONNX (+ parity, budgets) -> engine.
 
 One library call (``run_export``) per CLI invocation. Every ONNX file is checked in ONNX
-Runtime on the CPU (precision lives in the file, DESIGN.md); TensorRT engines are built only
+Runtime on the CPU (precision lives in the file, not in builder flags); TensorRT engines are built only
 where TensorRT is installed, otherwise the report says how to build them on the target.
 """
 
@@ -192,9 +192,11 @@ def _cache_key(opts: ExportOptions, onnx_path: Path) -> str:
     """Everything that changes the engine: ONNX bytes, precision, profile, TensorRT, GPU."""
     import tensorrt as trt
 
-    from .tensorrt_build import detect_gpu, inspect_onnx
+    from sllen.runtime import env
 
-    _, cc = detect_gpu(opts.device or 0)
+    from .trt.onnx_info import inspect_onnx
+
+    _, cc = env.detect_gpu(opts.device or 0)
     return cache_key(
         onnx_sha256(onnx_path),
         inspect_onnx(onnx_path).precision,
@@ -209,15 +211,12 @@ def _cache_key(opts: ExportOptions, onnx_path: Path) -> str:
 
 
 def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict[str, Any]:
-    from .tensorrt_build import (
-        build_engine,
-        build_engine_auto,
-        detect_gpu,
-        select_device,
-        tensorrt_available,
-    )
+    from sllen.runtime import env
 
-    ok, reason = tensorrt_available()
+    from .trt.auto import build_engine_auto
+    from .trt.build import build_engine
+
+    ok, reason = env.tensorrt_available()
     if not ok:
         if opts.engine:
             raise ValueError(f"cannot build a TensorRT engine here: {reason}")
@@ -233,7 +232,7 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
     if opts.device is not None and opts.dla_core is not None:
         raise ValueError("give --device or --dla-core, not both")
     if opts.device is not None:
-        select_device(opts.device)
+        env.select_device(opts.device)
     plugin = opts.plugin_library
     if opts.attention == "auto" and plugin is None:
         from sllen.runtime.attention_kernel import find_plugin_library
@@ -264,7 +263,7 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
                 dla_core=opts.dla_core,
                 version_compatible=opts.version_compatible,
                 plugin_library=opts.plugin_library,
-                gpu=detect_gpu(opts.device) if opts.device is not None else None,
+                gpu=env.detect_gpu(opts.device) if opts.device is not None else None,
             )
             if opts.attention == "auto":
                 with warnings.catch_warnings():

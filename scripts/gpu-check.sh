@@ -71,7 +71,7 @@ PY
 python -m pytest -q -p no:cacheprovider tests/model tests/export/test_tensorrt_build.py \
   tests/train/test_trainer.py 2>&1 | tail -5 | tee "$OUT/pytest.txt"
 
-# 5. The attention kernel (issue 6): build runtime/csrc for this GPU, run ctest (the kernels
+# 5. The attention kernel: build runtime/csrc for this GPU, run ctest (the kernels
 #    against the CPU reference on the GPU, and on the CPU emulator), then
 #    scripts/gpu/attention_bench.py: correctness vs a float64 reference and torch SDPA, time and
 #    peak memory vs every SDPA backend and the naive MatMul-Softmax-MatMul, 1k/8k/32k tokens,
@@ -99,8 +99,8 @@ python -m pytest -q -p no:cacheprovider tests/model tests/export/test_tensorrt_b
     tests/runtime/test_attention_kernel.py 2>&1 | tail -3
 } 2>&1 | tee "$OUT/attention.txt"
 
-OUT="$OUT" bash scripts/gpu/bench_gpu.sh  # 6. sllen-bench: PyTorch FP32/FP16, kernel vs SDPA (issue 7)
-# 7. The runtime (issue 5) on the GPU: backend tests that need CUDA, then the whole video
+OUT="$OUT" bash scripts/gpu/bench_gpu.sh  # 6. sllen-bench: PyTorch FP32/FP16, kernel vs SDPA
+# 7. The runtime on the GPU: backend tests that need CUDA, then the whole video
 #    pipeline with the PyTorch backend (end-to-end fps next to the per-stage split).
 {
   SLLEN_ATTENTION_LIB="$PWD/build/libsllen_attention.so" python -m pytest -q -p no:cacheprovider \

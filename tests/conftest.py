@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 # Python source that makes torch unimportable in a subprocess: the deployment paths
-# (sllen-run, sllen-bench on ONNX Runtime) must work without torch (DESIGN.md).
+# (sllen-run, sllen-bench on ONNX Runtime) must work without torch.
 BLOCK_TORCH = (
     "import sys, importlib.abc\n"
     "class Block(importlib.abc.MetaPathFinder):\n"

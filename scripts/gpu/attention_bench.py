@@ -11,7 +11,7 @@ Per case (batch 1; 2 heads of 64 like the edge preset, 1 head of 512 like the pa
   case (flash, memory-efficient, cuDNN, math) and of the naive MatMul-Softmax-MatMul;
 - peak memory above the inputs (torch's allocator; the kernel allocates nothing but its output,
   so its peak is the output: linear in tokens).
-Targets (issue 6): every case in memory linear in the tokens; within 2x of torch's best fused
+Targets: every case in memory linear in the tokens; within 2x of torch's best fused
 kernel (flash / memory-efficient / cuDNN) where torch has one for the head size.
 Prints a table and writes $OUT/attention_bench.json (default OUT=/tmp/sllen-gpu).
 """

@@ -30,7 +30,7 @@ def test_brightens_a_dark_image(model) -> None:
 
 
 def test_beats_gamma_on_fixed_photos(model) -> None:
-    # Four evaluation photos at half size, 0.08 exposure, fixed noise: the quality bar
+    # Four evaluation photos at half size, 0.08 exposure, fixed noise: the model's quality bar
     # (+2 dB PSNR, +0.15 SSIM over the baseline) on average. One photo alone is not a fair
     # case: chelsea's mean brightness happens to equal gamma's 0.45 target.
     skimage_data = pytest.importorskip("skimage.data")

@@ -1,4 +1,4 @@
-"""The four import packages of DESIGN.md, and the torch-free promise of sllen and sllen.runtime."""
+"""The four import packages (sllen, sllen.export, sllen.calib, sllen.runtime), and the torch-free promise of sllen and sllen.runtime."""
 
 import subprocess
 import sys
