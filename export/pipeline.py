@@ -1,8 +1,9 @@
 """sllen-export end to end: weights -> fp32/fp16/int8 ONNX (+ parity, budgets) -> engine.
 
 One library call (``run_export``) per CLI invocation. Every ONNX file is checked in ONNX
-Runtime on the CPU (precision lives in the file, not in builder flags); TensorRT engines are built only
-where TensorRT is installed, otherwise the report says how to build them on the target.
+Runtime on the CPU (precision lives in the file, not in builder flags); TensorRT engines are
+built only where TensorRT is installed, otherwise the report says how to build them on the
+target.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The four import packages (sllen, sllen.export, sllen.calib, sllen.runtime), and the torch-free promise of sllen and sllen.runtime."""
+"""The four import packages (sllen, sllen.export, sllen.calib, sllen.runtime), and the
+torch-free promise of sllen and sllen.runtime."""
 
 import subprocess
 import sys
