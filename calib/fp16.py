@@ -19,8 +19,12 @@
 4. If the PSNR is under ``budget_db``: per-node sensitivity. Both models run on a few frames
    with every float tensor exposed; a node's own error is the relative RMS error of its output
    minus the largest relative error of its inputs (the error it adds, not the error it
-   inherits). The node adding most is moved to FP32, the model is converted and checked again,
-   up to ``max_steps`` times; the report says whether the budget was met.
+   inherits). The node adding most is moved to FP32, the model is converted and checked again;
+   after ``FALLBACK_SINGLES`` single nodes, the worst 2, 4, 8, ... nodes move at once, until
+   the budget holds, ``max_steps`` steps have run (None: no limit) or no FP16 node is left.
+   When the budget is still missed, the model is written as ``<dst stem>.over-budget.onnx``
+   (for inspection), nothing is written at ``dst``, and the report says so: sllen-export then
+   exits non-zero.
 
 The report: ``kept_fp32`` (node -> reason), ``psnr_db``, ``max_abs``, ``passes_budget``,
 ``budget_db``, ``steps`` (nodes added by step 4 with the PSNR after each), ``frames``,
@@ -189,12 +193,14 @@ def convert_fp16(
     budget_db: float = 40.0,
     overflow_fraction: float = 0.5,
     softmax_tol: float = 1e-3,
-    max_steps: int = 20,
+    max_steps: int | None = None,
     sensitivity_frames: int = 4,
     threads: int | None = None,
 ) -> dict:
     """Write an FP16 model (float32 I/O) of ``src_onnx`` to ``dst_onnx``; see the module
     docstring for the method and the report."""
+    from sllen.calib.int8 import FALLBACK_SINGLES, over_budget_path
+
     frames = _check_frames(frames)
     src = ensure_node_names(load_model(src_onnx))
     keep, peak = measure_fp16_risks(src, frames, overflow_fraction, softmax_tol, threads)
@@ -213,25 +219,35 @@ def convert_fp16(
 
     half, emulated, psnr, max_abs = check(keep)
     sub = frames[: max(1, sensitivity_frames)]
-    while psnr < budget_db and len(steps) < max_steps:
+    moved = 0
+    while psnr < budget_db and (max_steps is None or len(steps) < max_steps):
         own = _own_errors(src, emulated, sub, threads)
         candidates = {n: e for n, e in own.items() if n not in keep}
         if not candidates:
             break
-        worst = max(candidates, key=candidates.get)
-        keep[worst] = f"sensitivity: adds relative error {candidates[worst]:.3g} in FP16"
+        # One node at a time first, then doubling groups (as the INT8 fallback does).
+        size = 1 if moved < FALLBACK_SINGLES else 2 ** (len(steps) - FALLBACK_SINGLES + 1)
+        group = sorted(candidates, key=candidates.get, reverse=True)[:size]
+        for node in group:
+            keep[node] = f"sensitivity: adds relative error {candidates[node]:.3g} in FP16"
+        moved += len(group)
         half, emulated, psnr, max_abs = check(keep)
-        steps.append({"node": worst, "own_error": candidates[worst], "psnr_db": psnr})
+        steps.append({"nodes": group, "own_error": candidates[group[0]], "psnr_db": psnr})
+    passes = bool(psnr >= budget_db)
+    dst = Path(dst_onnx)
+    written = dst if passes else over_budget_path(dst)
+    if not passes:
+        dst.unlink(missing_ok=True)  # an older file under the normal name would pass for this
     copy_metadata(src, half, {"sllen_precision": "fp16"})
-    save_model(half, dst_onnx)
+    save_model(half, written)
     return {
         "precision": "fp16",
-        "path": str(Path(dst_onnx)),
+        "path": str(written),
         "kept_fp32": keep,
         "psnr_db": psnr,
         "max_abs": max_abs,
         "budget_db": budget_db,
-        "passes_budget": bool(psnr >= budget_db),
+        "passes_budget": passes,
         "steps": steps,
         "frames": int(len(frames)),
         "max_abs_activation": peak,

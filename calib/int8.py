@@ -57,14 +57,21 @@ range 1, mean over images)::
 well-lit material); ``references=(low, gt)`` passes real pairs. The report also gives the
 fidelity PSNR(INT8(frame), FP32(frame)) on the held-back frames as they are.
 
-When the drop is over budget: leave-one-out sensitivity on ``sensitivity_frames`` pairs: for
-every quantized weighted layer (Conv/MatMul/Gemm), the model is quantized with all the others
-but that one, and the PSNR gain over the fully quantized model is measured. Layers go back to
-float in the order of that gain, one at a time, re-quantizing and re-checking the whole budget
-each time, until it holds or ``max_fallback_layers`` have moved; the report lists them and the
-final numbers. (Sensitivity is measured with the float parts in FP32, the budget on the model
-that is written.) This helps when a few layers carry the loss; a loss spread over the whole
-network (for example ranges clipped everywhere) needs another method instead.
+A second set judges the budget on images unlike the calibration frames: ``eval_pairs=(low,
+gt)`` (sllen-export's ``--eval-data``, by default darkened evaluation photographs or generated
+scenes). Each set gets its own drop in the report; the budget holds when it holds on every set.
+
+When the drop is over budget: leave-one-out sensitivity on ``sensitivity_frames`` pairs of the
+worst set: for every quantized weighted layer (Conv/MatMul/Gemm), the model is quantized with
+all the others but that one, and the PSNR gain over the fully quantized model is measured.
+Layers go back to float in the order of that gain, re-quantizing and re-checking the whole
+budget each time: one at a time for the first ``FALLBACK_SINGLES`` layers, then in groups that
+double in size, until the budget holds, ``max_fallback_layers`` have moved (None: no limit,
+up to a model with no quantized layer left, i.e. FP16 throughout for the tensorrt flavour).
+(Sensitivity is measured with the float parts in FP32, the budget on the model that is
+written.) When even that misses the budget, the file is written as ``<dst stem>.over-budget
+.onnx`` for inspection, nothing is written at ``dst``, and the report says ``passes: False``:
+the caller (sllen-export) exits non-zero.
 """
 
 from __future__ import annotations
@@ -114,6 +121,27 @@ __all__ = [
 ]
 
 FLAVOURS = ("tensorrt", "cpu")
+# Layers moved back to float one at a time before the fallback moves them in growing groups
+# (a spread-out loss would otherwise cost one quantize-and-check per layer of the network).
+FALLBACK_SINGLES = 8
+
+
+def over_budget_path(dst: str | os.PathLike) -> Path:
+    """Where a file that misses its budget is written instead of ``dst`` (for inspection)."""
+    dst = Path(dst)
+    return dst.with_name(f"{dst.stem}.over-budget{dst.suffix}")
+
+
+def fallback_groups(nodes: list[str], singles: int = FALLBACK_SINGLES) -> list[list[str]]:
+    """``nodes`` cut into the groups the fallback moves: ``singles`` single nodes, then groups
+    of 2, 4, 8, ... (the last one shorter)."""
+    groups, i, size = [], 0, 1
+    while i < len(nodes):
+        groups.append(nodes[i : i + size])
+        i += size
+        if i >= singles:
+            size *= 2
+    return groups
 
 
 # ---------------------------------------------------------------------------- quantize
@@ -272,12 +300,16 @@ def quantize_int8(
     num_quantized_bins: int = 128,
     percentile: float = 99.999,
     sensitivity_frames: int = 4,
-    max_fallback_layers: int = 8,
+    max_fallback_layers: int | None = None,
+    eval_pairs: tuple[np.ndarray, np.ndarray] | None = None,
     seed: int = 0,
     threads: int | None = None,
+    log=None,
 ) -> dict:
     """Write the INT8 Q/DQ model of ``src_fp32`` to ``dst``; returns the report (see the
-    module docstring for the flavours, methods, budget and fallback)."""
+    module docstring for the flavours, methods, budget and fallback). ``log(str)`` hears
+    about each step that takes longer than a moment."""
+    say = log or (lambda _msg: None)
     if flavour not in FLAVOURS:
         raise ValueError(f"unknown INT8 flavour {flavour!r}; choose one of {FLAVOURS}")
     if method not in METHODS:
@@ -303,6 +335,7 @@ def quantize_int8(
                 f"{ranges_path}: ranges were computed with {header['method']!r}, not {method!r}"
             )
     else:
+        say(f"int8: calibrating {method} ranges on {len(calib)} frames")
         tensor_ranges = compute_ranges(
             model, calib, method, num_bins, num_quantized_bins, percentile, threads=threads
         )
@@ -333,8 +366,12 @@ def quantize_int8(
         )
 
     sess32 = session(model, threads)
-    low, gt = budget_pairs(sess32, holdout, references, seed)
-    out32_low = run(sess32, low)
+    sets = {"holdout": budget_pairs(sess32, holdout, references, seed)}
+    if eval_pairs is not None:
+        sets["eval"] = tuple(np.asarray(a, dtype=np.float32) for a in eval_pairs)
+        if sets["eval"][0].shape != sets["eval"][1].shape:
+            raise ValueError("eval_pairs: low and gt differ in shape")
+    out32 = {name: run(sess32, low) for name, (low, _gt) in sets.items()}
     ref_holdout = run(sess32, holdout)
     notes: list[str] = []
 
@@ -344,13 +381,19 @@ def quantize_int8(
             q = _float_parts_to_fp16(q, fp16_keep)
         return q
 
-    def evaluate(q: onnx.ModelProto) -> tuple[float, float, float]:
-        return _budget(session(q, threads), low, gt, out32_low)
+    def evaluate(q: onnx.ModelProto) -> dict[str, tuple[float, float, float]]:
+        """(PSNR FP32, PSNR INT8, drop) per budget set."""
+        sess8 = session(q, threads)
+        return {n: _budget(sess8, low, gt, out32[n]) for n, (low, gt) in sets.items()}
 
+    def worst(scores: dict[str, tuple[float, float, float]]) -> str:
+        return max(scores, key=lambda n: scores[n][2])
+
+    say("int8: quantizing and checking the budget")
     qmodel = build(excluded, use_fp16)
     if use_fp16:
         try:
-            p32, p8, drop = evaluate(qmodel)
+            scores = evaluate(qmodel)
         except Exception as err:  # noqa: BLE001 - any ORT failure: fall back to FP32 parts
             notes.append(
                 "ONNX Runtime cannot run Q/DQ with FP16 float parts "
@@ -359,38 +402,59 @@ def quantize_int8(
             )
             use_fp16 = False
             qmodel = build(excluded, False)
-            p32, p8, drop = evaluate(qmodel)
+            scores = evaluate(qmodel)
     else:
-        p32, p8, drop = evaluate(qmodel)
+        scores = evaluate(qmodel)
 
     sensitivity: list[dict] = []
     fallback: list[dict] = []
-    if drop > max_psnr_drop and max_fallback_layers > 0:
+    limit = max_fallback_layers
+    drop = scores[worst(scores)][2]
+    if drop > max_psnr_drop and (limit is None or limit > 0):
+        name = worst(scores)
+        say(
+            f"int8: drop {drop:.2f} dB on the {name} set is over the {max_psnr_drop} dB budget; "
+            "measuring each layer's sensitivity"
+        )
+        low, gt = sets[name]
         sensitivity = _sensitivity(
             model, tensor_ranges, method, flavour, excluded, low, gt, sensitivity_frames,
-            sess32, threads,
+            threads,
         )  # fmt: skip
-        for item in sensitivity[:max_fallback_layers]:
-            excluded[item["node"]] = f"sensitivity: +{item['gain_db']:.2f} dB in float"
+        order = [item["node"] for item in sensitivity][:limit]
+        gain = {item["node"]: item["gain_db"] for item in sensitivity}
+        for group in fallback_groups(order):
+            for node in group:
+                excluded[node] = f"sensitivity: +{gain[node]:.2f} dB in float"
             qmodel = build(excluded, use_fp16)
-            p32, p8, drop = evaluate(qmodel)
-            fallback.append({"node": item["node"], "drop_db": drop, "psnr_int8_db": p8})
+            scores = evaluate(qmodel)
+            drop = scores[worst(scores)][2]
+            fallback.append(
+                {"nodes": group, "drop_db": drop, "psnr_int8_db": scores[worst(scores)][1]}
+            )
+            moved = sum(len(f["nodes"]) for f in fallback)
+            say(f"int8: {moved} layers back in float, drop {drop:.2f} dB")
             if drop <= max_psnr_drop:
                 break
 
+    passes = bool(drop <= max_psnr_drop)
     fidelity = psnr_db(run(session(qmodel, threads), holdout), ref_holdout)
     copy_metadata(
         src,
         qmodel,
         {"sllen_precision": "int8", "sllen_int8_flavour": flavour, "sllen_int8_method": method},
     )
-    save_model(prune_opset_imports(qmodel), dst)
+    written = dst if passes else over_budget_path(dst)
+    if not passes:
+        dst.unlink(missing_ok=True)  # an older file under the normal name would pass for this
+    save_model(prune_opset_imports(qmodel), written)
     quantized = [n for n in weighted_nodes(model) if n not in excluded]
+    p32, p8, drop = scores[worst(scores)]
     return {
         "precision": "int8",
         "flavour": flavour,
         "method": method,
-        "path": str(dst),
+        "path": str(written),
         "ranges_path": str(ranges_path),
         "ranges_reused": reused,
         "excluded": excluded,
@@ -408,10 +472,20 @@ def quantize_int8(
                 else "given references"
             ),
             "max_psnr_drop_db": max_psnr_drop,
+            "worst_set": worst(scores),
             "psnr_fp32_db": p32,
             "psnr_int8_db": p8,
             "drop_db": drop,
-            "passes": bool(drop <= max_psnr_drop),
+            "passes": passes,
+            "sets": {
+                n: {
+                    "frames": int(len(sets[n][0])),
+                    "psnr_fp32_db": v[0],
+                    "psnr_int8_db": v[1],
+                    "drop_db": v[2],
+                }
+                for n, v in scores.items()
+            },
         },
         "psnr_int8_vs_fp32_db": fidelity,
         "sensitivity": sensitivity,
@@ -431,12 +505,12 @@ def _float_parts_to_fp16(q: onnx.ModelProto, keep: dict[str, str]) -> onnx.Model
 
 
 def _sensitivity(
-    model, ranges, method, flavour, excluded, low, gt, n_frames, sess32, threads
+    model, ranges, method, flavour, excluded, low, gt, n_frames, threads
 ) -> list[dict]:
     """Leave-one-out: PSNR gain (vs gt, on ``n_frames`` pairs) of keeping each quantized
     weighted layer in float while all the others stay quantized; sorted, largest first."""
     sub_low, sub_gt = low[:n_frames], gt[:n_frames]
-    out32 = run(sess32, sub_low)
+    out32 = run(session(model, threads), sub_low)
 
     def score(excl: set[str]) -> float:
         q = quantize_with_ranges(model, ranges, method, flavour, excl)

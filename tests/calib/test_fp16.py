@@ -105,4 +105,7 @@ def test_unreachable_budget_moves_sensitive_nodes_and_reports_failure(sllen_onnx
     )  # fmt: skip
     assert not report["passes_budget"]
     assert len(report["steps"]) == 2
-    assert all(s["node"] in report["kept_fp32"] for s in report["steps"])
+    assert all(n in report["kept_fp32"] for s in report["steps"] for n in s["nodes"])
+    # Over budget: nothing under the normal name, the file kept beside it for inspection.
+    assert not (tmp_path / "f.onnx").exists()
+    assert report["path"] == str(tmp_path / "f.over-budget.onnx")

@@ -153,11 +153,48 @@ def test_over_budget_moves_the_most_sensitive_layer_back_to_float(tmp_path) -> N
     )  # fmt: skip
     assert [s["node"] for s in report["sensitivity"]] and len(report["sensitivity"]) == 2
     assert {s["node"] for s in report["sensitivity"]} == {"conv1", "conv2"}  # head excluded
-    moved = report["fallback"][0]["node"]
+    [moved] = report["fallback"][0]["nodes"]
     assert moved == report["sensitivity"][0]["node"]
     assert report["excluded"][moved].startswith("sensitivity")
     assert not report["budget"]["passes"]
     assert moved not in inspect_qdq(report["path"])["quantized_layers"]
+    # Over budget: nothing under the normal name, the file kept beside it for inspection.
+    assert not (tmp_path / "q.onnx").exists()
+    assert report["path"] == str(tmp_path / "q.over-budget.onnx")
+
+
+def test_fallback_keeps_going_until_no_layer_is_quantized(tmp_path) -> None:
+    src = conv_model(tmp_path / "convs.onnx")
+    x = synthetic_calibration_frames(6, (32, 32), seed=2)
+    (tmp_path / "q.onnx").write_bytes(b"an older export")  # must not survive a failed one
+    report = quantize_int8(
+        src, tmp_path / "q.onnx", x, method="minmax", max_psnr_drop=-100.0, sensitivity_frames=1
+    )
+    moved = [n for f in report["fallback"] for n in f["nodes"]]
+    assert sorted(moved) == ["conv1", "conv2"] and report["quantized_layers"] == []
+    assert not report["budget"]["passes"] and not (tmp_path / "q.onnx").exists()
+
+
+def test_fallback_groups_are_single_then_doubling() -> None:
+    nodes = [f"n{i}" for i in range(20)]
+    groups = int8.fallback_groups(nodes, singles=3)
+    assert [len(g) for g in groups] == [1, 1, 1, 2, 4, 8, 3]
+    assert [n for g in groups for n in g] == nodes
+    assert int8.fallback_groups([]) == []
+
+
+def test_budget_is_judged_on_every_set(tmp_path) -> None:
+    src = conv_model(tmp_path / "convs.onnx")
+    x = synthetic_calibration_frames(6, (32, 32), seed=2)
+    gt = synthetic_calibration_frames(3, (48, 32), seed=5) ** 0.5  # brighter, another size
+    report = quantize_int8(
+        src, tmp_path / "q.onnx", x, method="minmax", eval_pairs=(gt * 0.2, gt), max_psnr_drop=5
+    )
+    sets = report["budget"]["sets"]
+    assert set(sets) == {"holdout", "eval"} and sets["eval"]["frames"] == 3
+    worst = max(sets, key=lambda n: sets[n]["drop_db"])
+    assert report["budget"]["worst_set"] == worst
+    assert report["budget"]["drop_db"] == sets[worst]["drop_db"]
 
 
 def test_bad_arguments(sllen_onnx, frames, tmp_path) -> None:
