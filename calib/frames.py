@@ -446,3 +446,43 @@ def synthetic_calibration_frames(
     Real footage from the deployment camera calibrates better; these only stand in for it.
     """
     return synthetic_pairs(count, size, seed)[0]
+
+
+# Mean luma under which --eval-data is taken as dark footage (its references are then the FP32
+# model's enhanced frames) rather than as well-lit pictures (which are their own references).
+DARK_FOOTAGE_LUMA = 0.25
+EVAL_COUNT = 8
+
+
+def budget_eval_frames(
+    sources: Sequence[str | os.PathLike[str]] | None,
+    size: tuple[int, int] = (256, 256),
+    count: int = EVAL_COUNT,
+) -> tuple[np.ndarray, str, str]:
+    """``(frames, references, description)`` of the second budget set, the images unlike the
+    calibration frames that sllen.calib.int8 judges the budget on as well.
+
+    ``sources`` (sllen-export --eval-data; anything load_calibration_frames takes): dark
+    footage (median mean luma < DARK_FOOTAGE_LUMA) is judged with ``references="enhanced"``,
+    brighter pictures with ``"frames"`` (they are their own ground truth, darkened by the
+    synthesis). Without sources: the built-in evaluation photographs (sllen[eval]) where
+    installed, else generated well-lit scenes.
+    """
+    if sources:
+        frames = load_calibration_frames(sources, count, size)
+        dark = float(np.median(mean_luma(frames))) < DARK_FOOTAGE_LUMA
+        kind = "dark footage, references = FP32-enhanced" if dark else "well-lit pictures"
+        names = ", ".join(str(s) for s in sources)
+        return frames, "enhanced" if dark else "frames", f"{names} ({len(frames)} frames, {kind})"
+    from sllen.evalset import load_photos
+
+    try:
+        photos, _notes = load_photos()
+    except ValueError:  # none of the photo packages installed
+        _low, ref = synthetic_pairs(count, size, seed=7)
+        return ref, "frames", f"{count} generated well-lit scenes (install sllen[eval] for photos)"
+    frames = np.stack(
+        [resize_cover(img, size).transpose(2, 0, 1) for img in list(photos.values())[:count]]
+    ).astype(np.float32)
+    names = ", ".join(list(photos)[:count])
+    return frames, "frames", f"built-in evaluation photographs ({names})"

@@ -57,9 +57,11 @@ range 1, mean over images)::
 well-lit material); ``references=(low, gt)`` passes real pairs. The report also gives the
 fidelity PSNR(INT8(frame), FP32(frame)) on the held-back frames as they are.
 
-A second set judges the budget on images unlike the calibration frames: ``eval_pairs=(low,
-gt)`` (sllen-export's ``--eval-data``, by default darkened evaluation photographs or generated
-scenes). Each set gets its own drop in the report; the budget holds when it holds on every set.
+A second set judges the budget on images unlike the calibration frames: ``eval_frames`` with
+``eval_references`` ("enhanced", "frames" or (low, gt), as ``references``; sllen-export's
+``--eval-data``, by default darkened evaluation photographs or generated scenes:
+sllen.calib.frames.budget_eval_frames). Each set gets its own drop in the report; the budget
+holds when it holds on every set.
 
 When the drop is over budget: leave-one-out sensitivity on ``sensitivity_frames`` pairs of the
 worst set: for every quantized weighted layer (Conv/MatMul/Gemm), the model is quantized with
@@ -301,7 +303,8 @@ def quantize_int8(
     percentile: float = 99.999,
     sensitivity_frames: int = 4,
     max_fallback_layers: int | None = None,
-    eval_pairs: tuple[np.ndarray, np.ndarray] | None = None,
+    eval_frames: np.ndarray | None = None,
+    eval_references="frames",
     seed: int = 0,
     threads: int | None = None,
     log=None,
@@ -367,10 +370,8 @@ def quantize_int8(
 
     sess32 = session(model, threads)
     sets = {"holdout": budget_pairs(sess32, holdout, references, seed)}
-    if eval_pairs is not None:
-        sets["eval"] = tuple(np.asarray(a, dtype=np.float32) for a in eval_pairs)
-        if sets["eval"][0].shape != sets["eval"][1].shape:
-            raise ValueError("eval_pairs: low and gt differ in shape")
+    if eval_frames is not None or isinstance(eval_references, tuple):
+        sets["eval"] = budget_pairs(sess32, eval_frames, eval_references, seed + 1)
     out32 = {name: run(sess32, low) for name, (low, _gt) in sets.items()}
     ref_holdout = run(sess32, holdout)
     notes: list[str] = []

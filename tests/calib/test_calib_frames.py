@@ -136,3 +136,25 @@ def test_split_holdout_and_synthetic_frames() -> None:
     assert low.shape == ref.shape and ref.mean() > low.mean()
     with pytest.raises(ValueError):
         split_holdout(frames[:1])
+
+
+def test_budget_eval_frames_from_sources_dark_and_bright(tmp_path):
+    from sllen.calib.frames import budget_eval_frames
+
+    dark, bright = tmp_path / "dark", tmp_path / "bright"
+    for folder, level in ((dark, 0.05), (bright, 0.6)):
+        for i in range(3):
+            write_image(folder / f"img{i:02d}.png", _flat(level + 0.01 * i))
+    frames, refs, text = budget_eval_frames([dark], (32, 32), count=3)
+    assert frames.shape == (3, 3, 32, 32) and refs == "enhanced" and "dark footage" in text
+    frames, refs, text = budget_eval_frames([bright], (32, 32), count=3)
+    assert refs == "frames" and "well-lit" in text
+
+
+def test_budget_eval_frames_default_is_photos_or_generated_scenes():
+    from sllen.calib.frames import budget_eval_frames
+
+    frames, refs, text = budget_eval_frames(None, (32, 48), count=2)
+    assert frames.shape == (2, 3, 32, 48) and refs == "frames"
+    assert frames.min() >= 0 and frames.max() <= 1
+    assert "photographs" in text or "generated" in text
