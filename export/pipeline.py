@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sllen.fileio import atomic_write_json
+from sllen.runtime.errors import BudgetError
 
 from .engine_meta import EngineCache, cache_key, onnx_sha256, read_metadata, write_metadata
 from .shapes import DEFAULT_PROFILE, ShapeProfile
@@ -43,6 +44,9 @@ class ExportOptions:
     calib_count: int = 300
     calib_size: tuple[int, int] = (256, 256)
     calib_method: str = "entropy"
+    # Images unlike the calibration frames the INT8 budget is judged on as well (None: the
+    # built-in evaluation photographs where installed, else generated scenes).
+    eval_data: list[Path] = field(default_factory=list)
     target: str = "tensorrt"  # INT8 flavour: tensorrt (symmetric) or cpu (asymmetric uint8)
     max_psnr_drop: float = 0.5
     fp16_budget_db: float = 40.0
@@ -76,6 +80,8 @@ class ExportOptions:
             raise ValueError("--attention plugin is only exported in FP32 for now")
         if self.calib_data and not self.int8:
             raise ValueError("--calib-data is only used with --int8")
+        if self.eval_data and not self.int8:
+            raise ValueError("--eval-data is only used with --int8")
 
 
 def _size_mb(path: Path) -> float:
@@ -157,17 +163,23 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
             budget_db=opts.fp16_budget_db,
             threads=opts.threads,
         )
-        r.update(file=FP16, mb=_size_mb(out / FP16), seconds=round(time.monotonic() - t, 1))
+        written = Path(r["path"])
+        r.update(file=written.name, mb=_size_mb(written), seconds=round(time.monotonic() - t, 1))
         report["files"]["fp16"] = r
         log(
-            f"fp16: {out / FP16} ({r['psnr_db']:.1f} dB vs FP32, budget "
+            f"fp16: {written} ({r['psnr_db']:.1f} dB vs FP32, budget "
             f"{opts.fp16_budget_db:.0f} dB: {'pass' if r['passes_budget'] else 'FAIL'})"
         )
     if opts.int8:
+        from sllen.calib.frames import budget_eval_frames
         from sllen.calib.int8 import quantize_int8
 
         name = INT8 if opts.target == "tensorrt" else INT8_CPU
         t = time.monotonic()
+        eval_frames, eval_refs, eval_text = budget_eval_frames(
+            opts.eval_data or None, opts.calib_size
+        )
+        log(f"int8: the budget is judged on held-back calibration frames and on {eval_text}")
         r = quantize_int8(
             fp32,
             out / name,
@@ -176,15 +188,22 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
             flavour=opts.target,
             max_psnr_drop=opts.max_psnr_drop,
             ranges=opts.ranges,
+            eval_frames=eval_frames,
+            eval_references=eval_refs,
             threads=opts.threads,
+            log=log,
         )
-        r.update(file=name, mb=_size_mb(out / name), seconds=round(time.monotonic() - t, 1))
+        written = Path(r["path"])
+        r.update(file=written.name, mb=_size_mb(written), seconds=round(time.monotonic() - t, 1))
+        r["budget"]["eval_data"] = eval_text
         report["files"]["int8" if opts.target == "tensorrt" else "int8_cpu"] = r
         b = r["budget"]
+        drops = ", ".join(f"{k} {v['drop_db']:.2f} dB" for k, v in b["sets"].items())
+        moved = sum(len(f["nodes"]) for f in r["fallback"])
         log(
-            f"int8 ({opts.target}): {out / name} (PSNR drop {b['drop_db']:.2f} dB, budget "
+            f"int8 ({opts.target}): {written} (PSNR drop {drops}; budget "
             f"{opts.max_psnr_drop} dB: {'pass' if b['passes'] else 'FAIL'}; "
-            f"{len(r['fallback'])} layers moved back to float)"
+            f"{moved} layers moved back to float)"
         )
     return report
 
@@ -286,10 +305,15 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
     return {"built": True, "engines": engines}
 
 
-def run_export(opts: ExportOptions, log: Log | None = None) -> dict[str, Any]:
+def run_export(
+    opts: ExportOptions, log: Log | None = None, *, check_budgets: bool = True
+) -> dict[str, Any]:
     """Do everything ``opts`` asks and write ``report.json`` into ``opts.out``.
 
-    ``log`` receives progress lines with rich markup; default: a rich console."""
+    ``log`` receives progress lines with rich markup; default: a rich console. A file that
+    misses its accuracy budget raises BudgetError after the report is written (with
+    ``check_budgets=False`` the caller calls :func:`check_budgets` itself, e.g. after printing
+    the report)."""
     import sllen
 
     if log is None:
@@ -316,4 +340,30 @@ def run_export(opts: ExportOptions, log: Log | None = None) -> dict[str, Any]:
         files = [opts.out / f["file"] for f in report["files"].values()]
         report["engine"] = build_engines(opts, files, log)
     atomic_write_json(opts.out / "report.json", report, default=str)
+    if check_budgets:
+        check_budgets_of(report)
     return report
+
+
+def check_budgets_of(report: dict[str, Any]) -> None:
+    """BudgetError when a file missed its budget (written as *.over-budget.onnx, reported)."""
+    failed, kept = [], []
+    for key, f in report.get("files", {}).items():
+        if key == "fp16" and not f["passes_budget"]:
+            kept.append(f["file"])
+            failed.append(
+                f"fp16 reaches {f['psnr_db']:.1f} dB vs FP32 with every sensitive node in FP32, "
+                f"under the {f['budget_db']:.0f} dB budget (--fp16-budget-db)"
+            )
+        elif key.startswith("int8") and not f["budget"]["passes"]:
+            kept.append(f["file"])
+            b = f["budget"]
+            failed.append(
+                f"int8 loses {b['drop_db']:.2f} dB on the {b['worst_set']} set even with "
+                f"{len(f['excluded'])} layers in float, over the {b['max_psnr_drop_db']} dB "
+                "budget (--max-psnr-drop; calibrate on more varied footage with --calib-data)"
+            )
+    if failed:
+        raise BudgetError(
+            "; ".join(failed) + f"; kept for inspection only as {', '.join(kept)}, see report.json"
+        )

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
+from sllen.runtime.errors import SllenError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -46,7 +48,7 @@ def user_errors(fn: F) -> F:
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(EXIT_INTERRUPTED)
-        except (ValueError, OSError) as e:
+        except (SllenError, ValueError, OSError) as e:
             fail(_one_line(e))
         except Exception as e:
             if getattr(e, "user_error", False):  # e.g. a missing library, an engine for another GPU

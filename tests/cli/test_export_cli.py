@@ -104,3 +104,20 @@ def test_from_onnx_needs_tensorrt(weights: Path, tmp_path: Path) -> None:
     fake = tmp_path / "m.onnx"
     fake.write_bytes(b"not really")
     _one_line(sllen_export("--from-onnx", str(fake), "--out", str(tmp_path / "o")), "TensorRT")
+
+
+def test_missed_budget_exits_non_zero_and_keeps_no_file_under_the_normal_name(
+    weights: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "over"
+    (out).mkdir()
+    (out / "sllen.fp16.onnx").write_bytes(b"an older export")  # must not pass for the new one
+    r = sllen_export(
+        "--weights", str(weights), "--fp16", "--fp16-budget-db", "200", "--out", str(out)
+    )
+    _one_line(r, "fp16")
+    assert "over-budget" in r.stderr and "FAIL" in r.stdout  # the table is printed first
+    assert not (out / "sllen.fp16.onnx").exists()
+    assert (out / "sllen.fp16.over-budget.onnx").is_file()
+    report = json.loads((out / "report.json").read_text())
+    assert not report["files"]["fp16"]["passes_budget"]

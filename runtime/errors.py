@@ -1,0 +1,29 @@
+"""The errors a user can fix, as one family: the CLI shows them as one line and exits 2.
+
+Anything else that escapes a command is a bug: one line, exit 1, and SLLEN_DEBUG=1 for the
+traceback (sllen.cli._errors). Each class also derives from the built-in type callers have
+always caught (ValueError, FileNotFoundError, RuntimeError), so library users keep working.
+Standard library only: the runtime is the bottom layer and everything above may raise these.
+"""
+
+from __future__ import annotations
+
+
+class SllenError(Exception):
+    """An error the user can fix (bad input, a missing file or library, a missed budget)."""
+
+
+class InputError(SllenError, ValueError):
+    """A value, file or option sllen cannot use as given."""
+
+
+class MissingFileError(SllenError, FileNotFoundError):
+    """A path the user named does not exist."""
+
+
+class BudgetError(SllenError):
+    """An exported file misses its accuracy budget even with every layer moved back to float."""
+
+
+class MissingDependencyError(SllenError, ImportError):
+    """An optional package (an extra of sllen) is needed for this command."""
