@@ -31,12 +31,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from sllen.runtime.backends import installed
-from sllen.runtime.backends.base import BackendUnavailableError
+from sllen.runtime.env import (
+    BackendUnavailableError,
+    cudart_device_properties,
+    cudart_module,
+    torch_device_properties,
+    torch_with_cuda,
+)
 
 IMPLEMENTATIONS = ("torch", "cuda-python")
-# cuda-python's runtime module: the 12.6.1+/13 name first, then the 12.x name 13 removed.
-CUDART_MODULES = ("cuda.bindings.runtime", "cuda.cudart")
 
 INSTALL_HINT = (
     "install cuda-python matching the CUDA major version (CUDA 12 / JetPack 6: "
@@ -138,25 +141,6 @@ class CudaBuffers(ABC):
 # --------------------------------------------------------------------------- selection
 
 
-def _torch_cuda_available() -> bool:
-    if not installed("torch"):
-        return False
-    torch = importlib.import_module("torch")
-    return bool(torch.cuda.is_available())
-
-
-def _cudart_module() -> Any | None:
-    """cuda-python's runtime module, or None when cuda-python is not installed."""
-    for name in CUDART_MODULES:
-        if not installed(name.split(".")[0]):
-            return None
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    return None
-
-
 def choose_implementation(prefer: str = "auto") -> str:
     """The implementation for ``prefer`` ("auto", "torch" or "cuda-python").
 
@@ -165,11 +149,11 @@ def choose_implementation(prefer: str = "auto") -> str:
     """
     if prefer not in ("auto", *IMPLEMENTATIONS):
         raise ValueError(f"buffers must be auto, torch or cuda-python, not {prefer!r}")
-    if prefer in ("auto", "torch") and _torch_cuda_available():
+    if prefer in ("auto", "torch") and torch_with_cuda() is not None:
         return "torch"
     if prefer == "torch":
         raise BackendUnavailableError("torch with CUDA is not available for the TensorRT buffers")
-    if _cudart_module() is not None:
+    if cudart_module() is not None:
         return "cuda-python"
     if prefer == "cuda-python":
         raise BackendUnavailableError(f"cuda-python is not installed: {INSTALL_HINT}")
@@ -183,7 +167,7 @@ def open_buffers(device: int = 0, prefer: str = "auto") -> CudaBuffers:
     kind = choose_implementation(prefer)
     if kind == "torch":
         return TorchBuffers(device)
-    module = _cudart_module()
+    module = cudart_module()
     assert module is not None  # choose_implementation checked it
     return CudaPythonBuffers(device, module)
 
@@ -210,8 +194,7 @@ class TorchBuffers(CudaBuffers):
         return int(self._stream.cuda_stream)
 
     def device_properties(self) -> tuple[str, str]:
-        props = self._torch.cuda.get_device_properties(self.device)
-        return str(props.name), f"{props.major}.{props.minor}"
+        return torch_device_properties(self._torch, self.device)
 
     def alloc_device(self, nbytes: int) -> DeviceBuffer:
         t = self._torch.empty(max(nbytes, 1), dtype=self._torch.uint8, device=self._device)
@@ -304,9 +287,7 @@ class CudaPythonBuffers(CudaBuffers):
         return int(self._stream)  # the cudaStream_t address (cuda-python "Tips and Tricks")
 
     def device_properties(self) -> tuple[str, str]:
-        props = self._call(self._rt.cudaGetDeviceProperties(self.device), "cudaGetDeviceProperties")
-        name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else props.name
-        return str(name).rstrip("\x00"), f"{props.major}.{props.minor}"
+        return cudart_device_properties(self._rt, self.device)
 
     def alloc_device(self, nbytes: int) -> DeviceBuffer:
         ptr = int(self._call(self._rt.cudaMalloc(max(nbytes, 1)), "cudaMalloc"))

@@ -68,7 +68,7 @@ for h, w in [(368, 640), (720, 1280), (1088, 1920)]:
           f"max |fp32 - fp16| {diff:.2e}, peak mem {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
 PY
 
-python -m pytest -q -p no:cacheprovider tests/model tests/export/test_tensorrt_build.py \
+python -m pytest -q -p no:cacheprovider tests/model tests/export/trt tests/runtime/test_env.py \
   tests/train/test_trainer.py 2>&1 | tail -5 | tee "$OUT/pytest.txt"
 
 # 5. The attention kernel: build runtime/csrc for this GPU, run ctest (the kernels

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 # Python source that makes torch unimportable in a subprocess: the deployment paths
@@ -19,3 +22,32 @@ BLOCK_TORCH = (
 @pytest.fixture
 def block_torch() -> str:
     return BLOCK_TORCH
+
+
+# tests/fakes: modules shared by the test packages (the one fake TensorRT, tiny ONNX graphs),
+# imported by their plain names (`from fake_tensorrt import FakeBuffers`) whatever pytest's
+# import mode; the folder holds nothing else, so nothing else becomes importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fakes"))
+
+
+@pytest.fixture
+def fake_trt(monkeypatch):
+    """install(version="10.3.0", **options) -> a fresh fake `tensorrt` (a MOCK: TensorRT cannot
+    be installed here) in sys.modules; see tests/fakes/fake_tensorrt.py for the options.
+
+    Plugin libraries are "loaded" by recording ("dlopen", path) in the fake's calls, and the
+    process-wide plugin registry (sllen.runtime.env) starts empty.
+    """
+    import fake_tensorrt
+
+    from sllen.runtime import env
+
+    monkeypatch.setattr(env, "_loaded_plugins", {})
+
+    def install(version: str = "10.3.0", **options):
+        trt = fake_tensorrt.make_fake_trt(version, **options)
+        monkeypatch.setitem(sys.modules, "tensorrt", trt)
+        monkeypatch.setattr(env, "_dlopen", lambda path: trt.calls.append(("dlopen", str(path))))
+        return trt
+
+    return install

@@ -6,7 +6,6 @@ onnxruntime or torch only when it is opened.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from sllen.runtime.backends.base import (
     Outputs,
     Timing,
 )
+from sllen.runtime.env import installed
 
 __all__ = [
     "BACKENDS",
@@ -38,16 +38,6 @@ __all__ = [
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 ONNX_SUFFIXES = (".onnx",)
 WEIGHTS_SUFFIXES = (".safetensors",)
-
-
-def installed(module: str) -> bool:
-    """Whether `module` can be imported, without importing it (torch takes seconds)."""
-    if os.environ.get(f"SLLEN_HIDE_{module.upper().replace('.', '_')}"):
-        return False  # lets tests and users pretend a library is absent
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def backend_for_file(path: str | os.PathLike[str]) -> str:

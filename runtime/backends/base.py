@@ -28,18 +28,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+# Defined beside the environment checks that raise it (below the backends and cuda_buffers).
+from sllen.runtime.env import BackendUnavailableError  # noqa: F401 - part of this interface
+
 MULTIPLE = 16
 BACKENDS = ("tensorrt", "onnxruntime", "pytorch")
 
 
 class InputError(ValueError):
     """An input the model cannot take (shape, dtype, outside the engine's profile)."""
-
-
-class BackendUnavailableError(RuntimeError):
-    """The backend's library (tensorrt, onnxruntime, torch) or device is not there."""
-
-    user_error = True  # the CLI prints the message as one line, exit code 2
 
 
 @dataclass(frozen=True)

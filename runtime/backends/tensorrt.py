@@ -28,7 +28,6 @@ the "ICudaEngine" / "IExecutionContext" / "Runtime" pages): 11.x keeps only
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib
 import os
 import warnings
@@ -41,7 +40,6 @@ from sllen.runtime import cuda_buffers
 from sllen.runtime.backends.base import (
     Backend,
     BackendInfo,
-    BackendUnavailableError,
     InputError,
     Outputs,
     Timing,
@@ -53,7 +51,10 @@ from sllen.runtime.engine_meta import (
     rebuild_command,
 )
 
-MIN_TRT_MAJOR = 10
+# One implementation of the TensorRT import and of plugin loading, shared with the engine
+# builder (sllen.export.trt): a library loaded by either side is registered for both.
+from sllen.runtime.env import import_tensorrt, load_plugin_library
+
 IMAGE_OUTPUT = "output"
 SEGMENTATION_OUTPUT = "segmentation"
 
@@ -79,54 +80,6 @@ def parse_device(device: str) -> int:
     raise ValueError(
         f"the tensorrt backend runs on a CUDA GPU: --device cuda or cuda:N, not {device!r}"
     )
-
-
-def import_tensorrt() -> Any:
-    """The tensorrt module (10.x or 11.x), or BackendUnavailableError saying how to get it."""
-    try:
-        trt = importlib.import_module("tensorrt")
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            f"TensorRT is not installed ({exc}); on Jetson use the system TensorRT from a venv "
-            "made with --system-site-packages, elsewhere pip install tensorrt"
-        ) from None
-    except OSError as exc:  # the bindings import but libnvinfer does not load
-        raise BackendUnavailableError(
-            f"TensorRT is installed but its libraries do not load ({exc})"
-        ) from None
-    version = str(getattr(trt, "__version__", "0"))
-    major = version.split(".")[0]
-    if not major.isdigit() or int(major) < MIN_TRT_MAJOR:
-        raise BackendUnavailableError(
-            f"TensorRT {version} is too old: sllen engines need TensorRT 10.x or 11.x"
-        )
-    return trt
-
-
-def _dlopen(path: Path) -> Any:
-    # samples/python/onnx_custom_plugin/load_plugin_lib.py: loading the library runs its
-    # REGISTER_TENSORRT_PLUGIN static initialisers, which put the creators in TensorRT's plugin
-    # registry; RTLD_GLOBAL keeps its symbols visible to libnvinfer.
-    return ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
-
-
-_loaded_plugins: dict[str, Any] = {}
-
-
-def load_plugin_library(path: str | os.PathLike[str]) -> Path:
-    """Load a plugin library once per process (before parsing or deserializing)."""
-    lib = Path(path).resolve()
-    if not lib.is_file():
-        raise FileNotFoundError(
-            f"plugin library {lib} does not exist (build runtime/csrc with CMake against this "
-            "TensorRT)"
-        )
-    if str(lib) not in _loaded_plugins:
-        try:
-            _loaded_plugins[str(lib)] = _dlopen(lib)
-        except OSError as exc:
-            raise BackendUnavailableError(f"cannot load plugin library {lib}: {exc}") from None
-    return lib
 
 
 def _library_from_kernel_module() -> Path | None:

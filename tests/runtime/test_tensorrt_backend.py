@@ -2,17 +2,18 @@
 
 TensorRT cannot be installed on the development machines (its PyPI wheels are placeholders that
 download the libraries from NVIDIA's index, which is out of reach) and there is no GPU, so most
-tests here install a small FAKE `tensorrt` module in sys.modules. It is a mock, not TensorRT: it
-records the calls the backend makes and offers only names of the documented Python API
-(python/src/infer/pyCore.cpp of NVIDIA/TensorRT; the 10.x and 11.x "Runtime", "ICudaEngine" and
-"IExecutionContext" pages): Runtime.deserialize_cuda_engine / DLA_core /
-engine_host_code_allowed; ICudaEngine.num_io_tensors, get_tensor_name, get_tensor_mode,
-get_tensor_dtype, get_tensor_shape, get_tensor_profile_shape, create_execution_context,
-device_memory_size (10.x) / device_memory_size_v2 (10.1+, the only one in 11.x);
-IExecutionContext.set_input_shape, get_tensor_shape, set_tensor_address, execute_async_v3.
-A misspelt name fails here. The fake engine computes output = 1 - input on "device memory"
-held by FakeBuffers (numpy arrays behind fake addresses), so the data path H2D -> enqueue ->
-D2H is checked end to end, CUDA-graph replays included.
+tests here install the shared FAKE `tensorrt` module (tests/fakes/fake_tensorrt.py, through the
+`fake_trt` fixture of tests/conftest.py). It is a mock, not TensorRT: it records the calls the
+backend makes and offers only names of the documented Python API (python/src/infer/pyCore.cpp
+of NVIDIA/TensorRT; the 10.x and 11.x "Runtime", "ICudaEngine" and "IExecutionContext" pages):
+Runtime.deserialize_cuda_engine / DLA_core / engine_host_code_allowed;
+ICudaEngine.num_io_tensors, get_tensor_name, get_tensor_mode, get_tensor_dtype,
+get_tensor_shape, get_tensor_profile_shape, create_execution_context, device_memory_size (10.x)
+/ device_memory_size_v2 (10.1+, the only one in 11.x); IExecutionContext.set_input_shape,
+get_tensor_shape, set_tensor_address, execute_async_v3. A misspelt name fails here. The fake
+engine computes output = 1 - input on "device memory" held by FakeBuffers (numpy arrays behind
+fake addresses), so the data path H2D -> enqueue -> D2H is checked end to end, CUDA-graph
+replays included.
 
 Whether TensorRT really runs the engines is checked by TestRealTensorRT, which runs only where
 `tensorrt` imports and a CUDA GPU is present.
@@ -20,7 +21,6 @@ Whether TensorRT really runs the engines is checked by TestRealTensorRT, which r
 
 from __future__ import annotations
 
-import enum
 import importlib.machinery
 import sys
 import types
@@ -30,246 +30,19 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fake_tensorrt import ENGINE_BYTES, GPU, SEG_CLASSES, FakeBuffers, names
 
-from sllen.runtime import cuda_buffers
+from sllen.runtime import cuda_buffers, env
 from sllen.runtime.backends import BackendUnavailableError, InputError, open_backend
 from sllen.runtime.backends import tensorrt as trtb
 from sllen.runtime.engine_meta import EngineIncompatibleError, write_metadata
 from sllen.runtime.shapes import ShapeProfile
-
-GPU = ("NVIDIA Jetson AGX Orin", "8.7")
-ENGINE_BYTES = b"FAKE-ENGINE\x00serialized"
-# (min, opt, max) NCHW of the fake engine's profile: batch 1..2, 32x32 .. 128x128.
-PROFILE = ((1, 3, 32, 32), (1, 3, 64, 64), (2, 3, 128, 128))
-SEG_CLASSES = 2
-
-
-# --------------------------------------------------------------------------- fake buffers
-
-
-class FakeBuffers(cuda_buffers.CudaBuffers):
-    """The buffer layer without CUDA: addresses index numpy arrays, graphs are op lists."""
-
-    kind = "fake"
-
-    def __init__(self, device: int = 0, gpu: tuple[str, str] = GPU) -> None:
-        super().__init__(device)
-        self.gpu = gpu
-        self.memory: dict[int, np.ndarray] = {}
-        self.next_ptr = 0x10000
-        self.clock = 0
-        self.capturing: list | None = None
-        self.captures = self.launches = self.released = 0
-        self.closed = False
-        self.log: list[tuple] = []
-
-    @property
-    def stream_handle(self) -> int:
-        return 0xBEEF
-
-    def device_properties(self) -> tuple[str, str]:
-        return self.gpu
-
-    def alloc_device(self, nbytes: int) -> cuda_buffers.DeviceBuffer:
-        ptr, self.next_ptr = self.next_ptr, self.next_ptr + max(nbytes, 1) + 256
-        self.memory[ptr] = np.zeros(max(nbytes, 1), np.uint8)
-        self.log.append(("alloc_device", nbytes))
-        return cuda_buffers.DeviceBuffer(ptr, nbytes)
-
-    def alloc_host(self, nbytes: int) -> cuda_buffers.HostBuffer:
-        return cuda_buffers.HostBuffer(np.zeros(max(nbytes, 1), np.uint8))
-
-    def h2d(self, dst, src, nbytes) -> None:
-        self.clock += 1
-        self.memory[dst.ptr][:nbytes] = src.array[:nbytes]
-
-    def d2h(self, dst, src, nbytes) -> None:
-        self.clock += 1
-        dst.array[:nbytes] = self.memory[src.ptr][:nbytes]
-
-    def event(self) -> dict:
-        return {}
-
-    def record(self, event: dict) -> None:
-        self.clock += 1
-        event["t"] = self.clock
-
-    def elapsed(self, start: dict, end: dict) -> float:
-        return (end["t"] - start["t"]) * 1e-3
-
-    def synchronize(self) -> None:
-        self.log.append(("synchronize",))
-
-    def capture(self, enqueue) -> Any:
-        self.captures += 1
-        self.log.append(("capture",))
-        self.capturing = []
-        try:
-            ok = enqueue()
-        finally:
-            ops, self.capturing = self.capturing, None
-        return ops if ok else None
-
-    def launch(self, graph) -> None:
-        self.launches += 1
-        for op in graph:
-            op()
-
-    def release_graph(self, graph) -> None:
-        self.released += 1
-
-    def close(self) -> None:
-        self.closed = True
-
-    def read(self, ptr: int, shape: tuple[int, ...]) -> np.ndarray:
-        n = int(np.prod(shape)) * 4
-        return self.memory[ptr][:n].view(np.float32).reshape(shape)
 
 
 class NoGraphBuffers(FakeBuffers):
     def capture(self, enqueue) -> Any:
         self.captures += 1
         return None  # like a capture that CUDA refused
-
-
-# --------------------------------------------------------------------------- the mock
-
-
-class Strict:
-    """Objects that accept only the settable attribute names TensorRT documents for them."""
-
-    SETTABLE: frozenset[str] = frozenset()
-
-    def __init__(self, calls: list) -> None:
-        object.__setattr__(self, "_calls", calls)
-        object.__setattr__(self, "_values", {})
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name not in self.SETTABLE:
-            raise AttributeError(f"{type(self).__name__} has no settable attribute {name!r}")
-        self._calls.append(("set", type(self).__name__, name, value))
-        self._values[name] = value
-
-
-def make_fake_trt(
-    buffers: FakeBuffers,
-    version: str = "10.3.0",
-    *,
-    segmentation: bool = False,
-    dtype: str = "FLOAT",
-    profile: tuple = PROFILE,
-    refuse_shapes: bool = False,
-) -> types.ModuleType:
-    calls: list[tuple] = []
-    major, minor = (int(v) for v in version.split(".")[:2])
-    trt = types.ModuleType("tensorrt")
-    trt.__version__ = version
-    trt.calls = calls
-
-    class Logger:
-        VERBOSE, INFO, WARNING, ERROR, INTERNAL_ERROR = "V", "I", "W", "E", "IE"
-
-        def __init__(self, min_severity: str = "W") -> None:
-            calls.append(("Logger", min_severity))
-
-    trt.TensorIOMode = enum.Enum("TensorIOMode", ["NONE", "INPUT", "OUTPUT"])
-    trt.DataType = enum.Enum(
-        "DataType", ["FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8", "FP8", "BF16", "INT64"]
-    )
-    outputs = ["output"] + (["segmentation"] if segmentation else [])
-    io = ["input", *outputs]
-
-    class IExecutionContext:
-        def __init__(self) -> None:
-            self.shape: tuple[int, ...] | None = None
-            self.addresses: dict[str, int] = {}
-
-        def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
-            calls.append(("set_input_shape", name, tuple(shape)))
-            assert name == "input"
-            if refuse_shapes:
-                return False
-            self.shape = tuple(shape)
-            return True
-
-        def get_tensor_shape(self, name: str) -> tuple[int, ...]:
-            calls.append(("context.get_tensor_shape", name))
-            if self.shape is None:  # dynamic dims stay -1 until the input shape is set
-                return (-1, 3, -1, -1)
-            n, _, h, w = self.shape
-            return {"input": self.shape, "output": self.shape}.get(name, (n, SEG_CLASSES, h, w))
-
-        def set_tensor_address(self, name: str, memory: int) -> bool:
-            assert name in io and isinstance(memory, int)
-            calls.append(("set_tensor_address", name, memory))
-            self.addresses[name] = memory
-            return True
-
-        def execute_async_v3(self, stream_handle: int) -> bool:
-            calls.append(("execute_async_v3", stream_handle))
-            assert set(self.addresses) == set(io), "every I/O tensor needs an address"
-            shape, addresses = self.shape, dict(self.addresses)
-
-            def run() -> None:
-                x = buffers.read(addresses["input"], shape)
-                buffers.read(addresses["output"], shape)[...] = 1.0 - x
-                if segmentation:
-                    n, _, h, w = shape
-                    seg = buffers.read(addresses["segmentation"], (n, SEG_CLASSES, h, w))
-                    seg[:, 0], seg[:, 1] = x.mean(1), -x.mean(1)
-
-            if buffers.capturing is not None:
-                buffers.capturing.append(run)  # recorded, not run: a stream capture
-            else:
-                run()
-            return True
-
-    engine_attrs: dict[str, Any] = {}
-    if major < 11:  # deprecated in 10.x, removed in 11.x
-        engine_attrs["device_memory_size"] = property(lambda self: 111)
-    if (major, minor) >= (10, 1):
-        engine_attrs["device_memory_size_v2"] = property(lambda self: 222)
-
-    class ICudaEngine:
-        num_io_tensors = len(io)
-
-        def get_tensor_name(self, index: int) -> str:
-            return io[index]
-
-        def get_tensor_mode(self, name: str):
-            return trt.TensorIOMode.INPUT if name == "input" else trt.TensorIOMode.OUTPUT
-
-        def get_tensor_dtype(self, name: str):
-            return trt.DataType[dtype] if name == "input" else trt.DataType.FLOAT
-
-        def get_tensor_shape(self, name: str) -> tuple[int, ...]:
-            return (-1, 3, -1, -1) if name != "segmentation" else (-1, SEG_CLASSES, -1, -1)
-
-        def get_tensor_profile_shape(self, name: str, profile_index: int) -> list:
-            assert name == "input" and profile_index == 0
-            return [list(s) for s in profile]
-
-        def create_execution_context(self) -> IExecutionContext:
-            calls.append(("create_execution_context",))
-            return IExecutionContext()
-
-    for key, value in engine_attrs.items():
-        setattr(ICudaEngine, key, value)
-
-    class Runtime(Strict):
-        SETTABLE = frozenset({"DLA_core", "engine_host_code_allowed"})
-
-        def __init__(self, logger: Logger) -> None:
-            assert isinstance(logger, Logger)
-            super().__init__(calls)
-            calls.append(("Runtime",))
-
-        def deserialize_cuda_engine(self, serialized_engine: bytes):
-            calls.append(("deserialize_cuda_engine", len(serialized_engine)))
-            return ICudaEngine() if bytes(serialized_engine) == ENGINE_BYTES else None
-
-    trt.Logger, trt.Runtime = Logger, Runtime
-    return trt
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -308,15 +81,13 @@ def write_engine(folder: Path, data: bytes = ENGINE_BYTES, **meta: Any) -> Path:
 
 
 @pytest.fixture
-def fake(monkeypatch):
+def fake(fake_trt, monkeypatch):
     """install(version, buffers=None, **mock options) -> (trt mock, FakeBuffers)."""
-    monkeypatch.setattr(trtb, "_loaded_plugins", {})
     monkeypatch.setitem(sys.modules, "sllen.runtime.attention_kernel", None)  # no kernel module
 
     def install(version: str = "10.3.0", buffers: FakeBuffers | None = None, **options: Any):
         buffers = buffers or FakeBuffers()
-        trt = make_fake_trt(buffers, version, **options)
-        monkeypatch.setitem(sys.modules, "tensorrt", trt)
+        trt = fake_trt(version, buffers=buffers, engine_bytes=ENGINE_BYTES, **options)
         opened: list[int] = []
 
         def open_buffers(device: int = 0, prefer: str = "auto") -> FakeBuffers:
@@ -325,14 +96,9 @@ def fake(monkeypatch):
             return buffers
 
         monkeypatch.setattr(cuda_buffers, "open_buffers", open_buffers)
-        monkeypatch.setattr(trtb, "_dlopen", lambda path: trt.calls.append(("dlopen", str(path))))
         return trt, buffers
 
     return install
-
-
-def names(trt) -> list[str]:
-    return [c[0] for c in trt.calls]
 
 
 def frame(n: int = 1, h: int = 64, w: int = 96, seed: int = 0) -> np.ndarray:
@@ -477,14 +243,12 @@ def test_non_float_io_is_refused(fake, tmp_path):
         trtb.TensorRTBackend(engine)
 
 
-def test_missing_or_old_tensorrt(monkeypatch, tmp_path):
+def test_missing_or_old_tensorrt(fake_trt, monkeypatch, tmp_path):
     engine = write_engine(tmp_path)
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     with pytest.raises(BackendUnavailableError, match="system-site-packages"):
         trtb.TensorRTBackend(engine)
-    old = types.ModuleType("tensorrt")
-    old.__version__ = "8.6.1"
-    monkeypatch.setitem(sys.modules, "tensorrt", old)
+    fake_trt("8.6.1")
     with pytest.raises(BackendUnavailableError, match="8.6.1 is too old"):
         trtb.TensorRTBackend(engine)
 
@@ -751,9 +515,9 @@ def test_buffer_implementation_choice(libraries, torch, cudart, expected):
 
 def test_cuda_bindings_runtime_is_preferred_over_cuda_cudart(libraries):
     libraries(None, "bindings")
-    assert cuda_buffers._cudart_module().which == "bindings"
+    assert env.cudart_module().which == "bindings"
     libraries(None, "cudart")
-    assert cuda_buffers._cudart_module().which == "cudart"
+    assert env.cudart_module().which == "cudart"
 
 
 def test_no_buffer_library_says_what_to_install(libraries):
@@ -823,7 +587,7 @@ class TestRealTensorRT:
         pytest.importorskip("onnxruntime")
         from sllen.config import get_preset
         from sllen.export.onnx_export import export_onnx
-        from sllen.export.tensorrt_build import build_engine
+        from sllen.export.trt.build import build_engine
         from sllen.model.sllen import SLLEN
 
         folder = tmp_path_factory.mktemp("trt-real")

@@ -1,0 +1,252 @@
+"""build_engine: an sllen ONNX file -> a strongly typed TensorRT engine and its metadata.
+
+The TensorRT calls follow the documented Python API; each non-obvious one names its source:
+- flow: NVIDIA/TensorRT samples/python/onnx_custom_plugin/sample.py (Builder -> create_network
+  -> OnnxParser -> create_builder_config -> set_memory_pool_limit(WORKSPACE) ->
+  create_optimization_profile / set_shape / add_optimization_profile ->
+  build_serialized_network), and the Python bindings python/src/infer/pyCore.cpp.
+- strong typing: TensorRT Python API "Builder" page, NetworkDefinitionCreationFlag:
+  10.x `1 << int(STRONGLY_TYPED)`; 11.0 "STRONGLY_TYPED: [DEPRECATED] ... Strongly typed mode
+  is always enabled ... ignored" (docs.nvidia.com/deeplearning/tensorrt/11.0.0/_static/
+  python-api/infer/Core/Builder.html).
+- parser errors: python/src/parsers/pyOnnx.cpp binds ParserError.code(), desc(), node(),
+  node_name(), node_operator() (nvonnxparser::IParserError, TensorRT 10.x C++ API).
+- plugin library: samples/python/onnx_custom_plugin/load_plugin_lib.py (ctypes.CDLL before
+  parsing registers the creators: sllen.runtime.env.load_plugin_library); version-compatible
+  engines list plugin libraries in IBuilderConfig.plugins_to_serialize (pyCore.cpp).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from sllen.runtime import env
+from sllen.runtime.files import atomic_write_bytes
+
+from ..engine_meta import (
+    HARDWARE_COMPATIBILITY,
+    SCHEMA,
+    format_cc,
+    onnx_sha256,
+    write_metadata,
+)
+from ..shapes import ShapeProfile
+from .fusion import attention_fusion, inspect_layers
+from .onnx_info import PLUGIN_DOMAIN, inspect_onnx, refuse_cpu_int8, refuse_reference_attention
+
+
+class OnnxParseError(RuntimeError):
+    """TensorRT's ONNX parser rejected the model; `errors` lists one line per parser error."""
+
+    def __init__(self, message: str, errors: list[str]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class EngineBuildError(RuntimeError):
+    """build_serialized_network returned None (TensorRT logged the reason)."""
+
+
+def format_parser_error(error: Any) -> str:
+    """One line per nvonnxparser::IParserError: node index, name, operator, code, description."""
+    node = error.node()
+    if node is None or node < 0:
+        where = "model"
+    else:
+        where = f"node {node}"
+        name = error.node_name()
+        op = error.node_operator()
+        if name:
+            where += f" '{name}'"
+        if op:
+            where += f" ({op})"
+    return f"{where}: {error.code()}: {error.desc()}"
+
+
+def _network_flags(trt: Any) -> int:
+    # 10.x: strong typing is opt-in through the creation flag. 11.x: "Strongly typed mode is
+    # always enabled"; STRONGLY_TYPED is deprecated and ignored, so pass no flag at all.
+    if env.trt_major(trt.__version__) >= 11:
+        return 0
+    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+
+
+_HWC_ENUM = {"ampere_plus": "AMPERE_PLUS", "same_compute_capability": "SAME_COMPUTE_CAPABILITY"}
+
+
+def build_engine(
+    onnx_path: str | os.PathLike[str],
+    engine_path: str | os.PathLike[str],
+    profile: ShapeProfile,
+    *,
+    workspace_gib: float = 2.0,
+    timing_cache: str | os.PathLike[str] | None = None,
+    dla_core: int | None = None,
+    version_compatible: bool = False,
+    hardware_compatibility: str = "none",
+    plugin_library: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
+    gpu: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """Build `engine_path` (and `<engine>.json`) from `onnx_path`; return the metadata.
+
+    profile: the explicit min/opt/max of input "input". timing_cache: a file reused across
+    builds (created if missing, written back after the build). dla_core: build for that DLA core
+    with GPU fallback (Jetson Orin, TensorRT 10.x). version_compatible: embed a lean runtime so
+    newer TensorRT versions can run the engine. hardware_compatibility: "none", "ampere_plus"
+    or "same_compute_capability". plugin_library: the sllen attention plugin, required when the
+    graph has nodes in domain "sllen". gpu: (name, compute capability) to record instead of
+    querying CUDA.
+    """
+    onnx_path = Path(onnx_path)
+    engine_path = Path(engine_path)
+    if not isinstance(profile, ShapeProfile):
+        raise TypeError(f"profile must be a ShapeProfile, got {type(profile).__name__}")
+    if not workspace_gib > 0:
+        raise ValueError(f"workspace_gib must be positive, got {workspace_gib}")
+    if hardware_compatibility not in HARDWARE_COMPATIBILITY:
+        raise ValueError(
+            f"hardware_compatibility must be one of {', '.join(HARDWARE_COMPATIBILITY)}, "
+            f"got {hardware_compatibility!r}"
+        )
+    if dla_core is not None and (isinstance(dla_core, bool) or dla_core < 0):
+        raise ValueError(f"dla_core must be a DLA core index (0, 1, ...), got {dla_core!r}")
+
+    info = inspect_onnx(onnx_path)
+    refuse_cpu_int8(info)
+    refuse_reference_attention(info)
+    plugin: Path | None = None
+    if info.plugin_nodes:
+        if plugin_library is None:
+            raise ValueError(
+                f"{onnx_path} has {len(info.plugin_nodes)} node(s) in domain '{PLUGIN_DOMAIN}' "
+                f"({', '.join(info.plugin_nodes[:3])}); pass plugin_library= the sllen attention "
+                "plugin built from runtime/csrc"
+            )
+        plugin = Path(plugin_library)
+    elif plugin_library is not None:
+        warnings.warn(
+            f"{onnx_path} has no '{PLUGIN_DOMAIN}' nodes; plugin library {plugin_library} not "
+            "loaded",
+            stacklevel=2,
+        )
+
+    trt = env.import_tensorrt()
+    gpu_name, compute_capability = gpu if gpu is not None else env.detect_gpu()
+    workspace_bytes = int(workspace_gib * (1 << 30))
+    digest = onnx_sha256(onnx_path)
+    started = time.monotonic()
+
+    logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
+    if plugin is not None:
+        # Before the parser exists: the parser resolves "sllen" nodes to registered creators.
+        plugin = env.load_plugin_library(plugin)
+    builder = trt.Builder(logger)
+    network = builder.create_network(_network_flags(trt))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = [format_parser_error(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise OnnxParseError(
+            f"TensorRT {trt.__version__} could not parse {onnx_path} ({len(errors)} error(s)): "
+            + "; ".join(errors or ["no error reported"]),
+            errors,
+        )
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    # DETAILED: the engine inspector then lists kernels, which attention_fused() reads.
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    trt_profile = builder.create_optimization_profile()
+    mn, op, mx = profile.for_input()
+    trt_profile.set_shape(profile.input_name, mn, op, mx)
+    config.add_optimization_profile(trt_profile)
+
+    cache_file = Path(timing_cache) if timing_cache is not None else None
+    if cache_file is not None:
+        blob = cache_file.read_bytes() if cache_file.is_file() else b""
+        # ignore_mismatch=False: a cache from another GPU/TensorRT is refused, not half-used.
+        config.set_timing_cache(config.create_timing_cache(blob), ignore_mismatch=False)
+
+    if dla_core is not None:
+        available = builder.num_DLA_cores
+        if dla_core >= available:
+            raise ValueError(
+                f"DLA core {dla_core} requested but this machine has {available} DLA core(s) "
+                f"under TensorRT {trt.__version__} (DLA: Jetson Orin with TensorRT 10.x)"
+            )
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = dla_core
+        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+
+    if version_compatible:
+        config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
+        if plugin is not None:
+            # The whole list must be assigned; appending to the returned list has no effect.
+            config.plugins_to_serialize = [str(plugin)]
+
+    if hardware_compatibility != "none":
+        member = _HWC_ENUM[hardware_compatibility]
+        if not hasattr(trt.HardwareCompatibilityLevel, member):
+            raise ValueError(
+                f"TensorRT {trt.__version__} has no HardwareCompatibilityLevel.{member}"
+            )
+        config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel, member)
+
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise EngineBuildError(
+            f"TensorRT {trt.__version__} could not build an engine from {onnx_path} for profile "
+            f"{profile} on {gpu_name}; build_engine(..., verbose=True) from Python shows "
+            "TensorRT's builder log"
+        )
+    atomic_write_bytes(engine_path, serialized)
+    if cache_file is not None:
+        atomic_write_bytes(cache_file, config.get_timing_cache().serialize())
+    build_seconds = time.monotonic() - started
+
+    fused: bool | None = None
+    if info.attention_mode == "decomposed":
+        layers = inspect_layers(
+            serialized,
+            logger=logger,
+            dla_core=dla_core,
+            host_code_allowed=version_compatible,
+        )
+        fused = {"fused": True, "unfused": False}.get(attention_fusion(layers))
+
+    meta: dict[str, Any] = {
+        "schema": SCHEMA,
+        "sllen_version": _sllen_version(),
+        "tensorrt_version": str(trt.__version__),
+        "gpu_name": gpu_name,
+        "compute_capability": format_cc(compute_capability),
+        "precision": info.precision,
+        "int8_flavour": info.int8_flavour,
+        "attention": {"mode": info.attention_mode, "fused": fused},
+        "profile": profile.to_dict(),
+        "onnx_sha256": digest,
+        "onnx_file": str(onnx_path.resolve()),
+        "engine_file": engine_path.name,
+        "build_time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "build_seconds": round(build_seconds, 2),
+        "plugin_library": plugin.name if plugin is not None else None,
+        "version_compatible": bool(version_compatible),
+        "hardware_compatibility": hardware_compatibility,
+        "dla_core": dla_core,
+        "workspace_bytes": workspace_bytes,
+    }
+    write_metadata(engine_path, meta)
+    return meta
+
+
+def _sllen_version() -> str:
+    try:
+        return importlib.import_module("sllen").__version__
+    except (ImportError, AttributeError):
+        return "unknown"
