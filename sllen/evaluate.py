@@ -84,6 +84,27 @@ def torch_enhancer(weights: str | os.PathLike | None, device: str = "cpu") -> tu
     return run, str(path)
 
 
+def runtime_enhancer(
+    model: str | os.PathLike | None,
+    backend: str = "auto",
+    device: str = "auto",
+    threads: int | None = None,
+) -> tuple[Enhancer, str]:
+    """An image -> image function through sllen.runtime's Enhancer: the same backends,
+    padding and tiling as sllen-run, so a deployed .onnx/.engine file is scored exactly as it
+    runs (``model`` None: the bundled model on the backend sllen-run would pick)."""
+    from sllen.runtime.backends import open_backend
+    from sllen.runtime.enhancer import Enhancer as RuntimeEnhancer
+
+    runner = RuntimeEnhancer(open_backend(model, backend, device=device, threads=threads))
+    info = runner.backend.info
+
+    def run(img: np.ndarray) -> np.ndarray:
+        return runner.enhance([img])[0].image
+
+    return run, info.describe()
+
+
 def iter_pairs(root: Path) -> tuple[bool, Iterator[tuple[str, Path, Path | None]]]:
     """(paired?, iterator of (name, low path, high path or None)) for a folder."""
     if not root.is_dir():
@@ -105,10 +126,15 @@ def evaluate(
     descriptions: dict[str, str] | None = None,
     save_dir: str | os.PathLike | None = None,
     on_image: Callable[[dict[str, Any]], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> EvalReport:
-    """Run every method on every image of ``data`` (each image read once)."""
+    """Run every method on every image of ``data`` (each image read once). ``on_start(n)``
+    hears the number of images before the first one, ``on_image(row)`` each result."""
     root = Path(data)
-    paired, items = iter_pairs(root)
+    paired, found = iter_pairs(root)
+    items = list(found)
+    if on_start is not None:
+        on_start(len(items))
     report = EvalReport(str(root), paired, {m: (descriptions or {}).get(m, m) for m in methods})
     for name, low_path, high_path in items:
         low = read_image(low_path)

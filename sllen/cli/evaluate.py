@@ -33,28 +33,47 @@ def eval_command(
     evalset: Annotated[
         bool, Opt("--evalset", help="Use the built-in evaluation set (darkened photographs).")
     ] = False,
-    weights: Annotated[
-        Path | None, Opt(help="Model weights (.safetensors). Default: the bundled model.")
+    model: Annotated[
+        Path | None,
+        Opt(
+            help="The file to score: .safetensors (PyTorch), .onnx (ONNX Runtime: FP32, FP16, "
+            "INT8) or .engine (TensorRT), run as sllen-run runs it. Default: the bundled model."
+        ),
     ] = None,
+    weights: Annotated[
+        Path | None, Opt(help="Model weights (.safetensors), scored in PyTorch (as --model).")
+    ] = None,
+    backend: Annotated[
+        str, Opt(help="auto, tensorrt, onnxruntime or pytorch (with --model).")
+    ] = "auto",
     baselines: Annotated[
         bool, Opt("--baselines", help="Also score automatic gamma and CLAHE.")
     ] = False,
     per_image: Annotated[bool, Opt("--per-image", help="Print every image's scores.")] = False,
     json_out: Annotated[Path | None, Opt("--json", help="Write the report here.")] = None,
     save_dir: Annotated[Path | None, Opt(help="Save enhanced images here.")] = None,
-    device: Annotated[str, Opt(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, Opt(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Score a model on a folder: paired (PSNR, SSIM, LOE, colour faults) or unpaired (LOE)."""
-    from sllen.evaluate import evaluate, torch_enhancer, write_json
+    import importlib.util
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from sllen.evaluate import evaluate, runtime_enhancer, torch_enhancer, write_json
 
     if (data is None) == (not evalset):
         raise ValueError("give either --data DIR or --evalset")
+    if model is not None and weights is not None:
+        raise ValueError("give --model or --weights, not both")
     console = Console()
-    enhance, name = torch_enhancer(weights, device)
+    has_torch = importlib.util.find_spec("torch") is not None
+    if weights is not None or (model is None and backend == "auto" and has_torch):
+        # The PyTorch model itself: what training produced, on the CPU unless asked.
+        enhance, name = torch_enhancer(weights, "cpu" if device == "auto" else device)
+    else:  # a deployed file (or, without torch, the bundled ONNX) through sllen.runtime
+        enhance, name = runtime_enhancer(model, backend, device)
     methods, descriptions = {}, {}
     if baselines:
-        import importlib.util
-
         from sllen.baselines import BASELINES
 
         if importlib.util.find_spec("skimage") is None:
@@ -64,14 +83,32 @@ def eval_command(
         descriptions.update(gamma="automatic gamma (mean 0.45)", clahe="CLAHE on L*")
     methods["sllen"] = enhance
     descriptions["sllen"] = name
-    with tempfile.TemporaryDirectory(prefix="sllen-evalset-") as tmp:
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="sllen-evalset-") as tmp, progress:
         if evalset:
             from sllen.evalset import write_evalset
 
+            task = progress.add_task("darkening the evaluation photographs", total=None)
             data, notes = write_evalset(tmp)
+            progress.remove_task(task)
             for note in notes:
                 console.print(f"[yellow]{note}")
-        report = evaluate(methods, data, descriptions, save_dir=save_dir)
+        task = progress.add_task(f"scoring {len(methods)} method(s)", total=None)
+        report = evaluate(
+            methods,
+            data,
+            descriptions,
+            save_dir=save_dir,
+            on_start=lambda n: progress.update(task, total=n * len(methods)),
+            on_image=lambda _row: progress.advance(task),
+        )
     keys = [k for k in COLUMNS if k in report.summary("sllen")]
     if per_image:
         table = Table(title="per image")

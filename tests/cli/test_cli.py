@@ -208,3 +208,23 @@ def test_train_command_short_run(tmp_path: Path) -> None:
     assert (out / "last.safetensors").is_file()
     r = sllen("info", str(out / "last.safetensors"))
     assert "SLLEN-2" in r.stdout
+
+
+def test_eval_scores_a_deployed_onnx_file_like_its_weights(
+    weights: Path, pairs: Path, tmp_path: Path
+) -> None:
+    # --model runs the file through sllen.runtime (as sllen-run does): the FP32 ONNX export of
+    # the same weights must score what the PyTorch model scores.
+    from sllen.export.onnx_export import export_onnx
+    from sllen.model.io import load_weights
+
+    onnx_path = export_onnx(load_weights(weights), tmp_path / "tiny.onnx")
+    scores = {}
+    for flag, path in (("--weights", weights), ("--model", onnx_path)):
+        out = tmp_path / f"{path.suffix[1:]}.json"
+        r = sllen("eval", flag, str(path), "--data", str(pairs), "--json", str(out))
+        assert r.returncode == 0, r.stderr
+        scores[flag] = json.loads(out.read_text())["mean"]["sllen"]
+    assert "onnxruntime" in json.loads(out.read_text())["methods"]["sllen"]
+    assert scores["--model"]["psnr"] == pytest.approx(scores["--weights"]["psnr"], abs=0.01)
+    assert scores["--model"]["ssim"] == pytest.approx(scores["--weights"]["ssim"], abs=1e-3)
