@@ -30,8 +30,8 @@ import numpy as np
 
 # Defined beside the environment checks that raise it (below the backends and cuda_buffers).
 from sllen.runtime.env import BackendUnavailableError  # noqa: F401 - part of this interface
+from sllen.runtime.shapes import MULTIPLE
 
-MULTIPLE = 16
 BACKENDS = ("tensorrt", "onnxruntime", "pytorch")
 
 
