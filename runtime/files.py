@@ -1,10 +1,12 @@
 """Atomic file writes: nothing half-written is ever left under a final name.
 
 Every file sllen writes (weights, checkpoints, ONNX files, engines and their metadata, reports,
-images) goes through :func:`atomic_write`: the content goes to a hidden temporary file in the
-destination folder, which is renamed over the destination only when complete (a rename within
-one folder is atomic) and removed on any failure or Ctrl-C. Standard library only, so the
-runtime, sllen.calib and the rest of sllen share it (sllen.fileio re-exports it).
+images, videos) goes through :class:`AtomicFile`, mostly by way of :func:`atomic_write`: the
+content goes to a hidden temporary file in the destination folder, which is renamed over the
+destination only when complete (a rename within one folder is atomic) and removed on any
+failure or Ctrl-C. The published file gets the usual permissions (0666 less the umask), not
+mkstemp's 0600. Standard library only, so the runtime, sllen.calib and the rest of sllen share
+it (sllen.fileio re-exports it).
 """
 
 from __future__ import annotations
@@ -13,13 +15,105 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+
+_PROC_STATUS = "/proc/self/status"
 
 
-def umask() -> int:
-    """The process umask (reading it means setting it; it is put back at once)."""
+def _umask_from_proc() -> int | None:
+    """The umask as Linux reports it (the "Umask:" line, Linux 4.7+), or None."""
+    try:
+        with open(_PROC_STATUS, encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _umask_by_setting() -> int:
+    # The only portable way to read the umask is to set it and put it back, which changes it
+    # for the whole process for a moment: done once, at import, before threads write files.
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_proc_mask = _umask_from_proc()
+_PROC_WORKS = _proc_mask is not None
+_IMPORT_UMASK: int = _proc_mask if _proc_mask is not None else _umask_by_setting()
+del _proc_mask
+
+
+def umask() -> int:
+    """The process umask, read without changing it (safe while other threads create files).
+
+    From /proc/self/status on Linux (so a later ``os.umask`` call is seen); elsewhere the
+    value read once when this module was imported.
+    """
+    if _PROC_WORKS:
+        mask = _umask_from_proc()
+        if mask is not None:
+            return mask
+    return _IMPORT_UMASK
+
+
+class AtomicFile:
+    """A temporary file beside ``path`` for a writer that needs a file name (a library that
+    opens the file itself), published under ``path`` when complete.
+
+    ``with AtomicFile(path) as tmp: write(tmp)`` renames ``tmp`` to ``path`` when the block
+    ends cleanly and removes it on any exception (Ctrl-C included). A writer whose life spans
+    several calls keeps the object and calls :meth:`publish` or :meth:`discard` itself.
+    ``suffix`` is the temporary file's suffix, for writers that pick the format from it.
+    Creating the object creates the destination folder and an empty temporary file; an
+    ``OSError`` there means the destination cannot be written.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, suffix: str = ".tmp") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=suffix, dir=self.path.parent
+        )
+        os.close(fd)
+        self.tmp: Path | None = Path(tmp)
+
+    def publish(self) -> Path:
+        """Give the temporary file the usual permissions and rename it to ``path``; on
+        failure it is removed. Returns ``path``."""
+        if self.tmp is None:
+            raise RuntimeError(f"{self.path}: the temporary file was already published or removed")
+        try:
+            os.chmod(self.tmp, 0o666 & ~umask())  # mkstemp makes 0600
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+        self.tmp = None
+        return self.path
+
+    def discard(self) -> None:
+        """Remove the temporary file (nothing happens when already published or removed)."""
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+            self.tmp = None
+
+    def __enter__(self) -> Path:
+        assert self.tmp is not None
+        return self.tmp
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.publish()
+        else:
+            self.discard()
 
 
 def atomic_write(
@@ -29,18 +123,10 @@ def atomic_write(
 
     ``suffix``: the temporary file's suffix, for writers that pick the format from it.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    target = AtomicFile(path, suffix=suffix)
+    with target as tmp:
+        write(tmp)
+    return target.path
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryview) -> Path:
