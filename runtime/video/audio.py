@@ -1,0 +1,90 @@
+"""The audio copy: a source file's audio streams moved into the output as the video advances."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sllen.runtime.video.common import _av, _open_input
+
+log = logging.getLogger(__name__)
+
+
+class _AudioCopy:
+    """Moves the audio streams of a source file into the output as the video advances.
+
+    Packets are copied untouched when the output container accepts the codec; otherwise they
+    are decoded and re-encoded with the container's default audio codec (AAC into .webm
+    becomes Opus), because dropping the sound silently is worse than a transcode.
+    """
+
+    def __init__(self, source: Path, out: Any, target: Path) -> None:
+        av = _av()
+        self.source = source
+        self._in = _open_input(source)
+        self._map: dict[int, tuple[Any, bool]] = {}  # input index -> (output stream, copy?)
+        for s in self._in.streams.audio:
+            name = s.codec_context.name
+            if name in out.supported_codecs:
+                self._map[s.index] = (out.add_stream_from_template(s), True)
+                continue
+            enc = out.default_audio_codec
+            if not enc or enc == "none":
+                log.warning("%s: %s holds no audio; sound dropped", target, out.format.name)
+                continue
+            o = out.add_stream(enc, rate=_opus_rate(enc, s.rate))
+            o.codec_context.layout = "stereo" if s.layout.nb_channels >= 2 else "mono"
+            log.warning("%s: %s cannot hold %s audio; re-encoding it as %s",
+                        target, out.format.name, name, o.codec_context.name)  # fmt: skip
+            self._map[s.index] = (o, False)
+        self._out = out
+        streams = [self._in.streams[i] for i in self._map]
+        self._packets = self._in.demux(streams) if streams else iter(())
+        self._pending: Any = None
+        self._done = not streams
+        self._av = av
+
+    def copy_until(self, seconds: float) -> None:
+        av = self._av
+        while not self._done:
+            packet = self._pending
+            if packet is None:
+                try:
+                    packet = next(self._packets)
+                except (StopIteration, av.FFmpegError):  # end (or a damaged tail) of audio
+                    self._flush()
+                    return
+            if packet.dts is None:  # demux's flush packet
+                self._pending = None
+                continue
+            if packet.time_base is not None and float(packet.dts * packet.time_base) > seconds:
+                self._pending = packet  # not yet: keep it for a later frame
+                return
+            self._pending = None
+            out_stream, copy = self._map[packet.stream.index]
+            if copy:
+                packet.stream = out_stream
+                self._out.mux(packet)
+            else:
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    continue
+                for frame in frames:
+                    frame.pts = None  # the encoder's resampler numbers the samples itself
+                    self._out.mux(out_stream.encode(frame))
+
+    def _flush(self) -> None:
+        self._done = True
+        for out_stream, copy in self._map.values():
+            if not copy:
+                self._out.mux(out_stream.encode(None))
+
+    def close(self) -> None:
+        self._in.close()
+
+
+def _opus_rate(encoder: str, rate: int) -> int:
+    # Opus runs at 48 kHz (and a few lower rates); everything else keeps the source rate.
+    return 48000 if "opus" in encoder else rate

@@ -1,0 +1,117 @@
+"""What the video reader and writer share: errors, VideoInfo and Frame, PyAV access, checks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_FPS = Fraction(25)  # FFmpeg's own guess when a container states no rate
+
+# AVColorSpace (what containers tag) -> the swscale matrix that converts it.
+_MATRIX = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "BT2020"}
+_MATRIX_TAG = {"ITU709": 1, "ITU601": 6, "FCC": 4, "SMPTE240M": 7, "BT2020": 9}
+
+
+class VideoError(ValueError):
+    """A file that is not a readable video or cannot be written; one line naming the file."""
+
+
+class VideoWarning(UserWarning):
+    """Something the user should hear about that still produced output (a truncated file)."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe` learned about a file's first video stream (and its audio)."""
+
+    path: str
+    width: int
+    height: int
+    fps: Fraction  # average frame rate (guessed, else 25, when the container does not say)
+    time_base: Fraction  # unit of Frame.pts
+    frame_count: int | None  # as the container states it; None when it does not
+    duration: float | None  # seconds
+    codec: str
+    pix_fmt: str | None
+    container: str  # demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"
+    has_audio: bool = False
+    audio_codec: str | None = None
+    rotation: int = 0  # degrees counter-clockwise, from the display matrix (0 when none)
+    colorspace: int = 0  # AVColorSpace of the stream (0 = RGB, 2 = unspecified)
+    color_range: int = 0  # AVColorRange (1 = limited/MPEG, 2 = full/JPEG, 0 = unspecified)
+    color_primaries: int = 2
+    color_trc: int = 2
+    start_pts: int | None = None  # pts of the first decoded frame
+
+    @property
+    def matrix(self) -> str:
+        """The YUV<->RGB matrix used for this video, read and write alike."""
+        return _MATRIX.get(self.colorspace, "ITU709" if self.height >= 720 else "ITU601")
+
+    @property
+    def frame_duration(self) -> int:
+        """One frame at `fps`, in `time_base` units (at least 1)."""
+        return max(1, round(1 / (self.fps * self.time_base)))
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int  # 0-based decode order of output frames (presentation order)
+    image: np.ndarray  # uint8 HxWx3 RGB, C-contiguous
+    pts: int  # in time_base units
+    time_base: Fraction
+
+    @property
+    def time(self) -> float:
+        return float(self.pts * self.time_base)
+
+
+def _av() -> Any:
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is in the video extra
+        raise VideoError(
+            "video needs PyAV: pip install 'sllen[video]' (or pip install av)"
+        ) from None
+    return av
+
+
+def _interp(decode: bool) -> Any:
+    """swscale flags for RGB <-> YUV: its default fast path truncates instead of rounding and
+    shifts chroma, which darkens a round trip by about one level (5% of a dark frame's mean).
+    Accurate rounding (and full chroma interpolation when decoding) measured bias-free."""
+    flags = _av().video.reformatter.Interpolation
+    accurate = flags.BILINEAR | flags.ACCURATE_RND
+    return accurate | flags.FULL_CHR_H_INT if decode else accurate
+
+
+def _reason(e: BaseException) -> str:
+    """The useful part of a PyAV/FFmpeg error, without the errno and file name repetition."""
+    text = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return str(text).strip().rstrip(".").splitlines()[0]
+
+
+def _check_file(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file")
+    if p.is_dir():
+        raise VideoError(f"{p}: is a folder, not a video file")
+    if p.stat().st_size == 0:
+        raise VideoError(f"{p}: empty file (0 bytes), not a video")
+    return p
+
+
+def _open_input(p: Path) -> Any:
+    av = _av()
+    try:
+        return av.open(str(p), mode="r")
+    except av.FFmpegError as e:
+        raise VideoError(f"{p}: not a readable video ({_reason(e)})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise VideoError(f"{p}: cannot open ({_reason(e)})") from None

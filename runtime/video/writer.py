@@ -1,0 +1,329 @@
+"""Writing: encode RGB frames to a video file, timestamps kept, audio copied beside them."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from sllen.runtime.files import AtomicFile
+from sllen.runtime.video.audio import _AudioCopy
+from sllen.runtime.video.common import (
+    _MATRIX_TAG,
+    VideoError,
+    VideoInfo,
+    _av,
+    _check_file,
+    _interp,
+    _reason,
+)
+
+log = logging.getLogger(__name__)
+
+_AVCOL_RANGE_MPEG = 1
+# Encoders whose rate control is a constant-quality "crf" option.
+_CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libvpx", "libsvtav1")
+# Codecs / containers that need a constant-rate time base (1/fps) instead of the input's.
+_CFR_CODECS = ("mpeg4", "msmpeg4", "msmpeg4v2", "mpeg1video", "mpeg2video", "h263", "mjpeg")
+_CFR_FORMATS = ("avi",)
+_QSCALE_CODECS = ("mpeg4", "msmpeg4", "msmpeg4v2", "mpeg1video", "mpeg2video", "mjpeg", "h263")
+_FF_QP2LAMBDA = 118
+_HARDWARE = ("_nvenc", "_amf", "_qsv", "_vaapi", "_v4l2m2m", "_videotoolbox", "_mf", "_vulkan")
+_FALLBACK_ENCODERS = ("libx264", "libopenh264", "libx265", "libvpx-vp9", "libsvtav1", "mpeg4")
+
+
+def _encoder(codec: str | None, container: Any) -> str:
+    """The encoder to use: the one asked for, else the container's default in software
+    (libx264 for mp4/mkv/mov, libvpx-vp9 for webm, mpeg4 for avi); when that is missing from
+    the PyAV build, the first of a few common ones the container takes, with a warning."""
+    av = _av()
+    wanted = codec or container.default_video_codec
+    try:
+        name = str(av.Codec(wanted, "w").name)
+    except (av.FFmpegError, ValueError):
+        name = None
+    # A hardware encoder (h264_nvenc, ...) only when asked for: it fails without its device.
+    if name is not None and (codec is not None or not name.endswith(_HARDWARE)):
+        return name
+    if codec is not None and codec not in ("libx264", "h264"):
+        raise VideoError(f"this PyAV build has no {codec!r} video encoder")
+    for fallback in _FALLBACK_ENCODERS:
+        if fallback in container.supported_codecs and fallback in av.codecs_available:
+            try:
+                av.Codec(fallback, "w")
+            except (av.FFmpegError, ValueError):
+                continue
+            log.warning("this PyAV build has no %s encoder; writing %s", wanted, fallback)
+            return fallback
+    raise VideoError(f"this PyAV build has no video encoder for {container.format.name}")
+
+
+def _subsampling(pix_fmt: str) -> tuple[int, int]:
+    """Horizontal and vertical chroma subsampling factors (2, 2 for yuv420p)."""
+    fmt = _av().VideoFormat(pix_fmt)
+    return 64 // max(1, fmt.chroma_width(64)), 64 // max(1, fmt.chroma_height(64))
+
+
+class VideoWriter:
+    """Encode RGB frames to `path` (container from the suffix), optionally copying audio.
+
+    ``with VideoWriter(out, info, audio_from=src) as w: w.write(image, pts)``. The size comes
+    from the first frame (side-by-side output just writes wider frames); later frames must
+    match. ``pts`` is in ``info.time_base`` (a Frame's pts as read); None continues at
+    ``info.fps``. Quality: ``crf`` for encoders with a constant-quality mode (x264, x265,
+    VP9, SVT-AV1), else ``bitrate`` (bits/s; default about 0.25 bit per pixel per frame).
+    ``options`` go to the encoder as they are (e.g. {"tune": "film"}).
+
+    Writes to a hidden temporary file beside `path` and renames it on a clean close; on an
+    exception (Ctrl-C included) the temporary file is deleted and nothing is left.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        info: VideoInfo,
+        *,
+        codec: str | None = None,
+        crf: int | None = 18,
+        preset: str | None = None,
+        bitrate: int | None = None,
+        pix_fmt: str = "yuv420p",
+        audio_from: str | os.PathLike[str] | None = None,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.info = info
+        self.codec_request = codec
+        self.crf, self.preset, self.bitrate = crf, preset, bitrate
+        self.pix_fmt = pix_fmt
+        self.audio_from = Path(audio_from) if audio_from is not None else None
+        self.options = dict(options or {})
+        self.codec: str | None = None  # the encoder actually used, once started
+        self.width = self.height = 0  # encoded size (after padding), once started
+        self.padded = (0, 0)  # columns, rows added to reach the even size 4:2:0 needs
+        self.frames_written = 0
+        self._target: AtomicFile | None = None  # the temporary file, until published
+        self._out: Any = None
+        self._stream: Any = None
+        self._audio: _AudioCopy | None = None
+        self._in_size: tuple[int, int] | None = None
+        self._last_pts: int | None = None
+        self._closed = False
+        if self.path.suffix == "":
+            raise VideoError(f"{self.path}: give the output a suffix (.mp4, .mkv, .mov, .webm)")
+        if self.audio_from is not None:
+            _check_file(self.audio_from)
+        try:
+            # The container is picked from the suffix: the temporary file keeps it.
+            self._target = AtomicFile(self.path, suffix=self.path.suffix)
+        except OSError as e:
+            raise VideoError(f"{self.path}: cannot write ({e.strerror or e})") from None
+        av = _av()
+        try:
+            self._out = av.open(str(self._target.tmp), mode="w")
+        except (av.FFmpegError, ValueError) as e:
+            self._discard()
+            raise VideoError(f"{self.path}: cannot write this container ({_reason(e)})") from None
+
+    # -- setup, on the first frame ------------------------------------------------------
+
+    def _start(self, h: int, w: int) -> None:
+        av, info, out = _av(), self.info, self._out
+        self.codec = _encoder(self.codec_request, out)
+        if self.codec not in out.supported_codecs and self.codec_request is not None:
+            raise VideoError(
+                f"{self.path}: the {out.format.name} container cannot hold {self.codec}; "
+                "pick another suffix (.mkv holds almost anything) or codec"
+            )
+        encoder = av.Codec(self.codec, "w")
+        formats = [f.name for f in encoder.video_formats or []]
+        if formats and self.pix_fmt not in formats:
+            log.warning("%s cannot encode %s; using %s", self.codec, self.pix_fmt, formats[0])
+            self.pix_fmt = formats[0]
+        sx, sy = _subsampling(self.pix_fmt)
+        self._in_size = (h, w)
+        self.padded = ((-w) % sx, (-h) % sy)
+        self.width, self.height = w + self.padded[0], h + self.padded[1]
+        if any(self.padded):
+            log.warning(
+                "%s: %dx%d is not a multiple of the %s chroma grid; padding to %dx%d by "
+                "repeating the last column/row (pix_fmt='yuv444p' keeps the exact size)",
+                self.path, w, h, self.pix_fmt, self.width, self.height,
+            )  # fmt: skip
+        # Constant-rate codecs/containers count in frames; everything else keeps the input's
+        # time base so variable frame rates and the exact timestamps survive.
+        cfr = self.codec in _CFR_CODECS or out.format.name in _CFR_FORMATS
+        self._tb = Fraction(1) / info.fps if cfr else info.time_base
+        stream = out.add_stream(self.codec, rate=info.fps)
+        stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.pix_fmt
+        stream.time_base = self._tb
+        stream.codec_context.time_base = self._tb
+        self._yuv = not av.VideoFormat(self.pix_fmt).is_rgb
+        if self._yuv:
+            stream.codec_context.colorspace = _MATRIX_TAG[info.matrix]
+            stream.codec_context.color_range = _AVCOL_RANGE_MPEG
+            stream.codec_context.color_primaries = info.color_primaries
+            stream.codec_context.color_trc = info.color_trc
+        stream.options = self._encoder_options(encoder)
+        if self.bitrate is not None:
+            stream.codec_context.bit_rate = self.bitrate
+        elif self.codec in _QSCALE_CODECS:
+            # Fixed quantiser 3 (ffmpeg -q:v 3): constant quality, the MPEG codecs' "crf".
+            stream.codec_context.qscale = True
+            stream.codec_context.global_quality = 3 * _FF_QP2LAMBDA
+        elif not self._uses_crf(encoder):
+            stream.codec_context.bit_rate = self._default_bitrate()
+        if info.rotation:
+            stream.set_display_rotation(info.rotation)
+        self._stream = stream
+        if self.audio_from is not None:
+            self._audio = _AudioCopy(self.audio_from, out, self.path)
+        if out.format.name in ("mov,mp4,m4a,3gp,3g2,mj2", "mp4", "mov"):
+            # moov first: plays while downloading, and a cut-off copy still plays its start.
+            out.container_options["movflags"] = "+faststart"
+
+    def _uses_crf(self, encoder: Any) -> bool:
+        return self.crf is not None and self.bitrate is None and encoder.name in _CRF_CODECS
+
+    def _encoder_options(self, encoder: Any) -> dict[str, str]:
+        opts: dict[str, str] = {}
+        name = encoder.name
+        if self._uses_crf(encoder):
+            opts["crf"] = str(self.crf)
+            if name in ("libvpx-vp9", "libvpx"):
+                opts["b"] = "0"  # constant quality, not constrained quality
+        if name in ("libvpx-vp9", "libvpx"):
+            # libvpx's default (good, cpu-used 0/1) is several times slower than x264 medium.
+            opts.update({"deadline": "good", "cpu-used": self.preset or "4", "row-mt": "1"})
+        elif self.preset is not None:
+            opts["preset"] = self.preset
+        if name == "libx265":
+            opts["x265-params"] = "log-level=error"  # x265 prints a banner per file otherwise
+        opts.update(self.options)
+        return opts
+
+    def _default_bitrate(self) -> int:
+        return int(0.25 * self.width * self.height * float(self.info.fps))
+
+    # -- writing ------------------------------------------------------------------------
+
+    def write(self, image: np.ndarray, pts: int | None = None) -> None:
+        """Encode one uint8 HxWx3 RGB frame shown at `pts` (``info.time_base`` units)."""
+        if self._closed:
+            raise RuntimeError(f"{self.path}: the writer is closed")
+        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3):
+            got = getattr(image, "dtype", type(image).__name__)
+            raise ValueError(f"VideoWriter.write takes uint8 HxWx3 RGB, got {got}")
+        if image.shape[2] != 3:
+            raise ValueError(f"VideoWriter.write takes 3 channels (RGB), got {image.shape[2]}")
+        h, w = image.shape[:2]
+        if self._stream is None:
+            self._start(h, w)
+        elif (h, w) != self._in_size:
+            raise ValueError(f"frame size {w}x{h} differs from the first frame's {self._in_size}")
+        av = _av()
+        if any(self.padded):
+            image = np.pad(image, ((0, self.padded[1]), (0, self.padded[0]), (0, 0)), "edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        if self._yuv:
+            frame = frame.reformat(
+                format=self.pix_fmt,
+                dst_colorspace=self.info.matrix,
+                dst_color_range="MPEG",
+                interpolation=_interp(decode=False),
+            )
+        frame.pts = self._next_pts(pts)
+        frame.time_base = self._tb
+        try:
+            packets = self._stream.encode(frame)
+            self._out.mux(packets)
+        except av.FFmpegError as e:
+            raise VideoError(f"{self.path}: encoding failed ({_reason(e)})") from None
+        self.frames_written += 1
+        if self._audio is not None:
+            # Audio up to a little past this frame: packets reach the muxer near their video.
+            self._audio.copy_until(float(frame.pts * self._tb) + 0.5)
+
+    def _next_pts(self, pts: int | None) -> int:
+        if pts is None:
+            start = self.info.start_pts or 0
+            t = start * self.info.time_base + self.frames_written / self.info.fps
+        else:
+            t = pts * self.info.time_base
+        out = round(t / self._tb)
+        if self._last_pts is not None and out <= self._last_pts:
+            out = self._last_pts + 1  # encoders refuse repeated timestamps
+        self._last_pts = out
+        return out
+
+    # -- closing ------------------------------------------------------------------------
+
+    def close(self) -> Path:
+        """Flush, finish the file and move it into place; returns the final path."""
+        if self._closed:
+            return self.path
+        av = _av()
+        try:
+            if self._stream is None:
+                raise VideoError(f"{self.path}: no frames were written")
+            try:
+                self._out.mux(self._stream.encode(None))
+                if self._audio is not None:
+                    self._audio.copy_until(math.inf)
+                self._out.close()
+            except av.FFmpegError as e:
+                raise VideoError(f"{self.path}: could not finish the file ({_reason(e)})") from None
+            assert self._target is not None
+            self._target.publish()  # the usual permissions, then renamed into place
+        except BaseException:
+            self._discard()
+            raise
+        self._target = None
+        self._finish()
+        return self.path
+
+    def abort(self) -> None:
+        """Drop everything written so far; the target path is left untouched."""
+        self._discard()
+
+    def _finish(self) -> None:
+        self._closed = True
+        if self._audio is not None:
+            self._audio.close()
+            self._audio = None
+
+    def _discard(self) -> None:
+        if self._out is not None and not self._closed:
+            try:
+                self._out.close()
+            except Exception:  # noqa: BLE001 - the file is deleted anyway
+                pass
+        self._finish()
+        if self._target is not None:
+            self._target.discard()
+            self._target = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._discard()
+
+    def __del__(self) -> None:
+        # A writer dropped without close (a crashed thread): leave no temporary file.
+        if getattr(self, "_target", None) is not None:
+            self._discard()

@@ -1,0 +1,192 @@
+"""sllen.runtime.video.writer: encode with timestamps/audio kept, no file left on failure."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sllen.runtime.files import umask
+
+av = pytest.importorskip("av")
+
+from sllen.runtime.video import VideoError, VideoWriter, probe, read_frames  # noqa: E402
+
+FPS = 12  # the clips conftest.py makes (test_probe_and_read checks them)
+N = 18  # frames: 1.5 s
+W, H = 96, 64
+
+Pattern = Callable[..., np.ndarray]  # the conftest fixtures
+MakeClip = Callable[..., Path]
+
+
+def _audio_packets(path: Path) -> list[tuple[bytes, int]]:
+    """(payload, duration in ms) of each audio packet."""
+    with av.open(str(path)) as c:
+        return [
+            (bytes(p), round(float(p.duration * p.time_base) * 1000))
+            for p in c.demux(audio=0)
+            if p.dts is not None
+        ]
+
+
+def _audio_start(path: Path) -> float:
+    with av.open(str(path)) as c:
+        return min(float(p.pts * p.time_base) for p in c.demux(audio=0) if p.pts is not None)
+
+
+def _enhance(image: np.ndarray) -> np.ndarray:
+    return np.clip(image.astype(np.int16) + 30, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_write_keeps_timing_and_copies_audio(clip: Path, tmp_path: Path, suffix: str) -> None:
+    info = probe(clip)
+    src = list(read_frames(clip))
+    out = tmp_path / f"out{suffix}"
+    with VideoWriter(out, info, audio_from=clip, preset="ultrafast") as writer:
+        for f in src:
+            writer.write(_enhance(f.image), f.pts)
+    assert writer.codec == "libx264"
+    got = probe(out)
+    assert (got.width, got.height, got.fps) == (W, H, FPS)
+    assert got.has_audio and got.audio_codec == "aac"
+    frames = list(read_frames(out))
+    assert len(frames) == N
+    # Same frame timing; .mkv cannot store the AAC priming's negative start, so it shifts
+    # every stream by it (23 ms): the spacing and the audio/video offset are what must hold.
+    t0, s0 = frames[0].time, src[0].time
+    assert [round(f.time - t0, 3) for f in frames] == [round(f.time - s0, 3) for f in src]
+    assert t0 - _audio_start(out) == pytest.approx(s0 - _audio_start(clip), abs=0.002)
+    assert abs(frames[3].image.astype(float).mean() - _enhance(src[3].image).mean()) < 1.5
+    # Audio copied packet for packet (same bytes and durations: no re-encode); the last
+    # packet's trimmed duration is an mp4 edit-list feature that .mkv does not store.
+    copied, original = _audio_packets(out), _audio_packets(clip)
+    assert [p[0] for p in copied] == [p[0] for p in original]
+    assert copied[:-1] == original[:-1]
+    # Interleaved: audio arrives in the file alongside its video, not all at the end.
+    with av.open(str(out)) as c:
+        order = [p.stream.type for p in c.demux() if p.dts is not None]
+    first_audio = order.index("audio")
+    assert first_audio < order.index("video") + 3
+    assert order[: len(order) // 2].count("audio") > len(original) // 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary left
+
+
+def test_variable_frame_rate_timestamps_survive(
+    tmp_path: Path, make_clip: MakeClip, pattern: Pattern
+) -> None:
+    clip = make_clip(tmp_path / "in.mp4", audio=False)
+    info = probe(clip)
+    # Irregular timestamps (a camera dropping frames) must come out as they went in.
+    pts = [0, 1, 3, 4, 7, 8, 9, 12]
+    step = info.frame_duration
+    out = tmp_path / "vfr.mp4"
+    with VideoWriter(out, info, preset="ultrafast") as writer:
+        for i, p in enumerate(pts):
+            writer.write(pattern(i), p * step)
+    back = [f.pts for f in read_frames(out)]
+    got_tb = probe(out).time_base
+    assert [Fraction(p) * got_tb for p in back] == [Fraction(p, FPS) for p in pts]
+
+
+def test_odd_size_is_padded_by_one_pixel(
+    tmp_path: Path, make_clip: MakeClip, pattern: Pattern
+) -> None:
+    clip = make_clip(tmp_path / "odd.mp4", size=(W, H), audio=False)
+    info = probe(clip)
+    out = tmp_path / "out.mp4"
+    with VideoWriter(out, info, preset="ultrafast") as writer:
+        for i in range(3):
+            writer.write(pattern(i, 33, 47))
+    assert (writer.width, writer.height, writer.padded) == (48, 34, (1, 1))
+    frames = list(read_frames(out))
+    assert frames[0].image.shape == (34, 48, 3)
+    # The added column/row repeats the edge.
+    img = frames[0].image.astype(int)
+    assert np.abs(img[:, 47] - img[:, 46]).mean() < 6
+    # yuv444p keeps the exact odd size.
+    exact = tmp_path / "exact.mp4"
+    with VideoWriter(exact, info, pix_fmt="yuv444p", preset="ultrafast") as writer:
+        writer.write(pattern(0, 33, 47))
+    assert probe(exact).width == 47 and probe(exact).height == 33
+
+
+def test_falls_back_when_the_build_has_no_x264(
+    clip: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    pattern: Pattern,
+) -> None:
+    real = av.Codec
+
+    def codec(name: str, mode: str = "r") -> object:
+        if mode == "w" and name in ("h264", "libx264"):
+            raise av.codec.codec.UnknownCodecError(name)
+        return real(name, mode)
+
+    monkeypatch.setattr(av, "Codec", codec)
+    monkeypatch.setattr(av, "codecs_available", av.codecs_available - {"libx264"})
+    out = tmp_path / "out.mp4"
+    # Several frames: x265 into mp4 with a single frame fails now and then inside FFmpeg.
+    with VideoWriter(out, probe(clip)) as writer:
+        for i in range(6):
+            writer.write(pattern(i))
+    assert writer.codec != "libx264" and "no h264 encoder" in caplog.text
+    monkeypatch.undo()
+    assert probe(out).codec != "h264" and len(list(read_frames(out))) == 6
+
+
+def test_rotation_is_reported_and_kept(tmp_path: Path, make_clip: MakeClip) -> None:
+    clip = make_clip(tmp_path / "rot.mp4", audio=False, rotation=90)
+    info = probe(clip)
+    assert info.rotation == 90 and (info.width, info.height) == (W, H)
+    out = tmp_path / "out.mp4"
+    with VideoWriter(out, info, preset="ultrafast") as writer:
+        for f in read_frames(clip):
+            writer.write(f.image, f.pts)
+    assert probe(out).rotation == 90
+
+
+def test_exception_leaves_no_file(clip: Path, tmp_path: Path, pattern: Pattern) -> None:
+    info = probe(clip)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError, match="boom"):
+        with VideoWriter(out, info, audio_from=clip, preset="ultrafast") as writer:
+            writer.write(pattern(0))
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(out, info) as writer:
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(VideoError, match="no frames"):
+        with VideoWriter(out, info):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_refuses_wrong_frames(clip: Path, tmp_path: Path, pattern: Pattern) -> None:
+    info = probe(clip)
+    with pytest.raises(ValueError, match="uint8"):
+        with VideoWriter(tmp_path / "o.mp4", info) as writer:
+            writer.write(np.zeros((H, W, 3), np.float32))
+    with pytest.raises(ValueError, match="differs"):
+        with VideoWriter(tmp_path / "o.mp4", info) as writer:
+            writer.write(pattern(0))
+            writer.write(pattern(1, H + 2, W))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_gets_the_usual_permissions(clip: Path, tmp_path: Path, pattern: Pattern) -> None:
+    # Published by the one atomic writer: 0666 less the umask, not the temporary file's 0600.
+    out = tmp_path / "out.mp4"
+    with VideoWriter(out, probe(clip), preset="ultrafast") as writer:
+        writer.write(pattern(0))
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
