@@ -71,7 +71,9 @@ class FileResult:
     error: str | None = None
     frames: int = 0
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    times: StageTimes = field(default_factory=StageTimes)  # this file's seconds per stage
+    smoothing: bool | None = None  # videos: temporal smoothing was on
+    fps: float | None = None  # videos: the frame rate
 
 
 @dataclass
@@ -170,6 +172,7 @@ def _seg_path(dst: Path, suffix: str) -> Path:
 
 
 def run_image(src: Path, dst: Path, enhancer: Enhancer, opts: RunOptions) -> FileResult:
+    before = dataclasses.replace(enhancer.times)
     t0 = time.perf_counter()
     pic = read_picture(src)
     t1 = time.perf_counter()
@@ -182,7 +185,7 @@ def run_image(src: Path, dst: Path, enhancer: Enhancer, opts: RunOptions) -> Fil
     t3 = time.perf_counter()
     enhancer.times.decode += t1 - t0
     enhancer.times.encode += t3 - t2
-    return FileResult(src, dst, frames=1, seconds=t3 - t0)
+    return FileResult(src, dst, frames=1, seconds=t3 - t0, times=enhancer.times.since(before))
 
 
 # --------------------------------------------------------------------------- video
@@ -318,9 +321,15 @@ def run_video(
     delta = enhancer.times.since(before)  # decode and encode were timed in their threads
     times.pre, times.infer, times.post = delta.pre, delta.infer, delta.post
     times.frames = frames_written[0]
-    result = FileResult(src, dst, frames=frames_written[0], seconds=time.perf_counter() - start)
-    result.extra = {"times": times, "smoothing": smooth, "fps": float(info.fps)}
-    return result
+    return FileResult(
+        src,
+        dst,
+        frames=frames_written[0],
+        seconds=time.perf_counter() - start,
+        times=times,
+        smoothing=smooth,
+        fps=float(info.fps),
+    )
 
 
 def _seg_writer(video: Any, dst: Path, info: Any, opts: RunOptions) -> Any:
@@ -390,11 +399,10 @@ def run_files(
         try:
             if is_video(src):
                 result = run_video(src, dst, enhancer, opts, progress)
-                summary.times.add(result.extra["times"])
+                summary.times.add(result.times)
             else:
-                before = dataclasses.replace(enhancer.times)
                 result = run_image(src, dst, enhancer, opts)
-                summary.times.add(enhancer.times.since(before))
+                summary.times.add(result.times)
                 if progress:
                     progress(src.name, 1, 1)
         except (ValueError, OSError) as e:

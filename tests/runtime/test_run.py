@@ -68,6 +68,9 @@ def test_folder_run_survives_a_bad_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.jpg"]
     assert Image.open(out / "c.jpg").size == (17, 33)
     assert summary.times.frames == 2 and summary.times.infer > 0
+    good = [r for r in summary.results if not r.error]
+    assert [r.times.frames for r in good] == [1, 1]  # each file's own stage times, typed
+    assert sum(r.times.infer for r in good) == pytest.approx(summary.times.infer)
     # brighter than the input
     assert np.asarray(Image.open(out / "a.png")).mean() > np.asarray(Image.open(d / "a.png")).mean()
 
@@ -103,3 +106,24 @@ def test_tile_option_bounds_the_model_input(tmp_path: Path) -> None:
         run_files([src], enh, RunOptions(output=tmp_path / "o"))
     assert seen and all(s[2] <= 64 and s[3] <= 64 for s in seen)
     assert Image.open(tmp_path / "o" / "a.png").size == (120, 100)
+
+
+def test_video_result_carries_its_stage_times(tmp_path: Path) -> None:
+    av = pytest.importorskip("av")
+    src = tmp_path / "clip.mp4"
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for i in range(6):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 10 * i, np.uint8), "rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with open_backend(None, "onnxruntime", threads=1) as b:
+        summary = run_files([src], Enhancer(b), RunOptions(output=tmp_path / "out", smooth=False))
+    (result,) = summary.results
+    assert result.error is None and result.frames == 6
+    assert result.fps == 12 and result.smoothing is False
+    t = result.times
+    assert t.frames == 6 and min(t.decode, t.infer, t.encode) > 0
+    assert summary.times.per_frame_ms() == t.per_frame_ms()
