@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 
 from sllen.runtime.errors import SllenError
 
@@ -21,13 +22,31 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+# Optional packages -> the pyproject extra that installs them: a run-only install (sllen[run])
+# asked to train, export or evaluate hears what to install instead of a ModuleNotFoundError.
+EXTRAS = {
+    "torch": "train",
+    "safetensors": "train",
+    "onnx": "export",
+    "onnxscript": "export",
+    "onnxslim": "export",
+    "onnxruntime": "run",
+    "av": "run",
+    "png": "run",
+    "tifffile": "run",
+    "skimage": "eval",
+    "sklearn": "eval",
+    "matplotlib": "eval",
+}
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 1
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    # The message is text, not markup: "sllen[train]" or a path with brackets must survive.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise SystemExit(code)
 
 
@@ -48,18 +67,30 @@ def user_errors(fn: F) -> F:
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(EXIT_INTERRUPTED)
+        except ModuleNotFoundError as e:
+            package = (e.name or "").split(".")[0]
+            if package not in EXTRAS:
+                _bug(e)
+            fail(
+                f"this command needs {package}, which this installation lacks: "
+                f"pip install 'sllen[{EXTRAS[package]}]'"
+            )
         except (SllenError, ValueError, OSError) as e:
             fail(_one_line(e))
         except Exception as e:
             if getattr(e, "user_error", False):  # e.g. a missing library, an engine for another GPU
                 fail(_one_line(e))
-            # a bug, not bad input: still one line, with a way to see more
-            fail(
-                f"{type(e).__name__}: {_one_line(e)} (set SLLEN_DEBUG=1 for the traceback)",
-                EXIT_INTERNAL,
-            )
+            _bug(e)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _bug(e: BaseException) -> None:
+    """A bug, not bad input: still one line, with a way to see more."""
+    fail(
+        f"{type(e).__name__}: {_one_line(e)} (set SLLEN_DEBUG=1 for the traceback)",
+        EXIT_INTERNAL,
+    )
 
 
 def run_single(command: Callable[..., Any]) -> None:

@@ -53,7 +53,7 @@ def info_command(
     weights: Annotated[Path, typer.Argument(help="A .safetensors weights file.")],
 ) -> None:
     """Show a weights file's model config and training metadata."""
-    from sllen.model.io import read_config, read_metadata
+    from sllen.weights.header import read_config, read_metadata  # no torch needed
 
     cfg = read_config(weights)
     typer.echo(f"{weights}: {cfg.variant}, preset {cfg.preset}")

@@ -7,7 +7,6 @@ clear line on a missing, truncated, foreign or mismatched file.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -18,14 +17,15 @@ from safetensors.torch import save_file
 from sllen.config import ModelConfig
 from sllen.fileio import atomic_write
 from sllen.model.sllen import SLLEN
+from sllen.weights.header import (  # noqa: F401 - re-exported: the model's file API
+    CONFIG_KEY,
+    FORMAT_KEY,
+    WeightsError,
+    read_config,
+    read_metadata,
+)
 
-CONFIG_KEY = "sllen_config"
-FORMAT_KEY = "sllen_format"
 FORMAT_VERSION = "1"
-
-
-class WeightsError(ValueError):
-    """A weights file that cannot be used (the message is one line, for the CLI)."""
 
 
 def save_weights(
@@ -48,27 +48,6 @@ def save_weights(
     meta = {CONFIG_KEY: model.config.to_json(), FORMAT_KEY: FORMAT_VERSION}
     meta.update(metadata or {})
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
-
-
-def read_metadata(path: str | os.PathLike) -> dict[str, str]:
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{path} is not a readable safetensors file ({e})") from None
-
-
-def read_config(path: str | os.PathLike) -> ModelConfig:
-    meta = read_metadata(path)
-    if CONFIG_KEY not in meta:
-        raise WeightsError(f"{path} has no sllen model config: not an sllen weights file")
-    try:
-        return ModelConfig.from_dict(json.loads(meta[CONFIG_KEY]))
-    except (ValueError, TypeError) as e:
-        raise WeightsError(f"{path} has an invalid model config ({e})") from None
 
 
 def load_weights(

@@ -228,3 +228,32 @@ def test_eval_scores_a_deployed_onnx_file_like_its_weights(
     assert "onnxruntime" in json.loads(out.read_text())["methods"]["sllen"]
     assert scores["--model"]["psnr"] == pytest.approx(scores["--weights"]["psnr"], abs=0.01)
     assert scores["--model"]["ssim"] == pytest.approx(scores["--weights"]["ssim"], abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "command,extra",
+    [
+        (["train", "--steps", "1", "--out", "{tmp}/t"], "sllen[train]"),
+        (["eval", "--weights", "{weights}", "--data", "{tmp}"], "sllen[train]"),
+        (["export", "--out", "{tmp}/e"], "sllen[train]"),
+    ],
+)
+def test_run_only_install_says_which_extra_to_install(
+    command: list[str], extra: str, weights: Path, tmp_path: Path
+) -> None:
+    # A run-only install (no torch): the command names the extra instead of a traceback.
+    args = [a.format(tmp=tmp_path, weights=weights) for a in command]
+    code = f"import sys; sys.modules['torch'] = None\nfrom sllen.cli.main import app\napp({args!r})"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert_one_line_error(r, extra)
+    assert r.returncode == 2
+
+
+def test_info_reads_weights_without_torch(weights: Path) -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['safetensors'] = None\n"
+        f"from sllen.cli.main import app\napp(['info', {str(weights)!r}])"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "preset tiny" in r.stdout
