@@ -217,8 +217,11 @@ def test_truncated_video_keeps_what_decodes(tmp_path: Path) -> None:
 def test_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
     src = make_clip(tmp_path / "long.mp4", frames=400, size=(320, 240), audio=False)
     out = tmp_path / "out"
+    # The child restores the default SIGINT handler itself: a pytest started with SIGINT ignored
+    # (in the background, by nohup) would otherwise pass that on and the signal would be lost.
     code = (
-        "import sys\nfrom sllen.cli.run import main\n"
+        "import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "from sllen.cli.run import main\n"
         "sys.argv = ['sllen-run', *sys.argv[1:]]\nmain()\n"
     )
     p = subprocess.Popen(

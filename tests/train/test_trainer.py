@@ -28,15 +28,16 @@ def _cfg(out: Path, **kw) -> TrainConfig:
         val_images=4,
         val_every=10,
         save_every=10,
-        threads=2,
+        threads=1,  # one thread: the suite runs on 2 cores beside other tests
     )
     base.update(kw)
     return TrainConfig(**base)
 
 
-def test_a_few_hundred_steps_learn_to_enhance(tmp_path: Path) -> None:
-    result = train(_cfg(tmp_path, steps=300, val_every=100, save_every=300), quiet=True)
-    assert result.steps == 300
+def test_a_hundred_and_fifty_steps_learn_to_enhance(tmp_path: Path) -> None:
+    # 150 steps reach ~14.4 dB (measured), 1.4 dB above the bar; 100 steps reach ~14.1.
+    result = train(_cfg(tmp_path, steps=150, val_every=75, save_every=150), quiet=True)
+    assert result.steps == 150
     assert result.val_psnr > INPUT_PSNR + 2.5, result.val_psnr
     for name in (
         "last.safetensors",
@@ -52,7 +53,7 @@ def test_a_few_hundred_steps_learn_to_enhance(tmp_path: Path) -> None:
     last = dict(zip(header, rows[-1].split(","), strict=True))
     assert float(last["smooth_l1"]) < float(first["smooth_l1"])
     meta = read_metadata(result.weights)
-    assert meta["steps"] == "300" and float(meta["gradient_level"]) > 0
+    assert meta["steps"] == "150" and float(meta["gradient_level"]) > 0
     model = load_weights(result.best)
     dark = torch.full((1, 3, 40, 40), 0.05)
     assert float(model.enhance(dark).mean()) > 0.05  # brightens
