@@ -9,7 +9,9 @@
    consumer). A Softmax stays FP32 together with the node that computes its logits when the
    softmax of the FP16-rounded logits differs from the FP32 softmax by more than
    ``softmax_tol`` (measured on the captured logits): large logits lose their fractional part
-   in FP16. Nodes with a weight beyond FP16's range stay FP32 too.
+   in FP16. Nodes with a weight beyond FP16's range stay FP32 too, and so does ONNX Runtime's
+   ``com.microsoft`` MultiHeadAttention (``--attention mha``): its CPU kernel is linear in
+   memory (flash attention) only in FP32.
 2. Convert with ONNX Runtime's maintained converter (``onnxruntime.transformers.float16.
    convert_float_to_float16``, keep_io_types=True, its default op block list plus those nodes
    as node_block_list; it inserts the Casts at the FP32/FP16 borders).
@@ -74,9 +76,22 @@ def to_fp16(model: onnx.ModelProto, block: list[str] | set[str]) -> onnx.ModelPr
 
     m = onnx.ModelProto()
     m.CopyFrom(model)
+    _type_attention_outputs(m)
     return convert_float_to_float16(
         m, keep_io_types=True, node_block_list=sorted(block), disable_shape_infer=False
     )
+
+
+def _type_attention_outputs(model: onnx.ModelProto) -> None:
+    """Give MultiHeadAttention outputs a value_info where they have none (ONNX's shape
+    inference does not know the contrib op): the converter places its Casts by those types."""
+    typed = {v.name for v in [*model.graph.value_info, *model.graph.output]}
+    for n in model.graph.node:
+        if (n.domain, n.op_type) == ("com.microsoft", "MultiHeadAttention"):
+            if n.output[0] not in typed:
+                model.graph.value_info.append(
+                    onnx.helper.make_tensor_value_info(n.output[0], onnx.TensorProto.FLOAT, None)
+                )
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -145,6 +160,10 @@ def measure_fp16_risks(
                 w = onnx.numpy_helper.to_array(t)
                 if w.size and float(np.abs(w).max()) > FP16_MAX:
                     keep.setdefault(n.name, f"weight {i} exceeds the FP16 range")
+    for n in model.graph.node:
+        if (n.domain, n.op_type) == ("com.microsoft", "MultiHeadAttention"):
+            # ONNX Runtime's CPU kernel is the flash (linear-memory) one for float32 only.
+            keep.setdefault(n.name, "linear-memory attention: ONNX Runtime's kernel is FP32")
     return keep, max(peak.values(), default=0.0)
 
 

@@ -5,9 +5,11 @@
   itself ignores that variable), so a calibration next to a training run stays on its cores.
 - ``capture``: runs a model with chosen intermediate tensors exposed as extra graph outputs and
   hands each batch's values to a callback (the model on disk is not changed).
-- ``attention_nodes``: HSBAB's nodes, found by the MatMul -> Softmax -> MatMul pattern (plus the
-  1x1 Q/K/V/output projections reached through layout ops) and by "hsbab" in node or weight
-  names, so it works for the TorchScript and the dynamo exporter's naming.
+- ``attention_nodes``: HSBAB's nodes, found by the MatMul -> Softmax -> MatMul pattern or a
+  fused attention node (ONNX Runtime's ``com.microsoft`` MultiHeadAttention/Attention, the ONNX
+  ``Attention`` op), plus the 1x1 Q/K/V/output projections reached through layout ops, and by
+  "hsbab" in node or weight names, so it works for the TorchScript and the dynamo exporter's
+  naming.
 - ``output_nodes``: the last convolution(s) on the path to a graph output and everything after.
 - ``psnr_db``: the project's PSNR protocol (sllen.metrics.psnr_ssim: RGB, data range 1, MSE over
   all pixels and channels, no crop, capped at 100 dB), on (N, 3, H, W) batches: the mean over
@@ -55,6 +57,9 @@ _LAYOUT_OPS = {
 }  # fmt: skip
 _PROJECTION_OPS = {"Conv", "MatMul", "Gemm"}
 _WEIGHTED_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
+# One node for the whole attention product (sllen-export --attention mha writes the first).
+FUSED_ATTENTION_OPS = {("com.microsoft", "MultiHeadAttention"), ("com.microsoft", "Attention")}
+FUSED_ATTENTION_OPS |= {("", "Attention"), ("ai.onnx", "Attention")}
 
 
 def load_model(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
@@ -169,11 +174,20 @@ def _initializer_names(model: onnx.ModelProto) -> set[str]:
 
 
 def attention_nodes(model: onnx.ModelProto) -> list[str]:
-    """Names of HSBAB's nodes: MatMul -> Softmax -> MatMul, the layout ops around them, the
-    Q/K/V and output projections, and any node named (or with a weight named) "hsbab"."""
+    """Names of HSBAB's nodes: MatMul -> Softmax -> MatMul or one fused attention node, the
+    layout ops around them, the Q/K/V and output projections, and any node named (or with a
+    weight named) "hsbab"."""
     prod, cons = producers(model), consumers(model)
     consts = _initializer_names(model)
     found: dict[str, onnx.NodeProto] = {}
+    for node in model.graph.node:
+        if (node.domain, node.op_type) not in FUSED_ATTENTION_OPS:
+            continue
+        found[node.name] = node
+        for t in node.input[:3]:  # query, key, value
+            if t and t not in consts:
+                _walk_back(t, prod, consts, found)
+        _walk_forward(node.output[0], cons, found)
     for sm in model.graph.node:
         if sm.op_type != "Softmax":
             continue

@@ -15,7 +15,8 @@ runtime:
   sllen_config (``model.config.to_json()``), sllen_attention, sllen_precision ("fp32"; the
   calibration step rewrites it for its fp16/int8 files), sllen_opset, and sllen_size_multiple.
 
-HSBAB's attention is written in one of two forms (``attention=``):
+HSBAB's attention is written in one of three forms (``attention=``); which one a file holds is
+its ``sllen_attention`` metadata:
 
 - ``"decomposed"``: MatMul(Q, K^T) -> Softmax -> MatMul(V), the pattern TensorRT fuses into
   its own attention kernel in FP16. 1/sqrt(d) is folded into the Q projection's weights
@@ -30,6 +31,18 @@ HSBAB's attention is written in one of two forms (``attention=``):
   and parsers that know the ONNX ``Attention`` op (TensorRT >= 10.14) would import such a node
   as their own IAttention layer, never reaching the plugin. So the plugin is named
   ``SllenAttention`` (namespace ``sllen``, version 1); ``PLUGIN_OP_TYPE`` is the one place.
+- ``"mha"``: one ``MultiHeadAttention`` node of ONNX Runtime's contrib domain ``com.microsoft``
+  (declared in ``opset_import``, version 1): inputs Q, K, V as ``[B, N, heads * d]`` (transposes
+  around it turn HSBAB's ``[B, heads, N, d]`` into that and back), attributes ``num_heads`` and
+  ``scale`` (1.0, folded into Q as above), output ``[B, N, heads * d]``. ONNX Runtime's CPU
+  kernel runs it without a mask, bias or past state as a flash attention (MLAS: blocks of
+  queries and keys sized to the L2 cache, online softmax), so the memory grows linearly with
+  the token count N instead of holding N x N scores per head, and the result is exact (equal to
+  the other forms within float rounding). The form for files ONNX Runtime runs (``sllen-export
+  --target cpu``, the bundled model); TensorRT does not parse ``com.microsoft`` nodes. Measured
+  against query blocks in an ONNX ``Loop`` (linear too, 5x the memory, no faster) and the
+  opset-23 ``Attention`` op (ONNX Runtime 1.32's CPU kernel holds the N x N scores): see
+  docs/export.md.
 
 Exporter choice: torch.export-based (``dynamo=True``). Both exporters handle SLLEN's dynamic H
 and W (measured: onnxruntime matches PyTorch to ~2e-7 at 32x48, 64x64 and 48x96, batch 2), but
@@ -64,8 +77,11 @@ if TYPE_CHECKING:
 
     from sllen.model.sllen import SLLEN
 
-ExportAttention = Literal["decomposed", "plugin"]
-ATTENTION_MODES: tuple[str, ...] = ("decomposed", "plugin")
+ExportAttention = Literal["decomposed", "plugin", "mha"]
+ATTENTION_MODES: tuple[str, ...] = ("decomposed", "plugin", "mha")
+# The forms whose memory in ONNX Runtime grows linearly with the token count (sllen.runtime's
+# ONNX Runtime backend reads sllen_attention to size its tiling budget).
+LINEAR_MEMORY_ATTENTION: tuple[str, ...] = ("mha",)
 SUPPORTED_OPSETS: tuple[int, ...] = (19, 20)
 DEFAULT_OPSET = 19
 
@@ -78,6 +94,9 @@ PLUGIN_DOMAIN = "sllen"
 PLUGIN_OP_TYPE = "SllenAttention"
 PLUGIN_VERSION = "1"
 PLUGIN_DOMAIN_VERSION = 1
+MHA_DOMAIN = "com.microsoft"
+MHA_OP_TYPE = "MultiHeadAttention"
+MHA_DOMAIN_VERSION = 1
 
 # metadata_props keys (shared with sllen.calib and sllen.runtime)
 META_VERSION = "sllen_version"
@@ -130,21 +149,55 @@ def _plugin_attention(
     )
 
 
-@contextlib.contextmanager
-def _plugin_registered() -> Iterator[None]:
-    """Register the plugin node in HSBAB's hook for the duration of one export."""
-    from sllen.model.hsbab import PLUGIN_ATTENTION
+def _mha_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float | None
+) -> torch.Tensor:
+    """The ``com.microsoft::MultiHeadAttention`` node on HSBAB's ``[B, heads, N, d]`` tensors
+    (only meaningful while torch.onnx.export traces)."""
+    import torch
 
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    b, heads, n, d = q.shape
+    dv = v.shape[-1]
+
+    def merge(x: torch.Tensor) -> torch.Tensor:  # [B, heads, N, d] -> [B, N, heads * d]
+        return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], heads * x.shape[3])
+
+    out = torch.onnx.ops.symbolic(
+        f"{MHA_DOMAIN}::{MHA_OP_TYPE}",
+        (merge(q), merge(k), merge(v)),
+        {"num_heads": int(heads), "scale": float(scale)},
+        dtype=q.dtype,
+        shape=(b, n, heads * dv),
+        version=MHA_DOMAIN_VERSION,
+    )
+    return out.reshape(b, n, heads, dv).transpose(1, 2)
+
+
+@contextlib.contextmanager
+def _registered(table: dict, fn) -> Iterator[None]:
+    """Put ``fn`` into one of HSBAB's hooks for the duration of one export."""
     missing = object()
-    previous = PLUGIN_ATTENTION.get("fn", missing)
-    PLUGIN_ATTENTION["fn"] = _plugin_attention
+    previous = table.get("fn", missing)
+    table["fn"] = fn
     try:
         yield
     finally:
         if previous is missing:
-            PLUGIN_ATTENTION.pop("fn", None)
+            table.pop("fn", None)
         else:
-            PLUGIN_ATTENTION["fn"] = previous
+            table["fn"] = previous
+
+
+def _attention_registered(attention: str) -> contextlib.AbstractContextManager:
+    from sllen.model.hsbab import MHA_ATTENTION, PLUGIN_ATTENTION
+
+    if attention == "plugin":
+        return _registered(PLUGIN_ATTENTION, _plugin_attention)
+    if attention == "mha":
+        return _registered(MHA_ATTENTION, _mha_attention)
+    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -276,8 +329,7 @@ def export_onnx(
     )
     dynamic_shapes = ({0: dims[0], 2: m * dims[1], 3: m * dims[2]},)
 
-    plugin = _plugin_registered() if attention == "plugin" else contextlib.nullcontext()
-    with plugin, _quiet_exporter(), torch.no_grad():
+    with _attention_registered(attention), _quiet_exporter(), torch.no_grad():
         # torch.export-based exporter, not TorchScript: see "Exporter choice" above.
         program = torch.onnx.export(
             module,
@@ -296,10 +348,14 @@ def export_onnx(
 
     _strip_trace_metadata(proto.graph)
     _name_dynamic_dims(proto.graph)
-    if attention == "plugin" and net.hsbab is not None:
-        domains = {o.domain: o.version for o in proto.opset_import}
-        if PLUGIN_DOMAIN not in domains:
-            proto.opset_import.add(domain=PLUGIN_DOMAIN, version=PLUGIN_DOMAIN_VERSION)
+    custom = {
+        "plugin": (PLUGIN_DOMAIN, PLUGIN_DOMAIN_VERSION),
+        "mha": (MHA_DOMAIN, MHA_DOMAIN_VERSION),
+    }
+    if attention in custom and net.hsbab is not None:
+        domain, version = custom[attention]
+        if domain not in {o.domain for o in proto.opset_import}:
+            proto.opset_import.add(domain=domain, version=version)
     set_metadata(proto, export_metadata(net, attention, opset))
     onnx.checker.check_model(proto, full_check=True)
     _check_attention(proto, net, attention)
@@ -308,15 +364,16 @@ def export_onnx(
 
 def _check_attention(proto, net: SLLEN, attention: str) -> None:
     """Fail the export if the attention block did not come out in the requested form."""
-    plugin_nodes = [
-        n for n in proto.graph.node if n.domain == PLUGIN_DOMAIN and n.op_type == PLUGIN_OP_TYPE
-    ]
-    expected = 1 if (attention == "plugin" and net.hsbab is not None) else 0
-    if len(plugin_nodes) != expected:
-        raise RuntimeError(
-            f"exported graph has {len(plugin_nodes)} {PLUGIN_DOMAIN}::{PLUGIN_OP_TYPE} nodes, "
-            f"expected {expected}"
-        )
+    for mode, domain, op_type in (
+        ("plugin", PLUGIN_DOMAIN, PLUGIN_OP_TYPE),
+        ("mha", MHA_DOMAIN, MHA_OP_TYPE),
+    ):
+        nodes = [n for n in proto.graph.node if n.domain == domain and n.op_type == op_type]
+        expected = 1 if (attention == mode and net.hsbab is not None) else 0
+        if len(nodes) != expected:
+            raise RuntimeError(
+                f"exported graph has {len(nodes)} {domain}::{op_type} nodes, expected {expected}"
+            )
 
 
 def attach_reference_attention(proto):  # proto: onnx.ModelProto -> onnx.ModelProto

@@ -3,7 +3,9 @@
 One library call (``run_export``) per CLI invocation. Every ONNX file is checked in ONNX
 Runtime on the CPU (precision lives in the file, not in builder flags); TensorRT engines are
 built only where TensorRT is installed, otherwise the report says how to build them on the
-target.
+target. ``--target cpu`` makes files for ONNX Runtime instead: the attention as ONNX Runtime's
+MultiHeadAttention node (memory linear in the frame, ``sllen_attention`` "mha"), INT8 with
+unsigned activations, and no engine.
 """
 
 from __future__ import annotations
@@ -47,10 +49,13 @@ class ExportOptions:
     # Images unlike the calibration frames the INT8 budget is judged on as well (None: the
     # built-in evaluation photographs where installed, else generated scenes).
     eval_data: list[Path] = field(default_factory=list)
-    target: str = "tensorrt"  # INT8 flavour: tensorrt (symmetric) or cpu (asymmetric uint8)
+    # What the files are for: tensorrt (decomposed/plugin attention, symmetric INT8) or cpu
+    # (ONNX Runtime: linear-memory "mha" attention, asymmetric uint8 INT8; no engines).
+    target: str = "tensorrt"
     max_psnr_drop: float = 0.5
     fp16_budget_db: float = 40.0
-    attention: str = "auto"  # auto: decomposed, plugin engine where TensorRT does not fuse
+    # auto: mha for --target cpu; decomposed for tensorrt, plugin engine where it does not fuse
+    attention: str = "auto"
     opset: int = 19
     segmentation: bool = False
     ranges: Path | None = None  # reuse saved INT8 calibration ranges
@@ -68,12 +73,27 @@ class ExportOptions:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.attention not in ("auto", "decomposed", "plugin"):
+        if self.attention not in ("auto", "decomposed", "plugin", "mha"):
             raise ValueError(
-                f"--attention must be auto, decomposed or plugin, not {self.attention!r}"
+                f"--attention must be auto, decomposed, plugin or mha, not {self.attention!r}"
             )
         if self.target not in ("tensorrt", "cpu"):
             raise ValueError(f"--target must be tensorrt or cpu, not {self.target!r}")
+        if self.attention == "mha" and self.target != "cpu":
+            raise ValueError(
+                "--attention mha writes ONNX Runtime's com.microsoft.MultiHeadAttention, which "
+                "TensorRT does not parse: use it with --target cpu"
+            )
+        if self.attention == "plugin" and self.target == "cpu":
+            raise ValueError(
+                "--attention plugin is the TensorRT plugin node, which ONNX Runtime cannot run: "
+                "use --target tensorrt, or --attention mha/decomposed for --target cpu"
+            )
+        if self.target == "cpu" and self.engine:
+            raise ValueError(
+                "--target cpu writes files for ONNX Runtime; build engines from a --target "
+                "tensorrt export"
+            )
         if self.attention == "plugin" and (self.fp16 or self.int8):
             # The precision tools measure the graph in ONNX Runtime, which cannot run the
             # plugin node; quantize the decomposed graph instead.
@@ -82,6 +102,17 @@ class ExportOptions:
             raise ValueError("--calib-data is only used with --int8")
         if self.eval_data and not self.int8:
             raise ValueError("--eval-data is only used with --int8")
+
+
+def export_attention(opts: ExportOptions) -> str:
+    """The attention form written into the ONNX files (their ``sllen_attention``).
+
+    ``auto``: ``mha`` for ``--target cpu`` (ONNX Runtime's flash attention, memory linear in the
+    frame), ``decomposed`` for TensorRT (the engine step then decides between TensorRT's fused
+    attention and the plugin, build_engine_auto)."""
+    if opts.attention == "auto":
+        return "mha" if opts.target == "cpu" else "decomposed"
+    return opts.attention
 
 
 def _size_mb(path: Path) -> float:
@@ -127,11 +158,11 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
     if frames is not None:
         report["calibration"] = calibration
     t = time.monotonic()
+    attention = export_attention(opts)
     fp32 = export_onnx(
         model,
         out / FP32,
-        # auto exports the decomposed graph; the engine step decides (build_engine_auto).
-        attention="plugin" if opts.attention == "plugin" else "decomposed",
+        attention=attention,
         opset=opts.opset,
         segmentation=opts.segmentation,
     )
@@ -141,15 +172,15 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
     report["files"]["fp32"] = {
         "file": fp32.name,
         "mb": _size_mb(fp32),
-        "attention": "plugin" if opts.attention == "plugin" else "decomposed",
+        "attention": attention,
         "opset": opts.opset,
         "simplify": simplified,
         "parity_vs_pytorch": parity,
         "seconds": round(time.monotonic() - t, 1),
     }
     log(
-        f"fp32: {fp32} (parity vs PyTorch: {parity['psnr']:.1f} dB, max abs "
-        f"{parity['max_abs']:.2e})"
+        f"fp32: {fp32} (attention {attention}; parity vs PyTorch: {parity['psnr']:.1f} dB, max "
+        f"abs {parity['max_abs']:.2e})"
     )
 
     if opts.fp16:
@@ -230,12 +261,34 @@ def _cache_key(opts: ExportOptions, onnx_path: Path) -> str:
     )
 
 
+def _refuse_onnxruntime_attention(onnx_path: Path) -> None:
+    """A file with ONNX Runtime's attention node (--target cpu) cannot become an engine."""
+    import onnx
+
+    from .onnx_export import META_ATTENTION, MHA_DOMAIN
+
+    try:
+        proto = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - not readable: the builder says so in its own words
+        return
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if meta.get(META_ATTENTION) == "mha" or any(n.domain == MHA_DOMAIN for n in proto.graph.node):
+        raise ValueError(
+            f"{onnx_path}: its attention is ONNX Runtime's {MHA_DOMAIN} MultiHeadAttention "
+            "(an export for --target cpu), which TensorRT does not parse; export with "
+            "--target tensorrt for an engine"
+        )
+
+
 def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict[str, Any]:
     from sllen.runtime import env
 
     from .trt.auto import build_engine_auto
     from .trt.build import build_engine
 
+    if opts.target == "cpu" and opts.from_onnx is None:
+        log("--target cpu: files for ONNX Runtime, no TensorRT engine")
+        return {"built": False, "reason": "--target cpu: files for ONNX Runtime"}
     ok, reason = env.tensorrt_available()
     if not ok:
         if opts.engine:
@@ -249,6 +302,8 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
             f"the Jetson: {hint}"
         )
         return {"built": False, "reason": reason, "command": hint}
+    for onnx_path in onnx_files:
+        _refuse_onnxruntime_attention(onnx_path)
     if opts.device is not None and opts.dla_core is not None:
         raise ValueError("give --device or --dla-core, not both")
     if opts.device is not None:

@@ -29,7 +29,11 @@ def export_command(
     calib_count: Annotated[int, Opt(help="Calibration frames to use.")] = 300,
     calib_method: Annotated[str, Opt(help="entropy, percentile or minmax.")] = "entropy",
     target: Annotated[
-        str, Opt(help="INT8 flavour: tensorrt (symmetric) or cpu (ONNX Runtime on x86).")
+        str,
+        Opt(
+            help="What the files are for: tensorrt (decomposed/plugin attention, symmetric "
+            "INT8) or cpu (ONNX Runtime: linear-memory attention, uint8 INT8; no engines)."
+        ),
     ] = "tensorrt",
     max_psnr_drop: Annotated[float, Opt(help="INT8 budget against FP32, in dB.")] = 0.5,
     eval_data: Annotated[
@@ -46,8 +50,9 @@ def export_command(
     attention: Annotated[
         str,
         Opt(
-            help="auto (decomposed; the plugin engine where TensorRT does not fuse the "
-            "attention or the build fails), decomposed or plugin."
+            help="auto (--target cpu: mha; tensorrt: decomposed, the plugin engine where "
+            "TensorRT does not fuse the attention or the build fails), decomposed, plugin, or "
+            "mha (ONNX Runtime's MultiHeadAttention: memory linear in the frame; --target cpu)."
         ),
     ] = "auto",
     opset: Annotated[int, Opt(help="ONNX opset (19 or 20).")] = 19,

@@ -11,7 +11,10 @@ How the attention product is computed is a switch (``mode``), so the exporter ca
 graph it writes:
 - ``sdpa``: torch's scaled_dot_product_attention (training, PyTorch inference);
 - ``decomposed``: explicit MatMul-Softmax-MatMul, the pattern TensorRT fuses in FP16;
-- ``plugin``: one custom ``sllen::Attention`` node (see sllen.export) for the TensorRT plugin.
+- ``plugin``: one custom ``sllen::Attention`` node (see sllen.export) for the TensorRT plugin;
+- ``mha``: one ``com.microsoft::MultiHeadAttention`` node (see sllen.export), which ONNX
+  Runtime's CPU provider runs with a flash-attention kernel whose memory is linear in the number
+  of tokens. Outside an export it computes what ``sdpa`` computes.
 ``fold_scale()`` multiplies the Q projection by 1/sqrt(d) once, so the exported graph has no
 scaling pass over the N x N score matrix.
 """
@@ -26,11 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-AttentionMode = Literal["sdpa", "decomposed", "plugin"]
+AttentionMode = Literal["sdpa", "decomposed", "plugin", "mha"]
 # Queries per block when the token count is large (see attention()).
 QUERY_CHUNK = 2048
 # The exporter registers the plugin-node implementation here (it needs ONNX-only machinery).
 PLUGIN_ATTENTION: dict[str, Callable[..., torch.Tensor]] = {}
+# The same for the ONNX Runtime node of ``mode="mha"`` (registered only while exporting).
+MHA_ATTENTION: dict[str, Callable[..., torch.Tensor]] = {}
 
 
 def attention(
@@ -43,7 +48,9 @@ def attention(
     """Scaled dot-product attention on (B, heads, N, d) tensors."""
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
-    if mode == "sdpa":
+    if mode == "mha" and "fn" in MHA_ATTENTION:
+        return MHA_ATTENTION["fn"](q, k, v, scale)
+    if mode in ("sdpa", "mha"):
         n = q.shape[-2]
         if n > QUERY_CHUNK and not torch.jit.is_tracing() and not torch.compiler.is_compiling():
             # Exact (softmax is per query row) and memory linear in N: torch's CPU kernel

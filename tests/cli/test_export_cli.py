@@ -81,6 +81,11 @@ def test_cpu_flavour_is_labelled(weights: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     meta = {p.key: p.value for p in onnx.load(str(out / "sllen.int8-cpu.onnx")).metadata_props}
     assert meta["sllen_int8_flavour"] == "cpu"
+    # --target cpu: ONNX Runtime's linear-memory attention in both files, and no engine
+    assert meta["sllen_attention"] == "mha"
+    report = json.loads((out / "report.json").read_text())
+    assert report["files"]["fp32"]["attention"] == "mha"
+    assert report["engine"]["built"] is False
 
 
 @pytest.mark.parametrize(
@@ -90,6 +95,7 @@ def test_cpu_flavour_is_labelled(weights: Path, tmp_path: Path) -> None:
         (["--min-shape", "1088x1920", "--max-shape", "256x256"], "min"),
         (["--attention", "plugin", "--fp16"], "plugin"),
         (["--attention", "fused"], "--attention"),
+        (["--attention", "mha"], "--target cpu"),
         (["--calib-data", "nowhere", "--int8"], "nowhere"),
         (["--from-onnx", "missing.onnx"], "missing.onnx"),
     ],

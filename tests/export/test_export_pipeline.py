@@ -62,3 +62,36 @@ def test_device_is_selected_before_building(trt, tmp_path: Path, monkeypatch) ->
             ExportOptions(out=tmp_path / "o", from_onnx=onnx_path, device=1, dla_core=0),
             log=lambda m: None,
         )
+
+
+def test_attention_follows_the_target() -> None:
+    from sllen.export.pipeline import export_attention
+
+    assert export_attention(ExportOptions()) == "decomposed"
+    assert export_attention(ExportOptions(target="cpu")) == "mha"
+    assert export_attention(ExportOptions(target="cpu", attention="decomposed")) == "decomposed"
+    assert export_attention(ExportOptions(attention="plugin")) == "plugin"
+    with pytest.raises(ValueError, match="--target cpu"):
+        ExportOptions(attention="mha")  # TensorRT does not parse ONNX Runtime's node
+    with pytest.raises(ValueError, match="ONNX Runtime cannot run"):
+        ExportOptions(attention="plugin", target="cpu")
+    with pytest.raises(ValueError, match="--target tensorrt"):
+        ExportOptions(target="cpu", engine=True)
+
+
+def test_onnxruntime_attention_file_is_refused_by_the_builder(trt, tmp_path: Path) -> None:
+    onnx_path = write_onnx(tmp_path / "sllen.fp32.onnx", props={"sllen_attention": "mha"})
+    with pytest.raises(ValueError, match="MultiHeadAttention"):
+        run_export(ExportOptions(out=tmp_path / "o", from_onnx=onnx_path), log=lambda m: None)
+    assert not [c for c in trt.calls if c[0] == "build_serialized_network"]
+
+
+def test_cpu_target_builds_no_engine(trt, tmp_path: Path) -> None:
+    from sllen.export.pipeline import build_engines
+
+    opts = ExportOptions(out=tmp_path, target="cpu")
+    onnx_path = write_onnx(tmp_path / "sllen.fp32.onnx", props={"sllen_attention": "mha"})
+    lines: list[str] = []
+    report = build_engines(opts, [onnx_path], lines.append)
+    assert report["built"] is False and "--target cpu" in report["reason"]
+    assert not [c for c in trt.calls if c[0] == "build_serialized_network"]

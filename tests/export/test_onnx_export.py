@@ -1,4 +1,4 @@
-"""torch -> ONNX: graph form of both attention modes, metadata, dynamic shapes, ablations."""
+"""torch -> ONNX: graph form of the attention modes, metadata, dynamic shapes, ablations."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from sllen.config import get_preset  # noqa: E402
 from sllen.export.onnx_export import attach_reference_attention, export_onnx  # noqa: E402
 from sllen.export.parity import check_parity, parity_inputs  # noqa: E402
 from sllen.export.simplify import simplify_onnx  # noqa: E402
-from sllen.model.hsbab import PLUGIN_ATTENTION  # noqa: E402
+from sllen.model.hsbab import MHA_ATTENTION, PLUGIN_ATTENTION, QUERY_CHUNK  # noqa: E402
 from sllen.model.sllen import SLLEN  # noqa: E402
 
 # Sizes that exercise the dynamic axes (all multiples of 16, H != W, batch 1 and 2).
@@ -82,6 +82,11 @@ def _check_common(proto, path: Path, attention: str, config, opset: int = 19) ->
     assert _dims(proto.graph.input[0]) == ["batch", 3, "height", "width"]
     assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert _dims(proto.graph.output[0]) == ["batch", 3, "height", "width"]
+
+
+@pytest.fixture(scope="module")
+def mha(tiny: SLLEN, export_once) -> Path:
+    return export_once(tiny, attention="mha")
 
 
 def test_decomposed_graph(decomposed: Path, tiny: SLLEN) -> None:
@@ -226,3 +231,79 @@ def test_reference_attention_function_matches_numpy() -> None:
     p = np.exp(s - s.max(-1, keepdims=True))
     want = (p / p.sum(-1, keepdims=True)) @ v
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_mha_graph(mha: Path, tiny: SLLEN) -> None:
+    proto = onnx.load(str(mha))
+    _check_common(proto, mha, "mha", tiny.config)
+    g = proto.graph
+    assert {o.domain: o.version for o in proto.opset_import}["com.microsoft"] == 1
+    custom = [n for n in g.node if n.domain]
+    assert [(n.domain, n.op_type) for n in custom] == [("com.microsoft", "MultiHeadAttention")]
+    node = custom[0]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    assert attrs == {"num_heads": tiny.config.attention_heads, "scale": 1.0}  # folded into Q
+    assert len(node.input) == 3 and len(node.output) == 1
+    # no N x N scores anywhere: no Softmax, no MatMul
+    assert not any(n.op_type in ("Softmax", "MatMul") for n in g.node)
+    # Q and K come from the projections through layout ops only (the scale is in Q's weights)
+    producers = _producers(g)
+    for name in node.input[:2]:
+        src = producers[name]
+        while src.op_type in ("Transpose", "Reshape"):
+            src = producers[src.input[0]]
+        assert src.op_type == "Conv"
+    assert "fn" not in MHA_ATTENTION and "fn" not in PLUGIN_ATTENTION
+    assert tiny.hsbab.mode == "sdpa" and tiny.hsbab.scale is None
+
+
+@pytest.mark.parametrize("n,size", SIZES)
+def test_mha_matches_pytorch_at_several_sizes(
+    mha: Path, tiny: SLLEN, n: int, size: tuple[int, int]
+) -> None:
+    r = check_parity(tiny, mha, parity_inputs(n, size), threads=1)
+    assert r["shape"] == [n, 3, *size]
+    assert r["max_abs"] < 1e-4, r
+
+
+def test_mha_exact_over_many_blocks(export_once) -> None:
+    # Heads of 64 as in the edge preset: ONNX Runtime's flash kernel then takes keys in blocks
+    # of L2 / (4 * 4 * 128) (1,024 with a 2 MB L2) and queries in blocks of 128; 2,400 tokens
+    # span several of both, and more than PyTorch's QUERY_CHUNK, so the reference is torch's
+    # chunked SDPA.
+    model = _tiny(attention_dim=128, attention_heads=2)
+    size = (16 * 40, 16 * 60)
+    assert (size[0] // 16) * (size[1] // 16) > QUERY_CHUNK
+    path = export_once(model, attention="mha")
+    r = check_parity(model, path, parity_inputs(1, size), threads=1)
+    assert r["max_abs"] < 1e-4, r
+
+
+def test_simplify_mha_graph(mha: Path, tmp_path: Path) -> None:
+    r = simplify_onnx(mha, tmp_path / "slim.onnx", threads=1)
+    assert r["skipped"] is None and r["max_abs_diff"] < 1e-5, r
+    proto = onnx.load(str(tmp_path / "slim.onnx"))
+    assert [(n.domain, n.op_type) for n in proto.graph.node if n.domain] == [
+        ("com.microsoft", "MultiHeadAttention")
+    ]
+    assert _meta(proto)["sllen_attention"] == "mha"
+
+
+def test_mha_registry_restored_on_failure(tiny: SLLEN, tmp_path: Path, monkeypatch) -> None:
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(torch.onnx, "export", boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        export_onnx(tiny, tmp_path / "x.onnx", attention="mha")
+    assert "fn" not in MHA_ATTENTION
+    assert not list(tmp_path.iterdir())
+
+
+def test_mha_mode_in_pytorch_is_sdpa(tiny: SLLEN) -> None:
+    # Outside an export the "mha" mode computes what "sdpa" does (chunked past QUERY_CHUNK).
+    from sllen.model.hsbab import attention
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, QUERY_CHUNK + 100, 8, generator=g) for _ in range(3))
+    torch.testing.assert_close(attention(q, k, v, mode="mha"), attention(q, k, v, mode="sdpa"))
