@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from sllen.runtime.enhancer import Enhancer, StageTimes
+from sllen.runtime.errors import InputError
 from sllen.runtime.images import IMAGE_SUFFIXES, read_picture, write_picture, write_rgb8
 from sllen.runtime.preprocess import to_float, to_uint8
 
@@ -45,7 +46,7 @@ PALETTE = np.array(
 ProgressFn = Callable[[str, int, int | None], None]  # (file name, frames done, total or None)
 
 
-class NoInputsError(ValueError):
+class NoInputsError(InputError):
     """Nothing to enhance was found for the given inputs."""
 
 
@@ -141,21 +142,35 @@ def collect_inputs(inputs: list[str | os.PathLike[str]]) -> list[Path]:
 
 
 def output_paths(sources: list[Path], folder: Path) -> dict[Path, Path]:
-    """Where each source's result goes: same name (videos in an H.264 container)."""
-    names: dict[str, int] = {}
+    """Where each source's result goes: its path relative to the inputs' common folder,
+    mirrored under ``folder`` (inputs from one folder keep their bare names; ``*/day/img.png``
+    over three folders gives ``a/day/img.png``, ``b/day/img.png``, ...). Videos go into an
+    H.264 container (``.mp4`` unless theirs holds H.264). No two sources share an output (names
+    that still meet, e.g. ``v.avi`` and ``v.mp4``, get the source suffix: ``v_avi.mp4``), and
+    an output that would replace any input is refused."""
+    if not sources:
+        return {}
+    resolved = {src: src.resolve() for src in sources}
+    inputs = {str(p).lower() for p in resolved.values()}
+    root = Path(os.path.commonpath([p.parent for p in resolved.values()]))
+    taken: set[str] = set()
     out: dict[Path, Path] = {}
     for src in sources:
-        name = src.name
-        if is_video(src) and src.suffix.lower() not in H264_CONTAINERS:
-            name = src.stem + ".mp4"
-        if names.get(name.lower()):  # two inputs with one name: keep both, prefix the folder
-            name = f"{src.parent.name}_{name}"
-        names[name.lower()] = names.get(name.lower(), 0) + 1
-        dst = folder / name
-        if dst.resolve() == src.resolve():
-            raise ValueError(
-                f"{src}: the output would overwrite the input; choose another --output folder"
+        rel = resolved[src].relative_to(root)
+        suffix = rel.suffix
+        if is_video(src) and suffix.lower() not in H264_CONTAINERS:
+            suffix = ".mp4"
+        dst = folder / rel.parent / (rel.stem + suffix)
+        n = 1
+        while str(dst.resolve()).lower() in taken:  # lower: case-insensitive file systems
+            tag = rel.suffix[1:].lower() + (f"_{n}" if n > 1 else "")
+            dst = folder / rel.parent / f"{rel.stem}_{tag}{suffix}"
+            n += 1
+        if str(dst.resolve()).lower() in inputs:
+            raise InputError(
+                f"{src}: the output {dst} would overwrite an input; choose another --output folder"
             )
+        taken.add(str(dst.resolve()).lower())
         out[src] = dst
     return out
 

@@ -45,13 +45,32 @@ def test_collect_inputs(tmp_path: Path) -> None:
 
 
 def test_output_paths(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
     srcs = [tmp_path / "x" / "a.png", tmp_path / "y" / "a.png", tmp_path / "v.avi"]
-    out = output_paths(srcs, tmp_path / "out")
-    assert out[srcs[0]].name == "a.png"
-    assert out[srcs[1]].name == "y_a.png"  # a second a.png does not overwrite the first
-    assert out[srcs[2]].name == "v.mp4"  # H.264 goes into an mp4
-    with pytest.raises(ValueError, match="overwrite the input"):
+    out = output_paths(srcs, out_dir)
+    # Paths mirrored below the inputs' common folder: a second a.png does not overwrite the first.
+    assert out[srcs[0]] == out_dir / "x" / "a.png"
+    assert out[srcs[1]] == out_dir / "y" / "a.png"
+    assert out[srcs[2]] == out_dir / "v.mp4"  # H.264 goes into an mp4
+    one = [tmp_path / "x" / "a.png", tmp_path / "x" / "b.jpg"]
+    assert [p.name for p in output_paths(one, out_dir).values()] == ["a.png", "b.jpg"]
+    with pytest.raises(ValueError, match="overwrite an input"):
         output_paths([tmp_path / "x" / "a.png"], tmp_path / "x")
+
+
+def test_output_paths_never_collide(tmp_path: Path) -> None:
+    # The glob '*/day/img.png' over three folders, and two videos whose outputs meet as v.mp4.
+    srcs = [tmp_path / d / "day" / "img.png" for d in ("a", "b", "c")]
+    srcs += [tmp_path / "a" / "v.avi", tmp_path / "a" / "v.mp4", tmp_path / "a" / "V.AVI"]
+    out = output_paths(srcs, tmp_path / "out")
+    assert len({str(p).lower() for p in out.values()}) == len(srcs)
+    assert out[srcs[1]] == tmp_path / "out" / "b" / "day" / "img.png"
+    assert out[srcs[3]].name == "v.mp4" and out[srcs[4]].name == "v_mp4.mp4"
+    # An output that lands on another input (not its own) is refused too.
+    with pytest.raises(ValueError, match="overwrite an input"):
+        output_paths(
+            [tmp_path / "in" / "a.avi", tmp_path / "in" / "sub" / "a.mp4"], tmp_path / "in" / "sub"
+        )
 
 
 def test_folder_run_survives_a_bad_file(tmp_path: Path) -> None:
