@@ -2,14 +2,33 @@
 // sllen.export writes for HSBAB, run by libsllen_attention's kernel. Written against the
 // documented IPluginV3 / IPluginV3OneCore / IPluginV3OneBuild / IPluginV3OneRuntime and
 // IPluginCreatorV3One interfaces of NvInferRuntime.h (identical in TensorRT 10.0 - 10.x and
-// 11.x), so one source builds for Jetson's 10.3 and desktop 11.x.
+// 11.x), so one source builds for Jetson's 10.3 and desktop 11.x (compiled here against the
+// include/ folders of NVIDIA/TensorRT's v10.3.0 and v11.1 tags; never run against a real
+// libnvinfer on this project's machines).
+//
+// One source, two libraries (CMakeLists.txt), because TensorRT has two ways to load a plugin
+// library and they must not both register the same creator (IPluginRegistry::loadLibrary "will
+// fail and return nullptr if any of the plugins are already registered"):
+// - libsllen_attention_plugin.so (static registration): loading it (ctypes.CDLL, dlopen,
+//   trtexec --staticPlugins) runs a static initializer that registers the creator with
+//   getPluginRegistry()->registerCreator(creator, "sllen"), the namespace the ONNX node carries,
+//   as NVIDIA's plugin/api/inferPlugin.cpp registers its creators under the library namespace.
+//   REGISTER_TENSORRT_PLUGIN is not used: it registers under "" (NvInferRuntime.h,
+//   PluginRegistrar), where the parser's lookup with plugin_namespace "sllen" would not find it.
+// - libsllen_attention_plugin_dynamic.so (SLLEN_PLUGIN_DYNAMIC): registers nothing when loaded
+//   and exports the two entry points of a "plugin shared library" (samples/trtexec/README.md,
+//   plugin/vc/vfcCommon.h): getCreators() and setLoggerFinder(), for
+//   IPluginRegistry::loadLibrary / trtexec --dynamicPlugins and for the plugin library that
+//   version-compatible engines carry (IBuilderConfig plugins_to_serialize).
 #include "sllen_attention_plugin.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <new>
+#include <string>
 
 #include "sllen_attention.h"
 
@@ -20,7 +39,22 @@ using nvinfer1::DataType;
 using nvinfer1::PluginField;
 using nvinfer1::PluginFieldType;
 
+// Set by setLoggerFinder() (dynamic library only): TensorRT's logger of the engine or context
+// that called the plugin, found per call ("must be called from the thread in which the plugin
+// method was called", NvInferRuntime.h ILoggerFinder). Without it, messages go to stderr.
+std::atomic<nvinfer1::ILoggerFinder*> g_logger_finder{nullptr};
+
 void log_error(char const* what) noexcept {
+    nvinfer1::ILoggerFinder* finder = g_logger_finder.load();
+    nvinfer1::ILogger* logger = finder != nullptr ? finder->findLogger() : nullptr;
+    if (logger != nullptr) {
+        try {
+            const std::string message = std::string("[sllen::SllenAttention] ") + what;
+            logger->log(nvinfer1::ILogger::Severity::kERROR, message.c_str());
+            return;
+        } catch (...) {  // fall through to stderr
+        }
+    }
     std::fprintf(stderr, "[sllen::SllenAttention] %s\n", what);
 }
 
@@ -124,7 +158,7 @@ nvinfer1::IPluginV3* AttentionPlugin::clone() noexcept {
 
 int32_t AttentionPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in,
                                          int32_t nbInputs,
-                                         nvinfer1::DynamicPluginTensorDesc const* out,
+                                         nvinfer1::DynamicPluginTensorDesc const* /*out*/,
                                          int32_t nbOutputs) noexcept {
     if (nbInputs != 3 || nbOutputs != 1) {
         log_error("expects 3 inputs (Q, K, V) and 1 output");
@@ -249,23 +283,49 @@ nvinfer1::IPluginV3* AttentionPluginCreator::createPlugin(
     }
 }
 
-// Registration. Default ("static" plugin library): loading the library (ctypes.CDLL, dlopen,
-// trtexec --staticPlugins) registers the creator, as NVIDIA's onnx_custom_plugin sample does.
-// With SLLEN_PLUGIN_DYNAMIC the library instead exports getCreators() for
-// IPluginRegistry::loadLibrary (trtexec --dynamicPlugins, plugin libraries serialized into
-// version-compatible engines); doing both would register the creator twice.
+// ------------------------------------------------------------------ registration
+
 #if !defined(SLLEN_PLUGIN_DYNAMIC)
-REGISTER_TENSORRT_PLUGIN(AttentionPluginCreator);
+namespace {
+
+// The static library's registration, run when the library is loaded. The creator lives as long
+// as the library; like NVIDIA's PluginRegistrar it is not deregistered at unload (the registry
+// may already be gone during process exit).
+struct StaticRegistration {
+    AttentionPluginCreator creator;
+    StaticRegistration() noexcept {
+        nvinfer1::IPluginRegistry* registry = getPluginRegistry();
+        if (registry == nullptr || !register_creator(*registry, creator)) {
+            // registerCreator "returns false if a plugin creator with the same type is already
+            // registered": the library was loaded twice under different paths, or the dynamic
+            // library's creator is registered already.
+            log_error("could not register the plugin creator sllen::SllenAttention version 1 "
+                      "(already registered, or no plugin registry)");
+        }
+    }
+};
+
+StaticRegistration g_registration;
+
+}  // namespace
 #endif
 
 }  // namespace sllen
 
 #if defined(SLLEN_PLUGIN_DYNAMIC)
-extern "C" __attribute__((visibility("default"))) nvinfer1::IPluginCreatorInterface* const*
-getCreators(int32_t& nbCreators) {
+// The entry points of a plugin shared library, with the signatures of samples/trtexec/README.md
+// and plugin/vc/vfcCommon.h. TensorRT registers the creators it gets from getCreators() itself.
+extern "C" SLLEN_PLUGIN_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(
+    int32_t& nbCreators) {
     static sllen::AttentionPluginCreator creator;
     static nvinfer1::IPluginCreatorInterface* const creators[] = {&creator};
     nbCreators = 1;
     return creators;
+}
+
+extern "C" SLLEN_PLUGIN_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder) {
+    // First non-null finder wins, as in NVIDIA's vfcCommon.cpp.
+    nvinfer1::ILoggerFinder* expected = nullptr;
+    if (finder != nullptr) sllen::g_logger_finder.compare_exchange_strong(expected, finder);
 }
 #endif

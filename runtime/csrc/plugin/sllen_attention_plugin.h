@@ -1,7 +1,11 @@
 // TensorRT plugin for the sllen attention kernel (IPluginV3, TensorRT 10.x and 11.x).
 //
 // Name "SllenAttention", namespace "sllen", version "1": the op_type, plugin_namespace and
-// plugin_version of the node sllen.export writes (export/onnx_export.py). Not "Attention":
+// plugin_version of the node sllen.export writes (export/onnx_export.py). TensorRT's ONNX parser
+// asks the plugin registry for exactly that triple (IPluginRegistry::getCreator(name, version,
+// namespace)), so the creator is registered under "sllen" (sllen_attention_plugin.cpp), never
+// under REGISTER_TENSORRT_PLUGIN's "". tests/export/trt/test_plugin_convention.py holds these
+// three constants against the exporter's. Not "Attention":
 // TensorRT's ONNX parser chooses an importer by op_type alone and from 10.14 imports ONNX's own
 // Attention op as an IAttention layer, so a plugin of that name would never be reached.
 //
@@ -17,11 +21,25 @@
 #include <string>
 #include <vector>
 
+#if defined(_WIN32)
+#define SLLEN_PLUGIN_EXPORT __declspec(dllexport)
+#else
+#define SLLEN_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
+
 namespace sllen {
 
 constexpr char const* kPluginName = "SllenAttention";
 constexpr char const* kPluginVersion = "1";
 constexpr char const* kPluginNamespace = "sllen";
+
+// Register `creator` under its own namespace (getPluginNamespace(): "sllen"), the one
+// convention of this project: the registry files a creator under the namespace argument of
+// registerCreator, and the ONNX parser looks it up with the node's plugin_namespace.
+template <typename Registry, typename Creator>
+bool register_creator(Registry& registry, Creator& creator) noexcept {
+    return registry.registerCreator(creator, creator.getPluginNamespace());
+}
 
 class AttentionPlugin final : public nvinfer1::IPluginV3,
                               public nvinfer1::IPluginV3OneCore,
@@ -56,9 +74,10 @@ public:
     bool supportsFormatCombination(int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut,
                                    int32_t nbInputs, int32_t nbOutputs) noexcept override;
     int32_t getNbOutputs() const noexcept override { return 1; }
-    size_t getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
-                            nvinfer1::DynamicPluginTensorDesc const* outputs,
-                            int32_t nbOutputs) const noexcept override {
+    size_t getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* /*inputs*/,
+                            int32_t /*nbInputs*/,
+                            nvinfer1::DynamicPluginTensorDesc const* /*outputs*/,
+                            int32_t /*nbOutputs*/) const noexcept override {
         return 0;  // the kernel needs no scratch memory: that is the point of it
     }
     char const* getMetadataString() noexcept override { return mMetadata.c_str(); }
