@@ -18,10 +18,20 @@
 // split recomputes the scores and writes 256 output columns, so no thread holds more than
 // 256 / 8 accumulators.
 //
+// Loads: the tensor-core kernel (sm_80+ only) pipelines its global->shared tile loads with
+// cp.async (Ampere's asynchronous copy, no register staging), FlashAttention-2's schedule with
+// one K and one V buffer: V of tile j streams in while Q K_j^T and the softmax run, K of tile
+// j+1 while P V_j runs; two barriers per key tile, as in the synchronous schedule. Unaligned
+// tensors, the CUDA-core kernel (the sm_75 and older path) and builds with
+// SLLEN_ATTENTION_SYNC_LOADS load synchronously. Whether the pipeline is faster is measured only
+// on a GPU (scripts/gpu/attention_bench.py); nothing in this repository has measured it yet.
+//
 // The block bodies take the thread and block indices as arguments and reach the hardware only
-// through the five primitives below (barrier, shuffle, mma, ldmatrix), so the same source also
-// compiles as plain C++ with SLLEN_EMULATE defined: tests/emulator.h then runs every thread of
-// a block as a fiber on the CPU, which is how CI checks this file without a GPU.
+// through the primitives below (barrier, shuffle, mma, ldmatrix, cp.async), so the same source
+// also compiles as plain C++ with SLLEN_EMULATE defined: tests/emulator.h then runs every thread
+// of a block as a fiber on the CPU, which is how CI checks this file without a GPU. The emulator
+// models cp.async in two orders, copies landing at issue and copies landing only at the
+// cp.async.wait_group that retires them, so a missing wait or barrier shows as wrong results.
 #pragma once
 
 #include <cstdint>
@@ -143,6 +153,43 @@ SLLEN_DEVICE void ldmatrix_x4_trans(uint32_t (&r)[4], const __half* row) {
 #endif
 }
 
+// 16 bytes from global to shared memory without passing through registers: cp.async.cg
+// (cache in L2 only, the size must be 16), sm_80 and newer. valid == false writes 16 zero bytes
+// (src-size 0: "remaining bytes in destination dst are filled with zeros", PTX ISA cp.async);
+// src must still be a readable address. Both addresses 16-byte aligned.
+SLLEN_DEVICE void cp_async_16(void* smem_dst, const void* gmem_src, bool valid) {
+#if defined(SLLEN_EMULATE)
+    ::emu::cp_async_16(smem_dst, gmem_src, valid);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(smem_dst));
+    const int src_size = valid ? 16 : 0;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src),
+                 "r"(src_size)
+                 : "memory");
+#elif defined(__CUDA_ARCH__)
+    __trap();  // the pipelined kernel is the tensor-core one: never launched below sm_80
+#endif
+}
+
+// Close the current group of cp.async operations of this thread.
+SLLEN_DEVICE void cp_async_commit() {
+#if defined(SLLEN_EMULATE)
+    ::emu::cp_async_commit();
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+// Wait until at most N of this thread's committed groups are still in flight. Other threads
+// see the data only after a barrier that follows their wait.
+template <int N> SLLEN_DEVICE void cp_async_wait() {
+#if defined(SLLEN_EMULATE)
+    ::emu::cp_async_wait(N);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
 // ------------------------------------------------------------------ small helpers
 
 SLLEN_DEVICE float fast_exp2(float x) {
@@ -215,6 +262,22 @@ SLLEN_DEVICE void load_tile_half(__half* dst, const __half* src, int64_t row0, i
     }
 }
 
+// The same tile with cp.async (16-byte aligned tensors only): issued, not waited for.
+template <int COLS, int LD>
+SLLEN_DEVICE void load_tile_half_async(__half* dst, const __half* src, int64_t row0, int rows,
+                                       int64_t tokens, int row_stride, int col0, int tid,
+                                       int nthreads) {
+    constexpr int kChunks = COLS / 8;  // 16 bytes each
+    for (int i = tid; i < rows * kChunks; i += nthreads) {
+        const int r = i / kChunks;
+        const int c = (i % kChunks) * 8;
+        const int64_t gr = row0 + r;
+        const bool valid = gr < tokens;
+        // Rows past the end are zero-filled; their source address is the tile's first element.
+        cp_async_16(dst + r * LD + c, src + (valid ? gr * row_stride + col0 + c : col0), valid);
+    }
+}
+
 // 32 x 32 elements of a [tokens, row_stride] matrix into FP32 shared memory (leading dim 33).
 template <typename T>
 SLLEN_DEVICE void load_chunk_f32(float* dst, const T* src, int64_t row0, int64_t tokens,
@@ -231,8 +294,16 @@ SLLEN_DEVICE void load_chunk_f32(float* dst, const T* src, int64_t row0, int64_t
 
 // ------------------------------------------------------------------ tensor-core kernel (FP16)
 
+// Whether the tensor-core kernel pipelines its loads with cp.async (compile-time choice).
+#if defined(SLLEN_ATTENTION_SYNC_LOADS)
+constexpr bool kPipelinedLoads = false;
+#else
+constexpr bool kPipelinedLoads = true;
+#endif
+
 // One block: queries [bx * kBQ, +kBQ) of head `by`, output columns [bz * kDV, +kDV).
-template <int D>
+// kAsync: pipeline the K/V loads with cp.async (16-byte aligned tensors; else synchronous).
+template <int D, bool kAsync = kPipelinedLoads>
 SLLEN_DEVICE void attention_mma_block(const AttentionParams& p, unsigned char* smem, int tid,
                                       int bx, int by, int bz) {
     using namespace detail;
@@ -257,7 +328,15 @@ SLLEN_DEVICE void attention_mma_block(const AttentionParams& p, unsigned char* s
     const __half* v = static_cast<const __half*>(p.v) + head;
     __half* out = static_cast<__half*>(p.out) + head;
 
-    load_tile_half<D, LDQ>(Qs, q, q0, BQ, n, D, 0, tid, Tile::kThreads, p.aligned16);
+    // Uniform over the block: every thread takes the same path.
+    const bool pipelined = kAsync && p.aligned16;
+    if (pipelined) {  // one group: Q and the first K tile
+        load_tile_half_async<D, LDQ>(Qs, q, q0, BQ, n, D, 0, tid, Tile::kThreads);
+        load_tile_half_async<D, LDQ>(Ks, k, 0, BK, n, D, 0, tid, Tile::kThreads);
+        cp_async_commit();
+    } else {
+        load_tile_half<D, LDQ>(Qs, q, q0, BQ, n, D, 0, tid, Tile::kThreads, p.aligned16);
+    }
 
     float acc[OT][4];
 #pragma unroll
@@ -267,10 +346,17 @@ SLLEN_DEVICE void attention_mma_block(const AttentionParams& p, unsigned char* s
     const int qr = warp * 16 + g;
 
     for (int64_t k0 = 0; k0 < n; k0 += BK) {
-        block_sync();  // everyone is done with the previous K/V tile
-        load_tile_half<D, LDQ>(Ks, k, k0, BK, n, D, 0, tid, Tile::kThreads, p.aligned16);
-        load_tile_half<DV, LDV>(Vs, v, k0, BK, n, D, dv0, tid, Tile::kThreads, p.aligned16);
-        block_sync();
+        if (pipelined) {
+            cp_async_wait<0>();  // this thread's part of K (and Q) has landed
+            block_sync();        // everyone's has; everyone is done with the previous V tile
+            load_tile_half_async<DV, LDV>(Vs, v, k0, BK, n, D, dv0, tid, Tile::kThreads);
+            cp_async_commit();  // V streams in during Q K^T and the softmax
+        } else {
+            block_sync();  // everyone is done with the previous K/V tile
+            load_tile_half<D, LDQ>(Ks, k, k0, BK, n, D, 0, tid, Tile::kThreads, p.aligned16);
+            load_tile_half<DV, LDV>(Vs, v, k0, BK, n, D, dv0, tid, Tile::kThreads, p.aligned16);
+            block_sync();
+        }
 
         // S = Q K^T for this warp's 16 rows and BK keys.
         float s[NT][4];
@@ -333,6 +419,15 @@ SLLEN_DEVICE void attention_mma_block(const AttentionParams& p, unsigned char* s
             acc[i][1] *= alpha0;
             acc[i][2] *= alpha1;
             acc[i][3] *= alpha1;
+        }
+
+        if (pipelined) {
+            cp_async_wait<0>();  // this thread's part of V has landed
+            block_sync();        // everyone's has; everyone is done reading K
+            if (k0 + BK < n) {   // the next K streams in during P V
+                load_tile_half_async<D, LDQ>(Ks, k, k0 + BK, BK, n, D, 0, tid, Tile::kThreads);
+                cp_async_commit();
+            }
         }
 
         // O += P V. The C fragments of two neighbouring score n-tiles are exactly the A

@@ -8,6 +8,18 @@
 // with a message instead of hanging. The mma and ldmatrix operand layouts follow the PTX ISA
 // ("Matrix Fragments for mma.m16n8k16", "ldmatrix"), independently of how the kernel uses them,
 // so a kernel that puts a value in the wrong fragment slot fails here.
+//
+// cp.async (Ampere's asynchronous global->shared copy) is per thread: copies are grouped by
+// commit_group, and wait_group(N) returns once at most N of the thread's committed groups are
+// in flight; other threads see the data after a later barrier. On hardware a copy lands at some
+// moment between its issue and that wait, so the emulator offers the two extremes
+// (set_copy_mode), and a kernel must give the right answer under both:
+// - kEager: the copy lands at issue. A copy issued while other threads still read the old
+//   contents of its destination (a missing barrier before the issue) changes what they read.
+// - kLazy: the copy lands only at the wait_group that retires its group. Data read before the
+//   wait, or by another thread before a barrier that follows the wait, is stale (the previous
+//   tile, or the NaN the test fills shared memory with).
+// Unaligned addresses abort, and so does a thread that exits with copies never waited for.
 #pragma once
 
 #include <ucontext.h>
@@ -16,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <vector>
 
@@ -29,6 +42,14 @@ enum class Op { kNone, kShflXor, kMma16816, kLdmatrixX4Trans };
 constexpr int kPayload = 64;
 constexpr size_t kStackBytes = 256 * 1024;
 
+enum class CopyMode { kEager, kLazy };
+
+struct AsyncCopy {
+    void* dst;
+    const void* src;
+    bool valid;  // false: 16 zero bytes (src-size 0)
+};
+
 struct Thread {
     ucontext_t ctx{};
     std::vector<char> stack;
@@ -36,7 +57,16 @@ struct Thread {
     Op op = Op::kNone;
     unsigned char in[kPayload]{};
     unsigned char out[kPayload]{};
+    std::vector<AsyncCopy> uncommitted;           // issued since the last commit_group
+    std::deque<std::vector<AsyncCopy>> in_flight;  // committed groups, oldest first
 };
+
+// The order fibers run in. kRoundRobin: every thread up to its next barrier or warp
+// instruction in turn, so warps advance in lock-step. kWarpsAscending / kWarpsDescending: one
+// warp at a time as far as it gets before a barrier, lowest (highest) warp first, so warps
+// drift as far apart as the barriers allow: a buffer overwritten by one warp while another still
+// reads it (a missing barrier) then shows.
+enum class Schedule { kRoundRobin, kWarpsAscending, kWarpsDescending };
 
 struct Block {
     std::vector<Thread> threads;
@@ -44,6 +74,9 @@ struct Block {
     int current = -1;
     std::function<void(int)> body;
     long long warp_ops = 0;
+    CopyMode copy_mode = CopyMode::kEager;
+    Schedule schedule = Schedule::kRoundRobin;
+    long long async_copies = 0;
 };
 
 inline Block& block() {
@@ -64,6 +97,53 @@ inline void wait(State s) {
 }
 
 inline void syncthreads() { wait(State::kBlockWait); }
+
+// -------------------------------------------------------------- cp.async
+
+inline void set_copy_mode(CopyMode mode) { block().copy_mode = mode; }
+inline void set_schedule(Schedule schedule) { block().schedule = schedule; }
+
+inline void land(const AsyncCopy& c) {
+    if (c.valid) {
+        std::memcpy(c.dst, c.src, 16);
+    } else {
+        std::memset(c.dst, 0, 16);
+    }
+}
+
+inline void cp_async_16(void* dst, const void* src, bool valid) {
+    if (reinterpret_cast<uintptr_t>(dst) % 16 != 0 || reinterpret_cast<uintptr_t>(src) % 16 != 0) {
+        die("cp.async with an address that is not 16-byte aligned");
+    }
+    Block& b = block();
+    ++b.async_copies;
+    const AsyncCopy c{dst, src, valid};
+    Thread& t = b.threads[b.current];
+    if (b.copy_mode == CopyMode::kEager) {
+        land(c);
+        t.uncommitted.push_back(AsyncCopy{nullptr, nullptr, false});  // counted, already landed
+    } else {
+        t.uncommitted.push_back(c);
+    }
+}
+
+inline void cp_async_commit() {
+    Block& b = block();
+    Thread& t = b.threads[b.current];
+    t.in_flight.push_back(std::move(t.uncommitted));
+    t.uncommitted.clear();
+}
+
+inline void cp_async_wait(int n) {
+    Block& b = block();
+    Thread& t = b.threads[b.current];
+    while (int(t.in_flight.size()) > n) {
+        for (const AsyncCopy& c : t.in_flight.front()) {
+            if (c.dst != nullptr) land(c);
+        }
+        t.in_flight.pop_front();
+    }
+}
 
 inline void warp_op(Op op, const void* in, size_t nin, void* out, size_t nout) {
     Block& b = block();
@@ -218,6 +298,14 @@ inline void trampoline() {
     Block& b = block();
     const int me = b.current;
     b.body(me);
+    for (const auto& group : b.threads[me].in_flight) {
+        for (const AsyncCopy& c : group) {
+            if (c.dst != nullptr) die("a thread exited with cp.async copies never waited for");
+        }
+    }
+    for (const AsyncCopy& c : b.threads[me].uncommitted) {
+        if (c.dst != nullptr) die("a thread exited with cp.async copies never committed");
+    }
     b.threads[me].state = State::kDone;
     swapcontext(&b.threads[me].ctx, &b.scheduler);
 }
@@ -238,14 +326,37 @@ inline void run_block(int nthreads, const std::function<void(int)>& body) {
         makecontext(&t.ctx, trampoline, 0);
         t.state = State::kReady;
         t.op = Op::kNone;
+        t.uncommitted.clear();
+        t.in_flight.clear();
     }
+    const int nwarps = nthreads / 32;
     for (;;) {
         bool ran = false;
-        for (int i = 0; i < nthreads; ++i) {
-            if (b.threads[i].state != State::kReady) continue;
-            b.current = i;
-            swapcontext(&b.scheduler, &b.threads[i].ctx);
-            ran = true;
+        if (b.schedule == Schedule::kRoundRobin) {
+            for (int i = 0; i < nthreads; ++i) {
+                if (b.threads[i].state != State::kReady) continue;
+                b.current = i;
+                swapcontext(&b.scheduler, &b.threads[i].ctx);
+                ran = true;
+            }
+        } else {
+            // One warp at a time, as far as it gets before a barrier (or its end).
+            for (int k = 0; k < nwarps; ++k) {
+                const int w = b.schedule == Schedule::kWarpsAscending ? k : nwarps - 1 - k;
+                Thread* lanes = &b.threads[32 * w];
+                for (;;) {
+                    for (int l = 0; l < 32; ++l) {
+                        if (lanes[l].state != State::kReady) continue;
+                        b.current = 32 * w + l;
+                        swapcontext(&b.scheduler, &lanes[l].ctx);
+                        ran = true;
+                    }
+                    bool all = true;
+                    for (int l = 0; l < 32 && all; ++l) all = lanes[l].state == State::kWarpWait;
+                    if (!all) break;
+                    execute_warp(lanes);
+                }
+            }
         }
         b.current = -1;
         int done = 0, at_barrier = 0;

@@ -1,6 +1,9 @@
 // Both attention kernels, run on the CPU by the block emulator (no GPU, no nvcc needed), checked
 // against the double-precision reference: token counts that are not multiples of any tile,
-// every head size, FP16 and FP32, large logits, unaligned pointers.
+// every head size, FP16 and FP32, large logits, unaligned pointers. The tensor-core kernel runs
+// three times per case: with synchronous loads, and with its cp.async pipeline under both of the
+// emulator's copy orders (copies landing at issue, with the warps drifting apart either way,
+// and copies landing only at the wait that retires them).
 #define SLLEN_EMULATE 1
 
 #include <cmath>
@@ -25,9 +28,10 @@ struct Problem {
     bool misaligned;  // shift every tensor by one element: scalar loads and stores
 };
 
-std::string describe(const char* kernel, const char* type, const Problem& pb) {
+std::string describe(const std::string& kernel, const char* type, const Problem& pb) {
     char buf[160];
-    std::snprintf(buf, sizeof(buf), "%s %s d=%d n=%lld heads=%lld scale=%.3g%s", kernel, type,
+    std::snprintf(buf, sizeof(buf), "%s %s d=%d n=%lld heads=%lld scale=%.3g%s", kernel.c_str(),
+                  type,
                   pb.d, static_cast<long long>(pb.n), static_cast<long long>(pb.heads_total),
                   pb.scale, pb.misaligned ? " unaligned" : "");
     return buf;
@@ -49,8 +53,9 @@ float back(float x) { return x; }
 float back(__half x) { return __half2float(x); }
 
 template <typename T, typename Run>
-void run_case(Tally& tally, const char* kernel, const Problem& pb, int threads, size_t smem_bytes,
-              int grid_x, int split, Run run_block) {
+void run_case(Tally& tally, const std::string& kernel, const Problem& pb, int threads,
+              size_t smem_bytes, int grid_x, int split, Run run_block,
+              long long* async_copies = nullptr) {
     const size_t count = size_t(pb.heads_total * pb.n * pb.d);
     Buffer<T> q(count, pb.misaligned), k(count, pb.misaligned), v(count, pb.misaligned),
         out(count, pb.misaligned);
@@ -82,6 +87,7 @@ void run_case(Tally& tally, const char* kernel, const Problem& pb, int threads, 
 
     std::vector<uint4> smem_storage((smem_bytes + 15) / 16);
     auto* smem = reinterpret_cast<unsigned char*>(smem_storage.data());
+    const long long copies_before = emu::block().async_copies;
     for (int bz = 0; bz < split; ++bz) {
         for (int by = 0; by < int(pb.heads_total); ++by) {
             for (int bx = 0; bx < grid_x; ++bx) {
@@ -91,6 +97,7 @@ void run_case(Tally& tally, const char* kernel, const Problem& pb, int threads, 
         }
     }
 
+    if (async_copies != nullptr) *async_copies = emu::block().async_copies - copies_before;
     std::vector<float> got(count);
     for (size_t i = 0; i < count; ++i) got[i] = back(out.data()[i]);
     const std::vector<float> want =
@@ -105,9 +112,44 @@ template <int D> void mma_case(Tally& tally, Problem pb) {
     using Tile = sllen::MmaTile<D>;
     pb.d = D;
     const int grid_x = int((pb.n + Tile::kBQ - 1) / Tile::kBQ);
-    run_case<__half>(tally, "tensor-core", pb, Tile::kThreads, Tile::kSmem, grid_x, Tile::kSplit,
-                     [](const AttentionParams& p, unsigned char* s, int tid, int bx, int by,
-                        int bz) { sllen::attention_mma_block<D>(p, s, tid, bx, by, bz); });
+    long long copies = 0;
+    run_case<__half>(
+        tally, "tensor-core sync-loads", pb, Tile::kThreads, Tile::kSmem, grid_x, Tile::kSplit,
+        [](const AttentionParams& p, unsigned char* s, int tid, int bx, int by, int bz) {
+            sllen::attention_mma_block<D, false>(p, s, tid, bx, by, bz);
+        },
+        &copies);
+    tally.record(copies == 0, describe("tensor-core sync-loads", "issues no cp.async", pb), 0.0);
+    // Copies landing at issue expose an overwrite before every warp is done reading (with the
+    // warps drifting apart); copies landing at the wait expose reads before the wait/barrier.
+    const struct {
+        emu::CopyMode mode;
+        emu::Schedule schedule;
+        const char* name;
+    } orders[] = {{emu::CopyMode::kEager, emu::Schedule::kWarpsAscending,
+                   "tensor-core cp.async (land at issue, warps 0..n)"},
+                  {emu::CopyMode::kEager, emu::Schedule::kWarpsDescending,
+                   "tensor-core cp.async (land at issue, warps n..0)"},
+                  {emu::CopyMode::kLazy, emu::Schedule::kRoundRobin,
+                   "tensor-core cp.async (land at the wait)"}};
+    for (const auto& order : orders) {
+        emu::set_copy_mode(order.mode);
+        emu::set_schedule(order.schedule);
+        run_case<__half>(
+            tally, order.name, pb, Tile::kThreads, Tile::kSmem, grid_x, Tile::kSplit,
+            [](const AttentionParams& p, unsigned char* s, int tid, int bx, int by, int bz) {
+                sllen::attention_mma_block<D, true>(p, s, tid, bx, by, bz);
+            },
+            &copies);
+        // Aligned tensors take the pipeline, unaligned ones the synchronous loads.
+        tally.record((copies > 0) != pb.misaligned,
+                     describe(order.name, pb.misaligned ? "falls back to synchronous loads"
+                                                        : "issues cp.async",
+                              pb),
+                     0.0);
+    }
+    emu::set_copy_mode(emu::CopyMode::kEager);
+    emu::set_schedule(emu::Schedule::kRoundRobin);
 }
 
 template <typename T, int D> void simt_case(Tally& tally, Problem pb) {
