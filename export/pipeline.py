@@ -247,13 +247,14 @@ def _cache_key(opts: ExportOptions, onnx_path: Path) -> str:
 
     from .trt.onnx_info import inspect_onnx
 
-    _, cc = env.detect_gpu(opts.device or 0)
+    gpu_name, cc = env.detect_gpu(opts.device or 0)
     return cache_key(
         onnx_sha256(onnx_path),
         inspect_onnx(onnx_path).precision,
         opts.profile.to_dict(),
         trt.__version__,
         cc,
+        gpu_name=gpu_name,
         dla_core=opts.dla_core,
         version_compatible=opts.version_compatible,
         plugin_sha256=onnx_sha256(opts.plugin_library) if opts.plugin_library else None,

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sllen.runtime.errors import SllenError
 from sllen.runtime.files import atomic_write, atomic_write_text
 
 SCHEMA = 1
@@ -51,7 +52,7 @@ REQUIRED_KEYS = (
 )
 
 
-class EngineIncompatibleError(RuntimeError):
+class EngineIncompatibleError(SllenError, RuntimeError):
     """The engine was built for another TensorRT version or GPU; the message says how to rebuild."""
 
 
@@ -242,6 +243,7 @@ def cache_key(
     trt_version: str,
     compute_capability: str | tuple[int, int],
     *,
+    gpu_name: str | None = None,
     dla_core: int | None = None,
     version_compatible: bool = False,
     hardware_compatibility: str = "none",
@@ -250,16 +252,20 @@ def cache_key(
 ) -> str:
     """A short stable key for one engine build: equal inputs give the same key, any change another.
 
-    `profile` is `ShapeProfile.to_dict()`; `plugin_sha256` is the hash of the plugin library
-    (a rebuilt plugin needs a rebuilt engine); `extra` holds anything else that changes the
-    engine (workspace size, builder options).
+    `profile` is `ShapeProfile.to_dict()`; `gpu_name` is the GPU's name as CUDA reports it
+    (two GPUs of one compute capability, an RTX 3090 and an A10, get different tactics, so an
+    engine tuned on one is not the other's; sllen-export always passes it); `plugin_sha256` is
+    the hash of the plugin library (a rebuilt plugin needs a rebuilt engine); `extra` holds
+    anything else that changes the engine (workspace size, builder options). Key version 2
+    added the GPU name: engines cached under version-1 keys are rebuilt once.
     """
     record = {
-        "key_version": 1,
+        "key_version": 2,
         "onnx_sha256": onnx_sha256,
         "precision": precision,
         "profile": dict(profile),
         "tensorrt_version": str(trt_version),
+        "gpu_name": None if gpu_name is None else str(gpu_name),
         "compute_capability": format_cc(compute_capability),
         "dla_core": dla_core,
         "version_compatible": bool(version_compatible),
