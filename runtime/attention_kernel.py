@@ -13,8 +13,12 @@ The library is looked up in this order (first hit wins, ``find_library``):
    down (``cmake -S . -B build && cmake --build build``);
 3. next to this package (``sllen/runtime/lib/``, ``sllen/runtime/``) and ``<sys.prefix>/lib``
    (``cmake --install build --prefix "$VIRTUAL_ENV"``).
-The TensorRT plugin library (``libsllen_attention_plugin.so``) is found the same way through
-``find_plugin_library`` and ``$SLLEN_ATTENTION_PLUGIN``.
+The TensorRT plugin library (``libsllen_attention_plugin.so``, which registers its creator
+under namespace "sllen" when loaded) is found the same way through ``find_plugin_library`` /
+``locate_plugin_library`` and ``$SLLEN_ATTENTION_PLUGIN``; its twin
+``libsllen_attention_plugin_dynamic.so`` (exports getCreators/setLoggerFinder, for
+IPluginRegistry.load_library and the plugin library of version-compatible engines) through
+``find_dynamic_plugin_library``.
 
 Like all of sllen.runtime this imports neither torch (only inside functions) nor the rest of
 sllen.
@@ -34,9 +38,19 @@ ENV_LIBRARY = "SLLEN_ATTENTION_LIB"
 ENV_PLUGIN = "SLLEN_ATTENTION_PLUGIN"
 LIBRARY_NAMES = ("libsllen_attention.so", "sllen_attention.dll", "libsllen_attention.dylib")
 PLUGIN_NAMES = ("libsllen_attention_plugin.so", "sllen_attention_plugin.dll")
+DYNAMIC_PLUGIN_NAMES = (
+    "libsllen_attention_plugin_dynamic.so",
+    "sllen_attention_plugin_dynamic.dll",
+)
 API_VERSION = 1
 SUPPORTED_HEAD_DIMS = (32, 64, 128, 256, 512)
 BUILD_HINT = "cmake -S . -B build && cmake --build build"
+# The plugin needs TensorRT's C++ headers, which pip's tensorrt wheels do not ship.
+PLUGIN_BUILD_HINT = (
+    "cmake -S . -B build -DTensorRT_INCLUDE_DIR=<include/ of this TensorRT release, e.g. "
+    "NVIDIA/TensorRT's source at its tag> [-DTensorRT_LIBRARY=<libnvinfer.so.N>] && cmake "
+    "--build build"
+)
 
 # sllen_attention.h
 _FLOAT32, _FLOAT16 = 0, 1
@@ -55,7 +69,7 @@ def _search_dirs() -> list[Path]:
     return dirs + [_PACKAGE_DIR / "lib", _PACKAGE_DIR, Path(sys.prefix) / "lib"]
 
 
-def _locate(env: str, names: tuple[str, ...]) -> tuple[Path | None, str]:
+def _locate(env: str, names: tuple[str, ...], hint: str = BUILD_HINT) -> tuple[Path | None, str]:
     """(path, "") or (None, why not)."""
     value = os.environ.get(env)
     if value:
@@ -72,7 +86,8 @@ def _locate(env: str, names: tuple[str, ...]) -> tuple[Path | None, str]:
         for name in names:
             if (folder / name).is_file():
                 return folder / name, ""
-    return None, f"no {names[0]} found (build it: {BUILD_HINT}; or set {env})"
+    searched = ", ".join(str(d) for d in _search_dirs() if d.is_dir()) or "no build folder"
+    return None, f"no {names[0]} found in {searched} (build it: {hint}; or set {env})"
 
 
 def find_library() -> Path | None:
@@ -82,7 +97,24 @@ def find_library() -> Path | None:
 
 def find_plugin_library() -> Path | None:
     """The TensorRT plugin library, searched like find_library ($SLLEN_ATTENTION_PLUGIN)."""
-    return _locate(ENV_PLUGIN, PLUGIN_NAMES)[0]
+    return locate_plugin_library()[0]
+
+
+def locate_plugin_library() -> tuple[Path | None, str]:
+    """(the TensorRT plugin library, "") or (None, one line: where it was searched, how to
+    build it)."""
+    return _locate(ENV_PLUGIN, PLUGIN_NAMES, PLUGIN_BUILD_HINT)
+
+
+def find_dynamic_plugin_library(beside: str | os.PathLike[str] | None = None) -> Path | None:
+    """libsllen_attention_plugin_dynamic.so: beside `beside` (a plugin library) when given,
+    else where find_plugin_library searches (without the environment variable)."""
+    folders = [Path(beside).parent] if beside is not None else _search_dirs()
+    for folder in folders:
+        for name in DYNAMIC_PLUGIN_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+    return None
 
 
 _cache: dict[str, Any] = {"path": None, "lib": None, "reason": ""}

@@ -10,7 +10,11 @@ The one implementation of these checks, below every other module that needs them
   else cuda-python's runtime module (:func:`cudart_module`), the module NVIDIA's TensorRT
   samples use (samples/python/common_runtime.py);
 - plugin libraries: :func:`load_plugin_library`, one registry per process, so a library loaded
-  by the engine builder (sllen.export.trt) is registered for the runtime's backend too.
+  by the engine builder (sllen.export.trt) is registered for the runtime's backend too. Both
+  kinds of plugin library load: one that registers its creators when loaded (sllen's
+  libsllen_attention_plugin.so), and a "plugin shared library" that exports getCreators()
+  (libsllen_attention_plugin_dynamic.so), whose creators TensorRT's registry registers
+  (IPluginRegistry.load_library, the path of trtexec --dynamicPlugins).
 
 sllen.runtime.cuda_buffers, sllen.runtime.backends and sllen.export.trt import from here; this
 module imports nothing of sllen and no heavy library at module level (torch, tensorrt and
@@ -26,12 +30,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from sllen.runtime.errors import SllenError
+
 MIN_TRT_MAJOR = 10
 # cuda-python's runtime module: the 12.6.1+/13 name first, then the 12.x name 13 removed.
 CUDART_MODULES = ("cuda.bindings.runtime", "cuda.cudart")
 
 
-class BackendUnavailableError(RuntimeError):
+class BackendUnavailableError(SllenError, RuntimeError):
     """The backend's library (tensorrt, onnxruntime, torch) or device is not there."""
 
     user_error = True  # the CLI prints the message as one line, exit code 2
@@ -190,11 +196,25 @@ def _dlopen(path: Path) -> Any:
     return ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
 
 
+def _exports(handle: Any, symbol: str) -> bool:
+    # ctypes resolves attributes with dlsym: True when the library exports `symbol`.
+    try:
+        return handle is not None and getattr(handle, symbol, None) is not None
+    except (AttributeError, OSError, TypeError):
+        return False
+
+
 _loaded_plugins: dict[str, Any] = {}
 
 
 def load_plugin_library(path: str | os.PathLike[str]) -> Path:
-    """Load a plugin library once per process (before parsing or deserializing)."""
+    """Load a plugin library once per process (before parsing or deserializing).
+
+    A library that exports getCreators() (a plugin shared library, samples/trtexec/README.md)
+    registers nothing by itself: its creators are handed to TensorRT's registry with
+    ``tensorrt.get_plugin_registry().load_library(path)`` (IPluginRegistry::loadLibrary, which
+    returns None "if any of the plugins are already registered").
+    """
     lib = Path(path).resolve()
     if not lib.is_file():
         raise FileNotFoundError(
@@ -203,7 +223,17 @@ def load_plugin_library(path: str | os.PathLike[str]) -> Path:
         )
     if str(lib) not in _loaded_plugins:
         try:
-            _loaded_plugins[str(lib)] = _dlopen(lib)
+            handle = _dlopen(lib)
         except OSError as exc:
             raise BackendUnavailableError(f"cannot load plugin library {lib}: {exc}") from None
+        if _exports(handle, "getCreators"):
+            registry = import_tensorrt().get_plugin_registry()
+            if registry.load_library(str(lib)) is None:
+                raise BackendUnavailableError(
+                    f"TensorRT's plugin registry refused {lib} (IPluginRegistry.load_library "
+                    "returned None: its creators are registered already, e.g. by the "
+                    "self-registering libsllen_attention_plugin.so loaded in this process; load "
+                    "one of the two libraries, not both)"
+                )
+        _loaded_plugins[str(lib)] = handle
     return lib

@@ -5,6 +5,11 @@ TensorRT fused the attention into its own kernel; if it did not (head size, INT8
 the N x N scores would be materialized) or the build failed, rewrite the graph with one
 sllen::SllenAttention node per attention block (plugin_rewrite) and rebuild with the plugin
 library. The decision is recorded in the engine metadata.
+
+Without a plugin library the fallback cannot happen: build_engine_auto says so up front, on one
+line through the "sllen.export.trt" logger (stderr by default, and not silenced by a caller's
+warnings filter), with where the library was searched and how to build it, and records the
+line under metadata["attention"]["plugin_missing"].
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 from ..engine_meta import write_metadata
 from ..shapes import ShapeProfile
-from .build import EngineBuildError, OnnxParseError, build_engine
+from .build import EngineBuildError, OnnxParseError, build_engine, log
 from .onnx_info import inspect_onnx
 from .plugin_rewrite import count_attention_blocks, decomposed_to_plugin
 
@@ -43,9 +48,34 @@ class AttentionDecision:
         }
 
 
+def _plugin_hint() -> str:
+    from sllen.runtime.attention_kernel import PLUGIN_BUILD_HINT
+
+    return f"{PLUGIN_BUILD_HINT}, then pass --plugin build/libsllen_attention_plugin.so"
+
+
+def announce_missing_plugin(engine_name: str) -> str:
+    """Say on one line (logger "sllen.export.trt") that `--attention auto` has no plugin
+    library to fall back to, where it was searched and how to build it; return the line."""
+    from sllen.runtime.attention_kernel import locate_plugin_library
+
+    found, why = locate_plugin_library()
+    where = f"not given ({why})" if found is None else f"not given (one exists: {found})"
+    line = (
+        f"{engine_name}: --attention auto without the attention plugin library, {where}: "
+        "where TensorRT does not fuse the attention the engine keeps the decomposed graph "
+        "(N x N scores in memory)"
+    )
+    if found is None:
+        line += f"; build the plugin: {_plugin_hint()}"
+    log.warning("%s", line)
+    return line
+
+
 PLUGIN_HINT = (
     "build runtime/csrc with CMake against this TensorRT (cmake -S . -B build && cmake --build "
-    "build) and pass --plugin build/libsllen_attention_plugin.so"
+    "build; pip's TensorRT has no C++ headers: add -DTensorRT_INCLUDE_DIR=<include/ of the same "
+    "release>) and pass --plugin build/libsllen_attention_plugin.so"
 )
 
 
@@ -111,6 +141,9 @@ def build_engine_auto(
     if plugin is not None and not plugin.is_file():
         raise FileNotFoundError(f"plugin library {plugin} does not exist ({PLUGIN_HINT})")
     info = inspect_onnx(onnx_path)
+    missing_plugin = None
+    if plugin is None and not info.plugin_nodes and count_attention_blocks(onnx_path) > 0:
+        missing_plugin = announce_missing_plugin(engine_path.name)
     if info.plugin_nodes:
         meta = build_engine(onnx_path, engine_path, profile, plugin_library=plugin, **kwargs)
         decision = AttentionDecision("plugin", "the ONNX file already uses the plugin node")
@@ -138,6 +171,8 @@ def build_engine_auto(
                 raise OnnxParseError(message, error.errors) from error
             raise EngineBuildError(message) from error
     meta["attention"]["auto"] = decision.to_dict()
+    if missing_plugin is not None:
+        meta["attention"]["plugin_missing"] = missing_plugin
     write_metadata(engine_path, meta)
     if decision.warn:
         warnings.warn(f"{engine_path.name}: {decision.reason}", stacklevel=2)

@@ -13,13 +13,23 @@ The TensorRT calls follow the documented Python API; each non-obvious one names 
   node_name(), node_operator() (nvonnxparser::IParserError, TensorRT 10.x C++ API).
 - plugin library: samples/python/onnx_custom_plugin/load_plugin_lib.py (ctypes.CDLL before
   parsing registers the creators: sllen.runtime.env.load_plugin_library); version-compatible
-  engines list plugin libraries in IBuilderConfig.plugins_to_serialize (pyCore.cpp).
+  engines list plugin libraries in IBuilderConfig.plugins_to_serialize (pyCore.cpp), and a
+  serialized library must be a "plugin shared library" with getCreators/setLoggerFinder
+  (samples/trtexec/README.md): libsllen_attention_plugin_dynamic.so, not the self-registering
+  libsllen_attention_plugin.so.
+- timing cache: IBuilderConfig.create_timing_cache(serialized) ("If an empty cache is provided
+  ... a new cache will be created"; the C++ createTimingCache returns a pointer, None from
+  Python when TensorRT cannot read the blob) and set_timing_cache(cache, ignore_mismatch)
+  ("A failure will be reported if the CUDA device property in the provided cache is different
+  from current environment ... returns true if set successfully, false otherwise", NvInfer.h
+  10.3 / pyCoreDoc.h).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import importlib
+import logging
 import os
 import time
 import warnings
@@ -27,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from sllen.runtime import env
+from sllen.runtime.errors import InputError
 from sllen.runtime.files import atomic_write_bytes
 
 from ..engine_meta import (
@@ -51,6 +62,77 @@ class OnnxParseError(RuntimeError):
 
 class EngineBuildError(RuntimeError):
     """build_serialized_network returned None (TensorRT logged the reason)."""
+
+
+class TimingCacheError(InputError):
+    """A timing cache file TensorRT cannot read (one line for the user: delete or replace it)."""
+
+
+# Notices the user must see even where a caller silences warnings (sllen-export's auto mode
+# does): Python's last-resort handler prints a WARNING record as one line on stderr when the
+# application configured no logging.
+log = logging.getLogger("sllen.export.trt")
+
+
+def attach_timing_cache(trt: Any, config: Any, path: Path) -> str:
+    """Give `config` the timing cache in `path`; return what happened.
+
+    "new": no file yet, an empty cache; "loaded": the file's cache is used; "stale": the file
+    was written by another TensorRT version or on another GPU (set_timing_cache returned False
+    with ignore_mismatch=False, a cache from another device is never half-used): said on one
+    line, and a fresh cache is used (the build writes it over the old file). A file TensorRT
+    cannot read at all raises TimingCacheError.
+    """
+    blob = path.read_bytes() if path.is_file() else b""
+    try:
+        cache = config.create_timing_cache(blob)
+    except (RuntimeError, TypeError, ValueError) as exc:  # bindings that raise instead
+        cache, why = None, f": {exc}"
+    else:
+        why = ""
+    if cache is None:
+        if not blob:
+            raise EngineBuildError(f"TensorRT {trt.__version__} could not create a timing cache")
+        raise TimingCacheError(
+            f"timing cache {path} ({len(blob)} bytes) is not readable by TensorRT "
+            f"{trt.__version__} (corrupt, truncated, or not a timing cache{why}): delete it "
+            "(the next build writes a new one) or pass another --timing-cache"
+        )
+    if config.set_timing_cache(cache, ignore_mismatch=False):
+        return "loaded" if blob else "new"
+    log.warning(
+        "timing cache %s was written by another TensorRT version or on another GPU and cannot "
+        "be used with TensorRT %s here: starting a fresh one (it replaces the file after the "
+        "build)",
+        path,
+        trt.__version__,
+    )
+    fresh = config.create_timing_cache(b"")
+    if fresh is None or not config.set_timing_cache(fresh, ignore_mismatch=False):
+        raise EngineBuildError(f"TensorRT {trt.__version__} could not attach a new timing cache")
+    return "stale"
+
+
+def serialized_plugin_library(plugin: Path) -> Path:
+    """The library to list in plugins_to_serialize for `plugin`: itself when it is the dynamic
+    plugin library (exports getCreators), else libsllen_attention_plugin_dynamic.so beside it.
+    Without that one, `plugin` itself, with a warning: TensorRT then needs its entry points,
+    which the self-registering library does not have."""
+    from sllen.runtime.attention_kernel import DYNAMIC_PLUGIN_NAMES, find_dynamic_plugin_library
+
+    if plugin.name in DYNAMIC_PLUGIN_NAMES:
+        return plugin
+    dynamic = find_dynamic_plugin_library(beside=plugin)
+    if dynamic is not None:
+        return dynamic.resolve()
+    warnings.warn(
+        f"version-compatible engine: serializing {plugin.name}, which registers itself when "
+        "loaded but exports no getCreators/setLoggerFinder, the entry points TensorRT uses for "
+        f"plugin libraries inside version-compatible engines; build {DYNAMIC_PLUGIN_NAMES[0]} "
+        "(CMake builds it beside the plugin; it needs only TensorRT's headers)",
+        stacklevel=3,
+    )
+    return plugin
 
 
 def format_parser_error(error: Any) -> str:
@@ -168,10 +250,7 @@ def build_engine(
     config.add_optimization_profile(trt_profile)
 
     cache_file = Path(timing_cache) if timing_cache is not None else None
-    if cache_file is not None:
-        blob = cache_file.read_bytes() if cache_file.is_file() else b""
-        # ignore_mismatch=False: a cache from another GPU/TensorRT is refused, not half-used.
-        config.set_timing_cache(config.create_timing_cache(blob), ignore_mismatch=False)
+    cache_state = attach_timing_cache(trt, config, cache_file) if cache_file is not None else None
 
     if dla_core is not None:
         available = builder.num_DLA_cores
@@ -188,7 +267,7 @@ def build_engine(
         config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
         if plugin is not None:
             # The whole list must be assigned; appending to the returned list has no effect.
-            config.plugins_to_serialize = [str(plugin)]
+            config.plugins_to_serialize = [str(serialized_plugin_library(plugin))]
 
     if hardware_compatibility != "none":
         member = _HWC_ENUM[hardware_compatibility]
@@ -240,6 +319,9 @@ def build_engine(
         "hardware_compatibility": hardware_compatibility,
         "dla_core": dla_core,
         "workspace_bytes": workspace_bytes,
+        "timing_cache": (
+            None if cache_file is None else {"file": str(cache_file), "state": cache_state}
+        ),
     }
     write_metadata(engine_path, meta)
     return meta

@@ -2,7 +2,12 @@
 
 `--attention auto` (sllen.export.trt.auto) rebuilds with the plugin when TensorRT does not fuse
 the decomposed MatMul-Softmax-MatMul: every such block becomes one sllen::SllenAttention node
-(the TensorRT plugin of runtime/csrc), in whatever precision the file has.
+(the TensorRT plugin of runtime/csrc). FP32 and FP16 files keep their precision at the plugin;
+in INT8 files (Q/DQ, attention left in float) the plugin is fed FP16: Casts to FP16 before it
+and back to the block's output type after it, so the kernel's tensor-core FP16 path runs (its
+accumulation is FP32 either way) and the consumers see the type they had. The plugin never
+takes INT8 (the kernel has no INT8 path, and TensorRT's own fused INT8 attention is limited to
+heads of 16-64 and 512 tokens).
 
 Plain onnx.helper / protobuf code on purpose, not onnx-graphsurgeon (installable from PyPI): it
 would be a new dependency of the export extra, and a rewrite through it ends in cleanup() /
@@ -160,21 +165,35 @@ def count_attention_blocks(onnx_path: str | os.PathLike[str]) -> int:
 
 
 def decomposed_to_plugin(
-    onnx_in: str | os.PathLike[str], onnx_out: str | os.PathLike[str]
+    onnx_in: str | os.PathLike[str],
+    onnx_out: str | os.PathLike[str],
+    *,
+    plugin_dtype: str = "auto",
 ) -> dict[str, Any]:
     """Write a copy of `onnx_in` whose decomposed attention blocks are sllen::SllenAttention
-    nodes (the TensorRT plugin), in whatever precision the file has (FP32, FP16, INT8 Q/DQ
-    with float attention). K^T is transposed back to K; inputs of another type than Q are cast
-    to it, and the output is cast back when the block's output type differs. Returns
-    {"replaced": n, "blocks": [...]}; raises ValueError when the graph has no such block."""
+    nodes (the TensorRT plugin). K^T is transposed back to K. plugin_dtype: "auto" (FP16 in
+    INT8 files, else Q's type: FP32 and FP16 files keep their precision), "float16", or
+    "same" (Q's type). Inputs of another type than the plugin's are cast to it, and the output
+    is cast back when the block's output type differs. Returns {"replaced": n, "blocks": [...],
+    "plugin_dtype": "float16" or "as the file"}; raises ValueError when the graph has no such
+    block."""
     onnx = importlib.import_module("onnx")
     helper = onnx.helper
+    if plugin_dtype not in ("auto", "float16", "same"):
+        raise ValueError(f"plugin_dtype must be auto, float16 or same, not {plugin_dtype!r}")
     model = onnx.load(str(onnx_in))
     types, dims = _value_types(model)
     graph = model.graph
     blocks = _find_attention_blocks(graph, {k: len(v) for k, v in dims.items()})
     if not blocks:
         raise ValueError(f"{onnx_in} has no MatMul-Softmax-MatMul attention to replace")
+    if plugin_dtype == "auto":
+        from .onnx_info import inspect_onnx
+
+        fp16 = inspect_onnx(onnx_in).precision == "int8"
+    else:
+        fp16 = plugin_dtype == "float16"
+    f16, f32 = onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT
     producers = {out: node for node in graph.node for out in node.output}
     # Nodes are keyed by their first output (unique in an ONNX graph).
     replaced = {n.output[0] for b in blocks for n in b.nodes}
@@ -202,16 +221,18 @@ def decomposed_to_plugin(
                     "Transpose", [b.kt], [k], name=f"{prefix}/Transpose", perm=_SWAP_LAST_TWO
                 )
             )
-        inputs = [b.q]
-        for role, name in (("K", k), ("V", b.v)):
-            source = b.kt if role == "K" else name
-            if q_type and types.get(source, q_type) != q_type:
+        # The plugin's type: FP16 for INT8 files, else Q's (0 when shape inference found none).
+        target = f16 if fp16 else q_type
+        inputs = []
+        for role, name, source in (("Q", b.q, b.q), ("K", k, b.kt), ("V", b.v, b.v)):
+            # In FP16 mode an input of unknown type is cast too (a Cast to its own type is free).
+            if target and types.get(source, 0 if fp16 else target) != target:
                 cast = f"{prefix}/{role}_cast"
-                new_nodes.append(helper.make_node("Cast", [name], [cast], name=cast, to=q_type))
+                new_nodes.append(helper.make_node("Cast", [name], [cast], name=cast, to=target))
                 name = cast
             inputs.append(name)
-        out_type = types.get(b.out, q_type)
-        out = b.out if not q_type or out_type == q_type else f"{prefix}/out"
+        out_type = types.get(b.out) or (f32 if fp16 else q_type)
+        out = b.out if not target or out_type == target else f"{prefix}/out"
         q_dims = dims.get(b.q, [])
         heads = q_dims[1] if len(q_dims) == 4 and isinstance(q_dims[1], int) else 0
         head_dim = q_dims[3] if len(q_dims) == 4 and isinstance(q_dims[3], int) else 0
@@ -229,7 +250,7 @@ def decomposed_to_plugin(
                 plugin_namespace=PLUGIN_DOMAIN,
             )
         )
-        if out != b.out:
+        if out != b.out:  # the consumers keep the type they had
             new_nodes.append(
                 helper.make_node("Cast", [out], [b.out], name=f"{prefix}/out_cast", to=out_type)
             )
@@ -260,4 +281,8 @@ def decomposed_to_plugin(
     out_path = Path(onnx_out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out_path, model.SerializeToString())
-    return {"replaced": len(blocks), "blocks": report}
+    return {
+        "replaced": len(blocks),
+        "blocks": report,
+        "plugin_dtype": "float16" if fp16 else "as the file",
+    }

@@ -1,21 +1,22 @@
-"""--layers parsers: an ONNX Runtime trace written by hand, TensorRT's IProfiler with a mock.
+"""--layers parsers: an ONNX Runtime trace written by hand, TensorRT's IProfiler with the fake.
 
-The TensorRT test uses a mock tensorrt module and a mock backend (no TensorRT on the
-development machines): it checks that sllen-bench subclasses IProfiler the documented way,
-sets it as ``context.profiler``, aggregates ``report_layer_time(layer_name, ms)`` calls and
-restores the previous profiler. It does not show that a real engine reports layer times.
+The TensorRT test runs the real TensorRT backend on the shared FAKE `tensorrt` module
+(tests/fakes/fake_tensorrt.py: its IProfiler, and an execution context whose enqueue reports
+three layers to the profiler set as ``context.profiler``) over fake CUDA buffers: it checks that
+sllen-bench subclasses IProfiler the documented way, sets it as ``context.profiler`` only after
+the warm-up, aggregates ``report_layer_time(layer_name, ms)`` calls and restores the previous
+profiler. It does not show that a real engine reports layer times.
 """
 
 from __future__ import annotations
 
-import types
+import sys
 from typing import Any
 
 import numpy as np
 import pytest
 
 from sllen.bench.layers import parse_ort_profile, tensorrt_layers
-from sllen.runtime.backends import Backend, BackendInfo, Outputs
 
 
 def _run(ts: int, dur: int) -> dict[str, Any]:
@@ -59,56 +60,64 @@ def test_parse_ort_profile_drops_warmup_runs() -> None:
         parse_ort_profile(events, skip_runs=3)
 
 
-class MockIProfiler:
-    """Stands in for tensorrt.IProfiler: records that the base __init__ was called."""
+@pytest.fixture
+def open_trt_backend(fake_trt, monkeypatch, tmp_path):
+    """(fake tensorrt, open(cuda_graph=False) -> the TensorRT backend on a fake engine)."""
+    from fake_tensorrt import ENGINE_BYTES, GPU, FakeBuffers
 
-    def __init__(self) -> None:
-        self.base_initialised = True
+    from sllen.runtime import cuda_buffers
+    from sllen.runtime.backends.tensorrt import TensorRTBackend
+    from sllen.runtime.engine_meta import write_metadata
+    from sllen.runtime.shapes import ShapeProfile
+
+    monkeypatch.setitem(sys.modules, "sllen.runtime.attention_kernel", None)  # no kernel module
+    buffers = FakeBuffers()
+    trt = fake_trt("10.3.0", buffers=buffers, engine_bytes=ENGINE_BYTES)
+    monkeypatch.setattr(cuda_buffers, "open_buffers", lambda device=0, prefer="auto": buffers)
+    engine = tmp_path / "sllen.fp16.engine"
+    engine.write_bytes(ENGINE_BYTES)
+    profile = ShapeProfile((32, 32), (64, 64), (128, 128), batch=(1, 1, 2))
+    write_metadata(
+        engine,
+        {
+            "schema": 1,
+            "sllen_version": "0.1.0",
+            "tensorrt_version": "10.3.0",
+            "gpu_name": GPU[0],
+            "compute_capability": GPU[1],
+            "precision": "fp16",
+            "int8_flavour": None,
+            "attention": {"mode": "decomposed", "fused": True},
+            "profile": profile.to_dict(),
+            "onnx_sha256": "ab" * 32,
+            "onnx_file": "/models/sllen.fp16.onnx",
+            "engine_file": engine.name,
+            "build_time": "2026-11-27T10:00:00+00:00",
+            "plugin_library": None,
+            "version_compatible": False,
+            "hardware_compatibility": "none",
+            "dla_core": None,
+        },
+    )
+    return trt, lambda cuda_graph=False: TensorRTBackend(engine, cuda_graph=cuda_graph)
 
 
-class MockContext:
-    """An execution context that reports three layers per enqueue to its profiler."""
-
-    def __init__(self) -> None:
-        self.profiler: Any = "previous"
-        self.seen: list[Any] = []
-
-    def execute(self) -> None:
-        self.seen.append(self.profiler)
-        if isinstance(self.profiler, MockIProfiler):
-            for name, ms in (("conv_1 + relu", 2.0), ("attention", 5.0), ("conv_2", 1.0)):
-                self.profiler.report_layer_time(name, ms)
-
-
-class MockTensorRTBackend(Backend):
-    name = "tensorrt"
-
-    def __init__(self, cuda_graph: bool = False) -> None:
-        super().__init__()
-        self.context = MockContext()
-        self._info = BackendInfo(
-            "tensorrt", "mock.engine", "cuda:0", "fp16", extra={"cuda_graph": cuda_graph}
-        )
-
-    @property
-    def info(self) -> BackendInfo:
-        return self._info
-
-    def _infer(self, x: np.ndarray, segmentation: bool) -> Outputs:
-        self.context.execute()
-        return Outputs(x)
-
-
-def test_tensorrt_layers_with_a_mock_iprofiler() -> None:
-    trt = types.SimpleNamespace(IProfiler=MockIProfiler)
-    backend = MockTensorRTBackend()
-    x = np.zeros((1, 3, 16, 16), np.float32)
-    lp = tensorrt_layers(backend, x, warmup=2, runs=4, trt=trt)
-    assert backend.context.profiler == "previous"  # restored
-    assert backend.context.seen[:2] == ["previous", "previous"]  # warm-up not profiled
+def test_tensorrt_layers_with_the_fake_iprofiler(open_trt_backend) -> None:
+    trt, open_backend = open_trt_backend
+    x = np.zeros((1, 3, 64, 64), np.float32)
+    with open_backend() as backend:
+        previous = backend._context.profiler
+        lp = tensorrt_layers(backend, x, warmup=2, runs=4)  # `tensorrt` is the fake
+        assert backend._context.profiler is previous  # restored
+    calls = [c[0] if c[0] != "set" else f"set {c[2]}" for c in trt.calls]
+    enqueues = [i for i, c in enumerate(calls) if c == "execute_async_v3"]
+    profiler_set = [i for i, c in enumerate(calls) if c == "set profiler"]
+    assert len(enqueues) == 6 and len(profiler_set) == 2  # set, then restored
+    assert profiler_set[0] > enqueues[1]  # warm-up not profiled
+    assert "IProfiler.__init__" in calls  # the base __init__ was called
     assert lp.runs == 4 and "IProfiler" in lp.source
     assert [r.name for r in lp.rows] == ["attention", "conv_1 + relu", "conv_2"]
     assert lp.rows[0].ms_per_run == pytest.approx(5.0) and lp.rows[0].calls_per_run == 1
     assert lp.layer_ms_per_run == pytest.approx(8.0)
-    with pytest.raises(ValueError, match="CUDA graph"):
-        tensorrt_layers(MockTensorRTBackend(cuda_graph=True), x, warmup=0, runs=1, trt=trt)
+    with open_backend(cuda_graph=True) as graphed, pytest.raises(ValueError, match="CUDA graph"):
+        tensorrt_layers(graphed, x, warmup=0, runs=1)

@@ -23,9 +23,11 @@ What the mock offers, and nothing more:
   create_optimization_profile() (set_shape(input, min, opt, max)), build_serialized_network,
   num_DLA_cores;
 - IBuilderConfig: set_memory_pool_limit, set_flag, add_optimization_profile,
-  create_timing_cache / set_timing_cache / get_timing_cache (ITimingCache.serialize); settable
-  profiling_verbosity, default_device_type, DLA_core, plugins_to_serialize,
-  hardware_compatibility_level;
+  create_timing_cache (None for a blob TensorRT cannot read: timing_cache_corrupt) /
+  set_timing_cache (returns False for a cache from another GPU or TensorRT:
+  timing_cache_mismatch, "true if set successfully, false otherwise", NvInfer.h) /
+  get_timing_cache (ITimingCache.serialize); settable profiling_verbosity, default_device_type,
+  DLA_core, plugins_to_serialize, hardware_compatibility_level;
 - OnnxParser(network, logger): parse_from_file, num_errors, get_error -> ParserError (code,
   desc, node, node_name, node_operator, func, file, line);
 - Runtime(logger): deserialize_cuda_engine; settable DLA_core, engine_host_code_allowed;
@@ -33,7 +35,14 @@ What the mock offers, and nothing more:
   get_tensor_profile_shape, create_execution_context, device_memory_size (before 11.x) /
   device_memory_size_v2 (10.1 on), create_engine_inspector ->
   get_engine_information(LayerInformationFormat.JSON);
-- IExecutionContext: set_input_shape, get_tensor_shape, set_tensor_address, execute_async_v3.
+- IExecutionContext: set_input_shape, get_tensor_shape, set_tensor_address, execute_async_v3;
+  settable profiler (an IProfiler subclass: execute_async_v3 reports LAYER_TIMES to its
+  report_layer_time(layer_name, ms), as TensorRT does per enqueue);
+- IProfiler (subclassed from Python, base __init__ called: the documented way);
+- get_plugin_registry() -> IPluginRegistry: load_library(plugin_path) (a handle, or None when
+  the library's creators are registered already: load_library_ok), get_creator(type, version,
+  plugin_namespace) (the creators in `plugin_creators`, (name, version, namespace) triples),
+  all_creators.
 
 The fake engine has input "input" [N, 3, H, W] and output "output" (+ "segmentation" with
 SEG_CLASSES channels). Given a FakeBuffers (the CUDA buffer layer without CUDA: addresses index
@@ -61,6 +70,8 @@ ENGINE_BYTES = b"FAKE-ENGINE\x00serialized"
 # (min, opt, max) NCHW of the fake engine's profile: batch 1..2, 32x32 .. 128x128.
 PROFILE = ((1, 3, 32, 32), (1, 3, 64, 64), (2, 3, 128, 128))
 SEG_CLASSES = 2
+# What a profiled enqueue reports, layer by layer (name, ms).
+LAYER_TIMES = (("conv_1 + relu", 2.0), ("attention", 5.0), ("conv_2", 1.0))
 # Engine-inspector listings (JSON), recorded for the fusion tests.
 LISTINGS = Path(__file__).resolve().parents[1] / "export" / "data"
 
@@ -237,6 +248,12 @@ def make_fake_trt(
     dtype: str = "FLOAT",
     profile: tuple = PROFILE,
     refuse_shapes: bool = False,
+    # timing cache
+    timing_cache_corrupt: bool = False,
+    timing_cache_mismatch: bool = False,
+    # plugin registry
+    plugin_creators: tuple = (),
+    load_library_ok: bool = True,
 ) -> types.ModuleType:
     """A fresh fake `tensorrt` module of `version` (not installed: see the `fake_trt` fixture).
 
@@ -250,6 +267,11 @@ def make_fake_trt(
     like a truncated or foreign file; segmentation: a second output; dtype: the input's
     DataType member name; profile: (min, opt, max) of "input"; refuse_shapes: set_input_shape
     returns False.
+    Timing cache: timing_cache_corrupt: create_timing_cache returns None for a non-empty blob;
+    timing_cache_mismatch: set_timing_cache returns False for a non-empty cache unless
+    ignore_mismatch. Plugin registry: plugin_creators: (name, version, namespace) triples that
+    get_creator finds (a library given to load_library adds sllen's); load_library_ok: False
+    makes load_library return None.
     """
     calls: list[tuple] = []
     major, minor = _major_minor(version)
@@ -330,11 +352,18 @@ def make_fake_trt(
             return 0
 
         def create_timing_cache(self, serialized_timing_cache):
-            calls.append(("create_timing_cache", bytes(serialized_timing_cache)))
-            return ITimingCache(serialized_timing_cache)
+            blob = bytes(serialized_timing_cache)
+            calls.append(("create_timing_cache", blob))
+            if timing_cache_corrupt and blob:
+                return None  # createTimingCache's nullptr, as the bindings return it
+            return ITimingCache(blob)
 
         def set_timing_cache(self, cache, ignore_mismatch):
+            if not isinstance(cache, ITimingCache):  # pybind11 refuses None and other types
+                raise TypeError("set_timing_cache(): incompatible function arguments")
             calls.append(("set_timing_cache", cache.blob, ignore_mismatch))
+            if timing_cache_mismatch and cache.blob and not ignore_mismatch:
+                return False
             self._values["_cache"] = cache
             return True
 
@@ -390,10 +419,29 @@ def make_fake_trt(
     outputs = ["output"] + (["segmentation"] if segmentation else [])
     io = ["input", *outputs]
 
+    class IProfiler:
+        def __init__(self) -> None:
+            calls.append(("IProfiler.__init__",))
+
+        def report_layer_time(self, layer_name: str, ms: float) -> None:
+            raise NotImplementedError("IProfiler.report_layer_time must be overridden")
+
     class IExecutionContext:
         def __init__(self) -> None:
             self.shape: tuple[int, ...] | None = None
             self.addresses: dict[str, int] = {}
+            self._profiler: Any = None
+
+        @property
+        def profiler(self) -> Any:
+            return self._profiler
+
+        @profiler.setter
+        def profiler(self, value: Any) -> None:
+            if value is not None and not isinstance(value, IProfiler):
+                raise TypeError("profiler must be a tensorrt.IProfiler")
+            calls.append(("set", "IExecutionContext", "profiler", value))
+            self._profiler = value
 
         def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
             calls.append(("set_input_shape", name, tuple(shape)))
@@ -419,6 +467,9 @@ def make_fake_trt(
         def execute_async_v3(self, stream_handle: int) -> bool:
             calls.append(("execute_async_v3", stream_handle))
             assert set(self.addresses) == set(io), "every I/O tensor needs an address"
+            if self._profiler is not None:
+                for layer, ms in LAYER_TIMES:
+                    self._profiler.report_layer_time(layer, ms)
             if buffers is None:  # nothing to compute on
                 return True
             shape, addresses = self.shape, dict(self.addresses)
@@ -492,6 +543,43 @@ def make_fake_trt(
             calls.append(("deserialize_cuda_engine", blob))
             return ICudaEngine() if accepts(blob) else None
 
+    # ----------------------------------------------------------------------- plugin registry
+
+    class PluginCreator:
+        def __init__(self, name: str, version: str, namespace: str) -> None:
+            self.name, self.plugin_version, self.plugin_namespace = name, version, namespace
+
+    class IPluginRegistry:
+        def __init__(self) -> None:
+            self.creators = [PluginCreator(*triple) for triple in plugin_creators]
+
+        @property
+        def all_creators(self) -> list:
+            return list(self.creators)
+
+        def load_library(self, plugin_path: str):
+            assert isinstance(plugin_path, str)
+            calls.append(("load_library", plugin_path))
+            if not load_library_ok:
+                return None
+            self.creators.append(PluginCreator("SllenAttention", "1", "sllen"))
+            return object()  # an opaque handle
+
+        def get_creator(self, type: str, version: str, plugin_namespace: str = ""):
+            calls.append(("get_creator", type, version, plugin_namespace))
+            for c in self.creators:
+                if (c.name, c.plugin_version, c.plugin_namespace) == (
+                    type,
+                    version,
+                    plugin_namespace,
+                ):
+                    return c
+            return None
+
+    registry = IPluginRegistry()
+
     trt.Logger, trt.Builder, trt.OnnxParser, trt.Runtime = Logger, Builder, OnnxParser, Runtime
     trt.ParserError = ParserError
+    trt.IProfiler = IProfiler
+    trt.get_plugin_registry = lambda: registry
     return trt

@@ -106,3 +106,45 @@ def test_real_dlopen_reports_a_bad_library(tmp_path):
     bad.write_bytes(b"not an ELF file")
     with pytest.raises(OSError):
         env._dlopen(bad)
+
+
+class _Handle:
+    """What ctypes.CDLL gives for a library; `getCreators` only on the dynamic one."""
+
+    def __init__(self, exports: bool) -> None:
+        if exports:
+            self.getCreators = object()
+
+
+def test_self_registering_library_is_only_dlopened(fake_trt, monkeypatch, tmp_path):
+    trt = fake_trt()
+    monkeypatch.setattr(env, "_dlopen", lambda path: _Handle(exports=False))
+    lib = tmp_path / "libsllen_attention_plugin.so"
+    lib.write_bytes(b"\x7fELF")
+    assert env.load_plugin_library(lib) == lib.resolve()
+    assert "load_library" not in [c[0] for c in trt.calls]
+
+
+def test_dynamic_plugin_library_goes_through_the_registry(fake_trt, monkeypatch, tmp_path):
+    # A plugin shared library (exports getCreators) registers nothing when dlopened: TensorRT's
+    # registry registers its creators (IPluginRegistry.load_library), once per process.
+    trt = fake_trt()
+    monkeypatch.setattr(env, "_dlopen", lambda path: _Handle(exports=True))
+    lib = tmp_path / "libsllen_attention_plugin_dynamic.so"
+    lib.write_bytes(b"\x7fELF")
+    env.load_plugin_library(lib)
+    env.load_plugin_library(lib)
+    assert [c for c in trt.calls if c[0] == "load_library"] == [
+        ("load_library", str(lib.resolve()))
+    ]
+    assert trt.get_plugin_registry().get_creator("SllenAttention", "1", "sllen") is not None
+
+
+def test_dynamic_plugin_library_refused_by_the_registry(fake_trt, monkeypatch, tmp_path):
+    fake_trt(load_library_ok=False)
+    monkeypatch.setattr(env, "_dlopen", lambda path: _Handle(exports=True))
+    lib = tmp_path / "libsllen_attention_plugin_dynamic.so"
+    lib.write_bytes(b"\x7fELF")
+    with pytest.raises(env.BackendUnavailableError, match="registered already.*not both"):
+        env.load_plugin_library(lib)
+    assert str(lib.resolve()) not in env._loaded_plugins

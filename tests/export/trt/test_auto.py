@@ -118,6 +118,36 @@ def test_unfused_without_plugin_keeps_decomposed_and_warns(fake, tmp_path) -> No
     }
 
 
+def test_missing_plugin_library_is_said_up_front(fake, tmp_path, caplog, monkeypatch) -> None:
+    # Even when TensorRT fuses (no fallback needed this time), auto mode says on one line that it
+    # has no plugin to fall back to, where it looked and how to build it; the line survives a
+    # caller's warnings filter (sllen-export silences warnings around auto builds).
+    import warnings
+
+    monkeypatch.delenv("SLLEN_ATTENTION_PLUGIN", raising=False)
+    fake("layers_trt10_detailed_fused.json")
+    with caplog.at_level("WARNING", logger="sllen.export.trt"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        meta = _auto(tmp_path, None)
+    (record,) = [r for r in caplog.records if r.name == "sllen.export.trt"]
+    line = record.getMessage()
+    assert "\n" not in line and "--attention auto without the attention plugin library" in line
+    assert "no libsllen_attention_plugin.so found in" in line
+    assert "-DTensorRT_INCLUDE_DIR=" in line and "--plugin" in line
+    assert meta["attention"]["plugin_missing"] == line
+    assert meta["attention"]["auto"]["decision"] == "decomposed"
+
+
+def test_no_announcement_with_a_plugin_or_without_attention(fake, tmp_path, caplog, plugin_lib):
+    fake("layers_trt10_detailed_fused.json")
+    with caplog.at_level("WARNING", logger="sllen.export.trt"):
+        with_plugin = _auto(tmp_path, plugin_lib)
+        plain = _auto(tmp_path, None, write_onnx(tmp_path / "plain.onnx"))
+    assert not [r for r in caplog.records if r.name == "sllen.export.trt"]
+    assert "plugin_missing" not in with_plugin["attention"]
+    assert "plugin_missing" not in plain["attention"]
+
+
 def test_failed_build_rebuilds_with_the_plugin(fake, tmp_path, plugin_lib, monkeypatch) -> None:
     trt = fake()
     original = trt.Builder.build_serialized_network
@@ -184,5 +214,6 @@ def test_attention_option_values() -> None:
 
     for mode in ("auto", "decomposed", "plugin"):
         assert ExportOptions(attention=mode).attention == mode
-    with pytest.raises(ValueError, match="auto, decomposed or plugin"):
+    # The message grew an "mha" (ONNX Runtime's fused attention) with the CPU target.
+    with pytest.raises(ValueError, match="auto, decomposed, plugin or mha"):
         ExportOptions(attention="fused")

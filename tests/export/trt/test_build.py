@@ -120,6 +120,58 @@ def test_timing_cache_round_trip(fake_trt, tmp_path):
     assert not [p for p in cache.parent.iterdir() if p.name != "orin.timing"]
 
 
+def test_stale_timing_cache_is_said_and_replaced(fake_trt, tmp_path, caplog):
+    # A cache from another GPU or TensorRT: set_timing_cache returns False (ignore_mismatch is
+    # False). It must not go silently unused: one line, then a fresh cache written back.
+    cache = tmp_path / "orin.timing"
+    cache.write_bytes(b"cache-from-an-rtx-4090")
+    trt = fake_trt(timing_cache_mismatch=True)
+    with caplog.at_level("WARNING", logger="sllen.export.trt"):
+        meta = build(tmp_path, timing_cache=cache)
+    (record,) = [r for r in caplog.records if r.name == "sllen.export.trt"]
+    line = record.getMessage()
+    assert (
+        "\n" not in line
+        and str(cache) in line
+        and "another TensorRT version or on another GPU" in line
+    )
+    assert "starting a fresh one" in line
+    sets = [c for c in trt.calls if c[0] == "set_timing_cache"]
+    assert sets == [
+        ("set_timing_cache", b"cache-from-an-rtx-4090", False),  # refused
+        ("set_timing_cache", b"", False),  # the fresh one
+    ]
+    assert cache.read_bytes() == b"|tuned"  # the stale file is replaced after the build
+    assert meta["timing_cache"] == {"file": str(cache), "state": "stale"}
+
+
+def test_corrupt_timing_cache_is_one_clear_error(fake_trt, tmp_path):
+    from sllen.export.trt.build import TimingCacheError
+    from sllen.runtime.errors import SllenError
+
+    cache = tmp_path / "orin.timing"
+    cache.write_bytes(b"\x00garbage")
+    trt = fake_trt(timing_cache_corrupt=True)
+    with pytest.raises(TimingCacheError) as err:  # not pybind11's TypeError on None
+        build(tmp_path, timing_cache=cache)
+    message = str(err.value)
+    assert isinstance(err.value, SllenError) and "\n" not in message
+    assert str(cache) in message and "not readable by TensorRT 10.3.0" in message
+    assert "delete it" in message
+    assert "set_timing_cache" not in names(trt) and "build_serialized_network" not in names(trt)
+    assert cache.read_bytes() == b"\x00garbage"  # left for the user to look at
+
+
+def test_timing_cache_states_in_metadata(fake_trt, tmp_path):
+    cache = tmp_path / "t.cache"
+    fake_trt()
+    assert build(tmp_path, timing_cache=cache)["timing_cache"]["state"] == "new"
+    fake_trt()
+    assert build(tmp_path, timing_cache=cache)["timing_cache"]["state"] == "loaded"
+    fake_trt()
+    assert build(tmp_path)["timing_cache"] is None
+
+
 def test_no_timing_cache_calls_without_a_cache_file(fake_trt, tmp_path):
     trt = fake_trt()
     build(tmp_path)
@@ -232,6 +284,20 @@ def test_plugin_serialized_into_version_compatible_engines(fake_trt, tmp_path):
     onnx_path = write_onnx(tmp_path / "plugin.onnx", plugin=True)
     build(tmp_path, onnx_path, plugin_library=lib, version_compatible=True)
     assert setters(trt, "IBuilderConfig")["plugins_to_serialize"] == [str(lib.resolve())]
+
+
+def test_version_compatible_engines_carry_the_dynamic_plugin_library(fake_trt, tmp_path):
+    # The library inside a version-compatible engine is loaded by TensorRT through its entry
+    # points (getCreators/setLoggerFinder): the dynamic twin beside the self-registering one.
+    trt = fake_trt()
+    lib = tmp_path / "libsllen_attention_plugin.so"
+    lib.write_bytes(b"\x7fELF")
+    dynamic = tmp_path / "libsllen_attention_plugin_dynamic.so"
+    dynamic.write_bytes(b"\x7fELF dynamic")
+    onnx_path = write_onnx(tmp_path / "plugin.onnx", plugin=True)
+    build(tmp_path, onnx_path, plugin_library=lib, version_compatible=True)
+    assert setters(trt, "IBuilderConfig")["plugins_to_serialize"] == [str(dynamic.resolve())]
+    assert ("dlopen", str(lib.resolve())) in trt.calls  # the build itself uses the static one
 
 
 def test_plugin_library_without_sllen_nodes_is_not_loaded(fake_trt, tmp_path):

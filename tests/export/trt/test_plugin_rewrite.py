@@ -208,3 +208,111 @@ def test_rewrite_refuses_a_graph_without_attention(tmp_path) -> None:
     assert count_attention_blocks(src) == 0
     with pytest.raises(ValueError, match="no MatMul-Softmax-MatMul"):
         decomposed_to_plugin(src, tmp_path / "x.onnx")
+
+
+def _int8_attention_graph(path: Path) -> Path:
+    """An INT8 file's attention: Q, K^T, V out of DequantizeLinear (FP32), the MatMuls and the
+    softmax left in float between them, and an FP32 consumer (Relu) after the block."""
+    f32 = TensorProto.FLOAT
+    names = ("q", "kt", "v")
+    shapes = {"q": ["B", 2, "N", 64], "kt": ["B", 2, 64, "N"], "v": ["B", 2, "N", 64]}
+    inputs = [helper.make_tensor_value_info(f"{n}_in", f32, shapes[n]) for n in names]
+    inits = [
+        helper.make_tensor("s", f32, [], [0.05]),
+        helper.make_tensor("z", TensorProto.INT8, [], [0]),
+    ]
+    nodes = []
+    for n in names:
+        nodes += [
+            helper.make_node("QuantizeLinear", [f"{n}_in", "s", "z"], [f"{n}_q"], name=f"/{n}/Q"),
+            helper.make_node("DequantizeLinear", [f"{n}_q", "s", "z"], [n], name=f"/{n}/DQ"),
+        ]
+    nodes += [
+        helper.make_node("MatMul", ["q", "kt"], ["sc"], name="/attn/MatMul"),
+        helper.make_node("Softmax", ["sc"], ["p"], name="/attn/Softmax", axis=-1),
+        helper.make_node("MatMul", ["p", "v"], ["y"], name="/attn/MatMul_1"),
+        helper.make_node("Relu", ["y"], ["out"], name="/after/Relu"),
+    ]
+    out = helper.make_tensor_value_info("out", f32, ["B", 2, "N", 64])
+    graph = helper.make_graph(nodes, "int8_attn", inputs, [out], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    helper.set_model_props(model, {"sllen_precision": "int8"})
+    onnx.save(model, str(path))
+    return path
+
+
+def test_int8_file_feeds_the_plugin_fp16(tmp_path) -> None:
+    # INT8 engines: the plugin gets FP16 (its tensor-core path) between Casts, and the FP32
+    # consumer after the block still reads FP32 under the block's output name.
+    src = _int8_attention_graph(tmp_path / "int8.onnx")
+    out = tmp_path / "int8.plugin.onnx"
+    report = decomposed_to_plugin(src, out)
+    assert report["replaced"] == 1 and report["plugin_dtype"] == "float16"
+    proto = onnx.load(str(out))
+    onnx.checker.check_model(proto)
+    by_name = {n.name: n for n in proto.graph.node}
+    plugin = by_name["/sllen_attention_0/SllenAttention"]
+    casts = {
+        n.name: (list(n.input), list(n.output), _attr(n, "to"))
+        for n in proto.graph.node
+        if n.op_type == "Cast"
+    }
+    f16, f32 = TensorProto.FLOAT16, TensorProto.FLOAT
+    assert casts == {
+        "/sllen_attention_0/Q_cast": (["q"], ["/sllen_attention_0/Q_cast"], f16),
+        "/sllen_attention_0/K_cast": (
+            ["/sllen_attention_0/K"],
+            ["/sllen_attention_0/K_cast"],
+            f16,
+        ),
+        "/sllen_attention_0/V_cast": (["v"], ["/sllen_attention_0/V_cast"], f16),
+        "/sllen_attention_0/out_cast": (["/sllen_attention_0/out"], ["y"], f32),
+    }
+    assert list(plugin.input) == [
+        "/sllen_attention_0/Q_cast",
+        "/sllen_attention_0/K_cast",
+        "/sllen_attention_0/V_cast",
+    ]
+    assert list(plugin.output) == ["/sllen_attention_0/out"]
+    assert list(by_name["/after/Relu"].input) == ["y"]  # the consumer is untouched
+    # Q/DQ nodes stay where they were.
+    assert sum(n.op_type == "DequantizeLinear" for n in proto.graph.node) == 3
+
+    # The numbers: ONNX Runtime on the INT8 graph against what the FP16 plugin computes
+    # (dequantized inputs rounded to FP16, the double-precision reference, FP16 output).
+    from sllen.runtime.attention_kernel import reference_attention
+
+    rng = np.random.default_rng(2)
+    feeds = {
+        # Q with 1/sqrt(d) folded in, as sllen's export writes it: logits of unit spread.
+        "q_in": (rng.standard_normal((1, 2, 40, 64)) / 8).astype(np.float32),
+        "kt_in": rng.standard_normal((1, 2, 64, 40)).astype(np.float32),
+        "v_in": rng.standard_normal((1, 2, 40, 64)).astype(np.float32),
+    }
+    (want,) = _run(src, feeds)
+
+    def dq(x):
+        return (np.clip(np.round(x / 0.05), -128, 127) * 0.05).astype(np.float16)
+
+    q, kt, v = (dq(feeds[f"{n}_in"]) for n in ("q", "kt", "v"))
+    got = reference_attention(q, np.swapaxes(kt, -1, -2), v, _attr(plugin, "scale"))
+    got = np.maximum(got.astype(np.float16).astype(np.float32), 0)
+    np.testing.assert_allclose(got, want, atol=3e-3)
+
+
+@pytest.mark.parametrize(("dtype", "casts"), [("same", 0), ("float16", 4)])
+def test_plugin_dtype_can_be_chosen(tmp_path, dtype, casts) -> None:
+    src = _int8_attention_graph(tmp_path / "int8.onnx")
+    out = tmp_path / "x.onnx"
+    report = decomposed_to_plugin(src, out, plugin_dtype=dtype)
+    assert report["plugin_dtype"] == ("float16" if dtype == "float16" else "as the file")
+    assert sum(n.op_type == "Cast" for n in onnx.load(str(out)).graph.node) == casts
+    with pytest.raises(ValueError, match="plugin_dtype"):
+        decomposed_to_plugin(src, out, plugin_dtype="int8")
+
+
+def test_fp32_file_keeps_an_fp32_plugin(tmp_path) -> None:
+    src = write_onnx(tmp_path / "fp32.onnx", attention=True)
+    out = tmp_path / "fp32.plugin.onnx"
+    assert decomposed_to_plugin(src, out)["plugin_dtype"] == "as the file"
+    assert not [n for n in onnx.load(str(out)).graph.node if n.op_type == "Cast"]
