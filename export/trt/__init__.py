@@ -8,7 +8,9 @@ Precision lives in the ONNX file (DESIGN.md): fp32.onnx, fp16.onnx (casts) and i
 - build: build_engine (parser, profile, timing cache, DLA, version/hardware compatibility);
 - fusion: the engine inspector's layer listing and whether TensorRT fused the attention;
 - plugin_rewrite: decomposed MatMul-Softmax-MatMul blocks -> sllen::SllenAttention nodes;
-- auto: `--attention auto` (decide_attention, build_engine_auto).
+- auto: `--attention auto` (decide_attention, build_engine_auto);
+- engine_parity: the engine against its ONNX file in ONNX Runtime, through Polygraphy's runners
+  and comparator (optional dependency), with saved inputs/outputs to replay.
 
 The environment checks (TensorRT version, GPU name and compute capability, device selection,
 plugin library loading) are sllen.runtime.env, shared with the runtime's TensorRT backend.
