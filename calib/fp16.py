@@ -56,6 +56,7 @@ from sllen.calib.graph import (
     save_model,
     session,
 )
+from sllen.runtime.errors import InputError
 
 __all__ = ["FP16_MAX", "convert_fp16", "measure_fp16_risks", "to_fp16"]
 
@@ -322,5 +323,5 @@ def emulate_fp16(model: onnx.ModelProto, block: set[str]) -> onnx.ModelProto:
 def _check_frames(frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames, dtype=np.float32)
     if frames.ndim != 4 or frames.shape[1] != 3 or len(frames) == 0:
-        raise ValueError(f"frames must be a non-empty (N, 3, H, W) array, got {frames.shape}")
+        raise InputError(f"frames must be a non-empty (N, 3, H, W) array, got {frames.shape}")
     return frames

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sllen.runtime.errors import InputError
 from sllen.runtime.images import IMAGE_SUFFIXES, ImageError, list_images, read_image
 from sllen.runtime.shapes import MULTIPLE
 
@@ -99,15 +100,15 @@ def _expand(source: str | os.PathLike[str]) -> list[Path]:
         matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
         files = [p for p in matches if p.is_file() and (_is_image(p) or _is_video(p))]
         if not files:
-            raise ValueError(f"{text}: the pattern matches no image or video files")
+            raise InputError(f"{text}: the pattern matches no image or video files")
         return files
     path = Path(text)
     if not path.exists():
-        raise ValueError(f"{path}: no such file or folder")
+        raise InputError(f"{path}: no such file or folder")
     if path.is_dir():
         images = list_images(path)
         if not images:
-            raise ValueError(f"{path}: folder has no images ({', '.join(IMAGE_SUFFIXES)})")
+            raise InputError(f"{path}: folder has no images ({', '.join(IMAGE_SUFFIXES)})")
         return images
     return [path]
 
@@ -119,14 +120,14 @@ def _video_frame_count(path: Path) -> int:
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise ValueError(f"{path}: no video stream in this file")
+                raise InputError(f"{path}: no video stream in this file")
             stream = container.streams.video[0]
             if stream.frames and stream.frames > 0:
                 return int(stream.frames)
             return sum(1 for p in container.demux(stream) if p.size > 0)
     except av.FFmpegError as err:
         what = "a video" if _is_video(path) else "an image file or a video"
-        raise ValueError(f"{path}: not {what} PyAV can decode ({_one_line(err)})") from None
+        raise InputError(f"{path}: not {what} PyAV can decode ({_one_line(err)})") from None
 
 
 def _one_line(err: BaseException) -> str:
@@ -148,7 +149,7 @@ def _candidates(files: Sequence[Path], limit: int, rng: np.random.Generator) -> 
     images = [p for p in files if p not in videos]
     n_total = len(images) + sum(videos.values())
     if n_total == 0:
-        raise ValueError("the calibration sources hold no frames")
+        raise InputError("the calibration sources hold no frames")
     # Each source keeps a share of the limit in proportion to its frames (at least one frame).
     share = min(1.0, limit / n_total)
     out: list[_Candidate] = []
@@ -198,9 +199,9 @@ def _decode_video(
                     last = frames[max(frames)]
                     frames.update(dict.fromkeys(want, last))
     except av.FFmpegError as err:
-        raise ValueError(f"{path}: not a video PyAV can decode ({_one_line(err)})") from None
+        raise InputError(f"{path}: not a video PyAV can decode ({_one_line(err)})") from None
     if not frames:
-        raise ValueError(f"{path}: no frame could be decoded")
+        raise InputError(f"{path}: no frame could be decoded")
     return frames
 
 
@@ -241,10 +242,10 @@ def _frame_to_float(frame) -> np.ndarray:
 
 def _check_size(size: Sequence[int]) -> tuple[int, int]:
     if len(size) != 2:
-        raise ValueError(f"size must be (H, W), got {size!r}")
+        raise InputError(f"size must be (H, W), got {size!r}")
     h, w = int(size[0]), int(size[1])
     if h <= 0 or w <= 0 or h % MULTIPLE or w % MULTIPLE:
-        raise ValueError(f"size must be positive multiples of {MULTIPLE}, got {h}x{w}")
+        raise InputError(f"size must be positive multiples of {MULTIPLE}, got {h}x{w}")
     return h, w
 
 
@@ -279,7 +280,7 @@ def _crop_to_multiple(img: np.ndarray, where: str) -> np.ndarray:
     h, w = img.shape[:2]
     th, tw = h - h % MULTIPLE, w - w % MULTIPLE
     if th == 0 or tw == 0:
-        raise ValueError(f"{where}: {h}x{w} is smaller than {MULTIPLE}x{MULTIPLE}")
+        raise InputError(f"{where}: {h}x{w} is smaller than {MULTIPLE}x{MULTIPLE}")
     return _center_crop(img, th, tw)
 
 
@@ -302,7 +303,7 @@ def stratified_choice(values: np.ndarray, count: int, seed: int = 0) -> np.ndarr
     if count >= n:
         return np.arange(n)
     if count <= 0:
-        raise ValueError(f"count must be positive, got {count}")
+        raise InputError(f"count must be positive, got {count}")
     rng = np.random.default_rng(seed)
     order = np.argsort(values, kind="stable")
     picks = [b[rng.integers(len(b))] for b in np.array_split(order, count)]
@@ -325,9 +326,9 @@ def load_calibration_frames(
     """
     sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     if not sources:
-        raise ValueError("no calibration sources given (folders, images, globs or videos)")
+        raise InputError("no calibration sources given (folders, images, globs or videos)")
     if count <= 0:
-        raise ValueError(f"count must be positive, got {count}")
+        raise InputError(f"count must be positive, got {count}")
     target = _check_size(size) if size is not None else None
     files: list[Path] = []
     for source in sources:
@@ -356,13 +357,13 @@ class _Prepare:
             pixels = int(np.prod(img.shape))
             need = self.n_pool * pixels * 2 + self.n_out * pixels * 4
             if need > self.max_bytes:
-                raise ValueError(
+                raise InputError(
                     f"{self.n_out} frames of {img.shape[0]}x{img.shape[1]} (from "
                     f"{self.n_pool} candidates) need {need / 2**30:.1f} GiB, over the "
                     f"{self.max_bytes / 2**30:.1f} GiB limit: pass size=(H, W) or a smaller count"
                 )
         elif img.shape != self.shape:
-            raise ValueError(
+            raise InputError(
                 f"{where}: frame size {img.shape[0]}x{img.shape[1]} differs from "
                 f"{self.shape[0]}x{self.shape[1]}; pass size=(H, W) to resize all frames"
             )
@@ -381,7 +382,7 @@ def _load_all(cands: list[_Candidate], prepare: _Prepare):
             try:
                 img = read_image(c.path)
             except ImageError as err:
-                raise ValueError(str(err)) from None
+                raise InputError(str(err)) from None
             yield prepare(img, str(c.path))
             continue
         if c.path not in decoded:
@@ -402,9 +403,9 @@ def split_holdout(
     frames = np.asarray(frames)
     n = len(frames)
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+        raise InputError(f"fraction must be in (0, 1), got {fraction}")
     if n < 2:
-        raise ValueError(f"need at least 2 frames to hold some back, got {n}")
+        raise InputError(f"need at least 2 frames to hold some back, got {n}")
     n_hold = min(n - 1, max(1, math.ceil(n * fraction)))
     hold = stratified_choice(mean_luma(frames), n_hold, seed)
     mask = np.zeros(n, dtype=bool)
@@ -426,7 +427,7 @@ def synthetic_pairs(
 
     h, w = _check_size(size)
     if count <= 0:
-        raise ValueError(f"count must be positive, got {count}")
+        raise InputError(f"count must be positive, got {count}")
     rng = np.random.default_rng(seed)
     low = np.empty((count, 3, h, w), dtype=np.float32)
     ref = np.empty_like(low)

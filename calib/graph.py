@@ -27,6 +27,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from sllen.runtime.errors import InputError
+
 __all__ = [
     "PSNR_MAX_DB",
     "attention_nodes",
@@ -67,11 +69,11 @@ def load_model(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
         return model
     path = Path(model)
     if not path.is_file():
-        raise ValueError(f"{path}: no such ONNX file")
+        raise InputError(f"{path}: no such ONNX file")
     try:
         return onnx.load(str(path))
     except Exception as err:  # onnx raises DecodeError, OSError, ...
-        raise ValueError(f"{path}: not a readable ONNX model ({err})") from None
+        raise InputError(f"{path}: not a readable ONNX model ({err})") from None
 
 
 def thread_count(threads: int | None) -> int:
@@ -277,7 +279,7 @@ def psnr_db(pred: np.ndarray, ref: np.ndarray) -> float:
     pred = np.asarray(pred, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if pred.shape != ref.shape:
-        raise ValueError(f"shapes differ: {pred.shape} vs {ref.shape}")
+        raise InputError(f"shapes differ: {pred.shape} vs {ref.shape}")
     mse = ((pred - ref) ** 2).reshape(len(pred), -1).mean(axis=1)
     with np.errstate(divide="ignore"):
         values = np.where(mse > 0, 10.0 * np.log10(1.0 / np.maximum(mse, 1e-300)), PSNR_MAX_DB)

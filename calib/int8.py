@@ -109,6 +109,7 @@ from sllen.calib.ranges import (
     prepare_model,
     save_ranges,
 )
+from sllen.runtime.errors import InputError
 
 __all__ = [
     "FLAVOURS",
@@ -168,7 +169,7 @@ def _flavour_settings(flavour: str) -> dict:
             "weight_type": QuantType.QInt8,
             "extra_options": {"ActivationSymmetric": False, "WeightSymmetric": True},
         }
-    raise ValueError(f"unknown INT8 flavour {flavour!r}; choose one of {FLAVOURS}")
+    raise InputError(f"unknown INT8 flavour {flavour!r}; choose one of {FLAVOURS}")
 
 
 def quantize_with_ranges(
@@ -257,14 +258,14 @@ def budget_pairs(
     if isinstance(references, tuple):
         low, gt = (np.asarray(a, dtype=np.float32) for a in references)
         if low.shape != gt.shape:
-            raise ValueError(f"reference pairs differ in shape: {low.shape} vs {gt.shape}")
+            raise InputError(f"reference pairs differ in shape: {low.shape} vs {gt.shape}")
         return low, gt
     if references == "enhanced":
         gt = np.clip(run(fp32_sess, holdout), 0.0, 1.0)
     elif references == "frames":
         gt = np.asarray(holdout, dtype=np.float32)
     else:
-        raise ValueError(
+        raise InputError(
             f"references must be 'enhanced', 'frames' or (low, gt), got {references!r}"
         )
     low = np.empty_like(gt)
@@ -314,12 +315,12 @@ def quantize_int8(
     about each step that takes longer than a moment."""
     say = log or (lambda _msg: None)
     if flavour not in FLAVOURS:
-        raise ValueError(f"unknown INT8 flavour {flavour!r}; choose one of {FLAVOURS}")
+        raise InputError(f"unknown INT8 flavour {flavour!r}; choose one of {FLAVOURS}")
     if method not in METHODS:
-        raise ValueError(f"unknown calibration method {method!r}; choose one of {METHODS}")
+        raise InputError(f"unknown calibration method {method!r}; choose one of {METHODS}")
     frames = np.asarray(frames, dtype=np.float32)
     if frames.ndim != 4 or frames.shape[1] != 3:
-        raise ValueError(f"frames must be an (N, 3, H, W) array, got {frames.shape}")
+        raise InputError(f"frames must be an (N, 3, H, W) array, got {frames.shape}")
     src = load_model(src_fp32)
     model = prepare_model(src)
     dst = Path(dst)
@@ -334,7 +335,7 @@ def quantize_int8(
     if reused:
         tensor_ranges, header = load_ranges(ranges_path, model)
         if header["method"] != method:
-            raise ValueError(
+            raise InputError(
                 f"{ranges_path}: ranges were computed with {header['method']!r}, not {method!r}"
             )
     else:

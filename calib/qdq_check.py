@@ -35,6 +35,7 @@ from sllen.calib.graph import (
     output_nodes,
     producers,
 )
+from sllen.runtime.errors import InputError
 
 __all__ = ["inspect_qdq", "require_tensorrt_qdq"]
 
@@ -167,7 +168,7 @@ def require_tensorrt_qdq(onnx_path: str | os.PathLike | onnx.ModelProto) -> dict
     if not info["tensorrt_ok"]:
         where = onnx_path if not isinstance(onnx_path, onnx.ModelProto) else "model"
         flavour = f" (flavour {info['flavour']})" if info["flavour"] else ""
-        raise ValueError(
+        raise InputError(
             f"{where}{flavour} is not a TensorRT INT8 model: " + "; ".join(info["problems"])
         )
     return info

@@ -31,6 +31,7 @@ import onnx
 
 from sllen.calib.graph import copy_metadata, ensure_node_names, load_model, thread_count
 from sllen.fileio import atomic_write_json
+from sllen.runtime.errors import InputError
 
 __all__ = [
     "METHODS",
@@ -112,7 +113,7 @@ def compute_ranges(
     from onnxruntime.quantization import CalibrationDataReader, create_calibrator
 
     if method not in METHODS:
-        raise ValueError(f"unknown calibration method {method!r}; choose one of {METHODS}")
+        raise InputError(f"unknown calibration method {method!r}; choose one of {METHODS}")
     options = {}
     if method == "entropy":
         options = {"num_bins": num_bins, "num_quantized_bins": num_quantized_bins}
@@ -208,13 +209,13 @@ def load_ranges(
     try:
         payload = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such ranges file") from None
+        raise InputError(f"{path}: no such ranges file") from None
     except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable ranges file ({err})") from None
+        raise InputError(f"{path}: not a readable ranges file ({err})") from None
     if not isinstance(payload, dict) or payload.get("format") != RANGES_FORMAT:
-        raise ValueError(f"{path}: not an sllen INT8 ranges file")
+        raise InputError(f"{path}: not an sllen INT8 ranges file")
     if model is not None and payload.get("model_sha256") != model_digest(model):
-        raise ValueError(f"{path}: these ranges were computed for another model; recalibrate")
+        raise InputError(f"{path}: these ranges were computed for another model; recalibrate")
     ranges = {k: (float(v[0]), float(v[1])) for k, v in payload["ranges"].items()}
     header = {k: v for k, v in payload.items() if k != "ranges"}
     return ranges, header

@@ -30,6 +30,7 @@ import numpy as np
 
 from sllen.data.scenes import generate_scene
 from sllen.data.synthesis import synthesize_low
+from sllen.runtime.errors import InputError
 
 _OUTPUT = "output"
 _SEGMENTATION = "segmentation"
@@ -42,7 +43,7 @@ def parity_inputs(n: int = 4, size: tuple[int, int] = (64, 96), seed: int = 0) -
     the model's size multiple (16).
     """
     if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+        raise InputError(f"n must be at least 1, got {n}")
     h, w = size
     rng = np.random.default_rng(seed)
     images = []
@@ -99,7 +100,7 @@ def compare_images(candidate: np.ndarray, reference: np.ndarray) -> dict[str, fl
     cand = np.asarray(candidate, dtype=np.float64)
     ref = np.asarray(reference, dtype=np.float64)
     if cand.shape != ref.shape:
-        raise ValueError(f"shape mismatch: {cand.shape} vs {ref.shape}")
+        raise InputError(f"shape mismatch: {cand.shape} vs {ref.shape}")
     diff = np.abs(cand - ref)
     hwc = (0, 2, 3, 1)  # sllen.metrics takes H x W x 3 images
     psnrs = [psnr(c, r) for c, r in zip(cand.transpose(hwc), ref.transpose(hwc), strict=True)]
@@ -125,10 +126,10 @@ def check_parity(
 
     inputs = np.ascontiguousarray(inputs, dtype=np.float32)
     if inputs.ndim != 4:
-        raise ValueError(f"inputs must be NCHW, got shape {inputs.shape}")
+        raise InputError(f"inputs must be NCHW, got shape {inputs.shape}")
     got = run_ort(ort_session(onnx_path, threads), inputs)
     if _OUTPUT not in got:
-        raise ValueError(f"{onnx_path} has no output named {_OUTPUT!r} (has {sorted(got)})")
+        raise InputError(f"{onnx_path} has no output named {_OUTPUT!r} (has {sorted(got)})")
     with_seg = _SEGMENTATION in got
 
     training = model.training

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from sllen.runtime.errors import InputError
+
 
 def _io(proto) -> list[tuple[str, list[str | int]]]:
     """Names and shapes (dim_param or dim_value per axis) of the graph's inputs and outputs."""
@@ -101,7 +103,7 @@ def simplify_onnx(
         for name, value in a.items():
             diff = max(diff, float(np.abs(value - b[name]).max()))
     if atol is not None and not diff <= atol:
-        raise ValueError(
+        raise InputError(
             f"simplified graph differs from {src} by {diff:.3g} (> {atol:g}); not written"
         )
     result["nodes_after"] = len(simplified.graph.node)

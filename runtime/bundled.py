@@ -10,6 +10,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from sllen.runtime.errors import MissingFileError
+
 WEIGHTS_NAME = "sllen-edge.safetensors"
 ONNX_NAME = "sllen-edge.onnx"
 
@@ -17,7 +19,7 @@ ONNX_NAME = "sllen-edge.onnx"
 def _file(name: str) -> Path:
     path = Path(str(resources.files("sllen.weights").joinpath(name)))
     if not path.is_file():
-        raise FileNotFoundError(f"the bundled model file {name} is missing from the installation")
+        raise MissingFileError(f"the bundled model file {name} is missing from the installation")
     return path
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sllen.runtime.backends.base import Backend
+from sllen.runtime.errors import InputError
 from sllen.runtime.preprocess import from_batch, padded_size, to_batch
 from sllen.runtime.tiling import DEFAULT_OVERLAP, enhance_tiled
 
@@ -68,11 +69,11 @@ class Enhancer:
     ) -> None:
         info = backend.info
         if batch < 1:
-            raise ValueError("--batch must be at least 1")
+            raise InputError("--batch must be at least 1")
         if info.max_batch is not None:
             batch = min(batch, info.max_batch)
         if segmentation and not info.has_segmentation:
-            raise ValueError(
+            raise InputError(
                 f"{info.model} has no segmentation output (use the PyTorch backend, the "
                 "bundled model, or an ONNX file exported with the segmentation output)"
             )

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from sllen.runtime.errors import InputError, MissingFileError
 from sllen.runtime.files import atomic_write
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -32,7 +33,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".p
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """A file that is not a readable image, or an output that cannot be written."""
 
 
@@ -86,7 +87,7 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
     """Read any common image file; one-line errors for missing, empty or non-image files."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise MissingFileError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file")
     suffix = path.suffix.lower()
@@ -253,12 +254,12 @@ def write_image(path: str | os.PathLike[str], img: np.ndarray, quality: int = 95
 
     path = Path(path)
     if Image.registered_extensions().get(path.suffix.lower()) is None:
-        raise ValueError(f"{path}: unknown image suffix {path.suffix!r}")
+        raise InputError(f"{path}: unknown image suffix {path.suffix!r}")
     data = to_uint8(np.asarray(img))
     if data.ndim == 3 and data.shape[2] == 1:
         data = data[:, :, 0]
     if not (data.ndim == 2 or (data.ndim == 3 and data.shape[2] == 3)):
-        raise ValueError(f"expected an HxWx3 or HxW image, got shape {data.shape}")
+        raise InputError(f"expected an HxWx3 or HxW image, got shape {data.shape}")
     return write_rgb8(path, data, quality=quality)
 
 
@@ -269,7 +270,7 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: not a folder")
+        raise MissingFileError(f"{folder}: not a folder")
     return sorted(
         p
         for p in folder.iterdir()

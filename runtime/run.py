@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sllen.runtime.enhancer import Enhancer, StageTimes
-from sllen.runtime.errors import InputError
+from sllen.runtime.errors import InputError, MissingFileError, SllenError
 from sllen.runtime.images import IMAGE_SUFFIXES, read_picture, write_picture, write_rgb8
 from sllen.runtime.preprocess import to_float, to_uint8
 
@@ -130,7 +130,7 @@ def collect_inputs(inputs: list[str | os.PathLike[str]]) -> list[Path]:
                 raise NoInputsError(f"{item}: no file matches this pattern")
             found += files
         else:
-            raise FileNotFoundError(f"{item}: no such file or folder")
+            raise MissingFileError(f"{item}: no such file or folder")
     seen: set[Path] = set()
     unique = []
     for p in found:
@@ -420,7 +420,7 @@ def run_files(
                 summary.times.add(result.times)
                 if progress:
                     progress(src.name, 1, 1)
-        except (ValueError, OSError) as e:
+        except (SllenError, OSError) as e:  # a bad file; a bug (anything else) stops the run
             result = FileResult(src, error=" ".join(str(e).split()))
         summary.results.append(result)
         if on_result:

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from sllen.runtime.errors import InputError
+
 MULTIPLE = 16
 INPUT_NAME = "input"
 CHANNELS = 3
@@ -35,10 +37,10 @@ NCHW = tuple[int, int, int, int]
 def parse_hw(text: str) -> HW:
     """Parse "HEIGHTxWIDTH" (e.g. "720x1280") into (height, width) = (720, 1280)."""
     if not isinstance(text, str):
-        raise ValueError(f"expected a HEIGHTxWIDTH string such as 720x1280, got {text!r}")
+        raise InputError(f"expected a HEIGHTxWIDTH string such as 720x1280, got {text!r}")
     m = _HW_RE.match(text)
     if m is None:
-        raise ValueError(f"expected HEIGHTxWIDTH such as 720x1280, got {text!r}")
+        raise InputError(f"expected HEIGHTxWIDTH such as 720x1280, got {text!r}")
     return int(m.group(1)), int(m.group(2))
 
 
@@ -63,19 +65,19 @@ def _as_hw(value: Any, what: str) -> HW:
         try:
             h, w = value
         except (TypeError, ValueError):
-            raise ValueError(
+            raise InputError(
                 f"{what} size must be HEIGHTxWIDTH text or a (height, width) pair, got {value!r}"
             ) from None
     if not (_is_int(h) and _is_int(w)):
-        raise ValueError(f"{what} size must be integers, got {value!r}")
+        raise InputError(f"{what} size must be integers, got {value!r}")
     return h, w
 
 
 def _check_side(value: int, what: str, side: str) -> None:
     if value <= 0:
-        raise ValueError(f"{what} {side} must be positive, got {value}")
+        raise InputError(f"{what} {side} must be positive, got {value}")
     if value % MULTIPLE:
-        raise ValueError(
+        raise InputError(
             f"{what} {side} {value} is not a multiple of {MULTIPLE} (SLLEN downsamples by "
             f"{MULTIPLE}; use the padded size {round_up(value)})"
         )
@@ -107,23 +109,23 @@ class ShapeProfile:
         for i, side in enumerate(("height", "width")):
             lo, mid, hi = sizes["min"][i], sizes["opt"][i], sizes["max"][i]
             if not lo <= mid <= hi:
-                raise ValueError(
+                raise InputError(
                     f"profile {side}s must satisfy min <= opt <= max, got min {lo}, opt {mid}, "
                     f"max {hi} (sizes are HEIGHTxWIDTH)"
                 )
         try:
             batch = tuple(self.batch)
         except TypeError:
-            raise ValueError(f"batch must be (min, opt, max), got {self.batch!r}") from None
+            raise InputError(f"batch must be (min, opt, max), got {self.batch!r}") from None
         if len(batch) != 3 or not all(_is_int(b) for b in batch):
-            raise ValueError(f"batch must be three integers (min, opt, max), got {self.batch!r}")
+            raise InputError(f"batch must be three integers (min, opt, max), got {self.batch!r}")
         if batch[0] < 1 or not batch[0] <= batch[1] <= batch[2]:
-            raise ValueError(f"batch must satisfy 1 <= min <= opt <= max, got {batch}")
+            raise InputError(f"batch must satisfy 1 <= min <= opt <= max, got {batch}")
         object.__setattr__(self, "batch", batch)
         if not self.input_name:
-            raise ValueError("input_name must not be empty")
+            raise InputError("input_name must not be empty")
         if self.channels < 1:
-            raise ValueError(f"channels must be positive, got {self.channels}")
+            raise InputError(f"channels must be positive, got {self.channels}")
 
     def for_input(self) -> tuple[NCHW, NCHW, NCHW]:
         """(min, opt, max) NCHW shapes for `profile.set_shape(self.input_name, min, opt, max)`."""
@@ -165,9 +167,9 @@ class ShapeProfile:
         try:
             mn, op, mx = (list(data[k]) for k in ("min", "opt", "max"))
         except (KeyError, TypeError):
-            raise ValueError(f"not a shape profile record: {data!r}") from None
+            raise InputError(f"not a shape profile record: {data!r}") from None
         if not (len(mn) == len(op) == len(mx) == 4 and mn[1] == op[1] == mx[1]):
-            raise ValueError(f"not an NCHW shape profile record: {data!r}")
+            raise InputError(f"not an NCHW shape profile record: {data!r}")
         return cls(
             min=(mn[2], mn[3]),
             opt=(op[2], op[3]),

@@ -31,6 +31,8 @@ import math
 
 import numpy as np
 
+from sllen.runtime.errors import InputError
+
 # Rec. 709 luma weights; the exact weights barely matter for a ratio of means.
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 _EPS = 1e-4  # keeps log() finite on black frames (fades): 1e-4 is far below one 8-bit level
@@ -47,7 +49,7 @@ def _channels_last(image: np.ndarray) -> np.ndarray:
     if a.ndim == 4 and a.shape[0] == 1:
         a = a[0]
     if a.ndim != 3 or 3 not in (a.shape[0], a.shape[-1]):
-        raise ValueError(f"expected an RGB image HxWx3 or 3xHxW, got shape {a.shape}")
+        raise InputError(f"expected an RGB image HxWx3 or 3xHxW, got shape {a.shape}")
     return a if a.shape[-1] == 3 else a.transpose(1, 2, 0)
 
 
@@ -101,13 +103,13 @@ class TemporalSmoother:
         enabled: bool = True,
     ) -> None:
         if not fps or fps <= 0:
-            raise ValueError(f"fps must be positive, got {fps}")
+            raise InputError(f"fps must be positive, got {fps}")
         if time_constant < 0:
-            raise ValueError(f"time_constant must be >= 0 seconds, got {time_constant}")
+            raise InputError(f"time_constant must be >= 0 seconds, got {time_constant}")
         if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"strength must be in [0, 1], got {strength}")
+            raise InputError(f"strength must be in [0, 1], got {strength}")
         if target not in TARGETS:
-            raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+            raise InputError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
         self.fps = float(fps)
         self.time_constant = float(time_constant)
         self.strength = float(strength)

@@ -20,6 +20,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sllen.runtime.errors import InputError
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -50,18 +52,18 @@ class ModelConfig:
         object.__setattr__(self, "encoder_channels", tuple(self.encoder_channels))
         object.__setattr__(self, "hseb_channels", tuple(self.hseb_channels))
         if len(self.encoder_channels) < 2:
-            raise ValueError("encoder_channels needs at least two levels")
+            raise InputError("encoder_channels needs at least two levels")
         if len(self.hseb_channels) != 3:
-            raise ValueError("hseb_channels must have three widths (HSEB has three convolutions)")
+            raise InputError("hseb_channels must have three widths (HSEB has three convolutions)")
         if self.attention_dim % self.attention_heads:
-            raise ValueError(
+            raise InputError(
                 f"attention_dim {self.attention_dim} is not divisible by "
                 f"attention_heads {self.attention_heads}"
             )
         if not 0 <= self.ief_stage < len(self.encoder_channels) - 1:
-            raise ValueError(f"ief_stage must be in [0, {len(self.encoder_channels) - 2}]")
+            raise InputError(f"ief_stage must be in [0, {len(self.encoder_channels) - 2}]")
         if self.num_classes < 2:
-            raise ValueError("num_classes must be at least 2")
+            raise InputError("num_classes must be at least 2")
 
     @property
     def depth(self) -> int:
@@ -101,7 +103,7 @@ class ModelConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+            raise InputError(f"unknown model config keys: {', '.join(unknown)}")
         return cls(**d)
 
     def replace(self, **changes: Any) -> ModelConfig:
@@ -135,5 +137,5 @@ def get_preset(name: str, **overrides: Any) -> ModelConfig:
     try:
         cfg = PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+        raise InputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
     return cfg.replace(**overrides) if overrides else cfg

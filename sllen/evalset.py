@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from sllen.data.synthesis import SynthesisParams, synthesize_low
+from sllen.runtime.errors import InputError
 from sllen.runtime.images import write_image
 
 # Exposure is the linear-light scale at the brightest point: 0.03 is ~5 stops under, 0.2
@@ -90,7 +91,7 @@ def load_photos(names: list[str] | None = None) -> tuple[dict[str, np.ndarray], 
     photos, notes = {}, []
     for name in names or list(PHOTOS):
         if name not in PHOTOS:
-            raise ValueError(f"unknown evaluation photo {name!r}; known: {', '.join(PHOTOS)}")
+            raise InputError(f"unknown evaluation photo {name!r}; known: {', '.join(PHOTOS)}")
         package, load = PHOTOS[name]
         try:
             img = load()
@@ -99,7 +100,7 @@ def load_photos(names: list[str] | None = None) -> tuple[dict[str, np.ndarray], 
             continue
         photos[name] = np.asarray(img, dtype=np.float32)[..., :3] / 255.0
     if not photos:
-        raise ValueError("no evaluation photos available: pip install 'sllen[eval]'")
+        raise InputError("no evaluation photos available: pip install 'sllen[eval]'")
     return photos, notes
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from sllen.fileio import atomic_write_json
 from sllen.metrics import PROTOCOL, loe, psnr, ssim
 from sllen.metrics.color import brightness_slope, color_stats, rgb_to_lab
+from sllen.runtime.errors import InputError
 from sllen.runtime.images import list_images, read_image, write_image
 
 Enhancer = Callable[[np.ndarray], np.ndarray]
@@ -108,7 +109,7 @@ def runtime_enhancer(
 def iter_pairs(root: Path) -> tuple[bool, Iterator[tuple[str, Path, Path | None]]]:
     """(paired?, iterator of (name, low path, high path or None)) for a folder."""
     if not root.is_dir():
-        raise ValueError(f"data folder not found: {root}")
+        raise InputError(f"data folder not found: {root}")
     from sllen.data.pair_layouts import find_pairs
 
     pairs = find_pairs(root, split="eval")
@@ -116,7 +117,7 @@ def iter_pairs(root: Path) -> tuple[bool, Iterator[tuple[str, Path, Path | None]
         return True, iter(pairs)
     images = list_images(root)
     if not images:
-        raise ValueError(f"{root} has no images (and no low/ + high/ subfolders)")
+        raise InputError(f"{root} has no images (and no low/ + high/ subfolders)")
     return False, ((p.stem, p, None) for p in images)
 
 
@@ -140,7 +141,7 @@ def evaluate(
         low = read_image(low_path)
         high = read_image(high_path) if high_path is not None else None
         if high is not None and high.shape != low.shape:
-            raise ValueError(f"{name}: low {low.shape[:2]} and high {high.shape[:2]} differ")
+            raise InputError(f"{name}: low {low.shape[:2]} and high {high.shape[:2]} differ")
         low_lightness = float(rgb_to_lab(low)[..., 0].mean()) if high is not None else None
         for method, enhance in methods.items():
             t = time.perf_counter()

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from sllen.runtime import env
-from sllen.runtime.errors import InputError
+from sllen.runtime.errors import InputError, SllenError
 from sllen.runtime.files import atomic_write_bytes
 
 from ..engine_meta import (
@@ -52,7 +52,7 @@ from .fusion import attention_fusion, inspect_layers
 from .onnx_info import PLUGIN_DOMAIN, inspect_onnx, refuse_cpu_int8, refuse_reference_attention
 
 
-class OnnxParseError(RuntimeError):
+class OnnxParseError(SllenError, RuntimeError):
     """TensorRT's ONNX parser rejected the model; `errors` lists one line per parser error."""
 
     def __init__(self, message: str, errors: list[str]) -> None:
@@ -60,7 +60,7 @@ class OnnxParseError(RuntimeError):
         self.errors = errors
 
 
-class EngineBuildError(RuntimeError):
+class EngineBuildError(SllenError, RuntimeError):
     """build_serialized_network returned None (TensorRT logged the reason)."""
 
 

@@ -20,6 +20,7 @@ from sllen.runtime.backends.base import (
     Timing,
 )
 from sllen.runtime.env import installed
+from sllen.runtime.errors import MissingFileError
 
 __all__ = [
     "BACKENDS",
@@ -49,7 +50,7 @@ def backend_for_file(path: str | os.PathLike[str]) -> str:
         return "onnxruntime"
     if suffix in WEIGHTS_SUFFIXES:
         return "pytorch"
-    raise ValueError(
+    raise InputError(
         f"{path}: unknown model file type {suffix or '(no suffix)'!r}; expected a TensorRT "
         f"engine ({', '.join(ENGINE_SUFFIXES)}), an ONNX file (.onnx) or weights (.safetensors)"
     )
@@ -59,11 +60,11 @@ def choose_backend(model: str | os.PathLike[str] | None, backend: str = "auto") 
     """(backend name, reason) for a model file (None: the bundled model) and a request."""
     if backend != "auto":
         if backend not in BACKENDS:
-            raise ValueError(
+            raise InputError(
                 f"--backend must be auto or one of {', '.join(BACKENDS)}, not {backend!r}"
             )
         if model is not None and backend_for_file(model) != backend:
-            raise ValueError(
+            raise InputError(
                 f"{model} is a {backend_for_file(model)} model file; the {backend} backend "
                 "cannot load it"
             )
@@ -109,7 +110,7 @@ def open_backend(
     """
     name, _ = choose_backend(model, backend)
     if model is not None and not Path(model).is_file():
-        raise FileNotFoundError(f"{model}: no such model file")
+        raise MissingFileError(f"{model}: no such model file")
     if name == "onnxruntime":
         from sllen.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
@@ -121,5 +122,5 @@ def open_backend(
     from sllen.runtime.backends.tensorrt import TensorRTBackend
 
     if model is None:
-        raise ValueError("the TensorRT backend needs an engine file: --model model.engine")
+        raise InputError("the TensorRT backend needs an engine file: --model model.engine")
     return TensorRTBackend(model, device=device, **options)

@@ -30,13 +30,10 @@ import numpy as np
 
 # Defined beside the environment checks that raise it (below the backends and cuda_buffers).
 from sllen.runtime.env import BackendUnavailableError  # noqa: F401 - part of this interface
+from sllen.runtime.errors import InputError  # noqa: F401 - inputs a model cannot take
 from sllen.runtime.shapes import MULTIPLE
 
 BACKENDS = ("tensorrt", "onnxruntime", "pytorch")
-
-
-class InputError(ValueError):
-    """An input the model cannot take (shape, dtype, outside the engine's profile)."""
 
 
 @dataclass(frozen=True)

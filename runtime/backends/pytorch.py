@@ -25,6 +25,7 @@ from sllen.runtime.backends.base import (
     Timing,
 )
 from sllen.runtime.bundled import bundled_weights
+from sllen.runtime.errors import InputError
 
 ATTENTION_CHOICES = ("auto", "kernel", "sdpa")
 # Attention is memory-linear here (chunked SDPA or the kernel), but the activations take about
@@ -64,7 +65,7 @@ class PyTorchBackend(Backend):
         from sllen.model.io import load_weights
 
         if attention not in ATTENTION_CHOICES:
-            raise ValueError(f"attention must be one of {', '.join(ATTENTION_CHOICES)}")
+            raise InputError(f"attention must be one of {', '.join(ATTENTION_CHOICES)}")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -72,9 +73,9 @@ class PyTorchBackend(Backend):
         if precision == "auto":
             precision = "fp16" if device.startswith("cuda") else "fp32"
         if precision not in ("fp32", "fp16"):
-            raise ValueError(f"the pytorch backend runs fp32 or fp16, not {precision!r}")
+            raise InputError(f"the pytorch backend runs fp32 or fp16, not {precision!r}")
         if precision == "fp16" and not device.startswith("cuda"):
-            raise ValueError("fp16 needs a CUDA device with the pytorch backend (use fp32)")
+            raise InputError("fp16 needs a CUDA device with the pytorch backend (use fp32)")
         if threads:
             torch.set_num_threads(int(threads))
         path = Path(model) if model is not None else bundled_weights()

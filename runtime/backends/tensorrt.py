@@ -64,7 +64,7 @@ class EngineMismatchError(EngineIncompatibleError, ValueError):
     so the CLI prints its one line (with the rebuild command) instead of a bug report."""
 
 
-class EngineLoadError(ValueError):
+class EngineLoadError(InputError):
     """The engine file cannot be used: not deserializable, or not an sllen engine."""
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from sllen.runtime.errors import InputError, MissingFileError
+
 DEFAULT_FPS = Fraction(25)  # FFmpeg's own guess when a container states no rate
 
 # AVColorSpace (what containers tag) -> the swscale matrix that converts it.
@@ -17,7 +19,7 @@ _MATRIX = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "
 _MATRIX_TAG = {"ITU709": 1, "ITU601": 6, "FCC": 4, "SMPTE240M": 7, "BT2020": 9}
 
 
-class VideoError(ValueError):
+class VideoError(InputError):
     """A file that is not a readable video or cannot be written; one line naming the file."""
 
 
@@ -99,7 +101,7 @@ def _reason(e: BaseException) -> str:
 def _check_file(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file")
+        raise MissingFileError(f"{p}: no such file")
     if p.is_dir():
         raise VideoError(f"{p}: is a folder, not a video file")
     if p.stat().st_size == 0:

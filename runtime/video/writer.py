@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sllen.runtime.errors import InputError
 from sllen.runtime.files import AtomicFile
 from sllen.runtime.video.audio import _AudioCopy
 from sllen.runtime.video.common import (
@@ -219,14 +220,14 @@ class VideoWriter:
             raise RuntimeError(f"{self.path}: the writer is closed")
         if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3):
             got = getattr(image, "dtype", type(image).__name__)
-            raise ValueError(f"VideoWriter.write takes uint8 HxWx3 RGB, got {got}")
+            raise InputError(f"VideoWriter.write takes uint8 HxWx3 RGB, got {got}")
         if image.shape[2] != 3:
-            raise ValueError(f"VideoWriter.write takes 3 channels (RGB), got {image.shape[2]}")
+            raise InputError(f"VideoWriter.write takes 3 channels (RGB), got {image.shape[2]}")
         h, w = image.shape[:2]
         if self._stream is None:
             self._start(h, w)
         elif (h, w) != self._in_size:
-            raise ValueError(f"frame size {w}x{h} differs from the first frame's {self._in_size}")
+            raise InputError(f"frame size {w}x{h} differs from the first frame's {self._in_size}")
         av = _av()
         if any(self.padded):
             image = np.pad(image, ((0, self.padded[1]), (0, self.padded[0]), (0, 0)), "edge")

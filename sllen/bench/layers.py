@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from sllen.runtime.backends import Backend
+from sllen.runtime.errors import InputError
 
 ORT_SUFFIX = "_kernel_time"
 # SLLEN's children in forward order, with the paper's names (Fig. 2).
@@ -112,7 +113,7 @@ def parse_ort_profile(
         key=lambda e: e["ts"],
     )
     if len(model_runs) <= skip_runs:
-        raise ValueError(
+        raise InputError(
             f"the ONNX Runtime profile has {len(model_runs)} runs, fewer than the "
             f"{skip_runs + 1} needed"
         )
@@ -247,7 +248,7 @@ def tensorrt_layers(
 ) -> LayerProfile:
     """Per-layer times through TensorRT's IProfiler (`trt`: the tensorrt module, for tests)."""
     if backend.info.extra.get("cuda_graph"):
-        raise ValueError("--layers cannot see inside a CUDA graph: run it without --cuda-graph")
+        raise InputError("--layers cannot see inside a CUDA graph: run it without --cuda-graph")
     trt = trt if trt is not None else importlib.import_module("tensorrt")
     context = getattr(backend, "context", None) or getattr(backend, "_context", None)
     if context is None:
@@ -306,4 +307,4 @@ def profile_layers(
         return pytorch_layers(backend, x, warmup=warmup, runs=runs)
     if name == "tensorrt":
         return tensorrt_layers(backend, x, warmup=warmup, runs=runs)
-    raise ValueError(f"no layer profiler for the {name} backend")
+    raise InputError(f"no layer profiler for the {name} backend")

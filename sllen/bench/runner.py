@@ -30,6 +30,7 @@ from sllen.bench.layers import LayerProfile, profile_layers
 from sllen.bench.memory import MemoryUse, PeakMemory
 from sllen.bench.stats import LatencyStats, latency_stats
 from sllen.runtime.backends import Backend, choose_backend, installed, open_backend
+from sllen.runtime.errors import InputError
 from sllen.runtime.preprocess import padded_size
 
 LogFn = Callable[[str], None]
@@ -358,13 +359,13 @@ def run_config(
 def run_bench(opts: BenchOptions, log: LogFn | None = None) -> list[CaseResult]:
     """Every configuration at every resolution, in the order given."""
     if opts.batch < 1:
-        raise ValueError("--batch must be at least 1")
+        raise InputError("--batch must be at least 1")
     if opts.iterations < 1:
-        raise ValueError("--iterations must be at least 1")
+        raise InputError("--iterations must be at least 1")
     if opts.warmup < 0:
-        raise ValueError("--warmup cannot be negative")
+        raise InputError("--warmup cannot be negative")
     if not opts.resolutions:
-        raise ValueError("no resolution to benchmark")
+        raise InputError("no resolution to benchmark")
     if not opts.interleave:
         return [r for config in opts.configs for r in run_config(config, opts, log)]
     by_config: list[list[CaseResult]] = [[] for _ in opts.configs]

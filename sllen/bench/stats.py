@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from sllen.runtime.errors import InputError
+
 PERCENTILES = (50, 90, 99)
 
 
@@ -42,10 +44,10 @@ class LatencyStats:
 def latency_stats(seconds: Sequence[float]) -> LatencyStats:
     """Statistics of per-iteration latencies given in seconds (reported in milliseconds)."""
     if len(seconds) == 0:
-        raise ValueError("no timed iterations: at least one is needed for statistics")
+        raise InputError("no timed iterations: at least one is needed for statistics")
     ms = [1000.0 * float(s) for s in seconds]
     if any(not math.isfinite(v) or v < 0 for v in ms):
-        raise ValueError("latencies must be finite and non-negative")
+        raise InputError("latencies must be finite and non-negative")
     arr = np.asarray(ms, dtype=np.float64)
     p50, p90, p99 = (float(v) for v in np.percentile(arr, PERCENTILES))
     return LatencyStats(

@@ -1,8 +1,10 @@
-"""One line on stderr and a non-zero exit code for every failure a user can cause.
+"""One line on stderr and a non-zero exit code for every failure.
 
-Bad input (a missing file, a truncated weights file, a folder without images) raises
-ValueError or OSError subclasses deep in the library; the CLI turns them into a single red
-line. SLLEN_DEBUG=1 shows the traceback for bug reports.
+Bad input (a missing file, a truncated weights file, a folder without images, a missed
+budget) raises the SllenError family (sllen.runtime.errors) deep in the library, and the
+operating system raises OSError (permissions, a full disk): exit 2, one red line. A missing
+optional package names the extra that installs it (exit 2). Anything else is a bug: still one
+line, exit 1, and SLLEN_DEBUG=1 shows the traceback for the bug report.
 """
 
 from __future__ import annotations
@@ -75,11 +77,9 @@ def user_errors(fn: F) -> F:
                 f"this command needs {package}, which this installation lacks: "
                 f"pip install 'sllen[{EXTRAS[package]}]'"
             )
-        except (SllenError, ValueError, OSError) as e:
+        except (SllenError, OSError) as e:  # OSError: a path, a permission, a full disk
             fail(_one_line(e))
         except Exception as e:
-            if getattr(e, "user_error", False):  # e.g. a missing library, an engine for another GPU
-                fail(_one_line(e))
             _bug(e)
 
     return wrapper  # type: ignore[return-value]

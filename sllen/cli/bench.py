@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from sllen.cli._errors import EXIT_BAD_INPUT, err_console, run_single, user_errors
+from sllen.runtime.errors import InputError, MissingFileError
 
 if TYPE_CHECKING:
     from sllen.bench import BenchConfig
@@ -37,13 +38,13 @@ def parse_resolution(text: str) -> tuple[int, int]:
         return ALIASES[key]
     m = re.fullmatch(r"(\d+)\s*[x*]\s*(\d+)", key)
     if not m:
-        raise ValueError(
+        raise InputError(
             f"--resolution must look like 1280x720 (WIDTHxHEIGHT) or one of "
             f"{', '.join(ALIASES)}, not {text!r}"
         )
     w, h = int(m.group(1)), int(m.group(2))
     if not (16 <= w <= MAX_SIDE and 16 <= h <= MAX_SIDE):
-        raise ValueError(f"--resolution {text}: width and height must be within 16..{MAX_SIDE}")
+        raise InputError(f"--resolution {text}: width and height must be within 16..{MAX_SIDE}")
     return h, w
 
 
@@ -68,23 +69,23 @@ def build_configs(
     names = _unique(backends, "auto")
     for name in names:
         if name not in ("auto", *BACKENDS):
-            raise ValueError(
+            raise InputError(
                 f"--backend must be auto or one of {', '.join(BACKENDS)}, not {name!r}"
             )
     precs = _unique(precisions, "auto")
     attns = _unique(attentions, "auto")
     for p in precs:
         if p not in PRECISIONS:
-            raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, not {p!r}")
+            raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, not {p!r}")
     for a in attns:
         if a not in ATTENTIONS:
-            raise ValueError(f"--attention must be one of {', '.join(ATTENTIONS)}, not {a!r}")
+            raise InputError(f"--attention must be one of {', '.join(ATTENTIONS)}, not {a!r}")
     if threads is not None and threads < 1:
-        raise ValueError("--threads must be at least 1")
+        raise InputError("--threads must be at least 1")
     configs = []
     for model in models or [None]:
         if model is not None and not model.is_file():
-            raise FileNotFoundError(f"{model}: no such model file")
+            raise MissingFileError(f"{model}: no such model file")
         path = str(model) if model is not None else None
         fitting = [n for n in names if n == "auto" or path is None or backend_for_file(path) == n]
         if not fitting:  # says which backend the file needs, in one line
@@ -103,12 +104,12 @@ def build_configs(
     configs = list(dict.fromkeys(configs))
     if not any(c.backend == "pytorch" for c in configs):
         if precs != ["auto"]:
-            raise ValueError(
+            raise InputError(
                 "--precision applies to the pytorch backend; ONNX and engine files carry their "
                 "own precision (sllen-export --fp16 / --int8)"
             )
         if attns != ["auto"]:
-            raise ValueError("--attention applies to the pytorch backend")
+            raise InputError("--attention applies to the pytorch backend")
     return configs
 
 
@@ -172,17 +173,17 @@ def bench_command(
     from sllen.bench import report as rep
 
     if batch < 1:
-        raise ValueError("--batch must be at least 1")
+        raise InputError("--batch must be at least 1")
     if iterations < 1:
-        raise ValueError("--iterations must be at least 1")
+        raise InputError("--iterations must be at least 1")
     if warmup < 0:
-        raise ValueError("--warmup cannot be negative")
+        raise InputError("--warmup cannot be negative")
     if duration is not None and duration <= 0:
-        raise ValueError("--duration must be positive")
+        raise InputError("--duration must be positive")
     if top_k < 1:
-        raise ValueError("--top-k must be at least 1")
+        raise InputError("--top-k must be at least 1")
     if peak_gflops is not None and peak_gflops <= 0:
-        raise ValueError("--peak-gflops must be positive")
+        raise InputError("--peak-gflops must be positive")
     sizes = list(dict.fromkeys(parse_resolution(r) for r in resolution or ["1280x720"]))
     configs = build_configs(
         model, backend, precision, attention, device=device, threads=threads, cuda_graph=cuda_graph

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sllen.cli._errors import run_single, user_errors
+from sllen.runtime.errors import InputError
 
 Opt = typer.Option
 
@@ -62,9 +63,9 @@ def eval_command(
     from sllen.evaluate import evaluate, runtime_enhancer, torch_enhancer, write_json
 
     if (data is None) == (not evalset):
-        raise ValueError("give either --data DIR or --evalset")
+        raise InputError("give either --data DIR or --evalset")
     if model is not None and weights is not None:
-        raise ValueError("give --model or --weights, not both")
+        raise InputError("give --model or --weights, not both")
     console = Console()
     has_torch = importlib.util.find_spec("torch") is not None
     if weights is not None or (model is None and backend == "auto" and has_torch):
@@ -77,7 +78,7 @@ def eval_command(
         from sllen.baselines import BASELINES
 
         if importlib.util.find_spec("skimage") is None:
-            raise ValueError("--baselines needs scikit-image (CLAHE): pip install 'sllen[eval]'")
+            raise InputError("--baselines needs scikit-image (CLAHE): pip install 'sllen[eval]'")
 
         methods.update(BASELINES)
         descriptions.update(gamma="automatic gamma (mean 0.45)", clahe="CLAHE on L*")

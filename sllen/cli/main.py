@@ -14,6 +14,7 @@ from sllen.cli.evaluate import eval_command
 from sllen.cli.export import export_command
 from sllen.cli.run import run_command
 from sllen.cli.train import train_command
+from sllen.runtime.errors import InputError
 
 app = typer.Typer(
     add_completion=False,
@@ -42,7 +43,7 @@ def samples_command(
     try:
         w, h = (int(v) for v in size.lower().split("x"))
     except ValueError:
-        raise ValueError(f"--size must look like 320x240, not {size!r}") from None
+        raise InputError(f"--size must look like 320x240, not {size!r}") from None
     folder = write_sample_pairs(out, count, (h, w), seed)
     typer.echo(f"wrote {count} pairs to {folder}")
 

@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from sllen.cli._errors import EXIT_BAD_INPUT, err_console, run_single, user_errors
+from sllen.runtime.errors import InputError
 
 Opt = typer.Option
 
@@ -29,9 +30,9 @@ def _parse_tile(text: str | None) -> tuple[int, int] | None:
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise ValueError(f"--tile must look like 512x512 (HEIGHTxWIDTH), not {text!r}") from None
+        raise InputError(f"--tile must look like 512x512 (HEIGHTxWIDTH), not {text!r}") from None
     if h < 16 or w < 16:
-        raise ValueError("--tile must be at least 16x16")
+        raise InputError("--tile must be at least 16x16")
     return h, w
 
 
@@ -130,11 +131,11 @@ def run_command(
     if name == "tensorrt":
         options.update(cuda_graph=cuda_graph, plugin_library=plugin)
     elif cuda_graph or plugin:
-        raise ValueError("--cuda-graph and --plugin apply to TensorRT engines (--model X.engine)")
+        raise InputError("--cuda-graph and --plugin apply to TensorRT engines (--model X.engine)")
     if name == "pytorch":
         options.update(precision=precision, attention=attention)
     elif precision != "auto":
-        raise ValueError(
+        raise InputError(
             "--precision applies to the pytorch backend; ONNX and engine files "
             "carry their own precision (sllen-export --fp16 / --int8)"
         )

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from sllen.cli._errors import run_single, user_errors
+from sllen.runtime.errors import InputError
 
 Opt = typer.Option
 
@@ -70,7 +71,7 @@ def train_command(
     from sllen.train.trainer import train
 
     if schedule not in ("alternating", "independent"):
-        raise ValueError(f"--schedule must be alternating or independent, not {schedule!r}")
+        raise InputError(f"--schedule must be alternating or independent, not {schedule!r}")
     overrides: dict[str, object] = {}
     if no_hsbab:
         overrides["use_hsbab"] = False
@@ -92,7 +93,7 @@ def train_command(
     }
     for k, v in changes.items():
         if v < 0:
-            raise ValueError(f"loss weight {k} must be >= 0")
+            raise InputError(f"loss weight {k} must be >= 0")
     weights = replace(weights, **changes)
     cfg = TrainConfig(
         out=out,

@@ -21,6 +21,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from sllen.runtime.errors import InputError
+
 Sample = dict
 # What datasets accept as ``transform``: called as transform(sample, item_generator).
 Transform = Callable[[Sample, np.random.Generator], Sample]
@@ -32,13 +34,13 @@ def spatial_keys(sample: Sample) -> list[str]:
     sizes = {tuple(sample[k].shape[-2:]) for k in keys}
     if len(sizes) > 1:
         shapes = {k: tuple(sample[k].shape) for k in keys}
-        raise ValueError(f"spatial entries of a sample differ in size: {shapes}")
+        raise InputError(f"spatial entries of a sample differ in size: {shapes}")
     return keys
 
 
 def _size(sample: Sample, keys: list[str]) -> tuple[int, int]:
     if not keys:
-        raise ValueError("sample has no image or label tensors to transform")
+        raise InputError("sample has no image or label tensors to transform")
     h, w = sample[keys[0]].shape[-2:]
     return int(h), int(w)
 

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sllen.runtime.errors import InputError
+
 from .scenes import generate_scene
 from .synthesis import SynthesisParams, darken, sample_params
 
@@ -204,11 +206,11 @@ def render_clip_frames(
     """
     height, width = int(size[0]), int(size[1])
     if height < 8 or width < 8:
-        raise ValueError(f"clips need at least 8x8 pixels, got {height}x{width}")
+        raise InputError(f"clips need at least 8x8 pixels, got {height}x{width}")
     if frames < 1:
-        raise ValueError(f"frames must be >= 1, got {frames}")
+        raise InputError(f"frames must be >= 1, got {frames}")
     if fps < 1:
-        raise ValueError(f"fps must be >= 1, got {fps}")
+        raise InputError(f"fps must be >= 1, got {fps}")
     # Independent streams: the well-lit clip is the same with and without darkening.
     scene_ss, camera_ss, light_ss, noise_ss = np.random.SeedSequence(seed).spawn(4)
     scene, _ = generate_scene(np.random.default_rng(scene_ss), 2 * height, 2 * width)
@@ -257,7 +259,7 @@ def write_clip(
     import av  # the ``video`` extra; imported here so the renderer works without it
 
     if isinstance(fps, bool) or not isinstance(fps, int) or fps < 1:
-        raise ValueError(f"fps must be a positive int, got {fps!r}")
+        raise InputError(f"fps must be a positive int, got {fps!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A unique hidden name next to the target (same file system, so os.replace is atomic);
@@ -274,16 +276,16 @@ def write_clip(
                 frame = np.asarray(frame)
                 if shape is None:
                     if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-                        raise ValueError(
+                        raise InputError(
                             f"frames must be uint8 HxWx3, got {frame.dtype} {frame.shape}"
                         )
                     h, w = frame.shape[:2]
                     if h % 2 or w % 2:
-                        raise ValueError(f"yuv420p needs an even height and width, got {h}x{w}")
+                        raise InputError(f"yuv420p needs an even height and width, got {h}x{w}")
                     shape = frame.shape
                     stream = _add_stream(container, fps, w, h, crf, preset)
                 elif frame.shape != shape or frame.dtype != np.uint8:
-                    raise ValueError(
+                    raise InputError(
                         f"frame {count} is {frame.dtype} {frame.shape}, expected uint8 {shape}"
                     )
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
@@ -299,7 +301,7 @@ def write_clip(
                 container.mux(stream.encode(vf))
                 count += 1
             if stream is None:
-                raise ValueError("no frames to write")
+                raise InputError("no frames to write")
             container.mux(stream.encode(None))
         os.replace(tmp, path)
     except BaseException:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from sllen.runtime.errors import InputError
+
 
 def _gray(image: Any) -> np.ndarray:
     if hasattr(image, "detach"):  # a torch tensor: channels first
@@ -27,7 +29,7 @@ def _gray(image: Any) -> np.ndarray:
         return arr
     if arr.ndim != 3 or arr.shape[axis] not in (1, 3):
         layout = "3xHxW tensor" if axis == 0 else "HxWx3 array"
-        raise ValueError(f"expected a {layout} or an HxW image, got shape {arr.shape}")
+        raise InputError(f"expected a {layout} or an HxW image, got shape {arr.shape}")
     return arr.mean(axis=axis)
 
 
@@ -35,7 +37,7 @@ def gradient_level(image: Any) -> float:
     """G of one image (see the module docstring)."""
     gray = _gray(image)
     if gray.shape[0] < 2 or gray.shape[1] < 2:
-        raise ValueError(f"expected an image of at least 2x2 pixels, got shape {gray.shape}")
+        raise InputError(f"expected an image of at least 2x2 pixels, got shape {gray.shape}")
     dx = np.abs(gray[:, 1:] - gray[:, :-1]).mean()
     dy = np.abs(gray[1:, :] - gray[:-1, :]).mean()
     return float(0.5 * (dx + dy))
@@ -45,5 +47,5 @@ def estimate_gradient_level(images: Iterable[Any]) -> float:
     """Mean G over ``images`` (float images HxWx3 or tensors 3xHxW)."""
     levels = [gradient_level(image) for image in images]
     if not levels:
-        raise ValueError("estimate_gradient_level needs at least one image")
+        raise InputError("estimate_gradient_level needs at least one image")
     return float(np.mean(levels))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from sllen.runtime.errors import InputError
 from sllen.runtime.images import read_image
 
 from .augment import Transform
@@ -46,7 +47,7 @@ class PairedDataset(EpochMixin, Dataset):
         self, pairs: Sequence[ImagePair], transform: Transform | None = None, seed: int = 0
     ) -> None:
         if not pairs:
-            raise ValueError("a paired dataset needs at least one pair")
+            raise InputError("a paired dataset needs at least one pair")
         self.pairs = list(pairs)
         self.transform = transform
         self.seed = seed
@@ -58,7 +59,7 @@ class PairedDataset(EpochMixin, Dataset):
         name, low_path, high_path = self.pairs[index]
         low, high = read_image(low_path), read_image(high_path)
         if low.shape != high.shape:
-            raise ValueError(
+            raise InputError(
                 f"pair {name!r}: low {low.shape[:2]} and high {high.shape[:2]} differ in size"
             )
         sample = {"low": image_to_tensor(low), "high": image_to_tensor(high), "name": name}

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from sllen.runtime.errors import InputError
 from sllen.runtime.images import list_images
 
 SPLITS = ("train", "eval")
@@ -56,7 +57,7 @@ def _by_stem(folder: Path) -> dict[str, Path]:
     files: dict[str, Path] = {}
     for p in list_images(folder):
         if p.stem in files:
-            raise ValueError(
+            raise InputError(
                 f"{folder}: two images named {p.stem!r}: {files[p.stem].name}, {p.name}"
             )
         files[p.stem] = p
@@ -73,7 +74,7 @@ def pair_folder(folder: str | os.PathLike[str], prefix: str = "") -> list[ImageP
     folder = Path(folder)
     low_dir, high_dir = _subfolder(folder, _LOW_NAMES), _subfolder(folder, _HIGH_NAMES)
     if low_dir is None or high_dir is None:
-        raise ValueError(f"{folder}: expected subfolders low/ and high/ (or normal/)")
+        raise InputError(f"{folder}: expected subfolders low/ and high/ (or normal/)")
     low, high = _by_stem(low_dir), _by_stem(high_dir)
     only_low = sorted(low.keys() - high.keys())
     only_high = sorted(high.keys() - low.keys())
@@ -81,15 +82,15 @@ def pair_folder(folder: str | os.PathLike[str], prefix: str = "") -> list[ImageP
         parts = [f"{len(only_low)} in low/ without a match: {_quote(only_low)}"] if only_low else []
         if only_high:
             parts.append(f"{len(only_high)} in high/ without a match: {_quote(only_high)}")
-        raise ValueError(f"{folder}: low/ and high/ differ: " + "; ".join(parts))
+        raise InputError(f"{folder}: low/ and high/ differ: " + "; ".join(parts))
     if not low:
-        raise ValueError(f"{folder}: no images in {low_dir.name}/ and {high_dir.name}/")
+        raise InputError(f"{folder}: no images in {low_dir.name}/ and {high_dir.name}/")
     return [ImagePair(prefix + s, low[s], high[s]) for s in sorted(low)]
 
 
 def _check_split(split: str) -> None:
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        raise InputError(f"split must be one of {SPLITS}, got {split!r}")
 
 
 def _locate(root: Path, child: str) -> Path | None:
@@ -108,7 +109,7 @@ def lol_pairs(root: str | os.PathLike[str], split: str = "train") -> list[ImageP
     _check_split(split)
     folder = _locate(Path(root), _LOL_SPLITS[split])
     if folder is None:
-        raise ValueError(f"{root}: no LOL folder {_LOL_SPLITS[split]}/ found")
+        raise InputError(f"{root}: no LOL folder {_LOL_SPLITS[split]}/ found")
     return pair_folder(folder)
 
 
@@ -124,7 +125,7 @@ def lsrw_pairs(root: str | os.PathLike[str], split: str = "train") -> list[Image
     _check_split(split)
     cameras = _lsrw_cameras(Path(root), split)
     if not cameras:
-        raise ValueError(f"{root}: no LSRW folder '{_LSRW_SPLITS[split]}/<camera>/low' found")
+        raise InputError(f"{root}: no LSRW folder '{_LSRW_SPLITS[split]}/<camera>/low' found")
     return [p for cam in cameras for p in pair_folder(cam, prefix=f"{cam.name}/")]
 
 
@@ -144,7 +145,7 @@ def detect_layout(root: str | os.PathLike[str]) -> str:
     """Which layout ``root`` holds: "lol", "lsrw" or "folder"; ValueError if none."""
     layout = _layout(Path(root))
     if layout is None:
-        raise ValueError(
+        raise InputError(
             f"{root}: no paired layout found (looked for LOL our485/ or eval15/, "
             "LSRW 'Training data/' or Eval/, and low/ + high/)"
         )

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from sllen.runtime.errors import InputError
+
 from .augment import Transform, random_crop
 from .convert import image_to_tensor, tensor_to_image
 from .scenes import generate_scene
@@ -31,13 +33,13 @@ from .synthesis import SynthesisParams, synthesize_low
 def _hw(size: int | tuple[int, int]) -> tuple[int, int]:
     h, w = (size, size) if isinstance(size, int) else size
     if h < 1 or w < 1:
-        raise ValueError(f"size must be positive, got {size}")
+        raise InputError(f"size must be positive, got {size}")
     return int(h), int(w)
 
 
 def _check_length(length: int) -> int:
     if length < 1:
-        raise ValueError(f"length must be >= 1, got {length}")
+        raise InputError(f"length must be >= 1, got {length}")
     return int(length)
 
 
@@ -72,7 +74,7 @@ def _source_sample(item: Any) -> dict:
     if isinstance(item, dict):
         key = "high" if "high" in item else "image"
         if key not in item:
-            raise ValueError(f"source items need a 'high' or 'image' entry, got {list(item)}")
+            raise InputError(f"source items need a 'high' or 'image' entry, got {list(item)}")
         sample = {"high": item[key]}
         sample.update({k: item[k] for k in ("label", "name") if k in item})
     else:
@@ -95,7 +97,7 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         num_classes: int = 8,
     ) -> None:
         if source is not None and len(source) == 0:
-            raise ValueError("source dataset is empty")
+            raise InputError("source dataset is empty")
         self.length, self.size = _check_length(length), _hw(size)
         self.seed, self.synthesis_cfg, self.source = seed, synthesis_cfg, source
         self.num_classes = num_classes

@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from sllen.runtime.errors import InputError
+
 
 def build_loader(
     dataset: Dataset,
@@ -87,7 +89,7 @@ class InfiniteLoader:
             try:
                 return next(self._it)
             except StopIteration:
-                raise ValueError(
+                raise InputError(
                     "the loader yields no batches (dataset smaller than one batch with drop_last?)"
                 ) from None
 

@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from sllen.runtime.errors import InputError
 from sllen.runtime.images import write_image
 
 from .scenes import generate_scene
@@ -30,7 +31,7 @@ def write_sample_pairs(
 ) -> Path:
     """Write ``count`` pairs of ``size`` = (height, width) into ``out``; returns ``out``."""
     if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
+        raise InputError(f"count must be >= 1, got {count}")
     out = Path(out)
     params = {}
     for i in range(count):

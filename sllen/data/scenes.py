@@ -38,6 +38,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from sllen.runtime.errors import InputError
+
 TEXTURES = ("smooth", "stripes", "checker", "dots", "noise", "grain")
 SHAPES = ("disc", "ellipse", "rect", "polygon")
 MAX_CLASSES = 255  # 255 is the ignore label
@@ -81,7 +83,7 @@ _HAND_STYLES = (
 def class_style(k: int) -> ClassStyle:
     """The style of object class ``k`` >= 1 (fixed, independent of any scene's generator)."""
     if not 1 <= k < MAX_CLASSES:
-        raise ValueError(f"object classes are 1..{MAX_CLASSES - 1}, got {k}")
+        raise InputError(f"object classes are 1..{MAX_CLASSES - 1}, got {k}")
     if k <= len(_HAND_STYLES):
         return _HAND_STYLES[k - 1]
     sats = ((0.1, 0.35), (0.5, 0.9), (0.3, 0.7))
@@ -295,9 +297,9 @@ def generate_scene(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A random scene: (float32 HxWx3 image in [0, 1], int64 HxW labels in [0, num_classes))."""
     if height < 4 or width < 4:
-        raise ValueError(f"scenes need at least 4x4 pixels, got {height}x{width}")
+        raise InputError(f"scenes need at least 4x4 pixels, got {height}x{width}")
     if not 2 <= num_classes <= MAX_CLASSES:
-        raise ValueError(f"num_classes must be in 2..{MAX_CLASSES}, got {num_classes}")
+        raise InputError(f"num_classes must be in 2..{MAX_CLASSES}, got {num_classes}")
     fields = _Fields(rng, height, width)
     img = _background(rng, height, width, fields).astype(np.float32)
     label = np.zeros((height, width), dtype=np.int64)

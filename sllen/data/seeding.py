@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from sllen.runtime.errors import InputError
+
 
 def item_rng(seed: int, index: int, epoch: int = 0) -> np.random.Generator:
     """The generator for one dataset item; all three numbers must be >= 0."""
     if seed < 0 or index < 0 or epoch < 0:
-        raise ValueError(f"seed, index and epoch must be >= 0, got {seed}, {index}, {epoch}")
+        raise InputError(f"seed, index and epoch must be >= 0, got {seed}, {index}, {epoch}")
     return np.random.default_rng([int(seed), int(epoch), int(index)])
 
 

@@ -37,6 +37,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from sllen.runtime.errors import InputError
+
 # ---------------------------------------------------------------------------- transfer
 
 
@@ -82,17 +84,17 @@ class SynthesisParams:
     def __post_init__(self) -> None:
         lo, hi = self.exposure_range
         if not 0.0 < lo <= hi <= 1.0:
-            raise ValueError(f"exposure_range must satisfy 0 < lo <= hi <= 1, got {lo}, {hi}")
+            raise InputError(f"exposure_range must satisfy 0 < lo <= hi <= 1, got {lo}, {hi}")
         if self.fixed_exposure is not None and not 0.0 < self.fixed_exposure <= 1.0:
-            raise ValueError(f"fixed_exposure must be in (0, 1], got {self.fixed_exposure}")
+            raise InputError(f"fixed_exposure must be in (0, 1], got {self.fixed_exposure}")
         if not 0.0 <= self.color_shift < 1.0:
-            raise ValueError(f"color_shift must be in [0, 1), got {self.color_shift}")
+            raise InputError(f"color_shift must be in [0, 1), got {self.color_shift}")
         if not 1 <= self.num_lights[0] <= self.num_lights[1]:
-            raise ValueError(f"num_lights must be 1 <= lo <= hi, got {self.num_lights}")
+            raise InputError(f"num_lights must be 1 <= lo <= hi, got {self.num_lights}")
         if not 0.0 < self.ambient_range[0] <= self.ambient_range[1]:
-            raise ValueError(f"ambient_range must be positive, got {self.ambient_range}")
+            raise InputError(f"ambient_range must be positive, got {self.ambient_range}")
         if not 0.0 < self.shot_range[0] <= self.shot_range[1]:
-            raise ValueError(f"shot_range must be positive, got {self.shot_range}")
+            raise InputError(f"shot_range must be positive, got {self.shot_range}")
 
     @classmethod
     def fixed(
@@ -210,7 +212,7 @@ def darken(img: np.ndarray, params: Darkening, rng: np.random.Generator) -> np.n
     """Apply ``params`` to a float image; ``rng`` draws the sensor noise."""
     img = np.asarray(img, dtype=np.float32)
     if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"expected an HxWx3 float image, got shape {img.shape}")
+        raise InputError(f"expected an HxWx3 float image, got shape {img.shape}")
     lin = srgb_to_linear(np.clip(img, 0.0, 1.0))
     scale = params.exposure * np.asarray(params.gains, dtype=np.float32)
     lin = lin * scale[None, None, :]

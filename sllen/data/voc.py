@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from sllen.runtime.errors import InputError
 from sllen.runtime.images import ImageError, read_image
 
 from .augment import Transform
@@ -45,7 +46,7 @@ def find_voc_root(root: str | os.PathLike[str]) -> Path:
     for cand in (root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"):
         if (cand / "JPEGImages").is_dir() and (cand / "ImageSets" / "Segmentation").is_dir():
             return cand
-    raise ValueError(
+    raise InputError(
         f"{root}: no VOC2012 tree (JPEGImages/ and ImageSets/Segmentation/) here, "
         "in VOC2012/ or in VOCdevkit/VOC2012/"
     )
@@ -80,10 +81,10 @@ class VOCSegmentation(EpochMixin, Dataset):
         list_file = self.root / "ImageSets" / "Segmentation" / f"{split}.txt"
         if not list_file.is_file():
             available = sorted(p.stem for p in list_file.parent.glob("*.txt"))
-            raise ValueError(f"{list_file}: no such split list (available: {available})")
+            raise InputError(f"{list_file}: no such split list (available: {available})")
         self.ids = [line.split()[0] for line in list_file.read_text().splitlines() if line.strip()]
         if not self.ids:
-            raise ValueError(f"{list_file}: the split list is empty")
+            raise InputError(f"{list_file}: the split list is empty")
         self.label_dir = self.root / label_dir
         missing = [
             i
@@ -92,7 +93,7 @@ class VOCSegmentation(EpochMixin, Dataset):
             or not (self.label_dir / f"{i}.png").is_file()
         ]
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"{list_file}: {len(missing)} ids without a JPEGImages/<id>.jpg or "
                 f"{label_dir}/<id>.png, first: {', '.join(missing[:5])}"
             )
@@ -106,7 +107,7 @@ class VOCSegmentation(EpochMixin, Dataset):
         image = read_image(self.root / "JPEGImages" / f"{name}.jpg")
         label = read_label(self.label_dir / f"{name}.png")
         if label.shape != image.shape[:2]:
-            raise ValueError(f"{name}: image {image.shape[:2]} and label {label.shape} differ")
+            raise InputError(f"{name}: image {image.shape[:2]} and label {label.shape} differ")
         sample = {"image": image_to_tensor(image), "label": torch.from_numpy(label), "name": name}
         if self.transform is not None:
             sample = self.transform(sample, self.rng_for(index))

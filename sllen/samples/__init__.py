@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sllen.runtime.errors import MissingFileError
+
 SAMPLE_CLIP_NAME = "dark-pan.mp4"
 SAMPLE_CLIP_SEED = 0
 SAMPLE_CLIP_FRAMES = 60
@@ -27,7 +29,7 @@ def sample_clip() -> Path:
     """The bundled dark sample clip's path; FileNotFoundError if it is not installed."""
     path = Path(__file__).resolve().parent / SAMPLE_CLIP_NAME
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"the sample clip {SAMPLE_CLIP_NAME} is missing from {path.parent} (a source "
             "checkout without it, or a package built without its package data); recreate it "
             "with `python scripts/make_sample_clip.py` (needs the video extra: "

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sllen.losses import LossWeights
+from sllen.runtime.errors import InputError
 
 Schedule = Literal["alternating", "independent"]
 
@@ -56,9 +57,9 @@ class TrainConfig:
             if value is not None and not isinstance(value, Path):
                 setattr(self, name, Path(value))
         if self.val_holdout < 0:
-            raise ValueError(f"val_holdout must be >= 0, not {self.val_holdout}")
+            raise InputError(f"val_holdout must be >= 0, not {self.val_holdout}")
         if self.schedule not in ("alternating", "independent"):
-            raise ValueError(f"schedule must be alternating or independent, not {self.schedule!r}")
+            raise InputError(f"schedule must be alternating or independent, not {self.schedule!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -16,6 +16,7 @@ from sllen.data.pair_layouts import ImagePair
 from sllen.data.procedural import SceneSegmentationDataset, SyntheticPairDataset
 from sllen.data.sampler import InfiniteLoader, build_loader
 from sllen.data.voc import VOCSegmentation
+from sllen.runtime.errors import InputError
 from sllen.train.config import TrainConfig
 
 # Validation images must never be training images: the synthetic validation set draws from
@@ -68,7 +69,7 @@ def holdout_split(pairs: list[ImagePair], n: int) -> tuple[list[ImagePair], list
     """(train, held out): every k-th pair by name order, so the split is spread over the set
     and the same on every machine."""
     if n >= len(pairs):
-        raise ValueError(f"--val-holdout {n} leaves no training pairs (the set has {len(pairs)})")
+        raise InputError(f"--val-holdout {n} leaves no training pairs (the set has {len(pairs)})")
     stride = len(pairs) / n
     held = {int(i * stride + stride / 2) for i in range(n)}
     return (
@@ -92,7 +93,7 @@ class _Head(Dataset):
 
 def make_loader(ds: Dataset, batch_size: int, seed: int, workers: int, distributed: bool):
     if len(ds) < batch_size:
-        raise ValueError(f"dataset of {len(ds)} items is smaller than the batch size {batch_size}")
+        raise InputError(f"dataset of {len(ds)} items is smaller than the batch size {batch_size}")
     return build_loader(ds, batch_size, seed=seed, num_workers=workers, distributed=distributed)
 
 

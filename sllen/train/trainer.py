@@ -34,6 +34,7 @@ from sllen.losses import LLELoss, PerceptualLoss, SegmentationLoss
 from sllen.metrics import psnr, ssim
 from sllen.model.io import save_weights
 from sllen.model.sllen import SLLEN
+from sllen.runtime.errors import InputError
 from sllen.train.checkpoint import load_checkpoint, save_checkpoint
 from sllen.train.config import TrainConfig
 from sllen.train.data import build_datasets, cycle, estimate_level, make_loader
@@ -86,7 +87,7 @@ def _pick_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA GPU is available")
+        raise InputError("--device cuda was asked for but no CUDA GPU is available")
     return dev
 
 
@@ -102,7 +103,7 @@ class Trainer:
         self.console = console or Console()
         self.quiet = quiet or self.rank != 0
         if cfg.steps < 1:
-            raise ValueError("--steps must be at least 1")
+            raise InputError("--steps must be at least 1")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
 
@@ -127,7 +128,7 @@ class Trainer:
             overrides["shared_encoder"] = False  # SLLEN-4: two networks, combined afterwards
         model_cfg = get_preset(cfg.preset, **overrides)
         if cfg.ss_data is None and cfg.scene_classes > model_cfg.num_classes:
-            raise ValueError(
+            raise InputError(
                 f"--scene-classes {cfg.scene_classes} exceeds the model's "
                 f"{model_cfg.num_classes} classes"
             )

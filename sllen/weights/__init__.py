@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sllen.runtime.errors import MissingFileError
+
 DEFAULT_NAME = "sllen-edge.safetensors"
 
 
@@ -11,7 +13,7 @@ def default_weights() -> Path:
     """Path of the bundled default model; a clear error if this build has none."""
     path = Path(__file__).with_name(DEFAULT_NAME)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             "this sllen build has no bundled default weights yet: pass --weights FILE "
             "(train one with sllen-train)"
         )

@@ -37,16 +37,16 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         with open(path, "rb") as f:
             head = f.read(8)
             if len(head) < 8:
-                raise ValueError("file shorter than the 8-byte header length")
+                raise InputError("file shorter than the 8-byte header length")
             (n,) = struct.unpack("<Q", head)
             if n > MAX_HEADER_BYTES:
-                raise ValueError(f"header length {n} is not plausible")
+                raise InputError(f"header length {n} is not plausible")
             raw = f.read(n)
         if len(raw) < n:
-            raise ValueError("header cut short")
+            raise InputError("header cut short")
         header = json.loads(raw)
         if not isinstance(header, dict):
-            raise ValueError("header is not a JSON object")
+            raise InputError("header is not a JSON object")
     except (OSError, ValueError, UnicodeDecodeError) as e:
         reason = " ".join(str(e).split()) or type(e).__name__
         raise WeightsError(f"{path} is not a readable safetensors file ({reason})") from None
