@@ -60,7 +60,7 @@ class RunOptions:
     # x264/x265 speed preset. "veryfast" by default: on a CPU the encoder competes with the
     # model for cores, and medium (x264's own default) cost 2.6x the time per frame (8.8 vs
     # 3.4 ms at 320x240) for no smaller file at crf 18 on the sample clip.
-    preset: str | None = None
+    encoder_preset: str | None = None
     smooth: bool | None = None  # None: the default for video (see sllen.runtime.temporal)
     quality: int = 95  # JPEG/WebP quality of still images
 
@@ -358,7 +358,7 @@ def _seg_writer(video: Any, dst: Path, info: Any, opts: RunOptions) -> Any:
 
 
 def _preset(opts: RunOptions) -> str | None:
-    return opts.preset or FAST_PRESETS.get(opts.codec)
+    return opts.encoder_preset or FAST_PRESETS.get(opts.codec)
 
 
 def _enhance_frames(

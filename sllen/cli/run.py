@@ -84,7 +84,7 @@ def run_command(
     ] = False,
     codec: Annotated[str, Opt(help="Video codec (PyAV/FFmpeg encoder name).")] = "libx264",
     crf: Annotated[int, Opt(help="Video quality for x264/x265/VP9 (lower is better).")] = 18,
-    preset: Annotated[
+    encoder_preset: Annotated[
         str | None,
         Opt(help="Encoder speed preset (x264/x265: veryfast by default; medium packs tighter)."),
     ] = None,
@@ -149,7 +149,7 @@ def run_command(
             segmentation=segmentation,
             codec=codec,
             crf=crf,
-            preset=preset,
+            encoder_preset=encoder_preset,
             smooth=smooth,
         )
         progress = _Progress(console, enabled=not quiet and console.is_terminal)
