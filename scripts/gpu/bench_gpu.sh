@@ -6,7 +6,7 @@
 # 1920x1080, side by side in one run (sizes and configurations timed in turn); then the
 # per-layer profile (torch.profiler, GPU self time) at 1280x720. Rows whose kernel library is
 # not built show "cannot open" with the reason instead of numbers. Timings use CUDA events.
-set -uo pipefail
+set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/sllen-gpu}/bench
 mkdir -p "$OUT"
