@@ -199,7 +199,7 @@ def latency_table(results: Sequence[CaseResult]) -> Table:
 def resource_table(results: Sequence[CaseResult]) -> Table:
     table = Table(title="where the time goes, memory, FLOPs", title_justify="left")
     columns = ("#", "h2d ms", "compute ms", "d2h ms", "peak RSS MB", "+RSS MB", "GPU MB")
-    for name in columns + ("GFLOP/frame", "GFLOP/s", "% ref peak", "runs"):
+    for name in columns + ("GFLOP/frame", "GFLOP/s", "% GEMM (est.)", "runs"):
         table.add_column(name, justify="right")
     for i, r in enumerate(results, 1):
         if r.stats is None:
@@ -261,7 +261,11 @@ def print_report(
         + (f" or {opts.duration:g} s" if opts.duration else ""),
     ]
     if peaks:
-        notes.append(f"ref peak: {'; '.join(peaks)}")
+        notes.append(
+            f"% GEMM (est.): achieved FLOP/s over the best dense GEMM measured in this run "
+            f"({'; '.join(peaks)}); an estimate of the machine's reachable rate, not a "
+            "datasheet peak (INT8 rows and a disturbed reference can exceed 100%)"
+        )
     overhead = [r.harness_overhead_pct for r in ok if r.harness_overhead_pct is not None]
     if overhead:
         notes.append(f"timing harness overhead: at most {max(overhead):.2g}% of the latency")
@@ -295,10 +299,11 @@ def print_report(
 
 
 def plot(results: Sequence[CaseResult], path: str | os.PathLike[str], title: str = "") -> Path:
-    """PNG: mean latency (p50..p90 as a bar) against frame size, one line per configuration."""
+    """PNG: mean latency (min..p90 as error bars) against frame size, one line per
+    configuration; with one frame size, one bar per configuration (a line of one point
+    says nothing)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import NullLocator, ScalarFormatter
 
     from sllen.fileio import atomic_write
 
@@ -309,13 +314,42 @@ def plot(results: Sequence[CaseResult], path: str | os.PathLike[str], title: str
     for r in results:
         if r.stats is not None:
             lines.setdefault(r.label, []).append(r)
+    if len({r.hw for rows in lines.values() for r in rows}) == 1:
+        _bars(ax, lines)
+    else:
+        _lines(ax, lines)
+    ax.set_ylabel("latency per batch, ms (mean; bars: min..p90)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title or f"sllen-bench, {cpu_name()}", fontsize=9)
+    fig.tight_layout()
+    return atomic_write(path, lambda tmp: fig.savefig(str(tmp), format="png"))
+
+
+def _spread(rows: Sequence[CaseResult]) -> tuple[list[float], list[float], list[float]]:
+    """Means and the (below, above) error bars: min..p90 around the mean."""
+    ys = [r.stats.mean for r in rows if r.stats]
+    lo = [max(0.0, r.stats.mean - r.stats.min) for r in rows if r.stats]
+    hi = [max(0.0, r.stats.p90 - r.stats.mean) for r in rows if r.stats]
+    return ys, lo, hi
+
+
+def _bars(ax: Any, lines: dict[str, list[CaseResult]]) -> None:
+    labels = list(lines)
+    ys, lo, hi = _spread([rows[0] for rows in lines.values()])
+    ax.bar(range(len(labels)), ys, yerr=[lo, hi], capsize=4, color="#4878a8")
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+    h, w = next(iter(lines.values()))[0].hw
+    ax.set_xlabel(f"configuration at {w}x{h}")
+
+
+def _lines(ax: Any, lines: dict[str, list[CaseResult]]) -> None:
+    from matplotlib.ticker import NullLocator, ScalarFormatter
+
     sizes: dict[float, str] = {}
     for label, rows in lines.items():
         rows = sorted(rows, key=lambda r: r.hw[0] * r.hw[1])
         xs = [r.hw[0] * r.hw[1] / 1e6 for r in rows]
-        ys = [r.stats.mean for r in rows if r.stats]
-        lo = [max(0.0, r.stats.mean - r.stats.min) if r.stats else 0 for r in rows]
-        hi = [max(0.0, r.stats.p90 - r.stats.mean) if r.stats else 0 for r in rows]
+        ys, lo, hi = _spread(rows)
         ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label)
         for r, x in zip(rows, xs, strict=True):
             sizes[x] = f"{r.hw[1]}x{r.hw[0]}"
@@ -326,13 +360,8 @@ def plot(results: Sequence[CaseResult], path: str | os.PathLike[str], title: str
     ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_minor_formatter(ScalarFormatter())
     ax.set_xlabel("frame size")
-    ax.set_ylabel("latency per batch, ms (mean; bars: min..p90)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.set_title(title or f"sllen-bench, {cpu_name()}", fontsize=9)
     if lines:
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    return atomic_write(path, lambda tmp: fig.savefig(str(tmp), format="png"))
 
 
 # --------------------------------------------------------------------------- markdown
@@ -342,7 +371,7 @@ def markdown_table(results: Sequence[CaseResult]) -> str:
     """The latency rows as a GitHub markdown table (docs/performance.md)."""
     head = (
         "| # | backend / precision | input | mean ms | p50 | p90 | p99 | fps | x ref | "
-        "GFLOP/frame | GFLOP/s | % ref peak | +RSS MB | runs |"
+        "GFLOP/frame | GFLOP/s | % GEMM (est.) | +RSS MB | runs |"
     )
     columns = head.count("|") - 1
     lines = [head, "|" + "---|" * columns]

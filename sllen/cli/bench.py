@@ -203,7 +203,11 @@ def bench_command(
     )
     log_console = Console(stderr=True, highlight=False, soft_wrap=True)
     results = run_bench(opts, log=None if quiet else lambda m: log_console.print(m, markup=False))
-    rep.print_report(results, opts, Console(soft_wrap=False))
+    # Piped or in a narrow terminal, rich would cut the tables at 80 columns ("back..."): give
+    # them the width they need (a terminal wider than that keeps its own width).
+    table_console = Console(soft_wrap=False)
+    table_console.width = max(table_console.width, 160)
+    rep.print_report(results, opts, table_console)
     if json_out is not None:
         rep.write_json(rep.to_json(results, opts), json_out)
         if not quiet:

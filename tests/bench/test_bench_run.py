@@ -116,12 +116,20 @@ def test_reports(results: tuple[list, BenchOptions], tmp_path: Path) -> None:
     assert len(first["layers"]["rows"]) == 5 and first["layers"]["rows_total"] > 5
     png = rep.plot(rows, tmp_path / "p.png")
     assert png.read_bytes()[:8] == PNG_MAGIC
+    # One frame size: one bar per configuration (a line through one point says nothing).
+    from PIL import Image
+
+    single = rep.plot([r for r in rows if r.hw == (64, 64)], tmp_path / "one.png")
+    with Image.open(single) as im:
+        bar_blue = np.all(np.asarray(im.convert("RGB")) == (0x48, 0x78, 0xA8), axis=2)
+    assert bar_blue.sum() > 1000
     md = rep.markdown_table(rows).splitlines()
     assert len(md) == 2 + len(rows) and all(ln.count("|") == md[0].count("|") for ln in md)
     out = io.StringIO()
     rep.print_report(rows, opts, Console(file=out, width=200))
     text = out.getvalue()
     assert "latency per batch" in text and "ref" in text and "HSBAB" in text
+    assert "GEMM (est.)" in text
 
 
 def test_peak_memory_sees_an_allocation() -> None:
