@@ -17,10 +17,40 @@ from sllen.runtime.backends.base import Backend, BackendInfo, BackendUnavailable
 from sllen.runtime.bundled import bundled_onnx
 
 PLUGIN_OP = "SllenAttention"
-# The decomposed attention materialises the N x N scores per head (N = pixels / 256): 0.5 GB
-# per head at 1080p, 8 GB at 4K. Larger frames are tiled at about 1080p by default.
+# The frame size above which frames are tiled (each tile sees only its part of the frame in
+# the attention; ``sllen-run --tile`` sets a tile size instead). It follows the file's
+# ``sllen_attention`` metadata:
+# - "decomposed" (and files without the key): MatMul-Softmax-MatMul materialises the N x N
+#   scores per head (N = pixels / 256): 0.5 GB per head at 1080p, 8 GB at 4K, so larger frames
+#   are tiled at about 1080p.
+# - "mha" (sllen-export --target cpu, the bundled model): ONNX Runtime's MultiHeadAttention,
+#   whose CPU kernel is a flash attention with memory linear in N: whole frames up to 4K
+#   (4096x2160), larger ones in tiles of about that size. What remains is the convolutions'
+#   activations, linear in the pixels (1.4-1.7 GB per megapixel for the edge preset, 14 GB at
+#   4K; docs/performance.md): machines with less memory pass --tile.
 MAX_PIXELS = 1088 * 1920
+MAX_PIXELS_LINEAR = 2160 * 4096
+LINEAR_ATTENTION = ("mha",)
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def _l2_cache_known() -> bool:
+    """ONNX Runtime takes the flash path of MultiHeadAttention only when it knows the L2 cache
+    size (sysconf on Linux; elsewhere the OS always reports it); without it the kernel holds
+    the N x N scores like the decomposed graph."""
+    if "SC_LEVEL2_CACHE_SIZE" not in os.sysconf_names:
+        return True
+    try:
+        return os.sysconf("SC_LEVEL2_CACHE_SIZE") > 0
+    except (OSError, ValueError):
+        return False
+
+
+def pixel_budget(metadata: dict[str, str], on_gpu: bool) -> int:
+    """The tiling budget (pixels per inference) for a file with these metadata_props."""
+    linear = metadata.get("sllen_attention") in LINEAR_ATTENTION
+    # On a GPU provider the node runs CUDA kernels whose memory is not measured here.
+    return MAX_PIXELS_LINEAR if linear and not on_gpu and _l2_cache_known() else MAX_PIXELS
 
 
 def _providers(available: list[str], device: str) -> list[str]:
@@ -57,6 +87,11 @@ class OnnxRuntimeBackend(Backend):
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # errors only: ORT's warnings are not the user's business
+        # No memory pattern: with dynamic H and W, ONNX Runtime plans one block per input shape
+        # on the first run and allocates it on later runs beside the arena the first run grew,
+        # so every frame after the first held twice the activations (measured at 1280x720,
+        # two threads: 2.7 GB instead of 1.4 GB peak RSS, and no slower without it).
+        opts.enable_mem_pattern = False
         if threads:
             opts.intra_op_num_threads = int(threads)
             opts.inter_op_num_threads = 1
@@ -77,7 +112,8 @@ class OnnxRuntimeBackend(Backend):
             if PLUGIN_OP in text:
                 raise ValueError(
                     f"{path}: this ONNX file uses the TensorRT attention plugin node, which ONNX "
-                    "Runtime cannot run; export with --attention decomposed, or build an engine"
+                    "Runtime cannot run; export with --target cpu (or --attention decomposed), "
+                    "or build an engine"
                 ) from None
             raise ValueError(f"{path}: ONNX Runtime cannot load it ({text[:300]})") from None
         inputs = self.session.get_inputs()
@@ -96,7 +132,7 @@ class OnnxRuntimeBackend(Backend):
             detail=", ".join(p.replace("ExecutionProvider", "") for p in used)
             + (f", {threads} threads" if threads else ""),
             has_segmentation="segmentation" in self.output_names,
-            max_pixels=MAX_PIXELS,
+            max_pixels=pixel_budget(meta, on_gpu),
             extra={"metadata": dict(meta), "providers": used},
         )
         self.profile_file = profile_file

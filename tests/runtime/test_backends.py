@@ -167,3 +167,40 @@ def test_weights_whose_tensors_are_another_preset(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="mixed.safetensors") as e:
         open_backend(path, device="cpu")
     assert "\n" not in str(e.value)
+
+
+def test_onnxruntime_pixel_budget_follows_the_attention_metadata(monkeypatch) -> None:
+    from sllen.runtime.backends import onnxruntime as ortb
+
+    linear, old = ortb.MAX_PIXELS_LINEAR, ortb.MAX_PIXELS
+    assert linear >= 2160 * 3840 and old == 1088 * 1920
+    assert ortb.pixel_budget({"sllen_attention": "mha"}, on_gpu=False) == linear
+    assert ortb.pixel_budget({"sllen_attention": "decomposed"}, on_gpu=False) == old
+    assert ortb.pixel_budget({}, on_gpu=False) == old  # files from before the metadata key
+    assert ortb.pixel_budget({"sllen_attention": "mha"}, on_gpu=True) == old
+    # Without a known L2 size ONNX Runtime's kernel holds the N x N scores: the old budget.
+    monkeypatch.setattr(ortb, "_l2_cache_known", lambda: False)
+    assert ortb.pixel_budget({"sllen_attention": "mha"}, on_gpu=False) == old
+
+
+def test_bundled_onnx_runs_4k_frames_whole_and_old_files_are_tiled(tmp_path: Path) -> None:
+    import onnx
+
+    from sllen.runtime.backends.onnxruntime import MAX_PIXELS, MAX_PIXELS_LINEAR, _l2_cache_known
+    from sllen.runtime.enhancer import Enhancer
+
+    with open_backend(None, "onnxruntime", threads=1) as b:
+        assert b.info.extra["metadata"]["sllen_attention"] == "mha"
+        if _l2_cache_known():
+            assert b.info.max_pixels == MAX_PIXELS_LINEAR
+            assert Enhancer(b).tile_for(2160, 3840) is None  # 4K runs whole
+            assert Enhancer(b, tile=(1088, 1920)).tile_for(2160, 3840) == (1088, 1920)
+    model = onnx.load(bundled_onnx())
+    for p in model.metadata_props:
+        if p.key == "sllen_attention":
+            p.value = "decomposed"
+    old = tmp_path / "decomposed.onnx"
+    onnx.save(model, old)
+    with open_backend(old, threads=1) as b:
+        assert b.info.max_pixels == MAX_PIXELS
+        assert Enhancer(b).tile_for(2160, 3840) is not None
