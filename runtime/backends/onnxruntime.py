@@ -26,7 +26,7 @@ PLUGIN_OP = "SllenAttention"
 # - "mha" (sllen-export --target cpu, the bundled model): ONNX Runtime's MultiHeadAttention,
 #   whose CPU kernel is a flash attention with memory linear in N: whole frames up to 4K
 #   (4096x2160), larger ones in tiles of about that size. What remains is the convolutions'
-#   activations, linear in the pixels (1.4-1.7 GB per megapixel for the edge preset, 14 GB at
+#   activations, linear in the pixels (1.4-2.0 GB per megapixel for the edge preset, 14 GB at
 #   4K; docs/performance.md): machines with less memory pass --tile.
 MAX_PIXELS = 1088 * 1920
 MAX_PIXELS_LINEAR = 2160 * 4096
