@@ -46,11 +46,36 @@ def _l2_cache_known() -> bool:
         return False
 
 
+# Peak memory per input pixel of ONNX Runtime FP32 on the CPU (edge preset, measured 1.4-2.0
+# KB at 720p-4K, docs/performance.md), and the share of the available memory a frame may take.
+BYTES_PER_PIXEL = 2000
+MEMORY_SHARE = 0.8
+MIN_PIXELS = 256 * 256
+
+
+def available_memory() -> int | None:
+    """Bytes the OS can give without swapping (MemAvailable on Linux, Jetson included)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def pixel_budget(metadata: dict[str, str], on_gpu: bool) -> int:
-    """The tiling budget (pixels per inference) for a file with these metadata_props."""
+    """The tiling budget (pixels per inference) for a file with these metadata_props: what the
+    attention form allows, and on the CPU no more than fits in the memory available now (an
+    8 GB laptop or Jetson tiles a 4K frame instead of running out of memory)."""
     linear = metadata.get("sllen_attention") in LINEAR_ATTENTION
     # On a GPU provider the node runs CUDA kernels whose memory is not measured here.
-    return MAX_PIXELS_LINEAR if linear and not on_gpu and _l2_cache_known() else MAX_PIXELS
+    budget = MAX_PIXELS_LINEAR if linear and not on_gpu and _l2_cache_known() else MAX_PIXELS
+    free = None if on_gpu else available_memory()
+    if free is not None:
+        budget = min(budget, max(MIN_PIXELS, int(free * MEMORY_SHARE / BYTES_PER_PIXEL)))
+    return budget
 
 
 def _providers(available: list[str], device: str) -> list[str]:

@@ -174,6 +174,7 @@ def test_onnxruntime_pixel_budget_follows_the_attention_metadata(monkeypatch) ->
 
     linear, old = ortb.MAX_PIXELS_LINEAR, ortb.MAX_PIXELS
     assert linear >= 2160 * 3840 and old == 1088 * 1920
+    monkeypatch.setattr(ortb, "available_memory", lambda: 64 * 2**30)  # a large machine
     assert ortb.pixel_budget({"sllen_attention": "mha"}, on_gpu=False) == linear
     assert ortb.pixel_budget({"sllen_attention": "decomposed"}, on_gpu=False) == old
     assert ortb.pixel_budget({}, on_gpu=False) == old  # files from before the metadata key
@@ -183,11 +184,31 @@ def test_onnxruntime_pixel_budget_follows_the_attention_metadata(monkeypatch) ->
     assert ortb.pixel_budget({"sllen_attention": "mha"}, on_gpu=False) == old
 
 
-def test_bundled_onnx_runs_4k_frames_whole_and_old_files_are_tiled(tmp_path: Path) -> None:
+def test_onnxruntime_pixel_budget_fits_the_available_memory(monkeypatch) -> None:
+    # An 8 GB machine with 5 GB available tiles a 4K frame instead of running out of memory.
+    from sllen.runtime.backends import onnxruntime as ortb
+
+    monkeypatch.setattr(ortb, "_l2_cache_known", lambda: True)
+    monkeypatch.setattr(ortb, "available_memory", lambda: 5 * 2**30)
+    budget = ortb.pixel_budget({"sllen_attention": "mha"}, on_gpu=False)
+    assert budget * ortb.BYTES_PER_PIXEL <= 5 * 2**30 and budget < 2160 * 3840
+    assert budget == int(5 * 2**30 * ortb.MEMORY_SHARE / ortb.BYTES_PER_PIXEL)
+    monkeypatch.setattr(ortb, "available_memory", lambda: 1)  # never below a small frame
+    assert ortb.pixel_budget({}, on_gpu=False) == ortb.MIN_PIXELS
+    monkeypatch.setattr(ortb, "available_memory", lambda: None)  # unknown: the form's budget
+    assert ortb.pixel_budget({"sllen_attention": "mha"}, on_gpu=False) == ortb.MAX_PIXELS_LINEAR
+
+
+def test_bundled_onnx_runs_4k_frames_whole_and_old_files_are_tiled(
+    tmp_path: Path, monkeypatch
+) -> None:
     import onnx
 
+    from sllen.runtime.backends import onnxruntime as ortb
     from sllen.runtime.backends.onnxruntime import MAX_PIXELS, MAX_PIXELS_LINEAR, _l2_cache_known
     from sllen.runtime.enhancer import Enhancer
+
+    monkeypatch.setattr(ortb, "available_memory", lambda: 64 * 2**30)  # a large machine
 
     with open_backend(None, "onnxruntime", threads=1) as b:
         assert b.info.extra["metadata"]["sllen_attention"] == "mha"
