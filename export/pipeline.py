@@ -69,6 +69,7 @@ class ExportOptions:
     version_compatible: bool = False
     plugin_library: Path | None = None
     engine_cache: Path | None = None  # reuse engines built before with identical inputs
+    parity: bool = True  # each engine against its ONNX file through Polygraphy, when installed
     device: int | None = None  # CUDA device to build on (default: the current one)
     threads: int | None = None
 
@@ -302,6 +303,12 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
             f"[yellow]no TensorRT here ({reason}): build the engine where TensorRT is, e.g. on "
             f"the Jetson: {hint}"
         )
+        if any(p.name == INT8 for p in onnx_files):
+            log(
+                f"[yellow]{INT8} is the TensorRT flavour (symmetric Q/DQ, FP16 elsewhere): "
+                "ONNX Runtime on a CPU runs it about 3x slower than FP32. For this machine's "
+                "CPU: sllen-export --int8 --target cpu (writes sllen.int8-cpu.onnx)"
+            )
         return {"built": False, "reason": reason, "command": hint}
     for onnx_path in onnx_files:
         _refuse_onnxruntime_attention(onnx_path)
@@ -357,8 +364,27 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
             "engine": str(engine),
             "metadata": read_metadata(engine),
             "from_cache": cached is not None,
+            "parity": _engine_parity(onnx_path, engine, opts, log) if opts.parity else None,
         }
     return {"built": True, "engines": engines}
+
+
+def _engine_parity(onnx_path: Path, engine: Path, opts: ExportOptions, log: Log) -> Any:
+    """The engine against its ONNX file in ONNX Runtime through Polygraphy (sllen[trt-check]),
+    with the inputs and outputs saved for replay; None (said once) without Polygraphy."""
+    from sllen.runtime.env import installed
+
+    if not installed("polygraphy"):
+        log("engine parity skipped: pip install 'sllen[trt-check]' (Polygraphy) to run it")
+        return None
+    from .trt.engine_parity import engine_parity
+
+    out = opts.out / "parity" / engine.stem
+    r = engine_parity(onnx_path, engine, out, plugin_library=opts.plugin_library)
+    log(
+        f"parity {engine.name} vs {onnx_path.name}: {'pass' if r.get('passed') else 'FAIL'} ({out})"
+    )
+    return r
 
 
 def run_export(

@@ -8,6 +8,7 @@ onnxruntime offers (a plain `pip install onnxruntime` has only the CPU one), or 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,13 @@ class OnnxRuntimeBackend(Backend):
         meta = self.session.get_modelmeta().custom_metadata_map
         used = self.session.get_providers()
         on_gpu = used[0] in _GPU_PROVIDERS
+        if meta.get("sllen_int8_flavour") == "tensorrt" and not on_gpu:
+            warnings.warn(
+                f"{path.name} is the TensorRT INT8 flavour (symmetric Q/DQ, FP16 elsewhere): "
+                "ONNX Runtime on a CPU runs it about 3x slower than FP32; for the CPU export "
+                "sllen-export --int8 --target cpu (sllen.int8-cpu.onnx)",
+                stacklevel=2,
+            )
         self._info = BackendInfo(
             backend=self.name,
             model=label,

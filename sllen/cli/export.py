@@ -75,6 +75,10 @@ def export_command(
         Path | None,
         Opt(help="The attention plugin library (.so). Default for auto: the CMake build's."),
     ] = None,
+    parity: Annotated[
+        bool,
+        Opt(help="Check each engine against its ONNX file through Polygraphy (sllen[trt-check])."),
+    ] = True,
     engine_cache: Annotated[
         Path | None, Opt(help="Engine cache folder: reuse engines built from identical inputs.")
     ] = None,
@@ -109,6 +113,7 @@ def export_command(
         version_compatible=version_compatible,
         plugin_library=plugin,
         engine_cache=engine_cache,
+        parity=parity,
         device=device,
     )
     report = run_export(opts, log=console.print, check_budgets=False)

@@ -52,6 +52,7 @@ def test_fp16_and_int8_export_pass_their_budgets(weights: Path, tmp_path: Path) 
     )
     assert r.returncode == 0, r.stderr
     assert "build the engine where TensorRT is" in r.stdout
+    assert "--target cpu" in r.stdout  # the INT8 file is TensorRT's: says how to get the CPU one
     report = json.loads((out / "report.json").read_text())
     assert report["files"]["fp32"]["parity_vs_pytorch"]["max_abs"] < 1e-4
     assert report["files"]["fp16"]["passes_budget"]

@@ -25,7 +25,9 @@ def trt(fake_trt, monkeypatch):
 
 def test_from_onnx_builds_then_reuses_the_cached_engine(trt, tmp_path: Path) -> None:
     onnx_path = write_onnx(tmp_path / "sllen.fp16.onnx", fp16=True)
-    opts = ExportOptions(out=tmp_path / "out", from_onnx=onnx_path, engine_cache=tmp_path / "cache")
+    opts = ExportOptions(
+        out=tmp_path / "out", from_onnx=onnx_path, engine_cache=tmp_path / "cache", parity=False
+    )
     first = run_export(opts, log=lambda m: None)["engine"]
     entry = first["engines"]["sllen.fp16.onnx"]
     assert first["built"] and entry["from_cache"] is False
@@ -46,7 +48,9 @@ def test_cpu_int8_flavour_is_refused_by_the_builder(trt, tmp_path: Path) -> None
         props={"sllen_precision": "int8", "sllen_int8_flavour": "cpu"},
     )
     with pytest.raises(ValueError, match="cpu"):
-        run_export(ExportOptions(out=tmp_path / "o", from_onnx=onnx_path), log=lambda m: None)
+        run_export(
+            ExportOptions(out=tmp_path / "o", from_onnx=onnx_path, parity=False), log=lambda m: None
+        )
 
 
 def test_device_is_selected_before_building(trt, tmp_path: Path, monkeypatch) -> None:
@@ -54,7 +58,8 @@ def test_device_is_selected_before_building(trt, tmp_path: Path, monkeypatch) ->
     monkeypatch.setattr(env, "select_device", chosen.append)
     onnx_path = write_onnx(tmp_path / "sllen.fp32.onnx")
     report = run_export(
-        ExportOptions(out=tmp_path / "o", from_onnx=onnx_path, device=1), log=lambda m: None
+        ExportOptions(out=tmp_path / "o", from_onnx=onnx_path, device=1, parity=False),
+        log=lambda m: None,
     )
     assert chosen == [1] and report["engine"]["built"]
     with pytest.raises(ValueError, match="not both"):
@@ -82,7 +87,9 @@ def test_attention_follows_the_target() -> None:
 def test_onnxruntime_attention_file_is_refused_by_the_builder(trt, tmp_path: Path) -> None:
     onnx_path = write_onnx(tmp_path / "sllen.fp32.onnx", props={"sllen_attention": "mha"})
     with pytest.raises(ValueError, match="MultiHeadAttention"):
-        run_export(ExportOptions(out=tmp_path / "o", from_onnx=onnx_path), log=lambda m: None)
+        run_export(
+            ExportOptions(out=tmp_path / "o", from_onnx=onnx_path, parity=False), log=lambda m: None
+        )
     assert not [c for c in trt.calls if c[0] == "build_serialized_network"]
 
 
@@ -95,3 +102,20 @@ def test_cpu_target_builds_no_engine(trt, tmp_path: Path) -> None:
     report = build_engines(opts, [onnx_path], lines.append)
     assert report["built"] is False and "--target cpu" in report["reason"]
     assert not [c for c in trt.calls if c[0] == "build_serialized_network"]
+
+
+def test_each_engine_is_checked_against_its_onnx_through_polygraphy(
+    trt, tmp_path: Path, monkeypatch
+) -> None:
+    # Polygraphy's comparator runs for real; ONNX Runtime on the same file stands in for the
+    # TensorRT runner (no TensorRT here), so the engine "matches" and the report says so.
+    pytest.importorskip("polygraphy")
+    from sllen.export.trt import engine_parity as ep
+
+    onnx_path = write_onnx(tmp_path / "sllen.fp32.onnx")
+    monkeypatch.setattr(ep, "tensorrt_runner", lambda *a, **k: ep.onnxrt_runner(onnx_path, "trt"))
+    lines: list[str] = []
+    report = run_export(ExportOptions(out=tmp_path / "o", from_onnx=onnx_path), log=lines.append)
+    parity = report["engine"]["engines"]["sllen.fp32.onnx"]["parity"]
+    assert parity["passed"] and (tmp_path / "o" / "parity" / "sllen.fp32").is_dir()
+    assert any(line.startswith("parity sllen.fp32.engine") for line in lines)
