@@ -1,14 +1,15 @@
 """Explicit, validated TensorRT shape profiles for the SLLEN input tensor.
 
-Sizes are written HEIGHTxWIDTH everywhere ("720x1280" is 720 rows by 1280 columns, a 720p
-landscape frame), the order of the NCHW tensor, not the WIDTHxHEIGHT of video tools.
+Sizes on the command line are written WIDTHxHEIGHT everywhere in sllen ("1280x720" is a 720p
+landscape frame), as ffmpeg and trtexec users read them; in code they are (height, width)
+pairs, the order of the NCHW tensor.
 
 Why every height and width must be a multiple of 16: SLLEN's encoder halves the resolution four
 times (the attention block runs at 1/16 resolution), so a frame whose sides are not multiples of
 16 does not come back to its own size through the decoders. The runtime pads a frame up to the
 next multiple of 16 and crops the output back; the profile must therefore be written in padded
 sizes. 1080p is the usual trap: 1080 is not a multiple of 16 (1080 / 16 = 67.5), a 1920x1080
-frame is padded to 1088 rows, so the default maximum is 1088x1920, not 1080x1920. Users of other
+frame is padded to 1088 rows, so the default maximum is 1920x1088, not 1920x1080. Users of other
 exporters report profiles computed implicitly that break exactly there (ultralytics#17350,
 #19541); here the profile is explicit and checked when it is made.
 
@@ -34,19 +35,19 @@ HW = tuple[int, int]
 NCHW = tuple[int, int, int, int]
 
 
-def parse_hw(text: str) -> HW:
-    """Parse "HEIGHTxWIDTH" (e.g. "720x1280") into (height, width) = (720, 1280)."""
+def parse_size(text: str) -> HW:
+    """Parse "WIDTHxHEIGHT" (e.g. "1280x720") into (height, width) = (720, 1280)."""
     if not isinstance(text, str):
-        raise InputError(f"expected a HEIGHTxWIDTH string such as 720x1280, got {text!r}")
+        raise InputError(f"expected a WIDTHxHEIGHT string such as 1280x720, got {text!r}")
     m = _HW_RE.match(text)
     if m is None:
-        raise InputError(f"expected HEIGHTxWIDTH such as 720x1280, got {text!r}")
-    return int(m.group(1)), int(m.group(2))
+        raise InputError(f"expected WIDTHxHEIGHT such as 1280x720, got {text!r}")
+    return int(m.group(2)), int(m.group(1))
 
 
-def format_hw(hw: HW) -> str:
-    """(720, 1280) -> "720x1280" (HEIGHTxWIDTH)."""
-    return f"{hw[0]}x{hw[1]}"
+def format_size(hw: HW) -> str:
+    """(720, 1280) -> "1280x720" (WIDTHxHEIGHT)."""
+    return f"{hw[1]}x{hw[0]}"
 
 
 def round_up(value: int, multiple: int = MULTIPLE) -> int:
@@ -60,13 +61,13 @@ def _is_int(value: Any) -> bool:
 
 def _as_hw(value: Any, what: str) -> HW:
     if isinstance(value, str):
-        h, w = parse_hw(value)
+        h, w = parse_size(value)
     else:
         try:
             h, w = value
         except (TypeError, ValueError):
             raise InputError(
-                f"{what} size must be HEIGHTxWIDTH text or a (height, width) pair, got {value!r}"
+                f"{what} size must be WIDTHxHEIGHT text or a (height, width) pair, got {value!r}"
             ) from None
     if not (_is_int(h) and _is_int(w)):
         raise InputError(f"{what} size must be integers, got {value!r}")
@@ -87,7 +88,7 @@ def _check_side(value: int, what: str, side: str) -> None:
 class ShapeProfile:
     """One TensorRT optimization profile for the NCHW input "input" (3 channels).
 
-    min/opt/max are (height, width) pairs or "HEIGHTxWIDTH" text; batch is (min, opt, max).
+    min/opt/max are (height, width) pairs or "WIDTHxHEIGHT" text; batch is (min, opt, max).
     TensorRT tunes its kernels for `opt`; any frame between min and max (elementwise) runs.
     """
 
@@ -111,7 +112,7 @@ class ShapeProfile:
             if not lo <= mid <= hi:
                 raise InputError(
                     f"profile {side}s must satisfy min <= opt <= max, got min {lo}, opt {mid}, "
-                    f"max {hi} (sizes are HEIGHTxWIDTH)"
+                    f"max {hi}"
                 )
         try:
             batch = tuple(self.batch)
@@ -146,7 +147,7 @@ class ShapeProfile:
 
     def cli_args(self) -> str:
         """The `sllen-export` flags that recreate this profile."""
-        args = " ".join(f"--{k}-shape {format_hw(getattr(self, k))}" for k in ("min", "opt", "max"))
+        args = " ".join(f"--{k}-shape {format_size(getattr(self, k))}" for k in ("min", "opt", "max"))
         if self.batch != (1, 1, 1):
             args += " --batch " + ",".join(str(b) for b in self.batch)
         return args
@@ -183,11 +184,11 @@ class ShapeProfile:
         b = self.batch
         batch = f", batch {b[0]}..{b[2]} (opt {b[1]})" if b != (1, 1, 1) else ""
         return (
-            f"min {format_hw(self.min)}, opt {format_hw(self.opt)}, max {format_hw(self.max)}"
-            f"{batch} (HEIGHTxWIDTH)"
+            f"min {format_size(self.min)}, opt {format_size(self.opt)}, "
+            f"max {format_size(self.max)}{batch} (WIDTHxHEIGHT)"
         )
 
 
-# 256x256 covers thumbnails, 720x1280 (720p) is the common video frame TensorRT tunes for, and
-# 1088x1920 is 1080p padded to a multiple of 16 (1080 is not one).
+# 256x256 covers thumbnails, 1280x720 (720p) is the common video frame TensorRT tunes for, and
+# 1920x1088 is 1080p padded to a multiple of 16 (1080 is not one).
 DEFAULT_PROFILE = ShapeProfile(min=(256, 256), opt=(720, 1280), max=(1088, 1920))

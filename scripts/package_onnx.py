@@ -8,7 +8,7 @@ MultiHeadAttention node (`--attention mha`: memory linear in the frame, so a 4K 
 whole) and the segmentation logits as a second output so `sllen-run --segmentation` works on
 ONNX Runtime too (ONNX Runtime computes only what the requested outputs need: the enhancement
 alone does not pay for it). The parity check runs at two sizes: the usual 192x256 frames and
-one 1088x1920 frame (8,160 tokens, several of the attention kernel's blocks).
+one 1920x1088 frame (8,160 tokens, several of the attention kernel's blocks).
 """
 
 from __future__ import annotations

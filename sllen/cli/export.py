@@ -62,9 +62,9 @@ def export_command(
     from_onnx: Annotated[
         Path | None, Opt(help="Only build a TensorRT engine from this ONNX file.")
     ] = None,
-    min_shape: Annotated[str, Opt(help="Engine profile minimum HEIGHTxWIDTH.")] = "256x256",
-    opt_shape: Annotated[str, Opt(help="Engine profile optimum HEIGHTxWIDTH.")] = "720x1280",
-    max_shape: Annotated[str, Opt(help="Engine profile maximum HEIGHTxWIDTH.")] = "1088x1920",
+    min_shape: Annotated[str, Opt(help="Engine profile minimum WIDTHxHEIGHT.")] = "256x256",
+    opt_shape: Annotated[str, Opt(help="Engine profile optimum WIDTHxHEIGHT.")] = "1280x720",
+    max_shape: Annotated[str, Opt(help="Engine profile maximum WIDTHxHEIGHT.")] = "1920x1088",
     workspace_gib: Annotated[float, Opt(help="TensorRT workspace limit (GiB).")] = 2.0,
     device: Annotated[int | None, Opt(help="CUDA device to build the engine on.")] = None,
     dla_core: Annotated[int | None, Opt(help="Build for this DLA core (Jetson).")] = None,
@@ -86,10 +86,10 @@ def export_command(
     """Export SLLEN: fp32/fp16/int8 ONNX checked in ONNX Runtime, and TensorRT engines where
     TensorRT is installed."""
     from sllen.export.pipeline import ExportOptions, check_budgets_of, run_export
-    from sllen.export.shapes import ShapeProfile, parse_hw
+    from sllen.export.shapes import ShapeProfile, parse_size
 
     console = Console(soft_wrap=True)  # paths and commands must stay copyable
-    profile = ShapeProfile(parse_hw(min_shape), parse_hw(opt_shape), parse_hw(max_shape))
+    profile = ShapeProfile(parse_size(min_shape), parse_size(opt_shape), parse_size(max_shape))
     opts = ExportOptions(
         out=out,
         weights=weights,

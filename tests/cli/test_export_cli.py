@@ -93,7 +93,7 @@ def test_cpu_flavour_is_labelled(weights: Path, tmp_path: Path) -> None:
     "args,word",
     [
         (["--min-shape", "250x250"], "multiple of 16"),
-        (["--min-shape", "1088x1920", "--max-shape", "256x256"], "min"),
+        (["--min-shape", "1920x1088", "--max-shape", "256x256"], "min"),
         (["--attention", "plugin", "--fp16"], "plugin"),
         (["--attention", "fused"], "--attention"),
         (["--attention", "mha"], "--target cpu"),

@@ -151,7 +151,7 @@ def _refusal(meta, *args):
     message = str(err.value)
     assert "\n" not in message
     assert "sllen-export --from-onnx /models/fp16.onnx" in message
-    assert "--min-shape 256x256 --opt-shape 720x1280 --max-shape 1088x1920" in message
+    assert "--min-shape 256x256 --opt-shape 1280x720 --max-shape 1920x1088" in message
     return message
 
 

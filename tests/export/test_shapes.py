@@ -1,35 +1,36 @@
-"""ShapeProfile: HEIGHTxWIDTH parsing, validation with one-line errors, NCHW tuples, contains."""
+"""ShapeProfile: WIDTHxHEIGHT parsing, validation with one-line errors, NCHW tuples, contains."""
 
 import pytest
 
 from sllen.export.shapes import (
     DEFAULT_PROFILE,
     ShapeProfile,
-    format_hw,
-    parse_hw,
+    format_size,
+    parse_size,
     round_up,
 )
 
 
 @pytest.mark.parametrize(
     "text,expected",
-    [("720x1280", (720, 1280)), ("1088X1920", (1088, 1920)), (" 256 x 512 ", (256, 512))],
+    [("1280x720", (720, 1280)), ("1920X1088", (1088, 1920)), (" 512 x 256 ", (256, 512))],
 )
-def test_parse_hw_reads_height_then_width(text, expected):
-    assert parse_hw(text) == expected
-    assert format_hw(expected) == f"{expected[0]}x{expected[1]}"
+def test_parse_size_reads_width_then_height(text, expected):
+    # WIDTHxHEIGHT as ffmpeg and trtexec users write it; (height, width) in code.
+    assert parse_size(text) == expected
+    assert format_size(expected) == f"{expected[1]}x{expected[0]}"
 
 
 @pytest.mark.parametrize("text", ["720", "720x", "x1280", "720*1280", "-720x1280", "1.5x2", ""])
-def test_parse_hw_rejects_other_text(text):
-    with pytest.raises(ValueError, match="HEIGHTxWIDTH") as err:
-        parse_hw(text)
+def test_parse_size_rejects_other_text(text):
+    with pytest.raises(ValueError, match="WIDTHxHEIGHT") as err:
+        parse_size(text)
     assert "\n" not in str(err.value)
 
 
-def test_parse_hw_rejects_non_text():
-    with pytest.raises(ValueError, match="HEIGHTxWIDTH"):
-        parse_hw((720, 1280))
+def test_parse_size_rejects_non_text():
+    with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
+        parse_size((720, 1280))
 
 
 def test_round_up_and_padding_to_multiples_of_16():
@@ -46,7 +47,7 @@ def test_default_profile_is_720p_opt_and_padded_1080p_max():
 
 
 def test_profile_accepts_text_and_pairs():
-    p = ShapeProfile("256x256", (512, 768), "1088x1920", batch=(1, 2, 4))
+    p = ShapeProfile("256x256", (512, 768), "1920x1088", batch=(1, 2, 4))
     assert p.opt == (512, 768)
     assert p.for_input() == ((1, 3, 256, 256), (2, 3, 512, 768), (4, 3, 1088, 1920))
     assert p.batch == (1, 2, 4)
@@ -77,7 +78,7 @@ def test_1080_is_refused_with_the_padded_size():
         ({"min": (256, -16)}, "min width must be positive"),
         ({"opt": (1104, 1280)}, "heights must satisfy min <= opt <= max"),
         ({"min": (256, 1296)}, "widths must satisfy min <= opt <= max"),
-        ({"min": "256"}, "HEIGHTxWIDTH"),
+        ({"min": "256"}, "WIDTHxHEIGHT"),
         ({"min": (256,)}, "(height, width) pair"),
         ({"min": 256}, "(height, width) pair"),
         ({"min": (256.0, 256)}, "must be integers"),
@@ -137,11 +138,11 @@ def test_from_dict_errors(record, fragment):
 def test_cli_args_and_text():
     assert (
         DEFAULT_PROFILE.cli_args()
-        == "--min-shape 256x256 --opt-shape 720x1280 --max-shape 1088x1920"
+        == "--min-shape 256x256 --opt-shape 1280x720 --max-shape 1920x1088"
     )
     p = ShapeProfile((256, 256), (720, 1280), (1088, 1920), batch=(1, 2, 4))
     assert p.cli_args().endswith("--batch 1,2,4")
-    assert str(DEFAULT_PROFILE) == "min 256x256, opt 720x1280, max 1088x1920 (HEIGHTxWIDTH)"
+    assert str(DEFAULT_PROFILE) == "min 256x256, opt 1280x720, max 1920x1088 (WIDTHxHEIGHT)"
     assert "batch 1..4 (opt 2)" in str(p)
 
 

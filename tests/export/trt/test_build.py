@@ -355,7 +355,7 @@ def test_build_returning_none_is_a_clear_error(fake_trt, tmp_path):
     message = str(err.value)
     assert "\n" not in message
     assert "could not build an engine" in message and "verbose=True" in message
-    assert "min 256x256, opt 720x1280, max 1088x1920" in message
+    assert "min 256x256, opt 1280x720, max 1920x1088" in message
     assert not (tmp_path / "model.engine").exists()
     assert not metadata_path(tmp_path / "model.engine").exists()
     assert not cache.exists()
