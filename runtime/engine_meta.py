@@ -169,7 +169,7 @@ def rebuild_command(meta: Mapping[str, Any]) -> str:
     try:
         mn, op, mx = profile["min"], profile["opt"], profile["max"]
         args.append(
-            f"--min-shape {mn[2]}x{mn[3]} --opt-shape {op[2]}x{op[3]} --max-shape {mx[2]}x{mx[3]}"
+            f"--min-shape {mn[3]}x{mn[2]} --opt-shape {op[3]}x{op[2]} --max-shape {mx[3]}x{mx[2]}"
         )
     except (KeyError, IndexError, TypeError):
         pass

@@ -147,7 +147,9 @@ class ShapeProfile:
 
     def cli_args(self) -> str:
         """The `sllen-export` flags that recreate this profile."""
-        args = " ".join(f"--{k}-shape {format_size(getattr(self, k))}" for k in ("min", "opt", "max"))
+        args = " ".join(
+            f"--{k}-shape {format_size(getattr(self, k))}" for k in ("min", "opt", "max")
+        )
         if self.batch != (1, 1, 1):
             args += " --batch " + ",".join(str(b) for b in self.batch)
         return args

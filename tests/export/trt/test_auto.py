@@ -185,7 +185,7 @@ def test_run_export_auto_finds_the_plugin_library(fake, tmp_path, plugin_lib, mo
     monkeypatch.setenv("SLLEN_ATTENTION_PLUGIN", str(plugin_lib))
     onnx_path = write_onnx(tmp_path / "sllen.fp32.onnx", attention=True)
     lines: list[str] = []
-    opts = ExportOptions(out=tmp_path / "out", from_onnx=onnx_path)
+    opts = ExportOptions(out=tmp_path / "out", from_onnx=onnx_path, parity=False)
     assert opts.attention == "auto"
     report = run_export(opts, log=lines.append)
     meta = report["engine"]["engines"]["sllen.fp32.onnx"]["metadata"]
@@ -202,7 +202,9 @@ def test_run_export_auto_without_plugin_says_so(fake, tmp_path, monkeypatch) -> 
     monkeypatch.setattr(ak, "find_plugin_library", lambda: None)
     onnx_path = write_onnx(tmp_path / "sllen.fp32.onnx", attention=True)
     lines: list[str] = []
-    report = run_export(ExportOptions(out=tmp_path / "out", from_onnx=onnx_path), log=lines.append)
+    report = run_export(
+        ExportOptions(out=tmp_path / "out", from_onnx=onnx_path, parity=False), log=lines.append
+    )
     meta = report["engine"]["engines"]["sllen.fp32.onnx"]["metadata"]
     assert meta["attention"]["auto"]["decision"] == "decomposed"
     assert any("no attention plugin library found" in line for line in lines), lines

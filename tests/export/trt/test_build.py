@@ -97,7 +97,7 @@ def test_workspace_must_be_positive(fake_trt, tmp_path):
 
 def test_custom_profile_shapes(fake_trt, tmp_path):
     trt = fake_trt()
-    profile = ShapeProfile("368x640", "368x640", "736x1280", batch=(1, 2, 4))
+    profile = ShapeProfile("640x368", "640x368", "1280x736", batch=(1, 2, 4))  # WIDTHxHEIGHT
     meta = build(tmp_path, profile=profile)
     assert ("set_shape", "input", (1, 3, 368, 640), (2, 3, 368, 640), (4, 3, 736, 1280)) in (
         trt.calls
@@ -503,7 +503,7 @@ class TestRealTensorRT:
 
     def test_attention_listing_is_decidable(self, tmp_path):
         onnx_path = write_onnx(tmp_path / "attn.onnx", fp16=True, attention=True)
-        profile = ShapeProfile("16x64", "32x64", "64x64")
+        profile = ShapeProfile("64x16", "64x32", "64x64")  # WIDTHxHEIGHT
         meta = build_engine(onnx_path, tmp_path / "attn.engine", profile)
         layers = inspect_layers(tmp_path / "attn.engine")
         # DETAILED listings name either the fused kernel or a separate softmax
