@@ -247,7 +247,7 @@ def convert_fp16(
             break
         # One node at a time first, then doubling groups (as the INT8 fallback does).
         size = 1 if moved < FALLBACK_SINGLES else 2 ** (len(steps) - FALLBACK_SINGLES + 1)
-        group = sorted(candidates, key=candidates.get, reverse=True)[:size]
+        group = sorted(candidates, key=candidates.__getitem__, reverse=True)[:size]
         for node in group:
             keep[node] = f"sensitivity: adds relative error {candidates[node]:.3g} in FP16"
         moved += len(group)

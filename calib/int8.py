@@ -250,9 +250,10 @@ def _quantize_direct(src: Path, dst: Path, tensors, kwargs: dict) -> None:
 
 
 def budget_pairs(
-    fp32_sess, holdout: np.ndarray, references="enhanced", seed: int = 0
+    fp32_sess, holdout: np.ndarray | None, references="enhanced", seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(low, gt)`` for the budget (module docstring)."""
+    """``(low, gt)`` for the budget (module docstring). ``holdout`` may be None only when
+    ``references`` is a (low, gt) tuple."""
     from sllen.data.synthesis import synthesize_low
 
     if isinstance(references, tuple):
@@ -260,6 +261,7 @@ def budget_pairs(
         if low.shape != gt.shape:
             raise InputError(f"reference pairs differ in shape: {low.shape} vs {gt.shape}")
         return low, gt
+    assert holdout is not None, "holdout frames are needed unless references is (low, gt)"
     if references == "enhanced":
         gt = np.clip(run(fp32_sess, holdout), 0.0, 1.0)
     elif references == "frames":

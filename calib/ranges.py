@@ -114,7 +114,7 @@ def compute_ranges(
 
     if method not in METHODS:
         raise InputError(f"unknown calibration method {method!r}; choose one of {METHODS}")
-    options = {}
+    options: dict[str, float] = {}
     if method == "entropy":
         options = {"num_bins": num_bins, "num_quantized_bins": num_quantized_bins}
     elif method == "percentile":

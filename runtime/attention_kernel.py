@@ -122,6 +122,7 @@ _cache: dict[str, Any] = {"path": None, "lib": None, "reason": ""}
 
 def _bind(lib: ctypes.CDLL) -> None:
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64
+    args: list[type[ctypes._SimpleCData[Any]]]
     args = [ptr, ptr, ptr, ptr, i64, i64, i64, i64, ctypes.c_float, ctypes.c_int, ptr]
     lib.sllen_attention_forward.argtypes = args
     lib.sllen_attention_forward.restype = ctypes.c_int

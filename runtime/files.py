@@ -117,7 +117,7 @@ class AtomicFile:
 
 
 def atomic_write(
-    path: str | os.PathLike[str], write: Callable[[Path], None], *, suffix: str = ".tmp"
+    path: str | os.PathLike[str], write: Callable[[Path], object], *, suffix: str = ".tmp"
 ) -> Path:
     """Call ``write(tmp)`` to fill a temporary file, then rename it to ``path``.
 

@@ -100,9 +100,9 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
             arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows])
             return _from_array(arr.reshape(height, width, planes), "PNG", {})
         if suffix in (".tif", ".tiff"):
-            arr = _read_tiff(path)
-            if arr is not None:
-                return _from_array(arr, "TIFF", {})
+            tiff = _read_tiff(path)
+            if tiff is not None:
+                return _from_array(tiff, "TIFF", {})
         return _read_pillow(path)
     except ImageError:
         raise

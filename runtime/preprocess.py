@@ -7,6 +7,8 @@ cannot do when the pad is wider than the image.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from sllen.runtime.shapes import MULTIPLE, round_up
@@ -35,7 +37,7 @@ def pad_frame(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     ph, pw = hw[0] - h, hw[1] - w
     if ph == 0 and pw == 0:
         return image
-    mode = "reflect" if ph < h and pw < w else "edge"
+    mode: Literal["reflect", "edge"] = "reflect" if ph < h and pw < w else "edge"
     return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
 
 

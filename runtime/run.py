@@ -15,7 +15,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +109,7 @@ def _media_in(folder: Path) -> list[Path]:
     )
 
 
-def collect_inputs(inputs: list[str | os.PathLike[str]]) -> list[Path]:
+def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Files named by `inputs` (files, folders, globs), in order, each once."""
     if not inputs:
         raise NoInputsError("no input given: name images, videos, folders or globs")

@@ -28,6 +28,7 @@ numpy only; statistics on at most ~65k pixels, so the cost is the final multiply
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -92,7 +93,7 @@ class TemporalSmoother:
 
     def __init__(
         self,
-        fps: float,
+        fps: float | Fraction,
         *,
         time_constant: float = DEFAULT_TIME_CONSTANT,
         strength: float = 1.0,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,9 +122,9 @@ def iter_pairs(root: Path) -> tuple[bool, Iterator[tuple[str, Path, Path | None]
 
 
 def evaluate(
-    methods: dict[str, Enhancer],
+    methods: Mapping[str, Enhancer],
     data: str | os.PathLike,
-    descriptions: dict[str, str] | None = None,
+    descriptions: Mapping[str, str] | None = None,
     save_dir: str | os.PathLike | None = None,
     on_image: Callable[[dict[str, Any]], None] | None = None,
     on_start: Callable[[int], None] | None = None,

@@ -144,6 +144,7 @@ def build_engine_auto(
     missing_plugin = None
     if plugin is None and not info.plugin_nodes and count_attention_blocks(onnx_path) > 0:
         missing_plugin = announce_missing_plugin(engine_path.name)
+    meta: dict[str, Any] | None  # None only until a build succeeds
     if info.plugin_nodes:
         meta = build_engine(onnx_path, engine_path, profile, plugin_library=plugin, **kwargs)
         decision = AttentionDecision("plugin", "the ONNX file already uses the plugin node")
@@ -156,8 +157,11 @@ def build_engine_auto(
             meta = build_engine(onnx_path, engine_path, profile, **kwargs)
         except (OnnxParseError, EngineBuildError) as exc:
             error = exc
-        fused = meta["attention"]["fused"] if meta is not None else None
-        fusion = None if meta is None else {True: "fused", False: "unfused"}.get(fused, "unknown")
+        fusion = (
+            None
+            if meta is None
+            else {True: "fused", False: "unfused"}.get(meta["attention"]["fused"], "unknown")
+        )
         decision = decide_attention(
             fusion, build_error=str(error) if error else None, plugin_available=plugin is not None
         )
@@ -170,6 +174,7 @@ def build_engine_auto(
             if isinstance(error, OnnxParseError):
                 raise OnnxParseError(message, error.errors) from error
             raise EngineBuildError(message) from error
+        assert meta is not None  # built, or the error above was raised
     meta["attention"]["auto"] = decision.to_dict()
     if missing_plugin is not None:
         meta["attention"]["plugin_missing"] = missing_plugin

@@ -131,7 +131,10 @@ class PyTorchBackend(Backend):
             torch.cuda.synchronize(self.device)
         t2 = time.perf_counter()
         image = out.image.float().cpu().numpy()
-        seg = out.segmentation.float().cpu().numpy() if segmentation else None
+        seg = None
+        if segmentation:
+            assert out.segmentation is not None  # forward_all(with_segmentation=True) sets it
+            seg = out.segmentation.float().cpu().numpy()
         t3 = time.perf_counter()
         self.last_timing = Timing(h2d=t1 - t0, compute=t2 - t1, d2h=t3 - t2)
         return Outputs(image, seg)

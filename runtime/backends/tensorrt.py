@@ -254,8 +254,9 @@ class TensorRTBackend(Backend):
         device_memory = getattr(engine, "device_memory_size_v2", None)  # 10.x (newer) and 11.x
         if device_memory is None:
             device_memory = engine.device_memory_size  # 10.0 has only this one
-        attention = meta.get("attention") or {}
-        fused = {True: ", fused", False: ", not fused"}.get(attention.get("fused"), "")
+        attention: dict[str, Any] = meta.get("attention") or {}
+        labels: dict[Any, str] = {True: ", fused", False: ", not fused"}  # key: True/False/None
+        fused = labels.get(attention.get("fused"), "")
         detail = (
             f"TensorRT {trt.__version__}, {gpu_name}, attention {attention.get('mode')}{fused}, "
             f"{buffers.kind} buffers" + (", CUDA graph" if cuda_graph else "")

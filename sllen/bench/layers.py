@@ -254,7 +254,7 @@ def tensorrt_layers(
     if context is None:
         raise RuntimeError("this TensorRT backend exposes no execution context")
 
-    class LayerTimes(trt.IProfiler):  # type: ignore[misc, name-defined]
+    class LayerTimes(trt.IProfiler):
         def __init__(self) -> None:
             trt.IProfiler.__init__(self)  # the documented way to subclass it from Python
             self.times: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])

@@ -83,7 +83,8 @@ def build_configs(
     if threads is not None and threads < 1:
         raise InputError("--threads must be at least 1")
     configs = []
-    for model in models or [None]:
+    model_list: list[Path | None] = [*models] if models else [None]
+    for model in model_list:
         if model is not None and not model.is_file():
             raise MissingFileError(f"{model}: no such model file")
         path = str(model) if model is not None else None

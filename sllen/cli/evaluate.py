@@ -60,7 +60,7 @@ def eval_command(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from sllen.evaluate import evaluate, runtime_enhancer, torch_enhancer, write_json
+    from sllen.evaluate import Enhancer, evaluate, runtime_enhancer, torch_enhancer, write_json
 
     if (data is None) == (not evalset):
         raise InputError("give either --data DIR or --evalset")
@@ -73,7 +73,8 @@ def eval_command(
         enhance, name = torch_enhancer(weights, "cpu" if device == "auto" else device)
     else:  # a deployed file (or, without torch, the bundled ONNX) through sllen.runtime
         enhance, name = runtime_enhancer(model, backend, device)
-    methods, descriptions = {}, {}
+    methods: dict[str, Enhancer] = {}
+    descriptions: dict[str, str] = {}
     if baselines:
         from sllen.baselines import BASELINES
 
@@ -101,6 +102,7 @@ def eval_command(
             progress.remove_task(task)
             for note in notes:
                 console.print(f"[yellow]{note}")
+        assert data is not None  # given, or the evaluation set just written
         task = progress.add_task(f"scoring {len(methods)} method(s)", total=None)
         report = evaluate(
             methods,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -127,7 +127,7 @@ def run_command(
     output_paths(sources, output)  # refuse overwriting an input before loading anything
     prepare_output(output)
     name, reason = choose_backend(model, backend)
-    options: dict[str, object] = {}
+    options: dict[str, Any] = {}
     if name == "tensorrt":
         options.update(cuda_graph=cuda_graph, plugin_library=plugin)
     elif cuda_graph or plugin:
@@ -154,7 +154,7 @@ def run_command(
         )
         progress = _Progress(console, enabled=not quiet and console.is_terminal)
 
-        def report(result) -> None:  # type: ignore[no-untyped-def]
+        def report(result) -> None:
             if result.error:
                 err_console.print(f"[bold red]error:[/] {result.error}", markup=True)
             elif not quiet:
@@ -176,13 +176,13 @@ def _one_line_warnings() -> None:
     """Library warnings (a truncated video, a codec fallback) as one yellow line each."""
     import warnings
 
-    def show(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
         err_console.print(f"[yellow]warning:[/] {message}", markup=True)
 
     warnings.showwarning = show
 
 
-def _print_summary(console: Console, summary) -> None:  # type: ignore[no-untyped-def]
+def _print_summary(console: Console, summary) -> None:
     done = [r for r in summary.results if not r.error]
     if not done:
         return

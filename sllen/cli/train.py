@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -67,7 +67,7 @@ def train_command(
     from dataclasses import replace
 
     from sllen.losses import LossWeights
-    from sllen.train.config import TrainConfig
+    from sllen.train.config import Schedule, TrainConfig
     from sllen.train.trainer import train
 
     if schedule not in ("alternating", "independent"):
@@ -99,7 +99,7 @@ def train_command(
         out=out,
         preset=preset,
         model_overrides=overrides,
-        schedule=schedule,
+        schedule=cast(Schedule, schedule),  # one of the two, checked above
         steps=steps,
         batch_size=batch_size,
         ss_batch_size=ss_batch_size,

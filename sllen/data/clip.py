@@ -288,6 +288,7 @@ def write_clip(
                     raise InputError(
                         f"frame {count} is {frame.dtype} {frame.shape}, expected uint8 {shape}"
                     )
+                assert stream is not None  # added with `shape`, at the first frame
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
                 vf = vf.reformat(
                     format="yuv420p",

@@ -106,4 +106,5 @@ def find_paired(
 ) -> PairedDataset:
     """The paired dataset of ``split`` in ``root``, whatever its layout (see pair_layouts.py)."""
     detect_layout(root)  # raises with the list of layouts looked for
-    return PairedDataset(find_pairs(root, split), transform, seed)
+    # None only without a layout (detect_layout raised); `or []` gets the same InputError
+    return PairedDataset(find_pairs(root, split) or [], transform, seed)

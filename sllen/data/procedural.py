@@ -14,7 +14,6 @@ and new darkening after ``set_epoch``. ``size`` is an int (square) or (height, w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from sllen.runtime.errors import InputError
 
 from .augment import Transform, random_crop
 from .convert import image_to_tensor, tensor_to_image
+from .sampler import SizedDataset
 from .scenes import generate_scene
 from .seeding import EpochMixin
 from .synthesis import SynthesisParams, synthesize_low
@@ -93,7 +93,7 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         size: int | tuple[int, int],
         seed: int = 0,
         synthesis_cfg: SynthesisParams | None = None,
-        source: Sequence[Any] | Dataset | None = None,
+        source: SizedDataset | None = None,
         num_classes: int = 8,
     ) -> None:
         if source is not None and len(source) == 0:

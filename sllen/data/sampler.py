@@ -17,7 +17,7 @@ seeding.py). The DataLoader copies the dataset into its workers when an epoch st
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -25,8 +25,17 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from sllen.runtime.errors import InputError
 
 
+class SizedDataset(Protocol):
+    """A map-style dataset with a length, as every sllen dataset is. torch's ``Dataset``
+    declares no ``__len__`` (not every dataset has one), but samplers and loaders need it."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
 def build_loader(
-    dataset: Dataset,
+    dataset: SizedDataset,
     batch_size: int,
     seed: int = 0,
     num_workers: int = 0,
@@ -39,14 +48,16 @@ def build_loader(
     ``distributed=True`` shards by the initialised process group (rank, world size);
     ``batch_size`` is per process. ``drop_last`` keeps batch shapes fixed for training.
     """
+    ds = cast(Dataset, dataset)  # torch's stubs ask for a Dataset; any SizedDataset works
+    sampler: DistributedSampler[int]
     if distributed:
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        sampler = DistributedSampler(ds, shuffle=shuffle, seed=seed, drop_last=drop_last)
     else:
         sampler = DistributedSampler(
-            dataset, num_replicas=1, rank=0, shuffle=shuffle, seed=seed, drop_last=drop_last
+            ds, num_replicas=1, rank=0, shuffle=shuffle, seed=seed, drop_last=drop_last
         )
     return DataLoader(
-        dataset,
+        ds,
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
@@ -70,24 +81,24 @@ class InfiniteLoader:
         self.epoch = start_epoch - 1  # the first __next__ starts start_epoch
         self._it: Iterator | None = None
 
-    def _restart(self) -> None:
+    def _restart(self) -> Iterator[Any]:
         self.epoch += 1
         _set_epoch(self.loader.sampler, self.epoch)
         _set_epoch(self.loader.dataset, self.epoch)
         self._it = iter(self.loader)
+        return self._it
 
     def __iter__(self) -> InfiniteLoader:
         return self
 
     def __next__(self) -> Any:
-        if self._it is None:
-            self._restart()
+        it = self._it if self._it is not None else self._restart()
         try:
-            return next(self._it)
+            return next(it)
         except StopIteration:
-            self._restart()
+            it = self._restart()
             try:
-                return next(self._it)
+                return next(it)
             except StopIteration:
                 raise InputError(
                     "the loader yields no batches (dataset smaller than one batch with drop_last?)"

@@ -181,7 +181,7 @@ def sample_params(rng: np.random.Generator, cfg: SynthesisParams | None = None) 
     read_var = math.exp(2.18 * math.log(shot) + 1.20 + rng.normal(0.0, 0.26))
     return Darkening(
         exposure=cfg.fixed_exposure if cfg.fixed_exposure is not None else exposure,
-        gains=tuple(float(g) for g in gains),
+        gains=(float(gains[0]), float(gains[1]), float(gains[2])),
         illumination=illumination if use_map else None,
         photons=1.0 / shot if use_noise else None,
         read_std=math.sqrt(read_var) if use_noise else 0.0,

@@ -65,6 +65,9 @@ class VGG16Features(nn.Module):
     the normalisation constants are non-persistent buffers.
     """
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.features = _build_features()

@@ -102,12 +102,14 @@ class LLELoss(nn.Module):
         if "smooth_l1" in self.active:
             self.terms["smooth_l1"] = SmoothL1Loss(smooth_l1_beta)
         if "perceptual" in self.active:
+            assert perceptual is not None  # else skipped above
             self.terms["perceptual"] = perceptual
         if "distillation" in self.active:
             self.terms["distillation"] = DistillationLoss()
         if "illumination_tv" in self.active:
             self.terms["illumination_tv"] = IlluminationTVLoss(illumination_eps)
         if "gradient" in self.active:
+            assert gradient_level is not None  # else the ValueError above
             self.terms["gradient"] = GradientLoss(float(gradient_level))
 
     def forward(

@@ -15,6 +15,7 @@ branches (SLLEN-3) F_f = F_l and the network is a plain U-Net.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +45,10 @@ class SLLEN(nn.Module):
         self.encoder = UNetEncoder(config.in_channels, c)
         self.ss_encoder = None if config.shared_encoder else UNetEncoder(config.in_channels, c)
         self.ss_decoder = UNetDecoder(c, config.num_classes)
-        self.hseb = self.hsbab = self.rsaeb = self.ffb = None
+        self.hseb: HSEB | None = None
+        self.hsbab: HSBAB | None = None
+        self.rsaeb: RSAEB | None = None
+        self.ffb: FFB | None = None
         if config.use_hsbab:
             self.hseb = HSEB(config.num_classes, config.hseb_channels, config.size_multiple)
             self.hsbab = HSBAB(
@@ -101,6 +105,7 @@ class SLLEN(nn.Module):
             ss_feats = feats if self.ss_encoder is None else self.ss_encoder(x)
             seg, ss_stages = self.ss_decoder(ss_feats[-1], ss_feats)
             if self.hsbab is not None:
+                assert self.hseb is not None  # built together (use_hsbab)
                 f_hl = self.hsbab(self.hseb(seg), f_l)
             if self.rsaeb is not None:
                 f_i = ss_stages[self.config.ief_stage]
@@ -116,6 +121,21 @@ class SLLEN(nn.Module):
         This is the graph that is exported; pre-processing (padding) belongs to the caller.
         """
         return self.forward_all(x, with_segmentation=False).image
+
+    @overload
+    def enhance(
+        self, x: torch.Tensor, return_segmentation: Literal[False] = ...
+    ) -> torch.Tensor: ...
+
+    @overload
+    def enhance(
+        self, x: torch.Tensor, return_segmentation: Literal[True]
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    @overload
+    def enhance(
+        self, x: torch.Tensor, return_segmentation: bool
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
     @torch.no_grad()
     def enhance(
@@ -141,6 +161,7 @@ class SLLEN(nn.Module):
             image = image[0]
         if not return_segmentation:
             return image
+        assert out.segmentation is not None  # forward_all(with_segmentation=True) sets it
         seg = out.segmentation[..., :h, :w]
         return image, seg[0] if squeeze else seg
 

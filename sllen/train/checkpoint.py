@@ -54,10 +54,11 @@ def save_checkpoint(
     save_weights(model, folder / "model.safetensors")
     for name, opt in optimizers.items():
         tensors, meta = optimizer_to_tensors(opt)
-        atomic_write(
-            folder / f"{name}.safetensors",
-            lambda tmp, t=tensors, m=meta: save_file(t, str(tmp), metadata={"optimizer": m}),
-        )
+
+        def write(tmp: Path, t: dict[str, torch.Tensor] = tensors, m: str = meta) -> None:
+            save_file(t, str(tmp), metadata={"optimizer": m})
+
+        atomic_write(folder / f"{name}.safetensors", write)
     atomic_write_json(folder / "state.json", state, sort_keys=True)
 
 

@@ -14,7 +14,7 @@ from sllen.data.gradient_level import estimate_gradient_level
 from sllen.data.pair_datasets import PairedDataset, detect_layout, find_paired, find_pairs
 from sllen.data.pair_layouts import ImagePair
 from sllen.data.procedural import SceneSegmentationDataset, SyntheticPairDataset
-from sllen.data.sampler import InfiniteLoader, build_loader
+from sllen.data.sampler import InfiniteLoader, SizedDataset, build_loader
 from sllen.data.voc import VOCSegmentation
 from sllen.runtime.errors import InputError
 from sllen.train.config import TrainConfig
@@ -28,15 +28,15 @@ GRADIENT_LEVEL_SAMPLES = 64
 
 @dataclass
 class TrainData:
-    ss: Dataset
-    lle: Dataset
-    val: Dataset
+    ss: SizedDataset
+    lle: SizedDataset
+    val: SizedDataset
 
 
 def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig) -> TrainData:
     aug = PairedAugment(cfg.crop_size, hflip=True)
     if cfg.ss_data is not None:
-        ss: Dataset = VOCSegmentation(cfg.ss_data, "train", transform=aug, seed=cfg.seed)
+        ss: SizedDataset = VOCSegmentation(cfg.ss_data, "train", transform=aug, seed=cfg.seed)
     else:
         ss = SceneSegmentationDataset(
             cfg.synthetic_length, cfg.crop_size, num_classes=cfg.scene_classes, seed=cfg.seed
@@ -45,8 +45,8 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig) -> TrainData:
         detect_layout(cfg.lle_data)  # raises with the list of layouts looked for
         pairs = find_pairs(cfg.lle_data, "train") or []
         train_pairs, val_pairs = holdout_split(pairs, cfg.val_holdout)
-        lle: Dataset = PairedDataset(train_pairs, transform=aug, seed=cfg.seed)
-        val: Dataset = PairedDataset(val_pairs)
+        lle: SizedDataset = PairedDataset(train_pairs, transform=aug, seed=cfg.seed)
+        val: SizedDataset = PairedDataset(val_pairs)
     elif cfg.lle_data is not None:
         lle = find_paired(cfg.lle_data, "train", transform=aug, seed=cfg.seed)
         has_eval = detect_layout(cfg.lle_data) in ("lol", "lsrw")
@@ -79,7 +79,7 @@ def holdout_split(pairs: list[ImagePair], n: int) -> tuple[list[ImagePair], list
 
 
 class _Head(Dataset):
-    def __init__(self, ds: Dataset, n: int) -> None:
+    def __init__(self, ds: SizedDataset, n: int) -> None:
         self.ds, self.n = ds, min(n, len(ds))
 
     def __len__(self) -> int:
@@ -91,7 +91,7 @@ class _Head(Dataset):
         return self.ds[i]
 
 
-def make_loader(ds: Dataset, batch_size: int, seed: int, workers: int, distributed: bool):
+def make_loader(ds: SizedDataset, batch_size: int, seed: int, workers: int, distributed: bool):
     if len(ds) < batch_size:
         raise InputError(f"dataset of {len(ds)} items is smaller than the batch size {batch_size}")
     return build_loader(ds, batch_size, seed=seed, num_workers=workers, distributed=distributed)
@@ -101,7 +101,7 @@ def cycle(loader: Any, start_epoch: int = 0) -> Iterator[Any]:
     return InfiniteLoader(loader, start_epoch)
 
 
-def estimate_level(lle: Dataset) -> float:
+def estimate_level(lle: SizedDataset) -> float:
     """G of the gradient loss, from (up to) 64 well-lit training images, spread over the set."""
     n = min(GRADIENT_LEVEL_SAMPLES, len(lle))
     step = max(len(lle) // n, 1)

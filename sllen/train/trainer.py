@@ -264,7 +264,9 @@ class Trainer:
     def validate(self) -> tuple[float, float]:
         self.model.eval()
         ps, ss = [], []
-        for item in self.data.val:
+        val = self.data.val
+        for i in range(len(val)):  # map-style: items 0 .. len - 1
+            item = val[i]
             low = item["low"].to(self.device)
             out = self.model.enhance(low)
             pred, gt = _to_numpy_image(out), _to_numpy_image(item["high"])
@@ -349,7 +351,7 @@ class Trainer:
                         if self.val_psnr > self.best_psnr:
                             self.best_psnr = self.val_psnr
                             save_weights(self.model, cfg.out / "best.safetensors", self._metadata())
-                    if main and (self.step % 10 == 0 or last or "val_psnr" in row):
+                    if writer is not None and (self.step % 10 == 0 or last or "val_psnr" in row):
                         row["time_s"] = f"{time.monotonic() - t0:.1f}"
                         writer.writerow(
                             {k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()}
