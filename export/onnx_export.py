@@ -120,6 +120,7 @@ def _with_segmentation(model: SLLEN) -> torch.nn.Module:
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             out = self.model.forward_all(x, with_segmentation=True)
+            assert out.segmentation is not None  # asked for it
             return out.image, out.segmentation
 
     return SLLENWithSegmentation(model).eval()
@@ -344,6 +345,8 @@ def export_onnx(
             optimize=True,
             verbose=False,
         )
+    if program is None:  # torch returns None only when it writes to a file itself
+        raise RuntimeError("torch.onnx.export returned no ONNX program")
     proto = program.model_proto
 
     _strip_trace_metadata(proto.graph)

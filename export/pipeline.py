@@ -16,13 +16,16 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sllen.fileio import atomic_write_json
 from sllen.runtime.errors import BudgetError
 
 from .engine_meta import EngineCache, cache_key, onnx_sha256, read_metadata, write_metadata
 from .shapes import DEFAULT_PROFILE, ShapeProfile
+
+if TYPE_CHECKING:  # onnx_export imports torch: only for the type
+    from .onnx_export import ExportAttention
 
 Log = Callable[[str], None]
 # File names inside the output folder.
@@ -105,7 +108,7 @@ class ExportOptions:
             raise ValueError("--eval-data is only used with --int8")
 
 
-def export_attention(opts: ExportOptions) -> str:
+def export_attention(opts: ExportOptions) -> ExportAttention:
     """The attention form written into the ONNX files (their ``sllen_attention``).
 
     ``auto``: ``mha`` for ``--target cpu`` (ONNX Runtime's flash attention, memory linear in the
@@ -113,7 +116,7 @@ def export_attention(opts: ExportOptions) -> str:
     attention and the plugin, build_engine_auto)."""
     if opts.attention == "auto":
         return "mha" if opts.target == "cpu" else "decomposed"
-    return opts.attention
+    return cast("ExportAttention", opts.attention)  # __post_init__ checked the value
 
 
 def _size_mb(path: Path) -> float:
@@ -137,7 +140,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
 
         if opts.calib_data:
             frames = load_calibration_frames(opts.calib_data, opts.calib_count, opts.calib_size)
-            source = [str(p) for p in opts.calib_data]
+            source: list[str] | str = [str(p) for p in opts.calib_data]
         else:
             frames = synthetic_calibration_frames(min(opts.calib_count, 64), opts.calib_size)
             source = "generated dark scenes (give --calib-data for real footage)"
@@ -203,6 +206,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
             f"{opts.fp16_budget_db:.0f} dB: {'pass' if r['passes_budget'] else 'FAIL'})"
         )
     if opts.int8:
+        assert frames is not None  # loaded above for --int8
         from sllen.calib.frames import budget_eval_frames
         from sllen.calib.int8 import quantize_int8
 
@@ -333,14 +337,15 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
         if onnx_path.name == INT8_CPU:
             continue  # the CPU flavour is for ONNX Runtime; TensorRT refuses it
         engine = opts.out / f"{onnx_path.stem}.engine"
-        key = _cache_key(opts, onnx_path) if opts.engine_cache is not None else None
-        cached = EngineCache(opts.engine_cache).lookup(key) if key else None
+        cache = EngineCache(opts.engine_cache) if opts.engine_cache is not None else None
+        key = _cache_key(opts, onnx_path) if cache is not None else None
+        cached = cache.lookup(key) if cache is not None and key else None
         if cached is not None:
             shutil.copyfile(cached, engine)
             write_metadata(engine, read_metadata(cached))
             log(f"engine: {engine} (from the cache, key {key})")
         else:
-            kwargs = dict(
+            kwargs: dict[str, Any] = dict(
                 workspace_gib=opts.workspace_gib,
                 timing_cache=opts.timing_cache or opts.out / "timing.cache",
                 dla_core=opts.dla_core,
@@ -358,8 +363,8 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
             else:
                 build_engine(onnx_path, engine, opts.profile, **kwargs)
                 log(f"engine: {engine}")
-            if key:
-                EngineCache(opts.engine_cache).store(key, engine)
+            if cache is not None and key:
+                cache.store(key, engine)
         engines[onnx_path.name] = {
             "engine": str(engine),
             "metadata": read_metadata(engine),

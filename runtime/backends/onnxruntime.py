@@ -186,5 +186,5 @@ class OnnxRuntimeBackend(Backend):
         return self.session.end_profiling() if self.profile_file else None
 
     def close(self) -> None:
-        self.session = None  # type: ignore[assignment]
+        self.session = None
         super().close()
