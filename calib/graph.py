@@ -306,7 +306,7 @@ def copy_metadata(
 def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
     """Save atomically (temporary file in the same folder, then rename); one file, no external
     data (SLLEN models are a few MB)."""
-    from sllen.fileio import atomic_write
+    from sllen.runtime.files import atomic_write
 
     return atomic_write(path, lambda tmp: onnx.save(model, str(tmp)))
 

@@ -30,8 +30,8 @@ import numpy as np
 import onnx
 
 from sllen.calib.graph import copy_metadata, ensure_node_names, load_model, thread_count
-from sllen.fileio import atomic_write_json
 from sllen.runtime.errors import InputError
+from sllen.runtime.files import atomic_write_json
 
 __all__ = [
     "METHODS",

@@ -272,7 +272,7 @@ def save_onnx_atomic(proto, path: str | os.PathLike) -> Path:  # proto: onnx.Mod
     """Write one self-contained .onnx file (no external data) via a temporary file + rename."""
     import onnx
 
-    from sllen.fileio import atomic_write
+    from sllen.runtime.files import atomic_write
 
     return atomic_write(
         path, lambda tmp: onnx.save_model(proto, str(tmp), save_as_external_data=False)

@@ -5,17 +5,19 @@ images, videos) goes through :class:`AtomicFile`, mostly by way of :func:`atomic
 content goes to a hidden temporary file in the destination folder, which is renamed over the
 destination only when complete (a rename within one folder is atomic) and removed on any
 failure or Ctrl-C. The published file gets the usual permissions (0666 less the umask), not
-mkstemp's 0600. Standard library only, so the runtime, sllen.calib and the rest of sllen share
-it (sllen.fileio re-exports it).
+mkstemp's 0600. Standard library only: the one atomic writer of the runtime, sllen.calib,
+sllen.export and the rest of sllen (bytes, text, JSON, or any writer given a temporary path).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 _PROC_STATUS = "/proc/self/status"
 
@@ -136,3 +138,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | m
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """UTF-8 text, atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], data: Any, **dump_kwargs: Any) -> Path:
+    """JSON (indent 2 unless told otherwise), atomically."""
+    text = json.dumps(data, **{"indent": 2, **dump_kwargs})
+    return atomic_write_text(path, text + "\n")

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from sllen.fileio import atomic_write_json
 from sllen.metrics import PROTOCOL, loe, psnr, ssim
 from sllen.metrics.color import brightness_slope, color_stats, rgb_to_lab
 from sllen.runtime.errors import InputError
+from sllen.runtime.files import atomic_write_json
 from sllen.runtime.images import list_images, read_image, write_image
 
 Enhancer = Callable[[np.ndarray], np.ndarray]

@@ -162,7 +162,7 @@ def to_json(
 
 
 def write_json(data: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    from sllen.fileio import atomic_write_json
+    from sllen.runtime.files import atomic_write_json
 
     return atomic_write_json(path, data, default=str)
 
@@ -305,7 +305,7 @@ def plot(results: Sequence[CaseResult], path: str | os.PathLike[str], title: str
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from sllen.fileio import atomic_write
+    from sllen.runtime.files import atomic_write
 
     fig = Figure(figsize=(8, 5), dpi=120)
     FigureCanvasAgg(fig)  # the Agg canvas, without touching pyplot's global backend

@@ -15,8 +15,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from sllen.config import ModelConfig
-from sllen.fileio import atomic_write
 from sllen.model.sllen import SLLEN
+from sllen.runtime.files import atomic_write
 from sllen.weights.header import (  # noqa: F401 - re-exported: the model's file API
     CONFIG_KEY,
     FORMAT_KEY,

@@ -11,9 +11,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from sllen.fileio import atomic_write, atomic_write_json
 from sllen.model.io import WeightsError, load_weights, save_weights
 from sllen.model.sllen import SLLEN
+from sllen.runtime.files import atomic_write, atomic_write_json
 
 
 def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], str]:
