@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,6 +10,7 @@ from rich.console import Console
 
 from sllen.cli._errors import EXIT_BAD_INPUT, err_console, run_single, user_errors
 from sllen.runtime.errors import InputError, MissingFileError
+from sllen.runtime.shapes import parse_size
 
 if TYPE_CHECKING:
     from sllen.bench import BenchConfig
@@ -36,13 +36,13 @@ def parse_resolution(text: str) -> tuple[int, int]:
     key = text.strip().lower()
     if key in ALIASES:
         return ALIASES[key]
-    m = re.fullmatch(r"(\d+)\s*[x*]\s*(\d+)", key)
-    if not m:
+    try:
+        h, w = parse_size(key)
+    except InputError:
         raise InputError(
             f"--resolution must look like 1280x720 (WIDTHxHEIGHT) or one of "
             f"{', '.join(ALIASES)}, not {text!r}"
-        )
-    w, h = int(m.group(1)), int(m.group(2))
+        ) from None
     if not (16 <= w <= MAX_SIDE and 16 <= h <= MAX_SIDE):
         raise InputError(f"--resolution {text}: width and height must be within 16..{MAX_SIDE}")
     return h, w
@@ -158,7 +158,7 @@ def bench_command(
     top_k: Annotated[int, Opt(help="Rows of the --layers table.")] = 15,
     peak_gflops: Annotated[
         float | None,
-        Opt(help="The device's peak GFLOP/s for '% peak'. Default: a GEMM measured here."),
+        Opt(help="The reference GFLOP/s for '% GEMM (est.)'. Default: a GEMM measured here."),
     ] = None,
     flops: Annotated[
         bool, Opt("--flops/--no-flops", help="Count model FLOPs (needs torch).")

@@ -25,12 +25,15 @@ Opt = typer.Option
 
 
 def _parse_tile(text: str | None) -> tuple[int, int] | None:
+    """--tile WIDTHxHEIGHT (the one size vocabulary of sllen) -> (height, width)."""
+    from sllen.runtime.shapes import parse_size
+
     if not text:
         return None
     try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise InputError(f"--tile must look like 512x512 (HEIGHTxWIDTH), not {text!r}") from None
+        h, w = parse_size(text)
+    except InputError:
+        raise InputError(f"--tile must look like 960x540 (WIDTHxHEIGHT), not {text!r}") from None
     if h < 16 or w < 16:
         raise InputError("--tile must be at least 16x16")
     return h, w
@@ -98,7 +101,7 @@ def run_command(
     ] = None,
     batch: Annotated[int, Opt(help="Frames per inference batch.")] = 1,
     tile: Annotated[
-        str | None, Opt(help="Enhance in tiles of at most HEIGHTxWIDTH (bounds memory).")
+        str | None, Opt(help="Enhance in tiles of at most WIDTHxHEIGHT (bounds memory).")
     ] = None,
     threads: Annotated[int | None, Opt(help="CPU threads for inference.")] = None,
     cuda_graph: Annotated[
