@@ -86,17 +86,11 @@ def thread_count(threads: int | None) -> int:
 
 def session(model: str | os.PathLike | onnx.ModelProto | bytes, threads: int | None = None):
     """An ONNX Runtime CPU session for a path, a ModelProto or serialized bytes."""
-    import onnxruntime as ort
+    from sllen.runtime.backends.onnxruntime import cpu_session  # the one session builder
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = thread_count(threads)
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
     if isinstance(model, onnx.ModelProto):
         model = model.SerializeToString()
-    elif not isinstance(model, bytes):
-        model = str(model)
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    return cpu_session(model, thread_count(threads))
 
 
 def run(sess, frames: np.ndarray, batch: int = 4, name: str | None = None) -> np.ndarray:

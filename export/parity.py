@@ -63,18 +63,12 @@ def _load_for_ort(onnx_path: str | os.PathLike | Any) -> bytes:
     return attach_reference_attention(proto).SerializeToString()
 
 
-def ort_session(onnx_path: str | os.PathLike | Any, threads: int = 0):
-    """An onnxruntime CPU session for a path or ModelProto (plugin nodes get the reference).
+def ort_session(onnx_path: str | os.PathLike | Any, threads: int | None = None):
+    """An onnxruntime CPU session for a path or ModelProto (plugin nodes get the reference),
+    built by sllen.calib.graph.session (``threads``: intra-op threads, None: the default)."""
+    from sllen.calib.graph import session
 
-    ``threads``: intra-op threads (0: onnxruntime's default, one per physical core).
-    """
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(_load_for_ort(onnx_path), opts, providers=["CPUExecutionProvider"])
+    return session(_load_for_ort(onnx_path), threads)
 
 
 _ORT_TO_NUMPY = {"tensor(float)": np.float32, "tensor(float16)": np.float16}

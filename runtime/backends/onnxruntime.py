@@ -79,6 +79,47 @@ def pixel_budget(metadata: dict[str, str], on_gpu: bool) -> int:
     return budget
 
 
+def _import_ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise BackendUnavailableError(
+            "the onnxruntime backend needs onnxruntime: pip install 'sllen[run]'"
+        ) from None
+    return onnxruntime
+
+
+def session_options(threads: int | None = None, profile_file: str | None = None) -> Any:
+    """The one place sllen sets up ONNX Runtime sessions (this backend, calibration, parity
+    checks): full graph optimisation, errors-only logging, no memory pattern (below),
+    ``threads`` intra-op threads (None or 0: ONNX Runtime's default), one inter-op thread."""
+    ort = _import_ort()
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # errors only: ORT's warnings are not the user's business
+    # No memory pattern: with dynamic H and W, ONNX Runtime plans one block per input shape
+    # on the first run and allocates it on later runs beside the arena the first run grew,
+    # so every frame after the first held twice the activations (measured at 1280x720,
+    # two threads: 2.7 GB instead of 1.4 GB peak RSS, and no slower without it).
+    opts.enable_mem_pattern = False
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    if profile_file:  # sllen-bench --layers: ORT writes per-node times to a JSON file
+        opts.enable_profiling = True
+        opts.profile_file_prefix = profile_file
+    return opts
+
+
+def cpu_session(model: str | os.PathLike[str] | bytes, threads: int | None = None) -> Any:
+    """An ONNX Runtime session on the CPU for a path or serialized model bytes."""
+    ort = _import_ort()
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(
+        source, session_options(threads), providers=["CPUExecutionProvider"]
+    )
+
+
 def _providers(available: list[str], device: str) -> list[str]:
     if device == "cpu":
         return ["CPUExecutionProvider"]
@@ -102,28 +143,10 @@ class OnnxRuntimeBackend(Backend):
         profile_file: str | None = None,
     ) -> None:
         super().__init__()
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise BackendUnavailableError(
-                "the onnxruntime backend needs onnxruntime: pip install 'sllen[run]'"
-            ) from None
+        ort = _import_ort()
         path = Path(model) if model is not None else bundled_onnx()
         label = str(path) if model is not None else f"bundled {path.name}"
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3  # errors only: ORT's warnings are not the user's business
-        # No memory pattern: with dynamic H and W, ONNX Runtime plans one block per input shape
-        # on the first run and allocates it on later runs beside the arena the first run grew,
-        # so every frame after the first held twice the activations (measured at 1280x720,
-        # two threads: 2.7 GB instead of 1.4 GB peak RSS, and no slower without it).
-        opts.enable_mem_pattern = False
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-            opts.inter_op_num_threads = 1
-        if profile_file:  # sllen-bench --layers: ORT writes per-node times to a JSON file
-            opts.enable_profiling = True
-            opts.profile_file_prefix = profile_file
+        opts = session_options(threads, profile_file)
         device_id = int(device.split(":")[1]) if device.startswith("cuda:") else 0
         providers = _providers(ort.get_available_providers(), device)
         provider_opts = [
