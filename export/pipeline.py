@@ -139,6 +139,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
         from sllen.calib.frames import load_calibration_frames, synthetic_calibration_frames
 
         if opts.calib_data:
+            log(f"int8: loading up to {opts.calib_count} calibration frames")
             frames = load_calibration_frames(opts.calib_data, opts.calib_count, opts.calib_size)
             source: list[str] | str = [str(p) for p in opts.calib_data]
         else:
@@ -163,6 +164,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
         report["calibration"] = calibration
     t = time.monotonic()
     attention = export_attention(opts)
+    log(f"fp32: exporting {model.config.preset} ({attention} attention) to ONNX")
     fp32 = export_onnx(
         model,
         out / FP32,
@@ -170,6 +172,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
         opset=opts.opset,
         segmentation=opts.segmentation,
     )
+    log("fp32: simplifying the graph and checking it against PyTorch")
     simplified = simplify_onnx(fp32, fp32)
     inputs = parity_inputs(4, PARITY_SIZE, seed=0)
     parity = check_parity(model, fp32, inputs)
@@ -191,6 +194,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
         from sllen.calib.fp16 import convert_fp16
 
         t = time.monotonic()
+        log("fp16: measuring where FP16 overflows, converting, checking the budget")
         r = convert_fp16(
             fp32,
             out / FP16,
