@@ -51,3 +51,17 @@ def fake_trt(monkeypatch):
         return trt
 
     return install
+
+
+# Markers (registered in pyproject): `gpu` and `tensorrt` go on every test that skips without
+# a CUDA GPU or a real TensorRT (read from its skipif reason, so a new test cannot forget it),
+# `slow` on the few that take tens of seconds. `pytest -m "not slow"` is the quick loop;
+# CI runs everything.
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for mark in item.iter_markers("skipif"):
+            reason = str(mark.kwargs.get("reason", ""))
+            if "TensorRT" in reason:
+                item.add_marker(pytest.mark.tensorrt)
+            if "CUDA" in reason or "GPU" in reason:
+                item.add_marker(pytest.mark.gpu)

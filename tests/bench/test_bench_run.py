@@ -22,6 +22,7 @@ from sllen.bench.memory import PeakMemory
 from sllen.cli.bench import bench_command
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+pytestmark = pytest.mark.slow  # a real benchmark run of two backends
 
 
 @pytest.fixture(scope="module")

@@ -210,6 +210,7 @@ def test_train_command_short_run(tmp_path: Path) -> None:
     assert "SLLEN-2" in r.stdout
 
 
+@pytest.mark.slow
 def test_eval_scores_a_deployed_onnx_file_like_its_weights(
     weights: Path, pairs: Path, tmp_path: Path
 ) -> None:

@@ -36,6 +36,7 @@ def _one_line(r: subprocess.CompletedProcess, word: str) -> None:
     assert len(lines) == 1 and word in lines[0], r.stderr
 
 
+@pytest.mark.slow
 def test_fp16_and_int8_export_pass_their_budgets(weights: Path, tmp_path: Path) -> None:
     out = tmp_path / "exp"
     r = sllen_export(
@@ -64,6 +65,7 @@ def test_fp16_and_int8_export_pass_their_budgets(weights: Path, tmp_path: Path) 
     assert (out / "sllen.int8.ranges.json").is_file()
 
 
+@pytest.mark.slow
 def test_cpu_flavour_is_labelled(weights: Path, tmp_path: Path) -> None:
     out = tmp_path / "cpu"
     r = sllen_export(
@@ -113,6 +115,7 @@ def test_from_onnx_needs_tensorrt(weights: Path, tmp_path: Path) -> None:
     _one_line(sllen_export("--from-onnx", str(fake), "--out", str(tmp_path / "o")), "TensorRT")
 
 
+@pytest.mark.slow
 def test_missed_budget_exits_non_zero_and_keeps_no_file_under_the_normal_name(
     weights: Path, tmp_path: Path
 ) -> None:

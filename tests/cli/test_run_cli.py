@@ -107,6 +107,7 @@ def test_video_keeps_frames_rate_timestamps_and_audio(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["clip.mp4"]
 
 
+@pytest.mark.slow
 def test_bundled_sample_clip_without_torch(tmp_path: Path, block_torch: str) -> None:
     r = sllen_run(str(sample_clip()), "-o", str(tmp_path), "--side-by-side", prelude=block_torch)
     assert r.returncode == 0, r.stderr

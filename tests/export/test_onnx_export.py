@@ -266,6 +266,7 @@ def test_mha_matches_pytorch_at_several_sizes(
     assert r["max_abs"] < 1e-4, r
 
 
+@pytest.mark.slow
 def test_mha_exact_over_many_blocks(export_once) -> None:
     # Heads of 64 as in the edge preset: ONNX Runtime's flash kernel then takes keys in blocks
     # of L2 / (4 * 4 * 128) (1,024 with a 2 MB L2) and queries in blocks of 128; 2,400 tokens

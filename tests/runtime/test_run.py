@@ -115,6 +115,7 @@ def test_unwritable_output_folder(tmp_path: Path) -> None:
             run_files([img(tmp_path / "a.png")], Enhancer(b), RunOptions(output=blocker / "o"))
 
 
+@pytest.mark.slow
 def test_tile_option_bounds_the_model_input(tmp_path: Path) -> None:
     src = img(tmp_path / "a.png", (100, 120))
     with open_backend(None, "onnxruntime", threads=1) as b:

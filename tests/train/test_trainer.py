@@ -34,6 +34,7 @@ def _cfg(out: Path, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
+@pytest.mark.slow
 def test_a_hundred_and_fifty_steps_learn_to_enhance(tmp_path: Path) -> None:
     # 150 steps reach ~14.4 dB (measured), 1.4 dB above the bar; 100 steps reach ~14.1.
     result = train(_cfg(tmp_path, steps=150, val_every=75, save_every=150), quiet=True)

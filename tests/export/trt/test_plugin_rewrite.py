@@ -50,6 +50,7 @@ def _creator_fields() -> dict[str, str]:
     return dict(re.findall(r'emplace_back\("(\w+)", nullptr, PluginFieldType::k(\w+), 1\)', body))
 
 
+@pytest.mark.slow
 def test_plugin_node_matches_the_cpp_creator(tiny, export_once) -> None:
     from sllen.export import onnx_export as ox
 
