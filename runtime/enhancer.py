@@ -10,7 +10,7 @@ report where the time goes.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,7 +30,6 @@ class StageTimes:
     infer: float = 0.0
     post: float = 0.0
     encode: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
 
     STAGES = ("decode", "pre", "infer", "post", "encode")
 
