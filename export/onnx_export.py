@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import sllen
+from sllen.runtime.errors import InputError
 
 if TYPE_CHECKING:
     import torch
@@ -302,9 +303,9 @@ def export_onnx(
     if tuple(int(v) for v in torch.__version__.split(".")[:2]) < (2, 9):
         raise RuntimeError(f"ONNX export needs torch >= 2.9, this is torch {torch.__version__}")
     if attention not in ATTENTION_MODES:
-        raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {attention!r}")
+        raise InputError(f"attention must be one of {ATTENTION_MODES}, got {attention!r}")
     if opset not in SUPPORTED_OPSETS:
-        raise ValueError(
+        raise InputError(
             f"opset {opset} is not supported; use one of {SUPPORTED_OPSETS} (TensorRT parses "
             "MatMul/Softmax/MatMul attention below opset 23 on every version, Jetson's 10.3 too)"
         )

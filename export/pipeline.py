@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sllen.runtime.errors import BudgetError
+from sllen.runtime.errors import BudgetError, InputError
 from sllen.runtime.files import atomic_write_json
 
 from .engine_meta import EngineCache, cache_key, onnx_sha256, read_metadata, write_metadata
@@ -78,34 +78,34 @@ class ExportOptions:
 
     def __post_init__(self) -> None:
         if self.attention not in ("auto", "decomposed", "plugin", "mha"):
-            raise ValueError(
+            raise InputError(
                 f"--attention must be auto, decomposed, plugin or mha, not {self.attention!r}"
             )
         if self.target not in ("tensorrt", "cpu"):
-            raise ValueError(f"--target must be tensorrt or cpu, not {self.target!r}")
+            raise InputError(f"--target must be tensorrt or cpu, not {self.target!r}")
         if self.attention == "mha" and self.target != "cpu":
-            raise ValueError(
+            raise InputError(
                 "--attention mha writes ONNX Runtime's com.microsoft.MultiHeadAttention, which "
                 "TensorRT does not parse: use it with --target cpu"
             )
         if self.attention == "plugin" and self.target == "cpu":
-            raise ValueError(
+            raise InputError(
                 "--attention plugin is the TensorRT plugin node, which ONNX Runtime cannot run: "
                 "use --target tensorrt, or --attention mha/decomposed for --target cpu"
             )
         if self.target == "cpu" and self.engine:
-            raise ValueError(
+            raise InputError(
                 "--target cpu writes files for ONNX Runtime; build engines from a --target "
                 "tensorrt export"
             )
         if self.attention == "plugin" and (self.fp16 or self.int8):
             # The precision tools measure the graph in ONNX Runtime, which cannot run the
             # plugin node; quantize the decomposed graph instead.
-            raise ValueError("--attention plugin is only exported in FP32 for now")
+            raise InputError("--attention plugin is only exported in FP32 for now")
         if self.calib_data and not self.int8:
-            raise ValueError("--calib-data is only used with --int8")
+            raise InputError("--calib-data is only used with --int8")
         if self.eval_data and not self.int8:
-            raise ValueError("--eval-data is only used with --int8")
+            raise InputError("--eval-data is only used with --int8")
 
 
 def export_attention(opts: ExportOptions) -> ExportAttention:
@@ -283,7 +283,7 @@ def _refuse_onnxruntime_attention(onnx_path: Path) -> None:
         return
     meta = {p.key: p.value for p in proto.metadata_props}
     if meta.get(META_ATTENTION) == "mha" or any(n.domain == MHA_DOMAIN for n in proto.graph.node):
-        raise ValueError(
+        raise InputError(
             f"{onnx_path}: its attention is ONNX Runtime's {MHA_DOMAIN} MultiHeadAttention "
             "(an export for --target cpu), which TensorRT does not parse; export with "
             "--target tensorrt for an engine"
@@ -302,7 +302,7 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
     ok, reason = env.tensorrt_available()
     if not ok:
         if opts.engine:
-            raise ValueError(f"cannot build a TensorRT engine here: {reason}")
+            raise InputError(f"cannot build a TensorRT engine here: {reason}")
         best = onnx_files[-1]
         hint = f"sllen-export --from-onnx {best} {opts.profile.cli_args()}" + (
             f" --dla-core {opts.dla_core}" if opts.dla_core is not None else ""
@@ -321,7 +321,7 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
     for onnx_path in onnx_files:
         _refuse_onnxruntime_attention(onnx_path)
     if opts.device is not None and opts.dla_core is not None:
-        raise ValueError("give --device or --dla-core, not both")
+        raise InputError("give --device or --dla-core, not both")
     if opts.device is not None:
         env.select_device(opts.device)
     plugin = opts.plugin_library
@@ -423,7 +423,7 @@ def run_export(
     }
     if opts.from_onnx is not None:
         if not opts.from_onnx.is_file():
-            raise ValueError(f"ONNX file not found: {opts.from_onnx}")
+            raise InputError(f"ONNX file not found: {opts.from_onnx}")
         opts.out.mkdir(parents=True, exist_ok=True)
         report["engine"] = build_engines(replace(opts, engine=True), [opts.from_onnx], log)
     else:

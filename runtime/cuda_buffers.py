@@ -38,6 +38,7 @@ from sllen.runtime.env import (
     torch_device_properties,
     torch_with_cuda,
 )
+from sllen.runtime.errors import InputError
 
 IMPLEMENTATIONS = ("torch", "cuda-python")
 
@@ -148,7 +149,7 @@ def choose_implementation(prefer: str = "auto") -> str:
     BackendUnavailableError (one line, with the install command) when neither is usable.
     """
     if prefer not in ("auto", *IMPLEMENTATIONS):
-        raise ValueError(f"buffers must be auto, torch or cuda-python, not {prefer!r}")
+        raise InputError(f"buffers must be auto, torch or cuda-python, not {prefer!r}")
     if prefer in ("auto", "torch") and torch_with_cuda() is not None:
         return "torch"
     if prefer == "torch":

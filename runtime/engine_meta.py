@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sllen.runtime.errors import SllenError
+from sllen.runtime.errors import InputError, MissingFileError, SllenError
 from sllen.runtime.files import atomic_write, atomic_write_text
 
 SCHEMA = 1
@@ -85,19 +85,19 @@ def validate_metadata(meta: Mapping[str, Any]) -> None:
     """Raise ValueError (one line) if `meta` lacks a key or holds an unknown value."""
     missing = [k for k in REQUIRED_KEYS if k not in meta]
     if missing:
-        raise ValueError(f"engine metadata lacks {', '.join(missing)}")
+        raise InputError(f"engine metadata lacks {', '.join(missing)}")
     if meta["schema"] != SCHEMA:
-        raise ValueError(f"engine metadata schema {meta['schema']!r} is not {SCHEMA}")
+        raise InputError(f"engine metadata schema {meta['schema']!r} is not {SCHEMA}")
     if meta["precision"] not in PRECISIONS:
-        raise ValueError(f"precision {meta['precision']!r} is not one of {', '.join(PRECISIONS)}")
+        raise InputError(f"precision {meta['precision']!r} is not one of {', '.join(PRECISIONS)}")
     attention = meta["attention"]
     if not isinstance(attention, Mapping) or attention.get("mode") not in ATTENTION_MODES:
-        raise ValueError(
+        raise InputError(
             f"attention must be {{'mode': one of {', '.join(ATTENTION_MODES)}, 'fused': "
             f"true/false/null}}, got {attention!r}"
         )
     if meta["hardware_compatibility"] not in HARDWARE_COMPATIBILITY:
-        raise ValueError(
+        raise InputError(
             f"hardware_compatibility {meta['hardware_compatibility']!r} is not one of "
             f"{', '.join(HARDWARE_COMPATIBILITY)}"
         )
@@ -116,14 +116,14 @@ def read_metadata(engine_path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{path} is missing: an engine without its metadata cannot be checked; rebuild it "
             "with `sllen-export --from-onnx <model.onnx>` on this machine"
         ) from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise InputError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(meta, dict):
-        raise ValueError(f"{path} does not hold a JSON object")
+        raise InputError(f"{path} does not hold a JSON object")
     validate_metadata(meta)
     return meta
 
@@ -139,7 +139,7 @@ def _version_tuple(version: str) -> tuple[int, ...]:
             break
         parts.append(int(digits))
     if not parts:
-        raise ValueError(f"not a version number: {version!r}")
+        raise InputError(f"not a version number: {version!r}")
     return tuple(parts)
 
 
@@ -150,7 +150,7 @@ def _cc_tuple(cc: str | tuple[int, int]) -> tuple[int, int]:
     try:
         return int(major), int(minor or 0)
     except ValueError:
-        raise ValueError(f"not a compute capability: {cc!r} (expected e.g. '8.7')") from None
+        raise InputError(f"not a compute capability: {cc!r} (expected e.g. '8.7')") from None
 
 
 def format_cc(cc: str | tuple[int, int]) -> str:
@@ -293,7 +293,7 @@ class EngineCache:
     def path_for(self, key: str) -> Path:
         """Where the engine for `key` lives in the cache."""
         if not key or any(ch in key for ch in "/\\") or key.startswith("."):
-            raise ValueError(f"not a cache key: {key!r}")
+            raise InputError(f"not a cache key: {key!r}")
         return self.folder / f"{key}{self.ENGINE_SUFFIX}"
 
     def lookup(self, key: str) -> Path | None:

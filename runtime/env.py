@@ -30,7 +30,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sllen.runtime.errors import SllenError
+from sllen.runtime.errors import InputError, MissingFileError, SllenError
 
 MIN_TRT_MAJOR = 10
 # cuda-python's runtime module: the 12.6.1+/13 name first, then the 12.x name 13 removed.
@@ -181,7 +181,7 @@ def select_device(device: int) -> None:
     if cudart is not None:
         (err,) = cudart.cudaSetDevice(device)
         if err != cudart.cudaError_t.cudaSuccess:
-            raise ValueError(f"cannot use CUDA device {device}: {err}")
+            raise InputError(f"cannot use CUDA device {device}: {err}")
         return
     raise RuntimeError("cannot select a CUDA device: install torch with CUDA or cuda-python")
 
@@ -217,7 +217,7 @@ def load_plugin_library(path: str | os.PathLike[str]) -> Path:
     """
     lib = Path(path).resolve()
     if not lib.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"plugin library {lib} does not exist (build runtime/csrc with CMake against this "
             "TensorRT)"
         )

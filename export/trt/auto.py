@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sllen.runtime.errors import MissingFileError
+
 from ..engine_meta import write_metadata
 from ..shapes import ShapeProfile
 from .build import EngineBuildError, OnnxParseError, build_engine, log
@@ -139,7 +141,7 @@ def build_engine_auto(
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
     plugin = Path(plugin_library) if plugin_library is not None else None
     if plugin is not None and not plugin.is_file():
-        raise FileNotFoundError(f"plugin library {plugin} does not exist ({PLUGIN_HINT})")
+        raise MissingFileError(f"plugin library {plugin} does not exist ({PLUGIN_HINT})")
     info = inspect_onnx(onnx_path)
     missing_plugin = None
     if plugin is None and not info.plugin_nodes and count_attention_blocks(onnx_path) > 0:

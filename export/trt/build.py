@@ -191,14 +191,14 @@ def build_engine(
     if not isinstance(profile, ShapeProfile):
         raise TypeError(f"profile must be a ShapeProfile, got {type(profile).__name__}")
     if not workspace_gib > 0:
-        raise ValueError(f"workspace_gib must be positive, got {workspace_gib}")
+        raise InputError(f"workspace_gib must be positive, got {workspace_gib}")
     if hardware_compatibility not in HARDWARE_COMPATIBILITY:
-        raise ValueError(
+        raise InputError(
             f"hardware_compatibility must be one of {', '.join(HARDWARE_COMPATIBILITY)}, "
             f"got {hardware_compatibility!r}"
         )
     if dla_core is not None and (isinstance(dla_core, bool) or dla_core < 0):
-        raise ValueError(f"dla_core must be a DLA core index (0, 1, ...), got {dla_core!r}")
+        raise InputError(f"dla_core must be a DLA core index (0, 1, ...), got {dla_core!r}")
 
     info = inspect_onnx(onnx_path)
     refuse_cpu_int8(info)
@@ -206,7 +206,7 @@ def build_engine(
     plugin: Path | None = None
     if info.plugin_nodes:
         if plugin_library is None:
-            raise ValueError(
+            raise InputError(
                 f"{onnx_path} has {len(info.plugin_nodes)} node(s) in domain '{PLUGIN_DOMAIN}' "
                 f"({', '.join(info.plugin_nodes[:3])}); pass plugin_library= the sllen attention "
                 "plugin built from runtime/csrc"
@@ -255,7 +255,7 @@ def build_engine(
     if dla_core is not None:
         available = builder.num_DLA_cores
         if dla_core >= available:
-            raise ValueError(
+            raise InputError(
                 f"DLA core {dla_core} requested but this machine has {available} DLA core(s) "
                 f"under TensorRT {trt.__version__} (DLA: Jetson Orin with TensorRT 10.x)"
             )
@@ -272,7 +272,7 @@ def build_engine(
     if hardware_compatibility != "none":
         member = _HWC_ENUM[hardware_compatibility]
         if not hasattr(trt.HardwareCompatibilityLevel, member):
-            raise ValueError(
+            raise InputError(
                 f"TensorRT {trt.__version__} has no HardwareCompatibilityLevel.{member}"
             )
         config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel, member)

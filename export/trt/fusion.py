@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sllen.runtime import env
+from sllen.runtime.errors import InputError
 
 
 def inspect_layers(
@@ -64,7 +65,7 @@ def parse_layer_info(info: str | Mapping[str, Any]) -> list[dict[str, Any]]:
     doc = json.loads(info) if isinstance(info, str) else info
     layers = doc.get("Layers") if isinstance(doc, Mapping) else None
     if not isinstance(layers, list):
-        raise ValueError("engine information has no 'Layers' list")
+        raise InputError("engine information has no 'Layers' list")
     return [layer if isinstance(layer, dict) else {"Name": str(layer)} for layer in layers]
 
 

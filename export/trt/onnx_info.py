@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sllen.runtime.errors import InputError, MissingFileError
+
 from ..engine_meta import PRECISIONS
 
 PLUGIN_DOMAIN = "sllen"
@@ -56,7 +58,7 @@ def inspect_onnx(onnx_path: str | os.PathLike[str]) -> OnnxInfo:
     onnx = importlib.import_module("onnx")
     path = Path(onnx_path)
     if not path.is_file():
-        raise FileNotFoundError(f"ONNX file {path} does not exist")
+        raise MissingFileError(f"ONNX file {path} does not exist")
     model = onnx.load(str(path), load_external_data=False)
     metadata = {p.key: p.value for p in model.metadata_props}
     nodes = list(_walk_nodes(model.graph))
@@ -101,7 +103,7 @@ def _infer_precision(onnx: Any, model: Any, nodes: list[Any]) -> str:
 def refuse_cpu_int8(info: OnnxInfo) -> None:
     """The CPU INT8 model (asymmetric uint8 activations) is for ONNX Runtime, not TensorRT."""
     if info.int8_flavour == "cpu":
-        raise ValueError(
+        raise InputError(
             f"{info.path} is the CPU INT8 model ({META_INT8_FLAVOUR}=cpu: asymmetric uint8 "
             "activations, which TensorRT rejects); build the engine from the TensorRT INT8 model "
             "(symmetric int8 Q/DQ) instead"
@@ -116,7 +118,7 @@ def refuse_reference_attention(info: OnnxInfo) -> None:
     function instead of using the plugin, so such a file must not reach the builder.
     """
     if info.plugin_functions:
-        raise ValueError(
+        raise InputError(
             f"{info.path} carries the CPU reference function(s) {', '.join(info.plugin_functions)} "
             "(attach_reference_attention); TensorRT would expand them instead of using the "
             "plugin: build from the file export_onnx wrote"

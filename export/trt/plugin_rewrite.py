@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sllen.runtime.errors import InputError
 from sllen.runtime.files import atomic_write_bytes
 
 from .onnx_info import PLUGIN_DOMAIN
@@ -180,13 +181,13 @@ def decomposed_to_plugin(
     onnx = importlib.import_module("onnx")
     helper = onnx.helper
     if plugin_dtype not in ("auto", "float16", "same"):
-        raise ValueError(f"plugin_dtype must be auto, float16 or same, not {plugin_dtype!r}")
+        raise InputError(f"plugin_dtype must be auto, float16 or same, not {plugin_dtype!r}")
     model = onnx.load(str(onnx_in))
     types, dims = _value_types(model)
     graph = model.graph
     blocks = _find_attention_blocks(graph, {k: len(v) for k, v in dims.items()})
     if not blocks:
-        raise ValueError(f"{onnx_in} has no MatMul-Softmax-MatMul attention to replace")
+        raise InputError(f"{onnx_in} has no MatMul-Softmax-MatMul attention to replace")
     if plugin_dtype == "auto":
         from .onnx_info import inspect_onnx
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from sllen.runtime.backends.base import Backend, BackendInfo, BackendUnavailableError, Outputs
 from sllen.runtime.bundled import bundled_onnx
+from sllen.runtime.errors import InputError
 
 PLUGIN_OP = "SllenAttention"
 # The frame size above which frames are tiled (each tile sees only its part of the frame in
@@ -159,17 +160,17 @@ class OnnxRuntimeBackend(Backend):
         except Exception as e:
             text = " ".join(str(e).split())
             if PLUGIN_OP in text:
-                raise ValueError(
+                raise InputError(
                     f"{path}: this ONNX file uses the TensorRT attention plugin node, which ONNX "
                     "Runtime cannot run; export with --target cpu (or --attention decomposed), "
                     "or build an engine"
                 ) from None
-            raise ValueError(f"{path}: ONNX Runtime cannot load it ({text[:300]})") from None
+            raise InputError(f"{path}: ONNX Runtime cannot load it ({text[:300]})") from None
         inputs = self.session.get_inputs()
         self.input_name = inputs[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
         if len(inputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 4:
-            raise ValueError(f"{path}: not an sllen model (expected one float32 NCHW input)")
+            raise InputError(f"{path}: not an sllen model (expected one float32 NCHW input)")
         meta = self.session.get_modelmeta().custom_metadata_map
         used = self.session.get_providers()
         on_gpu = used[0] in _GPU_PROVIDERS

@@ -54,6 +54,7 @@ from sllen.runtime.engine_meta import (
 # One implementation of the TensorRT import and of plugin loading, shared with the engine
 # builder (sllen.export.trt): a library loaded by either side is registered for both.
 from sllen.runtime.env import import_tensorrt, load_plugin_library
+from sllen.runtime.errors import MissingFileError
 
 IMAGE_OUTPUT = "output"
 SEGMENTATION_OUTPUT = "segmentation"
@@ -77,7 +78,7 @@ def parse_device(device: str) -> int:
         return 0
     if device.startswith("cuda:") and device[5:].isdigit():
         return int(device[5:])
-    raise ValueError(
+    raise InputError(
         f"the tensorrt backend runs on a CUDA GPU: --device cuda or cuda:N, not {device!r}"
     )
 
@@ -104,7 +105,7 @@ def resolve_plugin_library(
     if explicit is not None:
         path = Path(explicit)
         if not path.is_file():
-            raise FileNotFoundError(f"plugin library {path} does not exist")
+            raise MissingFileError(f"plugin library {path} does not exist")
         return path
     named = meta.get("plugin_library")
     if not named and (meta.get("attention") or {}).get("mode") != "plugin":
@@ -119,7 +120,7 @@ def resolve_plugin_library(
     found = _library_from_kernel_module()
     if found is not None and found.is_file():
         return found
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"{engine_path} uses the sllen attention plugin ({named or 'plugin library'}), which was "
         "not found beside the engine nor by sllen.runtime.attention_kernel; build runtime/csrc "
         "with CMake against this TensorRT and copy the library beside the engine, or pass "
@@ -154,7 +155,7 @@ class TensorRTBackend(Backend):
         self._graph: Any = None
         path = Path(model)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such engine file")
+            raise MissingFileError(f"{path}: no such engine file")
         index = parse_device(device)
         meta = read_metadata(path)
         trt = import_tensorrt()
