@@ -63,12 +63,11 @@ def test_parse_ort_profile_drops_warmup_runs() -> None:
 @pytest.fixture
 def open_trt_backend(fake_trt, monkeypatch, tmp_path):
     """(fake tensorrt, open(cuda_graph=False) -> the TensorRT backend on a fake engine)."""
-    from fake_tensorrt import ENGINE_BYTES, GPU, FakeBuffers
+    from fake_tensorrt import ENGINE_BYTES, FakeBuffers, engine_metadata
 
     from sllen.runtime import cuda_buffers
     from sllen.runtime.backends.tensorrt import TensorRTBackend
     from sllen.runtime.engine_meta import write_metadata
-    from sllen.runtime.shapes import ShapeProfile
 
     monkeypatch.setitem(sys.modules, "sllen.runtime.attention_kernel", None)  # no kernel module
     buffers = FakeBuffers()
@@ -76,29 +75,7 @@ def open_trt_backend(fake_trt, monkeypatch, tmp_path):
     monkeypatch.setattr(cuda_buffers, "open_buffers", lambda device=0, prefer="auto": buffers)
     engine = tmp_path / "sllen.fp16.engine"
     engine.write_bytes(ENGINE_BYTES)
-    profile = ShapeProfile((32, 32), (64, 64), (128, 128), batch=(1, 1, 2))
-    write_metadata(
-        engine,
-        {
-            "schema": 1,
-            "sllen_version": "0.1.0",
-            "tensorrt_version": "10.3.0",
-            "gpu_name": GPU[0],
-            "compute_capability": GPU[1],
-            "precision": "fp16",
-            "int8_flavour": None,
-            "attention": {"mode": "decomposed", "fused": True},
-            "profile": profile.to_dict(),
-            "onnx_sha256": "ab" * 32,
-            "onnx_file": "/models/sllen.fp16.onnx",
-            "engine_file": engine.name,
-            "build_time": "2026-11-27T10:00:00+00:00",
-            "plugin_library": None,
-            "version_compatible": False,
-            "hardware_compatibility": "none",
-            "dla_core": None,
-        },
-    )
+    write_metadata(engine, engine_metadata(engine_file=engine.name))
     return trt, lambda cuda_graph=False: TensorRTBackend(engine, cuda_graph=cuda_graph)
 
 

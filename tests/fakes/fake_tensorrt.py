@@ -76,6 +76,34 @@ LAYER_TIMES = (("conv_1 + relu", 2.0), ("attention", 5.0), ("conv_2", 1.0))
 LISTINGS = Path(__file__).resolve().parents[1] / "export" / "data"
 
 
+def engine_metadata(**overrides: Any) -> dict[str, Any]:
+    """The metadata file of the fake FP16 engine (profile as PROFILE), with ``overrides``."""
+    from sllen.runtime.shapes import ShapeProfile
+
+    profile = ShapeProfile((32, 32), (64, 64), (128, 128), batch=(1, 1, 2))
+    meta: dict[str, Any] = {
+        "schema": 1,
+        "sllen_version": "0.1.0",
+        "tensorrt_version": "10.3.0",
+        "gpu_name": GPU[0],
+        "compute_capability": GPU[1],
+        "precision": "fp16",
+        "int8_flavour": None,
+        "attention": {"mode": "decomposed", "fused": True},
+        "profile": profile.to_dict(),
+        "onnx_sha256": "ab" * 32,
+        "onnx_file": "/models/sllen.fp16.onnx",
+        "engine_file": "sllen.fp16.engine",
+        "build_time": "2026-11-27T10:00:00+00:00",
+        "plugin_library": None,
+        "version_compatible": False,
+        "hardware_compatibility": "none",
+        "dla_core": None,
+    }
+    meta.update(overrides)
+    return meta
+
+
 def names(trt: types.ModuleType) -> list[str]:
     """The names of the calls the fake recorded, in order."""
     return [c[0] for c in trt.calls]

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fake_tensorrt import ENGINE_BYTES, GPU, SEG_CLASSES, FakeBuffers, names
+from fake_tensorrt import ENGINE_BYTES, GPU, SEG_CLASSES, FakeBuffers, engine_metadata, names
 
 from sllen.runtime import cuda_buffers, env
 from sllen.runtime.backends import BackendUnavailableError, InputError, open_backend
@@ -48,35 +48,10 @@ class NoGraphBuffers(FakeBuffers):
 # --------------------------------------------------------------------------- fixtures
 
 
-def _meta(**overrides: Any) -> dict[str, Any]:
-    profile = ShapeProfile((32, 32), (64, 64), (128, 128), batch=(1, 1, 2))
-    meta = {
-        "schema": 1,
-        "sllen_version": "0.1.0",
-        "tensorrt_version": "10.3.0",
-        "gpu_name": GPU[0],
-        "compute_capability": GPU[1],
-        "precision": "fp16",
-        "int8_flavour": None,
-        "attention": {"mode": "decomposed", "fused": True},
-        "profile": profile.to_dict(),
-        "onnx_sha256": "ab" * 32,
-        "onnx_file": "/models/sllen.fp16.onnx",
-        "engine_file": "sllen.fp16.engine",
-        "build_time": "2026-11-27T10:00:00+00:00",
-        "plugin_library": None,
-        "version_compatible": False,
-        "hardware_compatibility": "none",
-        "dla_core": None,
-    }
-    meta.update(overrides)
-    return meta
-
-
 def write_engine(folder: Path, data: bytes = ENGINE_BYTES, **meta: Any) -> Path:
     engine = folder / "sllen.fp16.engine"
     engine.write_bytes(data)
-    write_metadata(engine, _meta(**meta))
+    write_metadata(engine, engine_metadata(**meta))
     return engine
 
 
