@@ -63,6 +63,9 @@ class RunOptions:
     encoder_preset: str | None = None
     smooth: bool | None = None  # None: the default for video (see sllen.runtime.temporal)
     quality: int = 95  # JPEG/WebP quality of still images
+    # Resume an interrupted run: outputs already there are finished ones (every output is
+    # published by an atomic rename), so their sources are skipped.
+    skip_existing: bool = False
 
 
 @dataclass
@@ -70,6 +73,7 @@ class FileResult:
     source: Path
     output: Path | None = None
     error: str | None = None
+    skipped: bool = False  # skip_existing: the output was already there
     frames: int = 0
     seconds: float = 0.0
     times: StageTimes = field(default_factory=StageTimes)  # this file's seconds per stage
@@ -411,6 +415,12 @@ def run_files(
     start = time.perf_counter()
     for src in sources:
         dst = outputs[src]
+        if opts.skip_existing and dst.exists():
+            result = FileResult(src, dst, skipped=True)
+            summary.results.append(result)
+            if on_result:
+                on_result(result)
+            continue
         try:
             if is_video(src):
                 result = run_video(src, dst, enhancer, opts, progress)

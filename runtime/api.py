@@ -1,0 +1,228 @@
+"""Enhancement from a program that already has frames: open once, enhance numpy frames.
+
+For a capture loop (a detector, a robot, a notebook) that holds frames as numpy arrays::
+
+    from sllen.runtime import open_enhancer
+
+    with open_enhancer("sllen-int8.engine", fps=30) as enhance:   # None: the bundled model
+        for frame in camera:                                      # uint8 HxWx3 RGB
+            bright = enhance(frame)                               # uint8 HxWx3 RGB
+
+The same backends (TensorRT, ONNX Runtime, PyTorch), padding, tiling, batching and temporal
+smoothing as ``sllen-run``: :class:`FrameEnhancer` is what ``sllen-run`` itself drives for
+video and live streams. :class:`EnhancerSpec` is how to open a model, as plain picklable data,
+so Ray workers (``sllen-run --ray``) open exactly what a local run opens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sllen.runtime.backends.base import Backend, BackendInfo
+from sllen.runtime.enhancer import Enhancer, StageTimes
+from sllen.runtime.errors import InputError
+from sllen.runtime.preprocess import to_float, to_uint8
+from sllen.runtime.temporal import DEFAULT_SMOOTHING, TemporalSmoother
+
+CHANNELS = ("rgb", "bgr")
+
+
+@dataclass(frozen=True)
+class EnhancerSpec:
+    """Everything needed to open a model the way ``sllen-run`` does (picklable).
+
+    ``options`` go to the backend as they are: tensorrt ``cuda_graph``, ``plugin_library``;
+    pytorch ``precision``, ``attention``.
+    """
+
+    model: str | None = None  # .engine, .onnx or .safetensors; None: the bundled model
+    backend: str = "auto"
+    device: str = "auto"
+    threads: int | None = None
+    batch: int = 1
+    tile: tuple[int, int] | None = None  # (height, width): enhance in tiles of at most this
+    segmentation: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def open_backend(self) -> Backend:
+        from sllen.runtime.backends import open_backend
+
+        return open_backend(
+            self.model, self.backend, device=self.device, threads=self.threads, **self.options
+        )
+
+    def enhancer(self, backend: Backend) -> Enhancer:
+        return Enhancer(backend, batch=self.batch, tile=self.tile, segmentation=self.segmentation)
+
+
+class FrameEnhancer:
+    """Enhance numpy frames one at a time or as a stream (module doc for an example).
+
+    Frames are HxWx3, uint8 (returned as uint8) or float in [0, 1] (returned as float32),
+    RGB or, with ``channels="bgr"``, OpenCV's BGR. Frames of any size; a stream may change
+    size (that starts a new scene for the smoothing).
+
+    ``fps`` turns on temporal smoothing (steady brightness from frame to frame, as sllen-run
+    does for video; ``smooth=False`` keeps it off): frames given to one enhancer are then one
+    clip, in order; call :meth:`reset` at a cut or a new clip. Without ``fps`` every frame
+    stands alone.
+    """
+
+    def __init__(
+        self,
+        enhancer: Enhancer,
+        *,
+        fps: float | Fraction | None = None,
+        smooth: bool | None = None,
+        channels: str = "rgb",
+        owned: Backend | None = None,
+    ) -> None:
+        if channels not in CHANNELS:
+            raise InputError(f"channels must be 'rgb' or 'bgr', not {channels!r}")
+        if smooth and fps is None:
+            raise InputError("temporal smoothing needs the frame rate: give fps=")
+        on = fps is not None and (DEFAULT_SMOOTHING if smooth is None else smooth)
+        self.enhancer = enhancer
+        self.smoother = TemporalSmoother(fps or 1, enabled=on) if fps is not None else None
+        self.smoothing = on
+        self.channels = channels
+        self._owned = owned  # the backend open_enhancer opened (closed with this object)
+
+    @property
+    def info(self) -> BackendInfo:
+        return self.enhancer.backend.info
+
+    @property
+    def batch(self) -> int:
+        return self.enhancer.batch
+
+    @property
+    def times(self) -> StageTimes:
+        return self.enhancer.times
+
+    def reset(self) -> None:
+        """A new clip (or a cut the scene detector would miss): forget the brightness history."""
+        if self.smoother is not None:
+            self.smoother.reset()
+
+    # ----------------------------------------------------------------- float core
+
+    def enhance_float(
+        self, frames: Sequence[np.ndarray]
+    ) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Float RGB HxWx3 frames in [0, 1], in clip order -> (float image, labels or None)."""
+        results = self.enhancer.enhance(list(frames))
+        out = []
+        for x, r in zip(frames, results, strict=True):
+            t = time.perf_counter()
+            image = self.smoother.apply(x, r.image) if self.smoother is not None else r.image
+            self.enhancer.times.post += time.perf_counter() - t
+            out.append((image, r.labels))
+        return out
+
+    # ----------------------------------------------------------------- numpy frames in/out
+
+    def _to_float(self, frame: np.ndarray) -> np.ndarray:
+        a = np.asarray(frame)
+        if a.ndim != 3 or a.shape[2] != 3:
+            raise InputError(f"expected an HxWx3 frame, got shape {a.shape}")
+        if a.dtype != np.uint8 and not np.issubdtype(a.dtype, np.floating):
+            raise InputError(f"expected a uint8 or float frame, got {a.dtype}")
+        if self.channels == "bgr":
+            a = a[..., ::-1]
+        return np.ascontiguousarray(to_float(a))
+
+    def _from_float(self, image: np.ndarray, like: np.ndarray) -> np.ndarray:
+        out = to_uint8(image) if like.dtype == np.uint8 else image.astype(np.float32, copy=False)
+        return np.ascontiguousarray(out[..., ::-1]) if self.channels == "bgr" else out
+
+    def enhance_many(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Enhance a list of frames (batched ``batch`` at a time), in clip order."""
+        floats = [self._to_float(f) for f in frames]
+        done = self.enhance_float(floats)
+        return [self._from_float(img, f) for (img, _), f in zip(done, frames, strict=True)]
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """Enhance one frame."""
+        return self.enhance_many([frame])[0]
+
+    enhance = __call__
+
+    def segment(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(enhanced frame, uint8 HxW class per pixel); needs ``segmentation=True``."""
+        ((image, labels),) = self.enhance_float([self._to_float(frame)])
+        if labels is None:
+            raise InputError("open the enhancer with segmentation=True to get the semantic map")
+        return self._from_float(image, np.asarray(frame)), labels
+
+    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Enhance an iterator of frames lazily, ``batch`` frames per inference, in order."""
+        pending: list[np.ndarray] = []
+        for frame in frames:
+            pending.append(frame)
+            if len(pending) >= self.batch:
+                yield from self.enhance_many(pending)
+                pending = []
+        if pending:
+            yield from self.enhance_many(pending)
+
+    # ----------------------------------------------------------------- lifetime
+
+    def close(self) -> None:
+        if self._owned is not None:
+            owned, self._owned = self._owned, None
+            owned.close()
+
+    def __enter__(self) -> FrameEnhancer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_enhancer(
+    model: str | Path | None = None,
+    *,
+    backend: str = "auto",
+    device: str = "auto",
+    threads: int | None = None,
+    batch: int = 1,
+    tile: tuple[int, int] | None = None,
+    fps: float | Fraction | None = None,
+    smooth: bool | None = None,
+    channels: str = "rgb",
+    segmentation: bool = False,
+    **options: Any,
+) -> FrameEnhancer:
+    """Open `model` (None: the bundled model) for frames; close it (or use ``with``) after.
+
+    The arguments are sllen-run's: ``backend`` auto/tensorrt/onnxruntime/pytorch, ``device``
+    auto/cpu/cuda/cuda:N, ``threads`` for CPU inference, ``batch`` frames per inference (for
+    :meth:`FrameEnhancer.stream` and ``enhance_many``), ``tile`` (height, width) to bound
+    memory, ``fps`` for temporal smoothing, ``channels`` "rgb" or "bgr", and backend options
+    (``cuda_graph=True``, ``plugin_library=...``, ``precision="fp16"``).
+    """
+    spec = EnhancerSpec(
+        model=str(model) if model is not None else None,
+        backend=backend,
+        device=device,
+        threads=threads,
+        batch=batch,
+        tile=tile,
+        segmentation=segmentation,
+        options=options,
+    )
+    runner = spec.open_backend()
+    try:
+        enhancer = spec.enhancer(runner)
+        return FrameEnhancer(enhancer, fps=fps, smooth=smooth, channels=channels, owned=runner)
+    except BaseException:
+        runner.close()
+        raise
