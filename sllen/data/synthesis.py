@@ -21,6 +21,10 @@ Everything physical happens in linear light. For a float image ``img`` (HxWx3 sR
 5. ``low = linear_to_srgb(lin)`` quantised to 8 bits: the result is float32 and an exact
    multiple of 1/255, like a real 8-bit low-light photo.
 
+``SynthesisParams(degradation="camera")`` replaces steps 1-5 by the raw-domain camera
+pipeline of ``sllen.data.camera`` (mosaic, gain-dependent noise, banding, chroma blotches,
+ISP, JPEG); ``"mixed"`` uses it for a share ``MIXED_CAMERA_SHARE`` of the images.
+
 API: ``SynthesisParams`` holds the ranges; ``sample_params(rng, cfg)`` draws one concrete
 ``Darkening`` (resolution-independent: light positions are in image-relative units);
 ``darken(img, darkening, rng)`` applies it (``rng`` draws the noise); ``synthesize_low(img,
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -67,6 +72,12 @@ def quantize_8bit(img: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- parameters
 
+Degradation = Literal["simple", "camera", "mixed"]
+DEGRADATIONS: tuple[str, ...] = ("simple", "camera", "mixed")
+# "mixed": this share of images goes through the camera pipeline, the rest through the simple
+# one (a model fine-tuned from the simple path keeps what it learnt there).
+MIXED_CAMERA_SHARE = 0.75
+
 
 @dataclass(frozen=True)
 class SynthesisParams:
@@ -80,8 +91,15 @@ class SynthesisParams:
     color_shift: float = 0.10
     noise_prob: float = 1.0
     shot_range: tuple[float, float] = (1e-4, 1.2e-2)
+    # simple: the steps above; camera: sllen.data.camera's raw pipeline (its own defaults);
+    # mixed: camera with probability MIXED_CAMERA_SHARE, else simple.
+    degradation: Degradation = "simple"
 
     def __post_init__(self) -> None:
+        if self.degradation not in DEGRADATIONS:
+            raise InputError(
+                f"degradation must be one of {', '.join(DEGRADATIONS)}, not {self.degradation!r}"
+            )
         lo, hi = self.exposure_range
         if not 0.0 < lo <= hi <= 1.0:
             raise InputError(f"exposure_range must satisfy 0 < lo <= hi <= 1, got {lo}, {hi}")
@@ -235,5 +253,13 @@ def synthesize_low(
     """
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)
+    cfg = cfg or SynthesisParams()
+    if cfg.degradation != "simple":
+        # The coin is drawn only here, so the simple path's random stream is unchanged.
+        if cfg.degradation == "camera" or rng.random() < MIXED_CAMERA_SHARE:
+            from .camera import synthesize_camera_low  # camera imports this module
+
+            low, draw = synthesize_camera_low(img, rng)
+            return low, {"degradation": "camera", **draw}
     params = sample_params(rng, cfg)
     return darken(img, params, rng), params.as_dict()
