@@ -39,6 +39,21 @@ def train_command(
     no_rsaeb: Annotated[bool, Opt("--no-rsaeb", help="Ablation SLLEN-2.")] = False,
     num_classes: Annotated[int | None, Opt(help="Override the preset's class count.")] = None,
     scene_classes: Annotated[int, Opt(help="Classes of the procedural scenes.")] = 8,
+    degradation: Annotated[
+        str,
+        Opt(
+            help="How generated pairs are darkened: simple (noise per RGB pixel), camera (raw "
+            "pipeline: mosaic, gain, banding, chroma blotches, ISP, JPEG) or mixed (3/4 camera)."
+        ),
+    ] = "simple",
+    init_weights: Annotated[
+        Path | None,
+        Opt(help="Fine-tune: start from these weights (same preset), new schedule from step 0."),
+    ] = None,
+    val_data: Annotated[
+        Path | None,
+        Opt(help="Validate on real pairs from this folder (spread over it), not generated ones."),
+    ] = None,
     w_smooth_l1: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
     w_perceptual: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
     w_distillation: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
@@ -113,6 +128,9 @@ def train_command(
         lle_data=lle_data,
         ss_data=ss_data,
         scene_classes=scene_classes,
+        degradation=degradation,
+        init_weights=init_weights,
+        val_data=val_data,
         val_every=val_every,
         val_holdout=val_holdout,
         save_every=save_every,

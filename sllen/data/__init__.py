@@ -8,7 +8,7 @@ Conventions (every module follows them):
 - Randomness: functions take a numpy Generator (or a seed); dataset item i draws from
   item_rng(seed, i, epoch), so it is the same in every process and changes with set_epoch.
 
-The numpy-only modules (synthesis, scenes, pair_layouts, samples, gradient_level,
+The numpy-only modules (synthesis, camera, scenes, pair_layouts, samples, gradient_level,
 seeding) never import torch, and the names below load lazily, so ``from sllen.data.synthesis
 import ...`` and evaluation's pair discovery work on machines without torch (calibration and
 engine-only evaluation).
@@ -20,6 +20,7 @@ from sllen._lazy import lazy_exports
 
 _EXPORTS = {
     "augment": ("PairedAugment", "pad_to", "random_crop", "random_flip"),
+    "camera": ("CameraParams", "camera_darken", "sample_camera", "synthesize_camera_low"),
     "convert": ("image_to_tensor", "tensor_to_image"),
     "gradient_level": ("estimate_gradient_level", "gradient_level"),
     "pair_datasets": (

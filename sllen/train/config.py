@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from sllen.data.synthesis import DEGRADATIONS
 from sllen.losses import LossWeights
 from sllen.runtime.errors import InputError
 
@@ -39,6 +40,17 @@ class TrainConfig:
     ss_data: Path | None = None
     scene_classes: int = 8  # classes of the procedural scenes (<= the model's num_classes)
     synthetic_length: int = 100_000
+    # How generated pairs are darkened (sllen.data.synthesis.SynthesisParams.degradation):
+    # simple (per-pixel noise in linear RGB), camera (raw pipeline: mosaic, gain, banding,
+    # chroma blotches, ISP, JPEG) or mixed (camera for 3 of 4 images).
+    degradation: str = "simple"
+    # Start from these weights (fine-tuning; same preset), unlike resume: fresh optimizers,
+    # step 0, the new schedule.
+    init_weights: Path | None = None
+    # Validate on real pairs from this folder (low/ + high/ or LOL/LSRW; spread over the set,
+    # val_images of them) instead of generated ones: choose checkpoints on real sensor noise
+    # without training on it.
+    val_data: Path | None = None
     val_images: int = 16
     # > 0: hold this many training pairs of --lle-data out of training and validate on them
     # (choose settings on the training set's own split, never on the benchmark's eval split).
@@ -52,12 +64,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # Accept plain strings from Python callers.
-        for name in ("out", "lle_data", "ss_data", "vgg_weights"):
+        for name in ("out", "lle_data", "ss_data", "vgg_weights", "init_weights", "val_data"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
                 setattr(self, name, Path(value))
         if self.val_holdout < 0:
             raise InputError(f"val_holdout must be >= 0, not {self.val_holdout}")
+        if self.degradation not in DEGRADATIONS:
+            raise InputError(
+                f"degradation must be one of {', '.join(DEGRADATIONS)}, not {self.degradation!r}"
+            )
         if self.schedule not in ("alternating", "independent"):
             raise InputError(f"schedule must be alternating or independent, not {self.schedule!r}")
 

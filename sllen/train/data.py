@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from torch.utils.data import Dataset
 
@@ -15,9 +16,12 @@ from sllen.data.pair_datasets import PairedDataset, detect_layout, find_paired, 
 from sllen.data.pair_layouts import ImagePair
 from sllen.data.procedural import SceneSegmentationDataset, SyntheticPairDataset
 from sllen.data.sampler import InfiniteLoader, SizedDataset, build_loader
+from sllen.data.synthesis import Degradation, SynthesisParams
 from sllen.data.voc import VOCSegmentation
 from sllen.runtime.errors import InputError
 from sllen.train.config import TrainConfig
+
+T = TypeVar("T")
 
 # Validation images must never be training images: the synthetic validation set draws from
 # a seed far from the training seed.
@@ -56,13 +60,40 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig) -> TrainData:
         val = find_paired(cfg.lle_data, "eval") if has_eval else find_paired(cfg.lle_data)
         val = _Head(val, cfg.val_images)
     else:
+        synthesis = SynthesisParams(degradation=cast(Degradation, cfg.degradation))
         lle = SyntheticPairDataset(
-            cfg.synthetic_length, cfg.crop_size, seed=cfg.seed + 1, num_classes=cfg.scene_classes
+            cfg.synthetic_length,
+            cfg.crop_size,
+            seed=cfg.seed + 1,
+            synthesis_cfg=synthesis,
+            num_classes=cfg.scene_classes,
         )
         val = SyntheticPairDataset(
-            cfg.val_images, VAL_SIZE, seed=cfg.seed + VAL_SEED_OFFSET, num_classes=cfg.scene_classes
+            cfg.val_images,
+            VAL_SIZE,
+            seed=cfg.seed + VAL_SEED_OFFSET,
+            synthesis_cfg=synthesis,
+            num_classes=cfg.scene_classes,
         )
+    if cfg.val_data is not None:
+        val = PairedDataset(spread(_all_pairs(cfg.val_data), cfg.val_images))
     return TrainData(ss, lle, val)
+
+
+def _all_pairs(root: Path) -> list[ImagePair]:
+    """Every pair of a folder: a dataset's training split, or a plain low/ + high/ folder."""
+    layout = detect_layout(root)
+    pairs = find_pairs(root, "train" if layout in ("lol", "lsrw") else "eval")
+    if not pairs:
+        raise InputError(f"no image pairs found in {root}")
+    return pairs
+
+
+def spread(pairs: list[T], n: int) -> list[T]:
+    """n pairs evenly spaced over the list (all of them if n >= len)."""
+    if n >= len(pairs):
+        return list(pairs)
+    return [pairs[int((i + 0.5) * len(pairs) / n)] for i in range(n)]
 
 
 def holdout_split(pairs: list[ImagePair], n: int) -> tuple[list[ImagePair], list[ImagePair]]:

@@ -32,7 +32,7 @@ import sllen
 from sllen.config import get_preset
 from sllen.losses import LLELoss, PerceptualLoss, SegmentationLoss
 from sllen.metrics import psnr, ssim
-from sllen.model.io import save_weights
+from sllen.model.io import load_weights, save_weights
 from sllen.model.sllen import SLLEN
 from sllen.runtime.errors import InputError
 from sllen.train.checkpoint import load_checkpoint, save_checkpoint
@@ -132,7 +132,14 @@ class Trainer:
                 f"--scene-classes {cfg.scene_classes} exceeds the model's "
                 f"{model_cfg.num_classes} classes"
             )
-        self.model = SLLEN(model_cfg).to(self.device)
+        self.model = SLLEN(model_cfg)
+        if cfg.init_weights is not None and not cfg.resume:
+            # Fine-tuning: the weights only (the file's config must be this preset's); a
+            # resumed run takes its weights from the checkpoint instead.
+            start = load_weights(cfg.init_weights, expected=model_cfg)
+            self.model.load_state_dict(start.state_dict())
+            self.log(f"starting from the weights in {cfg.init_weights}")
+        self.model = self.model.to(self.device)
         self.stages: nn.Module = _Stages(self.model)
         if self.distributed:
             self.stages = nn.parallel.DistributedDataParallel(

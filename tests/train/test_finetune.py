@@ -1,0 +1,67 @@
+"""Fine-tuning from weights, the camera degradation and validation on real pairs (tiny preset)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sllen.config import get_preset
+from sllen.model.io import load_weights, save_weights
+from sllen.model.sllen import SLLEN
+from sllen.runtime.errors import InputError
+from sllen.train.config import TrainConfig
+from sllen.train.data import build_datasets, spread
+from sllen.train.trainer import train
+
+
+def _cfg(out: Path, **kw) -> TrainConfig:
+    base = dict(
+        out=out,
+        preset="tiny",
+        steps=2,
+        batch_size=2,
+        ss_batch_size=2,
+        crop_size=32,
+        val_images=2,
+        val_every=2,
+        save_every=2,
+        threads=1,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_init_weights_start_the_run_from_them(tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    start = SLLEN(get_preset("tiny"))
+    save_weights(start, tmp_path / "start.safetensors")
+    # lr 0: the run's weights stay the starting weights, not the seed's fresh initialisation
+    result = train(
+        _cfg(tmp_path / "run", init_weights=tmp_path / "start.safetensors", lr=0.0), quiet=True
+    )
+    got, want = load_weights(result.weights).state_dict(), start.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    other = SLLEN(get_preset("edge"))
+    save_weights(other, tmp_path / "edge.safetensors")
+    with pytest.raises(ValueError, match="expected 'tiny'"):
+        train(_cfg(tmp_path / "bad", init_weights=tmp_path / "edge.safetensors"), quiet=True)
+
+
+def test_camera_degradation_and_real_validation_pairs(tmp_path: Path) -> None:
+    from sllen.data.samples import write_sample_pairs
+
+    pairs = write_sample_pairs(tmp_path / "pairs", 5, (40, 48), seed=2)
+    cfg = _cfg(tmp_path / "run", degradation="camera", val_data=pairs, val_images=3)
+    data = build_datasets(cfg, get_preset("tiny"))
+    assert data.lle.synthesis_cfg.degradation == "camera"  # type: ignore[attr-defined]
+    assert len(data.val) == 3 and data.val[0]["low"].shape == (3, 40, 48)
+    result = train(cfg, quiet=True)
+    assert np.isfinite(result.val_psnr)
+    with pytest.raises(InputError, match="degradation"):
+        _cfg(tmp_path, degradation="phone")
+
+
+def test_spread_picks_evenly():
+    assert spread(list(range(10)), 3) == [1, 5, 8]
+    assert spread([1, 2], 5) == [1, 2]
