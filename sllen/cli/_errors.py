@@ -39,6 +39,7 @@ EXTRAS = {
     "skimage": "eval",
     "sklearn": "eval",
     "matplotlib": "eval",
+    "ray": "ray",
 }
 
 EXIT_BAD_INPUT = 2

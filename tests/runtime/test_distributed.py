@@ -1,0 +1,221 @@
+"""sllen-run on Ray: a local two-worker Ray instance writes what a local run writes.
+
+One Ray instance for the module (starting Ray costs seconds), two CPU slots, workers of one
+ONNX Runtime thread each on the bundled model. A worker process that dies is simulated by a
+worker set-up hook that makes ``run_image`` exit the process on files named ``crash*``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sllen.runtime.api import EnhancerSpec
+from sllen.runtime.backends import open_backend
+from sllen.runtime.enhancer import Enhancer
+from sllen.runtime.errors import MissingDependencyError
+from sllen.runtime.run import FileResult, RunOptions, collect_inputs, run_files
+
+pytestmark = pytest.mark.slow  # Ray's start-up alone takes about 6 s on two cores
+
+SPEC = EnhancerSpec(backend="onnxruntime", device="cpu", threads=1)
+FRAMES, FPS, W, H = 10, 10, 64, 48
+
+# Run in every Ray worker process as it starts: a source named crash* kills the worker.
+CRASH_HOOK = """
+import os
+import sllen.runtime.run as run
+_run_image = run.run_image
+def run_image(src, dst, enhancer, opts):
+    if src.name.startswith("crash"):
+        os._exit(3)
+    return _run_image(src, dst, enhancer, opts)
+run.run_image = run_image
+"""
+
+
+@pytest.fixture(scope="module")
+def ray() -> Iterator[object]:
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'sllen[ray]')")
+
+    def crash_hook() -> None:  # nested: Ray's cloudpickle sends it by value
+        exec(CRASH_HOOK, {})
+
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+        runtime_env={"worker_process_setup_hook": crash_hook},
+    )
+    yield ray
+    ray.shutdown()
+
+
+def _image(path: Path, size: tuple[int, int], seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 60, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def _video(path: Path) -> Path:
+    av = pytest.importorskip("av")
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.options = {"crf": "18", "preset": "ultrafast"}
+        y, x = np.mgrid[0:H, 0:W]
+        for i in range(FRAMES):
+            rgb = np.stack([(x + 3 * i) % 80, (y * 2) % 80, np.full_like(x, 10 + 2 * i)], -1)
+            frame = av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as f:
+        return [frame.to_ndarray(format="rgb24") for frame in f.decode(video=0)]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
+    """A folder of four small images, a ten-frame video and a broken PNG, and a local run's
+    outputs of it (the reference)."""
+    root = tmp_path_factory.mktemp("ray")
+    folder = root / "in"
+    folder.mkdir()
+    for i, size in enumerate([(64, 48), (48, 64), (80, 40), (32, 32)]):
+        _image(folder / f"img{i}.png", size, seed=i)
+    _video(folder / "clip.mp4")
+    (folder / "bad.png").write_bytes(b"not a png")
+    sources = collect_inputs([folder])
+    with open_backend(None, "onnxruntime", device="cpu", threads=1) as backend:
+        local = run_files(sources, Enhancer(backend), RunOptions(output=root / "local"))
+    assert [r.source.name for r in local.failed] == ["bad.png"]
+    return sources, root / "local"
+
+
+def _same_outputs(ours: Path, local: Path) -> None:
+    for ref in sorted(local.iterdir()):
+        out = ours / ref.name
+        if ref.suffix == ".png":
+            assert out.read_bytes() == ref.read_bytes(), ref.name
+        else:
+            got, want = _frames(out), _frames(ref)
+            assert len(got) == len(want) == FRAMES
+            for a, b in zip(got, want, strict=True):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_outputs_equal_a_local_run_and_a_resume_skips_them(
+    ray: object, media: tuple[list[Path], Path], tmp_path: Path
+) -> None:
+    from sllen.runtime.distributed import run_files_ray
+
+    sources, local = media
+    progress: list[tuple[str, int, int | None]] = []
+    finished: list[FileResult] = []
+    opts = RunOptions(output=tmp_path / "out")
+    summary = run_files_ray(
+        sources,
+        SPEC,
+        opts,
+        workers=2,
+        progress=lambda *a: progress.append(a),
+        on_result=finished.append,
+    )
+    assert [r.source for r in summary.results] == sources  # the sources' order, not finishing
+    assert sorted(r.source.name for r in finished) == sorted(s.name for s in sources)
+    # The bad file is reported as a local run reports it, and the others finish.
+    (bad,) = summary.failed
+    assert bad.source.name == "bad.png" and bad.output is None and bad.error
+    assert summary.frames == 4 + FRAMES
+    assert summary.times.frames == 4 + FRAMES
+    assert all(r.output == opts.output / r.source.name for r in summary.results if not r.error)
+    _same_outputs(opts.output, local)
+    # Progress across the cluster: every image once, the video up to its last frame.
+    assert sorted(p for p in progress if p[0] != "clip.mp4") == [
+        (f"img{i}.png", 1, 1) for i in range(4)
+    ]
+    assert progress[[p[0] for p in progress].index("clip.mp4")][2] in (FRAMES, None)
+    assert max(p[1] for p in progress if p[0] == "clip.mp4") == FRAMES
+
+    # Resume: finished outputs are skipped (nothing dispatched for them), a removed one is
+    # redone, and the bad file is tried again.
+    (opts.output / "img2.png").unlink()
+    resumed = run_files_ray(
+        sources, SPEC, RunOptions(output=opts.output, skip_existing=True), workers=2
+    )
+    skipped = {r.source.name for r in resumed.results if r.skipped}
+    assert skipped == {"img0.png", "img1.png", "img3.png", "clip.mp4"}
+    redone = {r.source.name: r for r in resumed.results if not r.skipped}
+    assert set(redone) == {"img2.png", "bad.png"}
+    assert redone["img2.png"].frames == 1 and redone["bad.png"].error
+    assert (opts.output / "img2.png").read_bytes() == (local / "img2.png").read_bytes()
+    assert ray.is_initialized()  # type: ignore[attr-defined]  # the caller's instance stays
+
+
+def test_a_dead_worker_is_replaced_and_its_file_reported(
+    ray: object, media: tuple[list[Path], Path], tmp_path: Path
+) -> None:
+    from sllen.runtime.distributed import run_files_ray
+
+    sources, local = media
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _image(folder / "crash.png", (32, 32), seed=9)
+    for name in ("img0.png", "img1.png"):
+        (folder / name).write_bytes((sources[0].parent / name).read_bytes())
+    finished: list[FileResult] = []
+    with pytest.warns(UserWarning, match="room for 2"):  # a local instance never grows
+        summary = run_files_ray(
+            collect_inputs([folder]),
+            SPEC,
+            RunOptions(output=tmp_path / "out"),
+            workers=3,
+            on_result=finished.append,
+        )
+    (crash,) = summary.failed
+    assert crash.source.name == "crash.png"
+    assert "died twice" in (crash.error or "")
+    for name in ("img0.png", "img1.png"):
+        assert (tmp_path / "out" / name).read_bytes() == (local / name).read_bytes()
+    assert len(finished) == 3
+
+
+def test_missing_ray_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, media: tuple[list[Path], Path], tmp_path: Path
+) -> None:
+    from sllen.runtime.distributed import run_files_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(MissingDependencyError, match=r"pip install 'sllen\[ray\]'"):
+        run_files_ray(media[0], SPEC, RunOptions(output=tmp_path / "out"))
+
+
+def test_tasks_put_videos_alone_images_in_batches_biggest_first(tmp_path: Path) -> None:
+    from sllen.runtime.distributed import _tasks
+
+    files = []
+    for i in range(20):
+        p = tmp_path / f"i{i:02d}.png"
+        p.write_bytes(b"x" * (100 + i))
+        files.append((p, tmp_path / "out" / p.name))
+    clip = tmp_path / "v.mp4"
+    clip.write_bytes(b"x" * 50)  # smaller than any image: sorted by size, not kind
+    files.append((clip, tmp_path / "out" / "v.mp4"))
+    tasks = _tasks(files, workers=2)
+    assert [len(t.items) for t in tasks] == [3] * 6 + [2, 1]  # ceil(20 / (4 tasks x 2 workers))
+    assert tasks[0].items[0][0].name == "i19.png"  # the biggest first
+    assert tasks[-1].items == [(clip, tmp_path / "out" / "v.mp4")]
+    assert [t.size for t in tasks] == sorted((t.size for t in tasks), reverse=True)
