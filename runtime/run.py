@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from sllen.runtime.api import FrameEnhancer
 from sllen.runtime.enhancer import Enhancer, StageTimes
 from sllen.runtime.errors import InputError, MissingFileError, SllenError
 from sllen.runtime.images import IMAGE_SUFFIXES, read_picture, write_picture, write_rgb8
@@ -243,11 +244,11 @@ def run_video(
     opts: RunOptions,
     progress: ProgressFn | None = None,
 ) -> FileResult:
-    from sllen.runtime import temporal, video
+    from sllen.runtime import video
 
     info = video.probe(src)
-    smooth = temporal.DEFAULT_SMOOTHING if opts.smooth is None else opts.smooth
-    smoother = temporal.TemporalSmoother(info.fps, enabled=smooth)
+    clip = FrameEnhancer(enhancer, fps=info.fps, smooth=opts.smooth)  # what embedders use too
+    smooth = clip.smoothing
     width = info.width * (2 if opts.side_by_side else 1)
     out_info = dataclasses.replace(info, width=width)
     times = StageTimes()
@@ -324,7 +325,7 @@ def run_video(
             else:
                 pending.append(item)
             if pending and (done or len(pending) >= enhancer.batch):
-                _enhance_frames(pending, enhancer, smoother, opts, encoded, stop)
+                _enhance_frames(pending, clip, opts, encoded, stop)
                 pending = []
         _put(encoded, _END, stop)
     except _Stop:
@@ -367,24 +368,21 @@ def _preset(opts: RunOptions) -> str | None:
 
 def _enhance_frames(
     frames: list[Any],
-    enhancer: Enhancer,
-    smoother: Any,
+    clip: FrameEnhancer,
     opts: RunOptions,
     out: queue.Queue[Any],
     stop: threading.Event,
 ) -> None:
     t0 = time.perf_counter()
     inputs = [to_float(f.image) for f in frames]
-    enhancer.times.pre += time.perf_counter() - t0
-    results = enhancer.enhance(inputs)
-    for frame, x, r in zip(frames, inputs, results, strict=True):
+    clip.times.pre += time.perf_counter() - t0
+    for frame, x, (image, labels) in zip(frames, inputs, clip.enhance_float(inputs), strict=True):
         t = time.perf_counter()
-        image = smoother.apply(x, r.image)
         if opts.side_by_side:
             image = np.concatenate([x, image], axis=1)
         image8 = to_uint8(image)
-        enhancer.times.post += time.perf_counter() - t
-        _put(out, (frame, image8, r.labels), stop)
+        clip.times.post += time.perf_counter() - t
+        _put(out, (frame, image8, labels), stop)
 
 
 # --------------------------------------------------------------------------- many files

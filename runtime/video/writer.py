@@ -24,6 +24,7 @@ from sllen.runtime.video.common import (
     _interp,
     _reason,
 )
+from sllen.runtime.video.live import OUTPUT_FORMATS, is_stream_output, redact, scheme
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,10 @@ class VideoWriter:
         audio_from: str | os.PathLike[str] | None = None,
         options: dict[str, str] | None = None,
     ) -> None:
+        # A stream URL (udp://, rtsp://, ...) is written to as it is: nothing to publish.
+        self.url = str(path) if is_stream_output(str(path)) else None
         self.path = Path(path)
+        self.label = redact(self.url) if self.url else str(self.path)
         self.info = info
         self.codec_request = codec
         self.crf, self.preset, self.bitrate = crf, preset, bitrate
@@ -116,30 +120,48 @@ class VideoWriter:
         self._in_size: tuple[int, int] | None = None
         self._last_pts: int | None = None
         self._closed = False
+        if self.url is not None:
+            self._open_stream()
+            return
         if self.path.suffix == "":
-            raise VideoError(f"{self.path}: give the output a suffix (.mp4, .mkv, .mov, .webm)")
+            raise VideoError(f"{self.label}: give the output a suffix (.mp4, .mkv, .mov, .webm)")
         if self.audio_from is not None:
             _check_file(self.audio_from)
         try:
             # The container is picked from the suffix: the temporary file keeps it.
             self._target = AtomicFile(self.path, suffix=self.path.suffix)
         except OSError as e:
-            raise VideoError(f"{self.path}: cannot write ({e.strerror or e})") from None
+            raise VideoError(f"{self.label}: cannot write ({e.strerror or e})") from None
         av = _av()
         try:
             self._out = av.open(str(self._target.tmp), mode="w")
         except (av.FFmpegError, ValueError) as e:
             self._discard()
-            raise VideoError(f"{self.path}: cannot write this container ({_reason(e)})") from None
+            raise VideoError(f"{self.label}: cannot write this container ({_reason(e)})") from None
+
+    def _open_stream(self) -> None:
+        av, url = _av(), str(self.url)
+        kind = scheme(url) or ""
+        if kind == "udp" and "pkt_size" not in url:
+            url += ("&" if "?" in url else "?") + "pkt_size=1316"  # 7 TS packets per datagram
+        options = {"rtsp_transport": "tcp"} if kind in ("rtsp", "rtsps") else {}
+        try:
+            self._out = av.open(url, mode="w", format=OUTPUT_FORMATS[kind], options=options)
+        except (av.FFmpegError, OSError, ValueError) as e:
+            raise VideoError(
+                f"{self.label}: cannot open the output stream ({_reason(e)})"
+            ) from None
 
     # -- setup, on the first frame ------------------------------------------------------
 
     def _start(self, h: int, w: int) -> None:
         av, info, out = _av(), self.info, self._out
         self.codec = _encoder(self.codec_request, out)
-        if self.codec not in out.supported_codecs and self.codec_request is not None:
+        # FFmpeg's mpegts/flv/rtsp muxers do not answer the codec query; they take H.264.
+        known = self.url is None
+        if known and self.codec not in out.supported_codecs and self.codec_request is not None:
             raise VideoError(
-                f"{self.path}: the {out.format.name} container cannot hold {self.codec}; "
+                f"{self.label}: the {out.format.name} container cannot hold {self.codec}; "
                 "pick another suffix (.mkv holds almost anything) or codec"
             )
         encoder = av.Codec(self.codec, "w")
@@ -155,7 +177,7 @@ class VideoWriter:
             log.warning(
                 "%s: %dx%d is not a multiple of the %s chroma grid; padding to %dx%d by "
                 "repeating the last column/row (pix_fmt='yuv444p' keeps the exact size)",
-                self.path, w, h, self.pix_fmt, self.width, self.height,
+                self.label, w, h, self.pix_fmt, self.width, self.height,
             )  # fmt: skip
         # Constant-rate codecs/containers count in frames; everything else keeps the input's
         # time base so variable frame rates and the exact timestamps survive.
@@ -185,7 +207,7 @@ class VideoWriter:
         self._stream = stream
         if self.audio_from is not None:
             self._audio = _AudioCopy(self.audio_from, out, self.path)
-        if out.format.name in ("mov,mp4,m4a,3gp,3g2,mj2", "mp4", "mov"):
+        if self.url is None and out.format.name in ("mov,mp4,m4a,3gp,3g2,mj2", "mp4", "mov"):
             # moov first: plays while downloading, and a cut-off copy still plays its start.
             out.container_options["movflags"] = "+faststart"
 
@@ -217,7 +239,7 @@ class VideoWriter:
     def write(self, image: np.ndarray, pts: int | None = None) -> None:
         """Encode one uint8 HxWx3 RGB frame shown at `pts` (``info.time_base`` units)."""
         if self._closed:
-            raise RuntimeError(f"{self.path}: the writer is closed")
+            raise RuntimeError(f"{self.label}: the writer is closed")
         if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3):
             got = getattr(image, "dtype", type(image).__name__)
             raise InputError(f"VideoWriter.write takes uint8 HxWx3 RGB, got {got}")
@@ -245,7 +267,7 @@ class VideoWriter:
             packets = self._stream.encode(frame)
             self._out.mux(packets)
         except av.FFmpegError as e:
-            raise VideoError(f"{self.path}: encoding failed ({_reason(e)})") from None
+            raise VideoError(f"{self.label}: encoding failed ({_reason(e)})") from None
         self.frames_written += 1
         if self._audio is not None:
             # Audio up to a little past this frame: packets reach the muxer near their video.
@@ -272,16 +294,18 @@ class VideoWriter:
         av = _av()
         try:
             if self._stream is None:
-                raise VideoError(f"{self.path}: no frames were written")
+                raise VideoError(f"{self.label}: no frames were written")
             try:
                 self._out.mux(self._stream.encode(None))
                 if self._audio is not None:
                     self._audio.copy_until(math.inf)
                 self._out.close()
             except av.FFmpegError as e:
-                raise VideoError(f"{self.path}: could not finish the file ({_reason(e)})") from None
-            assert self._target is not None
-            self._target.publish()  # the usual permissions, then renamed into place
+                raise VideoError(
+                    f"{self.label}: could not finish the file ({_reason(e)})"
+                ) from None
+            if self._target is not None:  # a file (a stream has nothing to publish)
+                self._target.publish()  # the usual permissions, then renamed into place
         except BaseException:
             self._discard()
             raise

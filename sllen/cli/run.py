@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -78,7 +79,15 @@ def run_command(
     backend: Annotated[str, Opt(help="auto, tensorrt, onnxruntime or pytorch.")] = "auto",
     device: Annotated[str, Opt(help="auto, cpu, cuda or cuda:N.")] = "auto",
     precision: Annotated[str, Opt(help="PyTorch backend: auto, fp32 or fp16.")] = "auto",
-    output: Annotated[Path, Opt("--output", "-o", help="Output folder.")] = Path("enhanced"),
+    output: Annotated[
+        str,
+        Opt(
+            "--output",
+            "-o",
+            help="Output folder. Live sources also take a video file or a stream URL "
+            "(udp://HOST:PORT sends MPEG-TS, rtsp://... pushes to a server).",
+        ),
+    ] = "enhanced",
     side_by_side: Annotated[
         bool, Opt("--side-by-side", help="Write input and result side by side.")
     ] = False,
@@ -111,11 +120,37 @@ def run_command(
         Path | None, Opt(help="TensorRT: the attention plugin library (.so), if not found.")
     ] = None,
     attention: Annotated[str, Opt(help="PyTorch backend: auto, kernel or sdpa.")] = "auto",
+    duration: Annotated[
+        float | None, Opt(help="Live: stop after this many seconds (else Ctrl-C).")
+    ] = None,
+    frames: Annotated[int | None, Opt(help="Live: stop after this many output frames.")] = None,
+    reconnect: Annotated[
+        int, Opt(help="Live: reconnect attempts when the source drops or stalls (0: stop).")
+    ] = 3,
+    timeout: Annotated[
+        float, Opt(help="Live: seconds without data before the source counts as lost.")
+    ] = 10.0,
+    ray: Annotated[
+        str | None,
+        Opt(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Run on Ray: --ray alone starts a local instance; --ray ADDRESS joins a "
+            "cluster (auto, HOST:PORT, ray://HOST:10001); needs the ray extra.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, Opt(help="Ray: model workers (default: as many as the cluster holds).")
+    ] = None,
+    resume: Annotated[
+        bool, Opt("--resume", help="Skip inputs whose output exists (finish a stopped run).")
+    ] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
-    """Enhance low-light images and videos; results keep names, formats, frame rate and audio."""
-    from sllen.runtime.backends import choose_backend, open_backend
-    from sllen.runtime.enhancer import Enhancer
+    """Enhance low-light images, videos and live streams; results keep names, formats, frame
+    rate and audio."""
+    from sllen.runtime.api import EnhancerSpec
+    from sllen.runtime.backends import choose_backend
     from sllen.runtime.run import (
         RunOptions,
         collect_inputs,
@@ -123,12 +158,22 @@ def run_command(
         prepare_output,
         run_files,
     )
+    from sllen.runtime.video.live import is_live, is_stream_output
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     _one_line_warnings()
-    sources = collect_inputs(inputs)
-    output_paths(sources, output)  # refuse overwriting an input before loading anything
-    prepare_output(output)
+    live = [i for i in inputs if is_live(i)]
+    if live or is_stream_output(output):
+        if len(inputs) != 1:
+            raise InputError("a live source (or a stream output) runs alone: give one input")
+        if ray is not None or resume:
+            raise InputError("--ray and --resume are for files, not live sources")
+    elif duration is not None or frames is not None:
+        raise InputError("--duration and --frames apply to live sources (URLs, /dev/videoN)")
+    if not (live or is_stream_output(output)):
+        sources = collect_inputs(inputs)
+        output_paths(sources, Path(output))  # refuse overwriting an input before loading
+        prepare_output(Path(output))
     name, reason = choose_backend(model, backend)
     options: dict[str, Any] = {}
     if name == "tensorrt":
@@ -142,29 +187,76 @@ def run_command(
             "--precision applies to the pytorch backend; ONNX and engine files "
             "carry their own precision (sllen-export --fp16 / --int8)"
         )
-    with open_backend(model, name, device=device, threads=threads, **options) as runner:
+    spec = EnhancerSpec(
+        model=str(model) if model is not None else None,
+        backend=name,
+        device=device,
+        threads=threads,
+        batch=batch,
+        tile=_parse_tile(tile),
+        segmentation=segmentation,
+        options=options,
+    )
+    opts = RunOptions(
+        output=Path(output),
+        side_by_side=side_by_side,
+        segmentation=segmentation,
+        codec=codec,
+        crf=crf,
+        encoder_preset=encoder_preset,
+        smooth=smooth,
+        skip_existing=resume,
+    )
+    progress = _Progress(console, enabled=not quiet and console.is_terminal)
+
+    def report(result) -> None:
+        if result.error:
+            err_console.print(f"[bold red]error:[/] {escape(result.error)}", markup=True)
+        elif not quiet:
+            done = "already done" if result.skipped else "->"
+            console.print(f"{result.source} {done} {result.output}", markup=False)
+
+    if live or is_stream_output(output):
+        from sllen.cli._live import run_live_command
+        from sllen.runtime.live import LiveOptions
+
+        if segmentation:
+            raise InputError("--segmentation is for files, not live streams")
+        live_opts = LiveOptions(
+            duration=duration,
+            frames=frames,
+            reconnect=reconnect,
+            timeout=timeout,
+            realtime=not live,  # a file streamed out goes at its own frame rate
+        )
+        run_live_command(inputs[0], output, spec, opts, live_opts, console, progress, quiet)
+        return
+    if ray is not None:
+        from sllen.runtime.distributed import run_files_ray
+
+        with progress.bar:
+            summary = run_files_ray(
+                sources,
+                spec,
+                opts,
+                address=None if ray == "local" else ray,
+                workers=workers,
+                progress=progress,
+                on_result=report,
+            )
+        _finish(console, summary, quiet)
+        return
+    with spec.open_backend() as runner:
         if not quiet:
             console.print(f"backend: {runner.info.describe()} [dim]({reason})[/]")
-        enhancer = Enhancer(runner, batch=batch, tile=_parse_tile(tile), segmentation=segmentation)
-        opts = RunOptions(
-            output=output,
-            side_by_side=side_by_side,
-            segmentation=segmentation,
-            codec=codec,
-            crf=crf,
-            encoder_preset=encoder_preset,
-            smooth=smooth,
-        )
-        progress = _Progress(console, enabled=not quiet and console.is_terminal)
-
-        def report(result) -> None:
-            if result.error:
-                err_console.print(f"[bold red]error:[/] {result.error}", markup=True)
-            elif not quiet:
-                console.print(f"{result.source} -> {result.output}", markup=False)
+        enhancer = spec.enhancer(runner)
 
         with progress.bar:
             summary = run_files(sources, enhancer, opts, progress=progress, on_result=report)
+    _finish(console, summary, quiet)
+
+
+def _finish(console: Console, summary, quiet: bool) -> None:
     if not quiet:
         _print_summary(console, summary)
     if summary.failed:
@@ -186,7 +278,10 @@ def _one_line_warnings() -> None:
 
 
 def _print_summary(console: Console, summary) -> None:
-    done = [r for r in summary.results if not r.error]
+    done = [r for r in summary.results if not r.error and not r.skipped]
+    skipped = sum(r.skipped for r in summary.results)
+    if skipped:
+        console.print(f"{skipped} files skipped: their outputs exist (--resume)")
     if not done:
         return
     ms = summary.times.per_frame_ms()
@@ -203,7 +298,34 @@ def _print_summary(console: Console, summary) -> None:
     )
 
 
+def _ray_argv(argv: list[str]) -> list[str]:
+    """`--ray` takes an optional address, which click cannot express: the word after it is
+    the address when it looks like one (auto, local, HOST:PORT, ray://...) and is not a
+    file; otherwise `--ray` stands alone (a local instance)."""
+    import re
+
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--ray":
+            nxt = argv[i + 1] if i + 1 < len(argv) else ""
+            looks = nxt in ("auto", "local") or "://" in nxt or re.fullmatch(r"[\w.-]+:\d+", nxt)
+            if looks and not Path(nxt).exists():
+                out.append(f"--ray={nxt}")
+                i += 2
+                continue
+            out.append("--ray=local")
+        else:
+            out.append(arg)
+        i += 1
+    return out
+
+
 def main() -> None:
+    import sys
+
+    sys.argv[1:] = _ray_argv(sys.argv[1:])
     run_single(run_command)
 
 

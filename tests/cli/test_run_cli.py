@@ -240,3 +240,46 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
     assert p.returncode == 130, err
     assert "Traceback" not in err
     assert list(out.iterdir()) == []
+
+
+def test_live_udp_stream_ctrl_c_finishes_the_recording(tmp_path: Path) -> None:
+    """The issue's loopback test: a fake camera sends MPEG-TS over UDP; sllen-run enhances it
+    live until Ctrl-C, reports drops and latency, and leaves a finished, playable file."""
+    from fake_camera import FakeCamera, free_udp_port
+
+    port = free_udp_port()
+    cam = FakeCamera(port, size=(160, 96))
+    out = tmp_path / "rec"
+    code = (
+        "import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "from sllen.cli.run import main\n"
+        "sys.argv = ['sllen-run', *sys.argv[1:]]\nmain()\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", code, f"udp://127.0.0.1:{port}", "-o", str(out),
+         "--threads", "1", "--timeout", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    cam.start()
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(out.glob(".*.mp4")):
+        time.sleep(0.2)  # the recording's temporary file: frames are being written
+    time.sleep(2.0)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    cam.stop()
+    assert p.returncode == 0, err
+    assert "Traceback" not in err and "stopped by: interrupt" in err
+    assert "dropped" in err and "latency p50 ms" in err
+    (rec,) = out.glob("udp-127.0.0.1-*.mp4")
+    info = streams(rec)
+    assert info["frames"] >= 1 and info["size"] == (160, 96)
+
+
+def test_live_options_are_checked(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "c.mp4", frames=2, audio=False)
+    one_line_error(sllen_run(str(clip), "--duration", "3"), "apply to live sources")
+    r = sllen_run("udp://127.0.0.1:9", str(clip), "-o", str(tmp_path / "o"))
+    one_line_error(r, "runs alone")
+    r = sllen_run("udp://127.0.0.1:9", "--ray")
+    one_line_error(r, "for files, not live sources")

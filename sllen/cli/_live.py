@@ -1,0 +1,93 @@
+"""sllen-run on a live source: where the output goes, a clean stop on signals, the summary."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from sllen.cli._errors import EXIT_BAD_INPUT, err_console
+from sllen.runtime.api import EnhancerSpec
+from sllen.runtime.live import LiveOptions, LiveResult, live_output_path, run_live
+from sllen.runtime.run import VIDEO_SUFFIXES, RunOptions, prepare_output
+from sllen.runtime.video.live import is_live, is_stream_output
+
+
+def live_target(source: str, output: str) -> str | Path:
+    """-o as a stream URL, a video file (by its suffix), or a folder for a dated recording."""
+    if is_stream_output(output):
+        return output
+    path = Path(output)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        prepare_output(path.parent)
+        return path
+    prepare_output(path)
+    return live_output_path(source, path)
+
+
+@contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """SIGTERM (docker stop, systemd) stops like Ctrl-C: the recording is finished, not lost."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_live_command(
+    source: str,
+    output: str,
+    spec: EnhancerSpec,
+    opts: RunOptions,
+    live: LiveOptions,
+    console: Console,
+    progress: Any,
+    quiet: bool,
+) -> None:
+    if not is_live(source) and not Path(source).is_file():
+        raise FileNotFoundError(f"{source}: no such file")
+    target = live_target(source, output)
+    with spec.open_backend() as runner:
+        if not quiet:
+            console.print(f"backend: {runner.info.describe()}")
+            stop = "Ctrl-C stops" if live.duration is None and live.frames is None else ""
+            console.print(f"live: {source} -> {target} [dim]{stop}[/]", markup=True)
+        enhancer = spec.enhancer(runner)
+        with _sigterm_stops(), progress.bar:
+            result = run_live(source, target, enhancer, opts, live, progress=progress)
+    if not quiet:
+        print_live_summary(console, result)
+    if result.error:
+        err_console.print(f"[bold red]error:[/] {escape(result.error)}", markup=True)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def print_live_summary(console: Console, r: LiveResult) -> None:
+    table = Table(title=f"{r.source} -> {r.output}: {r.frames_out} frames in {r.seconds:.1f} s")
+    for column in ("frames in", "dropped", "reconnects", "latency p50 ms", "p99 ms", "fps out"):
+        table.add_column(column, justify="right")
+    p50, p99 = r.latency_ms(50), r.latency_ms(99)
+    table.add_row(
+        str(r.frames_in),
+        f"{r.dropped} ({100 * r.drop_rate:.0f}%)",
+        str(r.reconnects),
+        f"{p50:.0f}" if p50 is not None else "-",
+        f"{p99:.0f}" if p99 is not None else "-",
+        f"{r.frames_out / r.seconds:.1f}" if r.seconds else "-",
+    )
+    console.print(table)
+    console.print(
+        f"[dim]stopped by: {r.stopped_by}; frames are dropped, not queued, when the "
+        "model is slower than the source[/]"
+    )

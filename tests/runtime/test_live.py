@@ -1,0 +1,126 @@
+"""Live sources and live runs over UDP loopback: a fake camera (tests/fakes/fake_camera.py)
+sends MPEG-TS to 127.0.0.1, sllen reads, enhances, drops what it cannot keep up with, and
+writes a playable file or a stream."""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from fake_camera import FakeCamera, free_udp_port
+
+from sllen.runtime.backends import open_backend
+from sllen.runtime.enhancer import Enhancer
+from sllen.runtime.live import DropOldest, LiveOptions, live_output_path, run_live
+from sllen.runtime.run import RunOptions
+from sllen.runtime.video import VideoError, VideoWarning
+from sllen.runtime.video.live import LiveSource, is_live, is_stream_output, redact
+
+
+def test_what_counts_as_live() -> None:
+    for s in ("rtsp://cam/1", "udp://@:5000", "http://x/live.m3u8", "RTMP://h/a", "/dev/video0"):
+        assert is_live(s), s
+    for s in ("clip.mp4", "/dev/sda", "dir/", "C:/videos/a.mp4"):
+        assert not is_live(s), s
+    assert is_stream_output("udp://127.0.0.1:5000") and is_stream_output("rtsp://srv/x")
+    assert not is_stream_output("out.mp4") and not is_stream_output("http://x")
+    assert redact("rtsp://admin:hunter2@10.0.0.5/s") == "rtsp://admin:***@10.0.0.5/s"
+    name = live_output_path("rtsp://admin:pw@10.0.0.5:554/live?ch=1", Path("rec")).name
+    assert name.startswith("rtsp-admin-10.0.0.5-554-live-") and name.endswith(".mp4")
+    assert "pw" not in name
+    assert live_output_path("/dev/video2", Path("rec")).name.startswith("video2-")
+
+
+def test_drop_oldest_never_blocks_and_counts() -> None:
+    q = DropOldest(2)
+    for i in range(5):
+        q.put(i)
+    assert q.dropped == 3
+    assert q.get_many(10, 0.01) == [3, 4]  # the newest survive
+    t = time.monotonic()
+    assert q.get_many(1, 0.05) == [] and time.monotonic() - t < 1
+
+
+def test_a_silent_source_fails_in_its_timeout_not_forever() -> None:
+    t = time.monotonic()
+    with pytest.raises(VideoError, match="no data for 0.5 s"):
+        LiveSource(f"udp://127.0.0.1:{free_udp_port()}", timeout=0.5).open()
+    assert time.monotonic() - t < 5
+
+
+def test_reconnects_after_the_camera_drops() -> None:
+    port = free_udp_port()
+    cam = FakeCamera(port, seconds=2.5, pause=(0.8, 1.2))
+    src = LiveSource(f"udp://127.0.0.1:{port}", timeout=0.4, reconnect=2)
+    threading.Timer(0.3, cam.start).start()
+    src.open()
+    times = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(VideoError, match="gave up after 2 reconnect attempts"):
+            for frame in src:
+                times.append(frame.time)
+    cam.stop()
+    lines = [str(w.message) for w in caught if issubclass(w.category, VideoWarning)]
+    assert any("reconnecting in 0.5 s (attempt 1 of 2)" in ln for ln in lines), lines
+    assert src.reconnects >= 1  # frames came again after the pause
+    assert len(times) > 30 and all(b > a for a, b in zip(times, times[1:], strict=False))
+
+
+@pytest.fixture(scope="module")
+def enhancer():
+    with open_backend(None, "onnxruntime", threads=1) as backend:
+        yield Enhancer(backend)
+
+
+def test_live_udp_to_file_stops_at_frames_and_plays(tmp_path: Path, enhancer) -> None:
+    port = free_udp_port()
+    cam = FakeCamera(port)
+    threading.Timer(0.3, cam.start).start()
+    out = tmp_path / "live.mkv"
+    result = run_live(
+        f"udp://127.0.0.1:{port}", out, enhancer, RunOptions(), LiveOptions(frames=4, timeout=5)
+    )
+    cam.stop()
+    assert result.stopped_by == "frames" and result.frames_out == 4
+    assert result.frames_in >= 4 and result.dropped <= result.frames_in
+    assert len(result.latencies) == 4 and result.latency_ms(99) >= result.latency_ms(50) > 0
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 4 and frames[0].shape == (96, 160, 3)
+    assert np.mean(frames[-1]) > 60  # enhanced: the camera's scene has a mean near 30
+
+
+def test_file_streamed_out_over_udp_arrives_enhanced(tmp_path: Path, enhancer) -> None:
+    from sllen.runtime.video import VideoInfo, VideoWriter
+
+    clip = tmp_path / "clip.mp4"
+    info = VideoInfo(str(clip), 64, 48, fps=25, time_base=Fraction(1, 25), frame_count=None,
+                     duration=None, codec="", pix_fmt=None, container="")  # fmt: skip
+    with VideoWriter(clip, info) as w:
+        for i in range(25):
+            w.write(np.full((48, 64, 3), 20 + i % 3, np.uint8), i)
+    port = free_udp_port()
+    got: list[float] = []
+
+    def receive() -> None:
+        src = LiveSource(f"udp://127.0.0.1:{port}", timeout=3, reconnect=0).open()
+        got.extend(float(f.image.mean()) for f in src)
+
+    rx = threading.Thread(target=receive)
+    rx.start()
+    time.sleep(0.5)
+    result = run_live(
+        str(clip), f"udp://127.0.0.1:{port}", enhancer, RunOptions(),
+        LiveOptions(realtime=True, timeout=3),
+    )  # fmt: skip
+    rx.join(timeout=20)
+    assert result.stopped_by == "end" and result.frames_out + result.dropped == 25
+    assert result.seconds > 0.8  # paced at 25 fps, not as fast as it decodes
+    assert len(got) >= result.frames_out - 2 and min(got) > 40  # received, enhanced
