@@ -94,6 +94,23 @@ def test_folder_run_survives_a_bad_file(tmp_path: Path) -> None:
     assert np.asarray(Image.open(out / "a.png")).mean() > np.asarray(Image.open(d / "a.png")).mean()
 
 
+def test_resume_skips_finished_outputs_only(tmp_path: Path) -> None:
+    d = tmp_path / "in"
+    d.mkdir()
+    srcs = [img(d / "a.png"), img(d / "b.png", seed=1)]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"finished before the crash")
+    with open_backend(None, "onnxruntime", threads=1) as b:
+        summary = run_files(srcs, Enhancer(b), RunOptions(output=out, skip_existing=True))
+    assert [(r.source.name, r.skipped) for r in summary.results] == [
+        ("a.png", True),
+        ("b.png", False),
+    ]
+    assert (out / "a.png").read_bytes() == b"finished before the crash"  # left as it was
+    assert Image.open(out / "b.png").size == (40, 24) and summary.frames == 1
+
+
 def test_side_by_side_and_segmentation(tmp_path: Path) -> None:
     src = img(tmp_path / "a.png")
     out = tmp_path / "out"
