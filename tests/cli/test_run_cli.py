@@ -283,3 +283,21 @@ def test_live_options_are_checked(tmp_path: Path) -> None:
     one_line_error(r, "runs alone")
     r = sllen_run("udp://127.0.0.1:9", "--ray")
     one_line_error(r, "for files, not live sources")
+
+
+def test_ray_takes_an_optional_address() -> None:
+    from sllen.cli.run import _ray_argv
+
+    assert _ray_argv(["in/", "--ray"]) == ["in/", "--ray=local"]
+    assert _ray_argv(["--ray", "in/", "-o", "x"]) == ["--ray=local", "in/", "-o", "x"]
+    assert _ray_argv(["--ray", "auto", "in/"]) == ["--ray=auto", "in/"]
+    assert _ray_argv(["in/", "--ray", "10.0.0.2:6379"]) == ["in/", "--ray=10.0.0.2:6379"]
+    assert _ray_argv(["--ray", "ray://head:10001", "a.png"]) == ["--ray=ray://head:10001", "a.png"]
+    assert _ray_argv(["--ray", "--workers", "2"]) == ["--ray=local", "--workers", "2"]
+
+
+def test_ray_missing_names_the_extra(tmp_path: Path, block_torch: str) -> None:
+    block_ray = block_torch.replace("'torch'", "'ray'").replace("'torch.'", "'ray.'")
+    clip = make_clip(tmp_path / "c.mp4", frames=2, audio=False)
+    r = sllen_run(str(clip), "-o", str(tmp_path / "o"), "--ray", prelude=block_ray)
+    one_line_error(r, "pip install 'sllen[ray]'")
