@@ -219,7 +219,10 @@ def _connect(ray: Any, address: str | None) -> bool:
         return False
     quiet: dict[str, Any] = dict(logging_level=logging.ERROR, log_to_driver=False)
     if address is None:
-        ray.init(include_dashboard=False, **quiet)
+        # Ray runs workers at nice 15 by default (the control plane stays responsive); a
+        # local instance does the user's work, so it runs at the user's priority, as a local
+        # run would (a joined cluster keeps its own setting).
+        ray.init(include_dashboard=False, _system_config={"worker_niceness": 0}, **quiet)
     else:
         ray.init(address=address, **quiet)
     return True
