@@ -56,9 +56,11 @@ def test_a_silent_source_fails_in_its_timeout_not_forever() -> None:
 
 def test_reconnects_after_the_camera_drops() -> None:
     port = free_udp_port()
-    cam = FakeCamera(port, seconds=2.5, pause=(0.8, 1.2))
+    cam = FakeCamera(port, seconds=3.0, pause=(1.2, 1.2))
     src = LiveSource(f"udp://127.0.0.1:{port}", timeout=0.4, reconnect=2)
-    threading.Timer(0.3, cam.start).start()
+    cam.start()
+    while not cam.sent:  # the camera is up: a 0.4 s timeout would not cover its start
+        time.sleep(0.01)
     src.open()
     times = []
     with warnings.catch_warnings(record=True) as caught:
@@ -71,6 +73,19 @@ def test_reconnects_after_the_camera_drops() -> None:
     assert any("reconnecting in 0.5 s (attempt 1 of 2)" in ln for ln in lines), lines
     assert src.reconnects >= 1  # frames came again after the pause
     assert len(times) > 30 and all(b > a for a, b in zip(times, times[1:], strict=False))
+
+
+def dark_clip(path: Path, frames: int) -> Path:
+    from sllen.runtime.video import VideoInfo, VideoWriter
+
+    info = VideoInfo(
+        str(path), 64, 48, fps=Fraction(25), time_base=Fraction(1, 25), frame_count=None,
+        duration=None, codec="", pix_fmt=None, container="",
+    )  # fmt: skip
+    with VideoWriter(path, info) as w:
+        for i in range(frames):
+            w.write(np.full((48, 64, 3), 20 + i % 3, np.uint8), i)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +113,9 @@ def test_live_udp_to_file_stops_at_frames_and_plays(tmp_path: Path, enhancer) ->
 
 
 def test_file_streamed_out_over_udp_arrives_enhanced(tmp_path: Path, enhancer) -> None:
-    from sllen.runtime.video import VideoInfo, VideoWriter
 
     clip = tmp_path / "clip.mp4"
-    info = VideoInfo(str(clip), 64, 48, fps=25, time_base=Fraction(1, 25), frame_count=None,
-                     duration=None, codec="", pix_fmt=None, container="")  # fmt: skip
-    with VideoWriter(clip, info) as w:
-        for i in range(25):
-            w.write(np.full((48, 64, 3), 20 + i % 3, np.uint8), i)
+    clip = dark_clip(tmp_path / "clip.mp4", 25)
     port = free_udp_port()
     got: list[float] = []
 
@@ -124,3 +134,30 @@ def test_file_streamed_out_over_udp_arrives_enhanced(tmp_path: Path, enhancer) -
     assert result.stopped_by == "end" and result.frames_out + result.dropped == 25
     assert result.seconds > 0.8  # paced at 25 fps, not as fast as it decodes
     assert len(got) >= result.frames_out - 2 and min(got) > 40  # received, enhanced
+
+
+# FFmpeg in listen mode is the RTSP server a push goes to (mediamtx in production). It runs in
+# its own process: PyAV holds the GIL while it waits for the connection.
+RTSP_SERVER = """
+import sys, av
+with av.open(sys.argv[1], options={"rtsp_flags": "listen", "listen_timeout": "20"}) as c:
+    means = [f.to_ndarray(format="rgb24").mean() for f in c.decode(video=0)]
+print(len(means), min(means))
+"""
+
+
+def test_rtsp_push_reaches_the_server(tmp_path: Path, enhancer) -> None:
+    import subprocess
+    import sys
+
+    clip = dark_clip(tmp_path / "clip.mp4", 12)
+    url = f"rtsp://127.0.0.1:{free_udp_port()}/live"
+    server = subprocess.Popen(
+        [sys.executable, "-c", RTSP_SERVER, url], stdout=subprocess.PIPE, text=True
+    )
+    time.sleep(1.5)  # listening
+    result = run_live(str(clip), url, enhancer, RunOptions(), LiveOptions(realtime=True))
+    out, _ = server.communicate(timeout=30)
+    frames, darkest = out.split()
+    assert result.frames_out + result.dropped == 12
+    assert int(frames) == result.frames_out and float(darkest) > 40
