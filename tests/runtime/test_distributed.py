@@ -219,3 +219,38 @@ def test_tasks_put_videos_alone_images_in_batches_biggest_first(tmp_path: Path) 
     assert tasks[0].items[0][0].name == "i19.png"  # the biggest first
     assert tasks[-1].items == [(clip, tmp_path / "out" / "v.mp4")]
     assert [t.size for t in tasks] == sorted((t.size for t in tasks), reverse=True)
+
+
+def _cluster(*nodes: dict[str, float]) -> object:
+    """A stand-in for the ray module's nodes(): what _plan reads of the cluster."""
+    from types import SimpleNamespace
+
+    alive = [{"Alive": True, "Resources": n} for n in nodes]
+    return SimpleNamespace(nodes=lambda: [*alive, {"Alive": False, "Resources": {"GPU": 8.0}}])
+
+
+def test_plan_gives_each_worker_a_gpu_or_threads() -> None:
+    from sllen.runtime.distributed import _plan
+    from sllen.runtime.errors import InputError
+
+    gpus = _cluster({"CPU": 16.0, "GPU": 4.0}, {"CPU": 8.0, "GPU": 2.0})
+    plan = _plan(gpus, EnhancerSpec(model="m.engine", device="cuda:3"), None, False, tasks=99)
+    assert (plan.workers, plan.resources, plan.spec.device) == (6, {"num_gpus": 1}, "cuda")
+    plan = _plan(gpus, EnhancerSpec(), None, False, tasks=4)  # auto on GPUs: GPU workers
+    assert (plan.workers, plan.resources, plan.spec.device) == (4, {"num_gpus": 1}, "cuda")
+    # CPU workers: threads from the spec, else 4; as many as fit on each node.
+    plan = _plan(gpus, EnhancerSpec(device="cpu"), None, False, tasks=99)
+    assert (plan.workers, plan.resources, plan.spec.threads) == (6, {"num_cpus": 4}, 4)
+    cpus = _cluster({"CPU": 2.0}, {"CPU": 3.0})
+    plan = _plan(cpus, EnhancerSpec(threads=1), None, True, tasks=99)
+    assert (plan.workers, plan.resources) == (5, {"num_cpus": 1})
+    assert _plan(cpus, EnhancerSpec(), None, True, tasks=99).spec.threads == 3
+    # More than fit: cut on a local instance, kept (waiting for the cluster to grow) otherwise.
+    local = _plan(cpus, EnhancerSpec(threads=2), 5, True, tasks=99)
+    assert local.workers == 2 and "room for 2" in local.notes[0]
+    joined = _plan(cpus, EnhancerSpec(threads=2), 5, False, tasks=99)
+    assert joined.workers == 5 and "when it grows" in joined.notes[0]
+    with pytest.raises(InputError, match="no room for a worker"):
+        _plan(cpus, EnhancerSpec(backend="tensorrt", model="m.engine"), None, False, tasks=9)
+    with pytest.raises(InputError, match="at least 1"):
+        _plan(cpus, EnhancerSpec(), 0, True, tasks=9)
