@@ -161,3 +161,28 @@ def test_rtsp_push_reaches_the_server(tmp_path: Path, enhancer) -> None:
     frames, darkest = out.split()
     assert result.frames_out + result.dropped == 12
     assert int(frames) == result.frames_out and float(darkest) > 40
+
+
+def test_http_stream_is_read_to_its_end(tmp_path: Path) -> None:
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from sllen.runtime.video import VideoInfo, VideoWriter
+
+    info = VideoInfo(
+        "x", 64, 48, fps=Fraction(25), time_base=Fraction(1, 25), frame_count=None,
+        duration=None, codec="", pix_fmt=None, container="",
+    )  # fmt: skip
+    with VideoWriter(tmp_path / "live.ts", info) as w:  # an MPEG-TS segment, as HLS serves
+        for i in range(10):
+            w.write(np.full((48, 64, 3), 30, np.uint8), i)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/live.ts"
+        src = LiveSource(url, timeout=5, reconnect=0).open()
+        frames = list(src)
+    finally:
+        server.shutdown()
+    assert len(frames) == 10 and frames[0].image.shape == (48, 64, 3)
