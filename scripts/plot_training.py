@@ -1,6 +1,7 @@
 """Plot a training run's log.csv: the LLE loss terms and the validation PSNR/SSIM over steps.
 
-python scripts/plot_training.py runs/NAME/log.csv out.png [--title TEXT]
+python scripts/plot_training.py runs/NAME/log.csv out.png [--title TEXT] [--val-label TEXT]
+    [--ref-psnr DB --ref-label TEXT]
 
 Losses are smoothed with a running mean over 5 logged rows (the raw rows are noisy: one batch
 each); validation points are drawn as they are.
@@ -37,6 +38,11 @@ def main() -> None:
     ap.add_argument("log", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("--title", default="")
+    ap.add_argument("--val-label", default="validation", help="what the validation set is")
+    ap.add_argument(
+        "--ref-psnr", type=float, default=None, help="a reference PSNR (e.g. the starting model)"
+    )
+    ap.add_argument("--ref-label", default="reference")
     args = ap.parse_args()
     with open(args.log, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -59,12 +65,22 @@ def main() -> None:
     x, psnr = _column(rows, "val_psnr")
     _, ssim = _column(rows, "val_ssim")
     av.plot(x, psnr, "o-", color="tab:blue", label="val PSNR dB")
+    if args.ref_psnr is not None:
+        av.axhline(args.ref_psnr, color="tab:blue", linestyle=":", linewidth=1)
+        av.annotate(
+            f"{args.ref_label}: {args.ref_psnr:.2f} dB",
+            (0.02, args.ref_psnr),
+            xycoords=("axes fraction", "data"),
+            fontsize=7,
+            color="tab:blue",
+            va="bottom",
+        )
     av.set_xlabel("step")
-    av.set_ylabel("validation PSNR dB", color="tab:blue")
+    av.set_ylabel(f"{args.val_label} PSNR dB", color="tab:blue")
     av.grid(True, alpha=0.3)
     av2 = av.twinx()
     av2.plot(x, ssim, "s--", color="tab:orange", label="val SSIM")
-    av2.set_ylabel("validation SSIM", color="tab:orange")
+    av2.set_ylabel(f"{args.val_label} SSIM", color="tab:orange")
     fig.suptitle(args.title or str(args.log), fontsize=9)
     fig.tight_layout()
     fig.savefig(str(args.out), format="png")
