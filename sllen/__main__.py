@@ -1,5 +1,5 @@
 """`python -m sllen` is the `sllen` command."""
 
-from sllen.cli.main import app
+from sllen.cli.main import main
 
-app(prog_name="sllen")
+main()

@@ -72,3 +72,16 @@ def _version(
     if version:
         typer.echo(f"sllen {sllen.__version__}")
         raise typer.Exit()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `sllen` console script: `sllen run --ray` takes an optional address, as
+    `sllen-run` does (click cannot express that; see sllen.cli.run._ray_argv)."""
+    import sys
+
+    from sllen.cli.run import _ray_argv
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["run"]:
+        args = ["run", *_ray_argv(args[1:])]
+    app(args, prog_name="sllen")

@@ -45,7 +45,7 @@ def pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_console_scripts_are_declared() -> None:
     names = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
-    assert names["sllen"] == "sllen.cli.main:app"
+    assert names["sllen"] == "sllen.cli.main:main"
     assert names["sllen-train"] == "sllen.cli.train:main"
     assert names["sllen-eval"] == "sllen.cli.evaluate:main"
 
