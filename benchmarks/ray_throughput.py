@@ -197,6 +197,11 @@ def main() -> None:
                         "frames": summary.frames,
                         "wall_s": summary.wall,
                         "fps": summary.frames / summary.wall,
+                        # Files in flight on average (1 for a local run; up to the number of
+                        # workers), and inference seconds per frame inside each worker: a
+                        # busy machine shows as a slower inference, not as fewer in flight.
+                        "in_flight": sum(r.seconds for r in summary.results) / summary.wall,
+                        "infer_ms": 1000 * summary.times.infer / max(summary.frames, 1),
                         "load_before": load,
                         "load_after": os.getloadavg()[0],
                         "same_as_first": same_outputs(out, ref),
@@ -205,6 +210,7 @@ def main() -> None:
                     print(
                         f"{row['workload']:<16} {mode:<10} {row['frames']:>3} frames "
                         f"{row['wall_s']:6.1f} s {row['fps']:5.2f} fps "
+                        f"{row['in_flight']:4.2f} in flight {row['infer_ms']:5.0f} ms infer "
                         f"(load {load:.2f} -> {row['load_after']:.2f})",
                         flush=True,
                     )
@@ -213,14 +219,16 @@ def main() -> None:
     print(f"busy after: {', '.join(busy_processes()) or 'nothing'}")
     print()
     print("| workload | mode (workers x threads) | files | frames | wall s | frames/s |"
-          " vs local 1x1 | load 1-min before/after | outputs = local |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+          " vs local 1x1 | files in flight | infer ms/frame | load 1-min before/after |"
+          " outputs = local |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     base: dict[str, float] = {}
     for r in rows:
         base.setdefault(r["workload"], r["fps"])
         print(
             f"| {r['workload']} | {r['mode']} | {r['files']} | {r['frames']} | "
             f"{r['wall_s']:.1f} | {r['fps']:.2f} | {r['fps'] / base[r['workload']]:.2f}x | "
+            f"{r['in_flight']:.2f} | {r['infer_ms']:.0f} | "
             f"{r['load_before']:.2f} / {r['load_after']:.2f} | "
             f"{'yes' if r['same_as_first'] else 'NO'} |"
         )

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from sllen.runtime.api import EnhancerSpec
-from sllen.runtime.errors import InputError, MissingDependencyError, SllenError
+from sllen.runtime.errors import InputError, MissingDependencyError, MissingFileError, SllenError
 from sllen.runtime.run import (
     FileResult,
     ProgressFn,
@@ -339,6 +339,8 @@ def run_files_ray(
         else:
             todo.append((src.absolute(), outputs[src].absolute()))
     if todo:
+        if spec.model is not None and not Path(spec.model).is_file():  # a shared file system
+            raise MissingFileError(f"{spec.model}: no such model file")
         ray = _import_ray()
         wopts = dataclasses.replace(opts, output=opts.output.absolute())
         started = _connect(ray, address)
@@ -376,6 +378,7 @@ def _drive(
     running: dict[Any, tuple[Any, _Task]] = {}  # run() ref -> (actor, task)
     replacements = max(2, plan.workers)  # workers that may be started after deaths
     last_error: list[BaseException] = []
+    opened = 0  # workers that opened the model
 
     def launch() -> None:
         actor = actor_class.remote(spec, opts, board)
@@ -420,10 +423,11 @@ def _drive(
                     except RayActorError as e:  # the process died while opening the model
                         error = RuntimeError(_one_line(e))
                     if error is None:
+                        opened += 1
                         idle.append(actor)
                         continue
                     ray.kill(actor)
-                    if not (idle or running or starting):
+                    if not opened or not (idle or running or starting):
                         raise error  # the model does not open: as fatal as it is locally
                     warnings.warn(f"a Ray worker could not open the model: {error}", stacklevel=3)
                     continue

@@ -19,7 +19,7 @@ from PIL import Image
 from sllen.runtime.api import EnhancerSpec
 from sllen.runtime.backends import open_backend
 from sllen.runtime.enhancer import Enhancer
-from sllen.runtime.errors import MissingDependencyError
+from sllen.runtime.errors import InputError, MissingDependencyError, MissingFileError
 from sllen.runtime.run import FileResult, RunOptions, collect_inputs, run_files
 
 pytestmark = pytest.mark.slow  # Ray's start-up alone takes about 6 s on two cores
@@ -191,6 +191,21 @@ def test_a_dead_worker_is_replaced_and_its_file_reported(
     for name in ("img0.png", "img1.png"):
         assert (tmp_path / "out" / name).read_bytes() == (local / name).read_bytes()
     assert len(finished) == 3
+
+
+def test_a_model_that_does_not_open_stops_the_run(
+    ray: object, media: tuple[list[Path], Path], tmp_path: Path
+) -> None:
+    from sllen.runtime.distributed import run_files_ray
+
+    opts = RunOptions(output=tmp_path / "out")
+    spec = EnhancerSpec(model=str(tmp_path / "missing.onnx"), device="cpu", threads=1)
+    with pytest.raises(MissingFileError, match="missing.onnx: no such model file"):
+        run_files_ray(media[0], spec, opts, workers=2)  # found out before starting workers
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    spec = EnhancerSpec(model=str(tmp_path / "bad.onnx"), device="cpu", threads=1)
+    with pytest.raises(InputError, match="ONNX Runtime cannot load it"):
+        run_files_ray(media[0], spec, opts, workers=2)  # raised in the workers, sent back
 
 
 def test_missing_ray_names_the_extra(
