@@ -6,7 +6,9 @@ Workloads, made from the bundled dark sample clip scaled to --size (640x360 by d
   videos   --clips clips of --frames frames each (whole videos are one task each, so two
            workers need two clips to share)
 
-Modes, each on the bundled ONNX model with ONNX Runtime (CPU):
+Modes, each on the bundled ONNX model with ONNX Runtime on the CPU (--model, --backend and
+--device change that; with --device cuda every Ray worker holds a GPU, and the threads of a
+mode are ONNX Runtime's CPU threads, which matter little there):
 
   local 1x1   run_files in this process, 1 ONNX Runtime thread
   local 1x2   run_files in this process, 2 threads (one process using both cores)
@@ -22,11 +24,13 @@ on a machine that is busy with something else.
 
 python benchmarks/ray_throughput.py [--images 24] [--clips 2] [--frames 24] [--size 640x360]
     [--cpus 2] [--modes local-1x1,local-1x2,ray-1x1,ray-2x1] [--json out.json]
+    [--model FILE] [--backend onnxruntime] [--device cpu]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -78,16 +82,14 @@ def make_media(root: Path, images: int, clips: int, frames: int, size: tuple[int
             out.mux(stream.encode())
 
 
-def run_mode(mode: str, sources: list[Path], out: Path) -> RunSummary:
+def run_mode(mode: str, sources: list[Path], out: Path, base: EnhancerSpec) -> RunSummary:
     kind, shape = mode.split("-")
     workers, threads = (int(x) for x in shape.split("x"))
-    spec = EnhancerSpec(backend="onnxruntime", device="cpu", threads=threads)
+    spec = dataclasses.replace(base, threads=threads)
     opts = RunOptions(output=out)
     if kind == "local":
-        from sllen.runtime.backends import open_backend
-
         start = time.perf_counter()
-        with open_backend(None, "onnxruntime", device="cpu", threads=threads) as backend:
+        with spec.open_backend() as backend:
             summary = run_files(sources, spec.enhancer(backend), opts)
         summary.wall = time.perf_counter() - start  # the model's opening included
         return summary
@@ -155,10 +157,14 @@ def main() -> None:
     ap.add_argument("--size", default="640x360", help="WIDTHxHEIGHT")
     ap.add_argument("--cpus", type=int, default=2, help="CPUs Ray may use")
     ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--model", help="model file (default: the bundled model)")
+    ap.add_argument("--backend", default="onnxruntime")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda: a GPU per Ray worker")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.lower().split("x"))
     modes = args.modes.split(",")
+    base = EnhancerSpec(model=args.model, backend=args.backend, device=args.device)
     import ray
 
     print(f"machine: {machine()}")
@@ -186,7 +192,7 @@ def main() -> None:
                 for mode in modes:
                     out = root / "out" / workload / mode
                     load = os.getloadavg()[0]
-                    summary = run_mode(mode, sources, out)
+                    summary = run_mode(mode, sources, out, base)
                     if summary.failed:
                         raise SystemExit(f"{mode}: {summary.failed[0].error}")
                     ref = ref or out
