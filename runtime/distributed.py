@@ -147,14 +147,11 @@ class _Worker:
         results = []
         with warnings.catch_warnings(record=True) as caught:
             for src, dst in items:
-                progress = _Reporter(self.board) if self.board is not None else None
-                try:  # the same per-file handling as run_files
-                    if is_video(src):
-                        result = local.run_video(src, dst, self.enhancer, self.opts, progress)
-                    else:
-                        result = local.run_image(src, dst, self.enhancer, self.opts)
-                except (SllenError, OSError) as e:
-                    result = FileResult(src, error=" ".join(str(e).split()))
+                # Videos report frames as they go; images are counted by the driver.
+                video = is_video(src) and self.board is not None
+                progress = _Reporter(self.board) if video else None
+                try:
+                    result = local.run_one(src, dst, self.enhancer, self.opts, progress)
                 finally:
                     if progress is not None:
                         progress.flush()

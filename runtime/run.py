@@ -398,6 +398,26 @@ def prepare_output(folder: Path) -> None:
         raise PermissionError(f"{folder}: the output folder is not writable")
 
 
+def run_one(
+    src: Path,
+    dst: Path,
+    enhancer: Enhancer,
+    opts: RunOptions,
+    progress: ProgressFn | None = None,
+) -> FileResult:
+    """Enhance one image or video; a bad file becomes a FileResult with its error (a bug, any
+    other exception, propagates and stops the run). Local and Ray runs both go through here."""
+    try:
+        if is_video(src):
+            return run_video(src, dst, enhancer, opts, progress)
+        result = run_image(src, dst, enhancer, opts)
+        if progress:
+            progress(src.name, 1, 1)
+        return result
+    except (SllenError, OSError) as e:
+        return FileResult(src, error=" ".join(str(e).split()))
+
+
 def run_files(
     sources: list[Path],
     enhancer: Enhancer,
@@ -419,17 +439,8 @@ def run_files(
             if on_result:
                 on_result(result)
             continue
-        try:
-            if is_video(src):
-                result = run_video(src, dst, enhancer, opts, progress)
-                summary.times.add(result.times)
-            else:
-                result = run_image(src, dst, enhancer, opts)
-                summary.times.add(result.times)
-                if progress:
-                    progress(src.name, 1, 1)
-        except (SllenError, OSError) as e:  # a bad file; a bug (anything else) stops the run
-            result = FileResult(src, error=" ".join(str(e).split()))
+        result = run_one(src, dst, enhancer, opts, progress)
+        summary.times.add(result.times)
         summary.results.append(result)
         if on_result:
             on_result(result)
