@@ -17,8 +17,13 @@ Then the video pipeline: sllen-run's run_files on a clip (decode -> enhance -> e
 threads) against inference alone on the same frames with the same backend, for the sample
 clip (320x240) and the same clip scaled to 640x360: end-to-end fps and inference-only fps.
 
+Then the CPU INT8 file against ONNX Runtime FP32 at 1280x720 (benchmarks/int8_layers.py):
+timed interleaved, the per-layer split of each file into integer kernels, Q/DQ and float
+(what stays float and how long it takes), the convolutions' rate, and the GEMM ceiling of the
+machine (MatMulInteger / QLinearMatMul against MatMul, benchmarks/int8_gemm.py) in the same run.
+
 Prints the tables and a ready-to-paste markdown section; writes bench.json, bench.png,
-video.json and performance.md into --out.
+video.json, int8.json and performance.md into --out.
 
 python benchmarks/run_cpu.py [--export-dir DIR] [--out DIR] [--threads N] [--iterations N]
 """
@@ -167,6 +172,59 @@ def layers_markdown(results: list[Any], hw: tuple[int, int], k: int = 5) -> str:
     return "\n".join(out)
 
 
+def int8_split(fp32: Path, int8: Path, threads: int, iterations: int) -> dict[str, Any]:
+    """FP32 against the CPU INT8 file at 720p: interleaved latency, per-kind split, GEMM."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from int8_gemm import gemm_models, summarize
+    from int8_gemm import interleaved as gemm_interleaved
+    from int8_layers import dark_frame, interleaved, profile
+
+    x = dark_frame(720, 1280)
+    paths = {"fp32": str(fp32), "int8": str(int8)}
+    times = interleaved(paths, x, threads, iterations)
+    n = 2048
+    gemm = summarize(gemm_interleaved(gemm_models(n, n, n), threads, 5), n**3, "MatMul fp32")
+    return {
+        "latency_ms": times,
+        "paired_ratio": float(
+            np.median([a / b for a, b in zip(times["fp32"], times["int8"], strict=True)])
+        ),
+        "profile": {k: profile(p, x, threads, 3) for k, p in paths.items()},
+        "gemm": gemm,
+    }
+
+
+def int8_markdown(r: dict[str, Any]) -> str:
+    t = r["latency_ms"]
+    lines = [
+        f"FP32 {np.median(t['fp32']):.0f} ms, INT8 (cpu) {np.median(t['int8']):.0f} ms "
+        f"(medians), FP32/INT8 run by run: x{r['paired_ratio']:.2f}.",
+        "",
+        "| file | kernels ms | int8 | q/dq | float | conv GOP/s | of MatMul fp32 | top float |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    sgemm = r["gemm"][0]["gops_best"]
+    for k, p in r["profile"].items():
+        kinds = p["by_kind_ms"]
+        top = ", ".join(
+            f"{f['op']} {f['ms']:.0f}" for f in p["top_float"][:5] if f["kind"] == "float"
+        )
+        lines.append(
+            f"| {k} | {p['total_ms']:.0f} | {kinds.get('int8', 0):.0f} | "
+            f"{kinds.get('q/dq', 0):.0f} | {kinds.get('float', 0):.0f} | "
+            f"{p['conv_gflops_rate']:.0f} | {100 * p['conv_gflops_rate'] / sgemm:.0f}% | {top} |"
+        )
+    lines.append("")
+    lines.append(
+        "GEMM 2048^3, same run: "
+        + ", ".join(
+            f"{g['kernel']} {g['gops_best']:.0f} GOP/s (x{g['speedup_best']:.2f})"
+            for g in r["gemm"]
+        )
+    )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--export-dir", type=Path, default=Path(tempfile.gettempdir()) / "sllen-int8")
@@ -177,6 +235,9 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0, help="cap per case, seconds")
     ap.add_argument("--no-layers", action="store_true", help="skip the per-layer profiles")
     ap.add_argument("--no-video", action="store_true", help="skip the video pipeline")
+    ap.add_argument(
+        "--no-int8-split", action="store_true", help="skip the INT8 (cpu) split at 720p"
+    )
     ap.add_argument("--resolution", action="append", help="WIDTHxHEIGHT instead of the three sizes")
     args = ap.parse_args()
     console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -222,6 +283,12 @@ def main() -> None:
                     videos.append(video_pipeline(clip, None, threads))
         (args.out / "video.json").write_text(json.dumps(videos, indent=2) + "\n")
 
+    int8_cpu = None
+    if not args.no_int8_split:
+        console.print("int8 split: FP32 against INT8 (cpu) at 1280x720", markup=False)
+        int8_cpu = int8_split(bundled_onnx(), int8["cpu"], args.threads, args.iterations)
+        (args.out / "int8.json").write_text(json.dumps(int8_cpu, indent=2) + "\n")
+
     load_after = os.getloadavg()
     machine = rep.machine_info(results)
     overhead = max((r.harness_overhead_pct or 0.0) for r in results)
@@ -251,6 +318,8 @@ def main() -> None:
     ]
     if videos:
         md += ["", video_markdown(videos)]
+    if int8_cpu:
+        md += ["", int8_markdown(int8_cpu)]
     text = "\n".join(md) + "\n"
     (args.out / "performance.md").write_text(text)
     print("\n--- markdown for docs/performance.md ---\n")
