@@ -166,6 +166,10 @@ def random_rgb2cam(rng: np.random.Generator) -> np.ndarray:
     return rgb2cam / rgb2cam.sum(axis=1, keepdims=True)
 
 
+def _row3(row: np.ndarray) -> tuple[float, float, float]:
+    return float(row[0]), float(row[1]), float(row[2])
+
+
 def sample_camera(rng: np.random.Generator, cfg: CameraParams | None = None) -> CameraDraw:
     """Draw one camera and capture from the ranges in ``cfg`` (defaults if None)."""
     cfg = cfg or CameraParams()
@@ -213,7 +217,7 @@ def sample_camera(rng: np.random.Generator, cfg: CameraParams | None = None) -> 
     quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
     use_jpeg = rng.random() < cfg.jpeg_prob
     return CameraDraw(
-        rgb2cam=tuple(tuple(float(v) for v in row) for row in rgb2cam),
+        rgb2cam=(_row3(rgb2cam[0]), _row3(rgb2cam[1]), _row3(rgb2cam[2])),
         wb_gains=(float(wb[0]), float(wb[1]), float(wb[2])),
         wb_estimate=(float(wb_est[0]), float(wb_est[1]), float(wb_est[2])),
         tone_strength=float(rng.uniform(*cfg.tone_strength)),
