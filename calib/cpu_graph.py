@@ -12,7 +12,9 @@ Before quantization (on the FP32 model, so the quantizer places Q/DQ around the 
   transposes on one core). In a Q/DQ graph those five float ops at full resolution are a float
   island between two QLinearConvs: two DequantizeLinear copies of the logits, four float
   passes and a QuantizeLinear. As one ``Softmax(axis=1)`` between Q/DQ, ONNX Runtime fuses it
-  into its uint8 ``QLinearSoftmax`` (a 256-entry exp table). The output keeps the Div's tensor
+  into its uint8 ``QLinearSoftmax`` (a 256-entry exp table) and runs it in NHWC between the two
+  QLinearConvs. Measured at 720p on two AVX2 cores it is as fast as the float ops it replaces
+  (36 against 37 ms): it removes the float island, not time. The output keeps the Div's tensor
   name, so the saved calibration ranges still apply.
 
 After quantization (on the Q/DQ model):
