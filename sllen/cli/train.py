@@ -45,7 +45,7 @@ def train_command(
             help="How generated pairs are darkened: simple (noise per RGB pixel), camera (raw "
             "pipeline: mosaic, gain, banding, chroma blotches, ISP, JPEG) or mixed (3/4 camera)."
         ),
-    ] = "simple",
+    ] = "mixed",
     init_weights: Annotated[
         Path | None,
         Opt(help="Fine-tune: start from these weights (same preset), new schedule from step 0."),

@@ -43,7 +43,7 @@ class TrainConfig:
     # How generated pairs are darkened (sllen.data.synthesis.SynthesisParams.degradation):
     # simple (per-pixel noise in linear RGB), camera (raw pipeline: mosaic, gain, banding,
     # chroma blotches, ISP, JPEG) or mixed (camera for 3 of 4 images).
-    degradation: str = "simple"
+    degradation: str = "mixed"
     # Start from these weights (fine-tuning; same preset), unlike resume: fresh optimizers,
     # step 0, the new schedule.
     init_weights: Path | None = None
