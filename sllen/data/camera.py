@@ -49,7 +49,14 @@ from PIL import Image
 
 from sllen.runtime.errors import InputError
 
-from .synthesis import Illumination, Light, illumination_map, linear_to_srgb, srgb_to_linear
+from .scenes import resize_bilinear
+from .synthesis import (
+    Illumination,
+    illumination_map,
+    linear_to_srgb,
+    sample_illumination,
+    srgb_to_linear,
+)
 
 # XYZ -> camera matrices of four real cameras (Brooks et al. 2019, Table/code: Canon, Nikon,
 # ...); random convex mixtures of them span plausible sensor colour responses.
@@ -192,22 +199,8 @@ def sample_camera(rng: np.random.Generator, cfg: CameraParams | None = None) -> 
     # Low-frequency chroma noise scales with the noise at mid-dark signal (0.1 of the capture's
     # white), so it is visible exactly where the other noise is.
     noise_level = math.sqrt(shot * 0.1 * exposure + read_std**2)
-    use_map = rng.random() < cfg.inhomogeneous_prob
-    n = int(rng.integers(cfg.num_lights[0], cfg.num_lights[1] + 1))
-    lights = tuple(
-        Light(
-            y=float(rng.uniform(-0.25, 1.25)),
-            x=float(rng.uniform(-0.25, 1.25)),
-            sigma=float(rng.uniform(0.15, 0.6)),
-            amplitude=float(rng.uniform(0.3, 1.0)),
-        )
-        for _ in range(n)
-    )
-    illumination = Illumination(
-        ambient=float(rng.uniform(*cfg.ambient_range)),
-        lights=lights,
-        ramp=float(rng.uniform(0.0, 0.5)),
-        angle=float(rng.uniform(0.0, 2.0 * math.pi)),
+    use_map, illumination = sample_illumination(
+        rng, cfg.inhomogeneous_prob, cfg.num_lights, cfg.ambient_range
     )
     row_std = float(rng.uniform(*cfg.row_frac)) * read_std
     chroma_std = float(rng.uniform(*cfg.chroma_frac)) * noise_level
@@ -312,29 +305,15 @@ def demosaic_bilinear(raw: np.ndarray) -> np.ndarray:
     )
 
 
-def _upsample(grid: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear upsampling of a small 2-D grid to HxW (numpy only; no scipy dependency)."""
-    gh, gw = grid.shape
-    ys = np.linspace(0.0, gh - 1.0, height)
-    xs = np.linspace(0.0, gw - 1.0, width)
-    y0 = np.minimum(ys.astype(int), gh - 2)
-    x0 = np.minimum(xs.astype(int), gw - 2)
-    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
-    a = grid[y0][:, x0]
-    b = grid[y0][:, x0 + 1]
-    c = grid[y0 + 1][:, x0]
-    d = grid[y0 + 1][:, x0 + 1]
-    return ((a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy).astype(np.float32)
-
-
 def smooth_noise(
     rng: np.random.Generator, height: int, width: int, cell: int, channels: int = 3
 ) -> np.ndarray:
     """Unit-variance-ish smooth random field, HxWxC: Gaussian control points every ``cell``
     pixels, bilinearly interpolated, one independent field per channel."""
     gh, gw = max(2, -(-height // cell) + 1), max(2, -(-width // cell) + 1)
-    fields = [_upsample(rng.standard_normal((gh, gw)), height, width) for _ in range(channels)]
-    return np.stack(fields, axis=2)
+    grids = [rng.standard_normal((gh, gw)) for _ in range(channels)]
+    fields = [resize_bilinear(g, height, width) for g in grids]
+    return np.stack(fields, axis=2).astype(np.float32)
 
 
 def add_sensor_noise(raw: np.ndarray, draw: CameraDraw, rng: np.random.Generator) -> np.ndarray:

@@ -117,8 +117,9 @@ def _blur(img: np.ndarray, passes: int) -> np.ndarray:
     return img
 
 
-def _resize_bilinear(grid: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear upsampling of a small 2-D grid (the value-noise field)."""
+def resize_bilinear(grid: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear upsampling of a small 2-D grid to HxW (numpy only: value-noise fields here, the
+    camera pipeline's chroma-noise field)."""
     gh, gw = grid.shape
     ys = np.linspace(0.0, gh - 1.0, height)
     xs = np.linspace(0.0, gw - 1.0, width)
@@ -138,7 +139,7 @@ class _Fields:
 
     def __init__(self, rng: np.random.Generator, height: int, width: int) -> None:
         cells = (max(2, height // 12 + 2), max(2, width // 12 + 2))
-        self.smooth = _resize_bilinear(rng.random(cells), height, width)
+        self.smooth = resize_bilinear(rng.random(cells), height, width)
         self.fine = _blur(rng.random((height, width)), 1)
         self.fine = (self.fine - self.fine.min()) / max(float(np.ptp(self.fine)), 1e-6)
 

@@ -170,15 +170,16 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
-def sample_params(rng: np.random.Generator, cfg: SynthesisParams | None = None) -> Darkening:
-    """Draw one Darkening from the ranges in ``cfg`` (defaults if None)."""
-    cfg = cfg or SynthesisParams()
-    # Every draw happens regardless of the switches, so toggling one option does not shift
-    # the random stream of the others (same seed -> same exposure with or without noise).
-    exposure = _log_uniform(rng, *cfg.exposure_range)
-    gains = rng.uniform(1.0 - cfg.color_shift, 1.0 + cfg.color_shift, size=3)
-    use_map = rng.random() < cfg.inhomogeneous_prob
-    n = int(rng.integers(cfg.num_lights[0], cfg.num_lights[1] + 1))
+def sample_illumination(
+    rng: np.random.Generator,
+    prob: float,
+    num_lights: tuple[int, int],
+    ambient_range: tuple[float, float],
+) -> tuple[bool, Illumination]:
+    """(use the light map?, the map): drawn whether used or not, so the random stream does
+    not depend on the switch. Shared by the simple synthesis and the camera pipeline."""
+    use_map = rng.random() < prob
+    n = int(rng.integers(num_lights[0], num_lights[1] + 1))
     lights = tuple(
         Light(
             y=float(rng.uniform(-0.25, 1.25)),
@@ -189,10 +190,23 @@ def sample_params(rng: np.random.Generator, cfg: SynthesisParams | None = None) 
         for _ in range(n)
     )
     illumination = Illumination(
-        ambient=float(rng.uniform(*cfg.ambient_range)),
+        ambient=float(rng.uniform(*ambient_range)),
         lights=lights,
         ramp=float(rng.uniform(0.0, 0.5)),
         angle=float(rng.uniform(0.0, 2.0 * math.pi)),
+    )
+    return use_map, illumination
+
+
+def sample_params(rng: np.random.Generator, cfg: SynthesisParams | None = None) -> Darkening:
+    """Draw one Darkening from the ranges in ``cfg`` (defaults if None)."""
+    cfg = cfg or SynthesisParams()
+    # Every draw happens regardless of the switches, so toggling one option does not shift
+    # the random stream of the others (same seed -> same exposure with or without noise).
+    exposure = _log_uniform(rng, *cfg.exposure_range)
+    gains = rng.uniform(1.0 - cfg.color_shift, 1.0 + cfg.color_shift, size=3)
+    use_map, illumination = sample_illumination(
+        rng, cfg.inhomogeneous_prob, cfg.num_lights, cfg.ambient_range
     )
     use_noise = rng.random() < cfg.noise_prob
     shot = _log_uniform(rng, *cfg.shot_range)
