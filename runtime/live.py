@@ -24,7 +24,6 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,11 +34,9 @@ import numpy as np
 from sllen.runtime.api import FrameEnhancer
 from sllen.runtime.enhancer import Enhancer, StageTimes
 from sllen.runtime.errors import InputError
-from sllen.runtime.preprocess import to_float, to_uint8
-from sllen.runtime.run import ProgressFn, RunOptions, _preset
+from sllen.runtime.run import ProgressFn, RunOptions, _preset, enhance_clip
 from sllen.runtime.video.live import (
     TIME_BASE,
-    LiveFrame,
     LiveSource,
     is_device,
     is_stream_output,
@@ -231,7 +228,9 @@ def run_live(
             end = batch[-1] is _END
             batch = [f for f in batch if f is not _END]
             if batch:
-                _enhance(batch, frames, opts, lambda item: _put(encoded, item, errors))
+                results = enhance_clip([f.image for f in batch], frames, opts.side_by_side)
+                for frame, (image8, _) in zip(batch, results, strict=True):
+                    _put(encoded, (frame, image8), errors)
                 sent += len(batch)
             if end:
                 result.stopped_by = "error" if source_error else "end"
@@ -269,21 +268,6 @@ def _put(q: queue.Queue[Any], item: Any, errors: list[BaseException]) -> None:
             return
         except queue.Full:
             continue
-
-
-def _enhance(
-    batch: list[LiveFrame], frames: FrameEnhancer, opts: RunOptions, put: Callable[[Any], None]
-) -> None:
-    t = time.perf_counter()
-    inputs = [to_float(f.image) for f in batch]
-    frames.times.pre += time.perf_counter() - t
-    for frame, x, (image, _) in zip(batch, inputs, frames.enhance_float(inputs), strict=True):
-        t = time.perf_counter()
-        if opts.side_by_side:
-            image = np.concatenate([x, image], axis=1)
-        image8 = to_uint8(image)
-        frames.times.post += time.perf_counter() - t
-        put((frame, image8))
 
 
 def _live_info(name: str, width: int, height: int, fps: Any) -> Any:

@@ -325,7 +325,9 @@ def run_video(
             else:
                 pending.append(item)
             if pending and (done or len(pending) >= enhancer.batch):
-                _enhance_frames(pending, clip, opts, encoded, stop)
+                results = enhance_clip([f.image for f in pending], clip, opts.side_by_side)
+                for frame, (image8, labels) in zip(pending, results, strict=True):
+                    _put(encoded, (frame, image8, labels), stop)
                 pending = []
         _put(encoded, _END, stop)
     except _Stop:
@@ -366,23 +368,22 @@ def _preset(opts: RunOptions) -> str | None:
     return opts.encoder_preset or FAST_PRESETS.get(opts.codec)
 
 
-def _enhance_frames(
-    frames: list[Any],
-    clip: FrameEnhancer,
-    opts: RunOptions,
-    out: queue.Queue[Any],
-    stop: threading.Event,
-) -> None:
+def enhance_clip(
+    images: list[np.ndarray], clip: FrameEnhancer, side_by_side: bool
+) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """uint8 RGB frames of one clip, in order -> (uint8 result, labels or None) each, as they
+    are ready: the step sllen-run's video and live paths share (to float, the model and the
+    smoothing, input beside result, rounding), with its time added to the stage times."""
     t0 = time.perf_counter()
-    inputs = [to_float(f.image) for f in frames]
+    inputs = [to_float(image) for image in images]
     clip.times.pre += time.perf_counter() - t0
-    for frame, x, (image, labels) in zip(frames, inputs, clip.enhance_float(inputs), strict=True):
+    for x, (image, labels) in zip(inputs, clip.enhance_float(inputs), strict=True):
         t = time.perf_counter()
-        if opts.side_by_side:
+        if side_by_side:
             image = np.concatenate([x, image], axis=1)
         image8 = to_uint8(image)
         clip.times.post += time.perf_counter() - t
-        _put(out, (frame, image8, labels), stop)
+        yield image8, labels
 
 
 # --------------------------------------------------------------------------- many files
