@@ -30,9 +30,31 @@ ROWS = [
 LABELS = ["input", "gamma", "CLAHE", "sllen", "ground truth"]
 
 
-def panel(img: np.ndarray, height: int) -> Image.Image:
+def panel(img: np.ndarray, height: int, crop: int = 0) -> Image.Image:
+    """A float image as a picture `height` pixels high (a centred square `crop` first, if set)."""
+    if crop:
+        h, w = img.shape[:2]
+        top, left = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
+        img = img[top : top + crop, left : left + crop]
     im = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8))
     return im.resize((round(im.width * height / im.height), height), Image.LANCZOS)
+
+
+def contact_sheet(labels: list[str], rows: list[list[Image.Image]], height: int) -> Image.Image:
+    """Panels in a grid, one labelled column per method, 4 px apart."""
+    col_w = [max(r[i].width for r in rows) for i in range(len(labels))]
+    head = 22
+    canvas = Image.new(
+        "RGB", (sum(col_w) + 4 * len(labels), head + len(rows) * (height + 4)), "white"
+    )
+    draw = ImageDraw.Draw(canvas)
+    x = 0
+    for i, label in enumerate(labels):
+        draw.text((x + 4, 4), label, fill="black")
+        for j, row in enumerate(rows):
+            canvas.paste(row[i], (x, head + j * (height + 4)))
+        x += col_w[i] + 4
+    return canvas
 
 
 def main() -> None:
@@ -49,19 +71,7 @@ def main() -> None:
         low = darken_photo(gt, name, cond)
         ims = [low, gamma_auto(low), clahe(low), enhance(low), gt]
         rows.append([panel(x, args.height) for x in ims])
-    col_w = [max(r[i].width for r in rows) for i in range(len(LABELS))]
-    head = 22
-    canvas = Image.new(
-        "RGB", (sum(col_w) + 4 * len(LABELS), head + len(rows) * (args.height + 4)), "white"
-    )
-    draw = ImageDraw.Draw(canvas)
-    x = 0
-    for i, label in enumerate(LABELS):
-        draw.text((x + 4, 4), label, fill="black")
-        for j, row in enumerate(rows):
-            canvas.paste(row[i], (x, head + j * (args.height + 4)))
-        x += col_w[i] + 4
-    write_image(args.out, np.asarray(canvas))
+    write_image(args.out, np.asarray(contact_sheet(LABELS, rows, args.height)))
     print(f"wrote {args.out}")
 
 

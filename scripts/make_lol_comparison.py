@@ -17,21 +17,14 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from sllen.baselines import gamma_auto
 from sllen.data.pair_layouts import find_pairs
 from sllen.evaluate import torch_enhancer
 from sllen.runtime.images import read_image, write_image
 
-
-def panel(img: np.ndarray, height: int, crop: int) -> Image.Image:
-    if crop:
-        h, w = img.shape[:2]
-        top, left = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
-        img = img[top : top + crop, left : left + crop]
-    im = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8))
-    return im.resize((round(im.width * height / im.height), height), Image.LANCZOS)
+# Beside this script; a script's own folder is on sys.path when Python runs it.
+from make_comparison import contact_sheet, panel  # noqa: E402  isort: skip
 
 
 def main() -> None:
@@ -54,19 +47,7 @@ def main() -> None:
         low, gt = read_image(pair.low), read_image(pair.high)
         ims = [low, gamma_auto(low), *(m(low) for m in models), gt]
         rows.append([panel(x, args.height, args.crop) for x in ims])
-    col_w = [max(r[i].width for r in rows) for i in range(len(columns))]
-    head = 22
-    canvas = Image.new(
-        "RGB", (sum(col_w) + 4 * len(columns), head + len(rows) * (args.height + 4)), "white"
-    )
-    draw = ImageDraw.Draw(canvas)
-    x = 0
-    for i, label in enumerate(columns):
-        draw.text((x + 4, 4), label, fill="black")
-        for j, row in enumerate(rows):
-            canvas.paste(row[i], (x, head + j * (args.height + 4)))
-        x += col_w[i] + 4
-    write_image(args.out, np.asarray(canvas))
+    write_image(args.out, np.asarray(contact_sheet(columns, rows, args.height)))
     print(f"wrote {args.out}")
 
 
