@@ -5,6 +5,7 @@ import json
 import warnings
 
 import pytest
+from fake_tensorrt import engine_metadata
 
 from sllen.export.engine_meta import (
     EngineCache,
@@ -24,27 +25,16 @@ from sllen.runtime.files import atomic_write_bytes, atomic_write_text
 
 
 def _meta(**overrides):
-    meta = {
-        "schema": 1,
-        "sllen_version": "0.1.0",
-        "tensorrt_version": "10.3.0",
+    """The shared fake engine's metadata (tests/fakes/fake_tensorrt.py), as an Orin engine of
+    the default profile built from /models/fp16.onnx."""
+    orin = {
         "gpu_name": "Orin",
         "compute_capability": "8.7",
-        "precision": "fp16",
-        "int8_flavour": None,
-        "attention": {"mode": "decomposed", "fused": True},
         "profile": DEFAULT_PROFILE.to_dict(),
-        "onnx_sha256": "ab" * 32,
         "onnx_file": "/models/fp16.onnx",
         "engine_file": "fp16.engine",
-        "build_time": "2026-11-26T12:00:00+00:00",
-        "plugin_library": None,
-        "version_compatible": False,
-        "hardware_compatibility": "none",
-        "dla_core": None,
     }
-    meta.update(overrides)
-    return meta
+    return engine_metadata(**{**orin, **overrides})
 
 
 # --------------------------------------------------------------------------- files
