@@ -103,6 +103,12 @@ def session_options(threads: int | None = None, profile_file: str | None = None)
     # so every frame after the first held twice the activations (measured at 1280x720,
     # two threads: 2.7 GB instead of 1.4 GB peak RSS, and no slower without it).
     opts.enable_mem_pattern = False
+    # No planned buffer reuse either: the planner gives a freed activation's buffer to a later
+    # tensor of the same symbolic shape and holds it in between, so the first decoder's
+    # full-resolution buffers stayed resident through the second decoder (measured on the
+    # bundled file at 1920x1088, two threads, arena off: 2.2 GB peak with reuse, 1.0 GB
+    # without; 720p no slower, docs/performance.md).
+    opts.enable_mem_reuse = False
     if threads:
         opts.intra_op_num_threads = int(threads)
     opts.inter_op_num_threads = 1
@@ -110,6 +116,26 @@ def session_options(threads: int | None = None, profile_file: str | None = None)
         opts.enable_profiling = True
         opts.profile_file_prefix = profile_file
     return opts
+
+
+def _edited_model(path: Path, keep_segmentation: bool) -> tuple[bytes | None, list[str]]:
+    """The file with ort_graph's memory edits for a CPU session and the outputs it dropped;
+    None where there is nothing to change or the edits cannot be made (no ``onnx`` module, a
+    graph they do not understand): the caller then opens the file itself, which ONNX Runtime
+    runs all the same, only with more memory."""
+    try:
+        import onnx
+
+        from sllen.runtime.backends.ort_graph import drop_outputs, split_concat_convs
+
+        proto = onnx.load(str(path))
+        outputs = [o.name for o in proto.graph.output]
+        dropped = [] if keep_segmentation else drop_outputs(proto, outputs[:1])
+        if not split_concat_convs(proto) and not dropped:
+            return None, []
+        return bytes(proto.SerializeToString()), dropped
+    except Exception:  # ImportError or a graph the edits do not understand: the file as is
+        return None, []
 
 
 def cpu_session(model: str | os.PathLike[str] | bytes, threads: int | None = None) -> Any:
@@ -153,19 +179,20 @@ class OnnxRuntimeBackend(Backend):
         provider_opts = [
             {"device_id": str(device_id)} if p in _GPU_PROVIDERS else {} for p in providers
         ]
-        try:
-            self.session = ort.InferenceSession(
-                str(path), opts, providers=providers, provider_options=provider_opts
-            )
-        except Exception as e:
-            text = " ".join(str(e).split())
-            if PLUGIN_OP in text:
-                raise InputError(
-                    f"{path}: this ONNX file uses the TensorRT attention plugin node, which ONNX "
-                    "Runtime cannot run; export with --target cpu (or --attention decomposed), "
-                    "or build an engine"
-                ) from None
-            raise InputError(f"{path}: ONNX Runtime cannot load it ({text[:300]})") from None
+        self._path = path
+        self._cpu_only = providers == ["CPUExecutionProvider"]
+        self._open_args: dict[str, Any] = {
+            "sess_options": opts,
+            "providers": providers,
+            "provider_options": provider_opts,
+        }
+        # On the CPU the session runs the memory-lean edit of the file (ort_graph); the
+        # segmentation output is left out until a call asks for it (a second session then).
+        edited, dropped = (
+            _edited_model(path, keep_segmentation=False) if self._cpu_only else (None, [])
+        )
+        self.session = self._open(edited)
+        self._segmentation_session: Any = None if dropped else self.session
         inputs = self.session.get_inputs()
         self.input_name = inputs[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -188,27 +215,46 @@ class OnnxRuntimeBackend(Backend):
             precision=meta.get("sllen_precision", "fp32"),
             detail=", ".join(p.replace("ExecutionProvider", "") for p in used)
             + (f", {threads} threads" if threads else ""),
-            has_segmentation="segmentation" in self.output_names,
+            has_segmentation="segmentation" in self.output_names + dropped,
             max_pixels=pixel_budget(meta, on_gpu),
             extra={"metadata": dict(meta), "providers": used},
         )
         self.profile_file = profile_file
+
+    def _open(self, edited: bytes | None) -> Any:
+        ort = _import_ort()
+        path = self._path
+        try:
+            return ort.InferenceSession(edited or str(path), **self._open_args)
+        except Exception as e:
+            text = " ".join(str(e).split())
+            if PLUGIN_OP in text:
+                raise InputError(
+                    f"{path}: this ONNX file uses the TensorRT attention plugin node, which ONNX "
+                    "Runtime cannot run; export with --target cpu (or --attention decomposed), "
+                    "or build an engine"
+                ) from None
+            raise InputError(f"{path}: ONNX Runtime cannot load it ({text[:300]})") from None
 
     @property
     def info(self) -> BackendInfo:
         return self._info
 
     def _infer(self, x: np.ndarray, segmentation: bool) -> Outputs:
-        names = [self.output_names[0]]
-        if segmentation:
-            names.append("segmentation")
-        result: list[Any] = self.session.run(names, {self.input_name: x})
-        return Outputs(result[0], result[1] if segmentation else None)
+        feed = {self.input_name: x}
+        if not segmentation:
+            return Outputs(self.session.run([self.output_names[0]], feed)[0], None)
+        if self._segmentation_session is None:
+            self._segmentation_session = self._open(
+                _edited_model(self._path, keep_segmentation=True)[0]
+            )
+        result = self._segmentation_session.run([self.output_names[0], "segmentation"], feed)
+        return Outputs(result[0], result[1])
 
     def end_profiling(self) -> str | None:
         """Stop ONNX Runtime's profiler; the path of its JSON trace (sllen-bench --layers)."""
         return self.session.end_profiling() if self.profile_file else None
 
     def close(self) -> None:
-        self.session = None
+        self.session = self._segmentation_session = None
         super().close()
