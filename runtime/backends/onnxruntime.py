@@ -28,8 +28,8 @@ PLUGIN_OP = "SllenAttention"
 # - "mha" (sllen-export --target cpu, the bundled model): ONNX Runtime's MultiHeadAttention,
 #   whose CPU kernel is a flash attention with memory linear in N: whole frames up to 4K
 #   (4096x2160), larger ones in tiles of about that size. What remains is the convolutions'
-#   activations, linear in the pixels (1.4-2.0 GB per megapixel for the edge preset, 14 GB at
-#   4K; docs/performance.md): machines with less memory pass --tile.
+#   activations, linear in the pixels (BYTES_PER_PIXEL below): machines with less memory tile
+#   by themselves (pixel_budget) or with --tile.
 MAX_PIXELS = 1088 * 1920
 MAX_PIXELS_LINEAR = 2160 * 4096
 LINEAR_ATTENTION = ("mha",)
@@ -48,9 +48,13 @@ def _l2_cache_known() -> bool:
         return False
 
 
-# Peak memory per input pixel of ONNX Runtime FP32 on the CPU (edge preset, measured 1.4-2.0
-# KB at 720p-4K, docs/performance.md), and the share of the available memory a frame may take.
-BYTES_PER_PIXEL = 2000
+# Peak memory per input pixel of ONNX Runtime FP32 on the CPU for the edge preset, above the
+# resident process (docs/performance.md): 612-682 bytes at 720p-4K for the session this
+# backend opens (ort_graph's edits, no buffer reuse); the file as is needs more (1.5-2.1 KB
+# with buffer reuse), so the budget assumes that where the edits could not be made.
+# MEMORY_SHARE: the share of the available memory a frame may take.
+BYTES_PER_PIXEL = 750
+BYTES_PER_PIXEL_UNEDITED = 2000
 MEMORY_SHARE = 0.8
 MIN_PIXELS = 256 * 256
 
@@ -67,16 +71,18 @@ def available_memory() -> int | None:
     return None
 
 
-def pixel_budget(metadata: dict[str, str], on_gpu: bool) -> int:
+def pixel_budget(metadata: dict[str, str], on_gpu: bool, edited: bool = True) -> int:
     """The tiling budget (pixels per inference) for a file with these metadata_props: what the
-    attention form allows, and on the CPU no more than fits in the memory available now (an
-    8 GB laptop or Jetson tiles a 4K frame instead of running out of memory)."""
+    attention form allows, and on the CPU no more than fits in the memory available now (a
+    4 GB Jetson Nano tiles a 4K frame instead of running out of memory). ``edited``: the
+    session runs ort_graph's memory-lean edit of the file."""
     linear = metadata.get("sllen_attention") in LINEAR_ATTENTION
     # On a GPU provider the node runs CUDA kernels whose memory is not measured here.
     budget = MAX_PIXELS_LINEAR if linear and not on_gpu and _l2_cache_known() else MAX_PIXELS
     free = None if on_gpu else available_memory()
     if free is not None:
-        budget = min(budget, max(MIN_PIXELS, int(free * MEMORY_SHARE / BYTES_PER_PIXEL)))
+        per_pixel = BYTES_PER_PIXEL if edited else BYTES_PER_PIXEL_UNEDITED
+        budget = min(budget, max(MIN_PIXELS, int(free * MEMORY_SHARE / per_pixel)))
     return budget
 
 
@@ -216,7 +222,7 @@ class OnnxRuntimeBackend(Backend):
             detail=", ".join(p.replace("ExecutionProvider", "") for p in used)
             + (f", {threads} threads" if threads else ""),
             has_segmentation="segmentation" in self.output_names + dropped,
-            max_pixels=pixel_budget(meta, on_gpu),
+            max_pixels=pixel_budget(meta, on_gpu, edited=edited is not None),
             extra={"metadata": dict(meta), "providers": used},
         )
         self.profile_file = profile_file

@@ -185,14 +185,17 @@ def test_onnxruntime_pixel_budget_follows_the_attention_metadata(monkeypatch) ->
 
 
 def test_onnxruntime_pixel_budget_fits_the_available_memory(monkeypatch) -> None:
-    # An 8 GB machine with 5 GB available tiles a 4K frame instead of running out of memory.
+    # A 4 GB machine with 3 GB available tiles a 4K frame instead of running out of memory.
     from sllen.runtime.backends import onnxruntime as ortb
 
     monkeypatch.setattr(ortb, "_l2_cache_known", lambda: True)
-    monkeypatch.setattr(ortb, "available_memory", lambda: 5 * 2**30)
+    monkeypatch.setattr(ortb, "available_memory", lambda: 3 * 2**30)
     budget = ortb.pixel_budget({"sllen_attention": "mha"}, on_gpu=False)
-    assert budget * ortb.BYTES_PER_PIXEL <= 5 * 2**30 and budget < 2160 * 3840
-    assert budget == int(5 * 2**30 * ortb.MEMORY_SHARE / ortb.BYTES_PER_PIXEL)
+    assert budget * ortb.BYTES_PER_PIXEL <= 3 * 2**30 and budget < 2160 * 3840
+    assert budget == int(3 * 2**30 * ortb.MEMORY_SHARE / ortb.BYTES_PER_PIXEL)
+    # Without the graph edits a frame costs more, so the budget is smaller.
+    unedited = ortb.pixel_budget({"sllen_attention": "mha"}, on_gpu=False, edited=False)
+    assert unedited == int(3 * 2**30 * ortb.MEMORY_SHARE / ortb.BYTES_PER_PIXEL_UNEDITED)
     monkeypatch.setattr(ortb, "available_memory", lambda: 1)  # never below a small frame
     assert ortb.pixel_budget({}, on_gpu=False) == ortb.MIN_PIXELS
     monkeypatch.setattr(ortb, "available_memory", lambda: None)  # unknown: the form's budget
