@@ -90,7 +90,8 @@ class FrameEnhancer:
             raise InputError("temporal smoothing needs the frame rate: give fps=")
         on = fps is not None and (DEFAULT_SMOOTHING if smooth is None else smooth)
         self.enhancer = enhancer
-        self.smoother = TemporalSmoother(fps or 1, enabled=on) if fps is not None else None
+        # fps=0 or a negative rate is refused by the smoother (InputError), not read as 1 fps.
+        self.smoother = TemporalSmoother(fps, enabled=on) if fps is not None else None
         self.smoothing = on
         self.channels = channels
         self._owned = owned  # the backend open_enhancer opened (closed with this object)

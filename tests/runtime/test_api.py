@@ -56,6 +56,9 @@ def test_stream_batches_lazily_and_matches_one_by_one(enhance: FrameEnhancer) ->
 def test_smoothing_follows_the_clip_and_needs_fps() -> None:
     with pytest.raises(InputError, match="fps"):
         open_enhancer(backend="onnxruntime", smooth=True)
+    for bad in (0, -25):  # refused, not read as 1 fps
+        with pytest.raises(InputError, match="fps must be positive"):
+            open_enhancer(backend="onnxruntime", fps=bad)
     with open_enhancer(backend="onnxruntime", threads=1, fps=25) as e:
         assert e.smoothing
         f = frames(1)[0]
