@@ -86,7 +86,7 @@ def split_concat_convs(proto: Any) -> int:
             or node.domain not in ("", "ai.onnx")
             or cat.op_type != "Concat"
             or consumers.get(cat.output[0]) != 1
-            or helper.get_attribute_value(cat.attribute[0]) not in (1, -3)
+            or {a.name: a.i for a in cat.attribute}.get("axis") != 1  # the channel axis
             or attrs.get("group", 1) != 1
             or weight is None
             or weight.data_type != onnx.TensorProto.FLOAT
