@@ -27,6 +27,7 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -198,18 +199,30 @@ def interleaved(
     warmup: int = 1,
     spin: bool = True,
     cpu: dict[str, list[float]] | None = None,
+    as_run: bool = False,
 ) -> dict[str, list[float]]:
-    """Wall ms per run of each file, timed in turn; process CPU ms per run into ``cpu``."""
-    sessions = {k: open_session(p, threads, spin=spin) for k, p in paths.items()}
-    feeds = {k: {s.get_inputs()[0].name: x} for k, s in sessions.items()}
-    for k, s in sessions.items():
+    """Wall ms per run of each file, timed in turn; process CPU ms per run into ``cpu``.
+    ``as_run``: through sllen's ONNX Runtime backend (its in-memory graph edits and session
+    options, the image output only: what sllen-run does) instead of the file as is."""
+    calls: dict[str, Callable[[], Any]] = {}
+    for k, p in paths.items():
+        if as_run:
+            from sllen.runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+            backend = OnnxRuntimeBackend(p, device="cpu", threads=threads)
+            calls[k] = lambda b=backend: b.infer(x)
+        else:
+            session = open_session(p, threads, spin=spin)
+            feed = {session.get_inputs()[0].name: x}
+            calls[k] = lambda s=session, f=feed: s.run(None, f)
+    for call in calls.values():
         for _ in range(warmup):
-            s.run(None, feeds[k])
-    times: dict[str, list[float]] = {k: [] for k in sessions}
+            call()
+    times: dict[str, list[float]] = {k: [] for k in calls}
     for _ in range(iterations):
-        for k, s in sessions.items():
+        for k, call in calls.items():
             c, t = time.process_time(), time.perf_counter()
-            s.run(None, feeds[k])
+            call()
             times[k].append(1e3 * (time.perf_counter() - t))
             if cpu is not None:
                 cpu.setdefault(k, []).append(1e3 * (time.process_time() - c))
@@ -238,6 +251,9 @@ def main() -> None:
     ap.add_argument("--resolution", default="1280x720")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=6)
+    ap.add_argument(
+        "--as-run", action="store_true", help="time through sllen's backend (what sllen-run runs)"
+    )
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--profile-runs", type=int, default=3, help="profiled runs per file")
     ap.add_argument(
@@ -263,7 +279,9 @@ def main() -> None:
     }
     paths = {"fp32": args.fp32} | {f"int8[{i}]": p for i, p in enumerate(args.int8)}
     cpu: dict[str, list[float]] = {}
-    times = interleaved(paths, x, args.threads, args.iterations, spin=not args.no_spin, cpu=cpu)
+    times = interleaved(
+        paths, x, args.threads, args.iterations, spin=not args.no_spin, cpu=cpu, as_run=args.as_run
+    )
     out["latency_ms"] = times
     out["cpu_ms"] = cpu
     ref_med = statistics.median(times["fp32"])
