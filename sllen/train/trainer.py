@@ -35,6 +35,7 @@ from sllen.metrics import psnr, ssim
 from sllen.model.io import load_weights, save_weights
 from sllen.model.sllen import SLLEN
 from sllen.runtime.errors import InputError
+from sllen.runtime.files import atomic_write_text
 from sllen.train.checkpoint import load_checkpoint, save_checkpoint
 from sllen.train.config import TrainConfig
 from sllen.train.data import build_datasets, cycle, estimate_level, make_loader
@@ -53,6 +54,20 @@ LOG_FIELDS = [
     "val_psnr",
     "val_ssim",
 ]
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop the rows after ``step`` (the checkpoint a run resumes from): a run stopped between
+    checkpoints logged steps that the resumed run trains again, and the curve must not hold
+    both."""
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [
+        line
+        for line in lines[1:]
+        if line.split(",", 1)[0].isdigit() and int(line.split(",", 1)[0]) <= step
+    ]
+    if len(kept) != len(lines):
+        atomic_write_text(path, "".join(kept))
 
 
 @dataclass
@@ -316,6 +331,8 @@ class Trainer:
         if main:
             cfg.out.mkdir(parents=True, exist_ok=True)
             new = not (cfg.resume and log_path.exists())
+            if not new:
+                _truncate_log(log_path, self.step)
             log_file = open(log_path, "a" if not new else "w", newline="")  # noqa: SIM115
             writer = csv.DictWriter(log_file, fieldnames=LOG_FIELDS, extrasaction="ignore")
             if new:

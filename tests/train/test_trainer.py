@@ -73,6 +73,17 @@ def test_resume_continues_from_checkpoint(tmp_path: Path) -> None:
     assert steps == [10, 20]
 
 
+def test_resume_drops_log_rows_after_the_checkpoint(tmp_path: Path) -> None:
+    # A run stopped between checkpoints has logged steps the resumed run trains again.
+    train(_cfg(tmp_path, steps=10), quiet=True)
+    log = tmp_path / "log.csv"
+    header, row = log.read_text().splitlines()[:2]
+    log.write_text("\n".join([header, row, "15" + row[2:], "20" + row[2:]]) + "\n")
+    train(_cfg(tmp_path, steps=20, resume=True), quiet=True)
+    steps = [int(r.split(",")[0]) for r in log.read_text().splitlines()[1:]]
+    assert steps == [10, 20]
+
+
 def test_resume_without_checkpoint_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no complete checkpoint"):
         train(_cfg(tmp_path, resume=True), quiet=True)
