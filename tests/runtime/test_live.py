@@ -72,7 +72,9 @@ def test_reconnects_after_the_camera_drops() -> None:
     lines = [str(w.message) for w in caught if issubclass(w.category, VideoWarning)]
     assert any("reconnecting in 0.5 s (attempt 1 of 2)" in ln for ln in lines), lines
     assert src.reconnects >= 1  # frames came again after the pause
-    assert len(times) > 30 and all(b > a for a, b in zip(times, times[1:], strict=False))
+    # About 45 frames are sent; on a loaded machine the kernel drops datagrams the reader did not
+    # take in time (seen: 23 frames with three jobs on 2 cores), so only a floor is asserted.
+    assert len(times) > 10 and all(b > a for a, b in zip(times, times[1:], strict=False))
 
 
 def dark_clip(path: Path, frames: int) -> Path:
