@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,13 @@ def _l2_cache_known() -> bool:
 # MEMORY_SHARE: the share of the available memory a frame may take.
 BYTES_PER_PIXEL = 750
 BYTES_PER_PIXEL_UNEDITED = 2000
+# Row bands (runtime/backends/banded.py: the full- and half-resolution layers band by band,
+# exact): 290-330 bytes per pixel above the process at 1080p-4K (885 MiB peak at 1920x1088,
+# 2,668 MiB at 3840x2160) for 13-27% more time. ``bands="auto"`` uses them for frames above
+# 1280x736, so 720p keeps the whole-frame speed and 1080p and up the banded memory.
+BYTES_PER_PIXEL_BANDED = 400
+BAND_MIN_PIXELS = 1280 * 736
+BANDS = ("auto", "on", "off")
 MEMORY_SHARE = 0.8
 MIN_PIXELS = 256 * 256
 
@@ -71,17 +79,26 @@ def available_memory() -> int | None:
     return None
 
 
-def pixel_budget(metadata: dict[str, str], on_gpu: bool, edited: bool = True) -> int:
+def pixel_budget(
+    metadata: dict[str, str], on_gpu: bool, edited: bool = True, banded: bool = False
+) -> int:
     """The tiling budget (pixels per inference) for a file with these metadata_props: what the
     attention form allows, and on the CPU no more than fits in the memory available now (a
     4 GB Jetson Nano tiles a 4K frame instead of running out of memory). ``edited``: the
-    session runs ort_graph's memory-lean edit of the file."""
+    session runs ort_graph's memory-lean edit of the file; ``banded``: large frames run in
+    row bands."""
     linear = metadata.get("sllen_attention") in LINEAR_ATTENTION
     # On a GPU provider the node runs CUDA kernels whose memory is not measured here.
     budget = MAX_PIXELS_LINEAR if linear and not on_gpu and _l2_cache_known() else MAX_PIXELS
     free = None if on_gpu else available_memory()
     if free is not None:
-        per_pixel = BYTES_PER_PIXEL if edited else BYTES_PER_PIXEL_UNEDITED
+        per_pixel = (
+            BYTES_PER_PIXEL_BANDED
+            if banded
+            else BYTES_PER_PIXEL
+            if edited
+            else BYTES_PER_PIXEL_UNEDITED
+        )
         budget = min(budget, max(MIN_PIXELS, int(free * MEMORY_SHARE / per_pixel)))
     return budget
 
@@ -174,8 +191,11 @@ class OnnxRuntimeBackend(Backend):
         device: str = "auto",
         threads: int | None = None,
         profile_file: str | None = None,
+        bands: str = "auto",
     ) -> None:
         super().__init__()
+        if bands not in BANDS:
+            raise InputError(f"bands must be one of {', '.join(BANDS)}, not {bands!r}")
         ort = _import_ort()
         path = Path(model) if model is not None else bundled_onnx()
         label = str(path) if model is not None else f"bundled {path.name}"
@@ -199,6 +219,11 @@ class OnnxRuntimeBackend(Backend):
         )
         self.session = self._open(edited)
         self._segmentation_session: Any = None if dropped else self.session
+        # Row bands need the edited graph on the CPU; a profiled run (sllen-bench --layers)
+        # times the one whole-frame session.
+        self._bands = bands if edited is not None and not profile_file else "off"
+        self._threads = threads
+        self._banded: Any = None  # BandedModel, opened with the first frame that uses it
         inputs = self.session.get_inputs()
         self.input_name = inputs[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -222,7 +247,9 @@ class OnnxRuntimeBackend(Backend):
             detail=", ".join(p.replace("ExecutionProvider", "") for p in used)
             + (f", {threads} threads" if threads else ""),
             has_segmentation="segmentation" in self.output_names + dropped,
-            max_pixels=pixel_budget(meta, on_gpu, edited=edited is not None),
+            max_pixels=pixel_budget(
+                meta, on_gpu, edited=edited is not None, banded=self._bands != "off"
+            ),
             extra={"metadata": dict(meta), "providers": used},
         )
         self.profile_file = profile_file
@@ -246,8 +273,37 @@ class OnnxRuntimeBackend(Backend):
     def info(self) -> BackendInfo:
         return self._info
 
+    def _use_bands(self, x: np.ndarray) -> bool:
+        if self._bands == "off" or (
+            self._bands == "auto" and x.shape[2] * x.shape[3] <= BAND_MIN_PIXELS
+        ):
+            return False
+        if self._banded is None:
+            from sllen.runtime.backends.banded import BandedModel, BandingUnsupported
+
+            try:
+                import onnx
+
+                from sllen.runtime.backends.ort_graph import drop_outputs, split_concat_convs
+
+                proto = onnx.load(str(self._path))
+                drop_outputs(proto, [proto.graph.output[0].name])
+                split_concat_convs(proto)
+                self._banded = BandedModel(proto, threads=self._threads)
+            except Exception as e:  # BandingUnsupported, or a graph the probe cannot run
+                if not isinstance(e, BandingUnsupported):
+                    e = BandingUnsupported(f"{type(e).__name__}: {' '.join(str(e).split())[:200]}")
+                warnings.warn(f"{self._path.name}: whole frames, no row bands ({e})", stacklevel=3)
+                self._bands = "off"
+                meta = self._info.extra["metadata"]
+                self._info = replace(self._info, max_pixels=pixel_budget(meta, on_gpu=False))
+                return False
+        return bool(x.shape[2] % self._banded.align == 0 and x.shape[3] % self._banded.align == 0)
+
     def _infer(self, x: np.ndarray, segmentation: bool) -> Outputs:
         feed = {self.input_name: x}
+        if not segmentation and self._use_bands(x):
+            return Outputs(self._banded.run(x), None)
         if not segmentation:
             return Outputs(self.session.run([self.output_names[0]], feed)[0], None)
         if self._segmentation_session is None:
@@ -262,5 +318,5 @@ class OnnxRuntimeBackend(Backend):
         return self.session.end_profiling() if self.profile_file else None
 
     def close(self) -> None:
-        self.session = self._segmentation_session = None
+        self.session = self._segmentation_session = self._banded = None
         super().close()

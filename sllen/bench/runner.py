@@ -47,10 +47,13 @@ class BenchConfig:
     device: str = "auto"
     threads: int | None = None
     cuda_graph: bool = False  # TensorRT only
+    bands: str = "auto"  # ONNX Runtime only: auto, on, off (row-band execution on the CPU)
 
     def options(self, backend: str) -> dict[str, Any]:
         if backend == "pytorch":
             return {"precision": self.precision, "attention": self.attention}
+        if backend == "onnxruntime":
+            return {"bands": self.bands}
         if backend == "tensorrt" and self.cuda_graph:
             return {"cuda_graph": True}
         return {}
@@ -107,6 +110,8 @@ class CaseResult:
         parts = [self.backend, precision]
         if self.backend == "pytorch" and self.config.attention != "auto":
             parts.append(f"attention {self.config.attention}")
+        if self.backend == "onnxruntime" and self.config.bands != "auto":
+            parts.append(f"bands {self.config.bands}")
         if self.config.model is not None:
             parts.append(os.path.basename(self.config.model))
         return " / ".join(parts)

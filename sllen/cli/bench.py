@@ -61,6 +61,7 @@ def build_configs(
     device: str = "auto",
     threads: int | None = None,
     cuda_graph: bool = False,
+    bands: list[str] | None = None,
 ) -> list[BenchConfig]:
     """One configuration per model x backend (x precision x attention for PyTorch)."""
     from sllen.bench import BenchConfig
@@ -80,6 +81,10 @@ def build_configs(
     for a in attns:
         if a not in ATTENTIONS:
             raise InputError(f"--attention must be one of {', '.join(ATTENTIONS)}, not {a!r}")
+    band_modes = _unique(bands, "auto")
+    for b in band_modes:
+        if b not in ("auto", "on", "off"):
+            raise InputError(f"--bands must be auto, on or off, not {b!r}")
     if threads is not None and threads < 1:
         raise InputError("--threads must be at least 1")
     configs = []
@@ -94,12 +99,16 @@ def build_configs(
         for requested in fitting:
             name, _ = choose_backend(path, requested)
             variants = (
-                [(p, a) for p in precs for a in attns] if name == "pytorch" else [("auto", "auto")]
+                [(p, a, "auto") for p in precs for a in attns]
+                if name == "pytorch"
+                else [("auto", "auto", b) for b in band_modes]
+                if name == "onnxruntime"
+                else [("auto", "auto", "auto")]
             )
-            for p, a in variants:
+            for p, a, b in variants:
                 configs.append(
                     BenchConfig(
-                        path, name, p, a, device, threads, cuda_graph and name == "tensorrt"
+                        path, name, p, a, device, threads, cuda_graph and name == "tensorrt", b
                     )
                 )
     configs = list(dict.fromkeys(configs))
@@ -111,6 +120,8 @@ def build_configs(
             )
         if attns != ["auto"]:
             raise InputError("--attention applies to the pytorch backend")
+    if band_modes != ["auto"] and not any(c.backend == "onnxruntime" for c in configs):
+        raise InputError("--bands applies to the onnxruntime backend (.onnx files)")
     return configs
 
 
@@ -145,6 +156,13 @@ def bench_command(
     cuda_graph: Annotated[
         bool, Opt("--cuda-graph", help="TensorRT: replay a captured CUDA graph.")
     ] = False,
+    bands: Annotated[
+        list[str] | None,
+        Opt(
+            help="ONNX Runtime on the CPU: auto, on or off: row-band execution of the "
+            "full-resolution layers (repeatable: one row each)."
+        ),
+    ] = None,
     interleave: Annotated[
         bool,
         Opt(
@@ -187,7 +205,14 @@ def bench_command(
         raise InputError("--peak-gflops must be positive")
     sizes = list(dict.fromkeys(parse_resolution(r) for r in resolution or ["1280x720"]))
     configs = build_configs(
-        model, backend, precision, attention, device=device, threads=threads, cuda_graph=cuda_graph
+        model,
+        backend,
+        precision,
+        attention,
+        device=device,
+        threads=threads,
+        cuda_graph=cuda_graph,
+        bands=bands,
     )
     opts = BenchOptions(
         configs=configs,

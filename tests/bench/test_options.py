@@ -59,6 +59,16 @@ def test_build_configs_matrix(tmp_path: Path) -> None:
         build_configs(None, ["openvino"], None, None)
     with pytest.raises(FileNotFoundError, match="no such model file"):
         build_configs([tmp_path / "none.onnx"], None, None, None)
+    # ONNX Runtime's row bands: one row per mode asked, for ONNX Runtime only
+    cfgs = build_configs([onnx_file], None, None, None, bands=["off", "on"])
+    assert [(c.backend, c.bands, c.options(c.backend)) for c in cfgs] == [
+        ("onnxruntime", "off", {"bands": "off"}),
+        ("onnxruntime", "on", {"bands": "on"}),
+    ]
+    with pytest.raises(ValueError, match="--bands must be auto, on or off"):
+        build_configs([onnx_file], None, None, None, bands=["maybe"])
+    with pytest.raises(ValueError, match="--bands applies to the onnxruntime backend"):
+        build_configs(None, ["pytorch"], None, None, bands=["on"])
 
 
 def _cli(*args: str) -> tuple[int, str]:

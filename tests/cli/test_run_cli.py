@@ -172,6 +172,11 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], list[str]]]:
             ["unknown model file type"],
         ),
         "engine without TensorRT": ([str(clip), "--model", str(engine)], ["model.engine"]),
+        "bands on PyTorch": (
+            [str(clip), "--model", str(bundled_weights()), "--bands", "on"],
+            ["--bands applies to ONNX Runtime"],
+        ),
+        "bad bands value": ([str(clip), "--bands", "sometimes"], ["bands must be one of"]),
     }
 
 
@@ -184,6 +189,8 @@ CASES = [
     "unwritable output",
     "not a model file",
     "engine without TensorRT",
+    "bands on PyTorch",
+    "bad bands value",
 ]
 
 

@@ -1,0 +1,133 @@
+"""Row-band execution of the full-resolution parts (sllen.runtime.backends.banded)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from sllen.runtime.backends.banded import BAND_OPS, BandedModel, BandingUnsupported  # noqa: E402
+from sllen.runtime.backends.onnxruntime import cpu_session  # noqa: E402
+from sllen.runtime.backends.ort_graph import drop_outputs, split_concat_convs  # noqa: E402
+from sllen.runtime.bundled import bundled_onnx  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def edited():
+    """The bundled model as the CPU backend runs it (ort_graph's edits)."""
+    proto = onnx.load(str(bundled_onnx()))
+    drop_outputs(proto, [proto.graph.output[0].name])
+    split_concat_convs(proto)
+    return proto
+
+
+@pytest.fixture(scope="module")
+def banded(edited) -> BandedModel:
+    return BandedModel(edited, threads=2, band_rows=48)  # the least halo per segment
+
+
+@pytest.mark.parametrize("height, width, halo", [(160, 224, None), (144, 96, 32)])
+def test_banded_equals_the_whole_frame(edited, banded, height, width, halo) -> None:
+    # 160 and 144 rows in bands of 48: 4 and 3 bands, the last one short (160 = 3 x 48 + 16).
+    model = banded if halo is None else BandedModel(edited, threads=2, band_rows=48, halo=halo)
+    x = np.random.default_rng(height).random((1, 3, height, width), dtype=np.float32) * 0.25
+    whole = cpu_session(edited.SerializeToString(), 2).run(None, {"input": x})[0]
+    out = model.run(x)
+    assert out.shape == whole.shape
+    np.testing.assert_allclose(out, whole, rtol=0, atol=1e-5)
+
+
+def test_bundled_model_segments(banded) -> None:
+    kinds = [s.band for s in banded.segments]
+    assert kinds.count(True) >= 3 and kinds.count(False) >= 2
+    assert all(a != b for a, b in zip(kinds, kinds[1:], strict=False))  # they alternate
+    for seg in banded.segments:
+        if seg.band:
+            assert set(seg.ops) <= BAND_OPS
+            assert seg.halo_needed <= seg.halo and seg.halo % banded.align == 0
+        else:  # the attention runs on the whole frame
+            assert "Conv" in seg.ops
+    assert any("MultiHeadAttention" in s.ops for s in banded.segments if not s.band)
+
+
+def global_op_graph(op: str):
+    """input [1,3,h,w] -> Conv 3x3 -> (global mean over H, W) * conv -> output."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "W")]
+    nodes = [helper.make_node("Conv", ["input", "W"], ["c"], pads=[1, 1, 1, 1])]
+    if op == "GlobalAveragePool":
+        nodes.append(helper.make_node("GlobalAveragePool", ["c"], ["m"]))
+    else:
+        inits.append(numpy_helper.from_array(np.array([2, 3], np.int64), "axes"))
+        nodes.append(helper.make_node("ReduceMean", ["c", "axes"], ["m"], keepdims=1))
+    nodes.append(helper.make_node("Mul", ["c", "m"], ["output"]))
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 4, "h", "w"])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "ReduceMean"])
+def test_global_op_at_full_resolution_is_refused(op) -> None:
+    with pytest.raises(BandingUnsupported):
+        BandedModel(global_op_graph(op), threads=1)
+
+
+def test_misaligned_bands_or_short_halo_are_refused(edited) -> None:
+    with pytest.raises(ValueError, match="multiples"):
+        BandedModel(edited, threads=1, band_rows=50)
+    with pytest.raises(BandingUnsupported, match="receptive field"):
+        BandedModel(edited, threads=1, halo=0)
+
+
+def test_backend_bands_large_frames_and_gives_the_same_image(monkeypatch) -> None:
+    from sllen.runtime.backends import onnxruntime as ortb
+
+    x = np.random.default_rng(5).random((1, 3, 96, 128), dtype=np.float32) * 0.25
+    with ortb.OnnxRuntimeBackend(device="cpu", threads=1, bands="off") as whole:
+        reference = whole.infer(x).image
+        assert whole._banded is None
+    with ortb.OnnxRuntimeBackend(device="cpu", threads=1, bands="on") as on:
+        np.testing.assert_allclose(on.infer(x).image, reference, rtol=0, atol=1e-5)
+        assert on._banded is not None
+        # the segmentation output comes from the whole-frame session
+        assert on.infer(x, segmentation=True).segmentation is not None
+    # auto: whole frames up to BAND_MIN_PIXELS, bands above
+    with ortb.OnnxRuntimeBackend(device="cpu", threads=1) as auto:
+        auto.infer(x)
+        assert auto._banded is None
+        monkeypatch.setattr(ortb, "BAND_MIN_PIXELS", 64 * 64)
+        np.testing.assert_allclose(auto.infer(x).image, reference, rtol=0, atol=1e-5)
+        assert auto._banded is not None
+
+
+def test_backend_falls_back_to_whole_frames(monkeypatch) -> None:
+    from sllen.runtime.backends import banded as banded_mod
+    from sllen.runtime.backends import onnxruntime as ortb
+
+    def refuse(*args, **kwargs):
+        raise BandingUnsupported("refused for the test")
+
+    monkeypatch.setattr(banded_mod, "BandedModel", refuse)
+    x = np.random.default_rng(6).random((1, 3, 64, 96), dtype=np.float32) * 0.25
+    with ortb.OnnxRuntimeBackend(device="cpu", threads=1, bands="on") as b:
+        with pytest.warns(UserWarning, match="no row bands .*refused for the test"):
+            out = b.infer(x).image
+        assert out.shape == (1, 3, 64, 96) and b._bands == "off"
+        assert b.info.max_pixels == ortb.pixel_budget(b.info.extra["metadata"], on_gpu=False)
+
+
+def test_bad_bands_value_is_an_input_error() -> None:
+    from sllen.runtime.backends.onnxruntime import OnnxRuntimeBackend
+    from sllen.runtime.errors import InputError
+
+    with pytest.raises(InputError, match="bands must be one of auto, on, off"):
+        OnnxRuntimeBackend(device="cpu", bands="sometimes")
