@@ -95,11 +95,12 @@ def split_concat_convs(proto: Any) -> int:
             continue
         w = numpy_helper.to_array(weight)
         parts = list(cat.input)
-        sizes = [channels.get(p) for p in parts]
-        unknown = [i for i, c in enumerate(sizes) if c is None]
+        known = [channels.get(p) for p in parts]
+        unknown = [i for i, c in enumerate(known) if c is None]
         if len(unknown) == 1:  # the one part shape inference lost: what the weights leave
-            sizes[unknown[0]] = w.shape[1] - sum(c for c in sizes if c is not None)
-        if any(c is None or c <= 0 for c in sizes) or sum(sizes) != w.shape[1]:  # type: ignore[operator]
+            known[unknown[0]] = w.shape[1] - sum(c for c in known if c is not None)
+        sizes = [c for c in known if c is not None and c > 0]
+        if len(sizes) != len(parts) or sum(sizes) != w.shape[1]:
             new_nodes.append(node)
             continue
         dropped.add(cat.output[0])
@@ -107,7 +108,7 @@ def split_concat_convs(proto: Any) -> int:
         offsets = np.cumsum([0, *sizes])
         partials: list[str] = []
         # The largest part (the upsampled features) first, so it is freed earliest.
-        order = sorted(range(len(parts)), key=lambda i: -sizes[i])  # type: ignore[operator]
+        order = sorted(range(len(parts)), key=lambda i: -sizes[i])
         for k, i in enumerate(order):
             w_name = f"{base}_w{i}"
             graph.initializer.append(
