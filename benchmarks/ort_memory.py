@@ -1,5 +1,6 @@
-"""Peak memory and latency of ONNX Runtime FP32 on the CPU: the session sllen opens now against
-the file opened as is with ONNX Runtime's planned buffer reuse (how sllen opened it before).
+"""Peak memory and latency of ONNX Runtime FP32 on the CPU: the backend as it runs now ("now":
+row bands above 1280x736), on whole frames ("whole": ``bands="off"``), and the file opened as
+is with ONNX Runtime's planned buffer reuse ("before": how sllen opened it until 2026-12-03).
 
     python benchmarks/ort_memory.py [--model FILE] [--threads 2] [--calls 3] [--out DIR]
         [--resolution WxH ...]
@@ -7,7 +8,7 @@ the file opened as is with ONNX Runtime's planned buffer reuse (how sllen opened
 Each case runs in a fresh process (so its peak RSS is its own): open the session, one warm-up
 call, ``--calls`` timed calls on a dark frame of that size; the process reports its VmHWM (the
 whole process: interpreter, libraries, model, activations) and the median call. Cases go size
-by size, "before" then "now", so both see the same load. Writes table.md, bench.json and
+by size, the modes in turn, so all see the same load. Writes table.md, bench.json and
 memory.png (peak RSS against megapixels) into ``--out``.
 """
 
@@ -41,9 +42,10 @@ if mode == "before":
     opts.enable_mem_reuse = True
     s = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     run = lambda: s.run(["output"], {"input": x})[0]
-else:
+else:  # "whole": the backend on whole frames; "now": as it runs by default (bands auto)
     from sllen.runtime.backends.onnxruntime import OnnxRuntimeBackend
-    b = OnnxRuntimeBackend(model, device="cpu", threads=threads)
+    bands = "off" if mode == "whole" else "auto"
+    b = OnnxRuntimeBackend(model, device="cpu", threads=threads, bands=bands)
     run = lambda: b.infer(x).image
 def status(key):
     with open("/proc/self/status") as f:
@@ -85,9 +87,9 @@ def main() -> None:
     }
     order = []
     for r in range(args.rounds):  # before/now alternate which goes first, round by round
-        modes = ("before", "now") if r % 2 == 0 else ("now", "before")
+        modes = ("before", "whole", "now") if r % 2 == 0 else ("now", "whole", "before")
         for w, h in sizes:
-            order += [(w, h, m) for m in modes if m == "now" or w * h <= args.before_max]
+            order += [(w, h, m) for m in modes if m != "before" or w * h <= args.before_max]
     for w, h, mode in order:
         argv = [mode, str(args.model), str(args.threads), str(w), str(h), str(args.calls)]
         done = subprocess.run([sys.executable, "-c", CASE, *argv], capture_output=True, text=True)
@@ -120,7 +122,7 @@ def main() -> None:
     except ImportError:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
-    for mode, style in (("before", "o--"), ("now", "s-")):
+    for mode, style in (("before", "o--"), ("whole", "^-."), ("now", "s-")):
         pts = [
             (int(c["size"].split("x")[0]) * int(c["size"].split("x")[1]) / 1e6, c["peak_mb"])
             for c in record["cases"]
