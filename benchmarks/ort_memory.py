@@ -1,6 +1,7 @@
-"""Peak memory and latency of ONNX Runtime FP32 on the CPU: the backend as it runs now ("now":
-row bands above 1280x736), on whole frames ("whole": ``bands="off"``), and the file opened as
-is with ONNX Runtime's planned buffer reuse ("before": how sllen opened it until 2026-12-03).
+"""Peak memory and latency of ONNX Runtime FP32 on the CPU: sllen's backend in row bands
+("bands": ``bands="on"``) and on whole frames ("whole": ``bands="off"``), and the file opened
+as is with ONNX Runtime's planned buffer reuse ("before": how sllen opened it until
+2026-12-03). The backend's default (``auto``) is "whole" up to 1080p and "bands" above.
 
     python benchmarks/ort_memory.py [--model FILE] [--threads 2] [--calls 3] [--out DIR]
         [--resolution WxH ...]
@@ -42,9 +43,9 @@ if mode == "before":
     opts.enable_mem_reuse = True
     s = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     run = lambda: s.run(["output"], {"input": x})[0]
-else:  # "whole": the backend on whole frames; "now": as it runs by default (bands auto)
+else:  # "whole": the backend on whole frames; "bands": in row bands
     from sllen.runtime.backends.onnxruntime import OnnxRuntimeBackend
-    bands = "off" if mode == "whole" else "auto"
+    bands = "off" if mode == "whole" else "on"
     b = OnnxRuntimeBackend(model, device="cpu", threads=threads, bands=bands)
     run = lambda: b.infer(x).image
 def status(key):
@@ -87,7 +88,7 @@ def main() -> None:
     }
     order = []
     for r in range(args.rounds):  # before/now alternate which goes first, round by round
-        modes = ("before", "whole", "now") if r % 2 == 0 else ("now", "whole", "before")
+        modes = ("before", "whole", "bands") if r % 2 == 0 else ("bands", "whole", "before")
         for w, h in sizes:
             order += [(w, h, m) for m in modes if m != "before" or w * h <= args.before_max]
     for w, h, mode in order:
@@ -122,7 +123,7 @@ def main() -> None:
     except ImportError:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
-    for mode, style in (("before", "o--"), ("whole", "^-."), ("now", "s-")):
+    for mode, style in (("before", "o--"), ("whole", "^-."), ("bands", "s-")):
         pts = [
             (int(c["size"].split("x")[0]) * int(c["size"].split("x")[1]) / 1e6, c["peak_mb"])
             for c in record["cases"]

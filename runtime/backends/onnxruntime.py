@@ -57,11 +57,12 @@ def _l2_cache_known() -> bool:
 BYTES_PER_PIXEL = 750
 BYTES_PER_PIXEL_UNEDITED = 2000
 # Row bands (runtime/backends/banded.py: the full- and half-resolution layers band by band,
-# exact): 290-330 bytes per pixel above the process at 1080p-4K (885 MiB peak at 1920x1088,
-# 2,668 MiB at 3840x2160) for 13-27% more time. ``bands="auto"`` uses them for frames above
-# 1280x736, so 720p keeps the whole-frame speed and 1080p and up the banded memory.
+# exact): about 300 bytes per pixel above the process (877 MiB peak at 1920x1088, 2,668 MiB at
+# 3840x2160) for 15-40% more time (docs/performance.md). ``bands="auto"`` bands a frame whose
+# whole-frame run would need more than BANDS_ABOVE_BYTES (1440p and up; 1080p stays whole and
+# fast) or more than MEMORY_SHARE of the memory available when the model opened.
 BYTES_PER_PIXEL_BANDED = 400
-BAND_MIN_PIXELS = 1280 * 736
+BANDS_ABOVE_BYTES = 2 * 2**30
 BANDS = ("auto", "on", "off")
 MEMORY_SHARE = 0.8
 MIN_PIXELS = 256 * 256
@@ -224,6 +225,9 @@ class OnnxRuntimeBackend(Backend):
         self._bands = bands if edited is not None and not profile_file else "off"
         self._threads = threads
         self._banded: Any = None  # BandedModel, opened with the first frame that uses it
+        free = available_memory()
+        whole_limit = min(BANDS_ABOVE_BYTES, MEMORY_SHARE * free if free else BANDS_ABOVE_BYTES)
+        self._band_pixels = int(whole_limit / BYTES_PER_PIXEL)  # bands="auto": larger frames
         inputs = self.session.get_inputs()
         self.input_name = inputs[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -274,8 +278,9 @@ class OnnxRuntimeBackend(Backend):
         return self._info
 
     def _use_bands(self, x: np.ndarray) -> bool:
+        """Whether this frame runs in row bands (opens the BandedModel the first time)."""
         if self._bands == "off" or (
-            self._bands == "auto" and x.shape[2] * x.shape[3] <= BAND_MIN_PIXELS
+            self._bands == "auto" and x.shape[2] * x.shape[3] <= self._band_pixels
         ):
             return False
         if self._banded is None:

@@ -100,13 +100,23 @@ def test_backend_bands_large_frames_and_gives_the_same_image(monkeypatch) -> Non
         assert on._banded is not None
         # the segmentation output comes from the whole-frame session
         assert on.infer(x, segmentation=True).segmentation is not None
-    # auto: whole frames up to BAND_MIN_PIXELS, bands above
+    # auto: whole frames while they fit in BANDS_ABOVE_BYTES (1080p does), bands above
     with ortb.OnnxRuntimeBackend(device="cpu", threads=1) as auto:
+        free = ortb.available_memory()
+        if free is None or free * ortb.MEMORY_SHARE >= ortb.BANDS_ABOVE_BYTES:
+            assert 1088 * 1920 <= auto._band_pixels < 1440 * 2560
         auto.infer(x)
         assert auto._banded is None
-        monkeypatch.setattr(ortb, "BAND_MIN_PIXELS", 64 * 64)
+    monkeypatch.setattr(ortb, "BANDS_ABOVE_BYTES", 64 * 64 * ortb.BYTES_PER_PIXEL)
+    with ortb.OnnxRuntimeBackend(device="cpu", threads=1) as auto:
         np.testing.assert_allclose(auto.infer(x).image, reference, rtol=0, atol=1e-5)
         assert auto._banded is not None
+    # ... and when the machine has little memory available
+    monkeypatch.undo()
+    monkeypatch.setattr(ortb, "available_memory", lambda: 64 * 64 * ortb.BYTES_PER_PIXEL)
+    with ortb.OnnxRuntimeBackend(device="cpu", threads=1) as low:
+        low.infer(x)
+        assert low._banded is not None
 
 
 def test_backend_falls_back_to_whole_frames(monkeypatch) -> None:
