@@ -39,7 +39,7 @@ class EnhancerSpec:
     """Everything needed to open a model the way ``sllen-run`` does (picklable).
 
     ``options`` go to the backend as they are: tensorrt ``cuda_graph``, ``plugin_library``;
-    pytorch ``precision``, ``attention``.
+    onnxruntime ``bands``; pytorch ``precision``, ``attention``.
     """
 
     model: str | None = None  # .engine, .onnx or .safetensors; None: the bundled model
@@ -208,7 +208,8 @@ def open_enhancer(
     auto/cpu/cuda/cuda:N, ``threads`` for CPU inference, ``batch`` frames per inference (for
     :meth:`FrameEnhancer.stream` and ``enhance_many``), ``tile`` (height, width) to bound
     memory, ``fps`` for temporal smoothing, ``channels`` "rgb" or "bgr", and backend options
-    (``cuda_graph=True``, ``plugin_library=...``, ``precision="fp16"``).
+    (``cuda_graph=True``, ``plugin_library=...``, ``precision="fp16"``, ONNX Runtime
+    ``bands="on"``).
     """
     spec = EnhancerSpec(
         model=str(model) if model is not None else None,

@@ -106,7 +106,7 @@ def open_backend(
     device: "auto", "cpu", "cuda" or "cuda:N"; precision: "auto", "fp32" or "fp16" (PyTorch
     only: ONNX and engine files carry their precision); threads: CPU threads (ONNX Runtime
     intra-op threads, torch.set_num_threads). Other keyword options go to the backend
-    (tensorrt: cuda_graph, plugin_library; pytorch: attention).
+    (tensorrt: cuda_graph, plugin_library; onnxruntime: bands; pytorch: attention).
     """
     name, _ = choose_backend(model, backend)
     if model is not None and not Path(model).is_file():
