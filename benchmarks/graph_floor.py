@@ -20,21 +20,9 @@ import numpy as np
 
 
 def tensor_sizes(proto, height: int, width: int, scale: int = 4) -> dict[str, int]:
-    import onnx
-    import onnxruntime as ort
+    from sllen.runtime.backends.ort_graph import probe_session
 
-    probe = onnx.ModelProto()
-    probe.CopyFrom(proto)
-    known = {o.name for o in probe.graph.output}
-    for node in probe.graph.node:
-        for name in node.output:
-            if name and name not in known:
-                probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(
-        probe.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-    )
+    session = probe_session(proto)
     x = np.zeros((1, 3, height // scale, width // scale), np.float32)
     name = session.get_inputs()[0].name
     values = session.run(None, {name: x})

@@ -120,24 +120,10 @@ def _attrs(node: Any) -> dict[str, Any]:
 
 def _probe(proto: Any, channels: int) -> list[dict[str, np.ndarray]]:
     """Every tensor's value at the probe sizes (ORT, no optimisation: all tensors kept)."""
-    import onnx
-    import onnxruntime as ort
+    from sllen.runtime.backends.ort_graph import probe_session
 
-    probe = onnx.ModelProto()
-    probe.CopyFrom(proto)
-    known = {o.name for o in probe.graph.output}
-    for node in probe.graph.node:
-        for name in node.output:
-            if name and name not in known:
-                probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-                known.add(name)
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.log_severity_level = 3
     try:
-        session = ort.InferenceSession(
-            probe.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-        )
+        session = probe_session(proto)
         name = session.get_inputs()[0].name
         names = [o.name for o in session.get_outputs()]
         values = []

@@ -28,6 +28,27 @@ from typing import Any
 SPLIT_PREFIX = "sllen_split_"
 
 
+def probe_session(proto: Any) -> Any:
+    """A CPU session on a copy of ``proto`` with every tensor as an output and no graph
+    optimisation (so every tensor is kept): for learning each tensor's shape at a given input
+    size (runtime/backends/banded.py, benchmarks/graph_floor.py)."""
+    import onnx
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(proto)
+    known = {o.name for o in probe.graph.output}
+    for node in probe.graph.node:
+        for name in node.output:
+            if name and name not in known:
+                probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+                known.add(name)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
 def drop_outputs(proto: Any, keep: list[str]) -> list[str]:
     """Remove the graph outputs not in ``keep`` (ONNX Runtime still runs whatever the kept
     outputs need). Returns the names removed."""
