@@ -58,7 +58,7 @@ BYTES_PER_PIXEL = 750
 BYTES_PER_PIXEL_UNEDITED = 2000
 # Row bands (runtime/backends/banded.py: the full- and half-resolution layers band by band,
 # exact): about 300 bytes per pixel above the process (877 MiB peak at 1920x1088, 2,668 MiB at
-# 3840x2160) for 15-40% more time (docs/performance.md). ``bands="auto"`` bands a frame whose
+# 3840x2160) for 13-44% more time (docs/performance.md). ``bands="auto"`` bands a frame whose
 # whole-frame run would need more than BANDS_ABOVE_BYTES (1440p and up; 1080p stays whole and
 # fast) or more than MEMORY_SHARE of the memory available when the model opened.
 BYTES_PER_PIXEL_BANDED = 400
@@ -148,14 +148,10 @@ def _edited_model(path: Path, keep_segmentation: bool) -> tuple[bytes | None, li
     graph they do not understand): the caller then opens the file itself, which ONNX Runtime
     runs all the same, only with more memory."""
     try:
-        import onnx
+        from sllen.runtime.backends.ort_graph import lean_model
 
-        from sllen.runtime.backends.ort_graph import drop_outputs, split_concat_convs
-
-        proto = onnx.load(str(path))
-        outputs = [o.name for o in proto.graph.output]
-        dropped = [] if keep_segmentation else drop_outputs(proto, outputs[:1])
-        if not split_concat_convs(proto) and not dropped:
+        proto, dropped, changed = lean_model(path, keep_segmentation)
+        if not changed:
             return None, []
         return bytes(proto.SerializeToString()), dropped
     except Exception:  # ImportError or a graph the edits do not understand: the file as is
@@ -287,13 +283,9 @@ class OnnxRuntimeBackend(Backend):
             from sllen.runtime.backends.banded import BandedModel, BandingUnsupported
 
             try:
-                import onnx
+                from sllen.runtime.backends.ort_graph import lean_model
 
-                from sllen.runtime.backends.ort_graph import drop_outputs, split_concat_convs
-
-                proto = onnx.load(str(self._path))
-                drop_outputs(proto, [proto.graph.output[0].name])
-                split_concat_convs(proto)
+                proto = lean_model(self._path, keep_segmentation=False)[0]
                 self._banded = BandedModel(proto, threads=self._threads)
             except Exception as e:  # BandingUnsupported, or a graph the probe cannot run
                 if not isinstance(e, BandingUnsupported):

@@ -49,6 +49,18 @@ def probe_session(proto: Any) -> Any:
     return ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
+def lean_model(path: Any, keep_segmentation: bool) -> tuple[Any, list[str], bool]:
+    """The file at ``path`` with both edits: (ModelProto, the outputs dropped, whether anything
+    changed). Only the first output (the image) is kept unless ``keep_segmentation``."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    first = [proto.graph.output[0].name]
+    dropped = [] if keep_segmentation else drop_outputs(proto, first)
+    split = split_concat_convs(proto)
+    return proto, dropped, bool(split or dropped)
+
+
 def drop_outputs(proto: Any, keep: list[str]) -> list[str]:
     """Remove the graph outputs not in ``keep`` (ONNX Runtime still runs whatever the kept
     outputs need). Returns the names removed."""

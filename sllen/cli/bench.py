@@ -81,9 +81,11 @@ def build_configs(
     for a in attns:
         if a not in ATTENTIONS:
             raise InputError(f"--attention must be one of {', '.join(ATTENTIONS)}, not {a!r}")
+    from sllen.runtime.backends.onnxruntime import BANDS
+
     band_modes = _unique(bands, "auto")
     for b in band_modes:
-        if b not in ("auto", "on", "off"):
+        if b not in BANDS:
             raise InputError(f"--bands must be auto, on or off, not {b!r}")
     if threads is not None and threads < 1:
         raise InputError("--threads must be at least 1")

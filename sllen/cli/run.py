@@ -116,8 +116,9 @@ def run_command(
     bands: Annotated[
         str,
         Opt(
-            help="ONNX Runtime on the CPU: run the full-resolution layers in row bands (exact, "
-            "about 40-50% of the memory, 15-25% slower): auto (frames above 1280x736), on, off."
+            help="ONNX Runtime on the CPU: run the full- and half-resolution layers in row bands "
+            "(exact, about half the memory, 13-44% slower): auto (frames whose whole run would "
+            "need over 2 GiB, 1440p and up, or most of the free memory), on, off."
         ),
     ] = "auto",
     cuda_graph: Annotated[
