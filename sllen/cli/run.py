@@ -118,7 +118,7 @@ def run_command(
         Opt(
             help="ONNX Runtime on the CPU: run the full- and half-resolution layers in row bands "
             "(exact, about half the memory, 13-44% slower): auto (frames whose whole run would "
-            "need over 2 GiB, 1440p and up, or most of the free memory), on, off."
+            "need over 1 GiB: 1080p and up, or most of the free memory), on, off."
         ),
     ] = "auto",
     cuda_graph: Annotated[

@@ -100,11 +100,11 @@ def test_backend_bands_large_frames_and_gives_the_same_image(monkeypatch) -> Non
         assert on._banded is not None
         # the segmentation output comes from the whole-frame session
         assert on.infer(x, segmentation=True).segmentation is not None
-    # auto: whole frames while they fit in BANDS_ABOVE_BYTES (1080p does), bands above
+    # auto: whole frames while they fit in BANDS_ABOVE_BYTES (720p does), bands above
     with ortb.OnnxRuntimeBackend(device="cpu", threads=1) as auto:
         free = ortb.available_memory()
         if free is None or free * ortb.MEMORY_SHARE >= ortb.BANDS_ABOVE_BYTES:
-            assert 1088 * 1920 <= auto._band_pixels < 1440 * 2560
+            assert 720 * 1280 <= auto._band_pixels < 1088 * 1920
         auto.infer(x)
         assert auto._banded is None
     monkeypatch.setattr(ortb, "BANDS_ABOVE_BYTES", 64 * 64 * ortb.BYTES_PER_PIXEL)
