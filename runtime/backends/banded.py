@@ -176,6 +176,7 @@ class BandedModel:
                 raise BandingUnsupported(f"{node.op_type} {node.name}: subgraphs")
         self.input_name = inputs[0].name
         self.output_name = graph.output[0].name
+        self._channels = dims[1].dim_value or 3
 
         # Only what the first output needs (the others are not returned).
         producer = {o: i for i, n in enumerate(graph.node) for o in n.output if o}
@@ -407,8 +408,9 @@ class BandedModel:
 
     # -- running ------------------------------------------------------------------------
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """The first graph output for x [N, C, H, W] (H a multiple of ``align``)."""
+    def run(self, x: np.ndarray, run_options: Any = None) -> np.ndarray:
+        """The first graph output for x [N, C, H, W] (H a multiple of ``align``);
+        ``run_options``: ONNX Runtime RunOptions for every session's run."""
         n, _, height, width = x.shape
         if height % self.align or width % self.align:
             raise ValueError(f"height and width must be multiples of {self.align}")
@@ -416,14 +418,24 @@ class BandedModel:
         for k, seg in enumerate(self.segments):
             feeds = [t for t in (i.name for i in seg.session.get_inputs())]
             if not seg.band:
-                result = seg.session.run(seg.outputs, {t: store[t] for t in feeds})
+                result = seg.session.run(seg.outputs, {t: store[t] for t in feeds}, run_options)
                 store.update(zip(seg.outputs, result, strict=True))
             else:
-                self._run_band(seg, feeds, store, n, height, width)
+                self._run_band(seg, feeds, store, n, height, width, run_options)
             for t in [t for t in store if self._last_reader.get(t, -1) <= k]:
                 if t != self.input_name:
                     del store[t]  # its last reader has run: free it now
         return store[self.output_name]
+
+    def release(self) -> None:
+        """Hand the shared arena's free regions back to the OS: a run on a tiny frame with
+        ONNX Runtime's arena shrinkage (onnxruntime.ARENA_SHRINK). Without it the arena keeps
+        what the largest banded frame grew for as long as the process lives."""
+        from sllen.runtime.backends.onnxruntime import RELEASE_SIZE, arena_shrink_options
+
+        side = -(-RELEASE_SIZE // self.align) * self.align
+        tiny = np.zeros((1, self._channels, side, side), np.float32)
+        self.run(tiny, arena_shrink_options())
 
     def _run_band(
         self,
@@ -433,6 +445,7 @@ class BandedModel:
         n: int,
         height: int,
         width: int,
+        run_options: Any = None,
     ) -> None:
         scale = self._scale
         outs = {}
@@ -447,7 +460,7 @@ class BandedModel:
                 v, st = store[t], scale.get(t)
                 # Spatial tensors: the band's rows (a copy: ORT wants contiguous input).
                 band[t] = np.ascontiguousarray(v[:, :, lo // st : hi // st]) if st else v
-            result = seg.session.run(seg.outputs, band)
+            result = seg.session.run(seg.outputs, band, run_options)
             for t, v in zip(seg.outputs, result, strict=True):
                 s = scale[t]
                 if v.shape[2] != (hi - lo) // s:

@@ -141,3 +141,45 @@ def test_bad_bands_value_is_an_input_error() -> None:
 
     with pytest.raises(InputError, match="bands must be one of auto, on, off"):
         OnnxRuntimeBackend(device="cpu", bands="sometimes")
+
+
+def test_switching_paths_frees_the_arena_not_taken(monkeypatch) -> None:
+    """Photos of mixed sizes: the whole-frame and banded paths' arenas are emptied when the
+    other path takes over (a tiny run with arena shrinkage), and outputs stay exact."""
+    from sllen.runtime.backends import onnxruntime as ortb
+
+    released: list[str] = []
+    real_release = ortb.OnnxRuntimeBackend._release
+
+    def spy(self, path: str) -> None:
+        released.append(path)
+        real_release(self, path)
+
+    monkeypatch.setattr(ortb.OnnxRuntimeBackend, "_release", spy)
+    monkeypatch.setattr(ortb, "BANDS_ABOVE_BYTES", 96 * 96 * ortb.BYTES_PER_PIXEL)
+    small = np.random.default_rng(7).random((1, 3, 64, 96), dtype=np.float32) * 0.25
+    large = np.random.default_rng(8).random((1, 3, 128, 128), dtype=np.float32) * 0.25
+    with ortb.OnnxRuntimeBackend(device="cpu", threads=1, bands="off") as whole:
+        want_small, want_large = whole.infer(small).image, whole.infer(large).image
+    assert released == []  # one path only: nothing to free
+    with ortb.OnnxRuntimeBackend(device="cpu", threads=1) as auto:
+        for x, want in ((small, want_small), (large, want_large), (large, want_large)):
+            np.testing.assert_allclose(auto.infer(x).image, want, rtol=0, atol=1e-5)
+        assert released == ["whole"] and auto._last_path == "bands"
+        np.testing.assert_allclose(auto.infer(small).image, want_small, rtol=0, atol=1e-5)
+        assert released == ["whole", "bands"]
+        assert auto.infer(small, segmentation=True).segmentation is not None
+        assert released == ["whole", "bands", "whole"]  # its own session: "whole" idles
+    assert released[-1] == "bands"  # close() empties the process-wide band arena
+
+
+def test_release_runs_a_tiny_frame_with_arena_shrinkage(banded, monkeypatch) -> None:
+    seen: list = []
+    real_run = banded.run
+    monkeypatch.setattr(
+        banded, "run", lambda x, opts=None: seen.append((x.shape, opts)) or real_run(x, opts)
+    )
+    banded.release()
+    ((shape, opts),) = seen
+    assert shape == (1, 3, 64, 64)
+    assert opts.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"
