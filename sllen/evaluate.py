@@ -1,9 +1,10 @@
 """sllen-eval: score a model (and optionally the classical baselines) on a folder of images.
 
 Paired folders (low/ + high/, LOL, LSRW): PSNR, SSIM, LOE and the colour-fault statistics
-of sllen.metrics.color per image, and per method on average. Unpaired folders (just images,
-e.g. DICM/NPE/MEF): LOE only. The protocol (RGB, [0, 1] data range, no GT-mean rescaling,
-LOE variant) is sllen.metrics.PROTOCOL and is written into the JSON report.
+of sllen.metrics.color per image, and per method on average; PSNR and SSIM also after GT-mean
+rescaling (sllen.metrics.gt_mean: exposure set aside). Unpaired folders (just images,
+e.g. DICM/NPE/MEF): LOE only. The protocol (RGB, [0, 1] data range, PSNR and SSIM without
+GT-mean rescaling, LOE variant) is sllen.metrics.PROTOCOL and is written into the JSON report.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sllen.metrics import PROTOCOL, loe, psnr, ssim
+from sllen.metrics import PROTOCOL, gt_mean_psnr_ssim, loe, psnr, ssim
 from sllen.metrics.color import brightness_slope, color_stats, rgb_to_lab
 from sllen.runtime.errors import InputError
 from sllen.runtime.files import atomic_write_json
@@ -40,7 +41,7 @@ class EvalReport:
 
     def summary(self, method: str) -> dict[str, float]:
         rows = self.method_rows(method)
-        keys = ["psnr", "ssim", "loe"] if self.paired else ["loe"]
+        keys = ["psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "loe"] if self.paired else ["loe"]
         out = {k: float(np.mean([r[k] for r in rows])) for k in keys}
         if self.paired:
             out["saturation_ratio"] = float(np.mean([r["saturation_ratio"] for r in rows]))
@@ -155,6 +156,7 @@ def evaluate(
             if high is not None:
                 row["psnr"] = psnr(out, high)
                 row["ssim"] = ssim(out, high)
+                row["psnr_gt_mean"], row["ssim_gt_mean"] = gt_mean_psnr_ssim(out, high)
                 row.update(color_stats(out, high))
                 row["input_lightness"] = low_lightness
             if save_dir is not None:

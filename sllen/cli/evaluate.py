@@ -18,12 +18,19 @@ Opt = typer.Option
 COLUMNS = {  # key: (header, format)
     "psnr": ("PSNR dB", "{:.2f}"),
     "ssim": ("SSIM", "{:.3f}"),
+    "psnr_gt_mean": ("PSNR gm", "{:.2f}"),
+    "ssim_gt_mean": ("SSIM gm", "{:.3f}"),
     "loe": ("LOE", "{:.0f}"),
     "saturation_ratio": ("saturation", "{:.2f}"),
     "color_cast": ("cast", "{:.1f}"),
     "brightness_slope": ("bright. slope", "{:.2f}"),
     "chroma_noise_ratio": ("chroma noise", "{:.2f}"),
 }
+
+GT_MEAN_NOTE = (
+    "gm = GT-mean: each output scaled to its ground truth's mean grey first (exposure set "
+    "aside; PSNR and SSIM are unscaled, as in the paper)"
+)
 
 
 @user_errors
@@ -117,10 +124,11 @@ def eval_command(
         table = Table(title="per image")
         table.add_column("image")
         table.add_column("method")
-        for k in keys[:3]:
+        first = [k for k in ("psnr", "ssim", "psnr_gt_mean", "loe") if k in keys]
+        for k in first:
             table.add_column(COLUMNS[k][0], justify="right")
         for row in report.rows:
-            cells = [COLUMNS[k][1].format(row[k]) for k in keys[:3] if k in row]
+            cells = [COLUMNS[k][1].format(row[k]) for k in first if k in row]
             table.add_row(row["name"], row["method"], *cells)
         console.print(table)
     label = "built-in evaluation set" if evalset else str(data)
@@ -133,6 +141,8 @@ def eval_command(
         summary = report.summary(method)
         table.add_row(method, *(COLUMNS[k][1].format(summary[k]) for k in keys))
     console.print(table)
+    if report.paired:
+        console.print(GT_MEAN_NOTE)
     console.print(f"sllen = {name}")
     if json_out is not None:
         console.print(f"report: {write_json(report, json_out)}")

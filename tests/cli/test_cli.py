@@ -83,7 +83,9 @@ def test_eval_paired_folder_writes_table_and_json(
     assert "PSNR" in r.stdout and "mean of 3 images" in r.stdout
     data = json.loads(report.read_text())
     assert data["paired"] and data["count"] == 3
-    assert {"psnr", "ssim", "loe", "saturation_ratio"} <= set(data["mean"]["sllen"])
+    mean = data["mean"]["sllen"]
+    assert {"psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "loe", "saturation_ratio"} <= set(mean)
+    assert mean["psnr_gt_mean"] != mean["psnr"] and "gm = GT-mean" in r.stdout
     assert "RGB" in data["protocol"]
     assert len(list((tmp_path / "out").glob("*.png"))) == 3
 

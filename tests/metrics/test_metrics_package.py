@@ -10,7 +10,15 @@ import sllen.metrics as metrics
 
 
 def test_public_api() -> None:
-    assert set(metrics.__all__) == {"PROTOCOL", "confusion_matrix", "loe", "miou", "psnr", "ssim"}
+    assert set(metrics.__all__) == {
+        "PROTOCOL",
+        "confusion_matrix",
+        "gt_mean_psnr_ssim",
+        "loe",
+        "miou",
+        "psnr",
+        "ssim",
+    }
     for name in metrics.__all__:
         assert hasattr(metrics, name)
 
