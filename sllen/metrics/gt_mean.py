@@ -3,7 +3,7 @@ then clipped to [0, 1], before PSNR/SSIM.
 
 Why: LOL's ground-truth exposure is the photographer's choice, not a property of the dark
 input (on LOL-v1's 485 training pairs the ground truths' mean brightness is uncorrelated with
-the inputs', r = 0.07), so plain PSNR mixes "how bright" with "how well restored". Low-light
+the inputs', r = 0.06), so plain PSNR mixes "how bright" with "how well restored". Low-light
 papers report both (LLFlow, Retinexformer: "GT-mean"); the paper's Table III and sllen-eval's
 PSNR/SSIM columns do not rescale, the GT-mean columns do. Grey is ITU-R BT.601 luma
 (0.299 R + 0.587 G + 0.114 B, as OpenCV's RGB2GRAY in those papers' evaluation code).

@@ -1,0 +1,33 @@
+"""scripts/pair_brightness.py: the correlation of a paired set's input and target brightness."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sllen.runtime.images import write_image
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pair_brightness.py"
+
+
+def test_a_fixed_gain_correlates_and_a_chosen_exposure_does_not(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for name, gain in (("fixed", lambda i: 8.0), ("chosen", lambda i: [3, 12, 5, 9, 4][i])):
+        for i, level in enumerate((0.02, 0.04, 0.06, 0.08, 0.05)):
+            low = np.clip(rng.uniform(0.5, 1.5, (16, 16, 3)) * level, 0, 1)
+            high = low * gain(i)
+            write_image(tmp_path / name / "low" / f"{i}.png", low.astype(np.float32))
+            write_image(tmp_path / name / "high" / f"{i}.png", high.astype(np.float32))
+    r = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "fixed"), str(tmp_path / "chosen")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    fixed, chosen = r.stdout.splitlines()
+    assert "5 pairs" in fixed and "r(mean low, mean high) = 1.00" in fixed
+    assert "ratio 10/50/90%: 8.0 / 8.0 / 8.0" in fixed
+    assert "= 1.00" not in chosen.split(";")[0]
