@@ -27,6 +27,7 @@ COLUMNS = {  # key: (header, format)
     "chroma_noise_ratio": ("chroma noise", "{:.2f}"),
 }
 
+QUALITY = ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "loe")
 GT_MEAN_NOTE = (
     "gm = GT-mean: each output scaled to its ground truth's mean grey first (exposure set "
     "aside; PSNR and SSIM are unscaled, as in the paper)"
@@ -133,14 +134,22 @@ def eval_command(
         console.print(table)
     label = "built-in evaluation set" if evalset else str(data)
     count = len({r["name"] for r in report.rows})
-    table = Table(title=f"{label}: mean of {count} images")
-    table.add_column("method")
-    for k in keys:
-        table.add_column(COLUMNS[k][0], justify="right")
-    for method in methods:
-        summary = report.summary(method)
-        table.add_row(method, *(COLUMNS[k][1].format(summary[k]) for k in keys))
-    console.print(table)
+    console.print(f"{label}: mean of {count} images", soft_wrap=True)
+    # Two tables, so that each fits an 80-column terminal.
+    for title, part in (
+        ("quality", [k for k in keys if k in QUALITY]),
+        ("colour and exposure", [k for k in keys if k not in QUALITY]),
+    ):
+        if not part:
+            continue
+        table = Table(title=title)
+        table.add_column("method")
+        for k in part:
+            table.add_column(COLUMNS[k][0], justify="right")
+        for method in methods:
+            summary = report.summary(method)
+            table.add_row(method, *(COLUMNS[k][1].format(summary[k]) for k in part))
+        console.print(table)
     if report.paired:
         console.print(GT_MEAN_NOTE)
     console.print(f"sllen = {name}")
