@@ -87,7 +87,7 @@ def _session(model: bytes, threads: int | None) -> Any:
     if not _ARENA:
         arena = ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR
         info = ort.OrtMemoryInfo("Cpu", arena, 0, ort.OrtMemType.DEFAULT)
-        try:  # process-wide and never shrunk: the sessions opened with it share one peak
+        try:  # process-wide (emptied by BandedModel.release): the sessions share one peak
             ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, -1, -1, -1))
         except Exception:  # registered already (by another BandedModel or the caller)
             pass
