@@ -28,6 +28,7 @@ COLUMNS = {  # key: (header, format)
 }
 
 QUALITY = ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "loe")
+PER_IMAGE = ("psnr", "ssim", "psnr_gt_mean", "loe")
 GT_MEAN_NOTE = (
     "gm = GT-mean: each output scaled to its ground truth's mean grey first (exposure set "
     "aside; PSNR and SSIM are unscaled, as in the paper)"
@@ -125,11 +126,11 @@ def eval_command(
         table = Table(title="per image")
         table.add_column("image")
         table.add_column("method")
-        first = [k for k in ("psnr", "ssim", "psnr_gt_mean", "loe") if k in keys]
-        for k in first:
-            table.add_column(COLUMNS[k][0], justify="right")
+        first = [k for k in keys if k in PER_IMAGE]
+        for key in first:
+            table.add_column(COLUMNS[key][0], justify="right")
         for row in report.rows:
-            cells = [COLUMNS[k][1].format(row[k]) for k in first if k in row]
+            cells = [COLUMNS[key][1].format(row[key]) for key in first if key in row]
             table.add_row(row["name"], row["method"], *cells)
         console.print(table)
     label = "built-in evaluation set" if evalset else str(data)
