@@ -1,7 +1,7 @@
 """Peak memory and latency of ONNX Runtime FP32 on the CPU: sllen's backend in row bands
 ("bands": ``bands="on"``) and on whole frames ("whole": ``bands="off"``), and the file opened
 as is with ONNX Runtime's planned buffer reuse ("before": how sllen opened it until
-2026-12-03). The backend's default (``auto``) is "whole" up to 1080p and "bands" above.
+2026-12-03). The backend's default (``auto``) is "whole" below 1080p and "bands" from 1080p up.
 
     python benchmarks/ort_memory.py [--model FILE] [--threads 2] [--calls 3] [--out DIR]
         [--resolution WxH ...]

@@ -57,7 +57,7 @@ def _l2_cache_known() -> bool:
 BYTES_PER_PIXEL = 750
 BYTES_PER_PIXEL_UNEDITED = 2000
 # Row bands (runtime/backends/banded.py: the full- and half-resolution layers band by band,
-# exact): about 300 bytes per pixel above the process (877 MiB peak at 1920x1088, 2,668 MiB at
+# exact): about 300 bytes per pixel above the process (877 MiB peak at 1920x1088, 2,609 MiB at
 # 3840x2160) for 13-44% more time (docs/performance.md). ``bands="auto"`` bands a frame whose
 # whole-frame run would need more than BANDS_ABOVE_BYTES or more than MEMORY_SHARE of the
 # memory available when the model opened. 1 GiB: 1080p and up band (0.9 GB instead of 1.5 GB,
@@ -118,9 +118,10 @@ def _import_ort() -> Any:
 # ONNX Runtime keeps what an arena grew until its session closes (the bands' shared arena:
 # until the process ends). When frames switch between whole-frame and banded runs (photos of
 # mixed sizes, sllen-bench's resolutions) the path not taken would hold its last frame's
-# activations beside the new frame's: 720p whole then 1080p banded peaked at 1.44 GB instead
-# of 0.9. A run on a tiny frame with arena shrinkage hands the free regions back (measured:
-# 688 -> 265 MiB resident after a 720p whole frame, 811 -> 411 MiB after a 1080p banded one).
+# activations beside the new frame's: 720p whole then 1080p banded peaked at 1,441 MiB
+# instead of 1,037 (one sllen-bench run). A run on a tiny frame with arena shrinkage hands the
+# free regions back (measured: 688 -> 265 MiB resident after a 720p whole frame, 811 -> 411 MiB
+# after a 1080p banded one).
 ARENA_SHRINK = ("memory.enable_memory_arena_shrinkage", "cpu:0")
 RELEASE_SIZE = 64  # the tiny frame: a multiple of the network's 16, 4x4 attention tokens
 
