@@ -65,6 +65,10 @@ def main() -> None:
     x, psnr = _column(rows, "val_psnr")
     _, ssim = _column(rows, "val_ssim")
     av.plot(x, psnr, "o-", color="tab:blue", label="val PSNR dB")
+    xg, psnr_gm = _column(rows, "val_psnr_gm")  # logs from before 2026-12-03 lack it
+    if len(xg):
+        av.plot(xg, psnr_gm, "o:", color="tab:green", label="GT-mean PSNR dB")
+        av.legend(fontsize=7, loc="lower right")
     if args.ref_psnr is not None:
         av.axhline(args.ref_psnr, color="tab:blue", linestyle=":", linewidth=1)
         av.annotate(

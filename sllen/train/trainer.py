@@ -19,7 +19,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from torch import nn
 import sllen
 from sllen.config import get_preset
 from sllen.losses import LLELoss, PerceptualLoss, SegmentationLoss
-from sllen.metrics import psnr, ssim
+from sllen.metrics import gt_mean_psnr_ssim, psnr, ssim
 from sllen.model.io import load_weights, save_weights
 from sllen.model.sllen import SLLEN
 from sllen.runtime.errors import InputError
@@ -53,7 +53,28 @@ LOG_FIELDS = [
     "gradient",
     "val_psnr",
     "val_ssim",
+    # The same after GT-mean rescaling (sllen.metrics.gt_mean): on real pairs plain PSNR swings
+    # with the exposure the model guesses, this one follows the restoration.
+    "val_psnr_gm",
+    "val_ssim_gm",
 ]
+
+
+class Validation(NamedTuple):
+    """Mean scores over the validation pairs."""
+
+    psnr: float
+    ssim: float
+    psnr_gm: float  # GT-mean rescaled (sllen.metrics.gt_mean)
+    ssim_gm: float
+
+
+def _log_fields(path: Path) -> list[str]:
+    """The columns of an existing log (a resumed run appends under the header it has, so an
+    older log without the newer columns stays aligned); LOG_FIELDS for a new one."""
+    with open(path, newline="") as f:
+        header = next(csv.reader(f), None)
+    return header if header and header[0] == "step" else LOG_FIELDS
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -187,7 +208,7 @@ class Trainer:
             )
         self.step = 0
         self.best_psnr = -math.inf
-        self.val_psnr = self.val_ssim = float("nan")
+        self.val_psnr = self.val_ssim = self.val_psnr_gm = float("nan")
         self.gradient_level = cfg.gradient_level
         ckpt = cfg.out / "checkpoint"
         if cfg.resume:
@@ -283,18 +304,17 @@ class Trainer:
         return {"lle_total": float(total.detach()), **terms}
 
     @torch.no_grad()
-    def validate(self) -> tuple[float, float]:
+    def validate(self) -> Validation:
         self.model.eval()
-        ps, ss = [], []
+        scores = []
         val = self.data.val
         for i in range(len(val)):  # map-style: items 0 .. len - 1
             item = val[i]
             low = item["low"].to(self.device)
             out = self.model.enhance(low)
             pred, gt = _to_numpy_image(out), _to_numpy_image(item["high"])
-            ps.append(psnr(pred, gt))
-            ss.append(ssim(pred, gt))
-        return float(np.mean(ps)), float(np.mean(ss))
+            scores.append((psnr(pred, gt), ssim(pred, gt), *gt_mean_psnr_ssim(pred, gt)))
+        return Validation(*(float(v) for v in np.mean(scores, axis=0)))
 
     # -- files ------------------------------------------------------------------------------
     def _metadata(self) -> dict[str, str]:
@@ -305,6 +325,7 @@ class Trainer:
             "gradient_level": f"{self.gradient_level:.6f}",
             "val_psnr": f"{self.val_psnr:.4f}",
             "val_ssim": f"{self.val_ssim:.4f}",
+            "val_psnr_gm": f"{self.val_psnr_gm:.4f}",
         }
 
     def _save(self) -> None:
@@ -334,7 +355,8 @@ class Trainer:
             if not new:
                 _truncate_log(log_path, self.step)
             log_file = open(log_path, "a" if not new else "w", newline="")  # noqa: SIM115
-            writer = csv.DictWriter(log_file, fieldnames=LOG_FIELDS, extrasaction="ignore")
+            fields = LOG_FIELDS if new else _log_fields(log_path)
+            writer = csv.DictWriter(log_file, fieldnames=fields, extrasaction="ignore")
             if new:
                 writer.writeheader()
             self.log(
@@ -370,8 +392,14 @@ class Trainer:
                     self.step += 1
                     last = self.step == self.total_steps
                     if main and (self.step % cfg.val_every == 0 or last) and (lle_phase or last):
-                        self.val_psnr, self.val_ssim = self.validate()
-                        row.update(val_psnr=f"{self.val_psnr:.3f}", val_ssim=f"{self.val_ssim:.4f}")
+                        v = self.validate()
+                        self.val_psnr, self.val_ssim, self.val_psnr_gm = v.psnr, v.ssim, v.psnr_gm
+                        row.update(
+                            val_psnr=f"{v.psnr:.3f}",
+                            val_ssim=f"{v.ssim:.4f}",
+                            val_psnr_gm=f"{v.psnr_gm:.3f}",
+                            val_ssim_gm=f"{v.ssim_gm:.4f}",
+                        )
                         if self.val_psnr > self.best_psnr:
                             self.best_psnr = self.val_psnr
                             save_weights(self.model, cfg.out / "best.safetensors", self._metadata())
@@ -398,8 +426,8 @@ class Trainer:
                 dist.destroy_process_group()
         self.log(
             f"done: {self.step} steps in {time.monotonic() - t0:.0f} s, validation PSNR "
-            f"{self.val_psnr:.2f} dB, SSIM {self.val_ssim:.3f}; weights in "
-            f"{cfg.out / 'last.safetensors'}"
+            f"{self.val_psnr:.2f} dB, SSIM {self.val_ssim:.3f} (GT-mean "
+            f"{self.val_psnr_gm:.2f} dB); weights in {cfg.out / 'last.safetensors'}"
         )
         return TrainResult(
             cfg.out / "last.safetensors",

@@ -1,5 +1,6 @@
 """Short real training runs of the tiny preset on procedural data (CPU)."""
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,37 @@ def test_resume_drops_log_rows_after_the_checkpoint(tmp_path: Path) -> None:
     train(_cfg(tmp_path, steps=20, resume=True), quiet=True)
     steps = [int(r.split(",")[0]) for r in log.read_text().splitlines()[1:]]
     assert steps == [10, 20]
+
+
+def test_validation_rows_carry_gt_mean_scores(tmp_path: Path) -> None:
+    train(_cfg(tmp_path, steps=10), quiet=True)
+    with open(tmp_path / "log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    val = [r for r in rows if r["val_psnr"]]
+    assert val, rows
+    for r in val:
+        assert 0 < float(r["val_psnr_gm"]) < 100 and 0 < float(r["val_ssim_gm"]) <= 1
+    meta = read_metadata(tmp_path / "last.safetensors")
+    assert float(meta["val_psnr_gm"]) == pytest.approx(float(val[-1]["val_psnr_gm"]), abs=1e-3)
+
+
+def test_resume_keeps_an_older_logs_columns(tmp_path: Path) -> None:
+    # A log written before the GT-mean columns existed: the resumed run appends rows under the
+    # header the file has, so every row still has as many fields as the header.
+    train(_cfg(tmp_path, steps=10), quiet=True)
+    log = tmp_path / "log.csv"
+    with open(log, newline="") as f:
+        rows = list(csv.DictReader(f))
+    old = [k for k in rows[0] if not k.endswith("_gm")]
+    with open(log, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=old, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    train(_cfg(tmp_path, steps=20, resume=True), quiet=True)
+    lines = list(csv.reader(log.read_text().splitlines()))
+    assert lines[0] == old
+    assert [len(line) for line in lines[1:]] == [len(old)] * (len(lines) - 1)
+    assert [line[0] for line in lines[1:]] == ["10", "20"]
 
 
 def test_resume_without_checkpoint_fails_clearly(tmp_path: Path) -> None:
