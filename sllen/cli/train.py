@@ -59,6 +59,10 @@ def train_command(
     w_distillation: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
     w_illumination_tv: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
     w_gradient: Annotated[float | None, Opt(help="Loss weight (0 = off).")] = None,
+    w_ssim: Annotated[
+        float | None,
+        Opt(help="Weight of a 1 - SSIM term (not in the paper's Eq. 11; default 0 = off)."),
+    ] = None,
     gradient_level: Annotated[
         float | None,
         Opt(help="Target G of the gradient loss. Default: estimated from the training data."),
@@ -103,6 +107,7 @@ def train_command(
             "distillation": w_distillation,
             "illumination_tv": w_illumination_tv,
             "gradient": w_gradient,
+            "ssim": w_ssim,
         }.items()
         if v is not None
     }

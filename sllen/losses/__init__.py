@@ -1,4 +1,5 @@
-"""SLLEN losses (Sec. II-C): the SS-stage segmentation loss and the LLE-stage terms of Eq. 11."""
+"""SLLEN losses (Sec. II-C): the SS-stage segmentation loss and the LLE-stage terms of Eq. 11
+(and an SSIM term that is not the paper's, off by default)."""
 
 from .distillation import DistillationLoss, distillation_loss, match_by_shape
 from .gradient import GradientLoss, mean_gradient
@@ -14,6 +15,7 @@ from .perceptual import (
 )
 from .reconstruction import SmoothL1Loss
 from .segmentation import IGNORE_INDEX, SegmentationLoss, segmentation_loss
+from .structural import SSIMLoss
 from .total import LLELoss, LossWeights
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "LLELoss",
     "LossWeights",
     "PerceptualLoss",
+    "SSIMLoss",
     "SegmentationLoss",
     "SmoothL1Loss",
     "VGG16Features",

@@ -1,4 +1,5 @@
-"""Total LLE-stage loss, Eq. 11: a weighted sum of the five terms of Sec. II-C.
+"""Total LLE-stage loss, Eq. 11: a weighted sum of the five terms of Sec. II-C (and an
+optional SSIM term that is not the paper's, off by default: ``sllen.losses.structural``).
 
 The paper's weights were lost in the text extraction, so they are configuration
 (:class:`LossWeights`); a weight of 0 turns its term off. Default weights, chosen so that no
@@ -23,6 +24,9 @@ grey" to "ground truth plus noise"):
 - perceptual = 0.05: L1 of VGG16 relu1_2/2_2/3_3 features is O(1) for unrelated images with
   ImageNet weights (not measurable here: the project ships no VGG weights), so ~0.05 weighted.
   Check the logged raw values at step 0 when you have the weights.
+- ssim = 0 (not in Eq. 11): 1 - SSIM is ~0.3-0.6 for a model's early outputs and ~0.2 near
+  convergence on LOL crops, the same order as smooth L1 early on; 0.1-0.2 keeps it beside the
+  anchor, not over it.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from .gradient import GradientLoss
 from .illumination import DEFAULT_EPS, IlluminationTVLoss
 from .perceptual import PerceptualLoss
 from .reconstruction import DEFAULT_BETA, SmoothL1Loss
+from .structural import SSIMLoss
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class LossWeights:
     distillation: float = 0.05
     illumination_tv: float = 0.05
     gradient: float = 0.1
+    ssim: float = 0.0  # not in Eq. 11: sllen.losses.structural
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -111,6 +117,8 @@ class LLELoss(nn.Module):
         if "gradient" in self.active:
             assert gradient_level is not None  # else the ValueError above
             self.terms["gradient"] = GradientLoss(float(gradient_level))
+        if "ssim" in self.active:
+            self.terms["ssim"] = SSIMLoss()
 
     def forward(
         self,
@@ -127,7 +135,7 @@ class LLELoss(nn.Module):
         """
         values: dict[str, torch.Tensor] = {}
         for name, term in self.terms.items():
-            if name in ("smooth_l1", "perceptual"):
+            if name in ("smooth_l1", "perceptual", "ssim"):
                 values[name] = term(enhanced, target)
             elif name == "distillation":
                 if enc_feats is None or dec_feats is None:

@@ -51,6 +51,7 @@ LOG_FIELDS = [
     "distillation",
     "illumination_tv",
     "gradient",
+    "ssim",  # 1 - SSIM of the batch, when --w-ssim > 0 (not in Eq. 11)
     "val_psnr",
     "val_ssim",
     # The same after GT-mean rescaling (sllen.metrics.gt_mean): on real pairs plain PSNR swings

@@ -8,6 +8,7 @@ from sllen.losses import (
     LossWeights,
     PerceptualLoss,
     SmoothL1Loss,
+    SSIMLoss,
     VGG16Features,
     distillation_loss,
 )
@@ -25,8 +26,8 @@ def _batch(seed: int = 0):
 
 def test_default_weights():
     w = LossWeights()
-    assert (w.smooth_l1, w.perceptual, w.distillation, w.illumination_tv, w.gradient) == (
-        1.0, 0.05, 0.05, 0.05, 0.1,
+    assert (w.smooth_l1, w.perceptual, w.distillation, w.illumination_tv, w.gradient, w.ssim) == (
+        1.0, 0.05, 0.05, 0.05, 0.1, 0.0,
     )  # fmt: skip
     with pytest.raises(ValueError):
         LossWeights(gradient=-1.0)
@@ -58,6 +59,19 @@ def test_zero_weight_terms_are_absent_and_do_not_contribute():
     assert set(terms) == {"smooth_l1", "illumination_tv", "total"}
     assert loss.active == ("smooth_l1", "illumination_tv") and loss.skipped == {}
     expected = SmoothL1Loss()(enhanced, target) + 0.05 * IlluminationTVLoss()(enhanced, low)
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_ssim_term_is_off_by_default_and_adds_when_weighted():
+    enhanced, target, low, enc, dec = _batch()
+    weights = LossWeights(perceptual=0.0, distillation=0.0, gradient=0.0, ssim=0.2)
+    total, terms = LLELoss(weights)(enhanced, target, low)
+    assert set(terms) == {"smooth_l1", "illumination_tv", "ssim", "total"}
+    expected = (
+        SmoothL1Loss()(enhanced, target)
+        + 0.05 * IlluminationTVLoss()(enhanced, low)
+        + 0.2 * SSIMLoss()(enhanced, target)
+    )
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
