@@ -1,0 +1,123 @@
+"""Where a model's PSNR gap to the ground truth lies: exposure, tone curve, colour or the rest.
+
+    python scripts/gap_breakdown.py --weights W.safetensors LOL/eval15 [--threads 1]
+
+A diagnostic, not a metric: each column corrects the output with something taken from the
+ground truth (an "oracle") and scores it again (RGB PSNR, as sllen-eval), so the distance
+between columns says how much of the gap each property explains:
+
+- plain: the output as it is (sllen-eval's PSNR);
+- GT-mean: scaled to the ground truth's mean grey (sllen-eval's GT-mean PSNR): exposure set aside;
+- tone curve: the output's luma sent through the per-image monotone curve that best fits the
+  ground truth's luma (64 bins), colour ratios kept: a global tone curve set aside;
+- GT chroma: the output's luma (GT-mean) with the ground truth's chroma: colour set aside;
+- GT luma: the ground truth's luma with the output's chroma (GT-mean, since chroma scales with
+  exposure): all of the luma set aside, so what is left is colour alone.
+
+It also prints the best constant output exposure over the set (every output scaled to one mean
+grey level), against which the model's own exposure guess can be judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sllen.evaluate import iter_pairs, torch_enhancer
+from sllen.metrics.gt_mean import LUMA, gt_mean_rescale
+from sllen.metrics.psnr_ssim import psnr
+from sllen.runtime.images import read_image
+
+# Full-range BT.601 YCbCr: luma is sllen.metrics.gt_mean's grey
+_YCC = np.array([LUMA, [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+_RGB = np.linalg.inv(_YCC)
+COLUMNS = ("plain", "GT-mean", "tone curve", "GT chroma", "GT luma")
+LEVELS = np.round(np.arange(0.30, 0.601, 0.05), 2)
+
+
+def to_ycc(rgb: np.ndarray) -> np.ndarray:
+    return rgb @ _YCC.T
+
+
+def to_rgb(ycc: np.ndarray) -> np.ndarray:
+    return np.clip(ycc @ _RGB.T, 0.0, 1.0)
+
+
+def tone_curve_fit(out: np.ndarray, gt: np.ndarray, bins: int = 64) -> np.ndarray:
+    """The output with its luma mapped by the monotone per-image curve closest to the ground
+    truth's (mean GT luma per output-luma bin, then a running maximum), colour ratios kept."""
+    y, yg = out @ LUMA, gt @ LUMA
+    idx = np.clip((y * bins).astype(int), 0, bins - 1)
+    count = np.bincount(idx.ravel(), minlength=bins)
+    curve = np.bincount(idx.ravel(), yg.ravel(), minlength=bins) / np.maximum(count, 1)
+    curve = np.maximum.accumulate(np.where(count > 0, curve, 0.0))
+    gain = curve[idx] / np.maximum(y, 1e-4)
+    return np.clip(out * gain[..., None], 0.0, 1.0)
+
+
+def swap_channels(luma_from: np.ndarray, chroma_from: np.ndarray) -> np.ndarray:
+    """RGB with the luma of one image and the chroma (Cb, Cr) of another."""
+    a, b = to_ycc(luma_from), to_ycc(chroma_from)
+    a[..., 1:] = b[..., 1:]
+    return to_rgb(a)
+
+
+def breakdown(out: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """PSNR of the output and of each oracle correction (``COLUMNS``)."""
+    scaled = gt_mean_rescale(out, gt)
+    return {
+        "plain": psnr(out, gt),
+        "GT-mean": psnr(scaled, gt),
+        "tone curve": psnr(tone_curve_fit(out, gt), gt),
+        "GT chroma": psnr(swap_channels(scaled, gt), gt),
+        "GT luma": psnr(swap_channels(gt, scaled), gt),
+    }
+
+
+def at_level(out: np.ndarray, level: float) -> np.ndarray:
+    """The output scaled to a mean grey of ``level``, clipped."""
+    mean = float((out @ LUMA).mean())
+    return np.clip(out * (level / max(mean, 1e-6)), 0.0, 1.0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("data", type=Path, help="folder with low/ and high/ (or normal/)")
+    ap.add_argument("--weights", default=None, help=".safetensors (default: bundled model)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = ap.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    paired, items = iter_pairs(args.data)
+    if not paired:
+        sys.exit(f"{args.data}: no low/ + high/ (or normal/) pairs")
+    enhance, name = torch_enhancer(args.weights)
+    rows, by_level = [], []
+    print(f"{name} on {args.data}")
+    print(f"{'image':>8} " + " ".join(f"{c:>10}" for c in COLUMNS))
+    for stem, low_path, high_path in items:
+        assert high_path is not None  # paired
+        out = enhance(read_image(low_path)).astype(np.float64)
+        gt = read_image(high_path).astype(np.float64)
+        row = breakdown(out, gt)
+        rows.append([row[c] for c in COLUMNS])
+        by_level.append([psnr(at_level(out, v), gt) for v in LEVELS])
+        print(f"{stem:>8} " + " ".join(f"{row[c]:10.2f}" for c in COLUMNS), flush=True)
+    mean = np.mean(rows, axis=0)
+    print(f"{'mean':>8} " + " ".join(f"{v:10.2f}" for v in mean))
+    levels = np.mean(by_level, axis=0)
+    best = int(np.argmax(levels))
+    print(
+        f"one exposure for all (mean grey {LEVELS[best]:.2f}, best of "
+        f"{LEVELS[0]:.2f}-{LEVELS[-1]:.2f}): {levels[best]:.2f} dB against the model's own "
+        f"{mean[0]:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

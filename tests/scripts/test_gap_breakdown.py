@@ -1,0 +1,82 @@
+"""scripts/gap_breakdown.py: each oracle column removes exactly the error it names."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sllen.runtime.images import write_image
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "gap_breakdown.py"
+_spec = importlib.util.spec_from_file_location("gap_breakdown", SCRIPT)
+assert _spec is not None and _spec.loader is not None
+gap = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gap)
+
+
+@pytest.fixture
+def gt() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.1, 0.8, (48, 64, 1))
+    tint = rng.uniform(0.7, 1.1, (48, 64, 3))
+    return np.clip(base * tint, 0, 1)
+
+
+def test_an_exposure_error_is_removed_by_gt_mean_and_not_by_the_colour_swap(gt: np.ndarray) -> None:
+    row = gap.breakdown(gt * 0.6, gt)
+    assert row["plain"] < 25
+    assert row["GT-mean"] > 60 and row["tone curve"] > 35
+    assert row["GT luma"] > 60  # the luma was the only error
+    assert row["GT chroma"] > 60  # GT-mean already fixed it
+
+
+def test_a_gamma_error_is_a_tone_curve_not_an_exposure(gt: np.ndarray) -> None:
+    row = gap.breakdown(gt**1.8, gt)
+    assert row["GT-mean"] < 30
+    assert row["tone curve"] > row["GT-mean"] + 5
+
+
+def test_a_colour_error_is_left_by_gt_mean_and_removed_by_gt_chroma(gt: np.ndarray) -> None:
+    grey = (gt @ gap.LUMA)[..., None]
+    washed = grey + 0.4 * (gt - grey)  # same luma, less saturated
+    row = gap.breakdown(washed, gt)
+    assert row["GT-mean"] < 40
+    assert row["GT chroma"] > 60
+    assert row["GT luma"] < 40  # the chroma error is still there
+
+
+def test_ycc_round_trip(gt: np.ndarray) -> None:
+    np.testing.assert_allclose(gap.to_rgb(gap.to_ycc(gt)), gt, atol=1e-9)
+
+
+def test_at_level_sets_the_mean_grey(gt: np.ndarray) -> None:
+    out = gap.at_level(gt * 0.5, 0.3)
+    assert abs(float((out @ gap.LUMA).mean()) - 0.3) < 1e-3
+
+
+def test_cli_prints_a_row_per_pair_and_the_means(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        high = rng.uniform(0.2, 0.8, (32, 32, 3)).astype(np.float32)
+        write_image(tmp_path / "low" / f"{i}.png", high * 0.1)
+        write_image(tmp_path / "high" / f"{i}.png", high)
+    r = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path), "--threads", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = r.stdout.splitlines()
+    assert [ln.split()[0] for ln in lines[2:5]] == ["0", "1", "mean"]
+    assert lines[-1].startswith("one exposure for all")
+
+
+def test_cli_rejects_an_unpaired_folder(tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", np.zeros((8, 8, 3), np.float32))
+    r = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode != 0 and "no low/" in r.stderr and "Traceback" not in r.stderr
