@@ -11,6 +11,8 @@ between columns says how much of the gap each property explains:
 - tone curve: the output's luma sent through the per-image monotone curve that best fits the
   ground truth's luma (64 bins), colour ratios kept: a global tone curve set aside;
 - GT chroma: the output's luma (GT-mean) with the ground truth's chroma: colour set aside;
+- GT colour 15px: the same with the ground truth's chroma averaged over 15x15 pixels: colour
+  set aside except its fine noise (which no model can predict);
 - GT luma: the ground truth's luma with the output's chroma (GT-mean, since chroma scales with
   exposure): all of the luma set aside, so what is left is colour alone.
 
@@ -34,7 +36,7 @@ from sllen.runtime.images import read_image
 # Full-range BT.601 YCbCr: luma is sllen.metrics.gt_mean's grey
 _YCC = np.array([LUMA, [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 _RGB = np.linalg.inv(_YCC)
-COLUMNS = ("plain", "GT-mean", "tone curve", "GT chroma", "GT luma")
+COLUMNS = ("plain", "GT-mean", "tone curve", "GT chroma", "GT colour 15px", "GT luma")
 LEVELS = np.round(np.arange(0.30, 0.601, 0.05), 2)
 
 
@@ -58,10 +60,21 @@ def tone_curve_fit(out: np.ndarray, gt: np.ndarray, bins: int = 64) -> np.ndarra
     return np.clip(out * gain[..., None], 0.0, 1.0)
 
 
-def swap_channels(luma_from: np.ndarray, chroma_from: np.ndarray) -> np.ndarray:
-    """RGB with the luma of one image and the chroma (Cb, Cr) of another."""
+def box_mean(x: np.ndarray, size: int) -> np.ndarray:
+    """Mean of each HxWxC channel over a size x size window (border windows shrink)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+    t = F.avg_pool2d(t, size, stride=1, padding=size // 2, count_include_pad=False)
+    return t[0].numpy().transpose(1, 2, 0)
+
+
+def swap_channels(luma_from: np.ndarray, chroma_from: np.ndarray, blur: int = 1) -> np.ndarray:
+    """RGB with the luma of one image and the chroma (Cb, Cr) of another, optionally averaged
+    over ``blur`` x ``blur`` pixels (odd)."""
     a, b = to_ycc(luma_from), to_ycc(chroma_from)
-    a[..., 1:] = b[..., 1:]
+    a[..., 1:] = b[..., 1:] if blur <= 1 else box_mean(b[..., 1:], blur)
     return to_rgb(a)
 
 
@@ -73,6 +86,7 @@ def breakdown(out: np.ndarray, gt: np.ndarray) -> dict[str, float]:
         "GT-mean": psnr(scaled, gt),
         "tone curve": psnr(tone_curve_fit(out, gt), gt),
         "GT chroma": psnr(swap_channels(scaled, gt), gt),
+        "GT colour 15px": psnr(swap_channels(scaled, gt, blur=15), gt),
         "GT luma": psnr(swap_channels(gt, scaled), gt),
     }
 
@@ -99,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     enhance, name = torch_enhancer(args.weights)
     rows, by_level = [], []
     print(f"{name} on {args.data}")
-    print(f"{'image':>8} " + " ".join(f"{c:>10}" for c in COLUMNS))
+    print(f"{'image':>8} " + " ".join(f"{c:>14}" for c in COLUMNS))
     for stem, low_path, high_path in items:
         assert high_path is not None  # paired
         out = enhance(read_image(low_path)).astype(np.float64)
@@ -107,9 +121,9 @@ def main(argv: list[str] | None = None) -> None:
         row = breakdown(out, gt)
         rows.append([row[c] for c in COLUMNS])
         by_level.append([psnr(at_level(out, v), gt) for v in LEVELS])
-        print(f"{stem:>8} " + " ".join(f"{row[c]:10.2f}" for c in COLUMNS), flush=True)
+        print(f"{stem:>8} " + " ".join(f"{row[c]:14.2f}" for c in COLUMNS), flush=True)
     mean = np.mean(rows, axis=0)
-    print(f"{'mean':>8} " + " ".join(f"{v:10.2f}" for v in mean))
+    print(f"{'mean':>8} " + " ".join(f"{v:14.2f}" for v in mean))
     levels = np.mean(by_level, axis=0)
     best = int(np.argmax(levels))
     print(

@@ -47,11 +47,29 @@ def test_a_colour_error_is_left_by_gt_mean_and_removed_by_gt_chroma(gt: np.ndarr
     row = gap.breakdown(washed, gt)
     assert row["GT-mean"] < 40
     assert row["GT chroma"] > 60
+    # the fixture's colour is per-pixel noise: averaging it away loses most of it again
+    assert row["GT colour 15px"] < row["GT chroma"] - 10
+
+
+def test_smooth_colour_survives_the_15px_average() -> None:
+    yy, xx = np.mgrid[0:48, 0:64] / 64.0
+    smooth = np.stack([0.2 + 0.5 * xx, 0.3 + 0.2 * yy, 0.6 - 0.4 * xx], axis=-1)
+    grey = (smooth @ gap.LUMA)[..., None]
+    row = gap.breakdown(grey + 0.4 * (smooth - grey), smooth)
+    assert row["GT colour 15px"] > row["GT-mean"] + 15
     assert row["GT luma"] < 40  # the chroma error is still there
 
 
 def test_ycc_round_trip(gt: np.ndarray) -> None:
     np.testing.assert_allclose(gap.to_rgb(gap.to_ycc(gt)), gt, atol=1e-9)
+
+
+def test_box_mean_keeps_a_constant_and_averages_a_spike() -> None:
+    flat = np.full((9, 9, 2), 0.3)
+    np.testing.assert_allclose(gap.box_mean(flat, 5), flat, atol=1e-12)
+    spike = np.zeros((9, 9, 1))
+    spike[4, 4] = 25.0
+    assert gap.box_mean(spike, 5)[4, 4, 0] == pytest.approx(1.0)
 
 
 def test_at_level_sets_the_mean_grey(gt: np.ndarray) -> None:
