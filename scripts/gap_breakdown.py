@@ -17,7 +17,9 @@ between columns says how much of the gap each property explains:
   exposure): all of the luma set aside, so what is left is colour alone.
 
 It also prints the best constant output exposure over the set (every output scaled to one mean
-grey level), against which the model's own exposure guess can be judged.
+grey level), against which the model's own exposure guess can be judged, and the training's
+smooth-L1 loss (sllen.losses) of the outputs with their chroma scaled by 0.5, 1 and 1.5: when it
+is lowest below 1, the loss itself rewards washed-out colour where the hue is uncertain.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ _YCC = np.array([LUMA, [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
 _RGB = np.linalg.inv(_YCC)
 COLUMNS = ("plain", "GT-mean", "tone curve", "GT chroma", "GT colour 15px", "GT luma")
 LEVELS = np.round(np.arange(0.30, 0.601, 0.05), 2)
+CHROMA_SCALES = (0.5, 1.0, 1.5)
 
 
 def to_ycc(rgb: np.ndarray) -> np.ndarray:
@@ -91,6 +94,25 @@ def breakdown(out: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     }
 
 
+def chroma_scaled(img: np.ndarray, factor: float) -> np.ndarray:
+    """The image with its chroma (Cb, Cr) times ``factor``, luma kept, clipped."""
+    ycc = to_ycc(img)
+    ycc[..., 1:] *= factor
+    return to_rgb(ycc)
+
+
+def smooth_l1(pred: np.ndarray, target: np.ndarray) -> float:
+    """The training's reconstruction term (Eq. 11's smooth L1) of one HxWx3 pair."""
+    import torch
+
+    from sllen.losses.reconstruction import SmoothL1Loss
+
+    def t(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+
+    return float(SmoothL1Loss()(t(pred), t(target)))
+
+
 def at_level(out: np.ndarray, level: float) -> np.ndarray:
     """The output scaled to a mean grey of ``level``, clipped."""
     mean = float((out @ LUMA).mean())
@@ -111,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     if not paired:
         sys.exit(f"{args.data}: no low/ + high/ (or normal/) pairs")
     enhance, name = torch_enhancer(args.weights)
-    rows, by_level = [], []
+    rows, by_level, by_chroma = [], [], []
     print(f"{name} on {args.data}")
     print(f"{'image':>8} " + " ".join(f"{c:>14}" for c in COLUMNS))
     for stem, low_path, high_path in items:
@@ -121,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         row = breakdown(out, gt)
         rows.append([row[c] for c in COLUMNS])
         by_level.append([psnr(at_level(out, v), gt) for v in LEVELS])
+        by_chroma.append([smooth_l1(chroma_scaled(out, f), gt) for f in CHROMA_SCALES])
         print(f"{stem:>8} " + " ".join(f"{row[c]:14.2f}" for c in COLUMNS), flush=True)
     mean = np.mean(rows, axis=0)
     print(f"{'mean':>8} " + " ".join(f"{v:14.2f}" for v in mean))
@@ -130,6 +153,13 @@ def main(argv: list[str] | None = None) -> None:
         f"one exposure for all (mean grey {LEVELS[best]:.2f}, best of "
         f"{LEVELS[0]:.2f}-{LEVELS[-1]:.2f}): {levels[best]:.2f} dB against the model's own "
         f"{mean[0]:.2f}"
+    )
+    losses = np.mean(by_chroma, axis=0)
+    print(
+        "smooth L1 of the outputs with chroma x "
+        + " / ".join(f"{f:g}" for f in CHROMA_SCALES)
+        + ": "
+        + " / ".join(f"{v:.5f}" for v in losses)
     )
 
 

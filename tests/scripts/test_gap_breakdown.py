@@ -72,6 +72,17 @@ def test_box_mean_keeps_a_constant_and_averages_a_spike() -> None:
     assert gap.box_mean(spike, 5)[4, 4, 0] == pytest.approx(1.0)
 
 
+def test_chroma_scaling_keeps_luma_and_the_loss_is_lowest_at_the_right_saturation(
+    gt: np.ndarray,
+) -> None:
+    np.testing.assert_allclose(gap.chroma_scaled(gt, 1.0), gt, atol=1e-9)
+    half = gap.chroma_scaled(gt, 0.5)
+    np.testing.assert_allclose(half @ gap.LUMA, gt @ gap.LUMA, atol=1e-6)
+    washed = gap.chroma_scaled(gt, 0.5)
+    losses = [gap.smooth_l1(gap.chroma_scaled(washed, f), gt) for f in (1.0, 2.0, 3.0)]
+    assert losses[1] < losses[0] and losses[1] < losses[2]
+
+
 def test_at_level_sets_the_mean_grey(gt: np.ndarray) -> None:
     out = gap.at_level(gt * 0.5, 0.3)
     assert abs(float((out @ gap.LUMA).mean()) - 0.3) < 1e-3
@@ -91,7 +102,8 @@ def test_cli_prints_a_row_per_pair_and_the_means(tmp_path: Path) -> None:
     )
     lines = r.stdout.splitlines()
     assert [ln.split()[0] for ln in lines[2:5]] == ["0", "1", "mean"]
-    assert lines[-1].startswith("one exposure for all")
+    assert lines[-2].startswith("one exposure for all")
+    assert lines[-1].startswith("smooth L1 of the outputs with chroma x 0.5 / 1 / 1.5: ")
 
 
 def test_cli_rejects_an_unpaired_folder(tmp_path: Path) -> None:
