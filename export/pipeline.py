@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from sllen.runtime.errors import BudgetError, InputError
-from sllen.runtime.files import atomic_write_json
+from sllen.runtime.files import atomic_write_json, removed_if_left_empty, topmost_missing
 
 from .engine_meta import EngineCache, cache_key, onnx_sha256, read_metadata, write_metadata
 from .shapes import DEFAULT_PROFILE, ShapeProfile
@@ -421,16 +421,18 @@ def run_export(
         },
         "profile": opts.profile.to_dict(),
     }
-    if opts.from_onnx is not None:
-        if not opts.from_onnx.is_file():
-            raise InputError(f"ONNX file not found: {opts.from_onnx}")
-        opts.out.mkdir(parents=True, exist_ok=True)
-        report["engine"] = build_engines(replace(opts, engine=True), [opts.from_onnx], log)
-    else:
-        report.update(export_onnx_files(opts, log))
-        files = [opts.out / f["file"] for f in report["files"].values()]
-        report["engine"] = build_engines(opts, files, log)
-    atomic_write_json(opts.out / "report.json", report, default=str)
+    # a failed export (a bad weights file, no TensorRT) takes away the folder it created
+    with removed_if_left_empty(topmost_missing(opts.out)):
+        if opts.from_onnx is not None:
+            if not opts.from_onnx.is_file():
+                raise InputError(f"ONNX file not found: {opts.from_onnx}")
+            opts.out.mkdir(parents=True, exist_ok=True)
+            report["engine"] = build_engines(replace(opts, engine=True), [opts.from_onnx], log)
+        else:
+            report.update(export_onnx_files(opts, log))
+            files = [opts.out / f["file"] for f in report["files"].values()]
+            report["engine"] = build_engines(opts, files, log)
+        atomic_write_json(opts.out / "report.json", report, default=str)
     if check_budgets:
         check_budgets_of(report)
     return report

@@ -11,10 +11,11 @@ sllen.export and the rest of sllen (bytes, text, JSON, or any writer given a tem
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -144,3 +145,35 @@ def atomic_write_json(path: str | os.PathLike[str], data: Any, **dump_kwargs: An
     """JSON (indent 2 unless told otherwise), atomically."""
     text = json.dumps(data, **{"indent": 2, **dump_kwargs})
     return atomic_write_text(path, text + "\n")
+
+
+def topmost_missing(folder: str | os.PathLike[str]) -> Path | None:
+    """The topmost folder that ``mkdir -p folder`` would create (None: ``folder`` exists)."""
+    path = Path(folder)
+    if path.exists():
+        return None
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def make_folder(folder: str | os.PathLike[str]) -> Path | None:
+    """``mkdir -p folder``; returns the topmost folder this call created (None: it existed)."""
+    top = topmost_missing(folder)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return top
+
+
+@contextlib.contextmanager
+def removed_if_left_empty(created: Path | None) -> Iterator[None]:
+    """If the block fails (an exception, Ctrl-C, a non-zero exit), remove the folders under
+    ``created`` (from :func:`make_folder`) that hold no file, ``created`` included: a failed
+    command leaves no empty output folder behind. Files written are always kept."""
+    try:
+        yield
+    except BaseException as e:
+        if created is not None and not (isinstance(e, SystemExit) and e.code in (0, None)):
+            for dirpath, _dirs, _files in os.walk(created, topdown=False):
+                with contextlib.suppress(OSError):
+                    os.rmdir(dirpath)  # refuses a folder that still holds anything
+        raise

@@ -25,6 +25,7 @@ import numpy as np
 from sllen.runtime.api import FrameEnhancer
 from sllen.runtime.enhancer import Enhancer, StageTimes
 from sllen.runtime.errors import InputError, MissingFileError, SllenError
+from sllen.runtime.files import make_folder
 from sllen.runtime.images import IMAGE_SUFFIXES, read_picture, write_picture, write_rgb8
 from sllen.runtime.preprocess import to_float, to_uint8
 
@@ -389,14 +390,17 @@ def enhance_clip(
 # --------------------------------------------------------------------------- many files
 
 
-def prepare_output(folder: Path) -> None:
-    """Create the output folder, or say in one line why it cannot be written."""
+def prepare_output(folder: Path) -> Path | None:
+    """Create the output folder, or say in one line why it cannot be written. Returns the
+    topmost folder created (None: it existed), for ``sllen.runtime.files.removed_if_left_empty``.
+    """
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        created = make_folder(folder)
     except OSError as e:
         raise OSError(f"{folder}: cannot create the output folder ({e.strerror or e})") from None
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"{folder}: the output folder is not writable")
+    return created
 
 
 def run_one(

@@ -14,21 +14,21 @@ from rich.table import Table
 
 from sllen.cli._errors import EXIT_BAD_INPUT, err_console
 from sllen.runtime.api import EnhancerSpec
+from sllen.runtime.files import removed_if_left_empty
 from sllen.runtime.live import LiveOptions, LiveResult, live_output_path, run_live
 from sllen.runtime.run import VIDEO_SUFFIXES, RunOptions, prepare_output
 from sllen.runtime.video.live import is_live, is_stream_output
 
 
-def live_target(source: str, output: str) -> str | Path:
-    """-o as a stream URL, a video file (by its suffix), or a folder for a dated recording."""
+def live_target(source: str, output: str) -> tuple[str | Path, Path | None]:
+    """-o as a stream URL, a video file (by its suffix), or a folder for a dated recording;
+    and the topmost folder created for it (None: none was)."""
     if is_stream_output(output):
-        return output
+        return output, None
     path = Path(output)
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        prepare_output(path.parent)
-        return path
-    prepare_output(path)
-    return live_output_path(source, path)
+        return path, prepare_output(path.parent)
+    return live_output_path(source, path), prepare_output(path)
 
 
 @contextmanager
@@ -57,8 +57,8 @@ def run_live_command(
 ) -> None:
     if not is_live(source) and not Path(source).is_file():
         raise FileNotFoundError(f"{source}: no such file")
-    target = live_target(source, output)
-    with spec.open_backend() as runner:
+    target, created = live_target(source, output)
+    with removed_if_left_empty(created), spec.open_backend() as runner:
         if not quiet:
             console.print(f"backend: {runner.info.describe()}")
             stop = "Ctrl-C stops" if live.duration is None and live.frames is None else ""
@@ -66,11 +66,11 @@ def run_live_command(
         enhancer = spec.enhancer(runner)
         with _sigterm_stops(), progress.bar:
             result = run_live(source, target, enhancer, opts, live, progress=progress)
-    if not quiet:
-        print_live_summary(console, result)
-    if result.error:
-        err_console.print(f"[bold red]error:[/] {escape(result.error)}", markup=True)
-        raise SystemExit(EXIT_BAD_INPUT)
+        if not quiet:
+            print_live_summary(console, result)
+        if result.error:  # inside the with: a source that never sent a frame leaves no folder
+            err_console.print(f"[bold red]error:[/] {escape(result.error)}", markup=True)
+            raise SystemExit(EXIT_BAD_INPUT)
 
 
 def print_live_summary(console: Console, r: LiveResult) -> None:

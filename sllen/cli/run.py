@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -159,6 +160,7 @@ def run_command(
     rate and audio."""
     from sllen.runtime.api import EnhancerSpec
     from sllen.runtime.backends import choose_backend
+    from sllen.runtime.files import removed_if_left_empty
     from sllen.runtime.run import (
         RunOptions,
         collect_inputs,
@@ -168,104 +170,109 @@ def run_command(
     )
     from sllen.runtime.video.live import is_live, is_stream_output
 
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
-    _one_line_warnings()
-    live = [i for i in inputs if is_live(i)]
-    if live or is_stream_output(output):
-        if len(inputs) != 1:
-            raise InputError("a live source (or a stream output) runs alone: give one input")
-        if ray is not None or resume:
-            raise InputError("--ray and --resume are for files, not live sources")
-    elif duration is not None or frames is not None:
-        raise InputError("--duration and --frames apply to live sources (URLs, /dev/videoN)")
-    if not (live or is_stream_output(output)):
-        sources = collect_inputs(inputs)
-        output_paths(sources, Path(output))  # refuse overwriting an input before loading
-        prepare_output(Path(output))
-    name, reason = choose_backend(model, backend)
-    options: dict[str, Any] = {}
-    if name == "tensorrt":
-        options.update(cuda_graph=cuda_graph, plugin_library=plugin)
-    elif cuda_graph or plugin:
-        raise InputError("--cuda-graph and --plugin apply to TensorRT engines (--model X.engine)")
-    if name == "onnxruntime":
-        options.update(bands=bands)
-    elif bands != "auto":
-        raise InputError("--bands applies to ONNX Runtime on the CPU (.onnx files)")
-    if name == "pytorch":
-        options.update(precision=precision, attention=attention)
-    elif precision != "auto":
-        raise InputError(
-            "--precision applies to the pytorch backend; ONNX and engine files "
-            "carry their own precision (sllen-export --fp16 / --int8)"
-        )
-    spec = EnhancerSpec(
-        model=str(model) if model is not None else None,
-        backend=name,
-        device=device,
-        threads=threads,
-        batch=batch,
-        tile=_parse_tile(tile),
-        segmentation=segmentation,
-        options=options,
-    )
-    opts = RunOptions(
-        output=Path(output),
-        side_by_side=side_by_side,
-        segmentation=segmentation,
-        codec=codec,
-        crf=crf,
-        encoder_preset=encoder_preset,
-        smooth=smooth,
-        skip_existing=resume,
-    )
-    progress = _Progress(console, enabled=not quiet and console.is_terminal)
-
-    def report(result) -> None:
-        if result.error:
-            err_console.print(f"[bold red]error:[/] {escape(result.error)}", markup=True)
-        elif not quiet:
-            done = "already done" if result.skipped else "->"
-            console.print(f"{result.source} {done} {result.output}", markup=False)
-
-    if live or is_stream_output(output):
-        from sllen.cli._live import run_live_command
-        from sllen.runtime.live import LiveOptions
-
-        if segmentation:
-            raise InputError("--segmentation is for files, not live streams")
-        live_opts = LiveOptions(
-            duration=duration,
-            frames=frames,
-            reconnect=reconnect,
-            timeout=timeout,
-            realtime=not live,  # a file streamed out goes at its own frame rate
-        )
-        run_live_command(inputs[0], output, spec, opts, live_opts, console, progress, quiet)
-        return
-    if ray is not None:
-        from sllen.runtime.distributed import run_files_ray
-
-        with progress.bar:
-            summary = run_files_ray(
-                sources,
-                spec,
-                opts,
-                address=None if ray == "local" else ray,
-                workers=workers,
-                progress=progress,
-                on_result=report,
+    # a run that fails before writing anything (a bad model, no TensorRT, Ctrl-C) takes away
+    # the output folder it created
+    with contextlib.ExitStack() as cleanup:
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
+        _one_line_warnings()
+        live = [i for i in inputs if is_live(i)]
+        if live or is_stream_output(output):
+            if len(inputs) != 1:
+                raise InputError("a live source (or a stream output) runs alone: give one input")
+            if ray is not None or resume:
+                raise InputError("--ray and --resume are for files, not live sources")
+        elif duration is not None or frames is not None:
+            raise InputError("--duration and --frames apply to live sources (URLs, /dev/videoN)")
+        if not (live or is_stream_output(output)):
+            sources = collect_inputs(inputs)
+            output_paths(sources, Path(output))  # refuse overwriting an input before loading
+            cleanup.enter_context(removed_if_left_empty(prepare_output(Path(output))))
+        name, reason = choose_backend(model, backend)
+        options: dict[str, Any] = {}
+        if name == "tensorrt":
+            options.update(cuda_graph=cuda_graph, plugin_library=plugin)
+        elif cuda_graph or plugin:
+            raise InputError(
+                "--cuda-graph and --plugin apply to TensorRT engines (--model X.engine)"
             )
-        _finish(console, summary, quiet)
-        return
-    with spec.open_backend() as runner:
-        if not quiet:
-            console.print(f"backend: {runner.info.describe()} [dim]({reason})[/]")
-        enhancer = spec.enhancer(runner)
+        if name == "onnxruntime":
+            options.update(bands=bands)
+        elif bands != "auto":
+            raise InputError("--bands applies to ONNX Runtime on the CPU (.onnx files)")
+        if name == "pytorch":
+            options.update(precision=precision, attention=attention)
+        elif precision != "auto":
+            raise InputError(
+                "--precision applies to the pytorch backend; ONNX and engine files "
+                "carry their own precision (sllen-export --fp16 / --int8)"
+            )
+        spec = EnhancerSpec(
+            model=str(model) if model is not None else None,
+            backend=name,
+            device=device,
+            threads=threads,
+            batch=batch,
+            tile=_parse_tile(tile),
+            segmentation=segmentation,
+            options=options,
+        )
+        opts = RunOptions(
+            output=Path(output),
+            side_by_side=side_by_side,
+            segmentation=segmentation,
+            codec=codec,
+            crf=crf,
+            encoder_preset=encoder_preset,
+            smooth=smooth,
+            skip_existing=resume,
+        )
+        progress = _Progress(console, enabled=not quiet and console.is_terminal)
 
-        with progress.bar:
-            summary = run_files(sources, enhancer, opts, progress=progress, on_result=report)
-    _finish(console, summary, quiet)
+        def report(result) -> None:
+            if result.error:
+                err_console.print(f"[bold red]error:[/] {escape(result.error)}", markup=True)
+            elif not quiet:
+                done = "already done" if result.skipped else "->"
+                console.print(f"{result.source} {done} {result.output}", markup=False)
+
+        if live or is_stream_output(output):
+            from sllen.cli._live import run_live_command
+            from sllen.runtime.live import LiveOptions
+
+            if segmentation:
+                raise InputError("--segmentation is for files, not live streams")
+            live_opts = LiveOptions(
+                duration=duration,
+                frames=frames,
+                reconnect=reconnect,
+                timeout=timeout,
+                realtime=not live,  # a file streamed out goes at its own frame rate
+            )
+            run_live_command(inputs[0], output, spec, opts, live_opts, console, progress, quiet)
+            return
+        if ray is not None:
+            from sllen.runtime.distributed import run_files_ray
+
+            with progress.bar:
+                summary = run_files_ray(
+                    sources,
+                    spec,
+                    opts,
+                    address=None if ray == "local" else ray,
+                    workers=workers,
+                    progress=progress,
+                    on_result=report,
+                )
+            _finish(console, summary, quiet)
+            return
+        with spec.open_backend() as runner:
+            if not quiet:
+                console.print(f"backend: {runner.info.describe()} [dim]({reason})[/]")
+            enhancer = spec.enhancer(runner)
+
+            with progress.bar:
+                summary = run_files(sources, enhancer, opts, progress=progress, on_result=report)
+        _finish(console, summary, quiet)
 
 
 def _finish(console: Console, summary, quiet: bool) -> None:

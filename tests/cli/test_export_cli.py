@@ -107,12 +107,21 @@ def test_bad_options_fail_in_one_line(
     weights: Path, tmp_path: Path, args: list[str], word: str
 ) -> None:
     _one_line(sllen_export("--weights", str(weights), "--out", str(tmp_path / "o"), *args), word)
+    assert not (tmp_path / "o").exists()
 
 
 def test_from_onnx_needs_tensorrt(weights: Path, tmp_path: Path) -> None:
     fake = tmp_path / "m.onnx"
     fake.write_bytes(b"not really")
     _one_line(sllen_export("--from-onnx", str(fake), "--out", str(tmp_path / "o")), "TensorRT")
+    assert not (tmp_path / "o").exists()  # the failed build takes away the folder it made
+
+
+def test_unreadable_weights_leave_no_output_folder(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not weights")
+    _one_line(sllen_export("--weights", str(bad), "--out", str(tmp_path / "a" / "o")), "bad")
+    assert not (tmp_path / "a").exists()
 
 
 @pytest.mark.slow

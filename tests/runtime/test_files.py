@@ -79,3 +79,45 @@ def test_atomic_file_by_hand(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
     with pytest.raises(RuntimeError, match="already published"):
         kept.publish()
+
+
+def test_make_folder_reports_the_topmost_folder_it_created(tmp_path: Path) -> None:
+    assert files.make_folder(tmp_path / "a" / "b" / "c") == tmp_path / "a"
+    assert (tmp_path / "a" / "b" / "c").is_dir()
+    assert files.make_folder(tmp_path / "a" / "b") is None  # existed
+    assert files.topmost_missing(tmp_path / "a" / "x" / "y") == tmp_path / "a" / "x"
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("bad model"), KeyboardInterrupt(), SystemExit(2)])
+def test_a_failed_block_takes_away_the_empty_folders_it_created(
+    tmp_path: Path, failure: BaseException
+) -> None:
+    created = files.make_folder(tmp_path / "out" / "sub")
+    (tmp_path / "out" / "sub" / "deeper").mkdir()
+    with pytest.raises(type(failure)), files.removed_if_left_empty(created):
+        raise failure
+    assert not (tmp_path / "out").exists()
+
+
+def test_files_written_and_folders_that_existed_are_kept(tmp_path: Path) -> None:
+    created = files.make_folder(tmp_path / "out" / "a")
+    (tmp_path / "out" / "b").mkdir()
+    (tmp_path / "out" / "b" / "done.png").write_bytes(b"x")
+    with pytest.raises(SystemExit), files.removed_if_left_empty(created):
+        raise SystemExit(2)
+    assert (tmp_path / "out" / "b" / "done.png").exists()
+    assert not (tmp_path / "out" / "a").exists()  # empty: taken away
+    existing = tmp_path / "mine"
+    existing.mkdir()
+    with pytest.raises(RuntimeError), files.removed_if_left_empty(files.make_folder(existing)):
+        raise RuntimeError
+    assert existing.is_dir()
+
+
+def test_a_successful_block_keeps_an_empty_folder(tmp_path: Path) -> None:
+    created = files.make_folder(tmp_path / "out")
+    with files.removed_if_left_empty(created):
+        pass
+    with pytest.raises(SystemExit), files.removed_if_left_empty(created):
+        raise SystemExit(0)
+    assert (tmp_path / "out").is_dir()
