@@ -100,7 +100,8 @@ def load_photos(names: list[str] | None = None) -> tuple[dict[str, np.ndarray], 
             continue
         photos[name] = np.asarray(img, dtype=np.float32)[..., :3] / 255.0
     if not photos:
-        raise InputError("no evaluation photos available: pip install 'sllen[eval]'")
+        # [train] too: the set is scored with the bundled PyTorch model unless --model is given
+        raise InputError("no evaluation photos available: pip install 'sllen[train,eval]'")
     return photos, notes
 
 

@@ -58,8 +58,14 @@ def _one_line(e: BaseException) -> str:
     return " ".join(text.split())
 
 
-def user_errors(fn: F) -> F:
-    """Wrap a CLI command: known errors become one line and an exit code, never a traceback."""
+def user_errors(fn: F | None = None, *, extras: dict[str, str] | None = None) -> Any:
+    """Wrap a CLI command: known errors become one line and an exit code, never a traceback.
+
+    ``extras`` overrides ``EXTRAS`` for one command: sllen-export needs torch from
+    ``sllen[export]`` (which brings the ONNX tools too), not ``sllen[train]``."""
+    if fn is None:
+        return functools.partial(user_errors, extras=extras)
+    hints = {**EXTRAS, **(extras or {})}
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -72,18 +78,18 @@ def user_errors(fn: F) -> F:
             sys.exit(EXIT_INTERRUPTED)
         except ModuleNotFoundError as e:
             package = (e.name or "").split(".")[0]
-            if package not in EXTRAS:
+            if package not in hints:
                 _bug(e)
             fail(
                 f"this command needs {package}, which this installation lacks: "
-                f"pip install 'sllen[{EXTRAS[package]}]'"
+                f"pip install 'sllen[{hints[package]}]'"
             )
         except (SllenError, OSError) as e:  # OSError: a path, a permission, a full disk
             fail(_one_line(e))
         except Exception as e:
             _bug(e)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def _bug(e: BaseException) -> None:

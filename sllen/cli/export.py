@@ -14,7 +14,7 @@ from sllen.cli._errors import run_single, user_errors
 Opt = typer.Option
 
 
-@user_errors
+@user_errors(extras={"torch": "export", "safetensors": "export", "av": "export"})
 def export_command(
     weights: Annotated[Path | None, Opt(help="Weights (.safetensors). Default: bundled.")] = None,
     out: Annotated[Path, Opt(help="Output folder (ONNX files, engines, report.json).")] = Path(

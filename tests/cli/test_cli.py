@@ -238,7 +238,7 @@ def test_eval_scores_a_deployed_onnx_file_like_its_weights(
     [
         (["train", "--steps", "1", "--out", "{tmp}/t"], "sllen[train]"),
         (["eval", "--weights", "{weights}", "--data", "{tmp}"], "sllen[train]"),
-        (["export", "--out", "{tmp}/e"], "sllen[train]"),
+        (["export", "--out", "{tmp}/e"], "sllen[export]"),  # torch and the ONNX tools
     ],
 )
 def test_run_only_install_says_which_extra_to_install(
@@ -249,6 +249,18 @@ def test_run_only_install_says_which_extra_to_install(
     code = f"import sys; sys.modules['torch'] = None\nfrom sllen.cli.main import app\napp({args!r})"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert_one_line_error(r, extra)
+    assert r.returncode == 2
+
+
+def test_eval_set_without_its_packages_names_both_extras(tmp_path: Path) -> None:
+    # --evalset scores the bundled PyTorch model on photographs from scikit-image: one install
+    code = (
+        "import sys\nfor m in ('skimage', 'sklearn', 'matplotlib'): sys.modules[m] = None\n"
+        "from sllen.cli.main import app\n"
+        f"app(['eval', '--evalset', '--json', {str(tmp_path / 'e.json')!r}])"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert_one_line_error(r, "sllen[train,eval]")
     assert r.returncode == 2
 
 
