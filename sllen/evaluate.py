@@ -68,9 +68,15 @@ class EvalReport:
         }
 
 
-def torch_enhancer(weights: str | os.PathLike | None, device: str = "cpu") -> tuple[Enhancer, str]:
-    """An image -> image function running the PyTorch model (bundled weights by default)."""
+def torch_enhancer(
+    weights: str | os.PathLike | None, device: str = "cpu", threads: int | None = None
+) -> tuple[Enhancer, str]:
+    """An image -> image function running the PyTorch model (bundled weights by default);
+    ``threads`` sets torch's CPU threads for the process."""
     import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
 
     from sllen.model.io import load_weights
     from sllen.weights import default_weights

@@ -65,8 +65,8 @@ def choose_backend(model: str | os.PathLike[str] | None, backend: str = "auto") 
             )
         if model is not None and backend_for_file(model) != backend:
             raise InputError(
-                f"{model} is a {backend_for_file(model)} model file; the {backend} backend "
-                "cannot load it"
+                f"{model} is a model file for the {backend_for_file(model)} backend; the "
+                f"{backend} backend cannot load it"
             )
         return backend, "asked for"
     if model is not None:

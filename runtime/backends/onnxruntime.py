@@ -266,7 +266,7 @@ class OnnxRuntimeBackend(Backend):
             device=f"cuda:{device_id}" if on_gpu else "cpu",
             precision=meta.get("sllen_precision", "fp32"),
             detail=", ".join(p.replace("ExecutionProvider", "") for p in used)
-            + (f", {threads} threads" if threads else ""),
+            + (f", {threads} thread{'s' if threads > 1 else ''}" if threads else ""),
             has_segmentation="segmentation" in self.output_names + dropped,
             max_pixels=pixel_budget(
                 meta, on_gpu, edited=edited is not None, banded=self._bands != "off"

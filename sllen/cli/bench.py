@@ -114,6 +114,12 @@ def build_configs(
                     )
                 )
     configs = list(dict.fromkeys(configs))
+    unused = [n for n in names if n != "auto" and not any(c.backend == n for c in configs)]
+    if unused:  # asked for by name: a table without it would look like a complete answer
+        raise InputError(
+            f"--backend {unused[0]}: none of the --model files is for it "
+            f"(tensorrt runs .engine files, onnxruntime .onnx, pytorch .safetensors)"
+        )
     if not any(c.backend == "pytorch" for c in configs):
         if precs != ["auto"]:
             raise InputError(

@@ -63,6 +63,7 @@ def eval_command(
     json_out: Annotated[Path | None, Opt("--json", help="Write the report here.")] = None,
     save_dir: Annotated[Path | None, Opt(help="Save enhanced images here.")] = None,
     device: Annotated[str, Opt(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[int | None, Opt(help="CPU threads for inference.")] = None,
 ) -> None:
     """Score a model on a folder: paired (PSNR, SSIM, LOE, colour faults) or unpaired (LOE)."""
     import importlib.util
@@ -75,13 +76,15 @@ def eval_command(
         raise InputError("give either --data DIR or --evalset")
     if model is not None and weights is not None:
         raise InputError("give --model or --weights, not both")
+    if threads is not None and threads < 1:
+        raise InputError("--threads must be at least 1")
     console = Console()
     has_torch = importlib.util.find_spec("torch") is not None
     if weights is not None or (model is None and backend == "auto" and has_torch):
         # The PyTorch model itself: what training produced, on the CPU unless asked.
-        enhance, name = torch_enhancer(weights, "cpu" if device == "auto" else device)
+        enhance, name = torch_enhancer(weights, "cpu" if device == "auto" else device, threads)
     else:  # a deployed file (or, without torch, the bundled ONNX) through sllen.runtime
-        enhance, name = runtime_enhancer(model, backend, device)
+        enhance, name = runtime_enhancer(model, backend, device, threads)
     methods: dict[str, Enhancer] = {}
     descriptions: dict[str, str] = {}
     if baselines:

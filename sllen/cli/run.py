@@ -311,10 +311,15 @@ def _print_summary(console: Console, summary) -> None:
     fps = summary.frames / summary.wall if summary.wall else 0.0
     table.add_row(*(f"{v:.1f}" for v in ms.values()), f"{fps:.2f}")
     console.print(table)
-    console.print(
-        "[dim]per frame; video stages run concurrently, so they add up to more than the "
-        "wall time[/]"
-    )
+    from sllen.runtime.run import is_video
+
+    if any(is_video(r.source) for r in done):
+        console.print(
+            "[dim]per frame; video stages run concurrently, so they add up to more than the "
+            "wall time[/]"
+        )
+    else:
+        console.print("[dim]per frame[/]")
 
 
 def _ray_argv(argv: list[str]) -> list[str]:

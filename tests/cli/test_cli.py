@@ -225,7 +225,9 @@ def test_eval_scores_a_deployed_onnx_file_like_its_weights(
     scores = {}
     for flag, path in (("--weights", weights), ("--model", onnx_path)):
         out = tmp_path / f"{path.suffix[1:]}.json"
-        r = sllen("eval", flag, str(path), "--data", str(pairs), "--json", str(out))
+        r = sllen(
+            "eval", flag, str(path), "--data", str(pairs), "--json", str(out), "--threads", "1"
+        )
         assert r.returncode == 0, r.stderr
         scores[flag] = json.loads(out.read_text())["mean"]["sllen"]
     assert "onnxruntime" in json.loads(out.read_text())["methods"]["sllen"]
@@ -262,6 +264,11 @@ def test_eval_set_without_its_packages_names_both_extras(tmp_path: Path) -> None
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert_one_line_error(r, "sllen[train,eval]")
     assert r.returncode == 2
+
+
+def test_eval_rejects_zero_threads(tmp_path: Path) -> None:
+    r = sllen("eval", "--data", str(tmp_path), "--threads", "0")
+    assert_one_line_error(r, "--threads must be at least 1")
 
 
 def test_info_reads_weights_without_torch(weights: Path) -> None:
