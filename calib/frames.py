@@ -310,6 +310,22 @@ def stratified_choice(values: np.ndarray, count: int, seed: int = 0) -> np.ndarr
     return np.sort(np.asarray(picks, dtype=np.int64))
 
 
+# Below this many frames the ranges rest on too few scenes: a user with 3 photos is told so.
+# (TensorRT's guide calibrates ImageNet classifiers on about 500 images; sllen's default is 300.)
+FEW_FRAMES = 32
+
+
+def few_frames_note(count: int) -> str | None:
+    """A one-line warning when ``count`` calibration frames are too few to trust, else None."""
+    if count >= FEW_FRAMES:
+        return None
+    return (
+        f"only {count} calibration frame{'s' if count != 1 else ''}: INT8 ranges from so few "
+        f"scenes may clip footage they did not show; give {FEW_FRAMES} or more (a folder or a "
+        "video from the deployment camera; 300 are used by default)"
+    )
+
+
 def load_calibration_frames(
     sources: Iterable[str | os.PathLike[str]],
     count: int = 300,

@@ -136,12 +136,18 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
     # Calibration data first: a bad --calib-data path fails before minutes of work.
     frames = None
     if opts.int8:
-        from sllen.calib.frames import load_calibration_frames, synthetic_calibration_frames
+        from sllen.calib.frames import (
+            few_frames_note,
+            load_calibration_frames,
+            synthetic_calibration_frames,
+        )
 
         if opts.calib_data:
             log(f"int8: loading up to {opts.calib_count} calibration frames")
             frames = load_calibration_frames(opts.calib_data, opts.calib_count, opts.calib_size)
             source: list[str] | str = [str(p) for p in opts.calib_data]
+            if note := few_frames_note(len(frames)):
+                log(f"[yellow]warning: int8: {note}")
         else:
             frames = synthetic_calibration_frames(min(opts.calib_count, 64), opts.calib_size)
             source = "generated dark scenes (give --calib-data for real footage)"

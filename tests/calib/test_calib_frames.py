@@ -158,3 +158,12 @@ def test_budget_eval_frames_default_is_photos_or_generated_scenes():
     assert frames.shape == (2, 3, 32, 48) and refs == "frames"
     assert frames.min() >= 0 and frames.max() <= 1
     assert "photographs" in text or "generated" in text
+
+
+def test_few_frames_are_warned_about() -> None:
+    from sllen.calib.frames import FEW_FRAMES, few_frames_note
+
+    note = few_frames_note(3)
+    assert note is not None and "only 3 calibration frames" in note and "\n" not in note
+    assert few_frames_note(1) is not None and "1 calibration frame:" in (few_frames_note(1) or "")
+    assert few_frames_note(FEW_FRAMES) is None and few_frames_note(300) is None
