@@ -156,9 +156,10 @@ def eval_command(
         console.print(table)
     if report.paired:
         console.print(GT_MEAN_NOTE)
-    console.print(f"sllen = {name}")
+    # paths whole (soft_wrap): a wrapped path cannot be copied
+    console.print(f"sllen = {name}", soft_wrap=True, markup=False)
     if json_out is not None:
-        console.print(f"report: {write_json(report, json_out)}")
+        console.print(f"report: {write_json(report, json_out)}", soft_wrap=True, markup=False)
 
 
 def main() -> None:
