@@ -1,6 +1,11 @@
 """Where a model's PSNR gap to the ground truth lies: exposure, tone curve, colour or the rest.
 
     python scripts/gap_breakdown.py --weights W.safetensors LOL/eval15 [--threads 1]
+    python scripts/gap_breakdown.py --weights W.safetensors LOL --holdout 15
+
+``--holdout N`` scores the N training pairs that ``sllen-train --val-holdout N`` holds out.
+The dB columns are not additive parts (PSNR is a log of the error): compare the mean squared
+errors they stand for when ranking causes.
 
 A diagnostic, not a metric: each column corrects the output with something taken from the
 ground truth (an "oracle") and scores it again (RGB PSNR, as sllen-eval), so the distance
@@ -8,11 +13,12 @@ between columns says how much of the gap each property explains:
 
 - plain: the output as it is (sllen-eval's PSNR);
 - GT-mean: scaled to the ground truth's mean grey (sllen-eval's GT-mean PSNR): exposure set aside;
-- tone curve: the output's luma sent through the per-image monotone curve that best fits the
-  ground truth's luma (64 bins), colour ratios kept: a global tone curve set aside;
+- tone curve: the GT-mean output's luma sent through the per-image non-decreasing curve that
+  best fits the ground truth's luma (64 bins, isotonic fit), its chroma kept: a global tone
+  curve set aside too;
 - GT chroma: the output's luma (GT-mean) with the ground truth's chroma: colour set aside;
 - GT colour 15px: the same with the ground truth's chroma averaged over 15x15 pixels: colour
-  set aside except its fine noise (which no model can predict);
+  set aside except its fine detail (the ground truth's chroma noise, and colour edges);
 - GT luma: the ground truth's luma with the output's chroma (GT-mean, since chroma scales with
   exposure): all of the luma set aside, so what is left is colour alone.
 
@@ -51,16 +57,35 @@ def to_rgb(ycc: np.ndarray) -> np.ndarray:
     return np.clip(ycc @ _RGB.T, 0.0, 1.0)
 
 
+def isotonic(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The non-decreasing sequence closest to ``values`` in weighted least squares
+    (pool-adjacent-violators; weights > 0)."""
+    blocks: list[list[float]] = []  # [weighted mean, weight, length]
+    for v, w in zip(values.tolist(), weights.tolist(), strict=True):
+        blocks.append([v, w, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            b = blocks.pop()
+            a = blocks[-1]
+            a[0] = (a[0] * a[1] + b[0] * b[1]) / (a[1] + b[1])
+            a[1] += b[1]
+            a[2] += b[2]
+    return np.concatenate([np.full(int(n), m) for m, _, n in blocks])
+
+
 def tone_curve_fit(out: np.ndarray, gt: np.ndarray, bins: int = 64) -> np.ndarray:
-    """The output with its luma mapped by the monotone per-image curve closest to the ground
-    truth's (mean GT luma per output-luma bin, then a running maximum), colour ratios kept."""
+    """The output with its luma mapped by a per-image non-decreasing curve fitted to the
+    ground truth's luma (64 bins of output luma: a weighted isotonic fit of the ground truth's
+    mean luma per bin, linear between the bins), its chroma (Cb, Cr) kept."""
     y, yg = out @ LUMA, gt @ LUMA
     idx = np.clip((y * bins).astype(int), 0, bins - 1)
     count = np.bincount(idx.ravel(), minlength=bins)
-    curve = np.bincount(idx.ravel(), yg.ravel(), minlength=bins) / np.maximum(count, 1)
-    curve = np.maximum.accumulate(np.where(count > 0, curve, 0.0))
-    gain = curve[idx] / np.maximum(y, 1e-4)
-    return np.clip(out * gain[..., None], 0.0, 1.0)
+    used = count > 0
+    x = np.bincount(idx.ravel(), y.ravel(), minlength=bins)[used] / count[used]
+    means = np.bincount(idx.ravel(), yg.ravel(), minlength=bins)[used] / count[used]
+    # linear between the bins' mean output luma: luma within a bin keeps its differences
+    ycc = to_ycc(out)
+    ycc[..., 0] = np.interp(y, x, isotonic(means, count[used].astype(float)))
+    return to_rgb(ycc)  # chroma kept: a gain per pixel would blow up the noise of dark pixels
 
 
 def box_mean(x: np.ndarray, size: int) -> np.ndarray:
@@ -87,7 +112,7 @@ def breakdown(out: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     return {
         "plain": psnr(out, gt),
         "GT-mean": psnr(scaled, gt),
-        "tone curve": psnr(tone_curve_fit(out, gt), gt),
+        "tone curve": psnr(tone_curve_fit(scaled, gt), gt),
         "GT chroma": psnr(swap_channels(scaled, gt), gt),
         "GT colour 15px": psnr(swap_channels(scaled, gt, blur=15), gt),
         "GT luma": psnr(swap_channels(gt, scaled), gt),
@@ -119,25 +144,48 @@ def at_level(out: np.ndarray, level: float) -> np.ndarray:
     return np.clip(out * (level / max(mean, 1e-6)), 0.0, 1.0)
 
 
+def eval_pairs(data: Path) -> list[tuple[str, Path, Path]]:
+    """The folder's evaluation pairs, as sllen-eval reads them."""
+    paired, items = iter_pairs(data)
+    if not paired:
+        sys.exit(f"{data}: no low/ + high/ (or normal/) pairs")
+    return [(stem, low, high) for stem, low, high in items if high is not None]
+
+
+def held_out_pairs(data: Path, n: int) -> list[tuple[str, Path, Path]]:
+    """The ``n`` pairs of DATA's training split that ``sllen-train --val-holdout n`` keeps out."""
+    from sllen.data.pair_layouts import find_pairs
+    from sllen.train.data import holdout_split
+
+    pairs = find_pairs(data, "train")
+    if not pairs:
+        sys.exit(f"{data}: no training pairs (LOL, LSRW or low/ + high/)")
+    try:
+        return [tuple(p) for p in holdout_split(pairs, n)[1]]  # type: ignore[misc]
+    except ValueError as e:
+        sys.exit(str(e))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data", type=Path, help="folder with low/ and high/ (or normal/)")
     ap.add_argument("--weights", default=None, help=".safetensors (default: bundled model)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        help="score the N training pairs sllen-train --val-holdout N holds out of DATA",
+    )
     args = ap.parse_args(argv)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    paired, items = iter_pairs(args.data)
-    if not paired:
-        sys.exit(f"{args.data}: no low/ + high/ (or normal/) pairs")
-    enhance, name = torch_enhancer(args.weights)
+    if args.threads is not None and args.threads < 1:
+        sys.exit("--threads must be at least 1")
+    items = held_out_pairs(args.data, args.holdout) if args.holdout else eval_pairs(args.data)
+    enhance, name = torch_enhancer(args.weights, threads=args.threads)
     rows, by_level, by_chroma = [], [], []
     print(f"{name} on {args.data}")
     print(f"{'image':>8} " + " ".join(f"{c:>14}" for c in COLUMNS))
     for stem, low_path, high_path in items:
-        assert high_path is not None  # paired
         out = enhance(read_image(low_path)).astype(np.float64)
         gt = read_image(high_path).astype(np.float64)
         row = breakdown(out, gt)

@@ -60,6 +60,23 @@ def test_smooth_colour_survives_the_15px_average() -> None:
     assert row["GT luma"] < 40  # the chroma error is still there
 
 
+def test_isotonic_is_the_weighted_least_squares_non_decreasing_fit() -> None:
+    np.testing.assert_allclose(gap.isotonic(np.array([1.0, 2.0, 5.0]), np.ones(3)), [1, 2, 5])
+    fit = gap.isotonic(np.array([1.0, 3.0, 2.0, 4.0, 0.5]), np.ones(5))
+    np.testing.assert_allclose(fit, [1.0, 2.375, 2.375, 2.375, 2.375])
+    # weights pull the pooled value: 3 (weight 3) and 1 (weight 1) pool at 2.5
+    np.testing.assert_allclose(gap.isotonic(np.array([3.0, 1.0]), np.array([3.0, 1.0])), [2.5, 2.5])
+
+
+def test_the_tone_curve_does_at_least_as_well_as_a_gain(gt: np.ndarray) -> None:
+    # a gain is a non-decreasing curve: the best such curve cannot be much worse (bins: 64)
+    rng = np.random.default_rng(2)
+    for k in range(5):
+        out = np.clip(gt * rng.uniform(0.3, 1.2) + rng.normal(0, 0.05, gt.shape), 0, 1)
+        row = gap.breakdown(out, gt)
+        assert row["tone curve"] >= row["GT-mean"] - 0.2, (k, row)
+
+
 def test_ycc_round_trip(gt: np.ndarray) -> None:
     np.testing.assert_allclose(gap.to_rgb(gap.to_ycc(gt)), gt, atol=1e-9)
 
@@ -104,6 +121,26 @@ def test_cli_prints_a_row_per_pair_and_the_means(tmp_path: Path) -> None:
     assert [ln.split()[0] for ln in lines[2:5]] == ["0", "1", "mean"]
     assert lines[-2].startswith("one exposure for all")
     assert lines[-1].startswith("smooth L1 of the outputs with chroma x 0.5 / 1 / 1.5: ")
+
+
+def test_cli_holdout_scores_the_pairs_training_holds_out(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    for i in range(4):
+        high = rng.uniform(0.2, 0.8, (32, 32, 3)).astype(np.float32)
+        write_image(tmp_path / "low" / f"p{i}.png", high * 0.1)
+        write_image(tmp_path / "high" / f"p{i}.png", high)
+    r = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path), "--holdout", "2", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    from sllen.data.pair_layouts import find_pairs
+    from sllen.train.data import holdout_split
+
+    held = [p.name for p in holdout_split(find_pairs(tmp_path, "train") or [], 2)[1]]
+    rows = [ln.split()[0] for ln in r.stdout.splitlines()[2:-3]]
+    assert rows == held and len(rows) == 2
 
 
 def test_cli_rejects_an_unpaired_folder(tmp_path: Path) -> None:
