@@ -160,7 +160,8 @@ def topmost_missing(folder: str | os.PathLike[str]) -> Path | None:
 def make_folder(folder: str | os.PathLike[str]) -> Path | None:
     """``mkdir -p folder``; returns the topmost folder this call created (None: it existed)."""
     top = topmost_missing(folder)
-    Path(folder).mkdir(parents=True, exist_ok=True)
+    with removed_if_left_empty(top):  # a mkdir that fails half-way leaves no parents behind
+        Path(folder).mkdir(parents=True, exist_ok=True)
     return top
 
 

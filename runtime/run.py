@@ -25,7 +25,7 @@ import numpy as np
 from sllen.runtime.api import FrameEnhancer
 from sllen.runtime.enhancer import Enhancer, StageTimes
 from sllen.runtime.errors import InputError, MissingFileError, SllenError
-from sllen.runtime.files import make_folder
+from sllen.runtime.files import make_folder, removed_if_left_empty
 from sllen.runtime.images import IMAGE_SUFFIXES, read_picture, write_picture, write_rgb8
 from sllen.runtime.preprocess import to_float, to_uint8
 
@@ -398,8 +398,9 @@ def prepare_output(folder: Path) -> Path | None:
         created = make_folder(folder)
     except OSError as e:
         raise OSError(f"{folder}: cannot create the output folder ({e.strerror or e})") from None
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"{folder}: the output folder is not writable")
+    with removed_if_left_empty(created):
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(f"{folder}: the output folder is not writable")
     return created
 
 

@@ -13,7 +13,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from rich.console import Console
 from rich.markup import escape
@@ -56,6 +56,14 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
 def _one_line(e: BaseException) -> str:
     text = str(e).strip() or type(e).__name__
     return " ".join(text.split())
+
+
+@overload
+def user_errors(fn: F) -> F: ...
+
+
+@overload
+def user_errors(fn: None = None, *, extras: dict[str, str] | None = None) -> Callable[[F], F]: ...
 
 
 def user_errors(fn: F | None = None, *, extras: dict[str, str] | None = None) -> Any:

@@ -50,9 +50,9 @@ def test_build_configs_matrix(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot load it"):
         build_configs([onnx_file], ["pytorch"], None, None)
     # a backend asked for by name that no model file fits is an error, not a missing row
+    other = onnx_file.with_name("b.onnx")
+    other.write_bytes(b"")
     with pytest.raises(ValueError, match="--backend pytorch: none of the --model files"):
-        other = onnx_file.with_name("b.onnx")
-        other.write_bytes(b"")
         build_configs([onnx_file, other], ["onnxruntime", "pytorch"], None, None)
     with pytest.raises(ValueError, match="--precision applies to the pytorch backend"):
         build_configs([onnx_file], None, ["fp16"], None)

@@ -121,3 +121,9 @@ def test_a_successful_block_keeps_an_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(SystemExit), files.removed_if_left_empty(created):
         raise SystemExit(0)
     assert (tmp_path / "out").is_dir()
+
+
+def test_a_mkdir_that_fails_half_way_leaves_no_parents(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        files.make_folder(tmp_path / "a" / "b" / ("x" * 300))  # name too long for the file system
+    assert list(tmp_path.iterdir()) == []
