@@ -293,6 +293,18 @@ def test_live_options_are_checked(tmp_path: Path) -> None:
     one_line_error(r, "for files, not live sources")
 
 
+def test_a_live_source_that_never_sends_leaves_no_folder(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # free now; nobody sends to it
+    out = tmp_path / "rec" / "sub"
+    r = sllen_run(f"udp://127.0.0.1:{port}", "-o", str(out), "--timeout", "2")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "rec").exists()
+
+
 def test_ray_takes_an_optional_address() -> None:
     from sllen.cli.run import _ray_argv
 
