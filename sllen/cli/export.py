@@ -82,6 +82,10 @@ def export_command(
     engine_cache: Annotated[
         Path | None, Opt(help="Engine cache folder: reuse engines built from identical inputs.")
     ] = None,
+    timing_cache: Annotated[
+        Path | None,
+        Opt(help="TensorRT timing cache file, shared between builds. Default: OUT/timing.cache."),
+    ] = None,
 ) -> None:
     """Export SLLEN: fp32/fp16/int8 ONNX checked in ONNX Runtime, and TensorRT engines where
     TensorRT is installed."""
@@ -113,6 +117,7 @@ def export_command(
         version_compatible=version_compatible,
         plugin_library=plugin,
         engine_cache=engine_cache,
+        timing_cache=timing_cache,
         parity=parity,
         device=device,
     )

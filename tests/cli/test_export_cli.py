@@ -140,3 +140,25 @@ def test_missed_budget_exits_non_zero_and_keeps_no_file_under_the_normal_name(
     assert (out / "sllen.fp16.over-budget.onnx").is_file()
     report = json.loads((out / "report.json").read_text())
     assert not report["files"]["fp16"]["passes_budget"]
+
+
+def test_timing_and_engine_cache_options_reach_the_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In-process, with the pipeline replaced: only the option wiring is under test here
+    # (the timing cache itself needs TensorRT: tests/export/trt/test_build.py, fake TensorRT).
+    import typer
+    from typer.testing import CliRunner
+
+    import sllen.export.pipeline as pipeline
+    from sllen.cli.export import export_command
+
+    seen = {}
+    monkeypatch.setattr(pipeline, "run_export", lambda opts, **_: seen.setdefault("o", opts) and {})
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(export_command)
+    args = ["--out", str(tmp_path / "o"), "--timing-cache", str(tmp_path / "orin.timing")]
+    r = CliRunner().invoke(app, [*args, "--engine-cache", str(tmp_path / "engines")])
+    assert r.exit_code == 0, r.output
+    assert seen["o"].timing_cache == tmp_path / "orin.timing"
+    assert seen["o"].engine_cache == tmp_path / "engines"
