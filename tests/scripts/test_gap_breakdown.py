@@ -105,41 +105,35 @@ def test_at_level_sets_the_mean_grey(gt: np.ndarray) -> None:
     assert abs(float((out @ gap.LUMA).mean()) - 0.3) < 1e-3
 
 
-def test_cli_prints_a_row_per_pair_and_the_means(tmp_path: Path) -> None:
+def _paired_folder(root: Path, names: list[str]) -> None:
     rng = np.random.default_rng(1)
-    for i in range(2):
+    for name in names:
         high = rng.uniform(0.2, 0.8, (32, 32, 3)).astype(np.float32)
-        write_image(tmp_path / "low" / f"{i}.png", high * 0.1)
-        write_image(tmp_path / "high" / f"{i}.png", high)
-    r = subprocess.run(
-        [sys.executable, str(SCRIPT), str(tmp_path), "--threads", "1"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    lines = r.stdout.splitlines()
+        write_image(root / "low" / f"{name}.png", high * 0.1)
+        write_image(root / "high" / f"{name}.png", high)
+
+
+def _script(*args: str) -> str:
+    cmd = [sys.executable, str(SCRIPT), *args, "--threads", "1"]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
+def test_cli_prints_a_row_per_pair_and_the_means(tmp_path: Path) -> None:
+    _paired_folder(tmp_path, ["0", "1"])
+    lines = _script(str(tmp_path)).splitlines()
     assert [ln.split()[0] for ln in lines[2:5]] == ["0", "1", "mean"]
     assert lines[-2].startswith("one exposure for all")
     assert lines[-1].startswith("smooth L1 of the outputs with chroma x 0.5 / 1 / 1.5: ")
 
 
 def test_cli_holdout_scores_the_pairs_training_holds_out(tmp_path: Path) -> None:
-    rng = np.random.default_rng(1)
-    for i in range(4):
-        high = rng.uniform(0.2, 0.8, (32, 32, 3)).astype(np.float32)
-        write_image(tmp_path / "low" / f"p{i}.png", high * 0.1)
-        write_image(tmp_path / "high" / f"p{i}.png", high)
-    r = subprocess.run(
-        [sys.executable, str(SCRIPT), str(tmp_path), "--holdout", "2", "--threads", "1"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    _paired_folder(tmp_path, [f"p{i}" for i in range(4)])
+    stdout = _script(str(tmp_path), "--holdout", "2")
     from sllen.data.pair_layouts import find_pairs
     from sllen.train.data import holdout_split
 
     held = [p.name for p in holdout_split(find_pairs(tmp_path, "train") or [], 2)[1]]
-    rows = [ln.split()[0] for ln in r.stdout.splitlines()[2:-3]]
+    rows = [ln.split()[0] for ln in stdout.splitlines()[2:-3]]
     assert rows == held and len(rows) == 2
 
 
