@@ -124,7 +124,13 @@ def read_metadata(engine_path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(meta, dict):
         raise InputError(f"{path} does not hold a JSON object")
-    validate_metadata(meta)
+    try:
+        validate_metadata(meta)
+    except InputError as exc:  # not sllen-export's file, or an older schema: say what fixes it
+        raise InputError(
+            f"{path}: {exc}; rebuild the engine with `sllen-export --from-onnx <model.onnx>` "
+            "on this machine"
+        ) from None
     return meta
 
 

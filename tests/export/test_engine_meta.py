@@ -94,6 +94,13 @@ def test_read_metadata_broken_files(tmp_path, content, fragment):
         read_metadata(engine)
 
 
+def test_read_metadata_of_another_tool_says_how_to_rebuild(tmp_path):
+    engine = tmp_path / "x.engine"
+    metadata_path(engine).write_text("{}")
+    with pytest.raises(ValueError, match=r"x\.engine\.json: engine metadata lacks .*--from-onnx"):
+        read_metadata(engine)
+
+
 @pytest.mark.parametrize(
     "overrides,fragment",
     [
