@@ -28,6 +28,7 @@ import numpy as np
 from sllen.runtime.backends.base import Backend, BackendInfo
 from sllen.runtime.enhancer import Enhancer, StageTimes
 from sllen.runtime.errors import InputError
+from sllen.runtime.exposure import check_exposure
 from sllen.runtime.preprocess import to_float, to_uint8
 from sllen.runtime.temporal import DEFAULT_SMOOTHING, TemporalSmoother
 
@@ -49,7 +50,11 @@ class EnhancerSpec:
     batch: int = 1
     tile: tuple[int, int] | None = None  # (height, width): enhance in tiles of at most this
     segmentation: bool = False
+    exposure: float = 0.0  # stops (EV) on the enhanced image; 0: the model's own brightness
     options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_exposure(self.exposure)  # before a model is opened, on the driver too
 
     def open_backend(self) -> Backend:
         from sllen.runtime.backends import open_backend
@@ -59,7 +64,13 @@ class EnhancerSpec:
         )
 
     def enhancer(self, backend: Backend) -> Enhancer:
-        return Enhancer(backend, batch=self.batch, tile=self.tile, segmentation=self.segmentation)
+        return Enhancer(
+            backend,
+            batch=self.batch,
+            tile=self.tile,
+            segmentation=self.segmentation,
+            exposure=self.exposure,
+        )
 
 
 class FrameEnhancer:
@@ -200,6 +211,7 @@ def open_enhancer(
     smooth: bool | None = None,
     channels: str = "rgb",
     segmentation: bool = False,
+    exposure: float = 0.0,
     **options: Any,
 ) -> FrameEnhancer:
     """Open `model` (None: the bundled model) for frames; close it (or use ``with``) after.
@@ -207,7 +219,8 @@ def open_enhancer(
     The arguments are sllen-run's: ``backend`` auto/tensorrt/onnxruntime/pytorch, ``device``
     auto/cpu/cuda/cuda:N, ``threads`` for CPU inference, ``batch`` frames per inference (for
     :meth:`FrameEnhancer.stream` and ``enhance_many``), ``tile`` (height, width) to bound
-    memory, ``fps`` for temporal smoothing, ``channels`` "rgb" or "bgr", and backend options
+    memory, ``fps`` for temporal smoothing, ``channels`` "rgb" or "bgr", ``exposure`` in stops
+    (-1 halves the light of the enhanced image, +1 doubles it), and backend options
     (``cuda_graph=True``, ``plugin_library=...``, ``precision="fp16"``, ONNX Runtime
     ``bands="on"``).
     """
@@ -219,6 +232,7 @@ def open_enhancer(
         batch=batch,
         tile=tile,
         segmentation=segmentation,
+        exposure=exposure,
         options=options,
     )
     runner = spec.open_backend()

@@ -2,9 +2,10 @@
 
 :class:`Enhancer` takes float RGB frames (HxWx3 in [0, 1]) of any size, pads them to what the
 model accepts, batches frames of one size, tiles frames larger than the model's maximum (an
-engine's optimization profile, or ``tile`` to bound memory), and crops the results back. It
-adds up the seconds spent in pre-processing, inference and post-processing so sllen-run can
-report where the time goes.
+engine's optimization profile, or ``tile`` to bound memory), and crops the results back;
+``exposure`` moves the result's brightness by whole or fractional stops (runtime/exposure.py).
+It adds up the seconds spent in pre-processing, inference and post-processing so sllen-run
+can report where the time goes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from sllen.runtime.backends.base import Backend
 from sllen.runtime.errors import InputError
+from sllen.runtime.exposure import apply_table, check_exposure, exposure_table
 from sllen.runtime.preprocess import from_batch, padded_size, to_batch
 from sllen.runtime.tiling import DEFAULT_OVERLAP, enhance_tiled
 
@@ -65,6 +67,7 @@ class Enhancer:
         tile: tuple[int, int] | None = None,
         overlap: int = DEFAULT_OVERLAP,
         segmentation: bool = False,
+        exposure: float = 0.0,
     ) -> None:
         info = backend.info
         if batch < 1:
@@ -87,6 +90,8 @@ class Enhancer:
         self.explicit_tile = tile is not None  # --tile given: no extra pixel budget
         self.overlap = overlap
         self.segmentation = segmentation
+        self.exposure = check_exposure(exposure)  # stops; 0: the model's own brightness
+        self._exposure_table = exposure_table(exposure) if exposure else None
         self.times = StageTimes()
 
     def _target(self, h: int, w: int) -> tuple[int, int]:
@@ -155,6 +160,8 @@ class Enhancer:
 
     def _split(self, result: np.ndarray) -> Enhanced:
         image = np.clip(result[..., :3], 0.0, 1.0)
+        if self._exposure_table is not None:
+            image = apply_table(image, self._exposure_table)
         if result.shape[2] == 3:
             return Enhanced(image)
         return Enhanced(image, np.argmax(result[..., 3:], axis=2).astype(np.uint8))

@@ -95,6 +95,13 @@ def run_command(
     segmentation: Annotated[
         bool, Opt("--segmentation", help="Also write the semantic map (NAME.segmentation.*).")
     ] = False,
+    exposure: Annotated[
+        float,
+        Opt(
+            help="Exposure compensation of the result in stops (EV), as on a camera: -1 halves "
+            "the light, +1 doubles it (highlights clip); 0 keeps the model's own brightness.",
+        ),
+    ] = 0.0,
     codec: Annotated[str, Opt(help="Video codec (PyAV/FFmpeg encoder name).")] = "libx264",
     crf: Annotated[int, Opt(help="Video quality for x264/x265/VP9 (lower is better).")] = 18,
     encoder_preset: Annotated[
@@ -214,6 +221,7 @@ def run_command(
             batch=batch,
             tile=_parse_tile(tile),
             segmentation=segmentation,
+            exposure=exposure,
             options=options,
         )
         opts = RunOptions(

@@ -129,6 +129,18 @@ def test_image_folder(tmp_path: Path, block_torch: str) -> None:
     assert Image.open(tmp_path / "out" / "g.png").mode == "L"
 
 
+def test_exposure_darkens_the_written_image(tmp_path: Path) -> None:
+    src = tmp_path / "a.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 30, (40, 50, 3), dtype=np.uint8)).save(src)
+    means = []
+    for ev in ("0", "-1"):
+        r = sllen_run(str(src), "-o", str(tmp_path / ev), f"--exposure={ev}")
+        assert r.returncode == 0, r.stderr
+        means.append(np.asarray(Image.open(tmp_path / ev / "a.png"), np.float32).mean())
+    assert means[1] < means[0] * 0.8  # -1 EV halves the linear light: ~73% in sRGB values
+
+
 def test_folder_with_a_bad_file_goes_on_and_fails_at_the_end(tmp_path: Path) -> None:
     d = tmp_path / "in"
     d.mkdir()
@@ -177,6 +189,7 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], list[str]]]:
             ["--bands applies to ONNX Runtime"],
         ),
         "bad bands value": ([str(clip), "--bands", "sometimes"], ["bands must be one of"]),
+        "exposure out of range": ([str(clip), "--exposure", "6"], ["--exposure", "stops"]),
     }
 
 
@@ -191,6 +204,7 @@ CASES = [
     "engine without TensorRT",
     "bands on PyTorch",
     "bad bands value",
+    "exposure out of range",
 ]
 
 

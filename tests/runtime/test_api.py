@@ -35,6 +35,14 @@ def test_bgr_is_rgb_mirrored(enhance: FrameEnhancer) -> None:
         assert np.array_equal(bgr(f[..., ::-1])[..., ::-1], enhance(f))
 
 
+def test_exposure_moves_the_models_result_by_stops(enhance: FrameEnhancer) -> None:
+    from sllen.runtime.exposure import apply_table, exposure_table
+
+    f = frames(1)[0].astype(np.float32) / 255
+    with open_enhancer(backend="onnxruntime", threads=1, exposure=-1.0) as darker:
+        assert np.allclose(darker(f), apply_table(enhance(f), exposure_table(-1.0)), atol=1e-6)
+
+
 def test_stream_batches_lazily_and_matches_one_by_one(enhance: FrameEnhancer) -> None:
     fs = frames(5)
     pulled = []

@@ -73,3 +73,13 @@ def test_pixel_budget_tiles_large_frames_unless_a_tile_is_given() -> None:
     assert max(s[2] * s[3] for s in b.shapes) <= 64 * 96
     assert np.allclose(out[0].image, f * 0.5 + 0.25, atol=1e-5)
     assert Enhancer(b, tile=(512, 512)).tile_for(200, 300) is None
+
+
+def test_exposure_is_applied_to_the_whole_result_after_tiling() -> None:
+    from sllen.runtime.exposure import apply_table, exposure_table
+
+    (f,) = frames(1, 200, 300)
+    plain = Enhancer(Recorder(max_pixels=64 * 64)).enhance([f])[0].image
+    darker = Enhancer(Recorder(max_pixels=64 * 64), exposure=-1.0).enhance([f])[0].image
+    assert np.array_equal(darker, apply_table(plain, exposure_table(-1.0)))
+    assert darker.mean() < plain.mean() * 0.8
