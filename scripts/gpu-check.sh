@@ -11,6 +11,8 @@
 #                                                   sllen-run: at most 9 min
 #   bash scripts/gpu-check.sh --dry-run [--quick]   the steps and their timeouts, nothing run
 #   options: --arch 90 (compute capability to build for; default: nvidia-smi's, else torch's)
+#            --only build,gpu_test (run these steps alone, e.g. a rerun after a fix; a step
+#            that needs the library needs build too; the rest are reported SKIP)
 #
 # Each step runs under its own `timeout` with its whole output in DIR/logs/<step>.log and
 # prints one PASS/FAIL/SKIP line; DIR/gpu_check.json holds every step's verdict, time and
@@ -29,6 +31,7 @@ MODE=full
 DRY_RUN=0
 OUT=""
 ARCH=""
+ONLY=""
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) MODE=quick ;;
@@ -37,7 +40,9 @@ while [ $# -gt 0 ]; do
     --out=*) OUT=${1#--out=} ;;
     --arch) ARCH=$2; shift ;;
     --arch=*) ARCH=${1#--arch=} ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --only) ONLY=$2; shift ;;
+    --only=*) ONLY=${1#--only=} ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "gpu-check.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -59,7 +64,7 @@ BUILD=$REPO/build-gpu
 LIB=$BUILD/libsllen_attention.so
 PY=${PYTHON:-python3}
 WHEELS=$REPO/gpu-wheels
-export REPO OUT BUILD LIB PY WHEELS MODE ARCH
+export REPO OUT BUILD LIB PY WHEELS MODE ARCH ONLY
 
 # ------------------------------------------------------------------ steps (bash -c, set -e)
 

@@ -13,7 +13,7 @@ mkdir -p "$OUT"
 if [ -z "${SLLEN_ATTENTION_LIB:-}" ] && [ -f build/libsllen_attention.so ]; then
   export SLLEN_ATTENTION_LIB="$PWD/build/libsllen_attention.so"  # built by gpu-check.sh step 5
 fi
-BENCH=(python -m sllen.cli.bench --device cuda --backend pytorch --precision fp32 --precision fp16
+BENCH=("${PY:-python3}" -m sllen.cli.bench --device cuda --backend pytorch --precision fp32 --precision fp16
        --attention kernel --attention sdpa)
 "${BENCH[@]}" --resolution 640x360 --resolution 1280x720 --resolution 1920x1080 \
   --warmup 10 --iterations 100 --duration 20 --interleave \

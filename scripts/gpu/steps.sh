@@ -10,7 +10,9 @@
 #
 # The caller sets: OUT, RESULTS_NAME, MODE, BUDGET_S, DRY_RUN (0/1), and calls
 #   steps_begin; run_step NAME TIMEOUT_S "what it checks"; ...; steps_end
-# A TIMEOUT_S of 0 means "not in this mode" (SKIP). steps_end returns 1 if any step failed.
+# A TIMEOUT_S of 0 means "not in this mode" (SKIP). ONLY (optional, comma-separated step names)
+# runs those steps alone, the rest SKIP: a rerun after a fix without repeating what passed.
+# steps_end returns 1 if any step failed.
 
 STEPS_TSV=""
 STEPS_T0=0
@@ -66,17 +68,19 @@ steps_record() {  # name status seconds rc timeout reason
 
 run_step() {
   local name=$1 limit=$2 what=$3
+  local why="not in $MODE mode"
+  if [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",$name,"* ]]; then limit=0; why="not in --only"; fi
   if [ "$DRY_RUN" = 1 ]; then
     if [ "$limit" = 0 ]; then
-      printf '  %-26s  (not in %s mode)  %s\n' "$name" "$MODE" "$what"
+      printf '  %-26s  (%s)  %s\n' "$name" "$why" "$what"
     else
       printf '  %-26s  timeout %4s s  %s\n' "$name" "$limit" "$what"
     fi
     return 0
   fi
   if [ "$limit" = 0 ]; then
-    printf 'SKIP  %-26s  not in %s mode\n' "$name" "$MODE"
-    steps_record "$name" SKIP 0 0 0 "not in $MODE mode"
+    printf 'SKIP  %-26s  %s\n' "$name" "$why"
+    steps_record "$name" SKIP 0 0 0 "$why"
     return 0
   fi
   local left=$((BUDGET_S - ($(date +%s) - STEPS_T0)))

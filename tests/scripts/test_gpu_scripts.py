@@ -30,7 +30,7 @@ def _plan(out: str) -> dict[str, int | None]:
     """step -> timeout (None: not in this mode) from a dry run's output."""
     plan = {}
     for line in out.splitlines():
-        m = re.match(r"\s+(\w+)\s+(?:timeout\s+(\d+) s|\(not in \w+ mode\))", line)
+        m = re.match(r"\s+(\w+)\s+(?:timeout\s+(\d+) s|\(not in (?:\w+ mode|--only)\))", line)
         if m:
             plan[m.group(1)] = int(m.group(2)) if m.group(2) else None
     return plan
@@ -60,6 +60,16 @@ def test_gpu_check_dry_run_quick_and_full() -> None:
     # budget caps every step's timeout, and each step may overrun it by its kill grace (10 s).
     budgets = [int(re.search(r"time budget (\d+) s", r.stdout).group(1)) for r in (quick, full)]
     assert budgets[0] + 10 <= 300 and budgets[1] + 10 <= 540
+
+
+def test_gpu_check_only_runs_the_named_steps() -> None:
+    # A rerun after a fix: the named steps keep their timeouts, every other step is skipped.
+    done = _run("scripts/gpu-check.sh", "--dry-run", "--only", "build,gpu_test,sllen_run")
+    assert done.returncode == 0, done.stderr
+    plan = _plan(done.stdout)
+    assert list(plan) == QUICK + FULL_ONLY
+    assert {s for s, t in plan.items() if t} == {"build", "gpu_test", "sllen_run"}
+    assert "(not in --only)" in done.stdout
 
 
 def test_gpu_check_options() -> None:
