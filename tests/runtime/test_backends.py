@@ -116,11 +116,12 @@ def test_pytorch_weights_errors(tmp_path: Path) -> None:
 
 def test_runtime_imports_no_torch() -> None:
     """The deployment path (ONNX Runtime on the bundled model) never imports torch."""
+    # The backend is named: on a machine with a CUDA GPU and torch, auto picks PyTorch.
     code = (
         "import sys, numpy as np\n"
         "from sllen.runtime.backends import open_backend\n"
         "from sllen.runtime.enhancer import Enhancer\n"
-        "b = open_backend(None, threads=1)\n"
+        "b = open_backend(None, 'onnxruntime', threads=1)\n"
         "Enhancer(b).enhance([np.zeros((20, 30, 3), np.float32)])\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )

@@ -167,7 +167,7 @@ def _attention_graph(path: Path, *, fp16_softmax: bool, scale: float | None) -> 
         last = "p16"
     nodes.append(helper.make_node("MatMul", [last, "v"], ["y"], name="/attn/MatMul_1"))
     graph = helper.make_graph(nodes, "attn", [q, kt, v], [y], initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], ir_version=10)
     onnx.save(model, str(path))
     return path
 
@@ -236,7 +236,7 @@ def _int8_attention_graph(path: Path) -> Path:
     ]
     out = helper.make_tensor_value_info("out", f32, ["B", 2, "N", 64])
     graph = helper.make_graph(nodes, "int8_attn", inputs, [out], initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], ir_version=10)
     helper.set_model_props(model, {"sllen_precision": "int8"})
     onnx.save(model, str(path))
     return path
