@@ -21,8 +21,8 @@
 #
 # Missing pure-Python packages and PyAV come from gpu-wheels/ when present (made on a machine
 # with network by scripts/fetch-gpu-wheels.sh; the device tool carries it: carry=["gpu-wheels"])
-# and are installed with pip --no-index. Nothing here has run on a GPU yet: the project's
-# development machines have none (docs/attention-kernel.md says what is verified where).
+# and are installed with pip --no-index. First run: NVIDIA H200, 2026-12-04 (full mode 220 s;
+# docs/attention-kernel.md says what is verified where, docs/performance.md the numbers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
