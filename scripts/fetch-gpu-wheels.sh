@@ -6,6 +6,9 @@
 #
 #   bash scripts/fetch-gpu-wheels.sh --python 3.12 [--platform manylinux_2_28_x86_64] [--out DIR]
 #   bash scripts/fetch-gpu-wheels.sh --dry-run ...       print the pip command, download nothing
+#   bash scripts/fetch-gpu-wheels.sh --without av ...    leave a package out (repeatable): PyAV
+#       is 35 of the folder's ~41 MB and only gpu-check's sllen_run step needs it (that step
+#       then reports SKIP), so leaving it out makes room for data the device tool must carry
 #
 # --python / --platform: the box's (gpu-check.sh's host step prints both: sys.version and
 # sysconfig.get_platform()). What is fetched: PyAV and the pure-Python packages sllen needs that
@@ -20,6 +23,7 @@ PYVER=3.12
 PLATFORMS=(manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64)
 DEST=gpu-wheels
 DRY_RUN=0
+WITHOUT=()
 LIMIT_MIB=60  # leaves room for the rest of what the device tool carries (64 MiB in all)
 while [ $# -gt 0 ]; do
   case $1 in
@@ -27,7 +31,8 @@ while [ $# -gt 0 ]; do
     --platform) PLATFORMS=("$2"); shift ;;
     --out) DEST=$2; shift ;;
     --dry-run) DRY_RUN=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --without) WITHOUT+=("$2"); shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "fetch-gpu-wheels.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -40,6 +45,17 @@ PACKAGES=(av typer rich safetensors pypng tifffile onnxscript onnxslim polygraph
 # Distributions the box has (the device tool's description), as wheel-name prefixes.
 BOX_HAS=(torch numpy onnx- onnxruntime protobuf typing_extensions packaging sympy mpmath
          networkx jinja2 markupsafe filelock fsspec setuptools triton nvidia_ cupy opencv)
+
+if [ ${#WITHOUT[@]} -gt 0 ]; then
+  kept=()
+  for p in "${PACKAGES[@]}"; do
+    [[ " ${WITHOUT[*]} " == *" $p "* ]] || kept+=("$p")
+  done
+  for w in "${WITHOUT[@]}"; do
+    [[ " ${PACKAGES[*]} " == *" $w "* ]] || { echo "fetch-gpu-wheels.sh: --without $w: not one of ${PACKAGES[*]}" >&2; exit 2; }
+  done
+  PACKAGES=("${kept[@]}")
+fi
 
 tag=${PYVER/./}
 PIP=(python3 -m pip download --dest "$DEST" --only-binary=:all: --python-version "$PYVER"

@@ -153,5 +153,11 @@ def test_fetch_gpu_wheels_dry_run() -> None:
     for package in ("av", "typer", "rich", "safetensors", "pypng", "tifffile", "onnxscript"):
         assert f" {package}" in command
     assert "torch" in done.stdout.splitlines()[1]  # dropped again: the box has it
+    # --without leaves a package out (PyAV: room for data), and refuses one it does not fetch.
+    lean = _run("scripts/fetch-gpu-wheels.sh", "--dry-run", "--without", "av")
+    assert lean.returncode == 0 and " av" not in lean.stdout.splitlines()[0]
+    assert " typer" in lean.stdout.splitlines()[0]
+    bad = _run("scripts/fetch-gpu-wheels.sh", "--dry-run", "--without", "numpy")
+    assert bad.returncode == 2 and "--without numpy: not one of" in bad.stderr
     # The folder is git-ignored (the device tool carries ignored paths only when asked).
     assert "gpu-wheels/" in (REPO / ".gitignore").read_text().split()
