@@ -88,7 +88,7 @@ def table(out: Path) -> str:
         log = _last_log(out / name)
         held = f"{float(log['val_psnr']):.2f} / {float(log['val_ssim']):.3f}" if log else "-"
         lines.append(
-            f"| {LABELS[name]} | `{' '.join(flags) or '-'}` | {p_psnr} / {p_ssim} / {p_loe} "
+            f"| {LABELS[name]} | `{' '.join(flags) or '-'}` | {p_psnr} / {p_ssim:.2f} / {p_loe} "
             f"| {m['psnr']:.2f} / {m['ssim']:.3f} / {m['loe']:.0f} | {m['psnr_gt_mean']:.2f} "
             f"| {held} | {log.get('step', '-')} | {float(log.get('time_s', 'nan')):.0f} |"
         )
