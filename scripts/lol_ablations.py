@@ -113,14 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in a.only.split(",") if n]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
-        print(f"error: unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+        print(
+            f"error: unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}",
+            file=sys.stderr,
+        )
         return 2
     if a.train is None or a.eval15 is None:
-        print("error: give the training folder (our485) and eval15, or --table OUT")
+        print(
+            "error: give the training folder (our485) and eval15, or --table OUT", file=sys.stderr
+        )
         return 2
     for folder in (a.train, a.eval15):
         if not a.dry_run and not folder.is_dir():
-            print(f"error: {folder} is not a folder")
+            print(f"error: {folder} is not a folder", file=sys.stderr)
             return 2
     for name in names:
         if (a.out / f"{name}-eval15.json").exists():
@@ -129,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         for cmd in commands(name, a.train, a.eval15, a.out, a.steps, a.seed, a.threads):
             print("+ " + shlex.join(cmd), flush=True)
             if not a.dry_run and subprocess.run(cmd).returncode != 0:
-                print(f"error: {name}: {cmd[0]} failed")
+                print(f"error: {name}: {cmd[0]} failed", file=sys.stderr)
                 return 1
     if not a.dry_run:
         print(table(a.out))

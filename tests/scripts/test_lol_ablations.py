@@ -71,5 +71,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     assert abl.main(["tr", "ev", "--only", "sllen9"]) == 2
     assert abl.main([str(tmp_path / "missing"), str(tmp_path)]) == 2
     assert abl.main([]) == 2
-    out = capsys.readouterr().out.splitlines()
-    assert len(out) == 3 and all(line.startswith("error: ") for line in out)
+    captured = capsys.readouterr()
+    err = captured.err.splitlines()
+    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+    assert captured.out == ""
