@@ -20,6 +20,13 @@ def train_command(
     ),
     preset: Annotated[str, Opt(help="Model preset: paper, edge or tiny.")] = "edge",
     steps: Annotated[int, Opt(help="Training steps (one SS + one LLE batch each).")] = 2000,
+    minutes: Annotated[
+        float | None,
+        Opt(
+            help="Train for about this many minutes instead of --steps: the step count is "
+            "fitted to the measured speed as the run goes, the cosine schedule follows."
+        ),
+    ] = None,
     batch_size: Annotated[int, Opt(help="LLE batch size (per process).")] = 8,
     ss_batch_size: Annotated[int, Opt(help="SS batch size (per process).")] = 8,
     crop_size: Annotated[int, Opt(help="Training crop size in pixels.")] = 128,
@@ -121,6 +128,7 @@ def train_command(
         model_overrides=overrides,
         schedule=cast(Schedule, schedule),  # one of the two, checked above
         steps=steps,
+        minutes=minutes,
         batch_size=batch_size,
         ss_batch_size=ss_batch_size,
         crop_size=crop_size,

@@ -24,6 +24,11 @@ class TrainConfig:
     # independent: SLLEN-4, SSaN (own encoder) trained for all steps, then LLEmN.
     schedule: Schedule = "alternating"
     steps: int = 2000
+    # A time budget instead of a step count (ultralytics' `time`): the run's total steps are
+    # refitted to the measured speed as it goes and the cosine schedule follows; ``steps`` only
+    # shapes the first few steps, before the speed is known. Counts from this start (a resumed
+    # run gets the budget anew).
+    minutes: float | None = None
     batch_size: int = 8  # LLE stage
     ss_batch_size: int = 8  # SS stage
     crop_size: int = 128
@@ -74,6 +79,12 @@ class TrainConfig:
             raise InputError(
                 f"degradation must be one of {', '.join(DEGRADATIONS)}, not {self.degradation!r}"
             )
+        if self.minutes is not None and not self.minutes > 0:
+            raise InputError(f"minutes must be > 0, not {self.minutes}")
+        if self.minutes is not None and self.schedule == "independent":
+            # The phase boundary (SSaN, then LLEmN) is a step count: a refitted total would
+            # move it under the run.
+            raise InputError("a time budget (--minutes) needs the alternating schedule")
         if self.schedule not in ("alternating", "independent"):
             raise InputError(f"schedule must be alternating or independent, not {self.schedule!r}")
 

@@ -61,6 +61,21 @@ LOG_FIELDS = [
 ]
 
 
+# A time-budgeted run measures its speed after these warm-up steps (workers starting, cuDNN
+# choosing algorithms) and refits its length from FIT_AFTER steps on.
+WARMUP_STEPS = 10
+FIT_AFTER = 20
+FIT_EVERY = 10  # steps; every process refits at the same steps (rank 0's total is broadcast)
+
+
+def fit_steps(step: int, per_step_s: float, elapsed_s: float, budget_s: float) -> int:
+    """The total step count that ends a run started ``elapsed_s`` ago, now at ``step``, near
+    ``budget_s`` at ``per_step_s`` seconds a step (validation and checkpoints included in it)."""
+    if elapsed_s >= budget_s or per_step_s <= 0:
+        return step
+    return step + int((budget_s - elapsed_s) / per_step_s)
+
+
 class Validation(NamedTuple):
     """Mean scores over the validation pairs."""
 
@@ -139,6 +154,7 @@ class Trainer:
         self.rank = int(os.environ.get("RANK", "0"))
         self.console = console or Console()
         self.quiet = quiet or self.rank != 0
+        self.clock = time.monotonic  # the run's clock (a test drives it)
         if cfg.steps < 1:
             raise InputError("--steps must be at least 1")
         if cfg.threads:
@@ -220,6 +236,8 @@ class Trainer:
             self.best_psnr = float(state["best_psnr"])
             self.gradient_level = float(state["gradient_level"])
             self.log(f"resumed from {ckpt} at step {self.step}")
+        if cfg.minutes is not None:  # a first guess, refitted once the speed is measured
+            self.total_steps = max(self.total_steps, self.step + FIT_AFTER + FIT_EVERY)
         if self.gradient_level is None:
             self.gradient_level = estimate_level(self.data.lle)
             self.log(
@@ -317,6 +335,21 @@ class Trainer:
             scores.append((psnr(pred, gt), ssim(pred, gt), *gt_mean_psnr_ssim(pred, gt)))
         return Validation(*(float(v) for v in np.mean(scores, axis=0)))
 
+    def _fit_to_time(self, done: int, elapsed_s: float, since_warm_s: float) -> None:
+        """Refit the run's length to its time budget (--minutes) from the speed since warm-up."""
+        assert self.cfg.minutes is not None
+        budget = self.cfg.minutes * 60
+        total = self.total_steps
+        if done >= FIT_AFTER:
+            total = fit_steps(self.step, since_warm_s / (done - WARMUP_STEPS), elapsed_s, budget)
+        elif elapsed_s >= budget:
+            total = self.step  # out of time before the speed was measured: stop here
+        if self.distributed:  # one length for every process, or the last step deadlocks
+            t = torch.tensor([total], dtype=torch.int64, device=self.device)
+            dist.broadcast(t, 0)
+            total = int(t.item())
+        self.total_steps = total
+
     # -- files ------------------------------------------------------------------------------
     def _metadata(self) -> dict[str, str]:
         return {
@@ -360,12 +393,18 @@ class Trainer:
             writer = csv.DictWriter(log_file, fieldnames=fields, extrasaction="ignore")
             if new:
                 writer.writeheader()
+            length = (
+                f"{cfg.minutes:g} minutes (steps fitted to the measured speed)"
+                if cfg.minutes is not None
+                else f"{self.total_steps} steps"
+            )
             self.log(
                 f"training {self.model.config.variant} ({cfg.preset}, "
                 f"{sum(p.numel() for p in self.model.parameters()):,} parameters) on "
-                f"{self.device}, schedule {cfg.schedule}, {self.total_steps} steps"
+                f"{self.device}, schedule {cfg.schedule}, {length}"
             )
-        t0 = time.monotonic()
+        t0 = self.clock()
+        first_step, t_warm = self.step, t0
         progress = Progress(
             TextColumn("[bold]train"),
             BarColumn(),
@@ -391,7 +430,14 @@ class Trainer:
                     if lle_phase:
                         row.update(self.lle_step(next(self.lle_iter)))
                     self.step += 1
-                    last = self.step == self.total_steps
+                    if cfg.minutes is not None:
+                        now, done = self.clock(), self.step - first_step
+                        if done == WARMUP_STEPS:
+                            t_warm = now
+                        if self.step % FIT_EVERY == 0:
+                            self._fit_to_time(done, now - t0, now - t_warm)
+                            progress.update(task, total=self.total_steps)
+                    last = self.step >= self.total_steps
                     if main and (self.step % cfg.val_every == 0 or last) and (lle_phase or last):
                         v = self.validate()
                         self.val_psnr, self.val_ssim, self.val_psnr_gm = v.psnr, v.ssim, v.psnr_gm
@@ -405,7 +451,7 @@ class Trainer:
                             self.best_psnr = self.val_psnr
                             save_weights(self.model, cfg.out / "best.safetensors", self._metadata())
                     if writer is not None and (self.step % 10 == 0 or last or "val_psnr" in row):
-                        row["time_s"] = f"{time.monotonic() - t0:.1f}"
+                        row["time_s"] = f"{self.clock() - t0:.1f}"
                         writer.writerow(
                             {k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()}
                         )
@@ -426,7 +472,7 @@ class Trainer:
                 dist.barrier()
                 dist.destroy_process_group()
         self.log(
-            f"done: {self.step} steps in {time.monotonic() - t0:.0f} s, validation PSNR "
+            f"done: {self.step} steps in {self.clock() - t0:.0f} s, validation PSNR "
             f"{self.val_psnr:.2f} dB, SSIM {self.val_ssim:.3f} (GT-mean "
             f"{self.val_psnr_gm:.2f} dB); weights in {cfg.out / 'last.safetensors'}"
         )

@@ -193,3 +193,35 @@ def test_trains_from_a_paired_folder(tmp_path: Path) -> None:
     result = train(_cfg(tmp_path / "run", steps=4, lle_data=data, batch_size=2), quiet=True)
     assert np.isfinite(result.val_psnr)
     assert get_preset("tiny").num_classes == load_weights(result.weights).config.num_classes
+
+
+def test_fit_steps_spends_the_time_left_at_the_measured_speed() -> None:
+    from sllen.train.trainer import fit_steps
+
+    assert fit_steps(100, per_step_s=0.5, elapsed_s=50.0, budget_s=100.0) == 200
+    assert fit_steps(100, per_step_s=0.3, elapsed_s=99.9, budget_s=100.0) == 100
+    assert fit_steps(100, per_step_s=0.5, elapsed_s=120.0, budget_s=100.0) == 100  # over: stop
+
+
+def test_a_time_budget_sets_the_runs_length(tmp_path: Path) -> None:
+    # A clock that moves one second per reading (about one a step) makes the run's speed
+    # known: a 40-second budget is about 40 steps, whatever --steps guessed (5 here).
+    ticks = iter(range(10**6))
+    trainer = Trainer(
+        _cfg(tmp_path, steps=5, minutes=40 / 60, val_every=1000, save_every=1000), quiet=True
+    )
+    trainer.clock = lambda: float(next(ticks))
+    result = trainer.run()
+    assert 30 <= result.steps <= 41, result.steps
+    with open(tmp_path / "log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert int(rows[-1]["step"]) == result.steps and rows[-1]["val_psnr"]  # validated at its end
+    assert float(rows[-1]["time_s"]) <= 44
+    assert int(read_metadata(tmp_path / "last.safetensors")["steps"]) == result.steps
+
+
+def test_a_time_budget_needs_the_alternating_schedule(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="alternating"):
+        _cfg(tmp_path, minutes=1.0, schedule="independent")
+    with pytest.raises(ValueError, match="minutes"):
+        _cfg(tmp_path, minutes=0.0)
