@@ -84,6 +84,7 @@ def run_command(
         str,
         Opt(
             "--output",
+            "--out",  # the name sllen-export and sllen-train use
             "-o",
             help="Output folder. Live sources also take a video file or a stream URL "
             "(udp://HOST:PORT sends MPEG-TS, rtsp://... pushes to a server).",

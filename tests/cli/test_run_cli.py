@@ -146,7 +146,7 @@ def test_folder_with_a_bad_file_goes_on_and_fails_at_the_end(tmp_path: Path) -> 
     d.mkdir()
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(d / "a.png")
     (d / "b.png").write_text("not an image")
-    r = sllen_run(str(d), "-o", str(tmp_path / "out"))
+    r = sllen_run(str(d), "--out", str(tmp_path / "out"))  # --output's alias
     assert r.returncode == 2
     assert "b.png" in r.stderr and "1 of 2 files failed" in r.stderr
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]
