@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,8 +27,8 @@ class TrainConfig:
     steps: int = 2000
     # A time budget instead of a step count (ultralytics' `time`): the run's total steps are
     # refitted to the measured speed as it goes and the cosine schedule follows; ``steps`` only
-    # shapes the first few steps, before the speed is known. Counts from this start (a resumed
-    # run gets the budget anew).
+    # sets the first guess. Counts from the first training step (set-up comes before it, the
+    # last validation is budgeted); a resumed run gets the budget anew.
     minutes: float | None = None
     batch_size: int = 8  # LLE stage
     ss_batch_size: int = 8  # SS stage
@@ -79,8 +80,8 @@ class TrainConfig:
             raise InputError(
                 f"degradation must be one of {', '.join(DEGRADATIONS)}, not {self.degradation!r}"
             )
-        if self.minutes is not None and not self.minutes > 0:
-            raise InputError(f"minutes must be > 0, not {self.minutes}")
+        if self.minutes is not None and not 0 < self.minutes < math.inf:
+            raise InputError(f"minutes must be a finite number > 0, not {self.minutes}")
         if self.minutes is not None and self.schedule == "independent":
             # The phase boundary (SSaN, then LLEmN) is a step count: a refitted total would
             # move it under the run.

@@ -71,7 +71,7 @@ FIT_EVERY = 10  # steps; every process refits at the same steps (rank 0's total 
 def fit_steps(step: int, per_step_s: float, elapsed_s: float, budget_s: float) -> int:
     """The total step count that ends a run started ``elapsed_s`` ago, now at ``step``, near
     ``budget_s`` at ``per_step_s`` seconds a step (validation and checkpoints included in it)."""
-    if elapsed_s >= budget_s or per_step_s <= 0:
+    if elapsed_s >= budget_s:
         return step
     return step + int((budget_s - elapsed_s) / per_step_s)
 
@@ -224,6 +224,10 @@ class Trainer:
                 "(sllen never downloads weights)"
             )
         self.step = 0
+        self.lr_held = False
+        self.last_val_s = 0.0  # how long the last validation and save took (--minutes)
+        self.spent_s = 0.0  # training seconds of the run before this start (checkpoint)
+        self.t0 = self.clock()
         self.best_psnr = -math.inf
         self.val_psnr = self.val_ssim = self.val_psnr_gm = float("nan")
         self.gradient_level = cfg.gradient_level
@@ -236,8 +240,26 @@ class Trainer:
             self.best_psnr = float(state["best_psnr"])
             self.gradient_level = float(state["gradient_level"])
             self.log(f"resumed from {ckpt} at step {self.step}")
-        if cfg.minutes is not None:  # a first guess, refitted once the speed is measured
+            if cfg.minutes is not None and state.get("total_steps"):
+                # The budget is the whole run's: what is left of it, on the schedule the run
+                # had (refitted to this start's speed as it goes: no jump in the rate).
+                self.spent_s = float(state.get("train_seconds", 0.0))
+                if self.spent_s >= cfg.minutes * 60:
+                    raise InputError(
+                        f"the run has trained {self.spent_s / 60:.1f} of its --minutes "
+                        f"{cfg.minutes:g}: give a larger --minutes to train on"
+                    )
+                self.total_steps = max(int(state["total_steps"]), self.step + 1)
+        if cfg.minutes is not None:
+            # A first guess, refitted once the speed is measured; a fresh run holds its
+            # learning rate until then (a resumed one follows the length it had).
+            self.lr_held = not (cfg.resume and self.spent_s > 0)
             self.total_steps = max(self.total_steps, self.step + FIT_AFTER + FIT_EVERY)
+        elif self.step > self.total_steps:  # (a finished run resumed is left as it is)
+            raise InputError(
+                f"the checkpoint is at step {self.step}, past --steps {cfg.steps}: "
+                "give a larger --steps (or --minutes) to train on"
+            )
         if self.gradient_level is None:
             self.gradient_level = estimate_level(self.data.lle)
             self.log(
@@ -278,6 +300,8 @@ class Trainer:
 
     # -- stages -----------------------------------------------------------------------------
     def _lr_factor(self, step: int) -> float:
+        if self.lr_held:  # --minutes, before the run's length is known
+            return 1.0
         t = min(step / max(self.total_steps, 1), 1.0)
         r = self.cfg.lr_min_ratio
         return r + (1 - r) * 0.5 * (1 + math.cos(math.pi * t))
@@ -338,10 +362,13 @@ class Trainer:
     def _fit_to_time(self, done: int, elapsed_s: float, since_warm_s: float) -> None:
         """Refit the run's length to its time budget (--minutes) from the speed since warm-up."""
         assert self.cfg.minutes is not None
-        budget = self.cfg.minutes * 60
+        budget = self.cfg.minutes * 60 - self.spent_s  # a resumed run has spent some of it
         total = self.total_steps
-        if done >= FIT_AFTER:
-            total = fit_steps(self.step, since_warm_s / (done - WARMUP_STEPS), elapsed_s, budget)
+        per_step = since_warm_s / (done - WARMUP_STEPS) if done >= FIT_AFTER else 0.0
+        if per_step > 0:  # a coarse clock can read no time at all: keep the length then
+            # The last step's validation and save come after it: leave them their time.
+            total = fit_steps(self.step, per_step, elapsed_s, budget - self.last_val_s)
+            self.lr_held = False
         elif elapsed_s >= budget:
             total = self.step  # out of time before the speed was measured: stop here
         if self.distributed:  # one length for every process, or the last step deadlocks
@@ -372,6 +399,8 @@ class Trainer:
                 "step": self.step,
                 "best_psnr": self.best_psnr,
                 "gradient_level": self.gradient_level,
+                "total_steps": self.total_steps,
+                "train_seconds": self.spent_s + self.clock() - self.t0,
                 "config": self.cfg.to_dict(),
             },
         )
@@ -403,7 +432,7 @@ class Trainer:
                 f"{sum(p.numel() for p in self.model.parameters()):,} parameters) on "
                 f"{self.device}, schedule {cfg.schedule}, {length}"
             )
-        t0 = self.clock()
+        t0 = self.t0 = self.clock()
         first_step, t_warm = self.step, t0
         progress = Progress(
             TextColumn("[bold]train"),
@@ -438,7 +467,11 @@ class Trainer:
                             self._fit_to_time(done, now - t0, now - t_warm)
                             progress.update(task, total=self.total_steps)
                     last = self.step >= self.total_steps
-                    if main and (self.step % cfg.val_every == 0 or last) and (lle_phase or last):
+                    validating = (
+                        main and (self.step % cfg.val_every == 0 or last) and (lle_phase or last)
+                    )
+                    t_val = self.clock() if validating and cfg.minutes is not None else 0.0
+                    if validating:
                         v = self.validate()
                         self.val_psnr, self.val_ssim, self.val_psnr_gm = v.psnr, v.ssim, v.psnr_gm
                         row.update(
@@ -458,6 +491,8 @@ class Trainer:
                         log_file.flush()
                     if main and (self.step % cfg.save_every == 0 or last):
                         self._save()
+                    if validating and cfg.minutes is not None:
+                        self.last_val_s = self.clock() - t_val  # what the last step will need
                     info = "  ".join(
                         f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in row.items()

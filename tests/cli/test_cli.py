@@ -182,7 +182,7 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
         assert_one_line_error(r, "--schedule")
     elif case == "bad_minutes":
         r = sllen("train", "--minutes", "-1", "--out", str(tmp_path / "o"))
-        assert_one_line_error(r, "minutes must be > 0")
+        assert_one_line_error(r, "minutes must be a finite number > 0")
     elif case == "corrupt_image":
         (tmp_path / "c").mkdir()
         (tmp_path / "c" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")

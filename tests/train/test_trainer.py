@@ -216,6 +216,9 @@ def test_a_time_budget_sets_the_runs_length(tmp_path: Path) -> None:
     with open(tmp_path / "log.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert int(rows[-1]["step"]) == result.steps and rows[-1]["val_psnr"]  # validated at its end
+    lr = {int(r["step"]): float(r["lr"]) for r in rows}
+    assert lr[10] == lr[20] == 2e-3  # held until the length is known, not a cosine over 5 steps
+    assert lr[result.steps] < 2e-3 * 0.2  # then decayed to (near) the floor at the end
     assert float(rows[-1]["time_s"]) <= 44
     assert int(read_metadata(tmp_path / "last.safetensors")["steps"]) == result.steps
 
@@ -225,3 +228,24 @@ def test_a_time_budget_needs_the_alternating_schedule(tmp_path: Path) -> None:
         _cfg(tmp_path, minutes=1.0, schedule="independent")
     with pytest.raises(ValueError, match="minutes"):
         _cfg(tmp_path, minutes=0.0)
+
+
+def _driven(cfg: TrainConfig) -> Trainer:
+    ticks = iter(range(10**6))
+    trainer = Trainer(cfg, quiet=True)
+    trainer.clock = lambda: float(next(ticks))  # one second per reading
+    return trainer
+
+
+def test_a_resumed_time_budget_spends_what_is_left(tmp_path: Path) -> None:
+    # The budget is the whole run's: resumed with twice the minutes, the run trains about as
+    # long again; resumed with the minutes it has spent, it refuses; without --minutes and a
+    # --steps below its step, it refuses too (it would train nothing and save nothing).
+    kw = dict(steps=5, val_every=1000, save_every=10)
+    first = _driven(_cfg(tmp_path, minutes=40 / 60, **kw)).run()
+    second = _driven(_cfg(tmp_path, minutes=80 / 60, resume=True, **kw)).run()
+    assert 1.5 * first.steps <= second.steps <= 2.5 * first.steps, (first.steps, second.steps)
+    with pytest.raises(ValueError, match="give a larger --minutes"):
+        _driven(_cfg(tmp_path, minutes=80 / 60, resume=True, **kw)).run()
+    with pytest.raises(ValueError, match="past --steps"):
+        train(_cfg(tmp_path, steps=10, resume=True, save_every=10), quiet=True)
