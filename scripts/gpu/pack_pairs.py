@@ -8,7 +8,8 @@ takes 64 MiB a call, the repository included): every 8-bit image of ``SRC/low`` 
 269 MB), read back and compared pixel by pixel with the original, and the files are packed into
 ``OUT/p1.tar, p2.tar, ...`` of at most ``--chunk-mib`` each, under ``<SRC name>/low/`` and
 ``<SRC name>/high/``; ``--extra`` files (starting weights) go first, at the top level. Images
-that WebP cannot hold exactly (16-bit, alpha) are packed as they are. On the other side,
+that WebP cannot hold exactly as sllen reads them (16-bit, alpha) are packed as they are;
+EXIF orientation is applied to the pixels. OUT must not hold chunks already. On the other side,
 ``tar -xf pK.tar -C DIR`` for each chunk gives ``DIR/<SRC name>`` for ``sllen-train --lle-data``
 (sllen reads .webp). Used 2026-12-04 to train on LOL on an H200: docs/reproduce.md.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 import sys
 import tarfile
@@ -28,44 +30,70 @@ from PIL import Image
 
 from sllen.data.pair_layouts import pair_folder
 from sllen.runtime.errors import InputError
+from sllen.runtime.images import read_image, read_picture, to_uint8
 
-_TAR_BLOCK = 512
+_BLOCK = tarfile.BLOCKSIZE
 
 
-def webp_lossless(path: Path) -> bytes | None:
-    """The image as lossless WebP, or None when WebP cannot hold it exactly."""
-    with Image.open(path) as im:
-        if im.mode not in ("RGB", "L", "P"):
-            return None  # 16-bit, alpha, CMYK: keep the original bytes
-        rgb = im.convert("RGB")
-    buf = io.BytesIO()
-    rgb.save(buf, "WEBP", lossless=True, quality=100, method=4, exact=True)
-    with Image.open(io.BytesIO(buf.getvalue())) as back:
-        if not np.array_equal(np.asarray(back.convert("RGB")), np.asarray(rgb)):
+def webp_lossless(path: Path, scratch: Path) -> bytes | None:
+    """The image as lossless WebP, or None when WebP cannot hold it exactly as sllen reads it
+    (16 bits, alpha, a size over WebP's limit): judged with sllen's own reader, which is what
+    training sees (EXIF orientation applied, 16-bit kept)."""
+    try:
+        picture = read_picture(path)
+        if picture.bits != 8 or picture.alpha is not None:
             return None
-    return buf.getvalue()
+        buf = io.BytesIO()
+        Image.fromarray(to_uint8(picture.rgb)).save(
+            buf, "WEBP", lossless=True, quality=100, method=4, exact=True
+        )
+        back = scratch / "check.webp"
+        back.write_bytes(buf.getvalue())
+        if not np.array_equal(read_image(back), picture.rgb):
+            return None
+        return buf.getvalue()
+    except (ValueError, OSError):  # Pillow cannot encode it: the original goes as it is
+        return None
 
 
-def _tar_size(size: int) -> int:
-    return _TAR_BLOCK + -(-size // _TAR_BLOCK) * _TAR_BLOCK  # header + padded data
+def _member_size(name: str, size: int) -> int:
+    """Bytes a member takes in a GNU tar: its header(s), long-name blocks included, and data."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    header = info.tobuf(tarfile.GNU_FORMAT, tarfile.ENCODING, "surrogateescape")
+    return len(header) + -(-size // _BLOCK) * _BLOCK
+
+
+def _archive_size(used: int) -> int:
+    """The file size of a tar whose members take ``used`` bytes: two zero blocks at the end,
+    the whole padded to tarfile's record size."""
+    return -(-(used + 2 * _BLOCK) // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
 
 
 def pack(src: Path, out: Path, chunk_mib: float, extras: list[Path]) -> list[Path]:
+    if not (math.isfinite(chunk_mib) and chunk_mib > 0):
+        raise InputError(f"--chunk-mib must be a finite number > 0, not {chunk_mib}")
+    if out.is_dir() and any(out.glob("p*.tar")):
+        raise InputError(f"{out} already holds chunks (p*.tar): give an empty folder")
+    names = [p.name for p in extras]
+    if len(set(names)) != len(names):
+        raise InputError(f"two --extra files share a name: {', '.join(names)}")
     pairs = pair_folder(src)
     members: list[tuple[str, bytes]] = [(p.name, p.read_bytes()) for p in extras]
-    for pair in pairs:
-        for side, path in (("low", pair.low), ("high", pair.high)):
-            data = webp_lossless(path)
-            name = f"{pair.name}.webp" if data is not None else path.name
-            members.append((f"{src.name}/{side}/{name}", data or path.read_bytes()))
-    cap = int(chunk_mib * 2**20) - 2 * 10 * _TAR_BLOCK  # the end-of-archive blocks, rounded up
+    with tempfile.TemporaryDirectory() as scratch:
+        for pair in pairs:
+            for side, path in (("low", pair.low), ("high", pair.high)):
+                data = webp_lossless(path, Path(scratch))
+                name = f"{pair.name}.webp" if data is not None else path.name
+                members.append((f"{src.name}/{side}/{name}", data or path.read_bytes()))
+    limit = int(chunk_mib * 2**20)
     chunks: list[list[tuple[str, bytes]]] = [[]]
     used = 0
     for name, data in members:
-        need = _tar_size(len(data))
-        if need > cap:
+        need = _member_size(name, len(data))
+        if _archive_size(need) > limit:
             raise InputError(f"{name}: {len(data)} bytes do not fit a {chunk_mib} MiB chunk")
-        if used + need > cap:
+        if _archive_size(used + need) > limit:
             chunks.append([])
             used = 0
         chunks[-1].append((name, data))
@@ -76,12 +104,18 @@ def pack(src: Path, out: Path, chunk_mib: float, extras: list[Path]) -> list[Pat
         target = out / f"p{i}.tar"
         fd, tmp = tempfile.mkstemp(dir=out, suffix=".tar.tmp")
         os.close(fd)
-        with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tar:
-            for name, data in chunk:
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        os.replace(tmp, target)  # never a half-written chunk under its final name
+        try:
+            with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tar:
+                for name, data in chunk:
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+            if os.path.getsize(tmp) > limit:  # the sizing above is exact; this is the proof
+                raise InputError(f"{target}: {os.path.getsize(tmp)} bytes, over {limit}")
+            os.replace(tmp, target)  # never a half-written chunk under its final name
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         written.append(target)
         print(f"{target}: {len(chunk)} files, {target.stat().st_size / 2**20:.1f} MiB")
     return written
