@@ -15,7 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-TERMS = ("lle_total", "smooth_l1", "ssim", "distillation", "illumination_tv", "gradient", "ss_ce")
+TERMS = (
+    "lle_total",
+    "smooth_l1",
+    "ssim",
+    "exposure",
+    "distillation",
+    "illumination_tv",
+    "gradient",
+    "ss_ce",
+)
 
 
 def _column(rows: list[dict[str, str]], key: str) -> tuple[np.ndarray, np.ndarray]:

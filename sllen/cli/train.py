@@ -70,6 +70,13 @@ def train_command(
         float | None,
         Opt(help="Weight of a 1 - SSIM term (not in the paper's Eq. 11; default 0 = off)."),
     ] = None,
+    w_exposure: Annotated[
+        float | None,
+        Opt(
+            help="Weight of an exposure term: L1 of the per-channel image means (not in the "
+            "paper's Eq. 11; default 0 = off)."
+        ),
+    ] = None,
     gradient_level: Annotated[
         float | None,
         Opt(help="Target G of the gradient loss. Default: estimated from the training data."),
@@ -115,6 +122,7 @@ def train_command(
             "illumination_tv": w_illumination_tv,
             "gradient": w_gradient,
             "ssim": w_ssim,
+            "exposure": w_exposure,
         }.items()
         if v is not None
     }

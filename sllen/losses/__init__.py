@@ -1,7 +1,8 @@
 """SLLEN losses (Sec. II-C): the SS-stage segmentation loss and the LLE-stage terms of Eq. 11
-(and an SSIM term that is not the paper's, off by default)."""
+(and SSIM and exposure terms that are not the paper's, off by default)."""
 
 from .distillation import DistillationLoss, distillation_loss, match_by_shape
+from .exposure import ExposureLoss
 from .gradient import GradientLoss, mean_gradient
 from .illumination import IlluminationTVLoss, illumination_map, total_variation
 from .perceptual import (
@@ -23,6 +24,7 @@ __all__ = [
     "IGNORE_INDEX",
     "VGG16_LAYERS",
     "DistillationLoss",
+    "ExposureLoss",
     "GradientLoss",
     "IlluminationTVLoss",
     "LLELoss",
