@@ -108,10 +108,32 @@ def _bug(e: BaseException) -> None:
     )
 
 
+def _is_usage_error(e: BaseException) -> bool:
+    """click's UsageError (a bad option or value), whether typer uses click itself or its own
+    vendored copy of it (typer >= 0.20), which raise different classes of the same name."""
+    return any(c.__name__ == "UsageError" for c in type(e).__mro__)
+
+
+def run_app(app: Any, args: list[str] | None = None, prog_name: str | None = None) -> None:
+    """Run a typer app as a program. A usage error (an unknown option, a value of the wrong
+    type) is one line and exit 2 like any bad input, not click's framed usage box."""
+    try:
+        code = app(args, prog_name=prog_name, standalone_mode=False)
+    except Exception as e:
+        if not _is_usage_error(e):
+            raise
+        if type(e).__name__ == "NoArgsIsHelpError":  # the help is printed already
+            raise SystemExit(EXIT_BAD_INPUT) from None
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        fail(_one_line(Exception(e.format_message())) + hint)  # type: ignore[attr-defined]
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
 def run_single(command: Callable[..., Any]) -> None:
     """Run one command as its own program (the sllen-train / sllen-eval console scripts)."""
     import typer
 
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(command)
-    app()
+    run_app(app)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 import sllen
-from sllen.cli._errors import user_errors
+from sllen.cli._errors import run_app, user_errors
 from sllen.cli.bench import bench_command
 from sllen.cli.evaluate import eval_command
 from sllen.cli.export import export_command
@@ -84,4 +84,4 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["run"]:
         args = ["run", *_ray_argv(args[1:])]
-    app(args, prog_name="sllen")
+    run_app(app, args, prog_name="sllen")

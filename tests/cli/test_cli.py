@@ -150,6 +150,8 @@ def test_info_command(weights: Path) -> None:
         "bad_preset",
         "bad_schedule",
         "bad_minutes",
+        "unknown_option",
+        "bad_value",
         "corrupt_image",
     ],
 )
@@ -180,6 +182,20 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
     elif case == "bad_schedule":
         r = sllen("train", "--schedule", "random", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--schedule")
+    elif case == "unknown_option":  # click's usage errors are one line too, not a framed box
+        r = sllen("train", "--bogus")
+        assert_one_line_error(r, "No such option: --bogus", "sllen train --help")
+        r = subprocess.run(
+            [sys.executable, "-m", "sllen.cli.run", "x.png", "--outptu", "d"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert_one_line_error(r, "--outptu")
+        assert r.returncode == 2
+    elif case == "bad_value":
+        r = sllen("train", "--steps", "abc")
+        assert_one_line_error(r, "--steps")
     elif case == "bad_minutes":
         r = sllen("train", "--minutes", "-1", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "minutes must be a finite number > 0")
