@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import io
 import math
-import os
 import sys
 import tarfile
 import tempfile
@@ -30,6 +29,7 @@ from PIL import Image
 
 from sllen.data.pair_layouts import pair_folder
 from sllen.runtime.errors import InputError
+from sllen.runtime.files import AtomicFile
 from sllen.runtime.images import read_image, read_picture, to_uint8
 
 _BLOCK = tarfile.BLOCKSIZE
@@ -102,20 +102,15 @@ def pack(src: Path, out: Path, chunk_mib: float, extras: list[Path]) -> list[Pat
     written = []
     for i, chunk in enumerate(chunks, 1):
         target = out / f"p{i}.tar"
-        fd, tmp = tempfile.mkstemp(dir=out, suffix=".tar.tmp")
-        os.close(fd)
-        try:
+        # Never a half-written chunk under its final name: sllen's own atomic writer.
+        with AtomicFile(target) as tmp:
             with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tar:
                 for name, data in chunk:
                     info = tarfile.TarInfo(name)
                     info.size = len(data)
                     tar.addfile(info, io.BytesIO(data))
-            if os.path.getsize(tmp) > limit:  # the sizing above is exact; this is the proof
-                raise InputError(f"{target}: {os.path.getsize(tmp)} bytes, over {limit}")
-            os.replace(tmp, target)  # never a half-written chunk under its final name
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            if tmp.stat().st_size > limit:  # the sizing above is exact; this is the proof
+                raise InputError(f"{target}: {tmp.stat().st_size} bytes, over {limit}")
         written.append(target)
         print(f"{target}: {len(chunk)} files, {target.stat().st_size / 2**20:.1f} MiB")
     return written

@@ -28,7 +28,8 @@ class TrainConfig:
     # A time budget instead of a step count (ultralytics' `time`): the run's total steps are
     # refitted to the measured speed as it goes and the cosine schedule follows; ``steps`` only
     # sets the first guess. Counts from the first training step (set-up comes before it, the
-    # last validation is budgeted); a resumed run gets the budget anew.
+    # last validation is budgeted); the budget is the whole run's, so a resumed run trains
+    # what is left of it.
     minutes: float | None = None
     batch_size: int = 8  # LLE stage
     ss_batch_size: int = 8  # SS stage

@@ -366,10 +366,11 @@ class Trainer:
         budget = self.cfg.minutes * 60 - self.spent_s  # a resumed run has spent some of it
         total = self.total_steps
         per_step = since_warm_s / (done - WARMUP_STEPS) if done >= FIT_AFTER else 0.0
+        if done >= FIT_AFTER:  # the same step on every process: the rates stay identical
+            self.lr_held = False
         if per_step > 0:  # a coarse clock can read no time at all: keep the length then
             # The last step's validation and save come after it: leave them their time.
             total = fit_steps(self.step, per_step, elapsed_s, budget - self.last_val_s)
-            self.lr_held = False
         elif elapsed_s >= budget:
             total = self.step  # out of time before the speed was measured: stop here
         if self.distributed:  # one length for every process, or the last step deadlocks
