@@ -36,6 +36,13 @@ def train_command(
         Path | None,
         Opt(help="LLE pairs: LOL, LSRW or a folder with low/ and high/. Default: synthetic."),
     ] = None,
+    lle_photos: Annotated[
+        Path | None,
+        Opt(
+            help="Well-exposed photos (a folder, searched recursively) darkened on the fly by "
+            "--degradation, instead of generated scenes."
+        ),
+    ] = None,
     ss_data: Annotated[
         Path | None, Opt(help="PASCAL VOC 2012 root for the SS stage. Default: procedural scenes.")
     ] = None,
@@ -87,7 +94,10 @@ def train_command(
     val_every: Annotated[int, Opt(help="Validate every N steps.")] = 250,
     val_holdout: Annotated[
         int,
-        Opt(help="Hold N training pairs of --lle-data out and validate on them (not eval15)."),
+        Opt(
+            help="Hold N training pairs of --lle-data (or photos of --lle-photos) out and "
+            "validate on them (not eval15)."
+        ),
     ] = 0,
     save_every: Annotated[int, Opt(help="Checkpoint every N steps.")] = 250,
     resume: Annotated[bool, Opt(help="Continue from OUT/checkpoint.")] = False,
@@ -147,6 +157,7 @@ def train_command(
         device=device,
         amp=amp,
         lle_data=lle_data,
+        lle_photos=lle_photos,
         ss_data=ss_data,
         scene_classes=scene_classes,
         degradation=degradation,

@@ -44,6 +44,9 @@ class TrainConfig:
     # Data: a folder (LOL, LSRW, or low/+high/) for LLE, a VOC root for SS; None = procedural
     # scenes (and low-light synthesis of them) so training needs no dataset on disk.
     lle_data: Path | None = None
+    # Or well-exposed photographs (any folder, searched recursively) darkened on the fly by
+    # ``degradation``, as the generated scenes are: one's own images without low-light captures.
+    lle_photos: Path | None = None
     ss_data: Path | None = None
     scene_classes: int = 8  # classes of the procedural scenes (<= the model's num_classes)
     synthetic_length: int = 100_000
@@ -71,10 +74,15 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # Accept plain strings from Python callers.
-        for name in ("out", "lle_data", "ss_data", "vgg_weights", "init_weights", "val_data"):
+        paths = ("out", "lle_data", "lle_photos", "ss_data", "vgg_weights", "init_weights")
+        for name in (*paths, "val_data"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
                 setattr(self, name, Path(value))
+        if self.lle_data is not None and self.lle_photos is not None:
+            raise InputError(
+                "give --lle-data (real pairs) or --lle-photos (photos to darken), not both"
+            )
         if self.val_holdout < 0:
             raise InputError(f"val_holdout must be >= 0, not {self.val_holdout}")
         if self.degradation not in DEGRADATIONS:

@@ -14,6 +14,7 @@ from sllen.data.augment import PairedAugment
 from sllen.data.gradient_level import estimate_gradient_level
 from sllen.data.pair_datasets import PairedDataset, detect_layout, find_paired, find_pairs
 from sllen.data.pair_layouts import ImagePair
+from sllen.data.photos import PhotoFolder, find_photos
 from sllen.data.procedural import SceneSegmentationDataset, SyntheticPairDataset
 from sllen.data.sampler import InfiniteLoader, SizedDataset, build_loader
 from sllen.data.synthesis import Degradation, SynthesisParams
@@ -59,6 +60,8 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig) -> TrainData:
         # hold training pairs out with --val-holdout).
         val = find_paired(cfg.lle_data, "eval") if has_eval else find_paired(cfg.lle_data)
         val = _Head(val, cfg.val_images)
+    elif cfg.lle_photos is not None:
+        lle, val = _photo_datasets(cfg)
     else:
         synthesis = SynthesisParams(degradation=cast(Degradation, cfg.degradation))
         lle = SyntheticPairDataset(
@@ -80,6 +83,33 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig) -> TrainData:
     return TrainData(ss, lle, val)
 
 
+def _photo_datasets(cfg: TrainConfig) -> tuple[SizedDataset, SizedDataset]:
+    """Photos darkened on the fly; validation on held-out photos (--val-holdout) or, without a
+    split, on val_images of the training photos darkened by the validation seed."""
+    assert cfg.lle_photos is not None
+    synthesis = SynthesisParams(degradation=cast(Degradation, cfg.degradation))
+    photos = find_photos(cfg.lle_photos)
+    if cfg.val_holdout > 0:
+        photos, held = holdout_split(photos, cfg.val_holdout)
+    else:
+        held = spread(photos, cfg.val_images)
+    lle = SyntheticPairDataset(
+        cfg.synthetic_length,
+        cfg.crop_size,
+        seed=cfg.seed + 1,
+        synthesis_cfg=synthesis,
+        source=PhotoFolder(photos),
+    )
+    val = SyntheticPairDataset(
+        len(held),
+        VAL_SIZE,
+        seed=cfg.seed + VAL_SEED_OFFSET,
+        synthesis_cfg=synthesis,
+        source=PhotoFolder(held),
+    )
+    return lle, val
+
+
 def _all_pairs(root: Path) -> list[ImagePair]:
     """Every pair of a folder: a dataset's training split, or a plain low/ + high/ folder."""
     layout = detect_layout(root)
@@ -96,7 +126,7 @@ def spread(pairs: list[T], n: int) -> list[T]:
     return [pairs[int((i + 0.5) * len(pairs) / n)] for i in range(n)]
 
 
-def holdout_split(pairs: list[ImagePair], n: int) -> tuple[list[ImagePair], list[ImagePair]]:
+def holdout_split(pairs: list[T], n: int) -> tuple[list[T], list[T]]:
     """(train, held out): every k-th pair by name order, so the split is spread over the set
     and the same on every machine."""
     if n >= len(pairs):

@@ -150,6 +150,7 @@ def test_info_command(weights: Path) -> None:
         "bad_preset",
         "bad_schedule",
         "bad_minutes",
+        "empty_photos",
         "unknown_option",
         "bad_value",
         "corrupt_image",
@@ -199,6 +200,12 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
     elif case == "bad_minutes":
         r = sllen("train", "--minutes", "-1", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "minutes must be a finite number > 0")
+    elif case == "empty_photos":
+        (tmp_path / "photos" / "sub").mkdir(parents=True)
+        (tmp_path / "photos" / "notes.txt").write_text("no images here")
+        r = sllen("train", "--lle-photos", str(tmp_path / "photos"), "--out", str(tmp_path / "o"))
+        assert_one_line_error(r, "no images found")
+        assert not (tmp_path / "o").exists()
     elif case == "corrupt_image":
         (tmp_path / "c").mkdir()
         (tmp_path / "c" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")

@@ -62,6 +62,31 @@ def test_camera_degradation_and_real_validation_pairs(tmp_path: Path) -> None:
         _cfg(tmp_path, degradation="phone")
 
 
+def test_photos_are_darkened_on_the_fly_with_held_out_validation(tmp_path: Path) -> None:
+    from sllen.data.photos import find_photos
+    from sllen.runtime.images import write_image
+
+    rng = np.random.default_rng(0)
+    for i in range(6):  # nested folders, any size (small ones are reflection-padded)
+        sub = tmp_path / "photos" / ("a" if i % 2 else "b/c")
+        write_image(sub / f"p{i}.png", rng.uniform(0.2, 0.9, (24 + 4 * i, 40, 3)))
+    write_image(tmp_path / "photos" / ".hidden" / "x.png", np.zeros((8, 8, 3)))
+    assert len(find_photos(tmp_path / "photos")) == 6
+    cfg = _cfg(tmp_path / "run", lle_photos=tmp_path / "photos", val_holdout=2, crop_size=32)
+    data = build_datasets(cfg, get_preset("tiny"))
+    held = {p.name for p in data.val.source.paths}  # type: ignore[attr-defined]
+    train_names = {p.name for p in data.lle.source.paths}  # type: ignore[attr-defined]
+    assert len(held) == 2 and len(train_names) == 4 and not held & train_names
+    item = data.lle[0]
+    assert item["low"].shape == item["high"].shape == (3, 32, 32)
+    # the input is the darkened photo: much darker than its ground truth
+    assert float(item["low"].mean()) < 0.5 * float(item["high"].mean())
+    result = train(cfg, quiet=True)
+    assert np.isfinite(result.val_psnr)
+    with pytest.raises(InputError, match="not both"):
+        _cfg(tmp_path, lle_photos=tmp_path / "photos", lle_data=tmp_path / "photos")
+
+
 def test_spread_picks_evenly():
     assert spread(list(range(10)), 3) == [1, 5, 8]
     assert spread([1, 2], 5) == [1, 2]
