@@ -53,6 +53,13 @@ def train_command(
     no_rsaeb: Annotated[bool, Opt("--no-rsaeb", help="Ablation SLLEN-2.")] = False,
     num_classes: Annotated[int | None, Opt(help="Override the preset's class count.")] = None,
     scene_classes: Annotated[int, Opt(help="Classes of the procedural scenes.")] = 8,
+    scene_detail: Annotated[
+        bool,
+        Opt(
+            help="Photo-like detail on the generated ground truths: 1/f albedo variation, "
+            "shelves of thin objects, light falloff."
+        ),
+    ] = False,
     degradation: Annotated[
         str,
         Opt(
@@ -158,6 +165,7 @@ def train_command(
         amp=amp,
         lle_data=lle_data,
         lle_photos=lle_photos,
+        scene_detail=scene_detail,
         ss_data=ss_data,
         scene_classes=scene_classes,
         degradation=degradation,

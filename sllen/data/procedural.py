@@ -24,6 +24,7 @@ from sllen.runtime.errors import InputError
 
 from .augment import Transform, random_crop
 from .convert import image_to_tensor, tensor_to_image
+from .detail import add_detail
 from .sampler import SizedDataset
 from .scenes import generate_scene
 from .seeding import EpochMixin
@@ -95,12 +96,13 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         synthesis_cfg: SynthesisParams | None = None,
         source: SizedDataset | None = None,
         num_classes: int = 8,
+        scene_detail: bool = False,
     ) -> None:
         if source is not None and len(source) == 0:
             raise InputError("source dataset is empty")
         self.length, self.size = _check_length(length), _hw(size)
         self.seed, self.synthesis_cfg, self.source = seed, synthesis_cfg, source
-        self.num_classes = num_classes
+        self.num_classes, self.scene_detail = num_classes, scene_detail
 
     def __len__(self) -> int:
         return self.length
@@ -111,6 +113,8 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         rng = self.rng_for(index)
         if self.source is None:
             image, _ = generate_scene(rng, *self.size, num_classes=self.num_classes)
+            if self.scene_detail:  # drawn after the scene: off leaves the old pairs unchanged
+                image = add_detail(rng, image)
             sample = {"high": image_to_tensor(image)}
         else:
             item = self.source[index % len(self.source)]

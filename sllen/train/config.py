@@ -49,6 +49,10 @@ class TrainConfig:
     lle_photos: Path | None = None
     ss_data: Path | None = None
     scene_classes: int = 8  # classes of the procedural scenes (<= the model's num_classes)
+    # Photo-like detail on the generated LLE ground truths (sllen.data.detail): 1/f albedo
+    # variation, shelves of thin objects, light falloff. Off by default (measured in
+    # docs/default-model.md).
+    scene_detail: bool = False
     synthetic_length: int = 100_000
     # How generated pairs are darkened (sllen.data.synthesis.SynthesisParams.degradation):
     # simple (per-pixel noise in linear RGB), camera (raw pipeline: mosaic, gain, banding,

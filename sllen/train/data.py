@@ -70,6 +70,7 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig) -> TrainData:
             seed=cfg.seed + 1,
             synthesis_cfg=synthesis,
             num_classes=cfg.scene_classes,
+            scene_detail=cfg.scene_detail,
         )
         val = SyntheticPairDataset(
             cfg.val_images,
@@ -77,6 +78,7 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig) -> TrainData:
             seed=cfg.seed + VAL_SEED_OFFSET,
             synthesis_cfg=synthesis,
             num_classes=cfg.scene_classes,
+            scene_detail=cfg.scene_detail,
         )
     if cfg.val_data is not None:
         val = PairedDataset(spread(_all_pairs(cfg.val_data), cfg.val_images))

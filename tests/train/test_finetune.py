@@ -87,6 +87,13 @@ def test_photos_are_darkened_on_the_fly_with_held_out_validation(tmp_path: Path)
         _cfg(tmp_path, lle_photos=tmp_path / "photos", lle_data=tmp_path / "photos")
 
 
+def test_scene_detail_reaches_the_generated_pairs(tmp_path: Path) -> None:
+    on = build_datasets(_cfg(tmp_path, scene_detail=True), get_preset("tiny"))
+    off = build_datasets(_cfg(tmp_path), get_preset("tiny"))
+    assert on.lle.scene_detail and on.val.scene_detail  # type: ignore[attr-defined]
+    assert not off.lle.scene_detail  # type: ignore[attr-defined]
+
+
 def test_spread_picks_evenly():
     assert spread(list(range(10)), 3) == [1, 5, 8]
     assert spread([1, 2], 5) == [1, 2]
