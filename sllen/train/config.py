@@ -87,6 +87,10 @@ class TrainConfig:
             raise InputError(
                 "give --lle-data (real pairs) or --lle-photos (photos to darken), not both"
             )
+        if self.scene_detail and (self.lle_data is not None or self.lle_photos is not None):
+            raise InputError(
+                "--scene-detail changes generated scenes: drop it with --lle-data or --lle-photos"
+            )
         if self.val_holdout < 0:
             raise InputError(f"val_holdout must be >= 0, not {self.val_holdout}")
         if self.degradation not in DEGRADATIONS:

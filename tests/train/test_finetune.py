@@ -92,6 +92,8 @@ def test_scene_detail_reaches_the_generated_pairs(tmp_path: Path) -> None:
     off = build_datasets(_cfg(tmp_path), get_preset("tiny"))
     assert on.lle.scene_detail and on.val.scene_detail  # type: ignore[attr-defined]
     assert not off.lle.scene_detail  # type: ignore[attr-defined]
+    with pytest.raises(InputError, match="scene-detail"):
+        _cfg(tmp_path, scene_detail=True, lle_photos=tmp_path)
 
 
 def test_spread_picks_evenly():
