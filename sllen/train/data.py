@@ -60,56 +60,44 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig) -> TrainData:
         # hold training pairs out with --val-holdout).
         val = find_paired(cfg.lle_data, "eval") if has_eval else find_paired(cfg.lle_data)
         val = _Head(val, cfg.val_images)
-    elif cfg.lle_photos is not None:
-        lle, val = _photo_datasets(cfg)
     else:
-        synthesis = SynthesisParams(degradation=cast(Degradation, cfg.degradation))
-        lle = SyntheticPairDataset(
-            cfg.synthetic_length,
-            cfg.crop_size,
-            seed=cfg.seed + 1,
-            synthesis_cfg=synthesis,
-            num_classes=cfg.scene_classes,
-            scene_detail=cfg.scene_detail,
-        )
-        val = SyntheticPairDataset(
-            cfg.val_images,
-            VAL_SIZE,
-            seed=cfg.seed + VAL_SEED_OFFSET,
-            synthesis_cfg=synthesis,
-            num_classes=cfg.scene_classes,
-            scene_detail=cfg.scene_detail,
-        )
+        lle, val = _darkened_pairs(cfg)
     if cfg.val_data is not None:
         val = PairedDataset(spread(_all_pairs(cfg.val_data), cfg.val_images))
     return TrainData(ss, lle, val)
 
 
-def _photo_datasets(cfg: TrainConfig) -> tuple[SizedDataset, SizedDataset]:
-    """Photos darkened on the fly; validation on held-out photos (--val-holdout) or, without a
-    split, on val_images of the training photos darkened by the validation seed."""
-    assert cfg.lle_photos is not None
+def _darkened_pairs(cfg: TrainConfig) -> tuple[SizedDataset, SizedDataset]:
+    """Ground truths darkened on the fly: generated scenes, or the photos of --lle-photos.
+    Photos validate on held-out photos (--val-holdout) or, without a split, on val_images of
+    the training photos darkened by the validation seed."""
     synthesis = SynthesisParams(degradation=cast(Degradation, cfg.degradation))
-    photos = find_photos(cfg.lle_photos)
-    if cfg.val_holdout > 0:
-        photos, held = holdout_split(photos, cfg.val_holdout)
-    else:
-        held = spread(photos, cfg.val_images)
-    lle = SyntheticPairDataset(
-        cfg.synthetic_length,
-        cfg.crop_size,
-        seed=cfg.seed + 1,
-        synthesis_cfg=synthesis,
-        source=PhotoFolder(photos),
+    train_src: SizedDataset | None = None
+    val_src: SizedDataset | None = None
+    n_val = cfg.val_images
+    if cfg.lle_photos is not None:
+        photos = find_photos(cfg.lle_photos)
+        if cfg.val_holdout > 0:
+            photos, held = holdout_split(photos, cfg.val_holdout)
+        else:
+            held = spread(photos, cfg.val_images)
+        train_src, val_src, n_val = PhotoFolder(photos), PhotoFolder(held), len(held)
+
+    def pairs(length: int, size: int, seed: int, source: SizedDataset | None) -> SizedDataset:
+        return SyntheticPairDataset(
+            length,
+            size,
+            seed=seed,
+            synthesis_cfg=synthesis,
+            source=source,
+            num_classes=cfg.scene_classes,
+            scene_detail=cfg.scene_detail,
+        )
+
+    return (
+        pairs(cfg.synthetic_length, cfg.crop_size, cfg.seed + 1, train_src),
+        pairs(n_val, VAL_SIZE, cfg.seed + VAL_SEED_OFFSET, val_src),
     )
-    val = SyntheticPairDataset(
-        len(held),
-        VAL_SIZE,
-        seed=cfg.seed + VAL_SEED_OFFSET,
-        synthesis_cfg=synthesis,
-        source=PhotoFolder(held),
-    )
-    return lle, val
 
 
 def _all_pairs(root: Path) -> list[ImagePair]:
