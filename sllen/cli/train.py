@@ -43,6 +43,13 @@ def train_command(
             "--degradation, instead of generated scenes."
         ),
     ] = None,
+    photo_max_side: Annotated[
+        int,
+        Opt(
+            help="Downscale --lle-photos so the longer side is at most this (area average; "
+            "0 = full size)."
+        ),
+    ] = 1920,
     ss_data: Annotated[
         Path | None, Opt(help="PASCAL VOC 2012 root for the SS stage. Default: procedural scenes.")
     ] = None,
@@ -165,6 +172,7 @@ def train_command(
         amp=amp,
         lle_data=lle_data,
         lle_photos=lle_photos,
+        photo_max_side=photo_max_side,
         scene_detail=scene_detail,
         ss_data=ss_data,
         scene_classes=scene_classes,

@@ -47,6 +47,9 @@ class TrainConfig:
     # Or well-exposed photographs (any folder, searched recursively) darkened on the fly by
     # ``degradation``, as the generated scenes are: one's own images without low-light captures.
     lle_photos: Path | None = None
+    # Longer side of those photos after area downscaling (sllen.data.photos: crops that hold a
+    # scene, less of the photo's own noise, faster JPEG decode); 0 = full size.
+    photo_max_side: int = 1920
     ss_data: Path | None = None
     scene_classes: int = 8  # classes of the procedural scenes (<= the model's num_classes)
     # Photo-like detail on the generated LLE ground truths (sllen.data.detail): 1/f albedo
@@ -90,6 +93,10 @@ class TrainConfig:
         if self.scene_detail and (self.lle_data is not None or self.lle_photos is not None):
             raise InputError(
                 "--scene-detail changes generated scenes: drop it with --lle-data or --lle-photos"
+            )
+        if self.photo_max_side < 0:
+            raise InputError(
+                f"--photo-max-side must be >= 0 (0 = full size), not {self.photo_max_side}"
             )
         if self.val_holdout < 0:
             raise InputError(f"val_holdout must be >= 0, not {self.val_holdout}")

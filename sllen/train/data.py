@@ -81,7 +81,8 @@ def _darkened_pairs(cfg: TrainConfig) -> tuple[SizedDataset, SizedDataset]:
             photos, held = holdout_split(photos, cfg.val_holdout)
         else:
             held = spread(photos, cfg.val_images)
-        train_src, val_src, n_val = PhotoFolder(photos), PhotoFolder(held), len(held)
+        train_src = PhotoFolder(photos, cfg.photo_max_side)
+        val_src, n_val = PhotoFolder(held, cfg.photo_max_side), len(held)
 
     def pairs(length: int, size: int, seed: int, source: SizedDataset | None) -> SizedDataset:
         return SyntheticPairDataset(

@@ -151,6 +151,7 @@ def test_info_command(weights: Path) -> None:
         "bad_schedule",
         "bad_minutes",
         "empty_photos",
+        "bad_photo_size",
         "unknown_option",
         "bad_value",
         "corrupt_image",
@@ -205,6 +206,10 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
         (tmp_path / "photos" / "notes.txt").write_text("no images here")
         r = sllen("train", "--lle-photos", str(tmp_path / "photos"), "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "no images found")
+        assert not (tmp_path / "o").exists()
+    elif case == "bad_photo_size":
+        r = sllen("train", "--photo-max-side", "-5", "--out", str(tmp_path / "o"))
+        assert_one_line_error(r, "photo-max-side must be >= 0")
         assert not (tmp_path / "o").exists()
     elif case == "corrupt_image":
         (tmp_path / "c").mkdir()
