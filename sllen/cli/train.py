@@ -67,6 +67,13 @@ def train_command(
             "shelves of thin objects, light falloff."
         ),
     ] = False,
+    detail_albedo: Annotated[
+        float,
+        Opt(
+            help="With --scene-detail: the largest 1/f albedo variation (fraction of the "
+            "level); 0 keeps only the shelves and the light falloff."
+        ),
+    ] = 0.1,
     degradation: Annotated[
         str,
         Opt(
@@ -174,6 +181,7 @@ def train_command(
         lle_photos=lle_photos,
         photo_max_side=photo_max_side,
         scene_detail=scene_detail,
+        detail_albedo=detail_albedo,
         ss_data=ss_data,
         scene_classes=scene_classes,
         degradation=degradation,

@@ -6,7 +6,8 @@ photographs darkened by the same degradation restored LOL's real pairs 1.1 dB be
 degradation?"). ``add_detail`` adds three things rooms have and dead leaves lack, none of
 which needs labels (the SS stage keeps plain scenes):
 
-- 1/f ("pink") albedo variation over every surface, at all scales (stains, grain, wear);
+- 1/f ("pink") albedo variation over every surface, at all scales (stains, grain, wear),
+  of 20-100 % of ``albedo`` (default 10 %) of the level;
 - with probability 0.5, a shelf: rows of thin upright rectangles of many colours and heights
   on darker boards (books, bottles, files), the dense straight edges of indoor scenes;
 - with probability 0.7, light falling off from one point across the whole scene, with the
@@ -64,13 +65,19 @@ def _falloff(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     return out * (float(img.mean()) / max(float(out.mean()), 1e-6))
 
 
-def add_detail(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
-    """``img`` (float HxWx3 in [0, 1]) with the detail above; float32, clipped to [0, 1]."""
+ALBEDO = 0.1  # the default largest 1/f albedo variation (a fraction of the level)
+
+
+def add_detail(rng: np.random.Generator, img: np.ndarray, albedo: float = ALBEDO) -> np.ndarray:
+    """``img`` (float HxWx3 in [0, 1]) with the detail above; float32, clipped to [0, 1].
+    Every ``albedo`` draws the same numbers, so 0 removes the 1/f variation and keeps the
+    same shelves and light falloff (an ablation of that part alone)."""
     img = np.array(img, dtype=np.float32)
     h, w = img.shape[:2]
     if rng.random() < 0.5:
         _shelf(rng, img)
-    img *= 1.0 + rng.uniform(0.02, 0.1) * pink_noise(rng, h, w)[:, :, None]
+    amplitude = rng.uniform(0.02, 0.1) * (albedo / ALBEDO)
+    img *= 1.0 + amplitude * pink_noise(rng, h, w)[:, :, None]
     if rng.random() < 0.7:
         img = _falloff(rng, img)
     return np.clip(img, 0.0, 1.0).astype(np.float32)

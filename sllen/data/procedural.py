@@ -24,7 +24,7 @@ from sllen.runtime.errors import InputError
 
 from .augment import Transform, random_crop
 from .convert import image_to_tensor, tensor_to_image
-from .detail import add_detail
+from .detail import ALBEDO, add_detail
 from .sampler import SizedDataset
 from .scenes import generate_scene
 from .seeding import EpochMixin
@@ -97,12 +97,14 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         source: SizedDataset | None = None,
         num_classes: int = 8,
         scene_detail: bool = False,
+        detail_albedo: float = ALBEDO,
     ) -> None:
         if source is not None and len(source) == 0:
             raise InputError("source dataset is empty")
         self.length, self.size = _check_length(length), _hw(size)
         self.seed, self.synthesis_cfg, self.source = seed, synthesis_cfg, source
         self.num_classes, self.scene_detail = num_classes, scene_detail
+        self.detail_albedo = detail_albedo
 
     def __len__(self) -> int:
         return self.length
@@ -114,7 +116,7 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         if self.source is None:
             image, _ = generate_scene(rng, *self.size, num_classes=self.num_classes)
             if self.scene_detail:  # drawn after the scene: off leaves the old pairs unchanged
-                image = add_detail(rng, image)
+                image = add_detail(rng, image, self.detail_albedo)
             sample = {"high": image_to_tensor(image)}
         else:
             item = self.source[index % len(self.source)]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from sllen.data.detail import ALBEDO
 from sllen.data.synthesis import DEGRADATIONS
 from sllen.losses import LossWeights
 from sllen.runtime.errors import InputError
@@ -56,6 +57,7 @@ class TrainConfig:
     # variation, shelves of thin objects, light falloff. Off by default (measured in
     # docs/default-model.md).
     scene_detail: bool = False
+    detail_albedo: float = ALBEDO  # its largest 1/f albedo variation; 0 = shelves and falloff only
     synthetic_length: int = 100_000
     # How generated pairs are darkened (sllen.data.synthesis.SynthesisParams.degradation):
     # simple (per-pixel noise in linear RGB), camera (raw pipeline: mosaic, gain, banding,
@@ -94,6 +96,10 @@ class TrainConfig:
             raise InputError(
                 "--scene-detail changes generated scenes: drop it with --lle-data or --lle-photos"
             )
+        if not 0.0 <= self.detail_albedo <= 0.5:
+            raise InputError(f"--detail-albedo must be in [0, 0.5], not {self.detail_albedo}")
+        if self.detail_albedo != ALBEDO and not self.scene_detail:
+            raise InputError("--detail-albedo sets a part of --scene-detail: add --scene-detail")
         if self.photo_max_side < 0:
             raise InputError(
                 f"--photo-max-side must be >= 0 (0 = full size), not {self.photo_max_side}"

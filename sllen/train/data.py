@@ -93,6 +93,7 @@ def _darkened_pairs(cfg: TrainConfig) -> tuple[SizedDataset, SizedDataset]:
             source=source,
             num_classes=cfg.scene_classes,
             scene_detail=cfg.scene_detail,
+            detail_albedo=cfg.detail_albedo,
         )
 
     return (

@@ -34,3 +34,30 @@ def test_detail_is_off_by_default_and_changes_only_the_ground_truth_draws() -> N
     assert torch.equal(plain[1]["high"], again[1]["high"])
     assert not torch.equal(plain[1]["high"], detailed[1]["high"])
     assert detailed[1]["low"].shape == (3, 32, 32)
+
+
+def test_albedo_zero_removes_only_the_one_over_f_variation() -> None:
+    flat = np.full((96, 128, 3), 0.5, np.float32)  # mid grey: nothing clips
+    for seed in range(4):
+        default = add_detail(np.random.default_rng(seed), flat)
+        assert np.array_equal(default, add_detail(np.random.default_rng(seed), flat, 0.1))
+        plain = add_detail(np.random.default_rng(seed), flat, 0.0)
+        # the same shelves and falloff (same draws): the two differ by the 1/f factor alone
+        ratio = default / np.maximum(plain, 1e-6) - 1.0
+        assert 0.005 < float(ratio.std()) < 0.15
+        assert float(np.abs(ratio).max()) < 0.6  # other shelves would differ several-fold
+
+
+def test_detail_albedo_reaches_the_dataset_and_needs_scene_detail(tmp_path) -> None:
+    import pytest
+
+    from sllen.runtime.errors import InputError
+    from sllen.train.config import TrainConfig
+
+    a = SyntheticPairDataset(1, 32, seed=5, scene_detail=True, detail_albedo=0.0)
+    b = SyntheticPairDataset(1, 32, seed=5, scene_detail=True)
+    assert not torch.equal(a[0]["high"], b[0]["high"])
+    with pytest.raises(InputError, match="add --scene-detail"):
+        TrainConfig(out=tmp_path, detail_albedo=0.0)
+    with pytest.raises(InputError, match=r"\[0, 0.5\]"):
+        TrainConfig(out=tmp_path, scene_detail=True, detail_albedo=-1)
