@@ -113,6 +113,13 @@ def train_command(
         Path | None, Opt(help="Local VGG16 weights (.pth or .safetensors) for the perceptual loss.")
     ] = None,
     val_every: Annotated[int, Opt(help="Validate every N steps.")] = 250,
+    best_by: Annotated[
+        str,
+        Opt(
+            help="Choose best.safetensors by psnr (the paper's metric) or gt-mean (PSNR with "
+            "the exposure set aside: steadier on a few real pairs)."
+        ),
+    ] = "psnr",
     val_holdout: Annotated[
         int,
         Opt(
@@ -188,6 +195,7 @@ def train_command(
         init_weights=init_weights,
         val_data=val_data,
         val_every=val_every,
+        best_by=best_by,
         val_holdout=val_holdout,
         save_every=save_every,
         resume=resume,

@@ -13,6 +13,8 @@ from sllen.data.synthesis import DEGRADATIONS
 from sllen.losses import LossWeights
 from sllen.runtime.errors import InputError
 
+BEST_BY = ("psnr", "gt-mean")
+
 Schedule = Literal["alternating", "independent"]
 
 
@@ -75,6 +77,10 @@ class TrainConfig:
     # (choose settings on the training set's own split, never on the benchmark's eval split).
     val_holdout: int = 0
     val_every: int = 250
+    # What best.safetensors is chosen by: "psnr" (the paper's metric) or "gt-mean" (PSNR after
+    # rescaling to the ground truth's mean grey): on a few real pairs the plain PSNR mostly
+    # ranks exposure, which the network cannot know (docs/default-model.md, run F).
+    best_by: str = "psnr"
     save_every: int = 250
     resume: bool = False
     loss_weights: LossWeights = field(default_factory=LossWeights)
@@ -100,6 +106,8 @@ class TrainConfig:
             raise InputError(f"--detail-albedo must be in [0, 0.5], not {self.detail_albedo}")
         if self.detail_albedo != ALBEDO and not self.scene_detail:
             raise InputError("--detail-albedo sets a part of --scene-detail: add --scene-detail")
+        if self.best_by not in BEST_BY:
+            raise InputError(f"--best-by must be one of {', '.join(BEST_BY)}, not {self.best_by!r}")
         if self.photo_max_side < 0:
             raise InputError(
                 f"--photo-max-side must be >= 0 (0 = full size), not {self.photo_max_side}"

@@ -111,7 +111,7 @@ def _truncate_log(path: Path, step: int) -> None:
 @dataclass
 class TrainResult:
     weights: Path  # last weights
-    best: Path  # weights with the best validation PSNR
+    best: Path  # weights with the best validation score (cfg.best_by)
     steps: int
     val_psnr: float
     val_ssim: float
@@ -238,7 +238,9 @@ class Trainer:
                 ckpt, self.model, {"opt_ss": self.opt_ss, "opt_lle": self.opt_lle}
             )
             self.step = int(state["step"])
-            self.best_psnr = float(state["best_psnr"])
+            # the best score so far, unless it was kept by another measure than this run's
+            if state.get("best_by", "psnr") == cfg.best_by:
+                self.best_psnr = float(state["best_psnr"])
             self.gradient_level = float(state["gradient_level"])
             self.log(f"resumed from {ckpt} at step {self.step}")
             if cfg.minutes is not None and state.get("total_steps"):
@@ -399,7 +401,8 @@ class Trainer:
             {"opt_ss": self.opt_ss, "opt_lle": self.opt_lle},
             {
                 "step": self.step,
-                "best_psnr": self.best_psnr,
+                "best_psnr": self.best_psnr,  # the score of cfg.best_by (key kept for resume)
+                "best_by": self.cfg.best_by,
                 "gradient_level": self.gradient_level,
                 "total_steps": self.total_steps,
                 "train_seconds": self.spent_s + self.clock() - self.t0,
@@ -482,8 +485,9 @@ class Trainer:
                             val_psnr_gm=f"{v.psnr_gm:.3f}",
                             val_ssim_gm=f"{v.ssim_gm:.4f}",
                         )
-                        if self.val_psnr > self.best_psnr:
-                            self.best_psnr = self.val_psnr
+                        score = v.psnr_gm if cfg.best_by == "gt-mean" else v.psnr
+                        if score > self.best_psnr:
+                            self.best_psnr = score
                             save_weights(self.model, cfg.out / "best.safetensors", self._metadata())
                     if writer is not None and (self.step % 10 == 0 or last or "val_psnr" in row):
                         row["time_s"] = f"{self.clock() - t0:.1f}"

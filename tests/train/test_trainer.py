@@ -249,3 +249,18 @@ def test_a_resumed_time_budget_spends_what_is_left(tmp_path: Path) -> None:
         _driven(_cfg(tmp_path, minutes=80 / 60, resume=True, **kw)).run()
     with pytest.raises(ValueError, match="past --steps"):
         train(_cfg(tmp_path, steps=10, resume=True, save_every=10), quiet=True)
+
+
+@pytest.mark.parametrize(("best_by", "best_step"), [("psnr", "10"), ("gt-mean", "20")])
+def test_best_weights_follow_the_chosen_score(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, best_by: str, best_step: str
+) -> None:
+    from sllen.train.trainer import Validation
+
+    # scripted scores: plain PSNR peaks at step 10, GT-mean at step 20
+    scores = iter([Validation(20.0, 0.7, 20.0, 0.7), Validation(18.0, 0.7, 22.0, 0.7)])
+    monkeypatch.setattr(Trainer, "validate", lambda self: next(scores))
+    train(_cfg(tmp_path, best_by=best_by), quiet=True)
+    assert read_metadata(tmp_path / "best.safetensors")["steps"] == best_step
+    with pytest.raises(ValueError, match="best-by"):
+        _cfg(tmp_path, best_by="ssim")
