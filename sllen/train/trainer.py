@@ -229,7 +229,7 @@ class Trainer:
         self.last_val_s = 0.0  # how long the last validation and save took (--minutes)
         self.spent_s = 0.0  # training seconds of the run before this start (checkpoint)
         self.t0 = self.clock()
-        self.best_psnr = -math.inf
+        self.best_score = -math.inf
         self.val_psnr = self.val_ssim = self.val_psnr_gm = float("nan")
         self.gradient_level = cfg.gradient_level
         ckpt = cfg.out / "checkpoint"
@@ -240,7 +240,7 @@ class Trainer:
             self.step = int(state["step"])
             # the best score so far, unless it was kept by another measure than this run's
             if state.get("best_by", "psnr") == cfg.best_by:
-                self.best_psnr = float(state["best_psnr"])
+                self.best_score = float(state["best_psnr"])
             self.gradient_level = float(state["gradient_level"])
             self.log(f"resumed from {ckpt} at step {self.step}")
             if cfg.minutes is not None and state.get("total_steps"):
@@ -401,7 +401,7 @@ class Trainer:
             {"opt_ss": self.opt_ss, "opt_lle": self.opt_lle},
             {
                 "step": self.step,
-                "best_psnr": self.best_psnr,  # the score of cfg.best_by (key kept for resume)
+                "best_psnr": self.best_score,  # best_by's score (the key older runs have)
                 "best_by": self.cfg.best_by,
                 "gradient_level": self.gradient_level,
                 "total_steps": self.total_steps,
@@ -486,8 +486,8 @@ class Trainer:
                             val_ssim_gm=f"{v.ssim_gm:.4f}",
                         )
                         score = v.psnr_gm if cfg.best_by == "gt-mean" else v.psnr
-                        if score > self.best_psnr:
-                            self.best_psnr = score
+                        if score > self.best_score:
+                            self.best_score = score
                             save_weights(self.model, cfg.out / "best.safetensors", self._metadata())
                     if writer is not None and (self.step % 10 == 0 or last or "val_psnr" in row):
                         row["time_s"] = f"{self.clock() - t0:.1f}"
