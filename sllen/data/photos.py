@@ -61,7 +61,7 @@ def _read_jpeg_reduced(path: Path, max_side: int) -> np.ndarray | None:
             im.draft(im.mode, (max(1, round(im.width * scale)), max(1, round(im.height * scale))))
             im = ImageOps.exif_transpose(im)  # phones store the rotation in EXIF
             scale = max_side / max(im.size)
-            if scale < 1:  # the area average on 8 bits: a third of the float one's time
+            if scale < 1:  # the area average on 8 bits, before the float copy is made
                 size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
                 im = im.resize(size, Image.Resampling.BOX)
             rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0

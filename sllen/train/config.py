@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sllen.data.detail import ALBEDO
+from sllen.data.photos import DEFAULT_MAX_SIDE
 from sllen.data.synthesis import DEGRADATIONS
 from sllen.losses import LossWeights
 from sllen.runtime.errors import InputError
@@ -52,7 +53,7 @@ class TrainConfig:
     lle_photos: Path | None = None
     # Longer side of those photos after area downscaling (sllen.data.photos: crops that hold a
     # scene, less of the photo's own noise, faster JPEG decode); 0 = full size.
-    photo_max_side: int = 1920
+    photo_max_side: int = DEFAULT_MAX_SIDE
     ss_data: Path | None = None
     scene_classes: int = 8  # classes of the procedural scenes (<= the model's num_classes)
     # Photo-like detail on the generated LLE ground truths (sllen.data.detail): 1/f albedo
