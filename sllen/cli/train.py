@@ -81,6 +81,13 @@ def train_command(
             "pipeline: mosaic, gain, banding, chroma blotches, ISP, JPEG) or mixed (3/4 camera)."
         ),
     ] = "mixed",
+    camera_share: Annotated[
+        float,
+        Opt(
+            help="With --degradation mixed: the share of pairs darkened by the camera "
+            "pipeline; the rest by the simple synthesis."
+        ),
+    ] = 0.75,
     init_weights: Annotated[
         Path | None,
         Opt(help="Fine-tune: start from these weights (same preset), new schedule from step 0."),
@@ -192,6 +199,7 @@ def train_command(
         ss_data=ss_data,
         scene_classes=scene_classes,
         degradation=degradation,
+        camera_share=camera_share,
         init_weights=init_weights,
         val_data=val_data,
         val_every=val_every,

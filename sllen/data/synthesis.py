@@ -23,7 +23,8 @@ Everything physical happens in linear light. For a float image ``img`` (HxWx3 sR
 
 ``SynthesisParams(degradation="camera")`` replaces steps 1-5 by the raw-domain camera
 pipeline of ``sllen.data.camera`` (mosaic, gain-dependent noise, banding, chroma blotches,
-ISP, JPEG); ``"mixed"`` uses it for a share ``MIXED_CAMERA_SHARE`` of the images.
+ISP, JPEG); ``"mixed"`` uses it for a share ``camera_share`` of the images (default
+``MIXED_CAMERA_SHARE``).
 
 API: ``SynthesisParams`` holds the ranges; ``sample_params(rng, cfg)`` draws one concrete
 ``Darkening`` (resolution-independent: light positions are in image-relative units);
@@ -92,14 +93,17 @@ class SynthesisParams:
     noise_prob: float = 1.0
     shot_range: tuple[float, float] = (1e-4, 1.2e-2)
     # simple: the steps above; camera: sllen.data.camera's raw pipeline (its own defaults);
-    # mixed: camera with probability MIXED_CAMERA_SHARE, else simple.
+    # mixed: camera with probability camera_share, else simple.
     degradation: Degradation = "simple"
+    camera_share: float = MIXED_CAMERA_SHARE
 
     def __post_init__(self) -> None:
         if self.degradation not in DEGRADATIONS:
             raise InputError(
                 f"degradation must be one of {', '.join(DEGRADATIONS)}, not {self.degradation!r}"
             )
+        if not 0.0 <= self.camera_share <= 1.0:
+            raise InputError(f"camera_share must be in [0, 1], got {self.camera_share}")
         lo, hi = self.exposure_range
         if not 0.0 < lo <= hi <= 1.0:
             raise InputError(f"exposure_range must satisfy 0 < lo <= hi <= 1, got {lo}, {hi}")
@@ -270,7 +274,7 @@ def synthesize_low(
     cfg = cfg or SynthesisParams()
     if cfg.degradation != "simple":
         # The coin is drawn only here, so the simple path's random stream is unchanged.
-        if cfg.degradation == "camera" or rng.random() < MIXED_CAMERA_SHARE:
+        if cfg.degradation == "camera" or rng.random() < cfg.camera_share:
             from .camera import synthesize_camera_low  # camera imports this module
 
             low, draw = synthesize_camera_low(img, rng)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from sllen.data.detail import ALBEDO
 from sllen.data.photos import DEFAULT_MAX_SIDE
-from sllen.data.synthesis import DEGRADATIONS
+from sllen.data.synthesis import DEGRADATIONS, MIXED_CAMERA_SHARE
 from sllen.losses import LossWeights
 from sllen.runtime.errors import InputError
 
@@ -66,6 +66,10 @@ class TrainConfig:
     # simple (per-pixel noise in linear RGB), camera (raw pipeline: mosaic, gain, banding,
     # chroma blotches, ISP, JPEG) or mixed (camera for 3 of 4 images).
     degradation: str = "mixed"
+    # With mixed: the share of pairs the camera pipeline darkens (the rest: simple). The
+    # built-in evaluation set is darkened by the simple synthesis; real captures are nearer
+    # the camera's (docs/default-model.md measures both).
+    camera_share: float = MIXED_CAMERA_SHARE
     # Start from these weights (fine-tuning; same preset), unlike resume: fresh optimizers,
     # step 0, the new schedule.
     init_weights: Path | None = None
@@ -119,6 +123,10 @@ class TrainConfig:
             raise InputError(
                 f"degradation must be one of {', '.join(DEGRADATIONS)}, not {self.degradation!r}"
             )
+        if not 0.0 <= self.camera_share <= 1.0:
+            raise InputError(f"--camera-share must be in [0, 1], not {self.camera_share}")
+        if self.camera_share != MIXED_CAMERA_SHARE and self.degradation != "mixed":
+            raise InputError("--camera-share sets the mix of --degradation mixed: add it")
         if self.minutes is not None and not 0 < self.minutes < math.inf:
             raise InputError(f"minutes must be a finite number > 0, not {self.minutes}")
         if self.minutes is not None and self.schedule == "independent":

@@ -71,7 +71,9 @@ def _darkened_pairs(cfg: TrainConfig) -> tuple[SizedDataset, SizedDataset]:
     """Ground truths darkened on the fly: generated scenes, or the photos of --lle-photos.
     Photos validate on held-out photos (--val-holdout) or, without a split, on val_images of
     the training photos darkened by the validation seed."""
-    synthesis = SynthesisParams(degradation=cast(Degradation, cfg.degradation))
+    synthesis = SynthesisParams(
+        degradation=cast(Degradation, cfg.degradation), camera_share=cfg.camera_share
+    )
     train_src: SizedDataset | None = None
     val_src: SizedDataset | None = None
     n_val = cfg.val_images

@@ -152,6 +152,7 @@ def test_info_command(weights: Path) -> None:
         "bad_minutes",
         "empty_photos",
         "bad_photo_size",
+        "bad_camera_share",
         "unknown_option",
         "bad_value",
         "corrupt_image",
@@ -210,6 +211,20 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
     elif case == "bad_photo_size":
         r = sllen("train", "--photo-max-side", "-5", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "photo-max-side must be >= 0")
+        assert not (tmp_path / "o").exists()
+    elif case == "bad_camera_share":
+        r = sllen(
+            "train",
+            "--camera-share",
+            "0.5",
+            "--degradation",
+            "simple",
+            "--out",
+            str(tmp_path / "o"),
+        )
+        assert_one_line_error(r, "--camera-share sets the mix of --degradation mixed")
+        r = sllen("train", "--camera-share", "2", "--out", str(tmp_path / "o"))
+        assert_one_line_error(r, "--camera-share must be in [0, 1]")
         assert not (tmp_path / "o").exists()
     elif case == "corrupt_image":
         (tmp_path / "c").mkdir()

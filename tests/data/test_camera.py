@@ -197,3 +197,21 @@ def test_synthesis_degradation_switch():
         SynthesisParams(degradation="phone")  # type: ignore[arg-type]
     with pytest.raises(InputError):
         CameraParams(max_gain=(0.5, 2.0))
+
+
+def test_camera_share_sets_the_mix_and_the_default_is_unchanged():
+    img = _image(size=16)
+
+    def kinds(share: float) -> list[str | None]:
+        cfg = SynthesisParams(degradation="mixed", camera_share=share)
+        return [synthesize_low(img, s, cfg)[1].get("degradation") for s in range(40)]
+
+    assert set(kinds(0.0)) == {None} and set(kinds(1.0)) == {"camera"}
+    half = kinds(0.5).count("camera")
+    assert 10 <= half <= 30 and half < kinds(0.75).count("camera")
+    # the default share draws exactly as an explicit 0.75 (the coin is the same draw)
+    default = synthesize_low(img, 3, SynthesisParams(degradation="mixed"))[0]
+    explicit = synthesize_low(img, 3, SynthesisParams(degradation="mixed", camera_share=0.75))[0]
+    assert np.array_equal(default, explicit)
+    with pytest.raises(InputError):
+        SynthesisParams(degradation="mixed", camera_share=1.5)
