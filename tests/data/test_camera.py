@@ -209,9 +209,14 @@ def test_camera_share_sets_the_mix_and_the_default_is_unchanged():
     assert set(kinds(0.0)) == {None} and set(kinds(1.0)) == {"camera"}
     half = kinds(0.5).count("camera")
     assert 10 <= half <= 30 and half < kinds(0.75).count("camera")
-    # the default share draws exactly as an explicit 0.75 (the coin is the same draw)
-    default = synthesize_low(img, 3, SynthesisParams(degradation="mixed"))[0]
-    explicit = synthesize_low(img, 3, SynthesisParams(degradation="mixed", camera_share=0.75))[0]
-    assert np.array_equal(default, explicit)
+    # the default draws as before the option existed: one coin, then the chosen path's draws
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        if rng.random() < 0.75:
+            expected = synthesize_camera_low(img, rng)[0]
+        else:
+            expected = darken(img, sample_params(rng), rng)
+        got = synthesize_low(img, seed, SynthesisParams(degradation="mixed"))[0]
+        assert np.array_equal(got, expected), seed
     with pytest.raises(InputError):
         SynthesisParams(degradation="mixed", camera_share=1.5)
