@@ -48,7 +48,7 @@ class ExportOptions:
     calib_data: list[Path] = field(default_factory=list)
     calib_count: int = 300
     calib_size: tuple[int, int] = (256, 256)
-    calib_method: str = "entropy"
+    calib_method: str = "auto"
     # Images unlike the calibration frames the INT8 budget is judged on as well (None: the
     # built-in evaluation photographs where installed, else generated scenes).
     eval_data: list[Path] = field(default_factory=list)
@@ -247,7 +247,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
         drops = ", ".join(f"{k} {v['drop_db']:.2f} dB" for k, v in b["sets"].items())
         moved = sum(len(f["nodes"]) for f in r["fallback"])
         log(
-            f"int8 ({opts.target}): {written} (PSNR drop {drops}; budget "
+            f"int8 ({opts.target}): {written} ({r['method']} ranges; PSNR drop {drops}; budget "
             f"{opts.max_psnr_drop} dB: {'pass' if b['passes'] else 'FAIL'}; "
             f"{moved} layers moved back to float)"
         )

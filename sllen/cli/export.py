@@ -27,7 +27,13 @@ def export_command(
         Opt(help="Calibration images, folders, globs or videos (repeatable)."),
     ] = None,
     calib_count: Annotated[int, Opt(help="Calibration frames to use.")] = 300,
-    calib_method: Annotated[str, Opt(help="entropy, percentile or minmax.")] = "entropy",
+    calib_method: Annotated[
+        str,
+        Opt(
+            help="auto (entropy, then minmax if entropy misses the budget), entropy, percentile "
+            "or minmax."
+        ),
+    ] = "auto",
     target: Annotated[
         str,
         Opt(

@@ -106,7 +106,9 @@ def test_ranges_file_rebuilds_the_same_model_without_calibration(
     with pytest.raises(ValueError, match="another model"):
         load_ranges(trt["ranges_path"], other)
     with pytest.raises(ValueError, match="computed with 'minmax'"):
-        quantize_int8(sllen_onnx, tmp_path / "x.onnx", frames, ranges=trt["ranges_path"])
+        quantize_int8(
+            sllen_onnx, tmp_path / "x.onnx", frames, method="entropy", ranges=trt["ranges_path"]
+        )
 
 
 def test_entropy_ranges_differ_from_minmax(tmp_path) -> None:
@@ -274,3 +276,54 @@ def test_tensorrt_flavour_quantizes_only_the_inputs_of_weighted_layers(tmp_path)
     # The CPU flavour keeps the Concat quantized: integer kernels from one conv to the next.
     q = int8.quantize_with_ranges(model, ranges, "minmax", "cpu", set())
     assert "Concat" in set(_dequantized_inputs_of(q).values())
+
+
+def test_auto_method_stops_at_entropy_when_it_passes(tmp_path) -> None:
+    src = conv_model(tmp_path / "convs.onnx")
+    x = synthetic_calibration_frames(6, (32, 32), seed=2)
+    report = quantize_int8(src, tmp_path / "q.onnx", x, max_psnr_drop=5)
+    assert report["method"] == "entropy" and report["budget"]["passes"]
+    assert [a["method"] for a in report["attempts"]] == ["entropy"]
+
+
+def test_auto_method_tries_minmax_after_entropy_misses(tmp_path, monkeypatch) -> None:
+    # Entropy is made to miss (an impossible budget for it alone); minmax then runs for real.
+    inner = int8._quantize_int8
+
+    def entropy_misses(src, dst, frames, method, **kw):
+        if method == "entropy":
+            kw["max_psnr_drop"] = -100.0
+            kw["max_fallback_layers"] = 0
+        return inner(src, dst, frames, method, **kw)
+
+    monkeypatch.setattr(int8, "_quantize_int8", entropy_misses)
+    src = conv_model(tmp_path / "convs.onnx")
+    x = synthetic_calibration_frames(6, (32, 32), seed=2)
+    report = quantize_int8(src, tmp_path / "q.onnx", x, max_psnr_drop=5)
+    assert [(a["method"], a["passes"]) for a in report["attempts"]] == [
+        ("entropy", False),
+        ("minmax", True),
+    ]
+    assert report["method"] == "minmax" and report["budget"]["passes"]
+    assert get_metadata(onnx.load(report["path"]))["sllen_int8_method"] == "minmax"
+    assert not (tmp_path / "q.over-budget.onnx").exists()  # entropy's file is gone
+    # The ranges file is the written model's: reusing it with "auto" takes its method.
+    assert load_ranges(report["ranges_path"], prepare_model(src))[1]["method"] == "minmax"
+    again = quantize_int8(src, tmp_path / "r.onnx", x, ranges=report["ranges_path"])
+    assert again["method"] == "minmax" and again["ranges_reused"]
+
+
+def test_auto_method_reports_both_when_both_miss(tmp_path) -> None:
+    src = conv_model(tmp_path / "convs.onnx")
+    x = synthetic_calibration_frames(6, (32, 32), seed=2)
+    report = quantize_int8(src, tmp_path / "q.onnx", x, max_psnr_drop=-100.0, max_fallback_layers=0)
+    assert [(a["method"], a["passes"]) for a in report["attempts"]] == [
+        ("entropy", False),
+        ("minmax", False),
+    ]
+    assert not (tmp_path / "q.onnx").exists()
+    assert report["path"] == str(tmp_path / "q.over-budget.onnx")
+    bad = tmp_path / "bad.ranges.json"
+    bad.write_text("not json")
+    with pytest.raises(ValueError, match="not an sllen INT8 ranges file"):
+        quantize_int8(src, tmp_path / "q.onnx", x, ranges=bad)
