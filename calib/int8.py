@@ -132,6 +132,7 @@ from sllen.runtime.errors import InputError
 
 __all__ = [
     "FLAVOURS",
+    "few_int8_layers_note",
     "METHODS",
     "budget_pairs",
     "compute_ranges",
@@ -150,6 +151,21 @@ WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 FALLBACK_SINGLES = 8
 # method="auto": the ranges tried in turn until the budget holds (module docstring).
 AUTO_METHODS = ("entropy", "minmax")
+
+
+def few_int8_layers_note(report: dict) -> str | None:
+    """A warning when the fallback left fewer than half of the quantizable layers in INT8: such
+    a file holds the budget but is little faster than the float one, which a user should hear
+    rather than find out from a benchmark."""
+    moved = sum(len(f["nodes"]) for f in report["fallback"])
+    left = len(report["quantized_layers"])
+    if not moved or left * 2 >= left + moved:
+        return None
+    return (
+        f"only {left} of {left + moved} layers stay INT8 to hold the budget, so this file runs "
+        "at about float speed; calibrate on footage from the deployment camera (--calib-data) "
+        "or allow more loss (--max-psnr-drop)"
+    )
 
 
 def over_budget_path(dst: str | os.PathLike) -> Path:

@@ -218,7 +218,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
     if opts.int8:
         assert frames is not None  # loaded above for --int8
         from sllen.calib.frames import budget_eval_frames
-        from sllen.calib.int8 import quantize_int8
+        from sllen.calib.int8 import few_int8_layers_note, quantize_int8
 
         name = INT8 if opts.target == "tensorrt" else INT8_CPU
         t = time.monotonic()
@@ -251,6 +251,9 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
             f"{opts.max_psnr_drop} dB: {'pass' if b['passes'] else 'FAIL'}; "
             f"{moved} layers moved back to float)"
         )
+        if b["passes"] and (note := few_int8_layers_note(r)):
+            r["notes"].append(note)
+            log(f"[yellow]warning: int8: {note}")
     return report
 
 
@@ -320,7 +323,7 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
         if any(p.name == INT8 for p in onnx_files):
             log(
                 f"[yellow]{INT8} is the TensorRT flavour (symmetric Q/DQ, FP16 elsewhere): "
-                "ONNX Runtime on a CPU runs it about 3x slower than FP32. For this machine's "
+                "ONNX Runtime on a CPU runs it about 2x slower than FP32. For this machine's "
                 "CPU: sllen-export --int8 --target cpu (writes sllen.int8-cpu.onnx)"
             )
         return {"built": False, "reason": reason, "command": hint}

@@ -256,7 +256,7 @@ class OnnxRuntimeBackend(Backend):
         if meta.get("sllen_int8_flavour") == "tensorrt" and not on_gpu:
             warnings.warn(
                 f"{path.name} is the TensorRT INT8 flavour (symmetric Q/DQ, FP16 elsewhere): "
-                "ONNX Runtime on a CPU runs it about 3x slower than FP32; for the CPU export "
+                "ONNX Runtime on a CPU runs it about 2x slower than FP32; for the CPU export "
                 "sllen-export --int8 --target cpu (sllen.int8-cpu.onnx)",
                 stacklevel=2,
             )

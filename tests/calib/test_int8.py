@@ -327,3 +327,17 @@ def test_auto_method_reports_both_when_both_miss(tmp_path) -> None:
     bad.write_text("not json")
     with pytest.raises(ValueError, match="not an sllen INT8 ranges file"):
         quantize_int8(src, tmp_path / "q.onnx", x, ranges=bad)
+
+
+def test_few_int8_layers_note_warns_when_most_layers_went_back_to_float() -> None:
+    def report(left: int, moved: int) -> dict:
+        return {
+            "quantized_layers": [f"q{i}" for i in range(left)],
+            "fallback": [{"nodes": [f"f{i}" for i in range(moved)]}] if moved else [],
+        }
+
+    assert int8.few_int8_layers_note(report(30, 0)) is None
+    assert int8.few_int8_layers_note(report(30, 2)) is None
+    assert int8.few_int8_layers_note(report(5, 5)) is None  # half still INT8
+    note = int8.few_int8_layers_note(report(0, 37))
+    assert note and "only 0 of 37 layers" in note and "--calib-data" in note

@@ -232,7 +232,7 @@ def test_bundled_onnx_runs_4k_frames_whole_and_old_files_are_tiled(
 
 
 def test_tensorrt_int8_file_on_the_cpu_gets_a_warning(tmp_path: Path) -> None:
-    # The TensorRT flavour runs ~3x slower than FP32 in ONNX Runtime on a CPU: say which file
+    # The TensorRT flavour runs ~2x slower than FP32 in ONNX Runtime on a CPU: say which file
     # to use instead (only the metadata matters here, so the bundled FP32 file is relabelled).
     import onnx
 
