@@ -460,10 +460,12 @@ def check_budgets_of(report: dict[str, Any]) -> None:
         elif key.startswith("int8") and not f["budget"]["passes"]:
             kept.append(f["file"])
             b = f["budget"]
+            tried = " and ".join(a["method"] for a in f.get("attempts", [])) or f["method"]
             failed.append(
                 f"int8 loses {b['drop_db']:.2f} dB on the {b['worst_set']} set even with "
-                f"{len(f['excluded'])} layers in float, over the {b['max_psnr_drop_db']} dB "
-                "budget (--max-psnr-drop; calibrate on more varied footage with --calib-data)"
+                f"{len(f['excluded'])} layers in float ({tried} ranges), over the "
+                f"{b['max_psnr_drop_db']} dB budget (--max-psnr-drop; calibrate on more varied "
+                "footage with --calib-data)"
             )
     if failed:
         raise BudgetError(

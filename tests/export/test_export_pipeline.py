@@ -119,3 +119,27 @@ def test_each_engine_is_checked_against_its_onnx_through_polygraphy(
     parity = report["engine"]["engines"]["sllen.fp32.onnx"]["parity"]
     assert parity["passed"] and (tmp_path / "o" / "parity" / "sllen.fp32").is_dir()
     assert any(line.startswith("parity sllen.fp32.engine") for line in lines)
+
+
+def test_missed_int8_budget_names_the_ranges_tried() -> None:
+    from sllen.export.pipeline import check_budgets_of
+    from sllen.runtime.errors import BudgetError
+
+    int8 = {
+        "file": "sllen.int8.over-budget.onnx",
+        "method": "minmax",
+        "excluded": {"a": "output layer", "b": "sensitivity"},
+        "attempts": [{"method": "entropy"}, {"method": "minmax"}],
+        "budget": {
+            "passes": False,
+            "drop_db": 0.61,
+            "worst_set": "holdout",
+            "max_psnr_drop_db": 0.5,
+        },
+    }
+    with pytest.raises(BudgetError) as err:
+        check_budgets_of({"files": {"int8": int8}})
+    msg = str(err.value)
+    assert "0.61 dB on the holdout set" in msg and "(entropy and minmax ranges)" in msg
+    assert "\n" not in msg and "sllen.int8.over-budget.onnx" in msg
+    check_budgets_of({"files": {"int8": {**int8, "budget": {**int8["budget"], "passes": True}}}})
