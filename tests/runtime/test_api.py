@@ -67,14 +67,23 @@ def test_smoothing_follows_the_clip_and_needs_fps() -> None:
     for bad in (0, -25):  # refused, not read as 1 fps
         with pytest.raises(InputError, match="fps must be positive"):
             open_enhancer(backend="onnxruntime", fps=bad)
+    # The smoothing itself is measured in test_temporal.py; here: the enhancer carries its
+    # state from frame to frame (a gain on the second frame) and reset() drops it. Not a
+    # comparison of output means: how much the output follows a dimmer input is the model's.
+    f = frames(1)[0]
+    dim = (f * 0.8).astype(np.uint8)
+    with open_enhancer(backend="onnxruntime", threads=1) as plain:
+        alone = plain(dim)
     with open_enhancer(backend="onnxruntime", threads=1, fps=25) as e:
         assert e.smoothing
-        f = frames(1)[0]
-        a = e(f)
-        b = e((f * 0.8).astype(np.uint8))  # the input dims a little: the output stays steadier
+        e(f)
+        b = e(dim)
+        gain = e.smoother.last_gain
+        assert gain != 1.0 and not e.smoother.last_cut
+        expected = np.clip(alone.astype(np.float32) * gain, 0, 255)
+        assert np.abs(b.astype(np.float32) - expected).max() <= 1.5  # two uint8 roundings
         e.reset()
-        c = e((f * 0.8).astype(np.uint8))
-        assert abs(float(b.mean()) - a.mean()) < abs(float(c.mean()) - a.mean())
+        assert np.array_equal(e(dim), alone)  # a fresh clip: nothing carried over
 
 
 def test_bad_frames_and_options_are_one_line_errors(enhance: FrameEnhancer) -> None:
