@@ -9,12 +9,12 @@ number here is measured.
 Flavours (one INT8 file cannot serve both well: measured in docs/performance.md)
 - ``tensorrt`` (default): Q/DQ on the inputs and weights of the weighted layers only (Conv,
   ConvTranspose, MatMul, Gemm: ``WEIGHTED_OP_TYPES``), the placement of NVIDIA's
-  pytorch-quantization (its default quantizes the inputs of those modules, not of ReLU, Add,
-  Concat or Resize; TensorRT carries the scales through those where it fuses). With Q/DQ on
-  every op ONNX Runtime supports, a layer moved back to float kept its quantized input for the
-  Concat or Add beside it, so the fallback below could not recover the loss: measured on a
-  fine-tuned SLLEN-edge (D6 in docs/default-model.md, dark-pan.mp4), 53 convolutions in float
-  still lost 0.62 dB; with weighted inputs only, three brought the drop from 0.82 to 0.47 dB.
+  pytorch-quantization (its default quantizes the inputs of those modules, not their outputs
+  nor ReLU, Add, Concat or Resize). With Q/DQ on every op ONNX Runtime supports, a layer moved
+  back to float kept its quantized input for the Concat or Add beside it, so the fallback
+  below could not recover the loss: measured on a fine-tuned SLLEN-edge (D6 in
+  docs/default-model.md, dark-pan.mp4), 53 convolutions in float still lost 0.62 dB; with Q/DQ
+  on the weighted layers' inputs only, two brought the drop from 0.74 to 0.49 dB.
   Activations QInt8 symmetric (ActivationSymmetric), weights QInt8
   symmetric per channel (WeightSymmetric, per_channel): every zero point is 0, which TensorRT
   requires. Biases stay float (QuantizeBias off; TensorRT folds float biases itself). The float
@@ -46,8 +46,9 @@ Ranges (``method``)
   after the fallback: the calibration that suits a model is found by trying (NVIDIA's
   pytorch-quantization ResNet-50 tutorial compares percentile, MSE and entropy). Measured with
   D6 (docs/default-model.md) on dark-pan.mp4: the TensorRT flavour passes with entropy (0.49
-  dB, two layers in float); the CPU flavour misses with entropy (0.57 dB at best, whatever
-  moves to float) and passes with minmax (0.49, two layers in float).
+  dB, two layers in float); the CPU flavour misses with entropy (0.57-0.63 dB whatever moves
+  to float) and holds with minmax (two layers in float for the run's FP32 weights, every
+  layer for the packaged FP16 ones: docs/export.md).
 Ranges are computed once and saved as JSON (``save_ranges``; by default next to ``dst`` as
 ``<dst stem>.ranges.json``); passing that file as ``ranges=`` rebuilds the same model without
 running the calibration again (the file records the model it belongs to and is refused for
