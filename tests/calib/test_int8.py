@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from quant_graphs import conv_model
 
 from sllen.calib import int8
 from sllen.calib.frames import synthetic_calibration_frames
@@ -15,35 +15,6 @@ from sllen.calib.int8 import compute_ranges, load_ranges, prepare_model, quantiz
 from sllen.calib.qdq_check import inspect_qdq, require_tensorrt_qdq
 
 ort = pytest.importorskip("onnxruntime")
-
-
-def conv_model(path, seed: int = 0) -> str:
-    """input -> conv3x3 -> relu -> conv3x3 -> relu -> conv1x1 -> sigmoid -> output."""
-    rng = np.random.default_rng(seed)
-
-    def w(name, shape):
-        fan_in = int(np.prod(shape[1:]))
-        return numpy_helper.from_array(
-            (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32), name
-        )
-
-    nodes = [
-        helper.make_node("Conv", ["input", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
-        helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
-        helper.make_node("Conv", ["r2", "w3"], ["c3"], name="head"),
-        helper.make_node("Sigmoid", ["c3"], ["output"], name="sigmoid"),
-    ]
-    graph = helper.make_graph(
-        nodes, "convs",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        [w("w1", (8, 3, 3, 3)), w("w2", (8, 8, 3, 3)), w("w3", (3, 8, 1, 1))],
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
-    onnx.save(model, str(path))
-    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -207,75 +178,6 @@ def test_bad_arguments(sllen_onnx, frames, tmp_path) -> None:
         quantize_int8(sllen_onnx, tmp_path / "a.onnx", frames, method="mse")
     with pytest.raises(ValueError, match="ONNX"):
         quantize_int8(tmp_path / "missing.onnx", tmp_path / "a.onnx", frames)
-
-
-def test_direct_quantizer_path_matches_quantize_static(tmp_path) -> None:
-    # Older onnxruntime has no calibration cache in quantize_static: int8 then calls the QDQ
-    # quantizer itself; both paths must give the same model.
-    model = prepare_model(conv_model(tmp_path / "convs.onnx"))
-    x = synthetic_calibration_frames(3, (32, 32), seed=0)
-    ranges = compute_ranges(model, x, "minmax")
-    a = int8.quantize_with_ranges(model, ranges, "minmax", "tensorrt", {"head"})
-    b = int8.quantize_with_ranges(model, ranges, "minmax", "tensorrt", {"head"}, _force_direct=True)
-    assert a.graph.SerializeToString(deterministic=True) == b.graph.SerializeToString(
-        deterministic=True
-    )
-
-
-def concat_model(path) -> str:
-    """input -> conv1 -> relu -> conv2 -> relu; concat(both relus) -> head conv -> output."""
-    rng = np.random.default_rng(3)
-
-    def w(name, shape):
-        return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
-
-    nodes = [
-        helper.make_node("Conv", ["input", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
-        helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
-        helper.make_node("Concat", ["r1", "r2"], ["cat"], name="cat", axis=1),
-        helper.make_node("Conv", ["cat", "w3"], ["output"], name="head"),
-    ]
-    graph = helper.make_graph(
-        nodes, "concat",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        [w("w1", (4, 3, 3, 3)), w("w2", (4, 4, 3, 3)), w("w3", (3, 8, 1, 1))],
-    )  # fmt: skip
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]), str(path))
-    return str(path)
-
-
-def _dequantized_inputs_of(model: onnx.ModelProto) -> dict[str, str]:
-    """{node name: op type} of every node fed by a DequantizeLinear."""
-    dq = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
-    return {n.name: n.op_type for n in model.graph.node if dq & set(n.input)}
-
-
-def test_tensorrt_flavour_quantizes_only_the_inputs_of_weighted_layers(tmp_path) -> None:
-    # Q/DQ on a Concat would keep a float layer's input quantized: moving `head` back to float
-    # must leave no quantized tensor in front of it (the fallback's premise).
-    model = prepare_model(concat_model(tmp_path / "cat.onnx"))
-    ranges = compute_ranges(model, synthetic_calibration_frames(3, (32, 32), seed=0), "minmax")
-    q = int8.quantize_with_ranges(model, ranges, "minmax", "tensorrt", set())
-    # Inputs of the convolutions only; r1 feeds conv2 and the Concat, so both read it quantized.
-    assert _dequantized_inputs_of(q) == {
-        "conv1": "Conv",
-        "conv2": "Conv",
-        "head": "Conv",
-        "cat": "Concat",
-    }
-    assert "r2" in next(n.input for n in q.graph.node if n.name == "cat")  # r2 stays float
-    # No Q/DQ on a convolution's output (symmetric INT8 before a ReLU wastes half the range).
-    quantized = {n.input[0] for n in q.graph.node if n.op_type == "QuantizeLinear"}
-    assert not quantized & {"c1", "c2", "output"}
-    q = int8.quantize_with_ranges(model, ranges, "minmax", "tensorrt", {"head"})
-    assert set(_dequantized_inputs_of(q)) == {"conv1", "conv2", "cat"}
-    assert "cat" not in {n.input[0] for n in q.graph.node if n.op_type == "QuantizeLinear"}
-    # The CPU flavour keeps the Concat quantized: integer kernels from one conv to the next.
-    q = int8.quantize_with_ranges(model, ranges, "minmax", "cpu", set())
-    assert "Concat" in set(_dequantized_inputs_of(q).values())
 
 
 def test_auto_method_stops_at_entropy_when_it_passes(tmp_path) -> None:
