@@ -24,6 +24,15 @@ After quantization (on the Q/DQ model):
   keeps a full-size transpose and dequantization alive just to learn four numbers.
 - ``prune_dead_nodes``: nodes whose outputs nobody reads (the DequantizeLinear nodes the pass
   above orphans).
+- ``unquantize_float_inputs``: a Q/DQ pair whose readers are all float layers (excluded from
+  quantization: attention, the output layer, the budget's fallback) is removed, so those
+  layers read the float tensor. quantize_static quantizes every op it can, so without this a
+  layer moved back to float still reads an 8-bit copy of its input and the fallback of
+  sllen.calib.int8 recovers less: measured on a SLLEN-edge trained from scratch (F3 in
+  docs/default-model.md, dark-pan.mp4, MinMax), the same eight layers in float left 0.57 dB
+  without it and 0.48 with it (0.88 fully quantized). Where the quantizer folded a ReLU into
+  the Q (an unsigned Q with zero point 0 clamps as a ReLU does), the ReLU is put back in its
+  place, read from the float model, or removing the Q would remove it too.
 
 ``optimize_for_ort_cpu`` runs the post-quantization passes and returns what they changed.
 
@@ -47,6 +56,7 @@ __all__ = [
     "optimize_for_ort_cpu",
     "prune_dead_nodes",
     "shapes_from_quantized",
+    "unquantize_float_inputs",
 ]
 
 
@@ -152,10 +162,71 @@ def prune_dead_nodes(model: onnx.ModelProto) -> int:
         model.graph.node.extend(keep)
 
 
-def optimize_for_ort_cpu(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, int]]:
+def unquantize_float_inputs(
+    model: onnx.ModelProto, float_nodes: set[str], source: onnx.ModelProto
+) -> int:
+    """Remove every activation Q/DQ pair all of whose readers are in ``float_nodes`` (node
+    names), pointing them at the float tensor (in place); returns how many Qs went.
+
+    ``source`` is the float model that was quantized: where its tensor came from a ReLU or
+    Clip that the quantizer folded into the unsigned Q (clamping at zero point 0), that
+    activation is put back in the Q's place, or removing the Q would remove it too."""
+    cons, prod, src_prod = consumers(model), producers(model), producers(source)
+    weights = {t.name for t in model.graph.initializer}
+    outputs = {o.name for o in model.graph.output}
+    replace: dict[int, onnx.NodeProto | None] = {}  # id of a removed node -> what takes its place
+    rename: dict[str, str] = {}
+    removed = 0
+    for q in model.graph.node:
+        x = q.input[0]
+        if q.op_type != "QuantizeLinear" or x in weights:
+            continue
+        dqs = cons.get(q.output[0], [])
+        if not dqs or any(d.op_type != "DequantizeLinear" or d.output[0] in outputs for d in dqs):
+            continue
+        readers = [r for d in dqs for r in cons.get(d.output[0], [])]
+        if not readers or any(r.name not in float_nodes for r in readers):
+            continue
+        act, made_by = src_prod.get(x), prod.get(x)
+        folded = act is not None and act.op_type in ("Relu", "Clip")
+        if folded and made_by is not None and made_by.op_type == act.op_type:
+            folded = False  # the activation is still in the graph
+        restored = None
+        if folded:
+            restored = onnx.NodeProto()
+            restored.CopyFrom(act)
+            restored.input[0], restored.output[0] = x, f"{x}_float"
+            restored.name = f"{act.name or x}_float"
+        replace[id(q)] = restored
+        replace |= {id(d): None for d in dqs}
+        rename |= {d.output[0]: restored.output[0] if restored else x for d in dqs}
+        removed += 1
+    nodes = [replace.get(id(n), n) for n in model.graph.node]
+    keep = [n for n in nodes if n is not None]
+    for node in keep:
+        for k, name in enumerate(node.input):
+            node.input[k] = rename.get(name, name)
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    return removed
+
+
+def optimize_for_ort_cpu(
+    model: onnx.ModelProto,
+    float_nodes: set[str] | None = None,
+    source: onnx.ModelProto | None = None,
+) -> tuple[onnx.ModelProto, dict[str, int]]:
     """A copy of the Q/DQ ``model`` with the post-quantization passes applied, and what they
-    changed: {"shapes_moved": n, "pruned": n}."""
+    changed: {"float_inputs": n, "shapes_moved": n, "pruned": n}. ``float_nodes`` and
+    ``source`` (the float model quantized) enable unquantize_float_inputs."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
+    unquantized = 0
+    if float_nodes and source is not None:
+        unquantized = unquantize_float_inputs(out, float_nodes, source)
     shapes = shapes_from_quantized(out)
-    return out, {"shapes_moved": shapes, "pruned": prune_dead_nodes(out)}
+    return out, {
+        "float_inputs": unquantized,
+        "shapes_moved": shapes,
+        "pruned": prune_dead_nodes(out),
+    }

@@ -123,8 +123,8 @@ def quantize_with_ranges(
         else:  # older onnxruntime: what quantize_static does after its calibration
             _quantize_direct(src, dst, tensors, kwargs)
         q = onnx.load(str(dst))
-    if flavour == "cpu":  # no float copies kept alive just for a Shape
-        q, _ = optimize_for_ort_cpu(q)
+    if flavour == "cpu":  # float layers read float inputs; no float copies just for a Shape
+        q, _ = optimize_for_ort_cpu(q, set(exclude), model)
     return q
 
 

@@ -17,6 +17,7 @@ from sllen.calib.cpu_graph import (
     optimize_for_ort_cpu,
     prune_dead_nodes,
     shapes_from_quantized,
+    unquantize_float_inputs,
 )
 from sllen.calib.int8 import compute_ranges, prepare_model, quantize_with_ranges
 
@@ -125,7 +126,9 @@ def test_cpu_flavour_runs_integer_from_conv_to_conv(cpu_int8, frames, tmp_path) 
         for i in n.input:
             cons.setdefault(i, []).append(n)
     ops = [n.op_type for n in g.node]
-    assert ops.count("QLinearConv") == 5 and ops.count("QLinearSoftmax") == 1
+    # Five convolutions are quantized; conv4 feeds only the float head, which reads its float
+    # output (unquantize_float_inputs), so conv4 computes in float: four QLinearConv.
+    assert ops.count("QLinearConv") == 4 and ops.count("QLinearSoftmax") == 1
     assert not {"Softmax", "Exp", "ReduceMax", "ReduceSum", "Sub", "Div"} & set(ops)
     sm = next(n for n in g.node if n.op_type == "QLinearSoftmax")
     assert prod[sm.input[0]].op_type == "QLinearConv"
@@ -157,4 +160,61 @@ def test_shapes_read_the_quantized_tensor_and_orphans_go() -> None:
     assert shapes_from_quantized(model) == 1 and model.graph.node[1].input[0] == "xq"
     assert prune_dead_nodes(model) == 1 and [n.op_type for n in model.graph.node] == ["Shape"]
     out, info = optimize_for_ort_cpu(model)
-    assert info == {"shapes_moved": 0, "pruned": 0} and out is not model
+    assert info == {"float_inputs": 0, "shapes_moved": 0, "pruned": 0} and out is not model
+
+
+def _readers(model: onnx.ModelProto, name: str) -> list[onnx.NodeProto]:
+    return [n for n in model.graph.node if name in n.input]
+
+
+def _feeds(model: onnx.ModelProto, node_name: str) -> onnx.NodeProto:
+    """The producer of ``node_name``'s first input."""
+    node = next(n for n in model.graph.node if n.name == node_name)
+    return next(n for n in model.graph.node if node.input[0] in n.output)
+
+
+def test_float_layers_read_float_inputs_with_their_relu_kept(frames) -> None:
+    """A layer moved back to float reads the float tensor, not an 8-bit copy, and the ReLU
+    that the quantizer folded into the removed Q (uint8, zero point 0) is back in its place."""
+    model = prepare_model(hseb_like())
+    ranges = compute_ranges(model, frames, "minmax")
+    q = quantize_with_ranges(model, ranges, "minmax", "cpu", {"logits", "head"})
+    for name in ("logits", "head"):  # both read a ReLU's output in the float model
+        relu = _feeds(q, name)
+        assert relu.op_type == "Relu", name
+        assert _feeds(q, relu.name).op_type == "Conv"  # the float conv output, not a DQ
+    # conv2 stays quantized: it reads the softmax through Q/DQ.
+    assert _feeds(q, "conv2").op_type == "DequantizeLinear"
+    y32 = _run(model, frames)
+    assert np.abs(_run(q, frames) - y32).max() < 0.1 * np.abs(y32).max()
+    # Without the float model to read the folded ReLUs from, the pass is not run.
+    plain = quantize_with_ranges(model, ranges, "minmax", "cpu", set())
+    assert optimize_for_ort_cpu(plain, {"logits"})[1]["float_inputs"] == 0
+
+
+def test_a_pair_read_by_a_quantized_layer_stays() -> None:
+    """x -> Q -> DQ read by a float node and a quantized one: the pair stays; a pair read only
+    by float nodes goes, and the float nodes read x."""
+    s = numpy_helper.from_array(np.array(0.1, np.float32), "s")
+    z = numpy_helper.from_array(np.array(0, np.uint8), "z")
+    nodes = [
+        helper.make_node("Sigmoid", ["input"], ["x"], name="act"),
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q"),
+        helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xf"], name="dq"),
+        helper.make_node("Neg", ["xf"], ["a"], name="float_a"),
+        helper.make_node("Abs", ["xf"], ["b"], name="quantized_b"),
+        helper.make_node("Add", ["a", "b"], ["output"], name="add"),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 2])], [s, z],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    source = helper.make_model(
+        helper.make_graph(nodes[:1], "src", graph.input, graph.output),
+        opset_imports=[helper.make_opsetid("", 19)],
+    )
+    assert unquantize_float_inputs(model, {"float_a"}, source) == 0
+    assert unquantize_float_inputs(model, {"float_a", "quantized_b"}, source) == 1
+    assert [n.op_type for n in model.graph.node] == ["Sigmoid", "Neg", "Abs", "Add"]
+    assert all(n.input[0] == "x" for n in model.graph.node[1:3])
