@@ -24,10 +24,11 @@ Ranges (``method``)
 - ``auto`` (the default): entropy, and minmax when the entropy ranges miss the budget even
   after the fallback: the calibration that suits a model is found by trying (NVIDIA's
   pytorch-quantization ResNet-50 tutorial compares percentile, MSE and entropy). Measured with
-  D6 (docs/default-model.md) on dark-pan.mp4: the TensorRT flavour passes with entropy (0.49
-  dB, two layers in float); the CPU flavour misses with entropy (0.57-0.63 dB whatever moves
-  to float) and holds with minmax (two layers in float for the run's FP32 weights, every
-  layer for the packaged FP16 ones: docs/export.md).
+  D6 (docs/default-model.md) on dark-pan.mp4: the TensorRT flavour passed with entropy (0.49
+  dB, two layers in float); the CPU flavour, before sllen.calib.cpu_graph let float layers
+  read float inputs, missed with entropy (0.57-0.63 dB whatever moved to float) and held
+  only with minmax. The bundled model since (F4) passes both flavours with entropy
+  (docs/export.md).
 Ranges are computed once and saved as JSON (``save_ranges``; by default next to ``dst`` as
 ``<dst stem>.ranges.json``); passing that file as ``ranges=`` rebuilds the same model without
 running the calibration again (the file records the model it belongs to and is refused for
