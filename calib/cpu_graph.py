@@ -173,6 +173,7 @@ def unquantize_float_inputs(
     activation is put back in the Q's place, or removing the Q would remove it too."""
     cons, prod, src_prod = consumers(model), producers(model), producers(source)
     weights = {t.name for t in model.graph.initializer}
+    src_weights = {t.name: t for t in source.graph.initializer}
     outputs = {o.name for o in model.graph.output}
     replace: dict[int, onnx.NodeProto | None] = {}  # id of a removed node -> what takes its place
     rename: dict[str, str] = {}
@@ -197,6 +198,10 @@ def unquantize_float_inputs(
             restored.CopyFrom(act)
             restored.input[0], restored.output[0] = x, f"{x}_float"
             restored.name = f"{act.name or x}_float"
+            for bound in act.input[1:]:  # a Clip's min/max, dropped with the Clip if unused
+                if bound and bound not in weights and bound in src_weights:
+                    model.graph.initializer.append(src_weights[bound])
+                    weights.add(bound)
         replace[id(q)] = restored
         replace |= {id(d): None for d in dqs}
         rename |= {d.output[0]: restored.output[0] if restored else x for d in dqs}

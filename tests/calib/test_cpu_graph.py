@@ -218,3 +218,38 @@ def test_a_pair_read_by_a_quantized_layer_stays() -> None:
     assert unquantize_float_inputs(model, {"float_a", "quantized_b"}, source) == 1
     assert [n.op_type for n in model.graph.node] == ["Sigmoid", "Neg", "Abs", "Add"]
     assert all(n.input[0] == "x" for n in model.graph.node[1:3])
+
+
+def test_a_folded_clip_comes_back_with_its_bounds() -> None:
+    """The quantizer folds a Clip(0, 6) into the Q and drops its bounds; removing the pair
+    puts the Clip back with them, and the graph is valid."""
+    s = numpy_helper.from_array(np.array(0.1, np.float32), "s")
+    z = numpy_helper.from_array(np.array(0, np.uint8), "z")
+    lo = numpy_helper.from_array(np.array(0.0, np.float32), "lo")
+    hi = numpy_helper.from_array(np.array(6.0, np.float32), "hi")
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 2])
+    opset = [helper.make_opsetid("", 19)]
+    source = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Neg", ["input"], ["n"], name="neg"),
+             helper.make_node("Clip", ["n", "lo", "hi"], ["c"], name="clip"),
+             helper.make_node("Abs", ["c"], ["output"], name="float_abs")],
+            "src", [x], [y], [lo, hi],
+        ), opset_imports=opset,
+    )  # fmt: skip
+    # What quantize_static leaves: the Neg writes the Clip's output name into the Q.
+    model = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Neg", ["input"], ["c"], name="neg"),
+             helper.make_node("QuantizeLinear", ["c", "s", "z"], ["cq"], name="q"),
+             helper.make_node("DequantizeLinear", ["cq", "s", "z"], ["cf"], name="dq"),
+             helper.make_node("Abs", ["cf"], ["output"], name="float_abs")],
+            "q", [x], [y], [s, z],
+        ), opset_imports=opset,
+    )  # fmt: skip
+    assert unquantize_float_inputs(model, {"float_abs"}, source) == 1
+    assert [n.op_type for n in model.graph.node] == ["Neg", "Clip", "Abs"]
+    onnx.checker.check_model(model, full_check=True)
+    x_in = np.array([[-8.0, 1.0]], np.float32)
+    np.testing.assert_array_equal(_run(model, x_in), [[6.0, 0.0]])
