@@ -189,11 +189,13 @@ def unquantize_float_inputs(
         if not readers or any(r.name not in float_nodes for r in readers):
             continue
         act, made_by = src_prod.get(x), prod.get(x)
-        folded = act is not None and act.op_type in ("Relu", "Clip")
-        if folded and made_by is not None and made_by.op_type == act.op_type:
-            folded = False  # the activation is still in the graph
         restored = None
-        if folded:
+        # Folded: the float model's activation made x, and the Q/DQ model's producer is not it.
+        if (
+            act is not None
+            and act.op_type in ("Relu", "Clip")
+            and (made_by is None or made_by.op_type != act.op_type)
+        ):
             restored = onnx.NodeProto()
             restored.CopyFrom(act)
             restored.input[0], restored.output[0] = x, f"{x}_float"
