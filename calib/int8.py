@@ -53,12 +53,7 @@ range 1, mean over images)::
     drop = PSNR(FP32(low), gt) - PSNR(INT8(low), gt)      must be <= max_psnr_drop
 
 ``references="frames"`` uses the held-back frames themselves as the references (for
-well-lit material), each darkened at every exposure of ``BUDGET_EXPOSURES`` (the rest of the
-synthesis drawn as above): a random exposure per picture may miss the merely dark inputs,
-where an INT8 file calibrated on darker footage clips (measured on the bundled model, sample
-clip: every layer but one INT8 held 0.38 dB on the held-back frames and -0.09 dB on eight
-photographs at random exposures, but lost 3.8 dB on those photographs at exposure 0.2,
-brightening them); ``references=(low, gt)`` passes real pairs. The report also gives the
+well-lit material); ``references=(low, gt)`` passes real pairs. The report also gives the
 fidelity PSNR(INT8(frame), FP32(frame)) on the held-back frames as they are.
 
 A second set judges the budget on images unlike the calibration frames: ``eval_frames`` with
@@ -131,9 +126,6 @@ __all__ = [
 FALLBACK_SINGLES = 8
 # method="auto": the ranges tried in turn until the budget holds (module docstring).
 AUTO_METHODS = ("entropy", "minmax")
-# references="frames": each picture is darkened at each of these exposures (sllen.evalset's:
-# about 5, 3.6 and 2.3 stops under), so the budget sees dim and merely dark inputs alike.
-BUDGET_EXPOSURES = (0.03, 0.08, 0.2)
 
 
 def few_int8_layers_note(report: dict) -> str | None:
@@ -177,7 +169,7 @@ def budget_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(low, gt)`` for the budget (module docstring). ``holdout`` may be None only when
     ``references`` is a (low, gt) tuple."""
-    from sllen.data.synthesis import SynthesisParams, synthesize_low
+    from sllen.data.synthesis import synthesize_low
 
     if isinstance(references, tuple):
         low, gt = (np.asarray(a, dtype=np.float32) for a in references)
@@ -193,17 +185,9 @@ def budget_pairs(
         raise InputError(
             f"references must be 'enhanced', 'frames' or (low, gt), got {references!r}"
         )
-    if references == "frames":  # each picture at each exposure (module docstring)
-        gt = np.repeat(gt, len(BUDGET_EXPOSURES), axis=0)
-        params = [SynthesisParams(fixed_exposure=e) for e in BUDGET_EXPOSURES] * (
-            len(gt) // len(BUDGET_EXPOSURES)
-        )
-    else:
-        params = [SynthesisParams()] * len(gt)
     low = np.empty_like(gt)
-    for i, (img, cfg) in enumerate(zip(gt, params, strict=True)):
-        rng = np.random.default_rng([seed, i])
-        dark, _ = synthesize_low(img.transpose(1, 2, 0), rng, cfg)
+    for i, img in enumerate(gt):
+        dark, _ = synthesize_low(img.transpose(1, 2, 0), np.random.default_rng([seed, i]))
         low[i] = dark.transpose(2, 0, 1)
     return low, gt
 
