@@ -218,7 +218,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
     if opts.int8:
         assert frames is not None  # loaded above for --int8
         from sllen.calib.frames import budget_eval_frames
-        from sllen.calib.int8 import few_int8_layers_note, quantize_int8
+        from sllen.calib.int8 import dark_calibration_note, few_int8_layers_note, quantize_int8
 
         name = INT8 if opts.target == "tensorrt" else INT8_CPU
         t = time.monotonic()
@@ -251,9 +251,10 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
             f"{opts.max_psnr_drop} dB: {'pass' if b['passes'] else 'FAIL'}; "
             f"{moved} layers moved back to float)"
         )
-        if b["passes"] and (note := few_int8_layers_note(r)):
-            r["notes"].append(note)
-            log(f"[yellow]warning: int8: {note}")
+        for note in (few_int8_layers_note(r), dark_calibration_note(r)):
+            if b["passes"] and note:
+                r["notes"].append(note)
+                log(f"[yellow]warning: int8: {note}")
     return report
 
 

@@ -166,6 +166,8 @@ def test_budget_is_judged_on_every_set(tmp_path) -> None:
     )
     sets = report["budget"]["sets"]
     assert set(sets) == {"holdout", "eval"} and sets["eval"]["frames"] == 3
+    lo, hi = report["input_range"]  # the calibrated range of the network's input
+    assert lo <= 0.0 < hi <= float(x.max()) + 1e-6
     worst = max(sets, key=lambda n: sets[n]["drop_db"])
     assert report["budget"]["worst_set"] == worst
     assert report["budget"]["drop_db"] == sets[worst]["drop_db"]
@@ -263,3 +265,11 @@ def test_few_int8_layers_note_warns_when_most_layers_went_back_to_float() -> Non
     assert int8.few_int8_layers_note(report(5, 5)) is None  # half still INT8
     note = int8.few_int8_layers_note(report(0, 37))
     assert note and "only 0 of 37 layers" in note and "--calib-data" in note
+
+
+def test_dark_calibration_note_warns_when_the_input_range_is_short() -> None:
+    note = int8.dark_calibration_note({"input_range": [0.0, 0.35]})
+    assert note and "0.00-0.35" in note and "--calib-data" in note
+    assert int8.dark_calibration_note({"input_range": [0.0, 0.9]}) is None
+    assert int8.dark_calibration_note({"input_range": []}) is None  # the input not quantized
+    assert int8.dark_calibration_note({}) is None
