@@ -524,10 +524,10 @@ def _sensitivity(
     most on) of keeping each quantized weighted layer in float while all the others stay
     quantized; sorted, largest first."""
     quantized = session(quantize_with_ranges(model, ranges, method, flavour, excluded), threads)
-    loss = _psnr_each(run(session(model, threads), low), gt) - _psnr_each(run(quantized, low), gt)
+    full32 = run(session(model, threads), low)
+    loss = _psnr_each(full32, gt) - _psnr_each(run(quantized, low), gt)
     pick = np.sort(np.argsort(-loss, kind="stable")[:n_frames])
-    sub_low, sub_gt = low[pick], gt[pick]
-    out32 = run(session(model, threads), sub_low)
+    sub_low, sub_gt, out32 = low[pick], gt[pick], full32[pick]
 
     def score(excl: set[str]) -> float:
         q = quantize_with_ranges(model, ranges, method, flavour, excl)
