@@ -32,7 +32,8 @@ Memory: 300 frames of 1920x1088 are 7.5 GB of float32; a request over ``max_byte
 with a message that suggests ``size`` (calibration ranges do not need full resolution; the
 network is fully convolutional, except for the attention's token count).
 
-``split_holdout`` cuts off a brightness-stratified part for the INT8 budget check and
+``split_holdout`` cuts off a brightness-stratified part for the INT8 budget check,
+``brightened_copies`` makes the brighter exposures of dark frames that INT8 calibrates on too, and
 ``synthetic_calibration_frames`` makes dark procedural scenes for when the caller has no data.
 No torch here (sllen.calib runs on machines without it).
 """
@@ -56,6 +57,7 @@ from sllen.runtime.shapes import MULTIPLE
 __all__ = [
     "OVERSAMPLE",
     "VIDEO_SUFFIXES",
+    "brightened_copies",
     "load_calibration_frames",
     "mean_luma",
     "resize_cover",
@@ -427,6 +429,31 @@ def split_holdout(
     mask = np.zeros(n, dtype=bool)
     mask[hold] = True
     return frames[~mask], frames[mask]
+
+
+# brightened_copies: a frame's BRIGHT_PERCENTILE-th value is scaled up to BRIGHT_TARGET.
+BRIGHT_TARGET = 0.9
+BRIGHT_PERCENTILE = 99.5
+BRIGHT_MAX_GAIN = 8.0  # a near-black frame (a fade, a lens cap) is not blown up into noise
+
+
+def brightened_copies(frames: np.ndarray) -> np.ndarray:
+    """Each frame whose ``BRIGHT_PERCENTILE``-th value is below ``BRIGHT_TARGET``, scaled by one
+    gain so that value reaches it (at most ``BRIGHT_MAX_GAIN``; clipped to [0, 1]); brighter
+    frames are left out.
+
+    Why: INT8 ranges cover only what the calibration frames produce, so a file calibrated on
+    dark footage clips the same scenes shot brighter (the sample clip ends at 0.35 of full
+    scale: brighter inputs came out up to 4 dB worse). The copies extend every range towards
+    what a brighter exposure of the same content produces, not just the input's.
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    if len(frames) == 0:
+        return frames
+    level = np.percentile(frames.reshape(len(frames), -1), BRIGHT_PERCENTILE, axis=1)
+    dim = level < BRIGHT_TARGET
+    gain = np.minimum(BRIGHT_TARGET / np.maximum(level[dim], 1e-6), BRIGHT_MAX_GAIN)
+    return np.clip(frames[dim] * gain[:, None, None, None], 0.0, 1.0).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------- synthetic

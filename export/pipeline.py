@@ -49,6 +49,8 @@ class ExportOptions:
     calib_count: int = 300
     calib_size: tuple[int, int] = (256, 256)
     calib_method: str = "auto"
+    # Calibrate on brightened copies of the dim frames too (sllen.calib.int8: brighten).
+    calib_brighten: bool = True
     # Images unlike the calibration frames the INT8 budget is judged on as well (None: the
     # built-in evaluation photographs where installed, else generated scenes).
     eval_data: list[Path] = field(default_factory=list)
@@ -234,6 +236,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
             flavour=opts.target,
             max_psnr_drop=opts.max_psnr_drop,
             ranges=opts.ranges,
+            brighten=opts.calib_brighten,
             eval_frames=eval_frames,
             eval_references=eval_refs,
             threads=opts.threads,

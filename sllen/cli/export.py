@@ -34,6 +34,13 @@ def export_command(
             "or minmax."
         ),
     ] = "auto",
+    calib_brighten: Annotated[
+        bool,
+        Opt(
+            help="Also calibrate INT8 on each dim frame brightened to full scale, so brighter "
+            "inputs than the footage's are not clipped."
+        ),
+    ] = True,
     target: Annotated[
         str,
         Opt(
@@ -108,6 +115,7 @@ def export_command(
         calib_data=list(calib_data or []),
         calib_count=calib_count,
         calib_method=calib_method,
+        calib_brighten=calib_brighten,
         target=target,
         max_psnr_drop=max_psnr_drop,
         eval_data=list(eval_data or []),

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sllen.calib.frames import (
+    brightened_copies,
     load_calibration_frames,
     mean_luma,
     resize_cover,
@@ -167,3 +168,21 @@ def test_few_frames_are_warned_about() -> None:
     assert note is not None and "only 3 calibration frames" in note and "\n" not in note
     assert few_frames_note(1) is not None and "1 calibration frame:" in (few_frames_note(1) or "")
     assert few_frames_note(FEW_FRAMES) is None and few_frames_note(300) is None
+
+
+def test_brightened_copies_reach_the_target_and_skip_bright_frames() -> None:
+    from sllen.calib.frames import BRIGHT_MAX_GAIN, BRIGHT_PERCENTILE, BRIGHT_TARGET
+
+    rng = np.random.default_rng(0)
+    dim = rng.uniform(0, 0.3, (2, 3, 16, 16)).astype(np.float32)
+    bright = rng.uniform(0, 1, (1, 3, 16, 16)).astype(np.float32)
+    black = np.full((1, 3, 16, 16), 0.01, np.float32)
+    out = brightened_copies(np.concatenate([dim, bright, black]))
+    assert out.shape == (3, 3, 16, 16) and out.dtype == np.float32
+    level = np.percentile(out[:2].reshape(2, -1), BRIGHT_PERCENTILE, axis=1)
+    np.testing.assert_allclose(level, BRIGHT_TARGET, rtol=1e-4)
+    for copy, frame in zip(out[:2], dim, strict=True):  # one gain per frame, clipped at 1
+        gain = copy / frame
+        np.testing.assert_allclose(gain[copy < 1], gain.flat[0], rtol=1e-5)
+    np.testing.assert_allclose(out[2], 0.01 * BRIGHT_MAX_GAIN)  # near-black: gain capped
+    assert out.max() <= 1.0 and brightened_copies(dim[:0]).shape == (0, 3, 16, 16)

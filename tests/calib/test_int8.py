@@ -165,12 +165,57 @@ def test_budget_is_judged_on_every_set(tmp_path) -> None:
         src, tmp_path / "q.onnx", x, method="minmax", eval_frames=gt, max_psnr_drop=5
     )
     sets = report["budget"]["sets"]
-    assert set(sets) == {"holdout", "eval"} and sets["eval"]["frames"] == 3
+    # Each picture at each budget exposure.
+    assert set(sets) == {"holdout", "eval"} and sets["eval"]["frames"] == 3 * 3
     lo, hi = report["input_range"]  # the calibrated range of the network's input
-    assert lo <= 0.0 < hi <= float(x.max()) + 1e-6
+    assert lo <= 0.0 < hi <= 1.0  # the frames' brightened copies included
     worst = max(sets, key=lambda n: sets[n]["drop_db"])
     assert report["budget"]["worst_set"] == worst
     assert report["budget"]["drop_db"] == sets[worst]["drop_db"]
+
+
+def test_well_lit_references_are_darkened_at_every_budget_exposure(monkeypatch) -> None:
+    import sllen.data.synthesis as synthesis
+
+    exposures: list[float | None] = []
+    real = synthesis.synthesize_low
+
+    def record(img, rng, cfg=None):
+        exposures.append(cfg.fixed_exposure if cfg else None)
+        return real(img, rng, cfg)
+
+    gt = synthetic_calibration_frames(2, (32, 32), seed=5) ** 0.5
+    monkeypatch.setattr(synthesis, "synthesize_low", record)
+    low, ref = int8.budget_pairs(None, gt, "frames", seed=3)
+    n = len(int8.BUDGET_EXPOSURES)
+    assert low.shape == ref.shape == (2 * n, *gt.shape[1:])
+    np.testing.assert_array_equal(ref[:n], np.repeat(gt[:1], n, axis=0))
+    assert exposures == list(int8.BUDGET_EXPOSURES) * 2
+    assert np.all(low[::n].mean(axis=(1, 2, 3)) < low[n - 1 :: n].mean(axis=(1, 2, 3)))
+
+
+def test_brightened_copies_widen_the_ranges_to_brighter_inputs(tmp_path) -> None:
+    # Dark frames only: without the copies the input's range ends where the frames do, and a
+    # brighter exposure of the same scenes is clipped at the first quantizer.
+    src = conv_model(tmp_path / "convs.onnx")
+    dark = synthetic_calibration_frames(8, (32, 32), seed=1) * 0.3
+    reports = {
+        on: quantize_int8(
+            src, tmp_path / f"q{on}.onnx", dark, method="minmax", brighten=on, max_psnr_drop=99
+        )
+        for on in (False, True)
+    }
+    assert reports[False]["input_range"][1] <= dark.max()
+    assert reports[True]["input_range"][1] == pytest.approx(1.0, abs=0.02)
+    header = load_ranges(reports[True]["ranges_path"], prepare_model(src))[1]
+    assert header["info"]["brightened_copies"] == header["info"]["frames"] > 0
+    bright = np.clip(dark[:3] * 3, 0, 1)
+    ref = run(session(prepare_model(src), threads=1), bright)
+    err = {
+        on: float(np.abs(run(session(r["path"], threads=1), bright) - ref).mean())
+        for on, r in reports.items()
+    }
+    assert err[True] < 0.5 * err[False]
 
 
 def test_sensitivity_is_measured_on_the_pairs_that_lose_most(tmp_path, monkeypatch) -> None:
