@@ -444,7 +444,7 @@ def brightened_copies(frames: np.ndarray) -> np.ndarray:
 
     Why: INT8 ranges cover only what the calibration frames produce, so a file calibrated on
     dark footage clips the same scenes shot brighter (the sample clip ends at 0.35 of full
-    scale: brighter inputs came out up to 4 dB worse). The copies extend every range towards
+    scale: inputs 2.3 stops under came out 3.3 dB worse). The copies extend every range towards
     what a brighter exposure of the same content produces, not just the input's.
     """
     frames = np.asarray(frames, dtype=np.float32)
