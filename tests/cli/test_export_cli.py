@@ -81,10 +81,14 @@ def test_cpu_flavour_is_labelled(weights: Path, tmp_path: Path) -> None:
         "12",
         "--calib-method",
         "minmax",
+        "--no-calib-brighten",
         "--out",
         str(out),
     )
     assert r.returncode == 0, r.stderr
+    int8 = json.loads((out / "report.json").read_text())["files"]["int8_cpu"]
+    assert int8["brightened_copies"] == 0  # --no-calib-brighten: the generated frames alone
+    assert ("calibration frames are dark" in r.stdout) == (int8["input_range"][1] < 0.5)
     meta = {p.key: p.value for p in onnx.load(str(out / "sllen.int8-cpu.onnx")).metadata_props}
     assert meta["sllen_int8_flavour"] == "cpu"
     # --target cpu: ONNX Runtime's linear-memory attention in both files, and no engine
