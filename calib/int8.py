@@ -66,8 +66,8 @@ synthesis drawn as above): a random exposure per picture may miss the merely dar
 where an INT8 file calibrated on darker footage clips (the bundled model on the sample clip,
 without the brightened copies: 0.38 dB on the held-back frames, -0.09 dB on eight photographs
 at random exposures, 3.3 dB on them at exposure 0.2); ``references=(low, gt)`` passes real
-pairs. The report also gives the
-fidelity PSNR(INT8(frame), FP32(frame)) on the held-back frames as they are.
+pairs. The report also gives the fidelity PSNR(INT8(frame), FP32(frame)) on the held-back
+frames as they are.
 
 A second set judges the budget on images unlike the calibration frames: ``eval_frames`` with
 ``eval_references`` ("enhanced", "frames" or (low, gt), as ``references``; sllen-export's
