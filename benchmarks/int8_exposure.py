@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from sllen.calib.budget import BUDGET_EXPOSURES, budget_pairs, psnr_each
 from sllen.calib.frames import (
     brightened_copies,
     budget_eval_frames,
@@ -27,14 +28,7 @@ from sllen.calib.frames import (
     split_holdout,
 )
 from sllen.calib.graph import attention_nodes, output_nodes, run, session
-from sllen.calib.int8 import (
-    BUDGET_EXPOSURES,
-    _psnr_each,
-    budget_pairs,
-    compute_ranges,
-    prepare_model,
-    quantize_with_ranges,
-)
+from sllen.calib.int8 import compute_ranges, prepare_model, quantize_with_ranges
 from sllen.runtime.exposure import linear_to_srgb, srgb_to_linear
 
 
@@ -82,7 +76,7 @@ def main() -> None:
             q = session(quantize_with_ranges(model, ranges, method, "tensorrt", excluded), 1)
             drop = {}
             for k, (low, gt) in sets.items():
-                drop[k] = _psnr_each(out32[k], gt) - _psnr_each(run(q, low), gt)
+                drop[k] = psnr_each(out32[k], gt) - psnr_each(run(q, low), gt)
             n = len(BUDGET_EXPOSURES)
             per = " ".join(
                 f"{e}: {drop['photos'][i::n].mean():+.2f}" for i, e in enumerate(BUDGET_EXPOSURES)

@@ -50,30 +50,9 @@ TensorRT fuses FP16 attention, INT8 attention only for head sizes 16/32/64 up to
 the output layers (the last convolution and the sigmoid): users report INT8 image-to-image
 models coming out darker or with clipped highlights (e.g. NVIDIA/TensorRT#1187).
 
-Budget definition (``max_psnr_drop``, default 0.5 dB)
-A held-back part of the frames (``holdout_fraction``, brightness-stratified, never used for the
-ranges) is turned into pairs with a ground truth: the reference ``gt`` is the FP32 model's
-enhanced output of each held-back frame (a well-lit picture of real deployment content), and
-the input ``low`` is that reference darkened by sllen.data.synthesis (``synthesize_low``, seeded:
-exposure, colour cast, uneven light, sensor noise). Then, with sllen's PSNR protocol (RGB,
-range 1, mean over images)::
-
-    drop = PSNR(FP32(low), gt) - PSNR(INT8(low), gt)      must be <= max_psnr_drop
-
-``references="frames"`` uses the held-back frames themselves as the references (for
-well-lit material), each darkened at every exposure of ``BUDGET_EXPOSURES`` (the rest of the
-synthesis drawn as above): a random exposure per picture may miss the merely dark inputs,
-where an INT8 file calibrated on darker footage clips (the bundled model on the sample clip,
-without the brightened copies: 0.38 dB on the held-back frames, -0.09 dB on eight photographs
-at random exposures, 3.3 dB on them at exposure 0.2); ``references=(low, gt)`` passes real
-pairs. The report also gives the fidelity PSNR(INT8(frame), FP32(frame)) on the held-back
-frames as they are.
-
-A second set judges the budget on images unlike the calibration frames: ``eval_frames`` with
-``eval_references`` ("enhanced", "frames" or (low, gt), as ``references``; sllen-export's
-``--eval-data``, by default darkened evaluation photographs or generated scenes:
-sllen.calib.frames.budget_eval_frames). Each set gets its own drop in the report; the budget
-holds when it holds on every set.
+Budget (``max_psnr_drop``, default 0.5 dB): the PSNR drop against FP32 on held-back frames
+and on a second set of images unlike them, as sllen.calib.budget defines it; it holds when it
+holds on every set.
 
 When the drop is over budget: leave-one-out sensitivity on the ``sensitivity_frames`` pairs
 of the worst set that lose most (PSNR of the fully quantized model against FP32's): for every
@@ -97,6 +76,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from sllen.calib.budget import BUDGET_EXPOSURES, budget_pairs, measure_budget, psnr_each
 from sllen.calib.frames import brightened_copies, split_holdout
 from sllen.calib.graph import (
     attention_nodes,
@@ -122,6 +102,7 @@ from sllen.calib.ranges import (
 from sllen.runtime.errors import InputError
 
 __all__ = [
+    "BUDGET_EXPOSURES",
     "FLAVOURS",
     "dark_calibration_note",
     "few_int8_layers_note",
@@ -140,9 +121,6 @@ __all__ = [
 FALLBACK_SINGLES = 8
 # method="auto": the ranges tried in turn until the budget holds (module docstring).
 AUTO_METHODS = ("entropy", "minmax")
-# references="frames": each picture is darkened at each of these exposures (sllen.evalset's:
-# about 5, 3.6 and 2.3 stops under), so the budget sees dim and merely dark inputs alike.
-BUDGET_EXPOSURES = (0.03, 0.08, 0.2)
 # dark_calibration_note: an input range ending below this clips merely dark inputs.
 DARK_INPUT_MAX = 0.5
 
@@ -196,58 +174,6 @@ def fallback_groups(nodes: list[str], singles: int = FALLBACK_SINGLES) -> list[l
         if i >= singles:
             size *= 2
     return groups
-
-
-# ---------------------------------------------------------------------------- budget
-
-
-def budget_pairs(
-    fp32_sess, holdout: np.ndarray | None, references="enhanced", seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(low, gt)`` for the budget (module docstring). ``holdout`` may be None only when
-    ``references`` is a (low, gt) tuple."""
-    from sllen.data.synthesis import SynthesisParams, synthesize_low
-
-    if isinstance(references, tuple):
-        low, gt = (np.asarray(a, dtype=np.float32) for a in references)
-        if low.shape != gt.shape:
-            raise InputError(f"reference pairs differ in shape: {low.shape} vs {gt.shape}")
-        return low, gt
-    assert holdout is not None, "holdout frames are needed unless references is (low, gt)"
-    if references == "enhanced":
-        gt = np.clip(run(fp32_sess, holdout), 0.0, 1.0)
-    elif references == "frames":
-        gt = np.asarray(holdout, dtype=np.float32)
-    else:
-        raise InputError(
-            f"references must be 'enhanced', 'frames' or (low, gt), got {references!r}"
-        )
-    if references == "frames":  # each picture at each exposure (module docstring)
-        gt = np.repeat(gt, len(BUDGET_EXPOSURES), axis=0)
-        params = [SynthesisParams(fixed_exposure=e) for e in BUDGET_EXPOSURES] * (
-            len(gt) // len(BUDGET_EXPOSURES)
-        )
-    else:
-        params = [SynthesisParams()] * len(gt)
-    low = np.empty_like(gt)
-    for i, (img, cfg) in enumerate(zip(gt, params, strict=True)):
-        dark, _ = synthesize_low(img.transpose(1, 2, 0), np.random.default_rng([seed, i]), cfg)
-        low[i] = dark.transpose(2, 0, 1)
-    return low, gt
-
-
-def _psnr_each(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """PSNR of each image, outputs clipped to [0, 1] (sllen's protocol, per image)."""
-    return np.array(
-        [psnr_db(np.clip(p[None], 0, 1), g[None]) for p, g in zip(pred, gt, strict=True)]
-    )
-
-
-def _budget(sess8, low: np.ndarray, gt: np.ndarray, out32: np.ndarray):
-    """(PSNR of FP32 vs gt, PSNR of INT8 vs gt, drop) with outputs clipped to [0, 1]."""
-    p32 = psnr_db(np.clip(out32, 0, 1), gt)
-    p8 = psnr_db(np.clip(run(sess8, low), 0, 1), gt)
-    return p32, p8, p32 - p8
 
 
 # ---------------------------------------------------------------------------- main
@@ -431,7 +357,7 @@ def _quantize_int8(
     def evaluate(q: onnx.ModelProto) -> dict[str, tuple[float, float, float]]:
         """(PSNR FP32, PSNR INT8, drop) per budget set."""
         sess8 = session(q, threads)
-        return {n: _budget(sess8, low, gt, out32[n]) for n, (low, gt) in sets.items()}
+        return {n: measure_budget(sess8, low, gt, out32[n]) for n, (low, gt) in sets.items()}
 
     def worst(scores: dict[str, tuple[float, float, float]]) -> str:
         return max(scores, key=lambda n: scores[n][2])
@@ -561,13 +487,13 @@ def _sensitivity(
     quantized; sorted, largest first."""
     quantized = session(quantize_with_ranges(model, ranges, method, flavour, excluded), threads)
     full32 = run(session(model, threads), low)
-    loss = _psnr_each(full32, gt) - _psnr_each(run(quantized, low), gt)
+    loss = psnr_each(full32, gt) - psnr_each(run(quantized, low), gt)
     pick = np.sort(np.argsort(-loss, kind="stable")[:n_frames])
     sub_low, sub_gt, out32 = low[pick], gt[pick], full32[pick]
 
     def score(excl: set[str]) -> float:
         q = quantize_with_ranges(model, ranges, method, flavour, excl)
-        return _budget(session(q, threads), sub_low, sub_gt, out32)[1]
+        return measure_budget(session(q, threads), sub_low, sub_gt, out32)[1]
 
     base = score(set(excluded))
     gains = []

@@ -174,26 +174,6 @@ def test_budget_is_judged_on_every_set(tmp_path) -> None:
     assert report["budget"]["drop_db"] == sets[worst]["drop_db"]
 
 
-def test_well_lit_references_are_darkened_at_every_budget_exposure(monkeypatch) -> None:
-    import sllen.data.synthesis as synthesis
-
-    exposures: list[float | None] = []
-    real = synthesis.synthesize_low
-
-    def record(img, rng, cfg=None):
-        exposures.append(cfg.fixed_exposure if cfg else None)
-        return real(img, rng, cfg)
-
-    gt = synthetic_calibration_frames(2, (32, 32), seed=5) ** 0.5
-    monkeypatch.setattr(synthesis, "synthesize_low", record)
-    low, ref = int8.budget_pairs(None, gt, "frames", seed=3)
-    n = len(int8.BUDGET_EXPOSURES)
-    assert low.shape == ref.shape == (2 * n, *gt.shape[1:])
-    np.testing.assert_array_equal(ref[:n], np.repeat(gt[:1], n, axis=0))
-    assert exposures == list(int8.BUDGET_EXPOSURES) * 2
-    assert np.all(low[::n].mean(axis=(1, 2, 3)) < low[n - 1 :: n].mean(axis=(1, 2, 3)))
-
-
 def test_brightened_copies_widen_the_ranges_to_brighter_inputs(tmp_path) -> None:
     # Dark frames only: without the copies the input's range ends where the frames do, and a
     # brighter exposure of the same scenes is clipped at the first quantizer.
@@ -227,13 +207,13 @@ def test_sensitivity_is_measured_on_the_pairs_that_lose_most(tmp_path, monkeypat
     low = np.concatenate([dark[:3], np.full_like(dark[:2], 0.9), dark[3:]])
     gt = run(session(model, threads=1), low)  # what FP32 makes of them: the drop is INT8's
     seen: list[float] = []
-    budget = int8._budget
+    budget = int8.measure_budget
 
     def record(sess8, low, gt_, out32):
         seen.extend(low.mean(axis=(1, 2, 3)).tolist())
         return budget(sess8, low, gt_, out32)
 
-    monkeypatch.setattr(int8, "_budget", record)
+    monkeypatch.setattr(int8, "measure_budget", record)
     int8._sensitivity(model, ranges, "minmax", "tensorrt", {"head"}, low, gt, 2, 1)
     assert seen and min(seen) == pytest.approx(0.9)  # only the bright pairs were scored
 
