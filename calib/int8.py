@@ -76,7 +76,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from sllen.calib.budget import BUDGET_EXPOSURES, budget_pairs, measure_budget, psnr_each
+from sllen.calib.budget import budget_pairs, measure_budget, psnr_each
 from sllen.calib.frames import brightened_copies, split_holdout
 from sllen.calib.graph import (
     attention_nodes,
@@ -102,7 +102,6 @@ from sllen.calib.ranges import (
 from sllen.runtime.errors import InputError
 
 __all__ = [
-    "BUDGET_EXPOSURES",
     "FLAVOURS",
     "dark_calibration_note",
     "few_int8_layers_note",
