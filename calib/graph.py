@@ -33,6 +33,7 @@ __all__ = [
     "PSNR_MAX_DB",
     "attention_nodes",
     "capture",
+    "input_nodes",
     "consumers",
     "copy_metadata",
     "ensure_node_names",
@@ -59,6 +60,7 @@ _LAYOUT_OPS = {
 }  # fmt: skip
 _PROJECTION_OPS = {"Conv", "MatMul", "Gemm"}
 _WEIGHTED_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
+_SHAPE_OPS = {"Shape", "Size"}  # read a tensor's shape, not its values
 # One node for the whole attention product (sllen-export --attention mha writes the first).
 FUSED_ATTENTION_OPS = {("com.microsoft", "MultiHeadAttention"), ("com.microsoft", "Attention")}
 FUSED_ATTENTION_OPS |= {("", "Attention"), ("ai.onnx", "Attention")}
@@ -248,6 +250,22 @@ def output_nodes(model: onnx.ModelProto, convs: int = 1) -> list[str]:
                     break
             data = [i for i in node.input if i and i not in consts]
             node = prod.get(data[0]) if data else None
+    return [n.name for n in model.graph.node if n.name in found]
+
+
+def input_nodes(model: onnx.ModelProto) -> list[str]:
+    """The first weighted layer on each data path from the graph inputs, and every node before
+    it (for SLLEN: the first 3x3 conv, which reads the image itself)."""
+    cons = consumers(model)
+    found: set[str] = set()
+    tensors = [i.name for i in model.graph.input]
+    while tensors:
+        for node in cons.get(tensors.pop(), []):
+            if node.op_type in _SHAPE_OPS or node.name in found:
+                continue
+            found.add(node.name)
+            if node.op_type not in _WEIGHTED_OPS:
+                tensors.extend(node.output)
     return [n.name for n in model.graph.node if n.name in found]
 
 

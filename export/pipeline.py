@@ -58,6 +58,7 @@ class ExportOptions:
     # (ONNX Runtime: linear-memory "mha" attention, asymmetric uint8 INT8; no engines).
     target: str = "tensorrt"
     max_psnr_drop: float = 0.5
+    max_ssim_drop: float = 0.01
     fp16_budget_db: float = 40.0
     # auto: mha for --target cpu; decomposed for tensorrt, plugin engine where it does not fuse
     attention: str = "auto"
@@ -235,6 +236,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
             method=opts.calib_method,
             flavour=opts.target,
             max_psnr_drop=opts.max_psnr_drop,
+            max_ssim_drop=opts.max_ssim_drop,
             ranges=opts.ranges,
             brighten=opts.calib_brighten,
             eval_frames=eval_frames,
@@ -247,12 +249,14 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
         r["budget"]["eval_data"] = eval_text
         report["files"]["int8" if opts.target == "tensorrt" else "int8_cpu"] = r
         b = r["budget"]
-        drops = ", ".join(f"{k} {v['drop_db']:.2f} dB" for k, v in b["sets"].items())
+        drops = ", ".join(
+            f"{k} {v['drop_db']:.2f} dB / SSIM {v['ssim_drop']:.3f}" for k, v in b["sets"].items()
+        )
         moved = sum(len(f["nodes"]) for f in r["fallback"])
         log(
-            f"int8 ({opts.target}): {written} ({r['method']} ranges; PSNR drop {drops}; budget "
-            f"{opts.max_psnr_drop} dB: {'pass' if b['passes'] else 'FAIL'}; "
-            f"{moved} layers moved back to float)"
+            f"int8 ({opts.target}): {written} ({r['method']} ranges; drop {drops}; budget "
+            f"{opts.max_psnr_drop} dB / SSIM {opts.max_ssim_drop}: "
+            f"{'pass' if b['passes'] else 'FAIL'}; {moved} layers moved back to float)"
         )
         for note in (few_int8_layers_note(r), dark_calibration_note(r)):
             if b["passes"] and note:
@@ -465,11 +469,15 @@ def check_budgets_of(report: dict[str, Any]) -> None:
             kept.append(f["file"])
             b = f["budget"]
             tried = " and ".join(a["method"] for a in f.get("attempts", [])) or f["method"]
+            ssim = (
+                f" and {b['ssim_drop']:.3f} SSIM" if "ssim_drop" in b else ""
+            )  # reports written before the SSIM budget have none
+            limit = f" / {b['max_ssim_drop']} SSIM" if "max_ssim_drop" in b else ""
             failed.append(
-                f"int8 loses {b['drop_db']:.2f} dB on the {b['worst_set']} set even with "
+                f"int8 loses {b['drop_db']:.2f} dB{ssim} on the {b['worst_set']} set even with "
                 f"{len(f['excluded'])} layers in float ({tried} ranges), over the "
-                f"{b['max_psnr_drop_db']} dB budget (--max-psnr-drop; calibrate on more varied "
-                "footage with --calib-data)"
+                f"{b['max_psnr_drop_db']} dB{limit} budget (--max-psnr-drop, --max-ssim-drop; "
+                "calibrate on more varied footage with --calib-data)"
             )
     if failed:
         raise BudgetError(

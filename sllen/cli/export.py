@@ -49,6 +49,9 @@ def export_command(
         ),
     ] = "tensorrt",
     max_psnr_drop: Annotated[float, Opt(help="INT8 budget against FP32, in dB.")] = 0.5,
+    max_ssim_drop: Annotated[
+        float, Opt(help="INT8 budget against FP32: largest SSIM drop (catches grain).")
+    ] = 0.01,
     eval_data: Annotated[
         list[Path] | None,
         Opt(
@@ -118,6 +121,7 @@ def export_command(
         calib_brighten=calib_brighten,
         target=target,
         max_psnr_drop=max_psnr_drop,
+        max_ssim_drop=max_ssim_drop,
         eval_data=list(eval_data or []),
         fp16_budget_db=fp16_budget_db,
         ranges=ranges,
@@ -148,9 +152,12 @@ def export_command(
             budget = ("pass" if f["passes_budget"] else "FAIL") + f" (>= {f['budget_db']:.0f} dB)"
         else:
             b = f["budget"]
-            check = "drop " + ", ".join(f"{k} {v['drop_db']:.2f}" for k, v in b["sets"].items())
-            check += " dB vs FP32"
-            budget = ("pass" if b["passes"] else "FAIL") + f" (<= {b['max_psnr_drop_db']} dB)"
+            check = "drop " + ", ".join(
+                f"{k} {v['drop_db']:.2f} dB / {v['ssim_drop']:.3f}" for k, v in b["sets"].items()
+            )
+            check += " SSIM vs FP32"
+            limits = f"{b['max_psnr_drop_db']} dB / {b['max_ssim_drop']}"
+            budget = ("pass" if b["passes"] else "FAIL") + f" (<= {limits})"
         table.add_row(f["file"], precision, f"{f['mb']:.2f}", check, budget)
     if report.get("files"):
         console.print(table)

@@ -1,11 +1,14 @@
-"""The INT8 budget's pairs: well-lit references darkened at every budget exposure."""
+"""The INT8 budget: well-lit references darkened at every budget exposure; the PSNR and SSIM
+drops."""
 
 from __future__ import annotations
 
 import numpy as np
+from quant_graphs import conv_model
 
 from sllen.calib import budget
 from sllen.calib.frames import synthetic_calibration_frames
+from sllen.calib.graph import run, session
 
 
 def test_well_lit_references_are_darkened_at_every_budget_exposure(monkeypatch) -> None:
@@ -26,3 +29,31 @@ def test_well_lit_references_are_darkened_at_every_budget_exposure(monkeypatch) 
     np.testing.assert_array_equal(ref[:n], np.repeat(gt[:1], n, axis=0))
     assert exposures == list(budget.BUDGET_EXPOSURES) * 2
     assert np.all(low[::n].mean(axis=(1, 2, 3)) < low[n - 1 :: n].mean(axis=(1, 2, 3)))
+
+
+def test_grain_shows_in_the_ssim_drop_more_than_in_the_psnr_drop(tmp_path) -> None:
+    # An "INT8" output that adds fine grain to FP32's: small in PSNR terms, large in SSIM's.
+    sess = session(conv_model(tmp_path / "convs.onnx"), threads=1)
+    low = synthetic_calibration_frames(3, (48, 48), seed=1)
+    out32 = run(sess, low)
+    same = budget.measure_budget(sess, low, out32, out32)
+    assert same.drop == 0.0 and same.ssim_drop == 0.0 and same.ssim_fp32 == 1.0
+
+    class Grainy:  # a session whose outputs carry +-1/64 grain
+        def __init__(self) -> None:
+            self.rng = np.random.default_rng(0)
+
+        def get_inputs(self):
+            return sess.get_inputs()
+
+        def get_outputs(self):
+            return sess.get_outputs()
+
+        def run(self, names, feeds):
+            [y] = sess.run(names, feeds)
+            return [y + self.rng.choice([-1, 1], y.shape).astype(np.float32) / 64]
+
+    grainy = budget.measure_budget(Grainy(), low, out32, out32)
+    assert 30 < grainy.psnr_int8 < 40 and grainy.ssim_drop > 0.1
+    each = budget.ssim_each(out32, out32)
+    assert each.shape == (3,) and np.all(each == 1.0)

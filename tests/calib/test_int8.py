@@ -1,5 +1,6 @@
-"""INT8 Q/DQ: TensorRT flavour (symmetric, per-channel, attention and output in float), CPU
-flavour, reusable ranges, entropy calibration that really differs from MinMax, the budget."""
+"""INT8 Q/DQ: TensorRT flavour (symmetric, per-channel, attention, input and output layers in
+float), CPU flavour, reusable ranges, entropy calibration that really differs from MinMax, the
+budget (PSNR and SSIM drops)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,14 @@ def test_tensorrt_flavour_is_symmetric_per_channel_with_float_attention_and_outp
     assert not info["attention_quantized"] and not info["output_quantized"]
     assert any("hsbab" in n.lower() for n in info["float_layers"])  # attention stays float
     reasons = set(trt["excluded"].values())
-    assert {"attention (HSBAB)", "output layer"} <= reasons
+    assert {"attention (HSBAB)", "output layer", "input layer"} <= reasons
+    # The image itself is never quantized: the first conv reads the float input.
+    [first] = [n for n, why in trt["excluded"].items() if why == "input layer"]
+    assert first not in info["quantized_layers"] and first in info["float_layers"]
+    q = onnx.load(trt["path"])
+    assert "QuantizeLinear" not in {
+        n.op_type for n in q.graph.node if q.graph.input[0].name in n.input
+    }
     # Runs in ONNX Runtime, float32 I/O, and close to the FP32 model.
     out = run(session(trt["path"], threads=1), frames[:2])
     assert out.shape == frames[:2].shape and out.dtype == np.float32
@@ -49,6 +57,8 @@ def test_tensorrt_flavour_is_symmetric_per_channel_with_float_attention_and_outp
     budget = trt["budget"]
     assert budget["passes"] and budget["drop_db"] <= 0.5
     assert budget["psnr_fp32_db"] > 0 and "sllen.data.synthesis" in budget["definition"]
+    assert budget["ssim_drop"] <= budget["max_ssim_drop"] == 0.01
+    assert 0 < budget["ssim_int8"] <= 1 and 0 < budget["ssim_fp32"] <= 1
     if trt["float16_elsewhere"]:
         assert "float16" in info["float_dtypes"]
     else:
@@ -122,7 +132,7 @@ def test_over_budget_moves_the_most_sensitive_layer_back_to_float(tmp_path) -> N
     x = synthetic_calibration_frames(6, (32, 32), seed=2)
     report = quantize_int8(
         src, tmp_path / "q.onnx", x, method="minmax", max_psnr_drop=-100.0,
-        max_fallback_layers=1, sensitivity_frames=1,
+        max_fallback_layers=1, sensitivity_frames=1, exclude_input=False,
     )  # fmt: skip
     assert [s["node"] for s in report["sensitivity"]] and len(report["sensitivity"]) == 2
     assert {s["node"] for s in report["sensitivity"]} == {"conv1", "conv2"}  # head excluded
@@ -141,11 +151,29 @@ def test_fallback_keeps_going_until_no_layer_is_quantized(tmp_path) -> None:
     x = synthetic_calibration_frames(6, (32, 32), seed=2)
     (tmp_path / "q.onnx").write_bytes(b"an older export")  # must not survive a failed one
     report = quantize_int8(
-        src, tmp_path / "q.onnx", x, method="minmax", max_psnr_drop=-100.0, sensitivity_frames=1
-    )
+        src, tmp_path / "q.onnx", x, method="minmax", max_psnr_drop=-100.0, sensitivity_frames=1,
+        exclude_input=False,
+    )  # fmt: skip
     moved = [n for f in report["fallback"] for n in f["nodes"]]
     assert sorted(moved) == ["conv1", "conv2"] and report["quantized_layers"] == []
     assert not report["budget"]["passes"] and not (tmp_path / "q.onnx").exists()
+
+
+def test_an_ssim_drop_alone_fails_the_budget_and_ranks_layers_by_ssim(tmp_path) -> None:
+    src = conv_model(tmp_path / "convs.onnx")
+    x = synthetic_calibration_frames(6, (32, 32), seed=2)
+    report = quantize_int8(
+        src, tmp_path / "q.onnx", x, method="minmax", max_psnr_drop=99.0, max_ssim_drop=-1.0,
+        sensitivity_frames=1,
+    )  # fmt: skip
+    budget = report["budget"]
+    assert budget["drop_db"] <= 99.0 and budget["ssim_drop"] > -1.0  # only SSIM is over
+    assert not budget["passes"] and report["excluded"]["conv1"] == "input layer"
+    assert [s["node"] for s in report["sensitivity"]] == ["conv2"]  # conv1 and head excluded
+    assert "gain_ssim" in report["sensitivity"][0]
+    assert report["excluded"]["conv2"].endswith("SSIM in float")
+    assert report["fallback"][0]["nodes"] == ["conv2"] and "ssim_drop" in report["fallback"][0]
+    assert report["path"].endswith("q.over-budget.onnx")
 
 
 def test_fallback_groups_are_single_then_doubling() -> None:
@@ -206,16 +234,17 @@ def test_sensitivity_is_measured_on_the_pairs_that_lose_most(tmp_path, monkeypat
     ranges = compute_ranges(model, dark, "minmax")
     low = np.concatenate([dark[:3], np.full_like(dark[:2], 0.9), dark[3:]])
     gt = run(session(model, threads=1), low)  # what FP32 makes of them: the drop is INT8's
-    seen: list[float] = []
-    budget = int8.measure_budget
+    scored: list[np.ndarray] = []
+    each = int8.psnr_each
 
-    def record(sess8, low, gt_, out32):
-        seen.extend(low.mean(axis=(1, 2, 3)).tolist())
-        return budget(sess8, low, gt_, out32)
+    def record(pred, gt_):
+        scored.append(gt_)
+        return each(pred, gt_)
 
-    monkeypatch.setattr(int8, "measure_budget", record)
+    monkeypatch.setattr(int8, "psnr_each", record)
     int8._sensitivity(model, ranges, "minmax", "tensorrt", {"head"}, low, gt, 2, 1)
-    assert seen and min(seen) == pytest.approx(0.9)  # only the bright pairs were scored
+    picked = [g for g in scored if len(g) < len(gt)]  # the leave-one-out scores
+    assert picked and all(np.array_equal(g, gt[3:5]) for g in picked)  # the bright pairs
 
 
 def test_bad_arguments(sllen_onnx, frames, tmp_path) -> None:
