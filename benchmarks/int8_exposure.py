@@ -7,10 +7,12 @@ The question behind sllen-export's ``--calib-brighten`` (docs/export.md): ranges
 a dark clip clip the same scenes shot brighter. For each range method and each calibration
 variant (``none``: the frames as they are; ``stops1-2``: plus copies 1 and 2 stops brighter in
 linear light; ``full``: plus ``sllen.calib.frames.brightened_copies``, what the export does),
-the TensorRT-flavour Q/DQ model (HSBAB and the output layers in float, plus ``--float`` layers)
-is scored against FP32 on two sets: the clip's held-back frames (the export's budget pairs)
-and the built-in evaluation photographs darkened at each of the evaluation set's exposures.
-Prints the PSNR drop per set and per exposure; nothing is written.
+the TensorRT-flavour Q/DQ model (HSBAB, the input and the output layers in float as the export
+leaves them, plus ``--float`` layers; ``--quantize-input`` quantizes the input layer, as the
+export did before 2026-12-05) is scored against FP32 on two sets: the clip's held-back frames
+(the export's budget pairs) and the built-in evaluation photographs darkened at each of the
+evaluation set's exposures. Prints the PSNR drop per set and per exposure and the SSIM drop
+per set; nothing is written.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ import time
 
 import numpy as np
 
-from sllen.calib.budget import BUDGET_EXPOSURES, budget_pairs, psnr_each
+from sllen.calib.budget import BUDGET_EXPOSURES, budget_pairs, psnr_each, ssim_each
 from sllen.calib.frames import (
     brightened_copies,
     budget_eval_frames,
     load_calibration_frames,
     split_holdout,
 )
-from sllen.calib.graph import attention_nodes, output_nodes, run, session
+from sllen.calib.graph import attention_nodes, input_nodes, output_nodes, run, session
 from sllen.calib.int8 import compute_ranges, prepare_model, quantize_with_ranges
 from sllen.runtime.exposure import linear_to_srgb, srgb_to_linear
 
@@ -55,6 +57,9 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--float", default="", help="Comma-separated extra layers kept in float.")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--quantize-input", action="store_true", help="Quantize the input layer too (old export)."
+    )
     args = ap.parse_args()
 
     model = prepare_model(args.onnx)
@@ -67,6 +72,8 @@ def main() -> None:
     out32 = {k: run(fp32, low) for k, (low, _gt) in sets.items()}
     excluded = set(attention_nodes(model)) | set(output_nodes(model))
     excluded |= {n for n in args.float.split(",") if n}
+    if not args.quantize_input:
+        excluded |= set(input_nodes(model))
     print(f"calibration frames: {len(calib)}, input up to {calib.max():.2f}")
     for method in args.methods.split(","):
         for name in args.variants.split(","):
@@ -74,9 +81,11 @@ def main() -> None:
             cal = VARIANTS[name](calib)
             ranges = compute_ranges(model, cal, method, threads=args.threads)
             q = session(quantize_with_ranges(model, ranges, method, "tensorrt", excluded), 1)
-            drop = {}
+            drop, ssim_drop = {}, {}
             for k, (low, gt) in sets.items():
-                drop[k] = psnr_each(out32[k], gt) - psnr_each(run(q, low), gt)
+                out8 = run(q, low)
+                drop[k] = psnr_each(out32[k], gt) - psnr_each(out8, gt)
+                ssim_drop[k] = float((ssim_each(out32[k], gt) - ssim_each(out8, gt)).mean())
             n = len(BUDGET_EXPOSURES)
             per = " ".join(
                 f"{e}: {drop['photos'][i::n].mean():+.2f}" for i, e in enumerate(BUDGET_EXPOSURES)
@@ -85,7 +94,8 @@ def main() -> None:
             print(
                 f"{method:8s} {name:9s} frames {len(cal):4d} input to {hi:.2f} | drop holdout "
                 f"{drop['holdout'].mean():.2f} dB, photos {drop['photos'].mean():.2f} dB "
-                f"({per}) [{time.monotonic() - t:.0f} s]",
+                f"({per}); SSIM drop holdout {ssim_drop['holdout']:.4f}, photos "
+                f"{ssim_drop['photos']:.4f} [{time.monotonic() - t:.0f} s]",
                 flush=True,
             )
 

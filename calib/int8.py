@@ -49,7 +49,7 @@ Not quantized by default: HSBAB (the MatMul-Softmax-MatMul and its Q/K/V/output 
 TensorRT fuses FP16 attention, INT8 attention only for head sizes 16/32/64 up to 512 tokens),
 the output layers (the last convolution and the sigmoid): users report INT8 image-to-image
 models coming out darker or with clipped highlights (e.g. NVIDIA/TensorRT#1187), and the input
-layer (the first convolution, 3 -> 16 channels: 2% of the network's multiply-adds), so the
+layer (the first convolution, 3 -> 16 channels: 0.5% of the convolutions' multiply-adds), so the
 image itself is never quantized: the tensorrt flavour's symmetric INT8 gives a [0, 1] input
 127 steps, two or three of them for the darkest LOL pictures, and the network brightens those
 steps into grain (the bundled model: SSIM drop 0.010 -> 0.005 on the held-back frames, PSNR
