@@ -133,12 +133,13 @@ DARK_INPUT_MAX = 0.5
 
 def dark_calibration_note(report: dict) -> str | None:
     """A warning when the calibrated range of the network's input stops below
-    ``DARK_INPUT_MAX``: every brighter input value is clipped to it by the first layer's
-    quantizer. Measured with the bundled model and the dark sample clip calibrated without
-    brightened copies (input range 0-0.35): photographs darkened to exposure 0.2 came out 3.3
-    dB worse from the INT8 file than from FP32 (brighter), though the budget held on the clip's
-    own frames (docs/export.md). With the copies (the default) it appears only for frames so
-    dark that their copies' gain is capped."""
+    ``DARK_INPUT_MAX``: the layers' ranges end where such frames take them, so brighter
+    inputs are clipped by the quantizers after the input layer. Measured with the bundled model
+    and the dark sample clip calibrated without brightened copies (input range 0-0.35):
+    photographs darkened to exposure 0.2 came out 3.3 dB worse from the INT8 file than from
+    FP32 (brighter), though the budget held on the clip's own frames (docs/export.md). With
+    the copies (the default) it appears only for frames so dark that their copies' gain is
+    capped."""
     rng = report.get("input_range") or []
     if len(rng) != 2 or rng[1] >= DARK_INPUT_MAX:
         return None

@@ -57,7 +57,10 @@ def test_fp16_and_int8_export_pass_their_budgets(weights: Path, tmp_path: Path) 
     report = json.loads((out / "report.json").read_text())
     assert report["files"]["fp32"]["parity_vs_pytorch"]["max_abs"] < 1e-4
     assert report["files"]["fp16"]["passes_budget"]
-    assert report["files"]["int8"]["budget"]["passes"]
+    budget = report["files"]["int8"]["budget"]
+    assert budget["passes"] and budget["ssim_drop"] <= budget["max_ssim_drop"] == 0.01
+    assert "SSIM" in r.stdout  # the log and the table give both drops
+    assert "input layer" in report["files"]["int8"]["excluded"].values()
     assert report["files"]["int8"]["brightened_copies"] > 0  # generated dark scenes: dim
     dark = report["files"]["int8"]["input_range"][1] < 0.5  # the calibrated input's range
     assert ("calibration frames are dark" in r.stdout) == dark
