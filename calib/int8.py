@@ -51,7 +51,7 @@ the output layers (the last convolution and the sigmoid): users report INT8 imag
 models coming out darker or with clipped highlights (e.g. NVIDIA/TensorRT#1187), and the input
 layer (the first convolution, 3 -> 16 channels: 0.5% of the convolutions' multiply-adds), so the
 image itself is never quantized: the tensorrt flavour's symmetric INT8 gives a [0, 1] input
-127 steps, two or three of them for the darkest LOL pictures, and the network brightens those
+127 steps (the darkest LOL pictures average 3-5 of them), and the network brightens those
 steps into grain (the bundled model: SSIM drop 0.010 -> 0.005 on the held-back frames, PSNR
 drop 0.22 -> -0.04 dB; docs/export.md).
 
