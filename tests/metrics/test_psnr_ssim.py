@@ -121,3 +121,31 @@ def test_ssim_matches_skimage_natural(rng: np.random.Generator) -> None:
 def test_ssim_too_small_raises(rng: np.random.Generator) -> None:
     with pytest.raises(ValueError, match="11x11"):
         ssim(rng.random((10, 40, 3)), rng.random((10, 40, 3)))
+
+
+def test_ssim_filters_with_one_blas_thread(monkeypatch) -> None:
+    # More BLAS threads spin against other busy processes (12x slower at 1080p beside two).
+    from threadpoolctl import threadpool_limits
+
+    from sllen.metrics import psnr_ssim
+
+    def blas_threads() -> list[int]:
+        # The BLAS libraries loaded when SSIM first ran (numpy's among them); later ones (e.g.
+        # scipy's, loaded by scikit-image) are not numpy's and not limited.
+        libs = psnr_ssim._blas_controller().info()
+        return [lib["num_threads"] for lib in libs if lib["user_api"] == "blas"]
+
+    seen: list[int] = []
+    real = psnr_ssim._filter_valid
+
+    def record(x, band, n):
+        seen.extend(blas_threads())
+        return real(x, band, n)
+
+    monkeypatch.setattr(psnr_ssim, "_filter_valid", record)
+    img = np.random.default_rng(0).random((32, 32, 3))
+    with threadpool_limits(limits=2, user_api="blas"):
+        value = psnr_ssim.ssim(img, img * 0.9)
+        outside = blas_threads()
+    assert seen and set(seen) == {1} and 0 < value < 1
+    assert outside and set(outside) == {2}  # the limit ends with the call
