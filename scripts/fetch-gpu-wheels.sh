@@ -40,8 +40,8 @@ done
 
 # sllen's own needs on the GPU box beyond torch/numpy/onnx/onnxruntime (pyproject's extras):
 # PyAV (video), the CLI (typer, rich), weights (safetensors), images (pypng, tifffile), the ONNX
-# export (onnxscript, onnxslim) and Polygraphy (engine parity, optional).
-PACKAGES=(av typer rich safetensors pypng tifffile onnxscript onnxslim polygraphy)
+# export (onnxscript, onnxslim), Polygraphy (engine parity, optional) and threadpoolctl (SSIM).
+PACKAGES=(av typer rich safetensors pypng tifffile onnxscript onnxslim polygraphy threadpoolctl)
 # Distributions the box has (the device tool's description), as wheel-name prefixes.
 BOX_HAS=(torch numpy onnx- onnxruntime protobuf typing_extensions packaging sympy mpmath
          networkx jinja2 markupsafe filelock fsspec setuptools triton nvidia_ cupy opencv)
