@@ -258,7 +258,8 @@ def input_nodes(model: onnx.ModelProto) -> list[str]:
     it (for SLLEN: the first 3x3 conv, which reads the image itself)."""
     cons = consumers(model)
     found: set[str] = set()
-    tensors = [i.name for i in model.graph.input]
+    consts = _initializer_names(model)  # old IRs list the weights among the inputs too
+    tensors = [i.name for i in model.graph.input if i.name not in consts]
     while tensors:
         for node in cons.get(tensors.pop(), []):
             if node.op_type in _SHAPE_OPS or node.name in found:

@@ -29,3 +29,12 @@ def test_input_nodes_follow_every_data_path_to_a_weighted_layer() -> None:
     inp, out = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, 4, 4]) for n in "io")
     graph = helper.make_graph(nodes, "g", [inp], [out], [w, two])
     assert input_nodes(helper.make_model(graph)) == ["scale", "conv_a", "conv_b"]
+
+
+def test_weights_listed_as_inputs_are_not_the_input(tmp_path) -> None:
+    model = onnx.load(conv_model(tmp_path / "convs.onnx"))
+    for init in model.graph.initializer:  # as IR < 4 exporters wrote them
+        model.graph.input.append(
+            helper.make_tensor_value_info(init.name, TensorProto.FLOAT, list(init.dims))
+        )
+    assert input_nodes(model) == ["conv1"]
