@@ -469,15 +469,12 @@ def check_budgets_of(report: dict[str, Any]) -> None:
             kept.append(f["file"])
             b = f["budget"]
             tried = " and ".join(a["method"] for a in f.get("attempts", [])) or f["method"]
-            ssim = (
-                f" and {b['ssim_drop']:.3f} SSIM" if "ssim_drop" in b else ""
-            )  # reports written before the SSIM budget have none
-            limit = f" / {b['max_ssim_drop']} SSIM" if "max_ssim_drop" in b else ""
             failed.append(
-                f"int8 loses {b['drop_db']:.2f} dB{ssim} on the {b['worst_set']} set even with "
-                f"{len(f['excluded'])} layers in float ({tried} ranges), over the "
-                f"{b['max_psnr_drop_db']} dB{limit} budget (--max-psnr-drop, --max-ssim-drop; "
-                "calibrate on more varied footage with --calib-data)"
+                f"int8 loses {b['drop_db']:.2f} dB on the {b['worst_set']} set (SSIM "
+                f"{b['ssim_drop']:.3f}) even with {len(f['excluded'])} layers in float ({tried} "
+                f"ranges), over the {b['max_psnr_drop_db']} dB / {b['max_ssim_drop']} SSIM budget "
+                "(--max-psnr-drop, --max-ssim-drop; calibrate on more varied footage with "
+                "--calib-data)"
             )
     if failed:
         raise BudgetError(

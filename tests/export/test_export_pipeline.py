@@ -135,6 +135,8 @@ def test_missed_int8_budget_names_the_ranges_tried() -> None:
             "drop_db": 0.61,
             "worst_set": "holdout",
             "max_psnr_drop_db": 0.5,
+            "ssim_drop": 0.004,
+            "max_ssim_drop": 0.01,
         },
     }
     with pytest.raises(BudgetError) as err:
