@@ -44,8 +44,10 @@ from sllen.runtime.errors import InputError
 
 __all__ = [
     "BUDGET_EXPOSURES",
+    "BudgetSet",
     "Score",
     "budget_pairs",
+    "budget_set",
     "measure_budget",
     "psnr_each",
     "ssim_each",
@@ -116,10 +118,27 @@ class Score(NamedTuple):
     ssim_drop: float
 
 
-def measure_budget(sess8, low: np.ndarray, gt: np.ndarray, out32: np.ndarray) -> Score:
-    """The budget's scores of the INT8 session ``sess8`` on ``(low, gt)``; ``out32`` is
-    FP32's output for ``low``. Outputs are clipped to [0, 1]."""
-    out8 = run(sess8, low)
-    p32, p8 = psnr_db(np.clip(out32, 0, 1), gt), psnr_db(np.clip(out8, 0, 1), gt)
-    s32, s8 = float(ssim_each(out32, gt).mean()), float(ssim_each(out8, gt).mean())
-    return Score(p32, p8, p32 - p8, s32, s8, s32 - s8)
+class BudgetSet(NamedTuple):
+    """One budget set: its pairs, FP32's outputs for ``low`` and FP32's scores, computed once
+    (the fallback checks the budget again after every layer it moves back)."""
+
+    low: np.ndarray
+    gt: np.ndarray
+    out32: np.ndarray
+    psnr_fp32: float
+    ssim_fp32: float
+
+
+def budget_set(sess32, low: np.ndarray, gt: np.ndarray) -> BudgetSet:
+    """Run the FP32 session ``sess32`` on ``low`` and score it against ``gt``."""
+    out32 = run(sess32, low)
+    ssim32 = float(ssim_each(out32, gt).mean())
+    return BudgetSet(low, gt, out32, psnr_db(np.clip(out32, 0, 1), gt), ssim32)
+
+
+def measure_budget(sess8, ref: BudgetSet) -> Score:
+    """The budget's scores of the INT8 session ``sess8`` on the set ``ref``. Outputs are
+    clipped to [0, 1]."""
+    out8 = run(sess8, ref.low)
+    p8, s8 = psnr_db(np.clip(out8, 0, 1), ref.gt), float(ssim_each(out8, ref.gt).mean())
+    return Score(ref.psnr_fp32, p8, ref.psnr_fp32 - p8, ref.ssim_fp32, s8, ref.ssim_fp32 - s8)

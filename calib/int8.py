@@ -82,7 +82,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from sllen.calib.budget import Score, budget_pairs, measure_budget, psnr_each, ssim_each
+from sllen.calib.budget import (
+    BudgetSet,
+    Score,
+    budget_pairs,
+    budget_set,
+    measure_budget,
+    psnr_each,
+    ssim_each,
+)
 from sllen.calib.frames import brightened_copies, split_holdout
 from sllen.calib.graph import (
     attention_nodes,
@@ -358,10 +366,10 @@ def _quantize_int8(
         )
 
     sess32 = session(model, threads)
-    sets = {"holdout": budget_pairs(sess32, holdout, references, seed)}
+    pairs = {"holdout": budget_pairs(sess32, holdout, references, seed)}
     if eval_frames is not None or isinstance(eval_references, tuple):
-        sets["eval"] = budget_pairs(sess32, eval_frames, eval_references, seed + 1)
-    out32 = {name: run(sess32, low) for name, (low, _gt) in sets.items()}
+        pairs["eval"] = budget_pairs(sess32, eval_frames, eval_references, seed + 1)
+    sets = {name: budget_set(sess32, low, gt) for name, (low, gt) in pairs.items()}
     ref_holdout = run(sess32, holdout)
     notes: list[str] = []
 
@@ -373,7 +381,7 @@ def _quantize_int8(
 
     def evaluate(q: onnx.ModelProto) -> dict[str, Score]:
         sess8 = session(q, threads)
-        return {n: measure_budget(sess8, low, gt, out32[n]) for n, (low, gt) in sets.items()}
+        return {n: measure_budget(sess8, ref) for n, ref in sets.items()}
 
     def over(v: Score) -> bool:
         return v.drop > max_psnr_drop or v.ssim_drop > max_ssim_drop
@@ -413,9 +421,8 @@ def _quantize_int8(
             f"int8: {drops(scores[name])} on the {name} set is over the budget ({max_psnr_drop} "
             f"dB, SSIM {max_ssim_drop}); measuring each layer's sensitivity"
         )
-        low, gt = sets[name]
         sensitivity = _sensitivity(
-            model, tensor_ranges, method, flavour, excluded, low, gt, sensitivity_frames,
+            model, tensor_ranges, method, flavour, excluded, sets[name], sensitivity_frames,
             threads, metric,
         )  # fmt: skip
         order = [item["node"] for item in sensitivity][:limit]
@@ -476,7 +483,7 @@ def _quantize_int8(
             **_score_fields(scores[name]),
             "passes": passes,
             "sets": {
-                n: {"frames": int(len(sets[n][0])), **_score_fields(v)} for n, v in scores.items()
+                n: {"frames": int(len(sets[n].low)), **_score_fields(v)} for n, v in scores.items()
             },
         },
         "psnr_int8_vs_fp32_db": fidelity,
@@ -510,15 +517,15 @@ def _gain_text(sensitivity: list[dict], node: str) -> str:
 
 
 def _sensitivity(
-    model, ranges, method, flavour, excluded, low, gt, n_frames, threads, metric="psnr"
+    model, ranges, method, flavour, excluded, ref: BudgetSet, n_frames, threads, metric="psnr"
 ) -> list[dict]:
     """Leave-one-out: gain in ``metric`` (``psnr``: ``gain_db``, ``ssim``: ``gain_ssim``; vs
     gt, on the ``n_frames`` pairs the quantized model loses most on) of keeping each quantized
     weighted layer in float while all the others stay quantized; sorted, largest first."""
     each, key = (psnr_each, "gain_db") if metric == "psnr" else (ssim_each, "gain_ssim")
     quantized = session(quantize_with_ranges(model, ranges, method, flavour, excluded), threads)
-    full32 = run(session(model, threads), low)
-    loss = each(full32, gt) - each(run(quantized, low), gt)
+    low, gt = ref.low, ref.gt
+    loss = each(ref.out32, gt) - each(run(quantized, low), gt)
     pick = np.sort(np.argsort(-loss, kind="stable")[:n_frames])
     sub_low, sub_gt = low[pick], gt[pick]
 

@@ -36,7 +36,9 @@ def test_grain_shows_in_the_ssim_drop_more_than_in_the_psnr_drop(tmp_path) -> No
     sess = session(conv_model(tmp_path / "convs.onnx"), threads=1)
     low = synthetic_calibration_frames(3, (48, 48), seed=1)
     out32 = run(sess, low)
-    same = budget.measure_budget(sess, low, out32, out32)
+    ref = budget.budget_set(sess, low, out32)
+    np.testing.assert_array_equal(ref.out32, out32)
+    same = budget.measure_budget(sess, ref)
     assert same.drop == 0.0 and same.ssim_drop == 0.0 and same.ssim_fp32 == 1.0
 
     class Grainy:  # a session whose outputs carry +-1/64 grain
@@ -53,7 +55,27 @@ def test_grain_shows_in_the_ssim_drop_more_than_in_the_psnr_drop(tmp_path) -> No
             [y] = sess.run(names, feeds)
             return [y + self.rng.choice([-1, 1], y.shape).astype(np.float32) / 64]
 
-    grainy = budget.measure_budget(Grainy(), low, out32, out32)
+    grainy = budget.measure_budget(Grainy(), ref)
     assert 30 < grainy.psnr_int8 < 40 and grainy.ssim_drop > 0.1
     each = budget.ssim_each(out32, out32)
     assert each.shape == (3,) and np.all(each == 1.0)
+
+
+def test_fp32_is_scored_once_per_set(tmp_path, monkeypatch) -> None:
+    # The fallback checks the budget after every layer it moves: FP32's side of the drop comes
+    # from the set, not from scoring FP32's outputs again each time.
+    sess = session(conv_model(tmp_path / "convs.onnx"), threads=1)
+    low = synthetic_calibration_frames(2, (32, 32), seed=2)
+    ref = budget.budget_set(sess, low, run(sess, low))
+    scored: list[np.ndarray] = []
+    real = budget.ssim_each
+
+    def record(pred, gt):
+        scored.append(pred)
+        return real(pred, gt)
+
+    monkeypatch.setattr(budget, "ssim_each", record)
+    for _ in range(3):
+        score = budget.measure_budget(sess, ref)
+        assert (score.psnr_fp32, score.ssim_fp32) == (ref.psnr_fp32, ref.ssim_fp32)
+    assert len(scored) == 3  # the INT8 side only

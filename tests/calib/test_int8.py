@@ -10,6 +10,7 @@ import pytest
 from quant_graphs import conv_model
 
 from sllen.calib import int8
+from sllen.calib.budget import budget_set
 from sllen.calib.frames import synthetic_calibration_frames
 from sllen.calib.graph import get_metadata, run, session
 from sllen.calib.int8 import compute_ranges, load_ranges, prepare_model, quantize_int8
@@ -242,7 +243,8 @@ def test_sensitivity_is_measured_on_the_pairs_that_lose_most(tmp_path, monkeypat
         return each(pred, gt_)
 
     monkeypatch.setattr(int8, "psnr_each", record)
-    int8._sensitivity(model, ranges, "minmax", "tensorrt", {"head"}, low, gt, 2, 1)
+    ref = budget_set(session(model, threads=1), low, gt)
+    int8._sensitivity(model, ranges, "minmax", "tensorrt", {"head"}, ref, 2, 1)
     picked = [g for g in scored if len(g) < len(gt)]  # the leave-one-out scores
     assert picked and all(np.array_equal(g, gt[3:5]) for g in picked)  # the bright pairs
 
