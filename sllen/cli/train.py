@@ -74,6 +74,13 @@ def train_command(
             "level); 0 keeps only the shelves and the light falloff."
         ),
     ] = 0.1,
+    detail_strokes: Annotated[
+        float,
+        Opt(
+            help="With --scene-detail: the share of ground truths that also get thin strokes "
+            "(curves and text-like glyphs, 1-2 pixels wide); 0 = none."
+        ),
+    ] = 0.0,
     degradation: Annotated[
         str,
         Opt(
@@ -196,6 +203,7 @@ def train_command(
         photo_max_side=photo_max_side,
         scene_detail=scene_detail,
         detail_albedo=detail_albedo,
+        detail_strokes=detail_strokes,
         ss_data=ss_data,
         scene_classes=scene_classes,
         degradation=degradation,

@@ -20,6 +20,8 @@ import colorsys
 
 import numpy as np
 
+from .strokes import add_strokes
+
 
 def pink_noise(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """Zero-mean, unit-std noise with a 1/f amplitude spectrum, HxW float32."""
@@ -68,10 +70,14 @@ def _falloff(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
 ALBEDO = 0.1  # the default largest 1/f albedo variation (a fraction of the level)
 
 
-def add_detail(rng: np.random.Generator, img: np.ndarray, albedo: float = ALBEDO) -> np.ndarray:
+def add_detail(
+    rng: np.random.Generator, img: np.ndarray, albedo: float = ALBEDO, strokes: float = 0.0
+) -> np.ndarray:
     """``img`` (float HxWx3 in [0, 1]) with the detail above; float32, clipped to [0, 1].
     Every ``albedo`` draws the same numbers, so 0 removes the 1/f variation and keeps the
-    same shelves and light falloff (an ablation of that part alone)."""
+    same shelves and light falloff (an ablation of that part alone). ``strokes`` is the
+    probability of thin strokes on top (sllen.data.strokes); they are drawn last and only
+    when it is above 0, so 0 gives the pairs of before."""
     img = np.array(img, dtype=np.float32)
     h, w = img.shape[:2]
     if rng.random() < 0.5:
@@ -80,4 +86,7 @@ def add_detail(rng: np.random.Generator, img: np.ndarray, albedo: float = ALBEDO
     img *= 1.0 + amplitude * pink_noise(rng, h, w)[:, :, None]
     if rng.random() < 0.7:
         img = _falloff(rng, img)
-    return np.clip(img, 0.0, 1.0).astype(np.float32)
+    img = np.clip(img, 0.0, 1.0).astype(np.float32)
+    if strokes > 0 and rng.random() < strokes:
+        img = add_strokes(rng, img)
+    return img

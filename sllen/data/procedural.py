@@ -98,13 +98,14 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         num_classes: int = 8,
         scene_detail: bool = False,
         detail_albedo: float = ALBEDO,
+        detail_strokes: float = 0.0,
     ) -> None:
         if source is not None and len(source) == 0:
             raise InputError("source dataset is empty")
         self.length, self.size = _check_length(length), _hw(size)
         self.seed, self.synthesis_cfg, self.source = seed, synthesis_cfg, source
         self.num_classes, self.scene_detail = num_classes, scene_detail
-        self.detail_albedo = detail_albedo
+        self.detail_albedo, self.detail_strokes = detail_albedo, detail_strokes
 
     def __len__(self) -> int:
         return self.length
@@ -116,7 +117,7 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         if self.source is None:
             image, _ = generate_scene(rng, *self.size, num_classes=self.num_classes)
             if self.scene_detail:  # drawn after the scene: off leaves the old pairs unchanged
-                image = add_detail(rng, image, self.detail_albedo)
+                image = add_detail(rng, image, self.detail_albedo, self.detail_strokes)
             sample = {"high": image_to_tensor(image)}
         else:
             item = self.source[index % len(self.source)]

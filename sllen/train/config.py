@@ -61,6 +61,7 @@ class TrainConfig:
     # docs/default-model.md).
     scene_detail: bool = False
     detail_albedo: float = ALBEDO  # its largest 1/f albedo variation; 0 = shelves and falloff only
+    detail_strokes: float = 0.0  # share of ground truths with thin strokes (sllen.data.strokes)
     synthetic_length: int = 100_000
     # How generated pairs are darkened (sllen.data.synthesis.SynthesisParams.degradation):
     # simple (per-pixel noise in linear RGB), camera (raw pipeline: mosaic, gain, banding,
@@ -111,6 +112,10 @@ class TrainConfig:
             raise InputError(f"--detail-albedo must be in [0, 0.5], not {self.detail_albedo}")
         if self.detail_albedo != ALBEDO and not self.scene_detail:
             raise InputError("--detail-albedo sets a part of --scene-detail: add --scene-detail")
+        if not 0.0 <= self.detail_strokes <= 1.0:
+            raise InputError(f"--detail-strokes must be in [0, 1], not {self.detail_strokes}")
+        if self.detail_strokes and not self.scene_detail:
+            raise InputError("--detail-strokes sets a part of --scene-detail: add --scene-detail")
         if self.best_by not in BEST_BY:
             raise InputError(f"--best-by must be one of {', '.join(BEST_BY)}, not {self.best_by!r}")
         if self.photo_max_side < 0:

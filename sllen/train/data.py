@@ -96,6 +96,7 @@ def _darkened_pairs(cfg: TrainConfig) -> tuple[SizedDataset, SizedDataset]:
             num_classes=cfg.scene_classes,
             scene_detail=cfg.scene_detail,
             detail_albedo=cfg.detail_albedo,
+            detail_strokes=cfg.detail_strokes,
         )
 
     return (
