@@ -13,6 +13,12 @@ from collections import defaultdict
 import numpy as np
 
 
+def _cell(summary: dict, key: str) -> str:
+    if key not in summary:  # a report written before the column existed
+        return "-"
+    return f"{summary[key]:.3f}" if key == "ssim" else f"{summary[key]:.2f}"
+
+
 def main() -> None:
     report = json.loads(open(sys.argv[1]).read())
     methods = list(report["methods"])
@@ -24,16 +30,16 @@ def main() -> None:
         "color_cast",
         "brightness_slope",
         "chroma_noise_ratio",
+        "edge_ratio",
     ]
-    print("| method | PSNR dB | SSIM | LOE | saturation | cast | brightness slope | chroma noise |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| method | PSNR dB | SSIM | LOE | saturation | cast | brightness slope | chroma noise "
+        "| edges kept |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for m in methods:
         s = report["mean"][m]
-        print(
-            f"| {m} | "
-            + " | ".join(f"{s[c]:.3f}" if c == "ssim" else f"{s[c]:.2f}" for c in cols)
-            + " |"
-        )
+        print(f"| {m} | " + " | ".join(_cell(s, c) for c in cols) + " |")
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in report["images"]:
         groups[(row["name"].split("_")[-1], row["method"])].append(row)

@@ -20,6 +20,7 @@ import numpy as np
 
 from sllen.metrics import PROTOCOL, gt_mean_psnr_ssim, loe, psnr, ssim
 from sllen.metrics.color import brightness_slope, color_stats, rgb_to_lab
+from sllen.metrics.detail import edge_ratio
 from sllen.runtime.errors import InputError
 from sllen.runtime.files import atomic_write_json
 from sllen.runtime.images import list_images, read_image, write_image
@@ -46,6 +47,7 @@ class EvalReport:
         if self.paired:
             out["saturation_ratio"] = float(np.mean([r["saturation_ratio"] for r in rows]))
             out["color_cast"] = float(np.mean([r["color_cast"] for r in rows]))
+            out["edge_ratio"] = float(np.mean([r["edge_ratio"] for r in rows]))
             out["brightness_slope"] = brightness_slope(
                 [r["lightness"] for r in rows], [r["lightness_gt"] for r in rows]
             )
@@ -164,6 +166,7 @@ def evaluate(
                 row["ssim"] = ssim(out, high)
                 row["psnr_gt_mean"], row["ssim_gt_mean"] = gt_mean_psnr_ssim(out, high)
                 row.update(color_stats(out, high))
+                row["edge_ratio"] = edge_ratio(out, high)
                 row["input_lightness"] = low_lightness
             if save_dir is not None:
                 suffix = "" if len(methods) == 1 else f"_{method}"

@@ -25,6 +25,7 @@ COLUMNS = {  # key: (header, format)
     "color_cast": ("cast", "{:.1f}"),
     "brightness_slope": ("bright. slope", "{:.2f}"),
     "chroma_noise_ratio": ("chroma noise", "{:.2f}"),
+    "edge_ratio": ("edges kept", "{:.2f}"),
 }
 
 QUALITY = ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "loe")

@@ -84,7 +84,15 @@ def test_eval_paired_folder_writes_table_and_json(
     data = json.loads(report.read_text())
     assert data["paired"] and data["count"] == 3
     mean = data["mean"]["sllen"]
-    assert {"psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "loe", "saturation_ratio"} <= set(mean)
+    assert {
+        "psnr",
+        "ssim",
+        "psnr_gt_mean",
+        "ssim_gt_mean",
+        "loe",
+        "saturation_ratio",
+        "edge_ratio",
+    } <= set(mean)
     assert mean["psnr_gt_mean"] != mean["psnr"] and "gm = GT-mean" in r.stdout
     assert "RGB" in data["protocol"]
     assert len(list((tmp_path / "out").glob("*.png"))) == 3
