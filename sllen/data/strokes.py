@@ -95,7 +95,7 @@ def _text(rng: np.random.Generator, img: np.ndarray) -> None:
                 starts.append(grid[i])
                 ends.append(grid[j])
         if starts:
-            _paint(rng, img, np.float32(starts), np.float32(ends), width)
+            _paint(rng, img, np.array(starts, np.float32), np.array(ends, np.float32), width)
 
 
 def add_strokes(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
