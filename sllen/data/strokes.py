@@ -7,10 +7,10 @@ line drawings and printed text away even from a noise-free input (docs/default-m
 "Thin strokes"). Strokes give the ground truths structure at that scale which the noise does
 not have: long, connected, oriented lines of one colour.
 
-``add_strokes(rng, img)`` paints, in place-free fashion, a few anti-aliased quadratic curves
+``add_strokes(rng, img)`` returns a copy of ``img`` with 2-12 anti-aliased quadratic curves
 (cables, whiskers, outlines of drawings) and, half the time, a block of text-like glyphs (2-4
-straight segments in each cell, rows of 4-20 cells), each stroke in a colour that stands out
-from what lies under it by a random contrast, from faint to full.
+straight segments in each cell, rows of 4-20 cells); each curve and each row of glyphs has
+one colour that stands out from what lies under it, at a random contrast from faint to full.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ every gradient); the gradient magnitude (central differences) of each; the ratio
 means over the ground truth's strongest edges (its top ``EDGE_FRACTION`` of gradient
 magnitudes). 1 keeps the edges, < 1 blurs them (0.5: half their contrast gone), > 1
 over-sharpens. Noise adds little there: at a strong edge the edge dominates the gradient.
+A flat ground truth (no edges) scores 1.
 
 PSNR and SSIM mix blur with noise and exposure; this number isolates the blur a denoiser
 trades for clean flat areas (the bundled model on LOL, docs/default-model.md).
@@ -19,6 +20,7 @@ from sllen.metrics.color import rgb_to_lab
 from sllen.metrics.gt_mean import gt_mean_rescale
 
 EDGE_FRACTION = 0.1  # the share of the ground truth's pixels counted as its edges
+FLAT = 1e-3  # L* per pixel: below this mean gradient on its edges a ground truth is flat
 
 
 def _gradient_magnitude(lightness: np.ndarray) -> np.ndarray:
@@ -32,4 +34,7 @@ def edge_ratio(pred: np.ndarray, target: np.ndarray) -> float:
     grad_p = _gradient_magnitude(rgb_to_lab(gt_mean_rescale(pred, target))[..., 0])
     grad_t = _gradient_magnitude(rgb_to_lab(target)[..., 0])
     edges = grad_t >= np.quantile(grad_t, 1.0 - EDGE_FRACTION)
-    return float(grad_p[edges].mean() / max(float(grad_t[edges].mean()), 1e-6))
+    strength = float(grad_t[edges].mean())
+    if strength < FLAT:  # a flat ground truth has no edges to keep or lose
+        return 1.0
+    return float(grad_p[edges].mean() / strength)

@@ -46,3 +46,9 @@ def test_mild_noise_moves_it_less_than_blur() -> None:
     gt = _scene()
     noisy = np.clip(gt + np.random.default_rng(1).normal(0, 0.02, gt.shape), 0, 1)
     assert abs(edge_ratio(noisy, gt) - 1.0) < abs(edge_ratio(_box3(gt), gt) - 1.0)
+
+
+def test_a_flat_ground_truth_has_nothing_to_lose() -> None:
+    flat = np.full((16, 16, 3), 0.5)
+    noisy = np.clip(flat + np.random.default_rng(2).normal(0, 0.05, flat.shape), 0, 1)
+    assert edge_ratio(noisy, flat) == 1.0 and edge_ratio(flat, flat) == 1.0
