@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from quant_graphs import conv_model
+from recorders import record_calls
 
 from sllen.calib import budget
 from sllen.calib.frames import synthetic_calibration_frames
@@ -67,14 +68,7 @@ def test_fp32_is_scored_once_per_set(tmp_path, monkeypatch) -> None:
     sess = session(conv_model(tmp_path / "convs.onnx"), threads=1)
     low = synthetic_calibration_frames(2, (32, 32), seed=2)
     ref = budget.budget_set(sess, low, run(sess, low))
-    scored: list[np.ndarray] = []
-    real = budget.ssim_each
-
-    def record(pred, gt):
-        scored.append(pred)
-        return real(pred, gt)
-
-    monkeypatch.setattr(budget, "ssim_each", record)
+    scored = record_calls(monkeypatch, budget, "ssim_each")
     for _ in range(3):
         score = budget.measure_budget(sess, ref)
         assert (score.psnr_fp32, score.ssim_fp32) == (ref.psnr_fp32, ref.ssim_fp32)

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 from quant_graphs import conv_model
+from recorders import record_calls
 
 from sllen.calib import int8
 from sllen.calib.budget import budget_set
@@ -235,17 +236,10 @@ def test_sensitivity_is_measured_on_the_pairs_that_lose_most(tmp_path, monkeypat
     ranges = compute_ranges(model, dark, "minmax")
     low = np.concatenate([dark[:3], np.full_like(dark[:2], 0.9), dark[3:]])
     gt = run(session(model, threads=1), low)  # what FP32 makes of them: the drop is INT8's
-    scored: list[np.ndarray] = []
-    each = int8.psnr_each
-
-    def record(pred, gt_):
-        scored.append(gt_)
-        return each(pred, gt_)
-
-    monkeypatch.setattr(int8, "psnr_each", record)
+    calls = record_calls(monkeypatch, int8, "psnr_each")
     ref = budget_set(session(model, threads=1), low, gt)
     int8._sensitivity(model, ranges, "minmax", "tensorrt", {"head"}, ref, 2, 1)
-    picked = [g for g in scored if len(g) < len(gt)]  # the leave-one-out scores
+    picked = [g for _pred, g in calls if len(g) < len(gt)]  # the leave-one-out scores
     assert picked and all(np.array_equal(g, gt[3:5]) for g in picked)  # the bright pairs
 
 
