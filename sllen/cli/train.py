@@ -78,7 +78,7 @@ def train_command(
         float,
         Opt(
             help="With --scene-detail: the share of ground truths that also get thin strokes "
-            "(curves and text-like glyphs, 1-2 pixels wide); 0 = none."
+            "(curves and text-like glyphs, 0.7-2.5 pixels wide); 0 = none."
         ),
     ] = 0.0,
     degradation: Annotated[

@@ -1,4 +1,4 @@
-"""Thin strokes on a generated ground truth: curves and rows of text-like glyphs, 1-2 pixels wide.
+"""Thin strokes on a generated ground truth: curves and rows of text-like glyphs, 0.7-2.5 px wide.
 
 Why: in the dead-leaves scenes every feature is a few pixels wide or more, so in training the
 only content at the scale of one pixel is the noise of the low image; a model trained on them
