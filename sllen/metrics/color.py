@@ -29,12 +29,23 @@ _M = np.array(
 _WHITE = np.array([0.95047, 1.0, 1.08883])
 
 
-def rgb_to_lab(img: np.ndarray) -> np.ndarray:
+def _linear(img: np.ndarray) -> np.ndarray:
     x = np.clip(to_float_rgb(img).astype(np.float64), 0.0, 1.0)
-    lin = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-    xyz = lin @ _M.T / _WHITE
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def _f(t: np.ndarray) -> np.ndarray:
     d = 6 / 29
-    f = np.where(xyz > d**3, np.cbrt(xyz), xyz / (3 * d * d) + 4 / 29)
+    return np.where(t > d**3, np.cbrt(t), t / (3 * d * d) + 4 / 29)
+
+
+def lightness_lab(img: np.ndarray) -> np.ndarray:
+    """CIELAB L* alone (rgb_to_lab's first channel, from Y only: a third of its work)."""
+    return 116 * _f(_linear(img) @ _M[1]) - 16
+
+
+def rgb_to_lab(img: np.ndarray) -> np.ndarray:
+    f = _f(_linear(img) @ _M.T / _WHITE)
     lab = np.empty_like(f)
     lab[..., 0] = 116 * f[..., 1] - 16
     lab[..., 1] = 500 * (f[..., 0] - f[..., 1])

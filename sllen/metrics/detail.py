@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sllen.metrics.color import rgb_to_lab
+from sllen.metrics.color import lightness_lab
 from sllen.metrics.gt_mean import gt_mean_rescale
 
 EDGE_FRACTION = 0.1  # the share of the ground truth's pixels counted as its edges
@@ -31,8 +31,8 @@ def _gradient_magnitude(lightness: np.ndarray) -> np.ndarray:
 def edge_ratio(pred: np.ndarray, target: np.ndarray) -> float:
     """Mean gradient of ``pred`` over mean gradient of ``target`` at the target's strongest
     edges (module docstring); HxWx3 RGB, uint8 or float in [0, 1]."""
-    grad_p = _gradient_magnitude(rgb_to_lab(gt_mean_rescale(pred, target))[..., 0])
-    grad_t = _gradient_magnitude(rgb_to_lab(target)[..., 0])
+    grad_p = _gradient_magnitude(lightness_lab(gt_mean_rescale(pred, target)))
+    grad_t = _gradient_magnitude(lightness_lab(target))
     edges = grad_t >= np.quantile(grad_t, 1.0 - EDGE_FRACTION)
     strength = float(grad_t[edges].mean())
     if strength < FLAT:  # a flat ground truth has no edges to keep or lose

@@ -52,3 +52,11 @@ def test_a_flat_ground_truth_has_nothing_to_lose() -> None:
     flat = np.full((16, 16, 3), 0.5)
     noisy = np.clip(flat + np.random.default_rng(2).normal(0, 0.05, flat.shape), 0, 1)
     assert edge_ratio(noisy, flat) == 1.0 and edge_ratio(flat, flat) == 1.0
+
+
+def test_lightness_is_the_lab_conversions_first_channel() -> None:
+    from sllen.metrics.color import lightness_lab, rgb_to_lab
+
+    img = np.random.default_rng(3).random((24, 32, 3))
+    img[0, 0] = 0.001  # the linear segment near black
+    np.testing.assert_allclose(lightness_lab(img), rgb_to_lab(img)[..., 0], atol=1e-9)
