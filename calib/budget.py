@@ -59,10 +59,15 @@ BUDGET_EXPOSURES = (0.03, 0.08, 0.2)
 
 
 def budget_pairs(
-    fp32_sess, holdout: np.ndarray | None, references="enhanced", seed: int = 0
+    fp32_sess,
+    holdout: np.ndarray | None,
+    references="enhanced",
+    seed: int = 0,
+    enhanced: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(low, gt)`` for the budget (module docstring). ``holdout`` may be None only when
-    ``references`` is a (low, gt) tuple."""
+    ``references`` is a (low, gt) tuple. ``enhanced``: FP32's outputs on ``holdout`` where the
+    caller has them already (references="enhanced" then does not run the model again)."""
     from sllen.data.synthesis import SynthesisParams, synthesize_low
 
     if isinstance(references, tuple):
@@ -72,7 +77,7 @@ def budget_pairs(
         return low, gt
     assert holdout is not None, "holdout frames are needed unless references is (low, gt)"
     if references == "enhanced":
-        gt = np.clip(run(fp32_sess, holdout), 0.0, 1.0)
+        gt = np.clip(run(fp32_sess, holdout) if enhanced is None else enhanced, 0.0, 1.0)
         params = [SynthesisParams()] * len(gt)
     elif references == "frames":  # each picture at each exposure (module docstring)
         gt = np.repeat(np.asarray(holdout, dtype=np.float32), len(BUDGET_EXPOSURES), axis=0)

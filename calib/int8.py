@@ -366,11 +366,11 @@ def _quantize_int8(
         )
 
     sess32 = session(model, threads)
-    pairs = {"holdout": budget_pairs(sess32, holdout, references, seed)}
+    ref_holdout = run(sess32, holdout)  # the fidelity's reference, and the "enhanced" budget's
+    pairs = {"holdout": budget_pairs(sess32, holdout, references, seed, ref_holdout)}
     if eval_frames is not None or isinstance(eval_references, tuple):
         pairs["eval"] = budget_pairs(sess32, eval_frames, eval_references, seed + 1)
     sets = {name: budget_set(sess32, low, gt) for name, (low, gt) in pairs.items()}
-    ref_holdout = run(sess32, holdout)
     notes: list[str] = []
 
     def build(excl: dict[str, str], fp16: bool) -> onnx.ModelProto:

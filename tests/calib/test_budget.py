@@ -73,3 +73,13 @@ def test_fp32_is_scored_once_per_set(tmp_path, monkeypatch) -> None:
         score = budget.measure_budget(sess, ref)
         assert (score.psnr_fp32, score.ssim_fp32) == (ref.psnr_fp32, ref.ssim_fp32)
     assert len(scored) == 3  # the INT8 side only
+
+
+def test_enhanced_references_reuse_fp32_outputs_the_caller_has(tmp_path) -> None:
+    sess = session(conv_model(tmp_path / "convs.onnx"), threads=1)
+    frames = synthetic_calibration_frames(2, (32, 32), seed=2)
+    low, gt = budget.budget_pairs(sess, frames, "enhanced", seed=4)
+    out32 = run(sess, frames)
+    given_low, given_gt = budget.budget_pairs(None, frames, "enhanced", seed=4, enhanced=out32)
+    np.testing.assert_array_equal(given_gt, gt)
+    np.testing.assert_array_equal(given_low, low)
