@@ -93,7 +93,10 @@ def export_command(
     ] = None,
     parity: Annotated[
         bool,
-        Opt(help="Check each engine against its ONNX file through Polygraphy (sllen[trt-check])."),
+        # "\\[" : typer renders help as rich markup, where a bare [trt-check] is a style tag.
+        Opt(
+            help="Check each engine against its ONNX file through Polygraphy (sllen\\[trt-check])."
+        ),
     ] = True,
     engine_cache: Annotated[
         Path | None, Opt(help="Engine cache folder: reuse engines built from identical inputs.")

@@ -334,3 +334,18 @@ def test_info_reads_weights_without_torch(weights: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "preset tiny" in r.stdout
+
+
+def test_help_texts_survive_rich_markup() -> None:
+    # typer renders help as rich markup: a bare "[trt-check]" would vanish as a style tag.
+    import typer.main
+    from rich.text import Text
+
+    from sllen.cli.main import app
+
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        for param in command.params:
+            text = getattr(param, "help", None) or ""
+            shown = Text.from_markup(text).plain
+            assert shown == text.replace("\\[", "["), f"sllen {name} {param.name}: {text!r}"
