@@ -142,6 +142,13 @@ def train_command(
         ),
     ] = 0,
     save_every: Annotated[int, Opt(help="Checkpoint every N steps.")] = 250,
+    ema: Annotated[
+        float,
+        Opt(
+            help="Validate and write a moving average of the weights with this decay (e.g. "
+            "0.999, warmed up over the first steps); 0 = off."
+        ),
+    ] = 0.0,
     resume: Annotated[bool, Opt(help="Continue from OUT/checkpoint.")] = False,
     device: Annotated[str, Opt(help="auto, cpu, cuda or cuda:N.")] = "auto",
     amp: Annotated[bool, Opt(help="Mixed precision on CUDA.")] = True,
@@ -214,6 +221,7 @@ def train_command(
         best_by=best_by,
         val_holdout=val_holdout,
         save_every=save_every,
+        ema=ema,
         resume=resume,
         loss_weights=weights,
         gradient_level=gradient_level,

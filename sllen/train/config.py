@@ -88,6 +88,9 @@ class TrainConfig:
     # ranks exposure, which the network cannot know (docs/default-model.md, run F).
     best_by: str = "psnr"
     save_every: int = 250
+    # > 0: validate and write an exponential moving average of the weights with this decay
+    # (sllen.train.ema; BasicSR's ema_decay, 0.999); the checkpoint keeps both.
+    ema: float = 0.0
     resume: bool = False
     loss_weights: LossWeights = field(default_factory=LossWeights)
     gradient_level: float | None = None  # G of Eq. 10; None = estimate from well-lit images
@@ -116,6 +119,8 @@ class TrainConfig:
             raise InputError(f"--detail-strokes must be in [0, 1], not {self.detail_strokes}")
         if self.detail_strokes and not self.scene_detail:
             raise InputError("--detail-strokes sets a part of --scene-detail: add --scene-detail")
+        if not 0.0 <= self.ema < 1.0:
+            raise InputError(f"--ema must be a decay in [0, 1) (0 = off), not {self.ema}")
         if self.best_by not in BEST_BY:
             raise InputError(f"--best-by must be one of {', '.join(BEST_BY)}, not {self.best_by!r}")
         if self.photo_max_side < 0:

@@ -39,6 +39,7 @@ from sllen.runtime.files import atomic_write_text
 from sllen.train.checkpoint import load_checkpoint, save_checkpoint
 from sllen.train.config import TrainConfig
 from sllen.train.data import build_datasets, cycle, estimate_level, make_loader
+from sllen.train.ema import WeightEMA
 
 LOG_FIELDS = [
     "step",
@@ -263,6 +264,9 @@ class Trainer:
                 f"the checkpoint is at step {self.step}, past --steps {cfg.steps}: "
                 "give a larger --steps (or --minutes) to train on"
             )
+        self.ema = WeightEMA(self.model, cfg.ema) if cfg.ema else None
+        if self.ema is not None and cfg.resume and not self.ema.load(ckpt):
+            self.log("the checkpoint has no weight average: --ema starts from its weights")
         if self.gradient_level is None:
             self.gradient_level = estimate_level(self.data.lle)
             self.log(
@@ -349,15 +353,20 @@ class Trainer:
         self._update("lle", self.opt_lle, total)
         return {"lle_total": float(total.detach()), **terms}
 
+    @property
+    def served(self) -> SLLEN:
+        """What is validated and written as weights: the average with --ema, else the model."""
+        return self.model if self.ema is None else self.ema.model
+
     @torch.no_grad()
     def validate(self) -> Validation:
-        self.model.eval()
+        model = self.served.eval()
         scores = []
         val = self.data.val
         for i in range(len(val)):  # map-style: items 0 .. len - 1
             item = val[i]
             low = item["low"].to(self.device)
-            out = self.model.enhance(low)
+            out = model.enhance(low)
             pred, gt = _to_numpy_image(out), _to_numpy_image(item["high"])
             scores.append((psnr(pred, gt), ssim(pred, gt), *gt_mean_psnr_ssim(pred, gt)))
         return Validation(*(float(v) for v in np.mean(scores, axis=0)))
@@ -394,7 +403,9 @@ class Trainer:
         }
 
     def _save(self) -> None:
-        save_weights(self.model, self.cfg.out / "last.safetensors", self._metadata())
+        save_weights(self.served, self.cfg.out / "last.safetensors", self._metadata())
+        if self.ema is not None:  # before state.json, which marks the checkpoint complete
+            self.ema.save(self.cfg.out / "checkpoint")
         save_checkpoint(
             self.cfg.out / "checkpoint",
             self.model,
@@ -463,6 +474,8 @@ class Trainer:
                         row["ss_ce"] = self.ss_step(next(self.ss_iter))
                     if lle_phase:
                         row.update(self.lle_step(next(self.lle_iter)))
+                    if self.ema is not None:
+                        self.ema.update(self.model)
                     self.step += 1
                     if cfg.minutes is not None:
                         now, done = self.clock(), self.step - first_step
@@ -488,7 +501,8 @@ class Trainer:
                         score = v.psnr_gm if cfg.best_by == "gt-mean" else v.psnr
                         if score > self.best_score:
                             self.best_score = score
-                            save_weights(self.model, cfg.out / "best.safetensors", self._metadata())
+                            best = cfg.out / "best.safetensors"
+                            save_weights(self.served, best, self._metadata())
                     if writer is not None and (self.step % 10 == 0 or last or "val_psnr" in row):
                         row["time_s"] = f"{self.clock() - t0:.1f}"
                         writer.writerow(

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_runs import tiny_run
 
 from sllen.config import get_preset
 from sllen.losses import LossWeights
@@ -18,22 +19,7 @@ from sllen.train.trainer import Trainer, train
 INPUT_PSNR = 10.1
 
 
-def _cfg(out: Path, **kw) -> TrainConfig:
-    base = dict(
-        out=out,
-        preset="tiny",
-        steps=20,
-        batch_size=4,
-        ss_batch_size=4,
-        crop_size=64,
-        lr=2e-3,
-        val_images=4,
-        val_every=10,
-        save_every=10,
-        threads=1,  # one thread: the suite runs on 2 cores beside other tests
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+_cfg = tiny_run
 
 
 @pytest.mark.slow
