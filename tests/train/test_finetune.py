@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_runs import tiny_run
 
 from sllen.config import get_preset
 from sllen.model.io import load_weights, save_weights
@@ -16,20 +17,8 @@ from sllen.train.trainer import train
 
 
 def _cfg(out: Path, **kw) -> TrainConfig:
-    base = dict(
-        out=out,
-        preset="tiny",
-        steps=2,
-        batch_size=2,
-        ss_batch_size=2,
-        crop_size=32,
-        val_images=2,
-        val_every=2,
-        save_every=2,
-        threads=1,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    small = dict(steps=2, batch_size=2, ss_batch_size=2, crop_size=32, lr=2e-4, val_images=2)
+    return tiny_run(out, **{**small, "val_every": 2, "save_every": 2, **kw})
 
 
 def test_init_weights_start_the_run_from_them(tmp_path: Path) -> None:
