@@ -46,7 +46,11 @@ def test_first_update_copies_and_later_ones_move_a_share_toward_the_model() -> N
 
 
 def test_a_run_with_ema_writes_and_validates_the_average(tmp_path: Path) -> None:
-    train(_cfg(tmp_path, steps=10, ema=0.99), quiet=True)
+    trainer = Trainer(_cfg(tmp_path, steps=10, ema=0.99), quiet=True)
+    result = trainer.run()
+    assert trainer.validate().psnr == pytest.approx(result.val_psnr)  # the average's score
+    trainer.ema = None  # the trained weights alone score otherwise
+    assert trainer.validate().psnr != pytest.approx(result.val_psnr, abs=1e-6)
     served = load_weights(tmp_path / "last.safetensors").state_dict()
     raw = load_weights(tmp_path / "checkpoint" / "model.safetensors").state_dict()
     average = load_weights(tmp_path / "checkpoint" / WeightEMA.FILE).state_dict()
