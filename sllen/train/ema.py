@@ -3,8 +3,8 @@
 BasicSR keeps one for its restoration models (``ema_decay: 0.999``, ``net_g_ema`` is the
 network it tests and releases); here it also steadies what a short run ends on: on real pairs
 the exposure the network settles on moves from one checkpoint to the next late in a run
-(docs/default-model.md, EMA section), and the average of the last few hundred steps sits
-between those swings.
+(docs/default-model.md, "A moving average of the weights"), and the average of the last few
+hundred steps sits between those swings (measured there: steadier, not better).
 
 torch.optim.swa_utils.AveragedModel keeps the copy and does the update; the decay warms up
 as TensorFlow's ExponentialMovingAverage does with ``num_updates``: ``min(decay, (1 + n) /
