@@ -39,7 +39,6 @@ class WeightEMA:
     def __init__(self, model: SLLEN, decay: float) -> None:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"EMA decay must be in (0, 1), not {decay}")
-        self.decay = decay
 
         def average(avg: Tensors, new: Tensors, n: torch.Tensor | int) -> None:
             # avg += (1 - d) (new - avg), all tensors at once (as get_ema_multi_avg_fn does)
