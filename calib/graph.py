@@ -29,6 +29,10 @@ from onnx import TensorProto, helper
 
 from sllen.runtime.errors import InputError
 
+# Prefix sllen.export.onnx_export gives the guided refinement's node names
+# (sllen/model/refine.py): the FP16 and INT8 steps keep these nodes in FP32 by name.
+REFINE_PREFIX = "refine/"
+
 __all__ = [
     "PSNR_MAX_DB",
     "attention_nodes",
@@ -234,14 +238,31 @@ def _walk_forward(tensor: str, cons, found: dict) -> None:
         nexts = cons.get(node.output[0], [])
 
 
+def refine_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the guided refinement's nodes (sllen/model/refine.py; named by export)."""
+    return [n.name for n in model.graph.node if n.name.startswith(REFINE_PREFIX)]
+
+
 def output_nodes(model: onnx.ModelProto, convs: int = 1) -> list[str]:
     """The last ``convs`` weighted layers on the data path to each graph output, and every node
-    after them (for SLLEN: the enhancement head's 1x1 conv and the sigmoid)."""
+    after them (for SLLEN: the enhancement head's 1x1 conv and the sigmoid). The guided
+    refinement is not counted (it has no weights): the walk starts from the network's output
+    that it reads."""
     prod = producers(model)
     consts = _initializer_names(model)
-    found: set[str] = set()
+    refine = set(refine_nodes(model))
+    starts: list[onnx.NodeProto | None] = []
     for out in model.graph.output:
-        node, left = prod.get(out.name), convs
+        node = prod.get(out.name)
+        if node is None or node.name not in refine:
+            starts.append(node)
+            continue
+        for n in model.graph.node:
+            if n.name in refine:
+                starts += [prod[t] for t in n.input if t in prod and prod[t].name not in refine]
+    found: set[str] = set()
+    for start in starts:
+        node, left = start, convs
         while node is not None and left > 0:
             found.add(node.name)
             if node.op_type in _WEIGHTED_OPS:
@@ -260,9 +281,10 @@ def input_nodes(model: onnx.ModelProto) -> list[str]:
     found: set[str] = set()
     consts = _initializer_names(model)  # old IRs list the weights among the inputs too
     tensors = [i.name for i in model.graph.input if i.name not in consts]
+    refine = set(refine_nodes(model))  # reads the input too, but is not an input layer
     while tensors:
         for node in cons.get(tensors.pop(), []):
-            if node.op_type in _SHAPE_OPS or node.name in found:
+            if node.op_type in _SHAPE_OPS or node.name in found or node.name in refine:
                 continue
             found.add(node.name)
             if node.op_type not in _WEIGHTED_OPS:

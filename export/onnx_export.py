@@ -60,6 +60,7 @@ save, reference attention) and sllen.export.parity/simplify load without torch (
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import copy
 import logging
@@ -71,6 +72,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import sllen
+from sllen.calib.graph import REFINE_PREFIX
 from sllen.runtime.errors import InputError
 
 if TYPE_CHECKING:
@@ -217,6 +219,19 @@ def _quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _name_refine_nodes(graph) -> None:  # graph: onnx.GraphProto
+    """Prefix the names of the nodes the exporter traced inside the guided refinement
+    (sllen/model/refine.py) with ``REFINE_PREFIX``, read from the exporter's module-class
+    records before they are stripped."""
+    from sllen.model.refine import GuidedRefine
+
+    cls = f"{GuidedRefine.__module__}.{GuidedRefine.__qualname__}"
+    for node in graph.node:
+        for prop in node.metadata_props:
+            if prop.key == "pkg.torch.onnx.class_hierarchy" and cls in ast.literal_eval(prop.value):
+                node.name = REFINE_PREFIX + node.name
+
+
 def _strip_trace_metadata(graph) -> None:  # graph: onnx.GraphProto
     """Drop the exporter's per-node/per-value trace records (stack traces with this machine's
     paths, FX node dumps): they make up most of a small model's file and would make the same
@@ -350,6 +365,7 @@ def export_onnx(
         raise RuntimeError("torch.onnx.export returned no ONNX program")
     proto = program.model_proto
 
+    _name_refine_nodes(proto.graph)
     _strip_trace_metadata(proto.graph)
     _name_dynamic_dims(proto.graph)
     custom = {

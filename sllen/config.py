@@ -5,7 +5,8 @@ Presets
   one 512-wide attention head, 21 VOC classes). Heavy: a GPU model.
 - ``edge``: the deployable preset for edge GPUs (Jetson): a quarter of the paper's widths and
   attention heads of size 64, so TensorRT can fuse the attention (head size 16..256, a
-  multiple of 8) in FP16.
+  multiple of 8) in FP16; its output goes through the guided refinement (``refine_radius``,
+  sllen/model/refine.py), which the paper preset leaves off.
 - ``tiny``: a few thousand parameters, for tests.
 
 Ablations (Tables I and II of the paper) are switches: ``use_hsbab=False`` is SLLEN-1,
@@ -47,6 +48,10 @@ class ModelConfig:
     # False gives SSaN an encoder of its own: SLLEN-4, where SSaN and LLEmN are trained
     # independently (one after the other) and only combined at inference.
     shared_encoder: bool = True
+    # Guided-filter refinement of the output at inference (not in the paper; see
+    # sllen/model/refine.py): window radius in pixels (0 = off, the paper's network) and ridge.
+    refine_radius: int = 0
+    refine_eps: float = 3e-4
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder_channels", tuple(self.encoder_channels))
@@ -64,6 +69,8 @@ class ModelConfig:
             raise InputError(f"ief_stage must be in [0, {len(self.encoder_channels) - 2}]")
         if self.num_classes < 2:
             raise InputError("num_classes must be at least 2")
+        if self.refine_radius < 0 or self.refine_eps <= 0:
+            raise InputError("refine_radius must be >= 0 and refine_eps > 0")
 
     @property
     def depth(self) -> int:
@@ -119,6 +126,7 @@ PRESETS: dict[str, ModelConfig] = {
         attention_dim=128,
         attention_heads=2,
         rsaeb_hidden=64,
+        refine_radius=2,
     ),
     "tiny": ModelConfig(
         preset="tiny",

@@ -26,6 +26,9 @@ from sllen.weights.header import (  # noqa: F401 - re-exported: the model's file
 )
 
 FORMAT_VERSION = "1"
+# Config fields that hold no tensors and only change inference (the guided refinement): a file
+# saved before they existed, or with other values, still loads into a model that has them.
+INFERENCE_ONLY = ("refine_radius", "refine_eps")
 
 
 def save_weights(
@@ -56,10 +59,14 @@ def load_weights(
     """Build the network from the file's config and load its weights (float32, eval mode).
 
     ``expected``: refuse a file whose config differs (e.g. another preset) with a message
-    naming the first differing field.
+    naming the first differing field; the model is then built with ``expected``'s
+    inference-only fields (``INFERENCE_ONLY``), the file's tensors being the same either way.
     """
     path = Path(path)
     config = read_config(path)
+    if expected is not None:
+        same = {k: getattr(expected, k) for k in INFERENCE_ONLY}
+        config = config.replace(**same)
     if expected is not None and config != expected:
         diff = [k for k, v in expected.to_dict().items() if config.to_dict()[k] != v]
         raise WeightsError(

@@ -8,6 +8,7 @@ Data flow for an input I (height and width multiples of ``config.size_multiple``
     F_hl = HSBAB(F_h, F_l);  F_r = RSAEB(F_i, F_l)         feature enhancement
     F_f = FFB(F_hl, F_r)                                   feature fusion
     I_hat = sigmoid(D_l(F_f, feats))                       enhanced image in [0, 1]
+    I_hat = GuidedRefine(I, I_hat)                         inference only, where configured
 Ablations replace a missing branch's output by F_l, as the paper does; without both
 branches (SLLEN-3) F_f = F_l and the network is a plain U-Net.
 """
@@ -26,6 +27,7 @@ from sllen.model.blocks import UNetDecoder, UNetEncoder
 from sllen.model.ffb import FFB
 from sllen.model.hsbab import HSBAB
 from sllen.model.hseb import HSEB
+from sllen.model.refine import GuidedRefine
 from sllen.model.rsaeb import RSAEB
 
 
@@ -60,6 +62,9 @@ class SLLEN(nn.Module):
         if config.use_hsbab or config.use_rsaeb:
             self.ffb = FFB(c[-1])
         self.lle_decoder = UNetDecoder(c, 3)
+        self.refine: GuidedRefine | None = None
+        if config.refine_radius:
+            self.refine = GuidedRefine(config.refine_radius, config.refine_eps)
         self.apply(_init_weights)
 
     # Parameter groups of Algorithm 1: the SS stage updates E and D_s, the LLE stage E and
@@ -113,7 +118,11 @@ class SLLEN(nn.Module):
                 f_r = self.rsaeb(f_i, f_l)
         f_f = self.ffb(f_hl, f_r) if self.ffb is not None else f_l
         out, dec_feats = self.lle_decoder(f_f, feats)
-        return SLLENOutput(torch.sigmoid(out), seg, feats, dec_feats)
+        image = torch.sigmoid(out)
+        # Inference only: the losses train the network's own output (what was measured).
+        if self.refine is not None and not self.training:
+            image = self.refine(x, image)
+        return SLLENOutput(image, seg, feats, dec_feats)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Enhanced image for an input whose size is a multiple of ``size_multiple``.
