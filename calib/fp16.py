@@ -9,9 +9,7 @@
    consumer). A Softmax stays FP32 together with the node that computes its logits when the
    softmax of the FP16-rounded logits differs from the FP32 softmax by more than
    ``softmax_tol`` (measured on the captured logits): large logits lose their fractional part
-   in FP16. The guided refinement (sllen/model/refine.py) stays FP32: its variances are
-   differences of box means, whose digits FP16 loses. Nodes with a weight beyond FP16's range
-   stay FP32 too, and so does ONNX Runtime's
+   in FP16. Nodes with a weight beyond FP16's range stay FP32 too, and so does ONNX Runtime's
    ``com.microsoft`` MultiHeadAttention (``--attention mha``): its CPU kernel is linear in
    memory (flash attention) only in FP32.
 2. Convert with ONNX Runtime's maintained converter (``onnxruntime.transformers.float16.
@@ -54,7 +52,6 @@ from sllen.calib.graph import (
     load_model,
     producers,
     psnr_db,
-    refine_nodes,
     run,
     save_model,
     session,
@@ -168,8 +165,6 @@ def measure_fp16_risks(
         if (n.domain, n.op_type) == ("com.microsoft", "MultiHeadAttention"):
             # ONNX Runtime's CPU kernel is the flash (linear-memory) one for float32 only.
             keep.setdefault(n.name, "linear-memory attention: ONNX Runtime's kernel is FP32")
-    for name in refine_nodes(model):
-        keep.setdefault(name, "guided refinement: variances of box means cancel in FP16")
     return keep, max(peak.values(), default=0.0)
 
 

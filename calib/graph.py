@@ -30,7 +30,7 @@ from onnx import TensorProto, helper
 from sllen.runtime.errors import InputError
 
 # Prefix sllen.export.onnx_export gives the guided refinement's node names
-# (sllen/model/refine.py): the FP16 and INT8 steps keep these nodes in FP32 by name.
+# (sllen/model/refine.py): the INT8 step's input and output layers are found around them.
 REFINE_PREFIX = "refine/"
 
 __all__ = [

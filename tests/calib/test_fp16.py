@@ -109,3 +109,22 @@ def test_unreachable_budget_moves_sensitive_nodes_and_reports_failure(sllen_onnx
     # Over budget: nothing under the normal name, the file kept beside it for inspection.
     assert not (tmp_path / "f.onnx").exists()
     assert report["path"] == str(tmp_path / "f.over-budget.onnx")
+
+
+def test_guided_refinement_in_fp16_within_budget(tmp_path) -> None:
+    # Its variances are differences of box means that FP16 rounds; eps is larger than that
+    # (sllen/model/refine.py), so it converts like the rest of the graph.
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    from sllen.calib.graph import refine_nodes
+    from sllen.config import get_preset
+    from sllen.export.onnx_export import export_onnx
+    from sllen.model.sllen import SLLEN
+
+    torch.manual_seed(0)
+    src = export_onnx(SLLEN(get_preset("tiny", refine_radius=2)).eval(), tmp_path / "r.onnx")
+    frames = np.random.default_rng(0).random((2, 3, 48, 64), dtype=np.float32) * 0.2
+    report = convert_fp16(src, tmp_path / "r.fp16.onnx", frames)
+    names = refine_nodes(onnx.load(str(src)))
+    assert names and not set(names) & set(report["kept_fp32"])
+    assert report["passes_budget"] and not report["steps"], report

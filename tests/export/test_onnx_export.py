@@ -308,3 +308,26 @@ def test_mha_mode_in_pytorch_is_sdpa(tiny: SLLEN) -> None:
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(1, 2, QUERY_CHUNK + 100, 8, generator=g) for _ in range(3))
     torch.testing.assert_close(attention(q, k, v, mode="mha"), attention(q, k, v, mode="sdpa"))
+
+
+@pytest.fixture(scope="module")
+def refined(export_once) -> Path:
+    return export_once(_tiny(refine_radius=2), segmentation=True)
+
+
+def test_refinement_nodes_named_and_exact(refined: Path) -> None:
+    from sllen.calib.graph import REFINE_PREFIX, input_nodes, output_nodes, refine_nodes
+
+    proto = onnx.load(str(refined))
+    names = refine_nodes(proto)
+    # Everything after the sigmoid on the image output, and the guide's grey level.
+    assert {n.op_type for n in proto.graph.node if n.name in names} >= {
+        "ReduceMean", "AveragePool", "Div", "Clip",
+    }  # fmt: skip
+    by_output = {n.output[0]: n for n in proto.graph.node}
+    assert by_output["output"].name.startswith(REFINE_PREFIX)
+    assert not any(n.startswith(REFINE_PREFIX) for n in output_nodes(proto) + input_nodes(proto))
+    assert "Sigmoid" in {n.op_type for n in proto.graph.node if n.name in output_nodes(proto)}
+    model = _tiny(refine_radius=2)
+    r = check_parity(model, refined, parity_inputs(2, (48, 64)))
+    assert r["max_abs"] < 1e-5, r

@@ -1,0 +1,123 @@
+"""The guided refinement (sllen.model.refine) and where the network runs it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sllen.config import get_preset
+from sllen.model.io import load_weights, save_weights
+from sllen.model.refine import GAIN_RADIUS, GuidedRefine, box_mean
+from sllen.model.sllen import SLLEN
+
+
+def box_np(x: np.ndarray, r: int) -> np.ndarray:
+    """Mean over the (2r+1)^2 window inside the image, by brute force (H x W)."""
+    h, w = x.shape
+    out = np.empty_like(x)
+    for i in range(h):
+        for j in range(w):
+            out[i, j] = x[max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1].mean()
+    return out
+
+
+def guided_np(low: np.ndarray, p: np.ndarray, r: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter (Algorithm 1 of the TPAMI paper), guide = the input's grey
+    level at the output's local brightness; low, p: 3 x H x W."""
+    grey = low.mean(0)
+    guide = grey * box_np(p.mean(0), GAIN_RADIUS) / np.maximum(box_np(grey, GAIN_RADIUS), 1e-3)
+    mean_i = box_np(guide, r)
+    var_i = box_np(guide * guide, r) - mean_i**2
+    out = np.empty_like(p)
+    for c in range(3):
+        mean_p = box_np(p[c], r)
+        a = (box_np(guide * p[c], r) - mean_i * mean_p) / (var_i + eps)
+        b = mean_p - a * mean_i
+        out[c] = box_np(a, r) * guide + box_np(b, r)
+    return np.clip(out, 0.0, 1.0)
+
+
+def test_matches_the_guided_filter_written_out() -> None:
+    rng = np.random.default_rng(0)
+    low = rng.random((3, 20, 23)) * 0.1
+    p = rng.random((3, 20, 23))
+    got = GuidedRefine(2, 3e-4)(torch.from_numpy(low)[None], torch.from_numpy(p)[None])[0]
+    np.testing.assert_allclose(got.numpy(), guided_np(low, p, 2, 3e-4), atol=1e-9)
+
+
+def test_box_mean_counts_only_pixels_inside() -> None:
+    x = torch.ones(1, 1, 5, 7)
+    torch.testing.assert_close(box_mean(x, 2), x)  # no darkened border
+
+
+def test_output_that_follows_the_input_is_kept() -> None:
+    # The network brightened a dark image 8x: the refinement must not change it.
+    rng = np.random.default_rng(1)
+    low = torch.from_numpy(rng.random((1, 1, 32, 32)) * 0.1).float().expand(1, 3, 32, 32)
+    enhanced = low * 8
+    out = GuidedRefine(2, 1e-6)(low, enhanced)
+    torch.testing.assert_close(out, enhanced, atol=2e-4, rtol=0)
+
+
+def test_colour_speckle_smaller_than_the_window_is_removed() -> None:
+    # A smooth output with per-pixel colour noise and a flat grey input: the guide carries no
+    # structure, so each channel becomes its local mean.
+    gen = torch.Generator().manual_seed(0)
+    base = torch.full((1, 3, 48, 48), 0.5)
+    speckle = 0.05 * torch.randn(1, 3, 48, 48, generator=gen)
+    speckle -= speckle.mean(1, keepdim=True)  # colour only, grey level unchanged
+    low = torch.full((1, 3, 48, 48), 0.04)
+    out = GuidedRefine(2, 3e-4)(low, base + speckle)
+    assert (out - base).std() < (speckle.std() / 3)
+    assert abs(float(out.mean() - base.mean())) < 1e-3
+
+
+def test_input_noise_does_not_come_back_where_the_output_is_flat() -> None:
+    # The guide is the noisy input, but a flat output does not correlate with its noise.
+    gen = torch.Generator().manual_seed(0)
+    low = (0.04 + 0.02 * torch.randn(1, 3, 40, 40, generator=gen)).clamp(0, 1)
+    flat = torch.full((1, 3, 40, 40), 0.5)
+    torch.testing.assert_close(GuidedRefine(2, 3e-4)(low, flat), flat)
+
+
+@pytest.mark.parametrize("radius, eps", [(0, 1e-3), (2, 0.0)])
+def test_bad_settings_are_refused(radius, eps) -> None:
+    with pytest.raises(ValueError):
+        GuidedRefine(radius, eps)
+
+
+def test_inference_only_and_where_configured() -> None:
+    assert get_preset("paper").refine_radius == 0  # the paper's network as published
+    assert get_preset("edge").refine_radius == 2
+    torch.manual_seed(0)
+    net = SLLEN(get_preset("tiny", refine_radius=2))
+    refine = net.refine
+    assert refine is not None
+    x = torch.rand(1, 3, 32, 32) * 0.1
+
+    def image(training: bool, with_refine: bool) -> torch.Tensor:
+        net.train(training)
+        net.refine = refine if with_refine else None
+        with torch.no_grad():
+            return net.forward_all(x, with_segmentation=False).image
+
+    # Training (what the losses see): the network's own output.
+    assert torch.equal(image(True, True), image(True, False))
+    # Inference: refined, with the input as the guide.
+    raw = image(False, False)
+    served = image(False, True)
+    torch.testing.assert_close(served, refine(x, raw))
+    assert not torch.allclose(served, raw)
+
+
+def test_weights_without_the_field_load_into_a_refining_model(tmp_path) -> None:
+    # A file saved before the refinement existed (or with it off) fine-tunes / resumes into a
+    # preset that has it: the field holds no tensors.
+    old = SLLEN(get_preset("tiny"))
+    path = save_weights(old, tmp_path / "old.safetensors")
+    want = get_preset("tiny", refine_radius=2)
+    model = load_weights(path, expected=want)
+    assert model.config == want and model.refine is not None
+    for k, v in old.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v)
