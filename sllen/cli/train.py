@@ -59,6 +59,13 @@ def train_command(
     no_hsbab: Annotated[bool, Opt("--no-hsbab", help="Ablation SLLEN-1.")] = False,
     no_rsaeb: Annotated[bool, Opt("--no-rsaeb", help="Ablation SLLEN-2.")] = False,
     num_classes: Annotated[int | None, Opt(help="Override the preset's class count.")] = None,
+    refine_radius: Annotated[
+        int | None,
+        Opt(
+            help="Guided refinement of the output at inference (validation, the weights' "
+            "config): window radius, 0 = off. Default: the preset's (edge 2, paper 0)."
+        ),
+    ] = None,
     scene_classes: Annotated[int, Opt(help="Classes of the procedural scenes.")] = 8,
     scene_detail: Annotated[
         bool,
@@ -171,6 +178,8 @@ def train_command(
         overrides["use_rsaeb"] = False
     if num_classes is not None:
         overrides["num_classes"] = num_classes
+    if refine_radius is not None:
+        overrides["refine_radius"] = refine_radius
     weights = LossWeights()
     changes = {
         k: v

@@ -11,7 +11,7 @@ import torch
 
 from sllen.config import get_preset
 from sllen.data.samples import write_sample_pairs
-from sllen.model.io import save_weights
+from sllen.model.io import read_config, save_weights
 from sllen.model.sllen import SLLEN
 
 
@@ -234,6 +234,8 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
         r = sllen("train", "--camera-share", "2", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--camera-share must be in [0, 1]")
         assert not (tmp_path / "o").exists()
+        r = sllen("train", "--refine-radius", "-1", "--out", str(tmp_path / "o"))
+        assert_one_line_error(r, "refine_radius must be >= 0")
     elif case == "corrupt_image":
         (tmp_path / "c").mkdir()
         (tmp_path / "c" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
@@ -260,11 +262,14 @@ def test_train_command_short_run(tmp_path: Path) -> None:
         "--w-gradient",
         "0",
         "--no-rsaeb",
+        "--refine-radius",
+        "1",
     )
     assert r.returncode == 0, r.stderr
     assert (out / "last.safetensors").is_file()
     r = sllen("info", str(out / "last.safetensors"))
     assert "SLLEN-2" in r.stdout
+    assert read_config(out / "last.safetensors").refine_radius == 1
 
 
 @pytest.mark.slow
