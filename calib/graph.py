@@ -30,7 +30,8 @@ from onnx import TensorProto, helper
 from sllen.runtime.errors import InputError
 
 # Prefix sllen.export.onnx_export gives the guided refinement's node names
-# (sllen/model/refine.py): the INT8 step's input and output layers are found around them.
+# (sllen/model/refine.py): INT8 leaves them in float, and finds the input and output layers
+# around them.
 REFINE_PREFIX = "refine/"
 
 __all__ = [
@@ -293,7 +294,10 @@ def input_nodes(model: onnx.ModelProto) -> list[str]:
 
 
 def weighted_nodes(model: onnx.ModelProto) -> list[str]:
-    return [n.name for n in model.graph.node if n.op_type in _WEIGHTED_OPS]
+    """Layers with learned weights: the guided refinement's box-filter convolutions (constant
+    kernels) are not among them."""
+    refine = set(refine_nodes(model))
+    return [n.name for n in model.graph.node if n.op_type in _WEIGHTED_OPS and n.name not in refine]
 
 
 def ensure_node_names(model: onnx.ModelProto) -> onnx.ModelProto:

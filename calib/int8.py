@@ -101,6 +101,7 @@ from sllen.calib.graph import (
     output_nodes,
     prune_opset_imports,
     psnr_db,
+    refine_nodes,
     run,
     save_model,
     session,
@@ -345,7 +346,9 @@ def _quantize_int8(
             info.update(num_bins=num_bins, percentile=percentile)
         save_ranges(ranges_path, tensor_ranges, method, model, info)
 
-    excluded: dict[str, str] = {}
+    # The guided refinement's box filters (constant-kernel convolutions) stay float: they
+    # average image statistics whose small differences are the filter's output.
+    excluded: dict[str, str] = dict.fromkeys(refine_nodes(model), "guided refinement")
     if exclude_attention:
         excluded.update(dict.fromkeys(attention_nodes(model), "attention (HSBAB)"))
     if exclude_output:

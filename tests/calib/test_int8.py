@@ -323,3 +323,27 @@ def test_dark_calibration_note_warns_when_the_input_range_is_short() -> None:
     assert int8.dark_calibration_note({"input_range": [0.0, 0.9]}) is None
     assert int8.dark_calibration_note({"input_range": []}) is None  # the input not quantized
     assert int8.dark_calibration_note({}) is None
+
+
+def test_guided_refinement_stays_float(tmp_path) -> None:
+    # Its box filters are constant-kernel Convs (sllen/model/refine.py): never quantized, not
+    # candidates of the sensitivity search.
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    from sllen.calib.graph import refine_nodes
+    from sllen.config import get_preset
+    from sllen.export.onnx_export import export_onnx
+    from sllen.model.sllen import SLLEN
+
+    torch.manual_seed(0)
+    src = export_onnx(SLLEN(get_preset("tiny", refine_radius=2)).eval(), tmp_path / "r.onnx")
+    x = synthetic_calibration_frames(6, (48, 64), seed=2)
+    report = quantize_int8(src, tmp_path / "q.onnx", x, method="minmax", max_psnr_drop=100)
+    names = refine_nodes(onnx.load(str(src)))
+    assert names and all(report["excluded"][n] == "guided refinement" for n in names)
+    q = onnx.load(str(tmp_path / "q.onnx"))
+    convs = {n.name for n in q.graph.node if n.op_type == "Conv" and n.name in names}
+    quantized_inputs = {n.output[0] for n in q.graph.node if n.op_type == "DequantizeLinear"}
+    assert convs and all(
+        not set(n.input) & quantized_inputs for n in q.graph.node if n.name in convs
+    )

@@ -316,14 +316,22 @@ def refined(export_once) -> Path:
 
 
 def test_refinement_nodes_named_and_exact(refined: Path) -> None:
-    from sllen.calib.graph import REFINE_PREFIX, input_nodes, output_nodes, refine_nodes
+    from sllen.calib.graph import (
+        REFINE_PREFIX,
+        input_nodes,
+        output_nodes,
+        refine_nodes,
+        weighted_nodes,
+    )
 
     proto = onnx.load(str(refined))
     names = refine_nodes(proto)
-    # Everything after the sigmoid on the image output, and the guide's grey level.
+    # Everything after the sigmoid on the image output, and the guide's grey level; its box
+    # filters are constant-kernel Convs, not weighted layers for INT8.
     assert {n.op_type for n in proto.graph.node if n.name in names} >= {
-        "ReduceMean", "AveragePool", "Div", "Clip",
+        "ReduceMean", "Conv", "Div", "Clip",
     }  # fmt: skip
+    assert not set(names) & set(weighted_nodes(proto))
     by_output = {n.output[0]: n for n in proto.graph.node}
     assert by_output["output"].name.startswith(REFINE_PREFIX)
     assert not any(n.startswith(REFINE_PREFIX) for n in output_nodes(proto) + input_nodes(proto))

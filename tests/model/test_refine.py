@@ -8,7 +8,7 @@ import torch
 
 from sllen.config import get_preset
 from sllen.model.io import load_weights, save_weights
-from sllen.model.refine import GAIN_RADIUS, GuidedRefine, box_mean
+from sllen.model.refine import GuidedRefine, box_mean
 from sllen.model.sllen import SLLEN
 
 
@@ -24,16 +24,17 @@ def box_np(x: np.ndarray, r: int) -> np.ndarray:
 
 def guided_np(low: np.ndarray, p: np.ndarray, r: int, eps: float) -> np.ndarray:
     """He et al.'s guided filter (Algorithm 1 of the TPAMI paper), guide = the input's grey
-    level at the output's local brightness; low, p: 3 x H x W."""
-    grey = low.mean(0)
-    guide = grey * box_np(p.mean(0), GAIN_RADIUS) / np.maximum(box_np(grey, GAIN_RADIUS), 1e-3)
+    level, eps scaled by each window's gain g (output over input brightness): the filter of
+    the guide brought to the output's level; low, p: 3 x H x W."""
+    guide = low.mean(0)
     mean_i = box_np(guide, r)
     var_i = box_np(guide * guide, r) - mean_i**2
+    mean_p = np.stack([box_np(c, r) for c in p])
+    g2 = (mean_p.mean(0) / np.maximum(mean_i, 1e-3)) ** 2
     out = np.empty_like(p)
     for c in range(3):
-        mean_p = box_np(p[c], r)
-        a = (box_np(guide * p[c], r) - mean_i * mean_p) / (var_i + eps)
-        b = mean_p - a * mean_i
+        a = g2 * (box_np(guide * p[c], r) - mean_i * mean_p[c]) / (g2 * var_i + eps)
+        b = mean_p[c] - a * mean_i
         out[c] = box_np(a, r) * guide + box_np(b, r)
     return np.clip(out, 0.0, 1.0)
 
