@@ -11,15 +11,15 @@ the output does not correlate with the guide's noise and stays smooth (``a`` nea
 the guide is one grey channel, colour can only change at the scale of the window, which
 removes speckle smaller than that.
 
-The guide is the input's grey level brought to the output's brightness by a local gain
-(box means over ``GAIN_RADIUS``), so ``eps`` is relative to the output's level, not the dark
-input's, and stays one number for any exposure or uneven light. Every op is local (box means
-as average pools that exclude padding, pointwise maths, a mean over channels), so ONNX
-Runtime's row-band execution and TensorRT take it as it is. Its variances are differences of
-box means, which FP16 rounds, but ``eps`` is larger than that rounding: the FP16 export of the
-bundled model with the refinement in FP16 matched FP32 at 80 dB on three LOL frames, closer
-than with it kept in FP32 islands (64 dB: the ONNX Runtime converter still stores the tensors
-between such nodes in FP16), so the exports treat it like the rest of the graph.
+``eps`` is relative to the output's level, not the dark input's: each window's fit is that of
+the guide brought to the output's brightness by the window's own gain (output over input mean
+grey), so one number serves any exposure or uneven light. Every op is local (box means as
+separable depthwise convolutions, normalised by the pixels inside the image; pointwise maths;
+a mean over channels), so ONNX Runtime's row-band execution and TensorRT take it as it is. In FP16 its box means round
+(each alone costs 74-80 dB against FP32 on sllen-export's check frames, together the FP16
+file's 58 dB, within the 40 dB budget); FP32 islands would not help there, as ONNX Runtime's
+converter stores the tensors between blocked nodes in FP16 too, so the exports treat it like
+the rest of the graph. INT8 leaves its box-filter convolutions in float.
 
 Measured with the bundled model (docs/default-model.md, "Guided refinement"): radius 2 and
 eps 3e-4 were chosen on 30 LOL training pairs (our485), then scored once elsewhere.
@@ -33,6 +33,11 @@ from torch import nn
 
 # Floor of a window's mean input grey (a fraction of white): 8-bit black is 0.
 _MIN_LEVEL = 1e-3
+# The statistics run on the input's grey times this constant (exact in real arithmetic: the
+# gain absorbs it) so that FP16 engines cannot overflow: the squared gain stays below
+# (1 / (1e-3 * 64))^2 = 244 where it could reach 10^6 (FP16's maximum is 65,504), and a white
+# pixel's square is 4096.
+GUIDE_SCALE = 64.0
 
 
 def box_sum(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -71,7 +76,7 @@ class GuidedRefine(nn.Module):
         self.eps = eps
 
     def forward(self, low: torch.Tensor, enhanced: torch.Tensor) -> torch.Tensor:
-        guide = low.mean(dim=1, keepdim=True)
+        guide = low.mean(dim=1, keepdim=True) * GUIDE_SCALE
         # Separate box means on pointwise products, no concat/slice: a band segment of ONNX
         # Runtime's row-band execution takes only row-local ops (runtime/backends/band_rules.py).
         r = self.radius
@@ -86,7 +91,7 @@ class GuidedRefine(nn.Module):
         cov_ip = mean(guide * enhanced) - mean_i * mean_p
         # eps is in units of the output's level: the dark guide brought to the output's
         # brightness by each window's gain g, a = g^2 cov / (g^2 var + eps) for the guide itself.
-        gain = mean_p.mean(dim=1, keepdim=True) / mean_i.clamp_min(_MIN_LEVEL)
+        gain = mean_p.mean(dim=1, keepdim=True) / mean_i.clamp_min(_MIN_LEVEL * GUIDE_SCALE)
         g2 = gain * gain
         a = g2 * cov_ip / (g2 * var_i + self.eps)
         b = mean_p - a * mean_i
