@@ -72,7 +72,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import sllen
-from sllen.calib.graph import REFINE_PREFIX
 from sllen.runtime.errors import InputError
 
 if TYPE_CHECKING:
@@ -223,6 +222,7 @@ def _name_refine_nodes(graph) -> None:  # graph: onnx.GraphProto
     """Prefix the names of the nodes the exporter traced inside the guided refinement
     (sllen/model/refine.py) with ``REFINE_PREFIX``, read from the exporter's module-class
     records before they are stripped."""
+    from sllen.calib.graph import REFINE_PREFIX
     from sllen.model.refine import GuidedRefine
 
     cls = f"{GuidedRefine.__module__}.{GuidedRefine.__qualname__}"
