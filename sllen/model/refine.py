@@ -52,13 +52,6 @@ def box_sum(x: torch.Tensor, radius: int) -> torch.Tensor:
     return F.conv2d(x, cols, padding=(radius, 0), groups=c)
 
 
-def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean over a (2r+1)^2 window, counting only pixels inside the image (He et al.'s
-    normalised box filter), so borders are not darkened."""
-    ones = x[:, :1] * 0.0 + 1.0
-    return box_sum(x, radius) / box_sum(ones, radius)
-
-
 class GuidedRefine(nn.Module):
     """``forward(low, enhanced)``: ``enhanced`` refined with ``low``'s grey level as the guide.
 
