@@ -252,15 +252,18 @@ def output_nodes(model: onnx.ModelProto, convs: int = 1) -> list[str]:
     prod = producers(model)
     consts = _initializer_names(model)
     refine = set(refine_nodes(model))
+    # What the refinement reads from outside itself (the network's output, not the input).
+    feeds = [
+        prod[t]
+        for n in model.graph.node
+        if n.name in refine
+        for t in n.input
+        if t in prod and prod[t].name not in refine
+    ]
     starts: list[onnx.NodeProto | None] = []
     for out in model.graph.output:
         node = prod.get(out.name)
-        if node is None or node.name not in refine:
-            starts.append(node)
-            continue
-        for n in model.graph.node:
-            if n.name in refine:
-                starts += [prod[t] for t in n.input if t in prod and prod[t].name not in refine]
+        starts += feeds if node is not None and node.name in refine else [node]
     found: set[str] = set()
     for start in starts:
         node, left = start, convs

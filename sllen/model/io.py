@@ -65,8 +65,7 @@ def load_weights(
     path = Path(path)
     config = read_config(path)
     if expected is not None:
-        same = {k: getattr(expected, k) for k in INFERENCE_ONLY}
-        config = config.replace(**same)
+        config = config.replace(**{k: getattr(expected, k) for k in INFERENCE_ONLY})
     if expected is not None and config != expected:
         diff = [k for k, v in expected.to_dict().items() if config.to_dict()[k] != v]
         raise WeightsError(

@@ -73,7 +73,9 @@ class GuidedRefine(nn.Module):
         # Separate box means on pointwise products, no concat/slice: a band segment of ONNX
         # Runtime's row-band execution takes only row-local ops (runtime/backends/band_rules.py).
         r = self.radius
-        norm = box_sum(guide * 0.0 + 1.0, r)  # each window's share of pixels inside the image
+        # Each window's share of pixels inside the image; ones made pointwise, as ones_like
+        # exports a ConstantOfShape, which is not among the row-band ops (band_rules.BAND_OPS).
+        norm = box_sum(guide * 0.0 + 1.0, r)
 
         def mean(t: torch.Tensor) -> torch.Tensor:
             return box_sum(t, r) / norm
