@@ -8,7 +8,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from sllen.calib.fp16 import convert_fp16
+from sllen.calib.fp16 import convert_fp16, to_fp16
 from sllen.calib.frames import synthetic_calibration_frames
 from sllen.calib.graph import get_metadata, psnr_db, run, session
 
@@ -50,6 +50,52 @@ def test_sllen_fp16_runs_with_float32_io_within_budget(sllen_onnx, frames, tmp_p
     assert len(halves) > 10  # the weights really are FP16
     meta = get_metadata(model)
     assert meta["sllen_precision"] == "fp16" and "sllen_preset" in meta
+    onnx.checker.check_model(model)  # producers before readers, as ONNX requires
+
+
+def test_an_all_fp32_island_is_fp32_throughout(sllen_onnx, frames) -> None:
+    # The converter alone casts to FP16 and back between two blocked nodes (and the input
+    # before a blocked first node): with every node blocked its file differed from FP32.
+    src = onnx.load(sllen_onnx)
+    every = {n.name for n in src.graph.node}
+    model = to_fp16(src, every)
+    onnx.checker.check_model(model)
+
+    def casts(m: onnx.ModelProto) -> int:
+        return sum(n.op_type == "Cast" for n in m.graph.node)
+
+    assert casts(model) == casts(src)  # only the graph's own (shape arithmetic)
+    out = run(session(model, threads=1), frames[:2])
+    ref = run(session(sllen_onnx, threads=1), frames[:2])
+    assert np.array_equal(out, ref)
+
+
+def test_round_trips_go_only_between_fp32_tensors(tmp_path) -> None:
+    # a and b are blocked (FP32); c reads b in FP16 and keeps its Cast; the last node is
+    # blocked, so the output is an FP32 tensor renamed by an Identity, not a round trip.
+    w = numpy_helper.from_array(np.full((1, 1, 1, 1), 1.0 + 2**-12, np.float32), "w")
+    src = onnx.load(
+        _model(
+            [
+                helper.make_node("Conv", ["input", "w"], ["a"], name="a"),
+                helper.make_node("Relu", ["a"], ["b"], name="b"),
+                helper.make_node("Sigmoid", ["b"], ["c"], name="c"),
+                helper.make_node("Add", ["b", "c"], ["output"], name="d"),
+            ],
+            [w],
+            tmp_path / "m.onnx",
+        )
+    )
+    model = to_fp16(src, {"a", "b", "d"})
+    onnx.checker.check_model(model)
+    by_name = {n.name: n for n in model.graph.node}
+    made = {o: n for n in model.graph.node for o in n.output}
+    # b reads a's FP32 output directly; d reads b directly, and c's output through a Cast
+    assert made[by_name["b"].input[0]].name == "a"
+    assert made[by_name["d"].input[0]].name == "b"
+    assert made[by_name["d"].input[1]].op_type == "Cast"
+    assert made[by_name["c"].input[0]].op_type == "Cast"  # c is FP16: b's output cast down
+    assert by_name["a"].input[0] == "input"  # the graph input, not its FP16 round trip
 
 
 def test_measured_overflow_keeps_the_node_fp32(tmp_path) -> None:
