@@ -69,6 +69,8 @@ def test_fp16_and_int8_export_pass_their_budgets(weights: Path, tmp_path: Path) 
     meta = {p.key: p.value for p in onnx.load(str(out / "sllen.int8.onnx")).metadata_props}
     assert meta["sllen_precision"] == "int8" and meta["sllen_int8_flavour"] == "tensorrt"
     assert (out / "sllen.int8.ranges.json").is_file()
+    for name in ("sllen.fp32.onnx", "sllen.fp16.onnx", "sllen.int8.onnx"):
+        onnx.checker.check_model(str(out / name))  # valid ONNX, producers before readers
 
 
 @pytest.mark.slow
