@@ -17,9 +17,8 @@ grey), so one number serves any exposure or uneven light. Every op is local (box
 separable depthwise convolutions, normalised by the pixels inside the image; pointwise maths;
 a mean over channels), so ONNX Runtime's row-band execution and TensorRT take it as it is.
 In FP16 its box means round (each alone costs 74-80 dB against FP32 on sllen-export's check
-frames, together the FP16 file's 58 dB, within the 40 dB budget); FP32 islands would not help
-there, as ONNX Runtime's converter stores the tensors between blocked nodes in FP16 too, so
-the exports treat it like the rest of the graph. INT8 leaves its box-filter convolutions in float.
+frames, together the FP16 file's 58 dB, within the 40 dB budget), so the FP16 export treats
+it like the rest of the graph. INT8 leaves its box-filter convolutions in float.
 
 Measured with the bundled model (docs/default-model.md, "Guided refinement"): radius 2 and
 eps 3e-4 were chosen on 30 LOL training pairs (our485), then scored once elsewhere.
