@@ -49,9 +49,14 @@ class ModelConfig:
     # independently (one after the other) and only combined at inference.
     shared_encoder: bool = True
     # Guided-filter refinement of the output at inference (not in the paper; see
-    # sllen/model/refine.py): window radius in pixels (0 = off, the paper's network) and ridge.
+    # sllen/model/refine.py): window radius in pixels (0 = off, the paper's network) and ridge;
+    # then its colour stage: radius (0 = off), ridge, and the residual colour noise per unit of
+    # gain below which colour detail is taken for noise.
     refine_radius: int = 0
     refine_eps: float = 3e-4
+    refine_chroma_radius: int = 0
+    refine_chroma_eps: float = 1e-2
+    refine_chroma_noise: float = 1e-2
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder_channels", tuple(self.encoder_channels))
@@ -71,6 +76,15 @@ class ModelConfig:
             raise InputError("num_classes must be at least 2")
         if self.refine_radius < 0 or self.refine_eps <= 0:
             raise InputError("refine_radius must be >= 0 and refine_eps > 0")
+        if (
+            self.refine_chroma_radius < 0
+            or self.refine_chroma_eps <= 0
+            or self.refine_chroma_noise < 0
+        ):
+            raise InputError(
+                "refine_chroma_radius must be >= 0, refine_chroma_eps > 0 and "
+                "refine_chroma_noise >= 0"
+            )
 
     @property
     def depth(self) -> int:
@@ -127,6 +141,7 @@ PRESETS: dict[str, ModelConfig] = {
         attention_heads=2,
         rsaeb_hidden=64,
         refine_radius=2,
+        refine_chroma_radius=8,
     ),
     "tiny": ModelConfig(
         preset="tiny",

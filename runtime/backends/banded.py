@@ -141,11 +141,11 @@ class BandedModel:
     ``proto``: the ModelProto to run (sllen applies ort_graph's edits first); one float input
     [N, C, H, W] with dynamic H and W. ``band_rows``: output rows per band; ``halo``: rows of
     context above and below each band, at least every band segment's receptive field; None:
-    per band segment the least multiple of ``align`` that covers its own (sllen: 8, 16 and
-    12 rows, so 16-row halos). Both must be multiples of ``align`` (16 for sllen:
-    every scale a band segment touches and the runtime's MULTIPLE, as the graph computes
-    Resize sizes like 8 * (H // 16) from the band's own height), so that pooling and
-    upsampling fall on the whole-frame grid.
+    per band segment the least multiple of ``align`` that covers its own (the bundled model: 8,
+    16 and 34 rows, the last with the refinement's colour stage, so halos of 16, 16 and 48
+    rows). Both must be multiples of ``align`` (16 for sllen: every scale a band segment
+    touches and the runtime's MULTIPLE, as the graph computes Resize sizes like 8 * (H // 16)
+    from the band's own height), so that pooling and upsampling fall on the whole-frame grid.
     ``band_scale``: nodes touching tensors at this scale or finer run in bands. 1 (only the
     full-resolution nodes) leaves the half-resolution encoder and decoder stages to
     whole-frame segments: 1,051-1,181 MiB peak at 1920x1088 (in-process, 2 threads) against

@@ -66,6 +66,13 @@ def train_command(
             "config): window radius, 0 = off. Default: the preset's (edge 2, paper 0)."
         ),
     ] = None,
+    refine_chroma_radius: Annotated[
+        int | None,
+        Opt(
+            help="The refinement's colour stage (mottle on the darkest inputs): window "
+            "radius, 0 = off. Default: the preset's (edge 8)."
+        ),
+    ] = None,
     scene_classes: Annotated[int, Opt(help="Classes of the procedural scenes.")] = 8,
     scene_detail: Annotated[
         bool,
@@ -180,6 +187,8 @@ def train_command(
         overrides["num_classes"] = num_classes
     if refine_radius is not None:
         overrides["refine_radius"] = refine_radius
+    if refine_chroma_radius is not None:
+        overrides["refine_chroma_radius"] = refine_chroma_radius
     weights = LossWeights()
     changes = {
         k: v

@@ -28,7 +28,13 @@ from sllen.weights.header import (  # noqa: F401 - re-exported: the model's file
 FORMAT_VERSION = "1"
 # Config fields that hold no tensors and only change inference (the guided refinement): a file
 # saved before they existed, or with other values, still loads into a model that has them.
-INFERENCE_ONLY = ("refine_radius", "refine_eps")
+INFERENCE_ONLY = (
+    "refine_radius",
+    "refine_eps",
+    "refine_chroma_radius",
+    "refine_chroma_eps",
+    "refine_chroma_noise",
+)
 
 
 def save_weights(

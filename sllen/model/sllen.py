@@ -64,7 +64,13 @@ class SLLEN(nn.Module):
         self.lle_decoder = UNetDecoder(c, 3)
         self.refine: GuidedRefine | None = None
         if config.refine_radius:
-            self.refine = GuidedRefine(config.refine_radius, config.refine_eps)
+            self.refine = GuidedRefine(
+                config.refine_radius,
+                config.refine_eps,
+                config.refine_chroma_radius,
+                config.refine_chroma_eps,
+                config.refine_chroma_noise,
+            )
         self.apply(_init_weights)
 
     # Parameter groups of Algorithm 1: the SS stage updates E and D_s, the LLE stage E and

@@ -168,7 +168,8 @@ def test_guided_refinement_in_fp16_within_budget(tmp_path) -> None:
     from sllen.model.sllen import SLLEN
 
     torch.manual_seed(0)
-    src = export_onnx(SLLEN(get_preset("tiny", refine_radius=2)).eval(), tmp_path / "r.onnx")
+    tiny = get_preset("tiny", refine_radius=2, refine_chroma_radius=8)
+    src = export_onnx(SLLEN(tiny).eval(), tmp_path / "r.onnx")
     frames = np.random.default_rng(0).random((2, 3, 48, 64), dtype=np.float32) * 0.2
     report = convert_fp16(src, tmp_path / "r.fp16.onnx", frames)
     names = refine_nodes(onnx.load(str(src)))

@@ -336,7 +336,10 @@ def test_guided_refinement_stays_float(tmp_path) -> None:
     from sllen.model.sllen import SLLEN
 
     torch.manual_seed(0)
-    src = export_onnx(SLLEN(get_preset("tiny", refine_radius=2)).eval(), tmp_path / "r.onnx")
+    src = export_onnx(
+        SLLEN(get_preset("tiny", refine_radius=2, refine_chroma_radius=4)).eval(),
+        tmp_path / "r.onnx",
+    )
     x = synthetic_calibration_frames(6, (48, 64), seed=2)
     report = quantize_int8(src, tmp_path / "q.onnx", x, method="minmax", max_psnr_drop=100)
     names = refine_nodes(onnx.load(str(src)))

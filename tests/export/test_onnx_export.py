@@ -312,7 +312,7 @@ def test_mha_mode_in_pytorch_is_sdpa(tiny: SLLEN) -> None:
 
 @pytest.fixture(scope="module")
 def refined(export_once) -> Path:
-    return export_once(_tiny(refine_radius=2), segmentation=True)
+    return export_once(_tiny(refine_radius=2, refine_chroma_radius=4), segmentation=True)
 
 
 def test_refinement_nodes_named_and_exact(refined: Path) -> None:
@@ -336,6 +336,6 @@ def test_refinement_nodes_named_and_exact(refined: Path) -> None:
     assert by_output["output"].name.startswith(REFINE_PREFIX)
     assert not any(n.startswith(REFINE_PREFIX) for n in output_nodes(proto) + input_nodes(proto))
     assert "Sigmoid" in {n.op_type for n in proto.graph.node if n.name in output_nodes(proto)}
-    model = _tiny(refine_radius=2)
+    model = _tiny(refine_radius=2, refine_chroma_radius=4)
     r = check_parity(model, refined, parity_inputs(2, (48, 64)))
     assert r["max_abs"] < 1e-5, r

@@ -39,6 +39,36 @@ def guided_np(low: np.ndarray, p: np.ndarray, r: int, eps: float) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+def colour_np(low: np.ndarray, img: np.ndarray, r: int, eps: float, k: float) -> np.ndarray:
+    """The colour stage written out: colour (RGB minus grey) fitted to the grey level in
+    (2r+1)^2 windows; the rest kept by max(E - n^2, 0) / E, E its energy over 5x5 windows,
+    n = k x the window's gain; low, img: 3 x H x W."""
+    grey = img.mean(0)
+    colour = img - grey
+    my, mi = box_np(grey, r), box_np(low.mean(0), r)
+    var = box_np(grey * grey, r) - my**2
+    fitted = np.empty_like(img)
+    for c in range(3):
+        mc = box_np(colour[c], r)
+        a = (box_np(grey * colour[c], r) - my * mc) / (var + eps)
+        fitted[c] = box_np(a, r) * grey + box_np(mc - a * my, r)
+    rest = colour - fitted
+    energy = box_np((rest**2).sum(0), 2)
+    noise2 = (k * my / np.maximum(mi, 1e-3)) ** 2
+    keep = np.maximum(energy - noise2, 0) / (energy + 1e-3 / 16**2)
+    return np.clip(grey + fitted + keep * rest, 0.0, 1.0)
+
+
+def blobs(shape: tuple[int, int], size: int, amp: float, seed: int) -> torch.Tensor:
+    """Colour-only noise in blobs of about ``size`` pixels (grey level zero): mottle."""
+    gen = torch.Generator().manual_seed(seed)
+    h, w = shape
+    coarse = torch.randn(1, 3, h // size, w // size, generator=gen)
+    fine = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear")
+    fine = fine - fine.mean(1, keepdim=True)
+    return amp * fine / fine.std()
+
+
 def test_matches_the_guided_filter_written_out() -> None:
     rng = np.random.default_rng(0)
     low = rng.random((3, 20, 23)) * 0.1
@@ -78,15 +108,50 @@ def test_input_noise_does_not_come_back_where_the_output_is_flat() -> None:
     torch.testing.assert_close(GuidedRefine(2, 3e-4)(low, flat), flat)
 
 
-@pytest.mark.parametrize("radius, eps", [(0, 1e-3), (2, 0.0)])
-def test_bad_settings_are_refused(radius, eps) -> None:
+@pytest.mark.parametrize(
+    "settings", [(0, 1e-3), (2, 0.0), (2, 1e-3, -1), (2, 1e-3, 8, 0.0), (2, 1e-3, 8, 1e-2, -1.0)]
+)
+def test_bad_settings_are_refused(settings) -> None:
     with pytest.raises(ValueError):
-        GuidedRefine(radius, eps)
+        GuidedRefine(*settings)
+
+
+def test_colour_stage_matches_it_written_out() -> None:
+    rng = np.random.default_rng(2)
+    low = rng.random((3, 21, 24)) * 0.08
+    img = np.clip(low.mean(0) * 8 + 0.1 * rng.standard_normal((3, 21, 24)), 0, 1)
+    stage = GuidedRefine(2, 3e-4, 3, 1e-2, 1e-2)
+    got = stage._colour(torch.from_numpy(low)[None], torch.from_numpy(img)[None])[0]
+    np.testing.assert_allclose(got.numpy(), colour_np(low, img, 3, 1e-2, 1e-2), atol=1e-9)
+
+
+def test_colour_stage_removes_mottle_at_high_gain_and_keeps_colour_at_low_gain() -> None:
+    # Colour blotches of ~4 pixels on a grey ramp: the 5x5 stage keeps most of them; at a
+    # gain of 20 the colour stage removes most, while the same picture from a well-lit input
+    # (gain 1, where blotches this strong are detail, not noise) keeps them.
+    ramp = torch.linspace(0.3, 0.7, 64).expand(1, 3, 64, 64)
+    mottle = blobs((64, 64), 4, 0.04, seed=0)
+    image = ramp + mottle
+
+    def colour_left(low: torch.Tensor, refine: GuidedRefine) -> float:
+        out = refine(low, image)
+        return float((out - out.mean(1, keepdim=True)).std() / mottle.std())
+
+    dark, lit = ramp / 20, ramp
+    assert colour_left(dark, GuidedRefine(2, 3e-4)) > 0.6
+    assert colour_left(dark, GuidedRefine(2, 3e-4, 8)) < 0.35
+    lit_left = colour_left(lit, GuidedRefine(2, 3e-4))
+    assert colour_left(lit, GuidedRefine(2, 3e-4, 8)) > 0.9 * lit_left
+    # the colour stage changes colour, not the grey level
+    out = GuidedRefine(2, 3e-4, 8)(dark, image)
+    plain = GuidedRefine(2, 3e-4)(dark, image)
+    torch.testing.assert_close(out.mean(1), plain.mean(1), atol=1e-6, rtol=0)
 
 
 def test_inference_only_and_where_configured() -> None:
     assert get_preset("paper").refine_radius == 0  # the paper's network as published
     assert get_preset("edge").refine_radius == 2
+    assert get_preset("edge").refine_chroma_radius == 8
     torch.manual_seed(0)
     net = SLLEN(get_preset("tiny", refine_radius=2))
     refine = net.refine

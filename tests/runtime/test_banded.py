@@ -30,7 +30,7 @@ def banded(edited) -> BandedModel:
     return BandedModel(edited, threads=2, band_rows=48)  # the least halo per segment
 
 
-@pytest.mark.parametrize("height, width, halo", [(160, 224, None), (144, 96, 32)])
+@pytest.mark.parametrize("height, width, halo", [(160, 224, None), (144, 96, 48)])
 def test_banded_equals_the_whole_frame(edited, banded, height, width, halo) -> None:
     # 160 and 144 rows in bands of 48: 4 and 3 bands, the last one short (160 = 3 x 48 + 16).
     model = banded if halo is None else BandedModel(edited, threads=2, band_rows=48, halo=halo)
