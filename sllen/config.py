@@ -50,13 +50,13 @@ class ModelConfig:
     shared_encoder: bool = True
     # Guided-filter refinement of the output at inference (not in the paper; see
     # sllen/model/refine.py): window radius in pixels (0 = off, the paper's network) and ridge;
-    # then its colour stage: radius (0 = off), ridge, and the residual colour noise per unit of
-    # gain below which colour detail is taken for noise.
+    # then its colour stage: radius (0 = off), ridge, and the share of the input's fine colour
+    # noise (at the output's level) below which colour detail is taken for noise.
     refine_radius: int = 0
     refine_eps: float = 3e-4
     refine_chroma_radius: int = 0
     refine_chroma_eps: float = 1e-2
-    refine_chroma_noise: float = 1e-2
+    refine_chroma_noise: float = 0.25
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder_channels", tuple(self.encoder_channels))

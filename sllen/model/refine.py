@@ -24,16 +24,18 @@ The colour stage (``chroma_radius`` > 0) then works on the refined image's colou
 RGB channels minus their mean, at a larger scale: the darkest inputs leave colour blotches of
 several pixels (mottle) that the 5x5 windows keep. In (2R+1)^2 windows it fits the colour as an
 affine function of the refined grey (ridge ``chroma_eps``), and keeps the part of the colour
-that fit misses only where that part is stronger than the noise expected at the window's
-gain: ``keep = max(E - n^2, 0) / E`` (a Wiener-like gate), with E the residual colour's local
-energy and ``n = chroma_noise * gain``. A well-lit input (gain near 1) keeps its colour detail;
-an input brightened 5-30 times loses colour texture finer than the window that its grey level
-does not show, which on such inputs is mostly noise.
+that fit misses only where that part is stronger than the noise to expect there:
+``keep = max(E - n^2, 0) / E`` (a Wiener-like gate), with E the residual colour's local energy
+and ``n^2 = chroma_noise^2 * gain^2 * E_in``, E_in the local energy of the input's fine colour
+(its colour minus a 3x3 mean: in a dark capture mostly sensor noise) and gain the window's
+output over input brightness. A well-lit or clean input keeps its colour detail; a noisy one
+brightened many times loses the colour texture finer than the window that its grey level does
+not show, which there is mostly noise the network left.
 
 Measured with the bundled model (docs/default-model.md, "Guided refinement"): radius 2 and
 eps 3e-4 were chosen on 30 LOL training pairs (our485), then scored once elsewhere; the colour
-stage's radius 8, eps 1e-2 and noise 0.01 on 31 our485 pairs, the built-in set's darkest
-photographs and well-lit photographs passed through it (within 51 dB of themselves).
+stage's radius 8, eps 1e-2 and noise share 0.25 on 31 our485 pairs (the only setting tried
+that lost nothing there), with well-lit photographs passed through it (71 dB from themselves).
 """
 
 from __future__ import annotations
@@ -50,8 +52,7 @@ _MIN_LEVEL = 1e-3
 # pixel's square is 4096.
 GUIDE_SCALE = 64.0
 # The colour stage's residual is scaled by this before it is squared, so that its energy stays
-# in FP16's normal range (a residual of 0.004 squares to 4e-3, not 1.6e-5) while the noise
-# term (16 * chroma_noise * gain)^2 cannot overflow at the largest gain, 1 / 1e-3.
+# in FP16's normal range (a residual of 0.004 squares to 4e-3, not 1.6e-5).
 CHROMA_SCALE = 16.0
 
 
@@ -80,7 +81,7 @@ class GuidedRefine(nn.Module):
         eps: float,
         chroma_radius: int = 0,
         chroma_eps: float = 1e-2,
-        chroma_noise: float = 1e-2,
+        chroma_noise: float = 0.25,
     ) -> None:
         super().__init__()
         if radius < 1:
@@ -127,7 +128,7 @@ class GuidedRefine(nn.Module):
 
     def _colour(self, low: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """The colour stage (module docstring): ``image``'s colour refitted at the larger scale
-        where what the fit misses is within the noise expected at the window's gain."""
+        where what the fit misses is within the noise to expect from ``low``'s."""
         grey = image.mean(dim=1, keepdim=True)
         colour = image - grey
         r = self.chroma_radius
@@ -145,7 +146,18 @@ class GuidedRefine(nn.Module):
         # Energy over the three channels (3 x their mean: ReduceMean is a row-band op) in 5x5.
         near = box_sum(grey * 0.0 + 1.0, 2)
         energy = box_sum((rest * rest).mean(dim=1, keepdim=True) * 3.0, 2) / near
-        low_level = mean(low.mean(dim=1, keepdim=True)).clamp_min(_MIN_LEVEL)
-        noise = (mean_y / low_level) * (self.chroma_noise * CHROMA_SCALE)
-        keep = (energy - noise * noise).clamp_min(0.0) / (energy + 1e-3)
+        # The noise to expect: the input's fine colour (its colour minus a 3x3 mean), whose
+        # energy in a dark input is mostly sensor noise, brought to the output's level by the
+        # window's gain; chroma_noise is the share of it taken to survive the network.
+        low = low * GUIDE_SCALE
+        grey_in = low.mean(dim=1, keepdim=True)
+        colour_in = low - grey_in
+        fine = colour_in - box_sum(colour_in, 1) / box_sum(grey * 0.0 + 1.0, 1)
+        gain = mean_y / mean(grey_in).clamp_min(_MIN_LEVEL * GUIDE_SCALE)
+        # gain^2 * energy is g^2 * E in unscaled terms (the guide's scale cancels); capped, as
+        # a lone bright pixel in a black window could pass FP16's range, far above any energy.
+        share = (self.chroma_noise * CHROMA_SCALE) ** 2
+        fine_energy = mean((fine * fine).mean(dim=1, keepdim=True) * 3.0)
+        noise2 = (gain * gain * fine_energy * share).clamp(max=1e4)
+        keep = (energy - noise2).clamp_min(0.0) / (energy + 1e-3)
         return (grey + fitted + keep * rest / CHROMA_SCALE).clamp(0.0, 1.0)

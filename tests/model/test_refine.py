@@ -42,7 +42,8 @@ def guided_np(low: np.ndarray, p: np.ndarray, r: int, eps: float) -> np.ndarray:
 def colour_np(low: np.ndarray, img: np.ndarray, r: int, eps: float, k: float) -> np.ndarray:
     """The colour stage written out: colour (RGB minus grey) fitted to the grey level in
     (2r+1)^2 windows; the rest kept by max(E - n^2, 0) / E, E its energy over 5x5 windows,
-    n = k x the window's gain; low, img: 3 x H x W."""
+    n^2 = k^2 x gain^2 x the input's fine colour energy (colour minus its 3x3 mean, in
+    (2r+1)^2 windows); low, img: 3 x H x W."""
     grey = img.mean(0)
     colour = img - grey
     my, mi = box_np(grey, r), box_np(low.mean(0), r)
@@ -54,7 +55,9 @@ def colour_np(low: np.ndarray, img: np.ndarray, r: int, eps: float, k: float) ->
         fitted[c] = box_np(a, r) * grey + box_np(mc - a * my, r)
     rest = colour - fitted
     energy = box_np((rest**2).sum(0), 2)
-    noise2 = (k * my / np.maximum(mi, 1e-3)) ** 2
+    colour_in = low - low.mean(0)
+    fine = np.stack([ch - box_np(ch, 1) for ch in colour_in])
+    noise2 = k**2 * (my / np.maximum(mi, 1e-3)) ** 2 * box_np((fine**2).sum(0), r)
     keep = np.maximum(energy - noise2, 0) / (energy + 1e-3 / 16**2)
     return np.clip(grey + fitted + keep * rest, 0.0, 1.0)
 
@@ -120,31 +123,35 @@ def test_colour_stage_matches_it_written_out() -> None:
     rng = np.random.default_rng(2)
     low = rng.random((3, 21, 24)) * 0.08
     img = np.clip(low.mean(0) * 8 + 0.1 * rng.standard_normal((3, 21, 24)), 0, 1)
-    stage = GuidedRefine(2, 3e-4, 3, 1e-2, 1e-2)
+    stage = GuidedRefine(2, 3e-4, 3, 1e-2, 0.25)
     got = stage._colour(torch.from_numpy(low)[None], torch.from_numpy(img)[None])[0]
-    np.testing.assert_allclose(got.numpy(), colour_np(low, img, 3, 1e-2, 1e-2), atol=1e-9)
+    np.testing.assert_allclose(got.numpy(), colour_np(low, img, 3, 1e-2, 0.25), atol=1e-9)
 
 
-def test_colour_stage_removes_mottle_at_high_gain_and_keeps_colour_at_low_gain() -> None:
-    # Colour blotches of ~4 pixels on a grey ramp: the 5x5 stage keeps most of them; at a
-    # gain of 20 the colour stage removes most, while the same picture from a well-lit input
-    # (gain 1, where blotches this strong are detail, not noise) keeps them.
+def test_colour_stage_removes_mottle_from_noisy_inputs_and_keeps_colour_of_clean_ones() -> None:
+    # Colour blotches of ~4 pixels on a grey ramp: the 5x5 stage keeps most of them. From a
+    # dark input with colour noise (brightened 20x) the colour stage removes most; from the
+    # same input without noise, or a well-lit one, the blotches are detail and stay.
     ramp = torch.linspace(0.3, 0.7, 64).expand(1, 3, 64, 64)
     mottle = blobs((64, 64), 4, 0.04, seed=0)
     image = ramp + mottle
+    gen = torch.Generator().manual_seed(1)
+    speckle = 0.01 * torch.randn(1, 3, 64, 64, generator=gen)
+    noisy = ramp / 20 + speckle - speckle.mean(1, keepdim=True)
 
     def colour_left(low: torch.Tensor, refine: GuidedRefine) -> float:
         out = refine(low, image)
         return float((out - out.mean(1, keepdim=True)).std() / mottle.std())
 
-    dark, lit = ramp / 20, ramp
-    assert colour_left(dark, GuidedRefine(2, 3e-4)) > 0.6
-    assert colour_left(dark, GuidedRefine(2, 3e-4, 8)) < 0.35
-    lit_left = colour_left(lit, GuidedRefine(2, 3e-4))
-    assert colour_left(lit, GuidedRefine(2, 3e-4, 8)) > 0.9 * lit_left
+    assert colour_left(noisy, GuidedRefine(2, 3e-4)) > 0.6
+    assert colour_left(noisy, GuidedRefine(2, 3e-4, 8)) < 0.35
+    for clean in (ramp / 20, ramp):
+        assert colour_left(clean, GuidedRefine(2, 3e-4, 8)) > 0.95 * colour_left(
+            clean, GuidedRefine(2, 3e-4)
+        )
     # the colour stage changes colour, not the grey level
-    out = GuidedRefine(2, 3e-4, 8)(dark, image)
-    plain = GuidedRefine(2, 3e-4)(dark, image)
+    out = GuidedRefine(2, 3e-4, 8)(noisy, image)
+    plain = GuidedRefine(2, 3e-4)(noisy, image)
     torch.testing.assert_close(out.mean(1), plain.mean(1), atol=1e-6, rtol=0)
 
 
