@@ -236,6 +236,8 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
         assert not (tmp_path / "o").exists()
         r = sllen("train", "--refine-radius", "-1", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "refine_radius must be >= 0")
+        r = sllen("train", "--refine-chroma-radius", "-1", "--out", str(tmp_path / "o"))
+        assert_one_line_error(r, "refine_chroma_radius must be >= 0")
     elif case == "corrupt_image":
         (tmp_path / "c").mkdir()
         (tmp_path / "c" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
@@ -264,12 +266,15 @@ def test_train_command_short_run(tmp_path: Path) -> None:
         "--no-rsaeb",
         "--refine-radius",
         "1",
+        "--refine-chroma-radius",
+        "3",
     )
     assert r.returncode == 0, r.stderr
     assert (out / "last.safetensors").is_file()
     r = sllen("info", str(out / "last.safetensors"))
     assert "SLLEN-2" in r.stdout
-    assert read_config(out / "last.safetensors").refine_radius == 1
+    config = read_config(out / "last.safetensors")
+    assert config.refine_radius == 1 and config.refine_chroma_radius == 3
 
 
 @pytest.mark.slow
