@@ -155,9 +155,10 @@ class GuidedRefine(nn.Module):
         fine = colour_in - box_sum(colour_in, 1) / box_sum(grey * 0.0 + 1.0, 1)
         gain = mean_y / mean(grey_in).clamp_min(_MIN_LEVEL * GUIDE_SCALE)
         # gain^2 * energy is g^2 * E in unscaled terms (the guide's scale cancels); capped, as
-        # a lone bright pixel in a black window could pass FP16's range, far above any energy.
+        # a lone bright pixel in a black window could pass FP16's range, far above any energy
+        # (share before the energy: an overflow times a zero share would be NaN).
         share = (self.chroma_noise * CHROMA_SCALE) ** 2
         fine_energy = mean((fine * fine).mean(dim=1, keepdim=True) * 3.0)
-        noise2 = (gain * gain * fine_energy * share).clamp(max=1e4)
+        noise2 = (gain * gain * share * fine_energy).clamp(max=1e4)
         keep = (energy - noise2).clamp_min(0.0) / (energy + 1e-3)
         return (grey + fitted + keep * rest / CHROMA_SCALE).clamp(0.0, 1.0)
