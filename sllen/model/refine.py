@@ -40,6 +40,8 @@ that lost nothing there), with well-lit photographs passed through it (71 dB fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -66,6 +68,29 @@ def box_sum(x: torch.Tensor, radius: int) -> torch.Tensor:
     cols = torch.full((c, 1, k, 1), 1.0 / k, dtype=x.dtype, device=x.device)
     x = F.conv2d(x, rows, padding=(0, radius), groups=c)
     return F.conv2d(x, cols, padding=(radius, 0), groups=c)
+
+
+BoxMean = Callable[[torch.Tensor], torch.Tensor]
+
+
+def window_stats(
+    guide: torch.Tensor, target: torch.Tensor, radius: int
+) -> tuple[BoxMean, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A guided filter's window statistics over (2r+1)^2 windows inside the image: the box
+    mean itself, the guide's mean and variance, the target's mean and their covariance.
+
+    Separate box means on pointwise products, no concat/slice: a band segment of ONNX
+    Runtime's row-band execution takes only row-local ops (runtime/backends/band_rules.py).
+    Each window is normalised by its share of pixels inside the image, its ones made
+    pointwise, as ones_like exports a ConstantOfShape, which is not a row-band op."""
+    norm = box_sum(guide * 0.0 + 1.0, radius)
+
+    def mean(t: torch.Tensor) -> torch.Tensor:
+        return box_sum(t, radius) / norm
+
+    mean_i, mean_p = mean(guide), mean(target)
+    var_i = mean(guide * guide) - mean_i * mean_i
+    return mean, mean_i, var_i, mean_p, mean(guide * target) - mean_i * mean_p
 
 
 class GuidedRefine(nn.Module):
@@ -101,20 +126,7 @@ class GuidedRefine(nn.Module):
 
     def forward(self, low: torch.Tensor, enhanced: torch.Tensor) -> torch.Tensor:
         guide = low.mean(dim=1, keepdim=True) * GUIDE_SCALE
-        # Separate box means on pointwise products, no concat/slice: a band segment of ONNX
-        # Runtime's row-band execution takes only row-local ops (runtime/backends/band_rules.py).
-        r = self.radius
-        # Each window's share of pixels inside the image; ones made pointwise, as ones_like
-        # exports a ConstantOfShape, which is not among the row-band ops (band_rules.BAND_OPS).
-        norm = box_sum(guide * 0.0 + 1.0, r)
-
-        def mean(t: torch.Tensor) -> torch.Tensor:
-            return box_sum(t, r) / norm
-
-        mean_i = mean(guide)
-        var_i = mean(guide * guide) - mean_i * mean_i
-        mean_p = mean(enhanced)
-        cov_ip = mean(guide * enhanced) - mean_i * mean_p
+        mean, mean_i, var_i, mean_p, cov_ip = window_stats(guide, enhanced, self.radius)
         # eps is in units of the output's level: the dark guide brought to the output's
         # brightness by each window's gain g, a = g^2 cov / (g^2 var + eps) for the guide itself.
         gain = mean_p.mean(dim=1, keepdim=True) / mean_i.clamp_min(_MIN_LEVEL * GUIDE_SCALE)
@@ -131,16 +143,8 @@ class GuidedRefine(nn.Module):
         where what the fit misses is within the noise to expect from ``low``'s."""
         grey = image.mean(dim=1, keepdim=True)
         colour = image - grey
-        r = self.chroma_radius
-        norm = box_sum(grey * 0.0 + 1.0, r)
-
-        def mean(t: torch.Tensor) -> torch.Tensor:
-            return box_sum(t, r) / norm
-
-        mean_y = mean(grey)
-        var_y = mean(grey * grey) - mean_y * mean_y
-        mean_c = mean(colour)
-        a = (mean(grey * colour) - mean_y * mean_c) / (var_y + self.chroma_eps)
+        mean, mean_y, var_y, mean_c, cov = window_stats(grey, colour, self.chroma_radius)
+        a = cov / (var_y + self.chroma_eps)
         fitted = mean(a) * grey + mean(mean_c - a * mean_y)
         rest = (colour - fitted) * CHROMA_SCALE
         # Energy over the three channels (3 x their mean: ReduceMean is a row-band op) in 5x5.
