@@ -117,14 +117,18 @@ def drop_fp16_round_trips(model: onnx.ModelProto) -> onnx.ModelProto:
     kept = []
     for n in g.node:
         src = made.get(n.input[0]) if n.op_type == "Cast" and _cast_to(n) == _F32 else None
-        if src is not None and src.op_type == "Cast" and _cast_to(src) == _F16:
-            if src.input[0] in f32 and n.output[0] not in outputs:
+        if (
+            src is not None
+            and src.op_type == "Cast"
+            and _cast_to(src) == _F16
+            and src.input[0] in f32
+        ):
+            if n.output[0] not in outputs:
                 rename[n.output[0]] = src.input[0]
                 continue
-            if src.input[0] in f32:
-                n.op_type = "Identity"
-                del n.attribute[:]
-                n.input[0] = src.input[0]
+            n.op_type = "Identity"  # a graph output keeps its name
+            del n.attribute[:]
+            n.input[0] = src.input[0]
         kept.append(n)
     for n in kept:
         for k, i in enumerate(n.input):

@@ -148,15 +148,15 @@ class GuidedRefine(nn.Module):
         fitted = mean(a) * grey + mean(mean_c - a * mean_y)
         rest = (colour - fitted) * CHROMA_SCALE
         # Energy over the three channels (3 x their mean: ReduceMean is a row-band op) in 5x5.
-        near = box_sum(grey * 0.0 + 1.0, 2)
-        energy = box_sum((rest * rest).mean(dim=1, keepdim=True) * 3.0, 2) / near
+        ones = grey * 0.0 + 1.0
+        energy = box_sum((rest * rest).mean(dim=1, keepdim=True) * 3.0, 2) / box_sum(ones, 2)
         # The noise to expect: the input's fine colour (its colour minus a 3x3 mean), whose
         # energy in a dark input is mostly sensor noise, brought to the output's level by the
         # window's gain; chroma_noise is the share of it taken to survive the network.
         low = low * GUIDE_SCALE
         grey_in = low.mean(dim=1, keepdim=True)
         colour_in = low - grey_in
-        fine = colour_in - box_sum(colour_in, 1) / box_sum(grey * 0.0 + 1.0, 1)
+        fine = colour_in - box_sum(colour_in, 1) / box_sum(ones, 1)
         gain = mean_y / mean(grey_in).clamp_min(_MIN_LEVEL * GUIDE_SCALE)
         # gain^2 * energy is g^2 * E in unscaled terms (the guide's scale cancels); capped, as
         # a lone bright pixel in a black window could pass FP16's range, far above any energy
