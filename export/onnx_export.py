@@ -221,15 +221,27 @@ def _quiet_exporter() -> Iterator[None]:
 def _name_refine_nodes(graph) -> None:  # graph: onnx.GraphProto
     """Prefix the names of the nodes the exporter traced inside the guided refinement
     (sllen/model/refine.py) with ``REFINE_PREFIX``, read from the exporter's module-class
-    records before they are stripped."""
+    records before they are stripped. Nodes its optimiser makes carry no record (the Split
+    of a ``torch.split``): they join the refinement when all the data they read comes from it."""
     from sllen.calib.graph import REFINE_PREFIX
     from sllen.model.refine import GuidedRefine
 
     cls = f"{GuidedRefine.__module__}.{GuidedRefine.__qualname__}"
+    constant = {t.name for t in graph.initializer}
+    constant.update(o for n in graph.node if n.op_type == "Constant" for o in n.output)
+    inside: set[str] = set()  # tensors the refinement makes (file order is topological)
     for node in graph.node:
-        for prop in node.metadata_props:
-            if prop.key == "pkg.torch.onnx.class_hierarchy" and cls in ast.literal_eval(prop.value):
-                node.name = REFINE_PREFIX + node.name
+        records = [
+            ast.literal_eval(p.value)
+            for p in node.metadata_props
+            if p.key == "pkg.torch.onnx.class_hierarchy"
+        ]
+        data = [t for t in node.input if t and t not in constant]
+        if any(cls in r for r in records) or (
+            not records and data and all(t in inside for t in data)
+        ):
+            node.name = REFINE_PREFIX + node.name
+            inside.update(node.output)
 
 
 def _strip_trace_metadata(graph) -> None:  # graph: onnx.GraphProto

@@ -78,11 +78,12 @@ class ModelConfig:
             raise InputError("refine_radius must be >= 0 and refine_eps > 0")
         if (
             self.refine_chroma_radius < 0
+            or self.refine_chroma_radius == 1
             or self.refine_chroma_eps <= 0
             or self.refine_chroma_noise < 0
         ):
             raise InputError(
-                "refine_chroma_radius must be >= 0, refine_chroma_eps > 0 and "
+                "refine_chroma_radius must be 0 or >= 2, refine_chroma_eps > 0 and "
                 "refine_chroma_noise >= 0"
             )
 

@@ -20,7 +20,11 @@ _CHANNEL_REDUCE = {
     "ReduceMax", "ReduceMin", "ReduceSum", "ReduceMean", "ReduceProd", "ReduceL2",
     "ReduceLogSumExp", "Softmax", "LogSoftmax",
 }  # fmt: skip
-BAND_OPS = frozenset(_POINTWISE | _CHANNEL_REDUCE | {"Conv", "MaxPool", "AveragePool", "Resize"})
+# Stacking and splitting along the channels (the refinement's batched box means).
+_CHANNEL_STACK = {"Concat", "Split"}
+BAND_OPS = frozenset(
+    _POINTWISE | _CHANNEL_REDUCE | _CHANNEL_STACK | {"Conv", "MaxPool", "AveragePool", "Resize"}
+)
 
 
 class BandingUnsupported(ValueError):
@@ -111,6 +115,10 @@ def check_band_segment(
                 axes = []  # all axes, or not known before running
             if not axes or any(ax % 4 != 1 for ax in axes):
                 raise BandingUnsupported(f"{what}: reduces over more than the channels")
+            c_out = c_in
+        elif n.op_type in _CHANNEL_STACK:
+            if a.get("axis", 0) % 4 != 1:
+                raise BandingUnsupported(f"{what}: stacks or splits along more than the channels")
             c_out = c_in
         else:  # pointwise
             c_out = c_in

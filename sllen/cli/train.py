@@ -70,7 +70,8 @@ def train_command(
         int | None,
         Opt(
             help="The refinement's colour stage (mottle on the darkest inputs): window "
-            "radius, 0 = off. Default: the preset's (edge 8)."
+            "radius, 0 = off, else >= 2 (fitted at half resolution). Default: the preset's "
+            "(edge 8)."
         ),
     ] = None,
     scene_classes: Annotated[int, Opt(help="Classes of the procedural scenes.")] = 8,

@@ -39,25 +39,51 @@ def guided_np(low: np.ndarray, p: np.ndarray, r: int, eps: float) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+def half_np(x: np.ndarray) -> np.ndarray:
+    """2x2 means (H x W, both even)."""
+    h, w = x.shape
+    return x.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+
+def up_np(x: np.ndarray) -> np.ndarray:
+    """Bilinear 2x upsampling on pixel centres, edges clamped (OpenCV's, or PyTorch's with
+    align_corners=False), written out: rows, then columns."""
+
+    def along(x: np.ndarray) -> np.ndarray:
+        n = x.shape[0]
+        src = np.clip((np.arange(2 * n) + 0.5) / 2 - 0.5, 0, n - 1)
+        i0 = np.floor(src).astype(int)
+        i1 = np.minimum(i0 + 1, n - 1)
+        f = (src - i0)[:, None]
+        return (1 - f) * x[i0] + f * x[i1]
+
+    return along(along(x).T).T
+
+
 def colour_np(low: np.ndarray, img: np.ndarray, r: int, eps: float, k: float) -> np.ndarray:
     """The colour stage written out: colour (RGB minus grey) fitted to the grey level in
-    (2r+1)^2 windows; the rest kept by max(E - n^2, 0) / E, E its energy over 5x5 windows,
-    n^2 = k^2 x gain^2 x the input's fine colour energy (colour minus its 3x3 mean, in
-    (2r+1)^2 windows); low, img: 3 x H x W."""
+    (2R+1)^2 windows of the 2x2-averaged image, R = r // 2, the fit's box-mean coefficients
+    upsampled bilinearly and applied to the full-resolution grey; the rest kept by
+    max(E - n^2, 0) / E, E its energy over 5x5 windows, n^2 = k^2 x gain^2 x the input's fine
+    colour energy (colour minus its 3x3 mean), gain and energy taken in the same half-resolution
+    windows and upsampled; low, img: 3 x H x W."""
     grey = img.mean(0)
     colour = img - grey
-    my, mi = box_np(grey, r), box_np(low.mean(0), r)
-    var = box_np(grey * grey, r) - my**2
-    fitted = np.empty_like(img)
-    for c in range(3):
-        mc = box_np(colour[c], r)
-        a = (box_np(grey * colour[c], r) - my * mc) / (var + eps)
-        fitted[c] = box_np(a, r) * grey + box_np(mc - a * my, r)
-    rest = colour - fitted
-    energy = box_np((rest**2).sum(0), 2)
     colour_in = low - low.mean(0)
     fine = np.stack([ch - box_np(ch, 1) for ch in colour_in])
-    noise2 = k**2 * (my / np.maximum(mi, 1e-3)) ** 2 * box_np((fine**2).sum(0), r)
+    y, y_in, e_in = half_np(grey), half_np(low.mean(0)), half_np((fine**2).sum(0))
+    rr = r // 2
+    my, mi = box_np(y, rr), box_np(y_in, rr)
+    var = box_np(y * y, rr) - my**2
+    fitted = np.empty_like(img)
+    for c in range(3):
+        ch = half_np(colour[c])
+        mc = box_np(ch, rr)
+        a = (box_np(y * ch, rr) - my * mc) / (var + eps)
+        fitted[c] = up_np(box_np(a, rr)) * grey + up_np(box_np(mc - a * my, rr))
+    rest = colour - fitted
+    energy = box_np((rest**2).sum(0), 2)
+    noise2 = up_np(k**2 * (my / np.maximum(mi, 1e-3)) ** 2 * box_np(e_in, rr))
     keep = np.maximum(energy - noise2, 0) / (energy + 1e-3 / 16**2)
     return np.clip(grey + fitted + keep * rest, 0.0, 1.0)
 
@@ -112,20 +138,30 @@ def test_input_noise_does_not_come_back_where_the_output_is_flat() -> None:
 
 
 @pytest.mark.parametrize(
-    "settings", [(0, 1e-3), (2, 0.0), (2, 1e-3, -1), (2, 1e-3, 8, 0.0), (2, 1e-3, 8, 1e-2, -1.0)]
+    "settings",
+    [(0, 1e-3), (2, 0.0), (2, 1e-3, -1), (2, 1e-3, 1), (2, 1e-3, 8, 0.0), (2, 1e-3, 8, 1e-2, -1.0)],
 )
 def test_bad_settings_are_refused(settings) -> None:
     with pytest.raises(ValueError):
         GuidedRefine(*settings)
 
 
+def test_colour_stage_refuses_odd_sizes() -> None:
+    # it fits at half resolution; the network pads to its size multiple before
+    low = torch.rand(1, 3, 15, 16)
+    with pytest.raises(ValueError, match="even height and width"):
+        GuidedRefine(2, 3e-4, 8)(low, low)
+    assert GuidedRefine(2, 3e-4)(low, low).shape == low.shape
+
+
 def test_colour_stage_matches_it_written_out() -> None:
     rng = np.random.default_rng(2)
-    low = rng.random((3, 21, 24)) * 0.08
-    img = np.clip(low.mean(0) * 8 + 0.1 * rng.standard_normal((3, 21, 24)), 0, 1)
-    stage = GuidedRefine(2, 3e-4, 3, 1e-2, 0.25)
-    got = stage._colour(torch.from_numpy(low)[None], torch.from_numpy(img)[None])[0]
-    np.testing.assert_allclose(got.numpy(), colour_np(low, img, 3, 1e-2, 0.25), atol=1e-9)
+    low = rng.random((3, 22, 26)) * 0.08
+    img = np.clip(low.mean(0) * 8 + 0.1 * rng.standard_normal((3, 22, 26)), 0, 1)
+    stage = GuidedRefine(2, 3e-4, 5, 1e-2, 0.25)
+    low_t, img_t = torch.from_numpy(low)[None], torch.from_numpy(img)[None]
+    got = stage._colour(low_t, img_t, low_t[:, :1] * 0 + 1)[0]
+    np.testing.assert_allclose(got.numpy(), colour_np(low, img, 5, 1e-2, 0.25), atol=1e-9)
 
 
 def test_colour_stage_removes_mottle_from_noisy_inputs_and_keeps_colour_of_clean_ones() -> None:
