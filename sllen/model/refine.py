@@ -138,7 +138,8 @@ class GuidedRefine(nn.Module):
         mean_a, mean_b = box_means(ones, [a, mean_p - a * mean_i], self.radius)
         refined = (mean_a * guide + mean_b).clamp(0.0, 1.0)
         if self.chroma_radius:
-            if not torch.jit.is_tracing() and (low.shape[-1] % 2 or low.shape[-2] % 2):
+            tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+            if not tracing and (low.shape[-1] % 2 or low.shape[-2] % 2):
                 raise ValueError(
                     f"the colour stage needs an even height and width, got {tuple(low.shape[-2:])}"
                 )
