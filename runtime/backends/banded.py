@@ -142,7 +142,7 @@ class BandedModel:
     [N, C, H, W] with dynamic H and W. ``band_rows``: output rows per band; ``halo``: rows of
     context above and below each band, at least every band segment's receptive field; None:
     per band segment the least multiple of ``align`` that covers its own (the bundled model: 8,
-    16 and 34 rows, the last with the refinement's colour stage, so halos of 16, 16 and 48
+    16 and 36 rows, the last with the refinement's colour stage, so halos of 16, 16 and 48
     rows). Both must be multiples of ``align`` (16 for sllen: every scale a band segment
     touches and the runtime's MULTIPLE, as the graph computes Resize sizes like 8 * (H // 16)
     from the band's own height), so that pooling and upsampling fall on the whole-frame grid.
