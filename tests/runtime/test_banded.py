@@ -183,3 +183,26 @@ def test_release_runs_a_tiny_frame_with_arena_shrinkage(banded, monkeypatch) -> 
     ((shape, opts),) = seen
     assert shape == (1, 3, 64, 64)
     assert opts.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"
+
+
+def test_channel_stacking_is_row_local_and_other_axes_are_refused() -> None:
+    from sllen.runtime.backends.band_rules import check_band_segment
+
+    split_sizes = numpy_helper.from_array(np.array([1, 2], np.int64), "sizes")
+    conv_w = numpy_helper.from_array(np.full((3, 1, 3, 1), 1 / 3, np.float32), "w")
+    nodes = [
+        helper.make_node("Concat", ["a", "b"], ["ab"], axis=1),
+        helper.make_node(
+            "Conv", ["ab", "w"], ["c"], group=3, kernel_shape=[3, 1], pads=[1, 0, 1, 0]
+        ),
+        helper.make_node("Split", ["c", "sizes"], ["c1", "c2"], axis=-3),
+    ]
+    inits = {"sizes": split_sizes, "w": conv_w}
+    scale = dict.fromkeys(["a", "b", "ab", "c", "c1", "c2"], 1)
+    # the Conv's 3-row window: one row next to each band edge
+    assert check_band_segment(nodes, inits, ["a", "b"], ["c1", "c2"], scale, {}) == 1
+    for op, axis in (("Concat", 2), ("Split", 3)):
+        ins = ["a", "b"] if op == "Concat" else ["a", "sizes"]
+        node = helper.make_node(op, ins, ["x", "y"][: 1 if op == "Concat" else 2], axis=axis)
+        with pytest.raises(BandingUnsupported, match="more than the channels"):
+            check_band_segment([node], inits, ["a", "b"], ["x"], {**scale, "x": 1, "y": 1}, {})
