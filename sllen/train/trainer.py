@@ -40,6 +40,7 @@ from sllen.train.checkpoint import load_checkpoint, save_checkpoint
 from sllen.train.config import TrainConfig
 from sllen.train.data import build_datasets, cycle, estimate_level, make_loader
 from sllen.train.ema import WeightEMA
+from sllen.train.provenance import run_provenance
 
 LOG_FIELDS = [
     "step",
@@ -161,6 +162,7 @@ class Trainer:
             raise InputError("--steps must be at least 1")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        self.provenance = run_provenance()  # after the threads are set
 
     def log(self, msg: str) -> None:
         if not self.quiet:
@@ -400,6 +402,7 @@ class Trainer:
             "val_psnr": f"{self.val_psnr:.4f}",
             "val_ssim": f"{self.val_ssim:.4f}",
             "val_psnr_gm": f"{self.val_psnr_gm:.4f}",
+            **self.provenance,
         }
 
     def _save(self) -> None:

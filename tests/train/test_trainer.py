@@ -206,7 +206,9 @@ def test_a_time_budget_sets_the_runs_length(tmp_path: Path) -> None:
     assert lr[10] == lr[20] == 2e-3  # held until the length is known, not a cosine over 5 steps
     assert lr[result.steps] < 2e-3 * 0.2  # then decayed to (near) the floor at the end
     assert float(rows[-1]["time_s"]) <= 44
-    assert int(read_metadata(tmp_path / "last.safetensors")["steps"]) == result.steps
+    meta = read_metadata(tmp_path / "last.safetensors")
+    assert int(meta["steps"]) == result.steps
+    assert meta["torch_threads"] == str(torch.get_num_threads())  # what ran it (provenance)
 
 
 def test_a_time_budget_needs_the_alternating_schedule(tmp_path: Path) -> None:
