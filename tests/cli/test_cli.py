@@ -236,8 +236,9 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
         assert not (tmp_path / "o").exists()
         r = sllen("train", "--refine-radius", "-1", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "refine_radius must be >= 0")
-        r = sllen("train", "--refine-chroma-radius", "-1", "--out", str(tmp_path / "o"))
-        assert_one_line_error(r, "refine_chroma_radius must be >= 0")
+        for bad in ("-1", "1"):  # 1: the colour stage fits at half resolution
+            r = sllen("train", "--refine-chroma-radius", bad, "--out", str(tmp_path / "o"))
+            assert_one_line_error(r, "refine_chroma_radius must be 0 or >= 2")
     elif case == "corrupt_image":
         (tmp_path / "c").mkdir()
         (tmp_path / "c" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
