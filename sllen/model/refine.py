@@ -82,7 +82,7 @@ def box_means(ones: torch.Tensor, tensors: list[torch.Tensor], radius: int) -> l
     All in one depthwise convolution pair over the channels concatenated: ONNX Runtime's CPU
     provider runs a one-channel convolution as sixteen (its NCHWc layout pads the output
     channels to its block), so separate box means of one-channel maps cost 20-24 ms each at
-    1280x720 against 2-7 ms per channel together (one thread, measured 2026-12-06). Four or
+    1280x720 against 1.5-7 ms per channel together (one thread, measured 2026-12-06). Four or
     eight channels are padded to sixteen as well (35 ms for four at radius 1), so those
     counts get one more channel of ones. Concat and Split on the channels are row-local: a
     band segment of the row-band execution takes them (runtime/backends/band_rules.py)."""
@@ -152,11 +152,12 @@ class GuidedRefine(nn.Module):
         grey = image.mean(dim=1, keepdim=True)
         colour = image - grey
         # The noise to expect: the input's fine colour (its colour minus a 3x3 mean), whose
-        # energy in a dark input is mostly sensor noise. Five channels (box_means).
+        # energy in a dark input is mostly sensor noise.
         low = low * GUIDE_SCALE
         grey_in = low.mean(dim=1, keepdim=True)
-        mean_low, mean_grey_in = box_means(ones, [low, grey_in], 1)
-        fine = (low - grey_in) - (mean_low - mean_grey_in)
+        colour_in = low - grey_in
+        (mean_colour_in,) = box_means(ones, [colour_in], 1)
+        fine = colour_in - mean_colour_in
         fine_energy = (fine * fine).mean(dim=1, keepdim=True) * 3.0
         # The fit and the noise level at half resolution (He and Sun's fast guided filter:
         # the coefficients are smooth at the window's scale), brought back by bilinear
