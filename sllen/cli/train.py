@@ -74,6 +74,13 @@ def train_command(
             "(edge 8)."
         ),
     ] = None,
+    refine_in_loss: Annotated[
+        bool,
+        Opt(
+            help="Train through the refinement: the losses see the refined output (what the "
+            "weights serve) instead of the network's own."
+        ),
+    ] = False,
     scene_classes: Annotated[int, Opt(help="Classes of the procedural scenes.")] = 8,
     scene_detail: Annotated[
         bool,
@@ -241,6 +248,7 @@ def train_command(
         val_holdout=val_holdout,
         save_every=save_every,
         ema=ema,
+        refine_in_loss=refine_in_loss,
         resume=resume,
         loss_weights=weights,
         gradient_level=gradient_level,

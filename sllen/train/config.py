@@ -91,6 +91,10 @@ class TrainConfig:
     # > 0: validate and write an exponential moving average of the weights with this decay
     # (sllen.train.ema; BasicSR's ema_decay, 0.999); the checkpoint keeps both.
     ema: float = 0.0
+    # The losses see the refined output (the guided refinement the weights are served with,
+    # sllen.model.refine) instead of the network's own, so the network learns what the
+    # refinement leaves to it. Measured in docs/default-model.md (U1 against U2).
+    refine_in_loss: bool = False
     resume: bool = False
     loss_weights: LossWeights = field(default_factory=LossWeights)
     gradient_level: float | None = None  # G of Eq. 10; None = estimate from well-lit images

@@ -35,34 +35,12 @@ from sllen.metrics import gt_mean_psnr_ssim, psnr, ssim
 from sllen.model.io import load_weights, save_weights
 from sllen.model.sllen import SLLEN
 from sllen.runtime.errors import InputError
-from sllen.runtime.files import atomic_write_text
 from sllen.train.checkpoint import load_checkpoint, save_checkpoint
 from sllen.train.config import TrainConfig
 from sllen.train.data import build_datasets, cycle, estimate_level, make_loader
 from sllen.train.ema import WeightEMA
+from sllen.train.log import LOG_FIELDS, log_fields, truncate_log
 from sllen.train.provenance import run_provenance
-
-LOG_FIELDS = [
-    "step",
-    "time_s",
-    "lr",
-    "ss_ce",
-    "lle_total",
-    "smooth_l1",
-    "perceptual",
-    "distillation",
-    "illumination_tv",
-    "gradient",
-    "ssim",  # 1 - SSIM of the batch, when --w-ssim > 0 (not in Eq. 11)
-    "exposure",  # per-channel mean L1, when --w-exposure > 0 (not in Eq. 11)
-    "val_psnr",
-    "val_ssim",
-    # The same after GT-mean rescaling (sllen.metrics.gt_mean): on real pairs plain PSNR swings
-    # with the exposure the model guesses, this one follows the restoration.
-    "val_psnr_gm",
-    "val_ssim_gm",
-]
-
 
 # A time-budgeted run measures its speed after these warm-up steps (workers starting, cuDNN
 # choosing algorithms) and refits its length from FIT_AFTER steps on.
@@ -86,28 +64,6 @@ class Validation(NamedTuple):
     ssim: float
     psnr_gm: float  # GT-mean rescaled (sllen.metrics.gt_mean)
     ssim_gm: float
-
-
-def _log_fields(path: Path) -> list[str]:
-    """The columns of an existing log (a resumed run appends under the header it has, so an
-    older log without the newer columns stays aligned); LOG_FIELDS for a new one."""
-    with open(path, newline="") as f:
-        header = next(csv.reader(f), None)
-    return header if header and header[0] == "step" else LOG_FIELDS
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop the rows after ``step`` (the checkpoint a run resumes from): a run stopped between
-    checkpoints logged steps that the resumed run trains again, and the curve must not hold
-    both."""
-    lines = path.read_text().splitlines(keepends=True)
-    kept = lines[:1] + [
-        line
-        for line in lines[1:]
-        if line.split(",", 1)[0].isdigit() and int(line.split(",", 1)[0]) <= step
-    ]
-    if len(kept) != len(lines):
-        atomic_write_text(path, "".join(kept))
 
 
 @dataclass
@@ -189,6 +145,8 @@ class Trainer:
                 f"--scene-classes {cfg.scene_classes} exceeds the model's "
                 f"{model_cfg.num_classes} classes"
             )
+        if cfg.refine_in_loss and not model_cfg.refine_radius:
+            raise InputError("--refine-in-loss needs the refinement: a --refine-radius above 0")
         self.model = SLLEN(model_cfg)
         if cfg.init_weights is not None and not cfg.resume:
             # Fine-tuning: the weights only (the file's config must be this preset's); a
@@ -351,7 +309,12 @@ class Trainer:
             out = self.stages(low, "lle")
         enc = [f.float() for f in out["encoder"]]
         dec = [f.float() for f in out["decoder"]]
-        total, terms = self.lle_loss(out["image"].float(), high, low, enc, dec)
+        image = out["image"].float()
+        if self.cfg.refine_in_loss:
+            # Outside autocast: the refinement's statistics are differences of means.
+            assert self.model.refine is not None  # _setup checked
+            image = self.model.refine(low, image)
+        total, terms = self.lle_loss(image, high, low, enc, dec)
         self._update("lle", self.opt_lle, total)
         return {"lle_total": float(total.detach()), **terms}
 
@@ -435,9 +398,9 @@ class Trainer:
             cfg.out.mkdir(parents=True, exist_ok=True)
             new = not (cfg.resume and log_path.exists())
             if not new:
-                _truncate_log(log_path, self.step)
+                truncate_log(log_path, self.step)
             log_file = open(log_path, "a" if not new else "w", newline="")  # noqa: SIM115
-            fields = LOG_FIELDS if new else _log_fields(log_path)
+            fields = LOG_FIELDS if new else log_fields(log_path)
             writer = csv.DictWriter(log_file, fieldnames=fields, extrasaction="ignore")
             if new:
                 writer.writeheader()

@@ -11,7 +11,7 @@ import torch
 
 from sllen.config import get_preset
 from sllen.data.samples import write_sample_pairs
-from sllen.model.io import read_config, save_weights
+from sllen.model.io import read_config, read_metadata, save_weights
 from sllen.model.sllen import SLLEN
 
 
@@ -239,6 +239,8 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
         for bad in ("-1", "1"):  # 1: the colour stage fits at half resolution
             r = sllen("train", "--refine-chroma-radius", bad, "--out", str(tmp_path / "o"))
             assert_one_line_error(r, "refine_chroma_radius must be 0 or >= 2")
+        r = sllen("train", "--refine-radius", "0", "--refine-in-loss", "--out", str(tmp_path / "o"))
+        assert_one_line_error(r, "--refine-in-loss needs the refinement")
     elif case == "corrupt_image":
         (tmp_path / "c").mkdir()
         (tmp_path / "c" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
@@ -269,6 +271,7 @@ def test_train_command_short_run(tmp_path: Path) -> None:
         "1",
         "--refine-chroma-radius",
         "3",
+        "--refine-in-loss",
     )
     assert r.returncode == 0, r.stderr
     assert (out / "last.safetensors").is_file()
@@ -276,6 +279,8 @@ def test_train_command_short_run(tmp_path: Path) -> None:
     assert "SLLEN-2" in r.stdout
     config = read_config(out / "last.safetensors")
     assert config.refine_radius == 1 and config.refine_chroma_radius == 3
+    train_config = json.loads(read_metadata(out / "last.safetensors")["train_config"])
+    assert train_config["refine_in_loss"] is True
 
 
 @pytest.mark.slow

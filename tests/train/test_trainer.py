@@ -252,3 +252,26 @@ def test_best_weights_follow_the_chosen_score(
     assert read_metadata(tmp_path / "best.safetensors")["steps"] == best_step
     with pytest.raises(ValueError, match="best-by"):
         _cfg(tmp_path, best_by="ssim")
+
+
+def test_refine_in_loss_gives_the_losses_the_refined_output(tmp_path: Path) -> None:
+    # Both refinement stages (colour stage radius 2: the tiny crops are 64 pixels).
+    refine = {"refine_radius": 2, "refine_chroma_radius": 2}
+    trainer = Trainer(_cfg(tmp_path, refine_in_loss=True, model_overrides=refine), quiet=True)
+    trainer._setup()
+    seen: list[torch.Tensor] = []
+    loss = trainer.lle_loss
+    trainer.lle_loss = lambda image, *a: (seen.append(image.detach()), loss(image, *a))[1]
+    low = torch.rand(2, 3, 64, 64) * 0.1
+    batch = {"low": low, "high": torch.rand(2, 3, 64, 64)}
+    trainer.model.train()
+    with torch.no_grad():
+        network = trainer.model.forward_all(low, with_segmentation=False).image
+        expected = trainer.model.refine(low, network)  # weights before the step's update
+    trainer.lle_step(batch)
+    assert torch.allclose(seen[0], expected, atol=1e-6)
+    assert (seen[0] - network).abs().max() > 1e-3  # the refinement changed it
+    # The tiny preset has no refinement: refused before anything trains.
+    with pytest.raises(ValueError, match="--refine-in-loss needs the refinement"):
+        Trainer(_cfg(tmp_path / "none", refine_in_loss=True), quiet=True).run()
+    assert not (tmp_path / "none" / "log.csv").exists()

@@ -1,0 +1,51 @@
+"""The training log (log.csv): its columns, and a resumed run's rows after its checkpoint."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from sllen.runtime.files import atomic_write_text
+
+LOG_FIELDS = [
+    "step",
+    "time_s",
+    "lr",
+    "ss_ce",
+    "lle_total",
+    "smooth_l1",
+    "perceptual",
+    "distillation",
+    "illumination_tv",
+    "gradient",
+    "ssim",  # 1 - SSIM of the batch, when --w-ssim > 0 (not in Eq. 11)
+    "exposure",  # per-channel mean L1, when --w-exposure > 0 (not in Eq. 11)
+    "val_psnr",
+    "val_ssim",
+    # The same after GT-mean rescaling (sllen.metrics.gt_mean): on real pairs plain PSNR swings
+    # with the exposure the model guesses, this one follows the restoration.
+    "val_psnr_gm",
+    "val_ssim_gm",
+]
+
+
+def log_fields(path: Path) -> list[str]:
+    """The columns of an existing log (a resumed run appends under the header it has, so an
+    older log without the newer columns stays aligned); LOG_FIELDS for a new one."""
+    with open(path, newline="") as f:
+        header = next(csv.reader(f), None)
+    return header if header and header[0] == "step" else LOG_FIELDS
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop the rows after ``step`` (the checkpoint a run resumes from): a run stopped between
+    checkpoints logged steps that the resumed run trains again, and the curve must not hold
+    both."""
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [
+        line
+        for line in lines[1:]
+        if line.split(",", 1)[0].isdigit() and int(line.split(",", 1)[0]) <= step
+    ]
+    if len(kept) != len(lines):
+        atomic_write_text(path, "".join(kept))
