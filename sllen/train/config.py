@@ -93,7 +93,7 @@ class TrainConfig:
     ema: float = 0.0
     # The losses see the refined output (the guided refinement the weights are served with,
     # sllen.model.refine) instead of the network's own, so the network learns what the
-    # refinement leaves to it. Measured in docs/default-model.md (U2, W2, X1): no gain yet.
+    # refinement leaves to it. Measured in docs/default-model.md (U2, W2, X1, Y1): no gain yet.
     refine_in_loss: bool = False
     resume: bool = False
     loss_weights: LossWeights = field(default_factory=LossWeights)
