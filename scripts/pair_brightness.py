@@ -1,45 +1,85 @@
 """How well a paired set's ground-truth exposure follows the dark input's.
 
     python scripts/pair_brightness.py LOL/our485 [LOL/eval15 ...]
+    python scripts/pair_brightness.py --generated 300      # sllen-train's own pairs
 
 For every low/high pair (the layouts sllen-eval reads): the mean grey level of both images;
 prints Pearson's r of the two means, of their logarithms, and the spread of the brightening
 ratio. A small r means the ground truth's exposure cannot be read off the input, which is
-what GT-mean PSNR sets aside (docs/metrics.md).
+what GT-mean PSNR sets aside (docs/metrics.md). ``--generated N`` does the same for the first
+N pairs sllen-train draws with the bundled model's recipe (generated scenes with
+``--scene-detail --detail-albedo 0``, ``--degradation mixed --camera-share 0.5``, seed 1;
+128-pixel crops), so a data set can be compared with what the network learned from.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from sllen.evaluate import iter_pairs
 from sllen.metrics.gt_mean import LUMA
+from sllen.runtime.errors import InputError
 from sllen.runtime.images import read_image
 
 
-def main(folders: list[str]) -> None:
-    if not folders:
-        sys.exit(__doc__)
-    for folder in folders:
-        paired, items = iter_pairs(Path(folder))
-        if not paired:
-            sys.exit(f"{folder}: no low/ + high/ (or normal/) pairs")
-        low, high = [], []
-        for _name, lo, hi in items:
-            assert hi is not None  # paired
-            low.append(float((read_image(lo) @ LUMA).mean()))
-            high.append(float((read_image(hi) @ LUMA).mean()))
-        a, b = np.array(low), np.array(high)
-        ratio = np.percentile(b / a, [10, 50, 90])
-        print(
-            f"{folder}: {len(a)} pairs; r(mean low, mean high) = {np.corrcoef(a, b)[0, 1]:.2f}, "
-            f"r of the logs = {np.corrcoef(np.log(a), np.log(b))[0, 1]:.2f}; "
-            f"high/low ratio 10/50/90%: {ratio[0]:.1f} / {ratio[1]:.1f} / {ratio[2]:.1f}"
-        )
+def folder_means(folder: Path) -> Iterator[tuple[float, float]]:
+    paired, items = iter_pairs(folder)
+    if not paired:
+        raise InputError(f"{folder}: no low/ + high/ (or normal/) pairs")
+    for _name, lo, hi in items:
+        assert hi is not None  # paired
+        yield float((read_image(lo) @ LUMA).mean()), float((read_image(hi) @ LUMA).mean())
+
+
+def generated_means(count: int) -> Iterator[tuple[float, float]]:
+    from sllen.config import get_preset
+    from sllen.train.config import TrainConfig
+    from sllen.train.data import build_datasets
+
+    with tempfile.TemporaryDirectory() as out:  # the config wants an output folder; unused
+        cfg = TrainConfig(
+            out=Path(out), scene_detail=True, detail_albedo=0.0, degradation="mixed",
+            camera_share=0.5, seed=1,
+        )  # fmt: skip
+        lle = build_datasets(cfg, get_preset("edge")).lle
+    for i in range(count):
+        sample = lle[i]
+        low, high = (sample[k].permute(1, 2, 0).numpy() for k in ("low", "high"))
+        yield float((low @ LUMA).mean()), float((high @ LUMA).mean())
+
+
+def summary(name: str, means: list[tuple[float, float]]) -> str:
+    a, b = np.array(means).T
+    a = np.maximum(a, 1e-4)  # an all-black generated crop: its log and ratio stay finite
+    ratio = np.percentile(b / a, [10, 50, 90])
+    return (
+        f"{name}: {len(a)} pairs; r(mean low, mean high) = {np.corrcoef(a, b)[0, 1]:.2f}, "
+        f"r of the logs = {np.corrcoef(np.log(a), np.log(b))[0, 1]:.2f}; "
+        f"high/low ratio 10/50/90%: {ratio[0]:.1f} / {ratio[1]:.1f} / {ratio[2]:.1f}; "
+        f"median high {np.median(b):.3f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="*", type=Path)
+    parser.add_argument("--generated", type=int, default=0, metavar="N")
+    args = parser.parse_args(argv)
+    if not args.folders and args.generated <= 0:
+        parser.error("give paired folders, --generated N, or both")
+    try:
+        for folder in args.folders:
+            print(summary(str(folder), list(folder_means(folder))))
+        if args.generated > 0:
+            print(summary("generated", list(generated_means(args.generated))))
+    except InputError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

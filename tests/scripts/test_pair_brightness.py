@@ -31,3 +31,15 @@ def test_a_fixed_gain_correlates_and_a_chosen_exposure_does_not(tmp_path: Path) 
     assert "5 pairs" in fixed and "r(mean low, mean high) = 1.00" in fixed
     assert "ratio 10/50/90%: 8.0 / 8.0 / 8.0" in fixed
     assert "= 1.00" not in chosen.split(";")[0]
+
+
+def test_generated_pairs_are_summarised_like_a_folder() -> None:
+    # sllen-train's own pairs (the bundled model's recipe): their line has the folder's fields.
+    r = subprocess.run(
+        [sys.executable, str(SCRIPT), "--generated", "4"], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("generated: 4 pairs; r(mean low, mean high) = ")
+    assert "median high 0." in r.stdout
+    r = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True)
+    assert r.returncode == 2 and "give paired folders" in r.stderr
