@@ -6,10 +6,11 @@
 For every low/high pair (the layouts sllen-eval reads): the mean grey level of both images;
 prints Pearson's r of the two means, of their logarithms, and the spread of the brightening
 ratio. A small r means the ground truth's exposure cannot be read off the input, which is
-what GT-mean PSNR sets aside (docs/metrics.md). ``--generated N`` does the same for the first
-N pairs sllen-train draws with the bundled model's recipe (generated scenes with
-``--scene-detail --detail-albedo 0``, ``--degradation mixed --camera-share 0.5``, seed 1;
-128-pixel crops), so a data set can be compared with what the network learned from.
+what GT-mean PSNR sets aside (docs/metrics.md). ``--generated N`` does the same for items 0 to
+N-1 of the data set sllen-train draws from with the bundled model's recipe (generated scenes
+with ``--scene-detail --detail-albedo 0``, ``--degradation mixed --camera-share 0.5``, seed 1;
+128-pixel crops; training visits the items shuffled), so a data set can be compared with what
+the network learned from.
 """
 
 from __future__ import annotations
