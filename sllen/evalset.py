@@ -77,13 +77,23 @@ PHOTOS: dict[str, tuple[str, Callable[[], np.ndarray]]] = {
 class Condition:
     exposure: float
     inhomogeneous: bool
+    noise: bool = True
 
     @property
     def tag(self) -> str:
-        return f"e{round(self.exposure * 1000):03d}{'-light' if self.inhomogeneous else ''}"
+        light = "-light" if self.inhomogeneous else ""
+        return f"e{round(self.exposure * 1000):03d}{light}{'' if self.noise else '-clean'}"
 
 
 CONDITIONS = tuple(Condition(e, i) for e in EXPOSURES for i in INHOMOGENEOUS)
+# The well-lit set (sllen-eval --well-lit): the same photographs as they are (8 bits, no
+# noise), 1 and 2 stops under: how much a model changes an image that needs little or nothing.
+# A low-light model trained only on dark captures brightens and washes these out.
+WELL_LIT_CONDITIONS = (
+    Condition(1.0, False, noise=False),
+    Condition(0.5, False),
+    Condition(0.25, False),
+)
 
 
 def load_photos(names: list[str] | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -111,18 +121,23 @@ def _seed(name: str, cond: Condition) -> int:
 
 def darken_photo(img: np.ndarray, name: str, cond: Condition) -> np.ndarray:
     params = SynthesisParams.fixed(
-        exposure=cond.exposure, inhomogeneous=cond.inhomogeneous, noise=True
+        exposure=cond.exposure, inhomogeneous=cond.inhomogeneous, noise=cond.noise
     )
     low, _ = synthesize_low(img, np.random.default_rng(_seed(name, cond)), params)
     return low
 
 
-def write_evalset(out: str | os.PathLike, names: list[str] | None = None) -> tuple[Path, list[str]]:
-    """Write the set as a paired folder (low/ + high/, PNG), one pair per photo x condition."""
+def write_evalset(
+    out: str | os.PathLike,
+    names: list[str] | None = None,
+    conditions: tuple[Condition, ...] = CONDITIONS,
+) -> tuple[Path, list[str]]:
+    """Write the set as a paired folder (low/ + high/, PNG), one pair per photo x condition
+    (``WELL_LIT_CONDITIONS`` for the well-lit set)."""
     out = Path(out)
     photos, notes = load_photos(names)
     for name, img in photos.items():
-        for cond in CONDITIONS:
+        for cond in conditions:
             stem = f"{name}_{cond.tag}"
             write_image(out / "high" / f"{stem}.png", img)
             write_image(out / "low" / f"{stem}.png", darken_photo(img, name, cond))

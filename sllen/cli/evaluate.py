@@ -44,6 +44,14 @@ def eval_command(
     evalset: Annotated[
         bool, Opt("--evalset", help="Use the built-in evaluation set (darkened photographs).")
     ] = False,
+    well_lit: Annotated[
+        bool,
+        Opt(
+            "--well-lit",
+            help="Use the built-in photographs well lit (as they are, 1 and 2 stops under): "
+            "how much the model changes an image that needs little.",
+        ),
+    ] = False,
     model: Annotated[
         Path | None,
         Opt(
@@ -73,8 +81,8 @@ def eval_command(
 
     from sllen.evaluate import Enhancer, evaluate, runtime_enhancer, torch_enhancer, write_json
 
-    if (data is None) == (not evalset):
-        raise InputError("give either --data DIR or --evalset")
+    if (data is not None) + evalset + well_lit != 1:
+        raise InputError("give one of --data DIR, --evalset or --well-lit")
     if model is not None and weights is not None:
         raise InputError("give --model or --weights, not both")
     if threads is not None and threads < 1:
@@ -107,11 +115,13 @@ def eval_command(
         transient=True,
     )
     with tempfile.TemporaryDirectory(prefix="sllen-evalset-") as tmp, progress:
-        if evalset:
-            from sllen.evalset import write_evalset
+        if evalset or well_lit:
+            from sllen.evalset import CONDITIONS, WELL_LIT_CONDITIONS, write_evalset
 
             task = progress.add_task("darkening the evaluation photographs", total=None)
-            data, notes = write_evalset(tmp)
+            data, notes = write_evalset(
+                tmp, conditions=WELL_LIT_CONDITIONS if well_lit else CONDITIONS
+            )
             progress.remove_task(task)
             for note in notes:
                 console.print(f"[yellow]{note}")
@@ -138,6 +148,7 @@ def eval_command(
             table.add_row(row["name"], row["method"], *cells)
         console.print(table)
     label = "built-in evaluation set" if evalset else str(data)
+    label = "built-in well-lit set" if well_lit else label
     count = len({r["name"] for r in report.rows})
     console.print(f"{label}: mean of {count} images", soft_wrap=True)
     # Two tables, so that each fits an 80-column terminal.

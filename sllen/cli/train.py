@@ -117,6 +117,13 @@ def train_command(
             "pipeline; the rest by the simple synthesis."
         ),
     ] = 0.75,
+    bright_share: Annotated[
+        float,
+        Opt(
+            help="Share of generated pairs captured well lit (up to 2 stops under, low gain), "
+            "so bright inputs are left nearly as they are. Default 0."
+        ),
+    ] = 0.0,
     init_weights: Annotated[
         Path | None,
         Opt(help="Fine-tune: start from these weights (same preset), new schedule from step 0."),
@@ -241,6 +248,7 @@ def train_command(
         scene_classes=scene_classes,
         degradation=degradation,
         camera_share=camera_share,
+        bright_share=bright_share,
         init_weights=init_weights,
         val_data=val_data,
         val_every=val_every,

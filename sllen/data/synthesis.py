@@ -26,6 +26,13 @@ pipeline of ``sllen.data.camera`` (mosaic, gain-dependent noise, banding, chroma
 ISP, JPEG); ``"mixed"`` uses it for a share ``camera_share`` of the images (default
 ``MIXED_CAMERA_SHARE``).
 
+``bright_share`` (default 0) gives that share of the images a well-lit capture instead: the
+exposure log-uniform in ``bright_range`` (default 0.25 .. 1, up to 2 stops under) at low gain
+(the simple path's shot noise from the lower half of its range in log; the camera's scene
+light 0.1 .. 1 of a proper exposure, so its auto-exposure hardly raises the gain). Every
+other pair is at least 2 stops under, so without these a model has never seen an input that
+needs little or no brightening, and washes out a photo that is already well lit.
+
 API: ``SynthesisParams`` holds the ranges; ``sample_params(rng, cfg)`` draws one concrete
 ``Darkening`` (resolution-independent: light positions are in image-relative units);
 ``darken(img, darkening, rng)`` applies it (``rng`` draws the noise); ``synthesize_low(img,
@@ -38,7 +45,7 @@ noise.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -96,6 +103,9 @@ class SynthesisParams:
     # mixed: camera with probability camera_share, else simple.
     degradation: Degradation = "simple"
     camera_share: float = MIXED_CAMERA_SHARE
+    # Well-lit captures (module docstring): their share and exposure range.
+    bright_share: float = 0.0
+    bright_range: tuple[float, float] = (0.25, 1.0)
 
     def __post_init__(self) -> None:
         if self.degradation not in DEGRADATIONS:
@@ -104,9 +114,12 @@ class SynthesisParams:
             )
         if not 0.0 <= self.camera_share <= 1.0:
             raise InputError(f"camera_share must be in [0, 1], got {self.camera_share}")
-        lo, hi = self.exposure_range
-        if not 0.0 < lo <= hi <= 1.0:
-            raise InputError(f"exposure_range must satisfy 0 < lo <= hi <= 1, got {lo}, {hi}")
+        for name in ("exposure_range", "bright_range"):
+            lo, hi = getattr(self, name)
+            if not 0.0 < lo <= hi <= 1.0:
+                raise InputError(f"{name} must satisfy 0 < lo <= hi <= 1, got {lo}, {hi}")
+        if not 0.0 <= self.bright_share <= 1.0:
+            raise InputError(f"bright_share must be in [0, 1], got {self.bright_share}")
         if self.fixed_exposure is not None and not 0.0 < self.fixed_exposure <= 1.0:
             raise InputError(f"fixed_exposure must be in (0, 1], got {self.fixed_exposure}")
         if not 0.0 <= self.color_shift < 1.0:
@@ -272,12 +285,23 @@ def synthesize_low(
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)
     cfg = cfg or SynthesisParams()
+    # Each coin is drawn only where its option is on, so the random stream of a setting
+    # without it (and every model trained with one) is unchanged.
+    bright = cfg.bright_share > 0.0 and rng.random() < cfg.bright_share
     if cfg.degradation != "simple":
-        # The coin is drawn only here, so the simple path's random stream is unchanged.
         if cfg.degradation == "camera" or rng.random() < cfg.camera_share:
-            from .camera import synthesize_camera_low  # camera imports this module
+            from .camera import CameraParams, synthesize_camera_low  # camera imports this module
 
-            low, draw = synthesize_camera_low(img, rng)
-            return low, {"degradation": "camera", **draw}
+            camera = CameraParams(scene_light=(0.1, 1.0), ae_target=cfg.bright_range)
+            low, draw = synthesize_camera_low(img, rng, camera if bright else None)
+            return low, {"degradation": "camera", **draw, **_bright_tag(bright)}
+    if bright:
+        lo, hi = cfg.shot_range
+        cfg = replace(cfg, exposure_range=cfg.bright_range, shot_range=(lo, math.sqrt(lo * hi)))
     params = sample_params(rng, cfg)
-    return darken(img, params, rng), params.as_dict()
+    return darken(img, params, rng), {**params.as_dict(), **_bright_tag(bright)}
+
+
+def _bright_tag(bright: bool) -> dict:
+    # Only well-lit draws are tagged: descriptions of the others stay as they were.
+    return {"bright": True} if bright else {}

@@ -71,6 +71,9 @@ class TrainConfig:
     # built-in evaluation set is darkened by the simple synthesis; real captures are nearer
     # the camera's (docs/default-model.md measures both).
     camera_share: float = MIXED_CAMERA_SHARE
+    # Share of generated pairs captured well lit (0.25-1 of a proper exposure, low gain) rather
+    # than 2-6 stops under: what teaches the model to leave a bright input nearly as it is.
+    bright_share: float = 0.0
     # Start from these weights (fine-tuning; same preset), unlike resume: fresh optimizers,
     # step 0, the new schedule.
     init_weights: Path | None = None
@@ -139,6 +142,10 @@ class TrainConfig:
             )
         if not 0.0 <= self.camera_share <= 1.0:
             raise InputError(f"--camera-share must be in [0, 1], not {self.camera_share}")
+        if not 0.0 <= self.bright_share <= 1.0:
+            raise InputError(f"--bright-share must be in [0, 1], not {self.bright_share}")
+        if self.bright_share and self.lle_data is not None:
+            raise InputError("--bright-share darkens generated pairs: drop it with --lle-data")
         if self.camera_share != MIXED_CAMERA_SHARE and self.degradation != "mixed":
             raise InputError("--camera-share sets the mix of --degradation mixed: add it")
         if self.minutes is not None and not 0 < self.minutes < math.inf:

@@ -72,7 +72,9 @@ def _darkened_pairs(cfg: TrainConfig) -> tuple[SizedDataset, SizedDataset]:
     Photos validate on held-out photos (--val-holdout) or, without a split, on val_images of
     the training photos darkened by the validation seed."""
     synthesis = SynthesisParams(
-        degradation=cast(Degradation, cfg.degradation), camera_share=cfg.camera_share
+        degradation=cast(Degradation, cfg.degradation),
+        camera_share=cfg.camera_share,
+        bright_share=cfg.bright_share,
     )
     train_src: SizedDataset | None = None
     val_src: SizedDataset | None = None

@@ -131,8 +131,10 @@ def test_eval_with_baselines(weights: Path, pairs: Path, tmp_path: Path) -> None
     assert len(data["images"]) == 9
 
 
-def test_eval_needs_data_or_evalset(weights: Path) -> None:
+def test_eval_needs_data_or_evalset(weights: Path, pairs: Path) -> None:
     assert_one_line_error(sllen("eval", "--weights", str(weights)), "--evalset")
+    r = sllen("eval", "--evalset", "--well-lit", "--data", str(pairs))
+    assert_one_line_error(r, "give one of --data DIR, --evalset or --well-lit")
 
 
 def test_samples_command(tmp_path: Path) -> None:
@@ -233,6 +235,12 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
         assert_one_line_error(r, "--camera-share sets the mix of --degradation mixed")
         r = sllen("train", "--camera-share", "2", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--camera-share must be in [0, 1]")
+        r = sllen("train", "--bright-share", "1.5", "--out", str(tmp_path / "o"))
+        assert_one_line_error(r, "--bright-share must be in [0, 1]")
+        r = sllen(
+            "train", "--bright-share", "0.2", "--lle-data", str(pairs), "--out", str(tmp_path / "o")
+        )
+        assert_one_line_error(r, "--bright-share darkens generated pairs")
         assert not (tmp_path / "o").exists()
         r = sllen("train", "--refine-radius", "-1", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "refine_radius must be >= 0")
@@ -272,6 +280,8 @@ def test_train_command_short_run(tmp_path: Path) -> None:
         "--refine-chroma-radius",
         "3",
         "--refine-in-loss",
+        "--bright-share",
+        "0.3",
     )
     assert r.returncode == 0, r.stderr
     assert (out / "last.safetensors").is_file()
@@ -280,7 +290,7 @@ def test_train_command_short_run(tmp_path: Path) -> None:
     config = read_config(out / "last.safetensors")
     assert config.refine_radius == 1 and config.refine_chroma_radius == 3
     train_config = json.loads(read_metadata(out / "last.safetensors")["train_config"])
-    assert train_config["refine_in_loss"] is True
+    assert train_config["refine_in_loss"] is True and train_config["bright_share"] == 0.3
 
 
 @pytest.mark.slow

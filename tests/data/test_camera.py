@@ -220,3 +220,37 @@ def test_camera_share_sets_the_mix_and_the_default_is_unchanged():
         assert np.array_equal(got, expected), seed
     with pytest.raises(InputError):
         SynthesisParams(degradation="mixed", camera_share=1.5)
+
+
+def test_bright_share_gives_well_lit_captures_and_the_default_is_unchanged():
+    img = _image(size=32)
+    for degradation in ("simple", "camera", "mixed"):
+        dark = SynthesisParams(degradation=degradation)  # type: ignore[arg-type]
+        bright = SynthesisParams(degradation=degradation, bright_share=1.0)  # type: ignore[arg-type]
+        # share 0 draws no coin: the stream (and every model trained with it) is as it was
+        zero = SynthesisParams(degradation=degradation, bright_share=0.0)  # type: ignore[arg-type]
+        for seed in range(3):
+            a, da = synthesize_low(img, seed, dark)
+            b, db = synthesize_low(img, seed, zero)
+            assert np.array_equal(a, b) and da == db and "bright" not in da
+        draws = [synthesize_low(img, s, bright) for s in range(12)]
+        assert all(d["bright"] for _, d in draws)
+        # 0.25-1 of a proper exposure against 2-6 stops under: brighter on average
+        assert min(d["exposure"] for _, d in draws) >= 0.25 * 0.999
+        dark_mean = np.mean([synthesize_low(img, s, dark)[0].mean() for s in range(12)])
+        assert np.mean([low.mean() for low, _ in draws]) > 2.0 * dark_mean
+    half = SynthesisParams(degradation="mixed", bright_share=0.5)
+    count = sum("bright" in synthesize_low(img, s, half)[1] for s in range(40))
+    assert 10 <= count <= 30
+    # the simple path's well-lit captures are taken at low gain: less shot noise
+    lo, hi = SynthesisParams().shot_range
+    shots = [
+        1.0 / synthesize_low(img, s, SynthesisParams(bright_share=1.0))[1]["photons"]
+        for s in range(12)
+    ]
+    assert max(shots) <= (lo * hi) ** 0.5 * 1.001
+    for bad in (-0.1, 1.5):
+        with pytest.raises(InputError, match="bright_share"):
+            SynthesisParams(bright_share=bad)
+    with pytest.raises(InputError, match="bright_range"):
+        SynthesisParams(bright_range=(0.5, 2.0))

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from sllen.baselines import clahe, gamma_auto
-from sllen.evalset import CONDITIONS, PHOTOS, darken_photo, load_photos, write_evalset
+from sllen.evalset import (
+    CONDITIONS,
+    PHOTOS,
+    WELL_LIT_CONDITIONS,
+    darken_photo,
+    load_photos,
+    write_evalset,
+)
 from sllen.metrics.color import brightness_slope, color_stats, rgb_to_lab
 
 
@@ -68,6 +75,23 @@ def test_evalset_is_deterministic_and_dark(tmp_path: Path) -> None:
     lows = sorted((out / "low").glob("*.png"))
     assert len(lows) == len(CONDITIONS)
     assert {p.name for p in lows} == {p.name for p in (out / "high").glob("*.png")}
+
+
+def test_well_lit_set_holds_the_photo_itself_and_brighter_captures(tmp_path: Path) -> None:
+    pytest.importorskip("skimage")
+    photos, _ = load_photos(["chelsea"])
+    img = photos["chelsea"]
+    clean, one, two = (darken_photo(img, "chelsea", c) for c in WELL_LIT_CONDITIONS)
+    # as it is: the photo in 8 bits (the sRGB round trip loses nothing at exposure 1)
+    np.testing.assert_allclose(clean, np.round(img * 255) / 255, atol=1.5 / 255)
+    assert (
+        img.mean() > one.mean() > two.mean() > darken_photo(img, "chelsea", CONDITIONS[-1]).mean()
+    )
+    out, _ = write_evalset(tmp_path / "set", ["chelsea"], WELL_LIT_CONDITIONS)
+    names = sorted(p.name for p in (out / "low").glob("*.png"))
+    assert names == ["chelsea_e1000-clean.png", "chelsea_e250.png", "chelsea_e500.png"]
+    # the built-in set's names (and seeds) are the ones it always had
+    assert [c.tag for c in CONDITIONS][:2] == ["e030", "e030-light"]
 
 
 def test_unknown_photo_is_refused() -> None:
