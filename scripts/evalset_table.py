@@ -1,5 +1,6 @@
-"""Markdown tables from an `sllen-eval --evalset --baselines --json FILE` report: the overall
-means and PSNR/SSIM per darkening condition (exposure x uniform/inhomogeneous light).
+"""Markdown tables from an `sllen-eval --evalset --baselines --json FILE` report (or
+`--well-lit`): the overall means and, per darkening condition (exposure x uniform or
+inhomogeneous light), PSNR / SSIM and the mean L* the method adds to the truth's (+ = brighter).
 
     python scripts/evalset_table.py docs/results/evalset-default.json
 """
@@ -45,15 +46,17 @@ def main() -> None:
         groups[(row["name"].split("_")[-1], row["method"])].append(row)
     conds = sorted({c for c, _ in groups})
     print()
-    print("| condition | " + " | ".join(f"{m} PSNR / SSIM" for m in methods) + " |")
+    print("| condition | " + " | ".join(f"{m} PSNR / SSIM / L* added" for m in methods) + " |")
     print("|---|" + "---|" * len(methods))
     for c in conds:
         cells = []
         for m in methods:
             rows = groups[(c, m)]
+            added = [r["lightness"] - r["lightness_gt"] for r in rows if "lightness" in r]
             cells.append(
                 f"{np.mean([r['psnr'] for r in rows]):.2f} / "
-                f"{np.mean([r['ssim'] for r in rows]):.3f}"
+                f"{np.mean([r['ssim'] for r in rows]):.3f} / "
+                + (f"{np.mean(added):+.1f}" if added else "-")
             )
         print(f"| {c} | " + " | ".join(cells) + " |")
 
