@@ -156,6 +156,23 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
+def _round8(width: float) -> int:
+    return max(8, 8 * round(width / 8))
+
+
+def widths(cfg: ModelConfig, factor: float) -> dict[str, Any]:
+    """Overrides that make ``cfg``'s convolutions ``factor`` times wider (multiples of 8): the
+    U-Net, HSEB and RSAEB widths. The attention keeps its dimension and head size (64 in
+    ``edge``: what TensorRT's fused attention and sllen's kernel take)."""
+    if not 0.25 <= factor <= 4.0:
+        raise InputError(f"--width must be in [0.25, 4], not {factor}")
+    return {
+        "encoder_channels": tuple(_round8(c * factor) for c in cfg.encoder_channels),
+        "hseb_channels": tuple(_round8(c * factor) for c in cfg.hseb_channels),
+        "rsaeb_hidden": _round8(cfg.rsaeb_hidden * factor),
+    }
+
+
 def get_preset(name: str, **overrides: Any) -> ModelConfig:
     """Return a named preset, optionally with fields changed (e.g. ``use_hsbab=False``)."""
     try:

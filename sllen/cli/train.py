@@ -59,6 +59,13 @@ def train_command(
     no_hsbab: Annotated[bool, Opt("--no-hsbab", help="Ablation SLLEN-1.")] = False,
     no_rsaeb: Annotated[bool, Opt("--no-rsaeb", help="Ablation SLLEN-2.")] = False,
     num_classes: Annotated[int | None, Opt(help="Override the preset's class count.")] = None,
+    width: Annotated[
+        float,
+        Opt(
+            help="Scale the preset's convolution widths (U-Net, HSEB, RSAEB; multiples of 8); "
+            "the attention keeps its size. 1.5 is about 2.2x the parameters and compute."
+        ),
+    ] = 1.0,
     refine_radius: Annotated[
         int | None,
         Opt(
@@ -200,6 +207,10 @@ def train_command(
         overrides["use_rsaeb"] = False
     if num_classes is not None:
         overrides["num_classes"] = num_classes
+    if width != 1.0:
+        from sllen.config import get_preset, widths
+
+        overrides.update(widths(get_preset(preset), width))
     if refine_radius is not None:
         overrides["refine_radius"] = refine_radius
     if refine_chroma_radius is not None:

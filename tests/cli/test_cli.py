@@ -235,6 +235,8 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
         assert_one_line_error(r, "--camera-share sets the mix of --degradation mixed")
         r = sllen("train", "--camera-share", "2", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--camera-share must be in [0, 1]")
+        r = sllen("train", "--width", "9", "--out", str(tmp_path / "o"))
+        assert_one_line_error(r, "--width must be in [0.25, 4]")
         r = sllen("train", "--bright-share", "1.5", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--bright-share must be in [0, 1]")
         r = sllen(
@@ -282,6 +284,8 @@ def test_train_command_short_run(tmp_path: Path) -> None:
         "--refine-in-loss",
         "--bright-share",
         "0.3",
+        "--width",
+        "2",
     )
     assert r.returncode == 0, r.stderr
     assert (out / "last.safetensors").is_file()
@@ -289,6 +293,7 @@ def test_train_command_short_run(tmp_path: Path) -> None:
     assert "SLLEN-2" in r.stdout
     config = read_config(out / "last.safetensors")
     assert config.refine_radius == 1 and config.refine_chroma_radius == 3
+    assert config.encoder_channels == (8, 16, 16, 32, 32)  # tiny's (4, 8, 8, 16, 16) x 2
     train_config = json.loads(read_metadata(out / "last.safetensors")["train_config"])
     assert train_config["refine_in_loss"] is True and train_config["bright_share"] == 0.3
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sllen.config import PRESETS, ModelConfig, get_preset
+from sllen.config import PRESETS, ModelConfig, get_preset, widths
 from sllen.model.ffb import FFB
 from sllen.model.hsbab import HSBAB
 from sllen.model.rsaeb import RSAEB
@@ -157,6 +157,24 @@ def test_presets_match_the_design() -> None:
     assert 16 <= edge.head_dim <= 256 and edge.head_dim % 8 == 0
     tiny = SLLEN(PRESETS["tiny"])
     assert sum(p.numel() for p in tiny.parameters()) < 100_000
+
+
+def test_width_scales_the_convolutions_and_keeps_the_attention() -> None:
+    edge = PRESETS["edge"]
+    wide = get_preset("edge", **widths(edge, 1.5))
+    assert wide.encoder_channels == (24, 48, 96, 192, 192) and wide.hseb_channels == (24, 48, 192)
+    assert wide.rsaeb_hidden == 96 and wide.head_dim == edge.head_dim == 64
+    assert widths(edge, 1.0) == {
+        "encoder_channels": edge.encoder_channels,
+        "hseb_channels": edge.hseb_channels,
+        "rsaeb_hidden": edge.rsaeb_hidden,
+    }
+    model = SLLEN(get_preset("tiny", **widths(PRESETS["tiny"], 2.0)))
+    out = model.enhance(torch.rand(1, 3, 32, 32))
+    assert out.shape == (1, 3, 32, 32)
+    for bad in (0.1, 5.0):
+        with pytest.raises(ValueError, match="--width must be in"):
+            widths(edge, bad)
 
 
 def test_config_validation_and_round_trip() -> None:
