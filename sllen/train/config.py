@@ -72,7 +72,7 @@ class TrainConfig:
     # the camera's (docs/default-model.md measures both).
     camera_share: float = MIXED_CAMERA_SHARE
     # Share of generated pairs captured well lit (0.25-1 of a proper exposure, low gain) rather
-    # than 2-6 stops under: what teaches the model to leave a bright input nearly as it is.
+    # than at least 2 stops under: what teaches the model to leave a bright input nearly as it is.
     bright_share: float = 0.0
     # Start from these weights (fine-tuning; same preset), unlike resume: fresh optimizers,
     # step 0, the new schedule.
