@@ -148,7 +148,8 @@ def eval_command(
             table.add_row(row["name"], row["method"], *cells)
         console.print(table)
     label = "built-in evaluation set" if evalset else str(data)
-    label = "built-in well-lit set" if well_lit else label
+    if well_lit:
+        label = "built-in well-lit set"
     count = len({r["name"] for r in report.rows})
     console.print(f"{label}: mean of {count} images", soft_wrap=True)
     # Two tables, so that each fits an 80-column terminal.

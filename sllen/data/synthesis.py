@@ -292,8 +292,11 @@ def synthesize_low(
         if cfg.degradation == "camera" or rng.random() < cfg.camera_share:
             from .camera import CameraParams, synthesize_camera_low  # camera imports this module
 
-            camera = CameraParams(scene_light=(0.1, 1.0), ae_target=cfg.bright_range)
-            low, draw = synthesize_camera_low(img, rng, camera if bright else None)
+            # Well lit: light enough that auto-exposure reaches its target at low gain.
+            camera = (
+                CameraParams(scene_light=(0.1, 1.0), ae_target=cfg.bright_range) if bright else None
+            )
+            low, draw = synthesize_camera_low(img, rng, camera)
             return low, {"degradation": "camera", **draw, **_bright_tag(bright)}
     if bright:
         lo, hi = cfg.shot_range
