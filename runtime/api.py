@@ -31,6 +31,7 @@ from sllen.runtime.errors import InputError
 from sllen.runtime.exposure import check_exposure
 from sllen.runtime.preprocess import to_float, to_uint8
 from sllen.runtime.temporal import DEFAULT_SMOOTHING, TemporalSmoother
+from sllen.runtime.well_exposed import DEFAULT_MODE, check_mode
 
 CHANNELS = ("rgb", "bgr")
 
@@ -51,10 +52,12 @@ class EnhancerSpec:
     tile: tuple[int, int] | None = None  # (height, width): enhance in tiles of at most this
     segmentation: bool = False
     exposure: float = 0.0  # stops (EV) on the enhanced image; 0: the model's own brightness
+    well_exposed: str = DEFAULT_MODE  # keep: well-exposed frames pass through; enhance: never
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_exposure(self.exposure)  # before a model is opened, on the driver too
+        check_mode(self.well_exposed)
 
     def open_backend(self) -> Backend:
         from sllen.runtime.backends import open_backend
@@ -70,6 +73,7 @@ class EnhancerSpec:
             tile=self.tile,
             segmentation=self.segmentation,
             exposure=self.exposure,
+            well_exposed=self.well_exposed,
         )
 
 
@@ -212,6 +216,7 @@ def open_enhancer(
     channels: str = "rgb",
     segmentation: bool = False,
     exposure: float = 0.0,
+    well_exposed: str = DEFAULT_MODE,
     **options: Any,
 ) -> FrameEnhancer:
     """Open `model` (None: the bundled model) for frames; close it (or use ``with``) after.
@@ -220,7 +225,8 @@ def open_enhancer(
     auto/cpu/cuda/cuda:N, ``threads`` for CPU inference, ``batch`` frames per inference (for
     :meth:`FrameEnhancer.stream` and ``enhance_many``), ``tile`` (height, width) to bound
     memory, ``fps`` for temporal smoothing, ``channels`` "rgb" or "bgr", ``exposure`` in stops
-    (-1 halves the light of the enhanced image, +1 doubles it), and backend options
+    (-1 halves the light of the enhanced image, +1 doubles it), ``well_exposed`` "keep" (a
+    frame already exposed passes through, runtime/well_exposed.py) or "enhance", and backend options
     (``cuda_graph=True``, ``plugin_library=...``, ``precision="fp16"``, ONNX Runtime
     ``bands="on"``).
     """
@@ -233,6 +239,7 @@ def open_enhancer(
         tile=tile,
         segmentation=segmentation,
         exposure=exposure,
+        well_exposed=well_exposed,
         options=options,
     )
     runner = spec.open_backend()

@@ -3,7 +3,8 @@
 :class:`Enhancer` takes float RGB frames (HxWx3 in [0, 1]) of any size, pads them to what the
 model accepts, batches frames of one size, tiles frames larger than the model's maximum (an
 engine's optimization profile, or ``tile`` to bound memory), and crops the results back;
-``exposure`` moves the result's brightness by whole or fractional stops (runtime/exposure.py).
+``well_exposed`` keeps frames that are already exposed as they are (runtime/well_exposed.py),
+then ``exposure`` moves the result's brightness by whole or fractional stops (runtime/exposure.py).
 It adds up the seconds spent in pre-processing, inference and post-processing so sllen-run
 can report where the time goes.
 """
@@ -20,6 +21,7 @@ from sllen.runtime.errors import InputError
 from sllen.runtime.exposure import apply_table, check_exposure, exposure_table
 from sllen.runtime.preprocess import from_batch, padded_size, to_batch
 from sllen.runtime.tiling import DEFAULT_OVERLAP, enhance_tiled
+from sllen.runtime.well_exposed import DEFAULT_MODE, check_mode, keep_well_exposed
 
 
 @dataclass
@@ -68,6 +70,7 @@ class Enhancer:
         overlap: int = DEFAULT_OVERLAP,
         segmentation: bool = False,
         exposure: float = 0.0,
+        well_exposed: str = DEFAULT_MODE,
     ) -> None:
         info = backend.info
         if batch < 1:
@@ -92,6 +95,7 @@ class Enhancer:
         self.segmentation = segmentation
         self.exposure = check_exposure(exposure)  # stops; 0: the model's own brightness
         self._exposure_table = exposure_table(exposure) if exposure else None
+        self.well_exposed = check_mode(well_exposed)
         self.times = StageTimes()
 
     def _target(self, h: int, w: int) -> tuple[int, int]:
@@ -154,12 +158,14 @@ class Enhancer:
                     results[i] = r
         self.times.frames += len(frames)
         t0 = time.perf_counter()
-        done = [self._split(r) for r in results if r is not None]
+        done = [self._split(f, r) for f, r in zip(frames, results, strict=True) if r is not None]
         self.times.post += time.perf_counter() - t0
         return done
 
-    def _split(self, result: np.ndarray) -> Enhanced:
+    def _split(self, frame: np.ndarray, result: np.ndarray) -> Enhanced:
         image = np.clip(result[..., :3], 0.0, 1.0)
+        if self.well_exposed == "keep":  # on the whole frame, after tiling: one weight per frame
+            image = keep_well_exposed(frame, image)
         if self._exposure_table is not None:
             image = apply_table(image, self._exposure_table)
         if result.shape[2] == 3:

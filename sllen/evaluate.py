@@ -71,11 +71,19 @@ class EvalReport:
 
 
 def torch_enhancer(
-    weights: str | os.PathLike | None, device: str = "cpu", threads: int | None = None
+    weights: str | os.PathLike | None,
+    device: str = "cpu",
+    threads: int | None = None,
+    well_exposed: str = "keep",
 ) -> tuple[Enhancer, str]:
     """An image -> image function running the PyTorch model (bundled weights by default);
-    ``threads`` sets torch's CPU threads for the process."""
+    ``threads`` sets torch's CPU threads for the process; ``well_exposed`` as sllen-run's
+    (keep: a well-exposed input passes through, runtime/well_exposed.py)."""
     import torch
+
+    from sllen.runtime.well_exposed import check_mode, keep_well_exposed
+
+    keep = check_mode(well_exposed) == "keep"
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -89,7 +97,8 @@ def torch_enhancer(
     @torch.no_grad()
     def run(img: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).to(device)
-        return model.enhance(x).clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+        out = model.enhance(x).clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+        return keep_well_exposed(img, out) if keep else out
 
     return run, str(path)
 
@@ -99,6 +108,7 @@ def runtime_enhancer(
     backend: str = "auto",
     device: str = "auto",
     threads: int | None = None,
+    well_exposed: str = "keep",
 ) -> tuple[Enhancer, str]:
     """An image -> image function through sllen.runtime's Enhancer: the same backends,
     padding and tiling as sllen-run, so a deployed .onnx/.engine file is scored exactly as it
@@ -106,7 +116,9 @@ def runtime_enhancer(
     from sllen.runtime.backends import open_backend
     from sllen.runtime.enhancer import Enhancer as RuntimeEnhancer
 
-    runner = RuntimeEnhancer(open_backend(model, backend, device=device, threads=threads))
+    runner = RuntimeEnhancer(
+        open_backend(model, backend, device=device, threads=threads), well_exposed=well_exposed
+    )
     info = runner.backend.info
 
     def run(img: np.ndarray) -> np.ndarray:

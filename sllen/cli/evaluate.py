@@ -68,6 +68,13 @@ def eval_command(
     baselines: Annotated[
         bool, Opt("--baselines", help="Also score automatic gamma and CLAHE.")
     ] = False,
+    well_exposed: Annotated[
+        str,
+        Opt(
+            help="keep (as sllen-run): an input already well exposed passes through, a dim "
+            "one partly; enhance: the model's result alone.",
+        ),
+    ] = "keep",
     per_image: Annotated[bool, Opt("--per-image", help="Print every image's scores.")] = False,
     json_out: Annotated[Path | None, Opt("--json", help="Write the report here.")] = None,
     save_dir: Annotated[Path | None, Opt(help="Save enhanced images here.")] = None,
@@ -80,6 +87,7 @@ def eval_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from sllen.evaluate import Enhancer, evaluate, runtime_enhancer, torch_enhancer, write_json
+    from sllen.runtime.well_exposed import check_mode
 
     if (data is not None) + evalset + well_lit != 1:
         raise InputError("give one of --data DIR, --evalset or --well-lit")
@@ -87,13 +95,16 @@ def eval_command(
         raise InputError("give --model or --weights, not both")
     if threads is not None and threads < 1:
         raise InputError("--threads must be at least 1")
+    check_mode(well_exposed)  # before a model is loaded
     console = Console()
     has_torch = importlib.util.find_spec("torch") is not None
     if weights is not None or (model is None and backend == "auto" and has_torch):
         # The PyTorch model itself: what training produced, on the CPU unless asked.
-        enhance, name = torch_enhancer(weights, "cpu" if device == "auto" else device, threads)
+        dev = "cpu" if device == "auto" else device
+        enhance, name = torch_enhancer(weights, dev, threads, well_exposed)
     else:  # a deployed file (or, without torch, the bundled ONNX) through sllen.runtime
-        enhance, name = runtime_enhancer(model, backend, device, threads)
+        enhance, name = runtime_enhancer(model, backend, device, threads, well_exposed)
+    name = f"{name}, --well-exposed {well_exposed}"
     methods: dict[str, Enhancer] = {}
     descriptions: dict[str, str] = {}
     if baselines:

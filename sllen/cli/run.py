@@ -103,6 +103,13 @@ def run_command(
             "the light, +1 doubles it (highlights clip); 0 keeps the model's own brightness.",
         ),
     ] = 0.0,
+    well_exposed: Annotated[
+        str,
+        Opt(
+            help="keep: a frame that is already well exposed (mean near middle grey) comes out "
+            "as it went in, a dim one partly so; enhance: the model's result for every frame.",
+        ),
+    ] = "keep",
     codec: Annotated[str, Opt(help="Video codec (PyAV/FFmpeg encoder name).")] = "libx264",
     crf: Annotated[int, Opt(help="Video quality for x264/x265/VP9 (lower is better).")] = 18,
     encoder_preset: Annotated[
@@ -223,6 +230,7 @@ def run_command(
             tile=_parse_tile(tile),
             segmentation=segmentation,
             exposure=exposure,
+            well_exposed=well_exposed,
             options=options,
         )
         opts = RunOptions(

@@ -352,6 +352,11 @@ def test_eval_set_without_its_packages_names_both_extras(tmp_path: Path) -> None
     assert r.returncode == 2
 
 
+def test_eval_rejects_an_unknown_well_exposed_mode(weights: Path, pairs: Path) -> None:
+    r = sllen("eval", "--weights", str(weights), "--data", str(pairs), "--well-exposed", "x")
+    assert_one_line_error(r, "--well-exposed must be 'keep' or 'enhance'")
+
+
 def test_eval_rejects_zero_threads(tmp_path: Path) -> None:
     r = sllen("eval", "--data", str(tmp_path), "--threads", "0")
     assert_one_line_error(r, "--threads must be at least 1")

@@ -190,6 +190,10 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], list[str]]]:
         ),
         "bad bands value": ([str(clip), "--bands", "sometimes"], ["bands must be one of"]),
         "exposure out of range": ([str(clip), "--exposure", "6"], ["--exposure", "stops"]),
+        "bad well-exposed value": (
+            [str(clip), "--well-exposed", "auto"],
+            ["--well-exposed must be 'keep' or 'enhance'"],
+        ),
     }
 
 
@@ -205,6 +209,7 @@ CASES = [
     "bands on PyTorch",
     "bad bands value",
     "exposure out of range",
+    "bad well-exposed value",
 ]
 
 

@@ -1,0 +1,90 @@
+"""Well-exposed frames pass through: the input itself where it needs no enhancing.
+
+The network was trained on dark captures only (every generated pair is at least 2 stops
+under), so it brightens whatever it is given: a well-exposed photograph comes out about
+11 L* brighter with a fifth more chroma (docs/default-model.md, "Well-lit inputs"). A camera's
+auto-exposure aims a frame's mean at middle grey (18% in linear light); a frame that is
+already there needs nothing, and a video that leaves a tunnel or a room whose lights come on
+should not turn white. So the result is a blend, in linear light, of the model's output and
+the input, weighted by how well exposed the input is: the model's output alone up to a mean
+linear luminance of ``LOW`` (about 1.8 stops under middle grey; the darkest real captures the
+model is meant for, LOL's, sit below 0.02), the input alone from ``HIGH`` (middle grey), and a
+smooth step between. One weight per frame (never per pixel) so nothing is mixed locally and
+a lamp in a dark scene does not switch it on. ``well_exposed="enhance"`` turns it off.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+
+from sllen.runtime.errors import InputError
+
+LOW = 0.05  # mean linear luminance up to which the model's output is used as it is
+HIGH = 0.18  # middle grey: from here on the frame is already exposed, the input is kept
+MODES = ("keep", "enhance")  # keep: the blend above; enhance: the model's output always
+DEFAULT_MODE = "keep"
+_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709, on linear light
+_LEVELS = 65536
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise InputError(f"--well-exposed must be 'keep' or 'enhance', not {mode!r}")
+    return mode
+
+
+def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+@cache
+def _tables() -> tuple[np.ndarray, np.ndarray]:
+    """(sRGB level -> linear, linear level -> sRGB), 65,536 float32 entries each: two
+    indexing passes per blended frame instead of two per-pixel power functions."""
+    x = np.linspace(0.0, 1.0, _LEVELS, dtype=np.float64)
+    encode = np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+    return _srgb_to_linear(x).astype(np.float32), encode.astype(np.float32)
+
+
+def _index(image: np.ndarray) -> np.ndarray:
+    """Nearest table level (values are clipped first: 1.0001 must not wrap to level 0)."""
+    scaled = np.clip(image, 0.0, 1.0, dtype=np.float32) * np.float32(_LEVELS - 1)
+    scaled += np.float32(0.5)
+    return scaled.astype(np.uint16)  # truncation of x + 0.5: rounding, for x >= 0
+
+
+def mean_linear_luminance(image: np.ndarray, samples: int = 16384) -> float:
+    """Mean luminance in linear light of a float sRGB HxWx3 image in [0, 1], on about
+    `samples` pixels (a regular stride: plenty for a mean, cheap on 4K frames)."""
+    h, w = image.shape[:2]
+    step = max(1, int(math.sqrt(h * w / samples)))
+    return float((_tables()[0][_index(image[::step, ::step, :3])] @ _LUMA).mean())
+
+
+def keep_weight(mean_linear: float) -> float:
+    """How much of the input to keep: 0 up to LOW, 1 from HIGH, a smooth step between."""
+    t = min(max((mean_linear - LOW) / (HIGH - LOW), 0.0), 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def blend(source: np.ndarray, enhanced: np.ndarray, weight: float) -> np.ndarray:
+    """`weight` of `source` and the rest of `enhanced`, mixed in linear light (float32)."""
+    if weight <= 0.0:
+        return enhanced
+    if weight >= 1.0:
+        return np.clip(source[..., :3], 0.0, 1.0).astype(np.float32)
+    decode, encode = _tables()
+    mixed = decode[_index(source[..., :3])]
+    mixed *= np.float32(weight)
+    other = decode[_index(enhanced)]
+    other *= np.float32(1.0 - weight)
+    mixed += other  # in place: a 1080p frame is 25 MB per float copy
+    return encode[_index(mixed)]
+
+
+def keep_well_exposed(source: np.ndarray, enhanced: np.ndarray) -> np.ndarray:
+    """The result for `source` (float HxWx3 sRGB in [0, 1]) given the model's `enhanced`."""
+    return blend(source, enhanced, keep_weight(mean_linear_luminance(source)))

@@ -1,0 +1,119 @@
+"""--well-exposed keep: a frame already exposed passes through, a dark one gets the model's
+result, one weight per whole frame, blended in linear light.
+
+The backend is the same kind of fake as in test_enhancer.py (x -> x * 0.5 + 0.25): this tests
+the blend and where the Enhancer applies it, not a model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sllen.runtime.backends.base import Backend, BackendInfo, Outputs
+from sllen.runtime.enhancer import Enhancer
+from sllen.runtime.errors import InputError
+from sllen.runtime.exposure import linear_to_srgb, srgb_to_linear
+from sllen.runtime.well_exposed import (
+    HIGH,
+    LOW,
+    blend,
+    check_mode,
+    keep_weight,
+    keep_well_exposed,
+    mean_linear_luminance,
+)
+
+
+class Halver(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, **info: object) -> None:
+        super().__init__()
+        self._info = BackendInfo("onnxruntime", "fake", "cpu", "fp32", **info)  # type: ignore[arg-type]
+
+    @property
+    def info(self) -> BackendInfo:
+        return self._info
+
+    def _infer(self, x: np.ndarray, segmentation: bool) -> Outputs:
+        return Outputs(x * 0.5 + 0.25)
+
+
+def grey(linear: float, shape: tuple[int, int] = (48, 64), spread: float = 0.02) -> np.ndarray:
+    """A textured sRGB frame whose mean linear luminance is about `linear`."""
+    rng = np.random.default_rng(0)
+    lin = np.clip(linear * (1 + spread * rng.standard_normal((*shape, 3))), 0, 1)
+    return linear_to_srgb(lin).astype(np.float32)
+
+
+def test_weight_is_zero_when_dark_one_when_exposed_and_smooth_between() -> None:
+    assert keep_weight(0.0) == 0.0 and keep_weight(LOW) == 0.0
+    assert keep_weight(HIGH) == 1.0 and keep_weight(0.9) == 1.0
+    between = [keep_weight(LOW + (HIGH - LOW) * t) for t in np.linspace(0, 1, 21)]
+    assert all(b > a for a, b in zip(between, between[1:], strict=False))
+    assert keep_weight((LOW + HIGH) / 2) == pytest.approx(0.5)
+
+
+def test_mean_linear_luminance_reads_middle_grey() -> None:
+    assert mean_linear_luminance(grey(0.18)) == pytest.approx(0.18, rel=0.01)
+    assert mean_linear_luminance(grey(0.01, (1080, 1920))) == pytest.approx(0.01, rel=0.02)
+    # linear, not the mean of the sRGB values: mid-grey sRGB 0.5 is 0.214 in linear light
+    assert mean_linear_luminance(np.full((8, 8, 3), 0.5, np.float32)) == pytest.approx(
+        0.214, abs=1e-3
+    )
+
+
+def test_blend_mixes_in_linear_light() -> None:
+    src = np.full((4, 4, 3), float(linear_to_srgb(np.array(0.2))), np.float32)
+    out = np.full((4, 4, 3), float(linear_to_srgb(np.array(0.6))), np.float32)
+    assert blend(src, out, 0.0) is out
+    assert np.array_equal(blend(src, out, 1.0), src)
+    mixed = blend(src, out, 0.25)
+    assert mixed.dtype == np.float32
+    assert srgb_to_linear(mixed.astype(np.float64)) == pytest.approx(0.5, abs=2e-4)
+
+
+def test_an_exposed_frame_passes_through_and_a_dark_one_is_enhanced() -> None:
+    bright, dark = grey(0.25), grey(0.01)
+    out = Enhancer(Halver()).enhance([bright, dark])
+    assert np.array_equal(out[0].image, bright)  # already exposed: the input itself
+    assert np.allclose(out[1].image, dark * 0.5 + 0.25, atol=1e-6)  # the model's result
+    between = grey((LOW + HIGH) / 2)
+    (mid,) = Enhancer(Halver()).enhance([between])
+    w = keep_weight(mean_linear_luminance(between))
+    assert 0.3 < w < 0.7
+    assert np.allclose(mid.image, blend(between, between * 0.5 + 0.25, w), atol=1e-6)
+    assert between.mean() < mid.image.mean() < (between * 0.5 + 0.25).mean()
+
+
+def test_enhance_mode_always_gives_the_models_result() -> None:
+    bright = grey(0.25)
+    (out,) = Enhancer(Halver(), well_exposed="enhance").enhance([bright])
+    assert np.allclose(out.image, bright * 0.5 + 0.25, atol=1e-6)
+
+
+def test_one_weight_for_the_whole_frame_when_it_is_tiled() -> None:
+    # A frame dark on the left, exposed on the right, tiled into pieces: the weight is the
+    # whole frame's, so no tile switches on its own (no seams between tiles).
+    f = np.concatenate([grey(0.005, (128, 160)), grey(0.3, (128, 160))], axis=1)
+    (out,) = Enhancer(Halver(max_pixels=64 * 64)).enhance([f])
+    (whole,) = Enhancer(Halver(), well_exposed="enhance").enhance([f])
+    w = keep_weight(mean_linear_luminance(f))
+    assert 0 < w < 1
+    # tiled and whole results differ by float rounding, which can move a value by one level
+    # of the 16-bit tables (up to ~1e-4 where the sRGB curve is steep)
+    assert np.allclose(out.image, blend(f, whole.image, w), atol=2e-4)
+    assert np.allclose(keep_well_exposed(f, whole.image), out.image, atol=2e-4)
+
+
+def test_unknown_mode_is_a_one_line_input_error() -> None:
+    from sllen.runtime.api import EnhancerSpec
+
+    assert check_mode("keep") == "keep"
+    with pytest.raises(InputError, match="--well-exposed must be 'keep' or 'enhance'"):
+        check_mode("auto")
+    with pytest.raises(InputError, match="--well-exposed"):
+        EnhancerSpec(well_exposed="sometimes")  # refused before any model is opened
+    with pytest.raises(InputError, match="--well-exposed"):
+        Enhancer(Halver(), well_exposed="off")
