@@ -5,9 +5,9 @@ under), so it brightens whatever it is given: a well-exposed photograph comes ou
 11 L* brighter with a fifth more chroma (docs/default-model.md, "Well-lit inputs"). A camera's
 auto-exposure aims a frame's mean at middle grey (18% in linear light); a frame that is
 already there needs nothing, and a video that leaves a tunnel or a room whose lights come on
-should not turn white. So the result is a blend, in linear light, of the model's output and
-the input, weighted by how well exposed the input is: the model's output alone up to a mean
-linear luminance of ``LOW`` (about 1.8 stops under middle grey; the darkest real captures the
+should not turn white. So the result is a crossfade of the model's output and the input,
+weighted by how well exposed the input is: the model's output alone up to a mean linear
+luminance of ``LOW`` (about 1.8 stops under middle grey; the real low-light captures the
 model is meant for, LOL's, sit below 0.02), the input alone from ``HIGH`` (middle grey), and a
 smooth step between. One weight per frame (never per pixel) so nothing is mixed locally and
 a lamp in a dark scene does not switch it on. ``well_exposed="enhance"`` turns it off.
@@ -41,12 +41,10 @@ def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
 
 
 @cache
-def _tables() -> tuple[np.ndarray, np.ndarray]:
-    """(sRGB level -> linear, linear level -> sRGB), 65,536 float32 entries each: two
-    indexing passes per blended frame instead of two per-pixel power functions."""
+def _decode_table() -> np.ndarray:
+    """sRGB level i / 65535 -> linear light, float32: an indexing pass instead of a power."""
     x = np.linspace(0.0, 1.0, _LEVELS, dtype=np.float64)
-    encode = np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
-    return _srgb_to_linear(x).astype(np.float32), encode.astype(np.float32)
+    return _srgb_to_linear(x).astype(np.float32)
 
 
 def _index(image: np.ndarray) -> np.ndarray:
@@ -61,7 +59,7 @@ def mean_linear_luminance(image: np.ndarray, samples: int = 16384) -> float:
     `samples` pixels (a regular stride: plenty for a mean, cheap on 4K frames)."""
     h, w = image.shape[:2]
     step = max(1, int(math.sqrt(h * w / samples)))
-    return float((_tables()[0][_index(image[::step, ::step, :3])] @ _LUMA).mean())
+    return float((_decode_table()[_index(image[::step, ::step, :3])] @ _LUMA).mean())
 
 
 def keep_weight(mean_linear: float) -> float:
@@ -71,18 +69,20 @@ def keep_weight(mean_linear: float) -> float:
 
 
 def blend(source: np.ndarray, enhanced: np.ndarray, weight: float) -> np.ndarray:
-    """`weight` of `source` and the rest of `enhanced`, mixed in linear light (float32)."""
+    """`weight` of `source` and the rest of `enhanced` (float32), a crossfade of the sRGB
+    values. Not in linear light: three passes over the frame instead of three table look-ups
+    and two conversions (0.1 s per 1080p frame on a CPU core, too slow for a Jetson's video
+    at dusk, when every frame is mixed); one weight per frame of two aligned pictures of the
+    same scene looks alike either way (docs/default-model.md has both measured)."""
     if weight <= 0.0:
         return enhanced
+    src = np.clip(source[..., :3], 0.0, 1.0, dtype=np.float32)
     if weight >= 1.0:
-        return np.clip(source[..., :3], 0.0, 1.0).astype(np.float32)
-    decode, encode = _tables()
-    mixed = decode[_index(source[..., :3])]
-    mixed *= np.float32(weight)
-    other = decode[_index(enhanced)]
-    other *= np.float32(1.0 - weight)
-    mixed += other  # in place: a 1080p frame is 25 MB per float copy
-    return encode[_index(mixed)]
+        return src
+    src -= enhanced
+    src *= np.float32(weight)
+    src += enhanced
+    return src
 
 
 def keep_well_exposed(source: np.ndarray, enhanced: np.ndarray) -> np.ndarray:
