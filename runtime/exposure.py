@@ -20,7 +20,7 @@ import numpy as np
 from sllen.runtime.errors import InputError
 
 MAX_STOPS = 4.0  # beyond +-4 EV (16x) the result is black or white, not a correction
-_LEVELS = 65536
+LEVELS = 65536  # table size: apply_table indexes any table built on this many levels
 
 
 def check_exposure(ev: float) -> float:
@@ -43,12 +43,12 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
 
 def exposure_table(ev: float) -> np.ndarray:
     """float32 table: sRGB value i / 65535 -> the same value `ev` stops brighter, clipped."""
-    x = np.linspace(0.0, 1.0, _LEVELS, dtype=np.float64)
+    x = np.linspace(0.0, 1.0, LEVELS, dtype=np.float64)
     y = linear_to_srgb(np.minimum(srgb_to_linear(x) * 2.0 ** check_exposure(ev), 1.0))
     return y.astype(np.float32)
 
 
 def apply_table(image: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Map a float image in [0, 1] through `table` (nearest of 65,536 levels)."""
-    idx = np.rint(np.clip(image, 0.0, 1.0) * (_LEVELS - 1)).astype(np.uint16)
+    idx = np.rint(np.clip(image, 0.0, 1.0) * (LEVELS - 1)).astype(np.uint16)
     return table[idx]

@@ -21,13 +21,13 @@ from functools import cache
 import numpy as np
 
 from sllen.runtime.errors import InputError
+from sllen.runtime.exposure import LEVELS, apply_table, srgb_to_linear
 
 LOW = 0.05  # mean linear luminance up to which the model's output is used as it is
 HIGH = 0.18  # middle grey: from here on the frame is already exposed, the input is kept
 MODES = ("keep", "enhance")  # keep: the blend above; enhance: the model's output always
 DEFAULT_MODE = "keep"
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709, on linear light
-_LEVELS = 65536
 
 
 def check_mode(mode: str) -> str:
@@ -36,22 +36,11 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
 @cache
 def _decode_table() -> np.ndarray:
-    """sRGB level i / 65535 -> linear light, float32: an indexing pass instead of a power."""
-    x = np.linspace(0.0, 1.0, _LEVELS, dtype=np.float64)
-    return _srgb_to_linear(x).astype(np.float32)
-
-
-def _index(image: np.ndarray) -> np.ndarray:
-    """Nearest table level (values are clipped first: 1.0001 must not wrap to level 0)."""
-    scaled = np.clip(image, 0.0, 1.0, dtype=np.float32) * np.float32(_LEVELS - 1)
-    scaled += np.float32(0.5)
-    return scaled.astype(np.uint16)  # truncation of x + 0.5: rounding, for x >= 0
+    """sRGB level i / 65535 -> linear light (float32), for exposure.apply_table: an indexing
+    pass instead of a power per pixel."""
+    return srgb_to_linear(np.linspace(0.0, 1.0, LEVELS, dtype=np.float64)).astype(np.float32)
 
 
 def mean_linear_luminance(image: np.ndarray, samples: int = 16384) -> float:
@@ -59,7 +48,7 @@ def mean_linear_luminance(image: np.ndarray, samples: int = 16384) -> float:
     `samples` pixels (a regular stride: plenty for a mean, cheap on 4K frames)."""
     h, w = image.shape[:2]
     step = max(1, int(math.sqrt(h * w / samples)))
-    return float((_decode_table()[_index(image[::step, ::step, :3])] @ _LUMA).mean())
+    return float((apply_table(image[::step, ::step, :3], _decode_table()) @ _LUMA).mean())
 
 
 def keep_weight(mean_linear: float) -> float:

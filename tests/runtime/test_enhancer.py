@@ -1,32 +1,15 @@
 """Enhancer: batching, padding to the profile, tiling by profile and by pixel budget.
 
-The backend here is a small identity-like Backend subclass (x -> x * 0.5 + 0.25) that records
-the shapes it is given: this tests the Enhancer's logic, not a model.
+The backend here is a small identity-like fake (tests/fakes/affine_backend.py: x -> x * 0.5 +
+0.25) that records the shapes it is given: this tests the Enhancer's logic, not a model.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from affine_backend import Recorder
 
-from sllen.runtime.backends.base import Backend, BackendInfo, Outputs
 from sllen.runtime.enhancer import Enhancer
-
-
-class Recorder(Backend):
-    name = "onnxruntime"
-
-    def __init__(self, **info: object) -> None:
-        super().__init__()
-        self._info = BackendInfo("onnxruntime", "fake", "cpu", "fp32", **info)  # type: ignore[arg-type]
-        self.shapes: list[tuple[int, ...]] = []
-
-    @property
-    def info(self) -> BackendInfo:
-        return self._info
-
-    def _infer(self, x: np.ndarray, segmentation: bool) -> Outputs:
-        self.shapes.append(x.shape)
-        return Outputs(x * 0.5 + 0.25)
 
 
 def frames(n: int, h: int, w: int) -> list[np.ndarray]:

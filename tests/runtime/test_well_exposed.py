@@ -1,16 +1,16 @@
 """--well-exposed keep: a frame already exposed passes through, a dark one gets the model's
-result, one weight per whole frame, blended in linear light.
+result, one weight per whole frame (from its mean in linear light), a crossfade between.
 
-The backend is the same kind of fake as in test_enhancer.py (x -> x * 0.5 + 0.25): this tests
-the blend and where the Enhancer applies it, not a model.
+The backend is test_enhancer.py's fake (tests/fakes/affine_backend.py: x -> x * 0.5 + 0.25):
+this tests the blend and where the Enhancer applies it, not a model.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from affine_backend import Recorder
 
-from sllen.runtime.backends.base import Backend, BackendInfo, Outputs
 from sllen.runtime.enhancer import Enhancer
 from sllen.runtime.errors import InputError
 from sllen.runtime.exposure import linear_to_srgb
@@ -23,21 +23,6 @@ from sllen.runtime.well_exposed import (
     keep_well_exposed,
     mean_linear_luminance,
 )
-
-
-class Halver(Backend):
-    name = "onnxruntime"
-
-    def __init__(self, **info: object) -> None:
-        super().__init__()
-        self._info = BackendInfo("onnxruntime", "fake", "cpu", "fp32", **info)  # type: ignore[arg-type]
-
-    @property
-    def info(self) -> BackendInfo:
-        return self._info
-
-    def _infer(self, x: np.ndarray, segmentation: bool) -> Outputs:
-        return Outputs(x * 0.5 + 0.25)
 
 
 def grey(linear: float, shape: tuple[int, int] = (48, 64), spread: float = 0.02) -> np.ndarray:
@@ -79,11 +64,11 @@ def test_blend_crossfades_and_passes_the_ends_through() -> None:
 
 def test_an_exposed_frame_passes_through_and_a_dark_one_is_enhanced() -> None:
     bright, dark = grey(0.25), grey(0.01)
-    out = Enhancer(Halver()).enhance([bright, dark])
+    out = Enhancer(Recorder()).enhance([bright, dark])
     assert np.array_equal(out[0].image, bright)  # already exposed: the input itself
     assert np.allclose(out[1].image, dark * 0.5 + 0.25, atol=1e-6)  # the model's result
     between = grey((LOW + HIGH) / 2)
-    (mid,) = Enhancer(Halver()).enhance([between])
+    (mid,) = Enhancer(Recorder()).enhance([between])
     w = keep_weight(mean_linear_luminance(between))
     assert 0.3 < w < 0.7
     assert np.allclose(mid.image, blend(between, between * 0.5 + 0.25, w), atol=1e-6)
@@ -92,7 +77,7 @@ def test_an_exposed_frame_passes_through_and_a_dark_one_is_enhanced() -> None:
 
 def test_enhance_mode_always_gives_the_models_result() -> None:
     bright = grey(0.25)
-    (out,) = Enhancer(Halver(), well_exposed="enhance").enhance([bright])
+    (out,) = Enhancer(Recorder(), well_exposed="enhance").enhance([bright])
     assert np.allclose(out.image, bright * 0.5 + 0.25, atol=1e-6)
 
 
@@ -100,8 +85,8 @@ def test_one_weight_for_the_whole_frame_when_it_is_tiled() -> None:
     # A frame dark on the left, exposed on the right, tiled into pieces: the weight is the
     # whole frame's, so no tile switches on its own (no seams between tiles).
     f = np.concatenate([grey(0.005, (128, 160)), grey(0.3, (128, 160))], axis=1)
-    (out,) = Enhancer(Halver(max_pixels=64 * 64)).enhance([f])
-    (whole,) = Enhancer(Halver(), well_exposed="enhance").enhance([f])
+    (out,) = Enhancer(Recorder(max_pixels=64 * 64)).enhance([f])
+    (whole,) = Enhancer(Recorder(), well_exposed="enhance").enhance([f])
     w = keep_weight(mean_linear_luminance(f))
     assert 0 < w < 1
     assert np.allclose(out.image, blend(f, whole.image, w), atol=1e-5)
@@ -117,4 +102,4 @@ def test_unknown_mode_is_a_one_line_input_error() -> None:
     with pytest.raises(InputError, match="--well-exposed"):
         EnhancerSpec(well_exposed="sometimes")  # refused before any model is opened
     with pytest.raises(InputError, match="--well-exposed"):
-        Enhancer(Halver(), well_exposed="off")
+        Enhancer(Recorder(), well_exposed="off")
