@@ -131,6 +131,14 @@ def train_command(
             "so bright inputs are left nearly as they are. Default 0."
         ),
     ] = 0.0,
+    black_point: Annotated[
+        float,
+        Opt(
+            help="The camera pipeline's ISP black point, drawn from K/2 to K times the read "
+            "noise, so the shadows of generated captures go to black as real cameras' do. "
+            "Default 0 (none)."
+        ),
+    ] = 0.0,
     init_weights: Annotated[
         Path | None,
         Opt(help="Fine-tune: start from these weights (same preset), new schedule from step 0."),
@@ -260,6 +268,7 @@ def train_command(
         degradation=degradation,
         camera_share=camera_share,
         bright_share=bright_share,
+        black_point=black_point,
         init_weights=init_weights,
         val_data=val_data,
         val_every=val_every,

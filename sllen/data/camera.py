@@ -23,9 +23,10 @@ that produces them, after Brooks et al., "Unprocessing Images for Learned Raw De
 5. Quantisation of the raw to 10-14 bits above a black level (negative noise survives, as
    in real raw files, until the ISP clips).
 6. The ISP: white balance from an imperfect estimate (a cast in dim tinted light), bilinear
-   demosaic, colour correction, sRGB gamma, the camera's tone curve, sometimes a chroma
-   noise reduction (which turns speckle into the blotches seen in phone photos), then JPEG
-   at a random quality (or lossless 8 bits).
+   demosaic, colour correction, optionally a black point above the sensor's (``black_point``,
+   off by default: the shadows and their clipped noise go to black), sRGB gamma, the
+   camera's tone curve, sometimes a chroma noise reduction (which turns speckle into the
+   blotches seen in phone photos), then JPEG at a random quality (or lossless 8 bits).
 
 Bilinear demosaicing is deliberate: it is what cheap ISPs and many video pipelines use, it is
 fast in numpy, and it spreads each raw pixel's noise over a 3x3 neighbourhood with
@@ -119,8 +120,16 @@ class CameraParams:
     inhomogeneous_prob: float = 0.5
     num_lights: tuple[int, int] = (1, 3)
     ambient_range: tuple[float, float] = (0.05, 0.4)
+    # Uniform: the ISP's black point in multiples of the read noise (0 = none, the default).
+    # Camera ISPs set black above the sensor's black level, so shadows, and the noise that
+    # clipping at zero would lift, go to black: relative to their ground truths, LOL's dark
+    # captures (our485) have darker shadows than midtones, where this pipeline without one
+    # lifts them (scripts/shadow_profile.py; docs/training.md, --black-point).
+    black_point: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.black_point[0] <= self.black_point[1]:
+            raise InputError(f"black_point must satisfy 0 <= lo <= hi, got {self.black_point}")
         for name in ("scene_light", "ae_target", "max_gain", "full_well", "read_electrons"):
             lo, hi = getattr(self, name)
             if not 0.0 < lo <= hi:
@@ -154,6 +163,7 @@ class CameraDraw:
     bits: int
     chroma_nr_sigma: float  # 0 = off
     jpeg_quality: int  # 0 = lossless 8-bit
+    black_point: float = 0.0  # subtracted in linear RGB before gamma (fraction of white)
 
     def as_dict(self) -> dict:
         """Plain-Python description (JSON-serialisable) for logs and manifests."""
@@ -209,11 +219,15 @@ def sample_camera(rng: np.random.Generator, cfg: CameraParams | None = None) -> 
     nr = float(rng.uniform(*cfg.chroma_nr_sigma)) if rng.random() < cfg.chroma_nr_prob else 0.0
     quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
     use_jpeg = rng.random() < cfg.jpeg_prob
+    tone = float(rng.uniform(*cfg.tone_strength))
+    # Drawn last and only when on, so the random stream of the default (and every model
+    # trained on it) is unchanged, and a draw with it differs from one without only here.
+    black = float(rng.uniform(*cfg.black_point)) * read_std if cfg.black_point[1] > 0 else 0.0
     return CameraDraw(
         rgb2cam=(_row3(rgb2cam[0]), _row3(rgb2cam[1]), _row3(rgb2cam[2])),
         wb_gains=(float(wb[0]), float(wb[1]), float(wb[2])),
         wb_estimate=(float(wb_est[0]), float(wb_est[1]), float(wb_est[2])),
-        tone_strength=float(rng.uniform(*cfg.tone_strength)),
+        tone_strength=tone,
         exposure=float(exposure),
         gain=float(gain),
         illumination=illumination if use_map else None,
@@ -225,6 +239,7 @@ def sample_camera(rng: np.random.Generator, cfg: CameraParams | None = None) -> 
         bits=bits,
         chroma_nr_sigma=nr,
         jpeg_quality=quality if use_jpeg else 0,
+        black_point=black,
     )
 
 
@@ -375,14 +390,17 @@ def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
 
 
 def process(raw: np.ndarray, draw: CameraDraw) -> np.ndarray:
-    """The camera's ISP on a noisy mosaic: white balance, demosaic, colour correction,
-    gamma, tone curve, chroma noise reduction; float32 sRGB in [0, 1] (before JPEG)."""
+    """The camera's ISP on a noisy mosaic: white balance, demosaic, colour correction, black
+    point, gamma, tone curve, chroma noise reduction; float32 sRGB in [0, 1] (before JPEG)."""
     h, w = raw.shape
     gains = np.asarray(draw.wb_estimate, dtype=np.float32)
     raw = raw * (bayer_masks(h, w) @ gains)
     rgb = demosaic_bilinear(raw)
     cam2rgb = np.linalg.inv(np.asarray(draw.rgb2cam, dtype=np.float64)).astype(np.float32)
-    rgb = np.clip(rgb @ cam2rgb.T, 0.0, 1.0)
+    rgb = rgb @ cam2rgb.T
+    if draw.black_point > 0:
+        rgb = (rgb - draw.black_point) / (1.0 - draw.black_point)
+    rgb = np.clip(rgb, 0.0, 1.0)
     out = tone_curve(linear_to_srgb(rgb), draw.tone_strength)
     if draw.chroma_nr_sigma > 0:
         out = chroma_denoise(out, draw.chroma_nr_sigma)

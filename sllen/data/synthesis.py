@@ -26,6 +26,10 @@ pipeline of ``sllen.data.camera`` (mosaic, gain-dependent noise, banding, chroma
 ISP, JPEG); ``"mixed"`` uses it for a share ``camera_share`` of the images (default
 ``MIXED_CAMERA_SHARE``).
 
+``black_point`` (default 0 = off) gives the camera pipeline's ISP a black point drawn
+uniformly from ``black_point / 2`` to ``black_point`` times the read noise
+(``CameraParams.black_point``).
+
 ``bright_share`` (default 0) gives that share of the images a well-lit capture instead: the
 exposure log-uniform in ``bright_range`` (default 0.25 .. 1, up to 2 stops under) at low gain
 (the simple path's shot noise from the lower half of its range in log; the camera's scene
@@ -46,11 +50,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from sllen.runtime.errors import InputError
+
+if TYPE_CHECKING:
+    from .camera import CameraParams
 
 # ---------------------------------------------------------------------------- transfer
 
@@ -106,6 +113,8 @@ class SynthesisParams:
     # Well-lit captures (module docstring): their share and exposure range.
     bright_share: float = 0.0
     bright_range: tuple[float, float] = (0.25, 1.0)
+    # The camera pipeline's black point: up to this many times the read noise (0 = none).
+    black_point: float = 0.0
 
     def __post_init__(self) -> None:
         if self.degradation not in DEGRADATIONS:
@@ -120,6 +129,8 @@ class SynthesisParams:
                 raise InputError(f"{name} must satisfy 0 < lo <= hi <= 1, got {lo}, {hi}")
         if not 0.0 <= self.bright_share <= 1.0:
             raise InputError(f"bright_share must be in [0, 1], got {self.bright_share}")
+        if not 0.0 <= self.black_point < math.inf:
+            raise InputError(f"black_point must be a number >= 0, got {self.black_point}")
         if self.fixed_exposure is not None and not 0.0 < self.fixed_exposure <= 1.0:
             raise InputError(f"fixed_exposure must be in (0, 1], got {self.fixed_exposure}")
         if not 0.0 <= self.color_shift < 1.0:
@@ -290,12 +301,9 @@ def synthesize_low(
     bright = cfg.bright_share > 0.0 and rng.random() < cfg.bright_share
     if cfg.degradation != "simple":
         if cfg.degradation == "camera" or rng.random() < cfg.camera_share:
-            from .camera import CameraParams, synthesize_camera_low  # camera imports this module
+            from .camera import synthesize_camera_low  # camera imports this module
 
-            # Well lit: light enough that auto-exposure reaches its target at low gain.
-            camera = (
-                CameraParams(scene_light=(0.1, 1.0), ae_target=cfg.bright_range) if bright else None
-            )
+            camera = _camera_params(cfg, bright)
             low, draw = synthesize_camera_low(img, rng, camera)
             return low, {"degradation": "camera", **draw, **_bright_tag(bright)}
     if bright:
@@ -303,6 +311,17 @@ def synthesize_low(
         cfg = replace(cfg, exposure_range=cfg.bright_range, shot_range=(lo, math.sqrt(lo * hi)))
     params = sample_params(rng, cfg)
     return darken(img, params, rng), {**params.as_dict(), **_bright_tag(bright)}
+
+
+def _camera_params(cfg: SynthesisParams, bright: bool) -> CameraParams | None:
+    from .camera import CameraParams  # camera imports this module
+
+    kwargs: dict = {}
+    if bright:  # light enough that auto-exposure reaches its target at low gain
+        kwargs.update(scene_light=(0.1, 1.0), ae_target=cfg.bright_range)
+    if cfg.black_point > 0:
+        kwargs["black_point"] = (cfg.black_point / 2.0, cfg.black_point)
+    return CameraParams(**kwargs) if kwargs else None
 
 
 def _bright_tag(bright: bool) -> dict:

@@ -74,6 +74,9 @@ class TrainConfig:
     # Share of generated pairs captured well lit (0.25-1 of a proper exposure, low gain) rather
     # than at least 2 stops under: what teaches the model to leave a bright input nearly as it is.
     bright_share: float = 0.0
+    # The camera pipeline's ISP black point, up to this many times the read noise (drawn from
+    # half of it to it; 0 = none): real captures' shadows go to black (SynthesisParams).
+    black_point: float = 0.0
     # Start from these weights (fine-tuning; same preset), unlike resume: fresh optimizers,
     # step 0, the new schedule.
     init_weights: Path | None = None
@@ -146,6 +149,12 @@ class TrainConfig:
             raise InputError(f"--bright-share must be in [0, 1], not {self.bright_share}")
         if self.bright_share and self.lle_data is not None:
             raise InputError("--bright-share darkens generated pairs: drop it with --lle-data")
+        if not 0.0 <= self.black_point < math.inf:
+            raise InputError(f"--black-point must be a number >= 0, not {self.black_point}")
+        if self.black_point and self.degradation == "simple":
+            raise InputError("--black-point sets the camera pipeline: drop --degradation simple")
+        if self.black_point and self.lle_data is not None:
+            raise InputError("--black-point darkens generated pairs: drop it with --lle-data")
         if self.camera_share != MIXED_CAMERA_SHARE and self.degradation != "mixed":
             raise InputError("--camera-share sets the mix of --degradation mixed: add it")
         if self.minutes is not None and not 0 < self.minutes < math.inf:

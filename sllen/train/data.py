@@ -75,6 +75,7 @@ def _darkened_pairs(cfg: TrainConfig) -> tuple[SizedDataset, SizedDataset]:
         degradation=cast(Degradation, cfg.degradation),
         camera_share=cfg.camera_share,
         bright_share=cfg.bright_share,
+        black_point=cfg.black_point,
     )
     train_src: SizedDataset | None = None
     val_src: SizedDataset | None = None

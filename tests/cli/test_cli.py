@@ -243,6 +243,12 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
             "train", "--bright-share", "0.2", "--lle-data", str(pairs), "--out", str(tmp_path / "o")
         )
         assert_one_line_error(r, "--bright-share darkens generated pairs")
+        r = sllen("train", "--black-point", "-1", "--out", str(tmp_path / "o"))
+        assert_one_line_error(r, "--black-point must be a number >= 0")
+        r = sllen(
+            "train", "--black-point", "6", "--degradation", "simple", "--out", str(tmp_path / "o")
+        )
+        assert_one_line_error(r, "--black-point sets the camera pipeline")
         assert not (tmp_path / "o").exists()
         r = sllen("train", "--refine-radius", "-1", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "refine_radius must be >= 0")
@@ -284,6 +290,8 @@ def test_train_command_short_run(tmp_path: Path) -> None:
         "--refine-in-loss",
         "--bright-share",
         "0.3",
+        "--black-point",
+        "6",
         "--width",
         "2",
     )
@@ -296,6 +304,7 @@ def test_train_command_short_run(tmp_path: Path) -> None:
     assert config.encoder_channels == (8, 16, 16, 32, 32)  # tiny's (4, 8, 8, 16, 16) x 2
     train_config = json.loads(read_metadata(out / "last.safetensors")["train_config"])
     assert train_config["refine_in_loss"] is True and train_config["bright_share"] == 0.3
+    assert train_config["black_point"] == 6.0
 
 
 @pytest.mark.slow

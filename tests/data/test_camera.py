@@ -25,7 +25,13 @@ from sllen.data.camera import (
     unprocess,
 )
 from sllen.data.scenes import generate_scene
-from sllen.data.synthesis import SynthesisParams, darken, sample_params, synthesize_low
+from sllen.data.synthesis import (
+    SynthesisParams,
+    darken,
+    sample_params,
+    srgb_to_linear,
+    synthesize_low,
+)
 from sllen.runtime.errors import InputError
 
 
@@ -254,3 +260,47 @@ def test_bright_share_gives_well_lit_captures_and_the_default_is_unchanged():
             SynthesisParams(bright_share=bad)
     with pytest.raises(InputError, match="bright_range"):
         SynthesisParams(bright_range=(0.5, 2.0))
+
+
+def test_black_point_sends_the_shadows_to_black_and_the_default_is_unchanged():
+    img = _image(size=32)
+    # off (the default) draws nothing: the stream, and every model trained on it, is unchanged
+    plain = sample_camera(np.random.default_rng(3))
+    off = sample_camera(np.random.default_rng(3), CameraParams(black_point=(0.0, 0.0)))
+    assert plain == off and plain.black_point == 0.0
+    on = sample_camera(np.random.default_rng(3), CameraParams(black_point=(3.0, 6.0)))
+    assert dataclasses.replace(on, black_point=0.0) == plain
+    assert 3.0 * plain.read_std <= on.black_point <= 6.0 * plain.read_std
+    # without noise, each linear value v becomes (v - black) / (1 - black), clipped, before
+    # gamma and the tone curve: shadows to black, white kept, the rest stretched in between
+    clean, black = _clean(tone_strength=0.0), 0.02
+    flat = np.broadcast_to(np.linspace(0.0, 1.0, 16, dtype=np.float32)[:, None, None], (16, 16, 3))
+    raw = mosaic(unprocess(flat.copy(), clean))
+    base = srgb_to_linear(process(raw, clean))
+    crushed = srgb_to_linear(process(raw, dataclasses.replace(clean, black_point=black)))
+    np.testing.assert_allclose(crushed, np.clip((base - black) / (1 - black), 0, 1), atol=1e-5)
+    assert crushed[1].max() == 0.0 and crushed[0].max() == 0.0 < base[1].min()
+    # on a noisy capture the darkest tenth of the scene comes out darker with it
+    draw = dataclasses.replace(sample_camera(np.random.default_rng(5)), illumination=None)
+    lows = [
+        camera_darken(img, dataclasses.replace(draw, black_point=b), np.random.default_rng(0))
+        for b in (0.0, 4.0 * draw.read_std)
+    ]
+    dark = img.mean(axis=2) <= np.quantile(img.mean(axis=2), 0.1)
+    assert lows[1][dark].mean() < lows[0][dark].mean()
+    with pytest.raises(InputError, match="black_point"):
+        CameraParams(black_point=(2.0, 1.0))
+
+
+def test_black_point_reaches_the_camera_pipeline_through_synthesis():
+    img = _image(size=16)
+    cfg = SynthesisParams(degradation="camera", black_point=6.0)
+    draws = [synthesize_low(img, s, cfg)[1] for s in range(6)]
+    assert all(3.0 * d["read_std"] <= d["black_point"] <= 6.0 * d["read_std"] for d in draws)
+    assert synthesize_low(img, 0, SynthesisParams(degradation="camera"))[1]["black_point"] == 0.0
+    # the well-lit camera keeps its own ranges and gets the black point too
+    both = SynthesisParams(degradation="camera", black_point=6.0, bright_share=1.0)
+    d = synthesize_low(img, 1, both)[1]
+    assert d["bright"] and d["black_point"] > 0.0
+    with pytest.raises(InputError, match="black_point"):
+        SynthesisParams(black_point=-1.0)
