@@ -136,7 +136,7 @@ def train_command(
         Opt(
             help="The camera pipeline's ISP black point, drawn from K/2 to K times the read "
             "noise, so the shadows of generated captures go to black as real cameras' do. "
-            "Default 0 (none)."
+            "0-20; default 0 (none)."
         ),
     ] = 0.0,
     init_weights: Annotated[

@@ -77,6 +77,7 @@ _RGB2XYZ = np.array(
     ]
 )
 _LUT = np.linspace(0.0, 1.0, 4097)
+MAX_BLACK_POINT = 20.0  # in read-noise stds (CameraParams.black_point)
 
 
 # ---------------------------------------------------------------------------- parameters
@@ -128,8 +129,12 @@ class CameraParams:
     black_point: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.black_point[0] <= self.black_point[1]:
-            raise InputError(f"black_point must satisfy 0 <= lo <= hi, got {self.black_point}")
+        # With the default noise ranges, 20 read-noise stds stay below 0.13 of white.
+        if not 0.0 <= self.black_point[0] <= self.black_point[1] <= MAX_BLACK_POINT:
+            raise InputError(
+                f"black_point must satisfy 0 <= lo <= hi <= {MAX_BLACK_POINT:g}, "
+                f"got {self.black_point}"
+            )
         for name in ("scene_light", "ae_target", "max_gain", "full_well", "read_electrons"):
             lo, hi = getattr(self, name)
             if not 0.0 < lo <= hi:

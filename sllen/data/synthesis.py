@@ -129,8 +129,8 @@ class SynthesisParams:
                 raise InputError(f"{name} must satisfy 0 < lo <= hi <= 1, got {lo}, {hi}")
         if not 0.0 <= self.bright_share <= 1.0:
             raise InputError(f"bright_share must be in [0, 1], got {self.bright_share}")
-        if not 0.0 <= self.black_point < math.inf:
-            raise InputError(f"black_point must be a number >= 0, got {self.black_point}")
+        if not 0.0 <= self.black_point <= 20.0:  # camera.MAX_BLACK_POINT (camera imports this)
+            raise InputError(f"black_point must be in [0, 20], got {self.black_point}")
         if self.fixed_exposure is not None and not 0.0 < self.fixed_exposure <= 1.0:
             raise InputError(f"fixed_exposure must be in (0, 1], got {self.fixed_exposure}")
         if not 0.0 <= self.color_shift < 1.0:

@@ -149,8 +149,8 @@ class TrainConfig:
             raise InputError(f"--bright-share must be in [0, 1], not {self.bright_share}")
         if self.bright_share and self.lle_data is not None:
             raise InputError("--bright-share darkens generated pairs: drop it with --lle-data")
-        if not 0.0 <= self.black_point < math.inf:
-            raise InputError(f"--black-point must be a number >= 0, not {self.black_point}")
+        if not 0.0 <= self.black_point <= 20.0:
+            raise InputError(f"--black-point must be in [0, 20], not {self.black_point}")
         if self.black_point and self.degradation == "simple":
             raise InputError("--black-point sets the camera pipeline: drop --degradation simple")
         if self.black_point and self.lle_data is not None:

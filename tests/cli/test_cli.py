@@ -244,7 +244,7 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
         )
         assert_one_line_error(r, "--bright-share darkens generated pairs")
         r = sllen("train", "--black-point", "-1", "--out", str(tmp_path / "o"))
-        assert_one_line_error(r, "--black-point must be a number >= 0")
+        assert_one_line_error(r, "--black-point must be in [0, 20]")
         r = sllen(
             "train", "--black-point", "6", "--degradation", "simple", "--out", str(tmp_path / "o")
         )

@@ -288,8 +288,9 @@ def test_black_point_sends_the_shadows_to_black_and_the_default_is_unchanged():
     ]
     dark = img.mean(axis=2) <= np.quantile(img.mean(axis=2), 0.1)
     assert lows[1][dark].mean() < lows[0][dark].mean()
-    with pytest.raises(InputError, match="black_point"):
-        CameraParams(black_point=(2.0, 1.0))
+    for bad in ((2.0, 1.0), (-1.0, 1.0), (1.0, 21.0)):
+        with pytest.raises(InputError, match="black_point"):
+            CameraParams(black_point=bad)
 
 
 def test_black_point_reaches_the_camera_pipeline_through_synthesis():
@@ -302,5 +303,6 @@ def test_black_point_reaches_the_camera_pipeline_through_synthesis():
     both = SynthesisParams(degradation="camera", black_point=6.0, bright_share=1.0)
     d = synthesize_low(img, 1, both)[1]
     assert d["bright"] and d["black_point"] > 0.0
-    with pytest.raises(InputError, match="black_point"):
-        SynthesisParams(black_point=-1.0)
+    for bad in (-1.0, 21.0, float("nan")):
+        with pytest.raises(InputError, match="black_point"):
+            SynthesisParams(black_point=bad)
