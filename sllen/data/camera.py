@@ -52,6 +52,7 @@ from sllen.runtime.errors import InputError
 
 from .scenes import resize_bilinear
 from .synthesis import (
+    MAX_BLACK_POINT,
     Illumination,
     illumination_map,
     linear_to_srgb,
@@ -77,7 +78,6 @@ _RGB2XYZ = np.array(
     ]
 )
 _LUT = np.linspace(0.0, 1.0, 4097)
-MAX_BLACK_POINT = 20.0  # in read-noise stds (CameraParams.black_point)
 
 
 # ---------------------------------------------------------------------------- parameters
@@ -129,7 +129,6 @@ class CameraParams:
     black_point: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
-        # With the default noise ranges, 20 read-noise stds stay below 0.13 of white.
         if not 0.0 <= self.black_point[0] <= self.black_point[1] <= MAX_BLACK_POINT:
             raise InputError(
                 f"black_point must satisfy 0 <= lo <= hi <= {MAX_BLACK_POINT:g}, "

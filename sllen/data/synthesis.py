@@ -92,6 +92,9 @@ DEGRADATIONS: tuple[str, ...] = ("simple", "camera", "mixed")
 # "mixed": this share of images goes through the camera pipeline, the rest through the simple
 # one (a model fine-tuned from the simple path keeps what it learnt there).
 MIXED_CAMERA_SHARE = 0.75
+# The camera pipeline's largest black point, in read-noise stds (CameraParams.black_point):
+# with the default noise ranges 20 stds stay below 0.13 of white.
+MAX_BLACK_POINT = 20.0
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,10 @@ class SynthesisParams:
                 raise InputError(f"{name} must satisfy 0 < lo <= hi <= 1, got {lo}, {hi}")
         if not 0.0 <= self.bright_share <= 1.0:
             raise InputError(f"bright_share must be in [0, 1], got {self.bright_share}")
-        if not 0.0 <= self.black_point <= 20.0:  # camera.MAX_BLACK_POINT (camera imports this)
-            raise InputError(f"black_point must be in [0, 20], got {self.black_point}")
+        if not 0.0 <= self.black_point <= MAX_BLACK_POINT:
+            raise InputError(
+                f"black_point must be in [0, {MAX_BLACK_POINT:g}], got {self.black_point}"
+            )
         if self.fixed_exposure is not None and not 0.0 < self.fixed_exposure <= 1.0:
             raise InputError(f"fixed_exposure must be in (0, 1], got {self.fixed_exposure}")
         if not 0.0 <= self.color_shift < 1.0:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from sllen.data.detail import ALBEDO
 from sllen.data.photos import DEFAULT_MAX_SIDE
-from sllen.data.synthesis import DEGRADATIONS, MIXED_CAMERA_SHARE
+from sllen.data.synthesis import DEGRADATIONS, MAX_BLACK_POINT, MIXED_CAMERA_SHARE
 from sllen.losses import LossWeights
 from sllen.runtime.errors import InputError
 
@@ -149,8 +149,10 @@ class TrainConfig:
             raise InputError(f"--bright-share must be in [0, 1], not {self.bright_share}")
         if self.bright_share and self.lle_data is not None:
             raise InputError("--bright-share darkens generated pairs: drop it with --lle-data")
-        if not 0.0 <= self.black_point <= 20.0:
-            raise InputError(f"--black-point must be in [0, 20], not {self.black_point}")
+        if not 0.0 <= self.black_point <= MAX_BLACK_POINT:
+            raise InputError(
+                f"--black-point must be in [0, {MAX_BLACK_POINT:g}], not {self.black_point}"
+            )
         if self.black_point and self.degradation == "simple":
             raise InputError("--black-point sets the camera pipeline: drop --degradation simple")
         if self.black_point and self.lle_data is not None:
