@@ -139,6 +139,14 @@ def train_command(
             "0-20; default 0 (none)."
         ),
     ] = 0.0,
+    gt_exposure: Annotated[
+        float,
+        Opt(
+            help="Move each generated pair's ground truth by up to this many stops either way "
+            "(uniform, independent of its content; the low follows), as metering choices move "
+            "real photographs. 0-2; default 0 (off)."
+        ),
+    ] = 0.0,
     init_weights: Annotated[
         Path | None,
         Opt(help="Fine-tune: start from these weights (same preset), new schedule from step 0."),
@@ -269,6 +277,7 @@ def train_command(
         camera_share=camera_share,
         bright_share=bright_share,
         black_point=black_point,
+        gt_exposure=gt_exposure,
         init_weights=init_weights,
         val_data=val_data,
         val_every=val_every,

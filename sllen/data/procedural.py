@@ -7,6 +7,9 @@
   (reflection-padded if small) to ``size``; ``low = synthesize_low(high)``. When a dict
   source item also has "label" or "name", they are kept (the label cropped with the image), so
   a darkened VOC gives ``{"low", "high", "label", "name"}`` for segmentation-in-the-dark tests.
+  With ``gt_exposure`` S > 0 the ground truth's own exposure is first moved by u stops, u
+  uniform in [-S, S] and independent of its content (linear light, clipped at white), as a
+  photographer's metering choice moves a real photograph's; the low is made from the result.
 
 Item ``i`` is drawn from ``item_rng(seed, i, epoch)``: the same in every process, new scenes
 and new darkening after ``set_epoch``. ``size`` is an int (square) or (height, width).
@@ -28,7 +31,7 @@ from .detail import ALBEDO, add_detail
 from .sampler import SizedDataset
 from .scenes import generate_scene
 from .seeding import EpochMixin
-from .synthesis import SynthesisParams, synthesize_low
+from .synthesis import SynthesisParams, linear_to_srgb, srgb_to_linear, synthesize_low
 
 
 def _hw(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -70,6 +73,15 @@ class SceneSegmentationDataset(EpochMixin, Dataset):
         return self.transform(sample, rng) if self.transform is not None else sample
 
 
+MAX_GT_EXPOSURE = 2.0  # stops; the ground truths' exposure spread (gt_exposure) is bounded here
+
+
+def expose(img: np.ndarray, stops: float) -> np.ndarray:
+    """``img`` (float HxWx3 sRGB in [0, 1]) with its linear light times 2**stops, clipped."""
+    lin = srgb_to_linear(np.clip(img, 0.0, 1.0)) * np.float32(2.0**stops)
+    return linear_to_srgb(np.clip(lin, 0.0, 1.0)).astype(np.float32)
+
+
 def _source_sample(item: Any) -> dict:
     """A source item as a dict with a "high" tensor (plus "label"/"name" if present)."""
     if isinstance(item, dict):
@@ -99,13 +111,19 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         scene_detail: bool = False,
         detail_albedo: float = ALBEDO,
         detail_strokes: float = 0.0,
+        gt_exposure: float = 0.0,
     ) -> None:
         if source is not None and len(source) == 0:
             raise InputError("source dataset is empty")
+        if not 0.0 <= gt_exposure <= MAX_GT_EXPOSURE:
+            raise InputError(
+                f"gt_exposure must be in [0, {MAX_GT_EXPOSURE:g}] stops, not {gt_exposure}"
+            )
         self.length, self.size = _check_length(length), _hw(size)
         self.seed, self.synthesis_cfg, self.source = seed, synthesis_cfg, source
         self.num_classes, self.scene_detail = num_classes, scene_detail
         self.detail_albedo, self.detail_strokes = detail_albedo, detail_strokes
+        self.gt_exposure = gt_exposure
 
     def __len__(self) -> int:
         return self.length
@@ -122,5 +140,8 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         else:
             item = self.source[index % len(self.source)]
             sample = random_crop(_source_sample(item), self.size, rng)
+        if self.gt_exposure > 0:  # drawn only when on: off leaves the old pairs unchanged
+            stops = rng.uniform(-self.gt_exposure, self.gt_exposure)
+            sample["high"] = image_to_tensor(expose(tensor_to_image(sample["high"]), stops))
         low, _ = synthesize_low(tensor_to_image(sample["high"]), rng, self.synthesis_cfg)
         return {"low": image_to_tensor(low), **sample}

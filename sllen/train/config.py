@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from sllen.data.detail import ALBEDO
 from sllen.data.photos import DEFAULT_MAX_SIDE
+from sllen.data.procedural import MAX_GT_EXPOSURE
 from sllen.data.synthesis import DEGRADATIONS, MAX_BLACK_POINT, MIXED_CAMERA_SHARE
 from sllen.losses import LossWeights
 from sllen.runtime.errors import InputError
@@ -77,6 +78,9 @@ class TrainConfig:
     # The camera pipeline's ISP black point, up to this many times the read noise (drawn from
     # half of it to it; 0 = none): real captures' shadows go to black (SynthesisParams).
     black_point: float = 0.0
+    # The ground truths' own exposure moved by up to this many stops either way (uniform,
+    # independent of their content; 0 = off): brightness a network cannot read from content.
+    gt_exposure: float = 0.0
     # Start from these weights (fine-tuning; same preset), unlike resume: fresh optimizers,
     # step 0, the new schedule.
     init_weights: Path | None = None
@@ -157,6 +161,12 @@ class TrainConfig:
             raise InputError("--black-point sets the camera pipeline: drop --degradation simple")
         if self.black_point and self.lle_data is not None:
             raise InputError("--black-point darkens generated pairs: drop it with --lle-data")
+        if not 0.0 <= self.gt_exposure <= MAX_GT_EXPOSURE:
+            raise InputError(
+                f"--gt-exposure must be in [0, {MAX_GT_EXPOSURE:g}] stops, not {self.gt_exposure}"
+            )
+        if self.gt_exposure and self.lle_data is not None:
+            raise InputError("--gt-exposure changes generated pairs: drop it with --lle-data")
         if self.camera_share != MIXED_CAMERA_SHARE and self.degradation != "mixed":
             raise InputError("--camera-share sets the mix of --degradation mixed: add it")
         if self.minutes is not None and not 0 < self.minutes < math.inf:

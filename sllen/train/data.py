@@ -100,6 +100,7 @@ def _darkened_pairs(cfg: TrainConfig) -> tuple[SizedDataset, SizedDataset]:
             scene_detail=cfg.scene_detail,
             detail_albedo=cfg.detail_albedo,
             detail_strokes=cfg.detail_strokes,
+            gt_exposure=cfg.gt_exposure,
         )
 
     return (

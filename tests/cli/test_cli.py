@@ -249,6 +249,12 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
             "train", "--black-point", "6", "--degradation", "simple", "--out", str(tmp_path / "o")
         )
         assert_one_line_error(r, "--black-point sets the camera pipeline")
+        r = sllen("train", "--gt-exposure", "2.5", "--out", str(tmp_path / "o"))
+        assert_one_line_error(r, "--gt-exposure must be in [0, 2] stops")
+        r = sllen(
+            "train", "--gt-exposure", "1", "--lle-data", str(pairs), "--out", str(tmp_path / "o")
+        )
+        assert_one_line_error(r, "--gt-exposure changes generated pairs")
         assert not (tmp_path / "o").exists()
         r = sllen("train", "--refine-radius", "-1", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "refine_radius must be >= 0")
@@ -292,6 +298,8 @@ def test_train_command_short_run(tmp_path: Path) -> None:
         "0.3",
         "--black-point",
         "6",
+        "--gt-exposure",
+        "0.5",
         "--width",
         "2",
     )
@@ -304,7 +312,7 @@ def test_train_command_short_run(tmp_path: Path) -> None:
     assert config.encoder_channels == (8, 16, 16, 32, 32)  # tiny's (4, 8, 8, 16, 16) x 2
     train_config = json.loads(read_metadata(out / "last.safetensors")["train_config"])
     assert train_config["refine_in_loss"] is True and train_config["bright_share"] == 0.3
-    assert train_config["black_point"] == 6.0
+    assert train_config["black_point"] == 6.0 and train_config["gt_exposure"] == 0.5
 
 
 @pytest.mark.slow

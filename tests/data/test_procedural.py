@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from sllen.data.augment import PairedAugment
-from sllen.data.procedural import SceneSegmentationDataset, SyntheticPairDataset
-from sllen.data.synthesis import SynthesisParams
+from sllen.data.procedural import SceneSegmentationDataset, SyntheticPairDataset, expose
+from sllen.data.synthesis import SynthesisParams, srgb_to_linear
 
 
 def _equal(a, b):
@@ -86,3 +86,46 @@ def test_bad_arguments():
         SyntheticPairDataset(2, 16, source=[])
     with pytest.raises(ValueError, match="'high' or 'image'"):
         SyntheticPairDataset(1, 16, source=[{"x": torch.zeros(3, 4, 4)}])[0]
+
+
+def test_expose_scales_linear_light_and_clips_at_white():
+    img = np.linspace(0.0, 1.0, 48, dtype=np.float32).reshape(4, 4, 3)
+    lin = srgb_to_linear(img)
+    np.testing.assert_allclose(srgb_to_linear(expose(img, -1.0)), lin / 2, atol=1e-6)
+    brighter = srgb_to_linear(expose(img, 1.0))
+    np.testing.assert_allclose(brighter, np.minimum(2 * lin, 1.0), atol=1e-5)
+    assert expose(img, 0.0).dtype == np.float32 and np.allclose(expose(img, 0.0), img, atol=1e-6)
+
+
+def test_gt_exposure_off_keeps_the_pairs_on_moves_each_truth_within_its_range():
+    plain = SyntheticPairDataset(12, 24, seed=5)
+    off = SyntheticPairDataset(12, 24, seed=5, gt_exposure=0.0)
+    on = SyntheticPairDataset(12, 24, seed=5, gt_exposure=1.0)
+    ratios = []
+    for i in range(12):
+        assert _equal(plain[i], off[i])
+        a, b = plain[i]["high"].numpy(), on[i]["high"].numpy()
+        ratios.append(srgb_to_linear(b).mean() / srgb_to_linear(a).mean())
+    ratios = np.array(ratios)
+    # Clipping at white can only take light away from a brightened truth.
+    assert np.all(ratios >= 0.5 - 1e-4) and np.all(ratios <= 2.0 + 1e-4)
+    assert ratios.min() < 0.9 and ratios.max() > 1.1  # both ways, not one fixed gain
+    # The low is made from the moved truth: at one noise-free exposure it moves with it.
+    fixed = SynthesisParams.fixed(exposure=0.2, inhomogeneous=False, noise=False)
+    a = SyntheticPairDataset(12, 24, seed=5, synthesis_cfg=fixed)
+    b = SyntheticPairDataset(12, 24, seed=5, synthesis_cfg=fixed, gt_exposure=1.0)
+    for i in range(12):
+        high = (
+            srgb_to_linear(b[i]["high"].numpy()).mean()
+            / srgb_to_linear(a[i]["high"].numpy()).mean()
+        )
+        low = (
+            srgb_to_linear(b[i]["low"].numpy()).mean() / srgb_to_linear(a[i]["low"].numpy()).mean()
+        )
+        assert low == pytest.approx(high, rel=0.05)
+
+
+def test_gt_exposure_bounds():
+    for bad in (-0.5, 2.5, float("nan")):
+        with pytest.raises(ValueError, match="gt_exposure must be in"):
+            SyntheticPairDataset(2, 16, gt_exposure=bad)
