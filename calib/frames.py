@@ -51,7 +51,7 @@ import numpy as np
 from PIL import Image
 
 from sllen.runtime.errors import InputError
-from sllen.runtime.images import IMAGE_SUFFIXES, ImageError, list_images, read_image
+from sllen.runtime.images import IMAGE_SUFFIXES, LUMA, ImageError, list_images, read_image
 from sllen.runtime.shapes import MULTIPLE
 
 __all__ = [
@@ -73,7 +73,6 @@ VIDEO_SUFFIXES: tuple[str, ...] = (
     ".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
     ".wmv", ".flv", ".3gp", ".ogv", ".y4m", ".h264", ".h265", ".hevc",
 )  # fmt: skip
-_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 _SEEK_BELOW = 1.0 / 8.0  # seek per frame when the wanted frames are sparser than this
 
 
@@ -292,7 +291,7 @@ def _crop_to_multiple(img: np.ndarray, where: str) -> np.ndarray:
 def mean_luma(frames: np.ndarray) -> np.ndarray:
     """Mean Rec. 709 luma of each frame of an (N, 3, H, W) array (values as stored)."""
     return np.array(
-        [float(np.tensordot(_LUMA, np.asarray(f, np.float32), axes=(0, 0)).mean()) for f in frames],
+        [float(np.tensordot(LUMA, np.asarray(f, np.float32), axes=(0, 0)).mean()) for f in frames],
         dtype=np.float32,
     )
 

@@ -22,12 +22,12 @@ import numpy as np
 
 from sllen.runtime.errors import InputError
 from sllen.runtime.exposure import LEVELS, apply_table, srgb_to_linear
+from sllen.runtime.images import LUMA
 
 LOW = 0.05  # mean linear luminance up to which the model's output is used as it is
 HIGH = 0.18  # middle grey: from here on the frame is already exposed, the input is kept
 MODES = ("keep", "enhance")  # keep: the blend above; enhance: the model's output always
 DEFAULT_MODE = "keep"
-_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709, on linear light
 
 
 def check_mode(mode: str) -> str:
@@ -48,7 +48,7 @@ def mean_linear_luminance(image: np.ndarray, samples: int = 16384) -> float:
     `samples` pixels (a regular stride: plenty for a mean, cheap on 4K frames)."""
     h, w = image.shape[:2]
     step = max(1, int(math.sqrt(h * w / samples)))
-    return float((apply_table(image[::step, ::step, :3], _decode_table()) @ _LUMA).mean())
+    return float((apply_table(image[::step, ::step, :3], _decode_table()) @ LUMA).mean())
 
 
 def keep_weight(mean_linear: float) -> float:

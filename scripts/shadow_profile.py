@@ -24,9 +24,8 @@ import numpy as np
 from sllen.data.camera import CameraParams, synthesize_camera_low
 from sllen.data.pair_layouts import pair_folder
 from sllen.data.synthesis import SynthesisParams, srgb_to_linear, synthesize_low
-from sllen.runtime.images import read_image
+from sllen.runtime.images import LUMA, read_image
 
-LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 TENTHS = 10
 
 
