@@ -51,7 +51,7 @@ import numpy as np
 from PIL import Image
 
 from sllen.runtime.errors import InputError
-from sllen.runtime.images import IMAGE_SUFFIXES, LUMA, ImageError, list_images, read_image
+from sllen.runtime.images import IMAGE_SUFFIXES, REC709_LUMA, ImageError, list_images, read_image
 from sllen.runtime.shapes import MULTIPLE
 
 __all__ = [
@@ -291,7 +291,10 @@ def _crop_to_multiple(img: np.ndarray, where: str) -> np.ndarray:
 def mean_luma(frames: np.ndarray) -> np.ndarray:
     """Mean Rec. 709 luma of each frame of an (N, 3, H, W) array (values as stored)."""
     return np.array(
-        [float(np.tensordot(LUMA, np.asarray(f, np.float32), axes=(0, 0)).mean()) for f in frames],
+        [
+            float(np.tensordot(REC709_LUMA, np.asarray(f, np.float32), axes=(0, 0)).mean())
+            for f in frames
+        ],
         dtype=np.float32,
     )
 

@@ -29,10 +29,10 @@ from sllen.runtime.files import atomic_write
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
-# Rec. 709 luma weights (R, G, B), the project's one copy: a grayscale input's output back to
-# grey here; brightness statistics in well_exposed.py (linear light), temporal.py and
-# calib/frames.py (values as stored).
-LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+# Rec. 709 luma weights (R, G, B): a grayscale input's output back to grey here; brightness
+# statistics in well_exposed.py (linear light), temporal.py and calib/frames.py (values as
+# stored). GT-mean PSNR keeps Rec. 601's (sllen.metrics.gt_mean.LUMA), as the papers do.
+REC709_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
 class ImageError(InputError):
@@ -164,7 +164,7 @@ def to_file_array(pic: Picture, rgb: np.ndarray) -> np.ndarray:
     """Enhanced float RGB HxWx3 -> the source's layout and sample type."""
     scale = 65535.0 if pic.bits == 16 else 255.0
     dtype = np.uint16 if pic.bits == 16 else np.uint8
-    values = rgb @ LUMA if pic.gray else rgb
+    values = rgb @ REC709_LUMA if pic.gray else rgb
     arr = np.clip(values * scale + 0.5, 0, scale).astype(dtype)
     if pic.alpha is not None and pic.alpha.shape == arr.shape[:2]:
         arr = np.concatenate([arr if arr.ndim == 3 else arr[..., None], pic.alpha[..., None]], 2)

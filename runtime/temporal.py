@@ -33,7 +33,7 @@ from fractions import Fraction
 import numpy as np
 
 from sllen.runtime.errors import InputError
-from sllen.runtime.images import LUMA  # the exact weights barely matter for a ratio of means
+from sllen.runtime.images import REC709_LUMA  # the exact weights barely matter for a ratio of means
 
 _EPS = 1e-4  # keeps log() finite on black frames (fades): 1e-4 is far below one 8-bit level
 TARGETS = ("output", "gain")
@@ -65,7 +65,7 @@ def luminance_stats(
     h, w = hwc.shape[:2]
     step = max(1, int(math.sqrt(h * w / samples)))
     sub = hwc[::step, ::step].astype(np.float32)
-    luma = sub @ LUMA
+    luma = sub @ REC709_LUMA
     if hwc.dtype == np.uint8:
         luma *= np.float32(1 / 255)
     gh, gw = min(grid[0], luma.shape[0]), min(grid[1], luma.shape[1])

@@ -22,7 +22,7 @@ import numpy as np
 
 from sllen.runtime.errors import InputError
 from sllen.runtime.exposure import LEVELS, apply_table, srgb_to_linear
-from sllen.runtime.images import LUMA
+from sllen.runtime.images import REC709_LUMA
 
 LOW = 0.05  # mean linear luminance up to which the model's output is used as it is
 HIGH = 0.18  # middle grey: from here on the frame is already exposed, the input is kept
@@ -48,7 +48,7 @@ def mean_linear_luminance(image: np.ndarray, samples: int = 16384) -> float:
     `samples` pixels (a regular stride: plenty for a mean, cheap on 4K frames)."""
     h, w = image.shape[:2]
     step = max(1, int(math.sqrt(h * w / samples)))
-    return float((apply_table(image[::step, ::step, :3], _decode_table()) @ LUMA).mean())
+    return float((apply_table(image[::step, ::step, :3], _decode_table()) @ REC709_LUMA).mean())
 
 
 def keep_weight(mean_linear: float) -> float:

@@ -24,14 +24,14 @@ import numpy as np
 from sllen.data.camera import CameraParams, synthesize_camera_low
 from sllen.data.pair_layouts import pair_folder
 from sllen.data.synthesis import SynthesisParams, srgb_to_linear, synthesize_low
-from sllen.runtime.images import LUMA, read_image
+from sllen.runtime.images import REC709_LUMA, read_image
 
 TENTHS = 10
 
 
 def profile(low: np.ndarray, high: np.ndarray, block: int = 4) -> np.ndarray:
     """Low over high mean linear luminance per tenth of the high's, over the ninth tenth's."""
-    lum = [srgb_to_linear(x[..., :3]) @ LUMA for x in (low, high)]
+    lum = [srgb_to_linear(x[..., :3]) @ REC709_LUMA for x in (low, high)]
     h, w = (lum[0].shape[0] // block) * block, (lum[0].shape[1] // block) * block
     lo, hi = (
         x[:h, :w].reshape(h // block, block, w // block, block).mean(axis=(1, 3)).ravel()
