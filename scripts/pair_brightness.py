@@ -10,7 +10,9 @@ what GT-mean PSNR sets aside (docs/metrics.md). ``--generated N`` does the same 
 N-1 of the data set sllen-train draws from with the bundled model's recipe (generated scenes
 with ``--scene-detail --detail-albedo 0``, ``--degradation mixed --camera-share 0.5``, seed 1;
 128-pixel crops; training visits the items shuffled), so a data set can be compared with what
-the network learned from.
+the network learned from; ``--gt-exposure S`` adds sllen-train's option of that name. The
+"high spread" is the standard deviation of log2 of the ground truths' mean grey: how much
+their brightness varies, in stops.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def folder_means(folder: Path) -> Iterator[tuple[float, float]]:
         yield float((read_image(lo) @ LUMA).mean()), float((read_image(hi) @ LUMA).mean())
 
 
-def generated_means(count: int) -> Iterator[tuple[float, float]]:
+def generated_means(count: int, gt_exposure: float = 0.0) -> Iterator[tuple[float, float]]:
     from sllen.config import get_preset
     from sllen.train.config import TrainConfig
     from sllen.train.data import build_datasets
@@ -45,7 +47,7 @@ def generated_means(count: int) -> Iterator[tuple[float, float]]:
     with tempfile.TemporaryDirectory() as out:  # the config wants an output folder; unused
         cfg = TrainConfig(
             out=Path(out), scene_detail=True, detail_albedo=0.0, degradation="mixed",
-            camera_share=0.5, seed=1,
+            camera_share=0.5, seed=1, gt_exposure=gt_exposure,
         )  # fmt: skip
         lle = build_datasets(cfg, get_preset("edge")).lle
     for i in range(count):
@@ -62,7 +64,7 @@ def summary(name: str, means: list[tuple[float, float]]) -> str:
         f"{name}: {len(a)} pairs; r(mean low, mean high) = {np.corrcoef(a, b)[0, 1]:.2f}, "
         f"r of the logs = {np.corrcoef(np.log(a), np.log(b))[0, 1]:.2f}; "
         f"high/low ratio 10/50/90%: {ratio[0]:.1f} / {ratio[1]:.1f} / {ratio[2]:.1f}; "
-        f"median high {np.median(b):.3f}"
+        f"median high {np.median(b):.3f}; high spread {np.log2(np.maximum(b, 1e-4)).std():.2f}"
     )
 
 
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="*", type=Path)
     parser.add_argument("--generated", type=int, default=0, metavar="N")
+    parser.add_argument("--gt-exposure", type=float, default=0.0, metavar="S")
     args = parser.parse_args(argv)
     if not args.folders and args.generated <= 0:
         parser.error("give paired folders, --generated N, or both")
@@ -77,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
         for folder in args.folders:
             print(summary(str(folder), list(folder_means(folder))))
         if args.generated > 0:
-            print(summary("generated", list(generated_means(args.generated))))
+            means = list(generated_means(args.generated, args.gt_exposure))
+            print(summary("generated", means))
     except InputError as e:
         raise SystemExit(f"error: {e}") from None
 
