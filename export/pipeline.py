@@ -41,7 +41,8 @@ PARITY_SIZE = (192, 256)
 
 @dataclass
 class ExportOptions:
-    out: Path = Path("export")
+    # Not "export": run from a clone, that is the sllen.export package's own source folder.
+    out: Path = Path("exports")
     weights: Path | None = None  # None: the bundled default model
     fp16: bool = False
     int8: bool = False

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from sllen.runtime.backends.base import Backend, BackendInfo
+from sllen.runtime.backends.base import Backend, BackendInfo, check_device
 from sllen.runtime.enhancer import Enhancer, StageTimes
 from sllen.runtime.errors import InputError
 from sllen.runtime.exposure import check_exposure
@@ -57,6 +57,7 @@ class EnhancerSpec:
 
     def __post_init__(self) -> None:
         check_exposure(self.exposure)  # before a model is opened, on the driver too
+        check_device(self.device)
         check_mode(self.well_exposed)
 
     def open_backend(self) -> Backend:
@@ -147,7 +148,7 @@ class FrameEnhancer:
 
     def _to_float(self, frame: np.ndarray) -> np.ndarray:
         a = np.asarray(frame)
-        if a.ndim != 3 or a.shape[2] != 3:
+        if a.ndim != 3 or a.shape[2] != 3 or a.shape[0] == 0 or a.shape[1] == 0:
             raise InputError(f"expected an HxWx3 frame, got shape {a.shape}")
         if a.dtype != np.uint8 and not np.issubdtype(a.dtype, np.floating):
             raise InputError(f"expected a uint8 or float frame, got {a.dtype}")

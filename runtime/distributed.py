@@ -50,6 +50,7 @@ from sllen.runtime.run import (
     RunOptions,
     RunSummary,
     is_video,
+    output_folder,
     output_paths,
     prepare_output,
 )
@@ -311,7 +312,7 @@ def run_files_ray(
     """
     sources = list(sources)
     outputs = output_paths(sources, opts.output)
-    prepare_output(opts.output)
+    prepare_output(output_folder(sources, opts.output))
     summary = RunSummary()
     start = time.perf_counter()
     finished: dict[Path, FileResult] = {}

@@ -147,15 +147,53 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return unique
 
 
+MEDIA_SUFFIXES = (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES)
+
+
+def is_file_output(sources: Sequence[Path], output: Path) -> bool:
+    """``--output`` names the one result file rather than a folder: one input, and an output
+    with an image or video suffix that is not an existing folder."""
+    return len(sources) == 1 and output.suffix.lower() in MEDIA_SUFFIXES and not output.is_dir()
+
+
+def output_folder(sources: Sequence[Path], output: Path) -> Path:
+    """The folder the results go into: ``output``, or the folder of a file output."""
+    return output.parent if is_file_output(sources, output) else output
+
+
+def _file_output(src: Path, dst: Path) -> Path:
+    if is_video(src) != is_video(dst):
+        kinds = ("a video", "an image") if is_video(src) else ("an image", "a video")
+        raise InputError(f"{src} is {kinds[0]}, but --output {dst} names {kinds[1]}")
+    if is_video(dst) and dst.suffix.lower() not in H264_CONTAINERS:
+        raise InputError(
+            f"--output {dst}: a video is written as H.264 in "
+            f"{', '.join(sorted(H264_CONTAINERS))}, not {dst.suffix}"
+        )
+    if dst.resolve() == src.resolve():
+        raise InputError(f"{src}: the output {dst} would overwrite the input; name another file")
+    return dst
+
+
 def output_paths(sources: list[Path], folder: Path) -> dict[Path, Path]:
     """Where each source's result goes: its path relative to the inputs' common folder,
     mirrored under ``folder`` (inputs from one folder keep their bare names; ``*/day/img.png``
     over three folders gives ``a/day/img.png``, ``b/day/img.png``, ...). Videos go into an
     H.264 container (``.mp4`` unless theirs holds H.264). No two sources share an output (names
     that still meet, e.g. ``v.avi`` and ``v.mp4``, get the source suffix: ``v_avi.mp4``), and
-    an output that would replace any input is refused."""
+    an output that would replace any input is refused. An image whose name has no image
+    suffix (read by its content) is written as PNG. One source and a ``folder`` that names a
+    file (``-o night.jpg``, ``is_file_output``) give that file: an image in the format its
+    suffix names, a video in an H.264 container."""
     if not sources:
         return {}
+    if is_file_output(sources, folder):
+        return {sources[0]: _file_output(sources[0], folder)}
+    if folder.suffix.lower() in MEDIA_SUFFIXES and not folder.is_dir():
+        raise InputError(
+            f"--output {folder} names one file, but {len(sources)} inputs were given: "
+            "name a folder for them"
+        )
     resolved = {src: src.resolve() for src in sources}
     inputs = {str(p).lower() for p in resolved.values()}
     root = Path(os.path.commonpath([p.parent for p in resolved.values()]))
@@ -166,6 +204,8 @@ def output_paths(sources: list[Path], folder: Path) -> dict[Path, Path]:
         suffix = rel.suffix
         if is_video(src) and suffix.lower() not in H264_CONTAINERS:
             suffix = ".mp4"
+        elif not is_video(src) and suffix.lower() not in IMAGE_SUFFIXES:
+            suffix = rel.suffix + ".png"  # ``scan`` -> ``scan.png``: the writer needs a format
         dst = folder / rel.parent / (rel.stem + suffix)
         n = 1
         while str(dst.resolve()).lower() in taken:  # lower: case-insensitive file systems
@@ -434,7 +474,7 @@ def run_files(
 ) -> RunSummary:
     """Enhance every source into ``opts.output``; a failing file is recorded, not fatal."""
     outputs = output_paths(sources, opts.output)
-    prepare_output(opts.output)
+    prepare_output(output_folder(sources, opts.output))
     summary = RunSummary()
     start = time.perf_counter()
     for src in sources:

@@ -18,6 +18,7 @@ from sllen.runtime.backends.base import (
     InputError,
     Outputs,
     Timing,
+    check_device,
 )
 from sllen.runtime.env import installed
 from sllen.runtime.errors import MissingFileError
@@ -108,6 +109,7 @@ def open_backend(
     intra-op threads, torch.set_num_threads). Other keyword options go to the backend
     (tensorrt: cuda_graph, plugin_library; onnxruntime: bands; pytorch: attention).
     """
+    check_device(device)
     name, _ = choose_backend(model, backend)
     if model is not None and not Path(model).is_file():
         raise MissingFileError(f"{model}: no such model file")

@@ -30,10 +30,21 @@ import numpy as np
 
 # Defined beside the environment checks that raise it (below the backends and cuda_buffers).
 from sllen.runtime.env import BackendUnavailableError  # noqa: F401 - part of this interface
-from sllen.runtime.errors import InputError  # noqa: F401 - inputs a model cannot take
+from sllen.runtime.errors import InputError  # inputs a model cannot take; a bad device
 from sllen.runtime.shapes import MULTIPLE
 
 BACKENDS = ("tensorrt", "onnxruntime", "pytorch")
+
+
+DEVICES = "auto, cpu, cuda or cuda:N"
+
+
+def check_device(device: str) -> str:
+    """``device`` if it is one of DEVICES; else a one-line InputError before any backend loads
+    (a typo would otherwise reach torch's own parser, or run silently on the CPU)."""
+    if device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit()):
+        return device
+    raise InputError(f"--device must be {DEVICES}, not {device!r}")
 
 
 @dataclass(frozen=True)

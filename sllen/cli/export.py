@@ -18,7 +18,7 @@ Opt = typer.Option
 def export_command(
     weights: Annotated[Path | None, Opt(help="Weights (.safetensors). Default: bundled.")] = None,
     out: Annotated[Path, Opt(help="Output folder (ONNX files, engines, report.json).")] = Path(
-        "export"
+        "exports"
     ),
     fp16: Annotated[bool, Opt("--fp16", help="Also write the FP16 ONNX (budget-checked).")] = False,
     int8: Annotated[bool, Opt("--int8", help="Also write the calibrated INT8 Q/DQ ONNX.")] = False,

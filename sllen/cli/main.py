@@ -45,7 +45,7 @@ def samples_command(
     except ValueError:
         raise InputError(f"--size must look like 320x240, not {size!r}") from None
     folder = write_sample_pairs(out, count, (h, w), seed)
-    typer.echo(f"wrote {count} pairs to {folder}")
+    typer.echo(f"wrote {count} pair{'' if count == 1 else 's'} to {folder}")
 
 
 @app.command("info")

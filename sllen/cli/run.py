@@ -86,7 +86,8 @@ def run_command(
             "--output",
             "--out",  # the name sllen-export and sllen-train use
             "-o",
-            help="Output folder. Live sources also take a video file or a stream URL "
+            help="Output folder; with one input, a file name also works (-o night.jpg). "
+            "Live sources also take a video file or a stream URL "
             "(udp://HOST:PORT sends MPEG-TS, rtsp://... pushes to a server).",
         ),
     ] = "enhanced",
@@ -179,6 +180,7 @@ def run_command(
     from sllen.runtime.run import (
         RunOptions,
         collect_inputs,
+        output_folder,
         output_paths,
         prepare_output,
         run_files,
@@ -201,7 +203,8 @@ def run_command(
         if not (live or is_stream_output(output)):
             sources = collect_inputs(inputs)
             output_paths(sources, Path(output))  # refuse overwriting an input before loading
-            cleanup.enter_context(removed_if_left_empty(prepare_output(Path(output))))
+            folder = output_folder(sources, Path(output))
+            cleanup.enter_context(removed_if_left_empty(prepare_output(folder)))
         name, reason = choose_backend(model, backend)
         options: dict[str, Any] = {}
         if name == "tensorrt":
@@ -297,7 +300,8 @@ def _finish(console: Console, summary, quiet: bool) -> None:
         _print_summary(console, summary)
     if summary.failed:
         err_console.print(
-            f"[bold red]error:[/] {len(summary.failed)} of {len(summary.results)} files failed",
+            f"[bold red]error:[/] {len(summary.failed)} of "
+            f"{_count(len(summary.results), 'file')} failed",
             markup=True,
         )
         raise SystemExit(EXIT_BAD_INPUT)
@@ -317,11 +321,12 @@ def _print_summary(console: Console, summary) -> None:
     done = [r for r in summary.results if not r.error and not r.skipped]
     skipped = sum(r.skipped for r in summary.results)
     if skipped:
-        console.print(f"{skipped} files skipped: their outputs exist (--resume)")
+        console.print(f"{_count(skipped, 'file')} skipped: their outputs exist (--resume)")
     if not done:
         return
     ms = summary.times.per_frame_ms()
-    table = Table(title=f"{len(done)} files, {summary.frames} frames in {summary.wall:.1f} s")
+    title = f"{_count(len(done), 'file')}, {_count(summary.frames, 'frame')}"
+    table = Table(title=f"{title} in {summary.wall:.1f} s")
     for stage in ms:
         table.add_column(f"{stage} ms", justify="right")
     table.add_column("end-to-end fps", justify="right")
@@ -372,3 +377,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

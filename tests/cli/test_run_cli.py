@@ -129,6 +129,19 @@ def test_image_folder(tmp_path: Path, block_torch: str) -> None:
     assert Image.open(tmp_path / "out" / "g.png").mode == "L"
 
 
+def test_one_input_to_a_named_file(tmp_path: Path) -> None:
+    src = tmp_path / "a.png"
+    Image.fromarray(np.full((40, 50, 3), 20, np.uint8)).save(src)
+    r = sllen_run(str(src), "-o", str(tmp_path / "new" / "night.jpg"))
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "new" / "night.jpg").format == "JPEG"  # the name's format
+    assert "1 file, 1 frame in" in r.stderr
+    (tmp_path / "scan").write_bytes(src.read_bytes())  # a name with no suffix: read by content
+    r = sllen_run(str(tmp_path / "scan"), "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "out" / "scan.png").format == "PNG"
+
+
 def test_exposure_darkens_the_written_image(tmp_path: Path) -> None:
     src = tmp_path / "a.png"
     rng = np.random.default_rng(0)
@@ -194,6 +207,11 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], list[str]]]:
             [str(clip), "--well-exposed", "auto"],
             ["--well-exposed must be 'keep' or 'enhance'"],
         ),
+        "bad device": ([str(clip), "--device", "tpu"], ["--device must be auto, cpu, cuda"]),
+        "one file named for two inputs": (
+            [str(clip), str(tmp_path / "cut.mp4"), "-o", str(tmp_path / "o" / "r.mp4")],
+            ["names one file, but 2 inputs"],
+        ),
     }
 
 
@@ -210,6 +228,8 @@ CASES = [
     "bad bands value",
     "exposure out of range",
     "bad well-exposed value",
+    "bad device",
+    "one file named for two inputs",
 ]
 
 

@@ -91,7 +91,13 @@ def test_bad_frames_and_options_are_one_line_errors(enhance: FrameEnhancer) -> N
         enhance(np.zeros((8, 8), np.uint8))
     with pytest.raises(InputError, match="uint8 or float"):
         enhance(np.zeros((8, 8, 3), np.int32))
+    for empty in ((0, 5, 3), (5, 0, 3)):  # not a shape error from deep inside the backend
+        with pytest.raises(InputError, match="HxWx3"):
+            enhance(np.zeros(empty, np.uint8))
     with pytest.raises(InputError, match="segmentation=True"):
         enhance.segment(frames(1)[0])
     with pytest.raises(InputError, match="channels"):
         open_enhancer(backend="onnxruntime", channels="yuv")
+    for device in ("tpu", "cuda:x", "CPU"):  # refused before a model is opened
+        with pytest.raises(InputError, match="--device must be auto, cpu, cuda or cuda:N"):
+            open_enhancer(device=device)

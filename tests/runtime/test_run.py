@@ -14,6 +14,7 @@ from sllen.runtime.run import (
     NoInputsError,
     RunOptions,
     collect_inputs,
+    output_folder,
     output_paths,
     run_files,
 )
@@ -56,6 +57,35 @@ def test_output_paths(tmp_path: Path) -> None:
     assert [p.name for p in output_paths(one, out_dir).values()] == ["a.png", "b.jpg"]
     with pytest.raises(ValueError, match="overwrite an input"):
         output_paths([tmp_path / "x" / "a.png"], tmp_path / "x")
+
+
+def test_an_image_named_without_a_suffix_is_written_as_png(tmp_path: Path) -> None:
+    srcs = [tmp_path / "scan", tmp_path / "photo.v2"]
+    assert [p.name for p in output_paths(srcs, tmp_path / "out").values()] == [
+        "scan.png",
+        "photo.v2.png",
+    ]
+
+
+def test_one_input_and_a_file_name_give_that_file(tmp_path: Path) -> None:
+    src = tmp_path / "in" / "a.png"
+    assert output_paths([src], tmp_path / "r.jpg") == {src: tmp_path / "r.jpg"}
+    assert output_folder([src], tmp_path / "deep" / "r.webp") == tmp_path / "deep"
+    video = tmp_path / "in" / "v.avi"
+    assert output_paths([video], tmp_path / "v.mkv") == {video: tmp_path / "v.mkv"}
+    (tmp_path / "folder.png").mkdir()  # an existing folder stays a folder, whatever its name
+    assert output_paths([src], tmp_path / "folder.png") == {src: tmp_path / "folder.png" / "a.png"}
+    assert output_folder([src], tmp_path / "folder.png") == tmp_path / "folder.png"
+    with pytest.raises(ValueError, match="names one file, but 2 inputs"):
+        output_paths([src, video], tmp_path / "r.jpg")
+    with pytest.raises(ValueError, match="is an image, but --output .* names a video"):
+        output_paths([src], tmp_path / "r.mp4")
+    with pytest.raises(ValueError, match="is a video, but --output .* names an image"):
+        output_paths([video], tmp_path / "r.png")
+    with pytest.raises(ValueError, match="H.264 in .m4v, .mkv, .mov, .mp4, not .avi"):
+        output_paths([video], tmp_path / "r.avi")
+    with pytest.raises(ValueError, match="would overwrite the input"):
+        output_paths([src], src)
 
 
 def test_output_paths_never_collide(tmp_path: Path) -> None:
