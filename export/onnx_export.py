@@ -74,6 +74,8 @@ from typing import TYPE_CHECKING, Literal
 import sllen
 from sllen.runtime.errors import InputError
 
+from .pipeline import SUPPORTED_OPSETS
+
 if TYPE_CHECKING:
     import torch
 
@@ -84,7 +86,6 @@ ATTENTION_MODES: tuple[str, ...] = ("decomposed", "plugin", "mha")
 # The forms whose memory in ONNX Runtime grows linearly with the token count (sllen.runtime's
 # ONNX Runtime backend reads sllen_attention to size its tiling budget).
 LINEAR_MEMORY_ATTENTION: tuple[str, ...] = ("mha",)
-SUPPORTED_OPSETS: tuple[int, ...] = (19, 20)
 DEFAULT_OPSET = 19
 
 INPUT_NAME = "input"

@@ -39,6 +39,11 @@ FP32, FP16, INT8, INT8_CPU = (
 PARITY_SIZE = (192, 256)
 
 
+# Opsets the ONNX export writes (onnx_export.py says why; here so that options are checked
+# without importing torch).
+SUPPORTED_OPSETS: tuple[int, ...] = (19, 20)
+
+
 @dataclass
 class ExportOptions:
     # Not "export": run from a clone, that is the sllen.export package's own source folder.
@@ -106,6 +111,12 @@ class ExportOptions:
             # The precision tools measure the graph in ONNX Runtime, which cannot run the
             # plugin node; quantize the decomposed graph instead.
             raise InputError("--attention plugin is only exported in FP32 for now")
+        if self.calib_count <= 0:
+            raise InputError(f"--calib-count must be positive, not {self.calib_count}")
+        if self.opset not in SUPPORTED_OPSETS:
+            raise InputError(f"--opset must be 19 or 20, not {self.opset}")
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(f"--out {self.out} is a file: name a folder for the exported files")
         if self.calib_data and not self.int8:
             raise InputError("--calib-data is only used with --int8")
         if self.eval_data and not self.int8:

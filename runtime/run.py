@@ -37,6 +37,12 @@ VIDEO_SUFFIXES = (
 H264_CONTAINERS = (".mp4", ".mkv", ".mov", ".m4v")
 QUEUE_FRAMES = 8  # frames buffered between stages: bounds memory at 4K too
 FAST_PRESETS = {"libx264": "veryfast", "libx265": "veryfast"}
+_X26X_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+    "veryslow", "placebo",
+)  # fmt: skip
+ENCODER_PRESETS = {"libx264": _X26X_PRESETS, "libx265": _X26X_PRESETS}
+MAX_CRF = {"libx264": 51, "libx265": 51}  # VP9 and others: 63
 
 # Colours for the segmentation classes, cycled past 10 (the bundled model learnt 8 classes).
 PALETTE = np.array(
@@ -68,6 +74,18 @@ class RunOptions:
     # Resume an interrupted run: outputs already there are finished ones (every output is
     # published by an atomic rename), so their sources are skipped.
     skip_existing: bool = False
+
+    def __post_init__(self) -> None:
+        # Checked before a model loads; the encoder would refuse them only at the first video.
+        if self.crf is not None and not 0 <= self.crf <= MAX_CRF.get(self.codec, 63):
+            top = MAX_CRF.get(self.codec, 63)
+            raise InputError(f"--crf must be in 0..{top} for {self.codec}, not {self.crf}")
+        presets = ENCODER_PRESETS.get(self.codec)
+        if self.encoder_preset is not None and presets and self.encoder_preset not in presets:
+            raise InputError(
+                f"--encoder-preset must be one of {', '.join(presets)} for {self.codec}, "
+                f"not {self.encoder_preset!r}"
+            )
 
 
 @dataclass

@@ -113,6 +113,8 @@ def test_cpu_flavour_is_labelled(weights: Path, tmp_path: Path) -> None:
         (["--attention", "mha"], "--target cpu"),
         (["--calib-data", "nowhere", "--int8"], "nowhere"),
         (["--from-onnx", "missing.onnx"], "missing.onnx"),
+        (["--opset", "18"], "--opset must be 19 or 20"),
+        (["--int8", "--calib-count", "-3"], "--calib-count must be positive"),
     ],
 )
 def test_bad_options_fail_in_one_line(
@@ -120,6 +122,13 @@ def test_bad_options_fail_in_one_line(
 ) -> None:
     _one_line(sllen_export("--weights", str(weights), "--out", str(tmp_path / "o"), *args), word)
     assert not (tmp_path / "o").exists()
+
+
+def test_an_output_that_is_a_file_is_refused(weights: Path, tmp_path: Path) -> None:
+    (tmp_path / "photo.jpg").write_bytes(b"x")
+    r = sllen_export("--weights", str(weights), "--out", str(tmp_path / "photo.jpg"))
+    _one_line(r, "is a file: name a folder")
+    assert (tmp_path / "photo.jpg").read_bytes() == b"x"
 
 
 def test_from_onnx_needs_tensorrt(weights: Path, tmp_path: Path) -> None:

@@ -208,6 +208,8 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], list[str]]]:
             ["--well-exposed must be 'keep' or 'enhance'"],
         ),
         "bad device": ([str(clip), "--device", "tpu"], ["--device must be auto, cpu, cuda"]),
+        "bad crf": ([str(clip), "--crf", "-5"], ["--crf must be in 0..51 for libx264"]),
+        "bad encoder preset": ([str(clip), "--encoder-preset", "warp"], ["--encoder-preset"]),
         "one file named for two inputs": (
             [str(clip), str(tmp_path / "cut.mp4"), "-o", str(tmp_path / "o" / "r.mp4")],
             ["names one file, but 2 inputs"],
@@ -229,6 +231,8 @@ CASES = [
     "exposure out of range",
     "bad well-exposed value",
     "bad device",
+    "bad crf",
+    "bad encoder preset",
     "one file named for two inputs",
 ]
 
