@@ -211,7 +211,7 @@ class OnnxRuntimeBackend(Backend):
     ) -> None:
         super().__init__()
         if bands not in BANDS:
-            raise InputError(f"bands must be one of {', '.join(BANDS)}, not {bands!r}")
+            raise InputError(f"--bands must be one of {', '.join(BANDS)}, not {bands!r}")
         ort = _import_ort()
         path = Path(model) if model is not None else bundled_onnx()
         label = str(path) if model is not None else f"bundled {path.name}"

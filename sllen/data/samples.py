@@ -33,6 +33,14 @@ def write_sample_pairs(
     if count < 1:
         raise InputError(f"count must be >= 1, got {count}")
     out = Path(out)
+    names = {f"{i:04d}.png" for i in range(count)}
+    stale = [p for sub in ("low", "high") if (out / sub).is_dir() for p in (out / sub).iterdir()]
+    stale = [p for p in stale if p.name not in names]
+    if stale:  # they would sit beside the new pairs as if they were some of them
+        raise InputError(
+            f"{out} already holds other files in low/ or high/ ({stale[0].name}, ...): "
+            "name a new folder"
+        )
     params = {}
     for i in range(count):
         rng = item_rng(seed, i)

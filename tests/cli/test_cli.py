@@ -142,6 +142,11 @@ def test_samples_command(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "s" / "low").glob("*.png"))) == 2
     assert_one_line_error(sllen("samples", str(tmp_path / "t"), "--size", "big"), "--size")
+    r = sllen("samples", str(tmp_path / "s"), "--count", "2", "--size", "48x32")
+    assert r.returncode == 0, r.stderr  # the same set again: rewritten
+    # Fewer pairs into that folder would leave the old 0001.png beside them as one of theirs.
+    r = sllen("samples", str(tmp_path / "s"), "--count", "1", "--size", "48x32")
+    assert_one_line_error(r, "already holds other files")
 
 
 def test_info_command(weights: Path) -> None:
