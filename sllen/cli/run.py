@@ -317,6 +317,10 @@ def _one_line_warnings() -> None:
     warnings.showwarning = show
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _print_summary(console: Console, summary) -> None:
     done = [r for r in summary.results if not r.error and not r.skipped]
     skipped = sum(r.skipped for r in summary.results)
@@ -377,7 +381,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
