@@ -252,8 +252,8 @@ def run_command(
             if result.error:
                 err_console.print(f"[bold red]error:[/] {escape(result.error)}", markup=True)
             elif not quiet:
-                done = "already done" if result.skipped else "->"
-                console.print(f"{result.source} {done} {result.output}", markup=False)
+                note = " (already there: skipped)" if result.skipped else ""
+                console.print(f"{result.source} -> {result.output}{note}", markup=False)
 
         if live or is_stream_output(output):
             from sllen.cli._live import run_live_command
@@ -325,7 +325,8 @@ def _print_summary(console: Console, summary) -> None:
     done = [r for r in summary.results if not r.error and not r.skipped]
     skipped = sum(r.skipped for r in summary.results)
     if skipped:
-        console.print(f"{_count(skipped, 'file')} skipped: their outputs exist (--resume)")
+        exist = "its output exists" if skipped == 1 else "their outputs exist"
+        console.print(f"{_count(skipped, 'file')} skipped: {exist} (--resume)")
     if not done:
         return
     ms = summary.times.per_frame_ms()

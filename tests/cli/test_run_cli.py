@@ -136,6 +136,10 @@ def test_one_input_to_a_named_file(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert Image.open(tmp_path / "new" / "night.jpg").format == "JPEG"  # the name's format
     assert "1 file, 1 frame in" in r.stderr
+    r = sllen_run(str(src), "-o", str(tmp_path / "new" / "night.jpg"), "--resume")
+    assert r.returncode == 0, r.stderr
+    assert "night.jpg (already there: skipped)" in r.stderr
+    assert "1 file skipped: its output exists (--resume)" in r.stderr
     (tmp_path / "scan").write_bytes(src.read_bytes())  # a name with no suffix: read by content
     r = sllen_run(str(tmp_path / "scan"), "-o", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
