@@ -116,12 +116,16 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
 
 
 def _read_tiff(path: Path) -> np.ndarray | None:
-    """16-bit TIFFs through tifffile (None: let Pillow read 8-bit ones with their metadata)."""
+    """16-bit and float TIFFs through tifffile (None: let Pillow read 8-bit ones with their
+    metadata). Float samples are taken as already in [0, 1], as Pillow's mode F below, and
+    kept at 16 bits (Pillow reads float RGB not at all)."""
     try:
         import tifffile
     except ImportError:
         return None
     arr = tifffile.imread(path)
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = np.round(np.clip(np.nan_to_num(arr), 0.0, 1.0) * 65535.0).astype(np.uint16)
     if arr.dtype != np.uint16:
         return None
     if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):

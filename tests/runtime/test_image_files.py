@@ -10,6 +10,7 @@ from sllen.runtime.images import (
     ImageError,
     list_images,
     read_image,
+    read_picture,
     write_image,
 )
 
@@ -151,6 +152,16 @@ def test_16_bit_rgb_png_keeps_its_precision(tmp_path):
     img = read_image(tmp_path / "rgb16.png")
     _check_float_image(img, (2, 3, 3))
     np.testing.assert_allclose(img, a / 65535.0, rtol=1e-6)
+
+
+def test_float_rgb_tiff_is_read_at_16_bits(tmp_path):
+    import tifffile
+
+    a = np.random.default_rng(0).uniform(-0.2, 1.2, (5, 6, 3)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "f.tif", a, photometric="rgb")  # Pillow cannot open this one
+    pic = read_picture(tmp_path / "f.tif")
+    assert pic.bits == 16 and pic.rgb.shape == (5, 6, 3)
+    np.testing.assert_allclose(pic.rgb, np.clip(a, 0, 1), atol=1 / 65535)
 
 
 def test_float_tiff_is_taken_as_unit_range(tmp_path):
