@@ -144,7 +144,8 @@ def export_command(
     )
     report = run_export(opts, log=console.print, check_budgets=False)
     table = Table(title=f"sllen-export -> {out}")
-    for col in ("file", "precision", "MB", "check", "budget"):
+    table.add_column("file", no_wrap=True)  # a name cut short cannot be copied
+    for col in ("precision", "MB", "check", "budget"):
         table.add_column(col)
     for precision, f in report.get("files", {}).items():
         if precision == "fp32":
