@@ -144,10 +144,12 @@ def export_command(
     )
     report = run_export(opts, log=console.print, check_budgets=False)
     table = Table(title=f"sllen-export -> {out}")
-    table.add_column("file", no_wrap=True)  # a name cut short cannot be copied
+    files = report.get("files", {})
+    widest = max((len(f["file"]) for f in files.values()), default=4)
+    table.add_column("file", no_wrap=True, min_width=widest)  # a name cut short cannot be copied
     for col in ("precision", "MB", "check", "budget"):
         table.add_column(col)
-    for precision, f in report.get("files", {}).items():
+    for precision, f in files.items():
         if precision == "fp32":
             p = f["parity_vs_pytorch"]
             check, budget = f"vs PyTorch {p['psnr']:.1f} dB, max {p['max_abs']:.1e}", "-"
