@@ -198,7 +198,8 @@ def output_paths(sources: list[Path], folder: Path) -> dict[Path, Path]:
     mirrored under ``folder`` (inputs from one folder keep their bare names; ``*/day/img.png``
     over three folders gives ``a/day/img.png``, ``b/day/img.png``, ...). Videos go into an
     H.264 container (``.mp4`` unless theirs holds H.264). No two sources share an output (names
-    that still meet, e.g. ``v.avi`` and ``v.mp4``, get the source suffix: ``v_avi.mp4``), and
+    that still meet, e.g. ``v.avi`` and ``v.mp4``, get the changed one's source suffix:
+    ``v_avi.mp4``), and
     an output that would replace any input is refused. An image whose name has no image
     suffix (read by its content) is written as PNG. One source and a ``folder`` that names a
     file (``-o night.jpg``, ``is_file_output``) give that file: an image in the format its
@@ -217,13 +218,12 @@ def output_paths(sources: list[Path], folder: Path) -> dict[Path, Path]:
     root = Path(os.path.commonpath([p.parent for p in resolved.values()]))
     taken: set[str] = set()
     out: dict[Path, Path] = {}
-    for src in sources:
+    suffixes = {src: _output_suffix(src) for src in sources}
+    # Sources that keep their suffix choose first: ``v.mp4`` stays ``v.mp4`` beside ``v.avi``
+    # (-> ``v_avi.mp4``), whatever order they came in.
+    for src in sorted(sources, key=lambda p: suffixes[p] != p.suffix):
         rel = resolved[src].relative_to(root)
-        suffix = rel.suffix
-        if is_video(src) and suffix.lower() not in H264_CONTAINERS:
-            suffix = ".mp4"
-        elif not is_video(src) and suffix.lower() not in IMAGE_SUFFIXES:
-            suffix = rel.suffix + ".png"  # ``scan`` -> ``scan.png``: the writer needs a format
+        suffix = suffixes[src]
         dst = folder / rel.parent / (rel.stem + suffix)
         n = 1
         while str(dst.resolve()).lower() in taken:  # lower: case-insensitive file systems
@@ -236,7 +236,15 @@ def output_paths(sources: list[Path], folder: Path) -> dict[Path, Path]:
             )
         taken.add(str(dst.resolve()).lower())
         out[src] = dst
-    return out
+    return {src: out[src] for src in sources}
+
+
+def _output_suffix(src: Path) -> str:
+    if is_video(src):
+        return src.suffix if src.suffix.lower() in H264_CONTAINERS else ".mp4"
+    if src.suffix.lower() in IMAGE_SUFFIXES:
+        return src.suffix
+    return src.suffix + ".png"  # ``scan`` -> ``scan.png``: the writer needs a format
 
 
 def colorize(labels: np.ndarray) -> np.ndarray:

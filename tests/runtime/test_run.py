@@ -95,7 +95,11 @@ def test_output_paths_never_collide(tmp_path: Path) -> None:
     out = output_paths(srcs, tmp_path / "out")
     assert len({str(p).lower() for p in out.values()}) == len(srcs)
     assert out[srcs[1]] == tmp_path / "out" / "b" / "day" / "img.png"
-    assert out[srcs[3]].name == "v.mp4" and out[srcs[4]].name == "v_mp4.mp4"
+    # The file that keeps its suffix keeps its name too: v.mp4, and v.avi becomes v_avi.mp4.
+    assert out[srcs[4]].name == "v.mp4" and out[srcs[3]].name == "v_avi.mp4"
+    assert list(out) == srcs  # in the order given
+    gif = output_paths([tmp_path / "a.gif", tmp_path / "a.mp4"], tmp_path / "out")
+    assert [p.name for p in gif.values()] == ["a_gif.mp4", "a.mp4"]
     # An output that lands on another input (not its own) is refused too.
     with pytest.raises(ValueError, match="overwrite an input"):
         output_paths(
