@@ -77,8 +77,8 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         # Checked before a model loads; the encoder would refuse them only at the first video.
-        if self.crf is not None and not 0 <= self.crf <= MAX_CRF.get(self.codec, 63):
-            top = MAX_CRF.get(self.codec, 63)
+        top = MAX_CRF.get(self.codec, 63)
+        if self.crf is not None and not 0 <= self.crf <= top:
             raise InputError(f"--crf must be in 0..{top} for {self.codec}, not {self.crf}")
         presets = ENCODER_PRESETS.get(self.codec)
         if self.encoder_preset is not None and presets and self.encoder_preset not in presets:
@@ -199,11 +199,10 @@ def output_paths(sources: list[Path], folder: Path) -> dict[Path, Path]:
     over three folders gives ``a/day/img.png``, ``b/day/img.png``, ...). Videos go into an
     H.264 container (``.mp4`` unless theirs holds H.264). No two sources share an output (names
     that still meet, e.g. ``v.avi`` and ``v.mp4``, get the changed one's source suffix:
-    ``v_avi.mp4``), and
-    an output that would replace any input is refused. An image whose name has no image
-    suffix (read by its content) is written as PNG. One source and a ``folder`` that names a
-    file (``-o night.jpg``, ``is_file_output``) give that file: an image in the format its
-    suffix names, a video in an H.264 container."""
+    ``v_avi.mp4``), and an output that would replace any input is refused. An image whose name
+    has no image suffix (read by its content) is written as PNG. One source and a ``folder``
+    that names a file (``-o night.jpg``, ``is_file_output``) give that file: an image in the
+    format its suffix names, a video in an H.264 container."""
     if not sources:
         return {}
     if is_file_output(sources, folder):
