@@ -53,6 +53,7 @@ class EnhancerSpec:
     segmentation: bool = False
     exposure: float = 0.0  # stops (EV) on the enhanced image; 0: the model's own brightness
     well_exposed: str = DEFAULT_MODE  # keep: well-exposed frames pass through; enhance: never
+    self_ensemble: bool = False  # the mean of four flipped inferences (4x the time)
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -75,6 +76,7 @@ class EnhancerSpec:
             segmentation=self.segmentation,
             exposure=self.exposure,
             well_exposed=self.well_exposed,
+            self_ensemble=self.self_ensemble,
         )
 
 
@@ -218,6 +220,7 @@ def open_enhancer(
     segmentation: bool = False,
     exposure: float = 0.0,
     well_exposed: str = DEFAULT_MODE,
+    self_ensemble: bool = False,
     **options: Any,
 ) -> FrameEnhancer:
     """Open `model` (None: the bundled model) for frames; close it (or use ``with``) after.
@@ -227,9 +230,10 @@ def open_enhancer(
     :meth:`FrameEnhancer.stream` and ``enhance_many``), ``tile`` (height, width) to bound
     memory, ``fps`` for temporal smoothing, ``channels`` "rgb" or "bgr", ``exposure`` in stops
     (-1 halves the light of the enhanced image, +1 doubles it), ``well_exposed`` "keep" (a
-    frame already exposed passes through, runtime/well_exposed.py) or "enhance", and backend options
-    (``cuda_graph=True``, ``plugin_library=...``, ``precision="fp16"``, ONNX Runtime
-    ``bands="on"``).
+    frame already exposed passes through, runtime/well_exposed.py) or "enhance",
+    ``self_ensemble`` (the mean of four flipped inferences: cleaner, 4x the time), and
+    backend options (``cuda_graph=True``, ``plugin_library=...``, ``precision="fp16"``, ONNX
+    Runtime ``bands="on"``).
     """
     spec = EnhancerSpec(
         model=str(model) if model is not None else None,
@@ -241,6 +245,7 @@ def open_enhancer(
         segmentation=segmentation,
         exposure=exposure,
         well_exposed=well_exposed,
+        self_ensemble=self_ensemble,
         options=options,
     )
     runner = spec.open_backend()

@@ -4,7 +4,8 @@
 model accepts, batches frames of one size, tiles frames larger than the model's maximum (an
 engine's optimization profile, or ``tile`` to bound memory), and crops the results back;
 ``well_exposed`` keeps frames that are already exposed as they are (runtime/well_exposed.py),
-then ``exposure`` moves the result's brightness by whole or fractional stops (runtime/exposure.py).
+then ``exposure`` moves the result's brightness by whole or fractional stops (runtime/exposure.py);
+``self_ensemble`` averages four flipped inferences per frame (runtime/self_ensemble.py).
 It adds up the seconds spent in pre-processing, inference and post-processing so sllen-run
 can report where the time goes.
 """
@@ -20,6 +21,7 @@ from sllen.runtime.backends.base import Backend
 from sllen.runtime.errors import InputError
 from sllen.runtime.exposure import apply_table, check_exposure, exposure_table
 from sllen.runtime.preprocess import from_batch, padded_size, to_batch
+from sllen.runtime.self_ensemble import flip_ensemble
 from sllen.runtime.tiling import DEFAULT_OVERLAP, enhance_tiled
 from sllen.runtime.well_exposed import DEFAULT_MODE, check_mode, keep_well_exposed
 
@@ -71,6 +73,7 @@ class Enhancer:
         segmentation: bool = False,
         exposure: float = 0.0,
         well_exposed: str = DEFAULT_MODE,
+        self_ensemble: bool = False,
     ) -> None:
         info = backend.info
         if batch < 1:
@@ -96,6 +99,7 @@ class Enhancer:
         self.exposure = check_exposure(exposure)  # stops; 0: the model's own brightness
         self._exposure_table = exposure_table(exposure) if exposure else None
         self.well_exposed = check_mode(well_exposed)
+        self.self_ensemble = self_ensemble  # four flipped inferences per frame, averaged
         self.times = StageTimes()
 
     def _target(self, h: int, w: int) -> tuple[int, int]:
@@ -128,18 +132,20 @@ class Enhancer:
             t0 = time.perf_counter()
             x = to_batch(images[first : first + self.batch], self._target(h, w))
             t1 = time.perf_counter()
-            out = self.backend.infer(x, segmentation=self.segmentation)
+            full = flip_ensemble(self._infer, x) if self.self_ensemble else self._infer(x)
             t2 = time.perf_counter()
-            full = (
-                np.concatenate([out.image, out.segmentation], axis=1)
-                if out.segmentation is not None
-                else out.image
-            )
             results += from_batch(full, (h, w))
             self.times.pre += t1 - t0
             self.times.infer += t2 - t1
             self.times.post += time.perf_counter() - t2
         return results
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        """NCHW batch -> NCHW image channels, then the segmentation logits when asked."""
+        out = self.backend.infer(x, segmentation=self.segmentation)
+        if out.segmentation is None:
+            return out.image
+        return np.concatenate([out.image, out.segmentation], axis=1)
 
     def enhance(self, frames: list[np.ndarray]) -> list[Enhanced]:
         """Enhance float HxWx3 frames (any sizes); results in the same order."""

@@ -75,12 +75,15 @@ def torch_enhancer(
     device: str = "cpu",
     threads: int | None = None,
     well_exposed: str = "keep",
+    self_ensemble: bool = False,
 ) -> tuple[Enhancer, str]:
     """An image -> image function running the PyTorch model (bundled weights by default);
     ``threads`` sets torch's CPU threads for the process; ``well_exposed`` as sllen-run's
-    (keep: a well-exposed input passes through, runtime/well_exposed.py)."""
+    (keep: a well-exposed input passes through, runtime/well_exposed.py); ``self_ensemble``
+    the mean of four flipped inferences (runtime/self_ensemble.py)."""
     import torch
 
+    from sllen.runtime.self_ensemble import flip_ensemble
     from sllen.runtime.well_exposed import check_mode, keep_well_exposed
 
     keep = check_mode(well_exposed) == "keep"
@@ -95,9 +98,12 @@ def torch_enhancer(
     model = load_weights(path, device=device)
 
     @torch.no_grad()
-    def run(img: np.ndarray) -> np.ndarray:
+    def infer(img: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).to(device)
-        out = model.enhance(x).clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+        return model.enhance(x).clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+    def run(img: np.ndarray) -> np.ndarray:
+        out = flip_ensemble(infer, img, axes=(0, 1)) if self_ensemble else infer(img)
         return keep_well_exposed(img, out) if keep else out
 
     return run, str(path)
@@ -109,6 +115,7 @@ def runtime_enhancer(
     device: str = "auto",
     threads: int | None = None,
     well_exposed: str = "keep",
+    self_ensemble: bool = False,
 ) -> tuple[Enhancer, str]:
     """An image -> image function through sllen.runtime's Enhancer: the same backends,
     padding and tiling as sllen-run, so a deployed .onnx/.engine file is scored exactly as it
@@ -117,7 +124,9 @@ def runtime_enhancer(
     from sllen.runtime.enhancer import Enhancer as RuntimeEnhancer
 
     runner = RuntimeEnhancer(
-        open_backend(model, backend, device=device, threads=threads), well_exposed=well_exposed
+        open_backend(model, backend, device=device, threads=threads),
+        well_exposed=well_exposed,
+        self_ensemble=self_ensemble,
     )
     info = runner.backend.info
 

@@ -75,6 +75,13 @@ def eval_command(
             "one partly; enhance: the model's result alone.",
         ),
     ] = "keep",
+    self_ensemble: Annotated[
+        bool,
+        Opt(
+            "--self-ensemble",
+            help="Score the mean of four flipped inferences per image (as sllen-run's option).",
+        ),
+    ] = False,
     per_image: Annotated[bool, Opt("--per-image", help="Print every image's scores.")] = False,
     json_out: Annotated[Path | None, Opt("--json", help="Write the report here.")] = None,
     save_dir: Annotated[Path | None, Opt(help="Save enhanced images here.")] = None,
@@ -101,10 +108,12 @@ def eval_command(
     if weights is not None or (model is None and backend == "auto" and has_torch):
         # The PyTorch model itself: what training produced, on the CPU unless asked.
         dev = "cpu" if device == "auto" else device
-        enhance, name = torch_enhancer(weights, dev, threads, well_exposed)
+        enhance, name = torch_enhancer(weights, dev, threads, well_exposed, self_ensemble)
     else:  # a deployed file (or, without torch, the bundled ONNX) through sllen.runtime
-        enhance, name = runtime_enhancer(model, backend, device, threads, well_exposed)
-    name = f"{name}, --well-exposed {well_exposed}"
+        enhance, name = runtime_enhancer(
+            model, backend, device, threads, well_exposed, self_ensemble
+        )
+    name = f"{name}, --well-exposed {well_exposed}" + (", --self-ensemble" if self_ensemble else "")
     methods: dict[str, Enhancer] = {}
     descriptions: dict[str, str] = {}
     if baselines:

@@ -111,6 +111,14 @@ def run_command(
             "as it went in, a dim one partly so; enhance: the model's result for every frame.",
         ),
     ] = "keep",
+    self_ensemble: Annotated[
+        bool,
+        Opt(
+            "--self-ensemble",
+            help="Average the results of four flipped copies of each frame: a little cleaner "
+            "(LOL: +0.15 dB), four times the inference time.",
+        ),
+    ] = False,
     codec: Annotated[str, Opt(help="Video codec (PyAV/FFmpeg encoder name).")] = "libx264",
     crf: Annotated[int, Opt(help="Video quality for x264/x265/VP9 (lower is better).")] = 18,
     encoder_preset: Annotated[
@@ -234,6 +242,7 @@ def run_command(
             segmentation=segmentation,
             exposure=exposure,
             well_exposed=well_exposed,
+            self_ensemble=self_ensemble,
             options=options,
         )
         opts = RunOptions(

@@ -379,6 +379,19 @@ def test_eval_rejects_an_unknown_well_exposed_mode(weights: Path, pairs: Path) -
     assert_one_line_error(r, "--well-exposed must be 'keep' or 'enhance'")
 
 
+def test_eval_self_ensemble_is_named_and_scored(weights: Path, pairs: Path, tmp_path: Path) -> None:
+    scores = {}
+    for flag in ("", "--self-ensemble"):
+        out = tmp_path / f"s{len(flag)}.json"
+        args = ["--weights", str(weights), "--data", str(pairs), "--json", str(out)]
+        r = sllen("eval", *args, "--threads", "1", *([flag] if flag else []))
+        assert r.returncode == 0, r.stderr
+        report = json.loads(out.read_text())
+        assert report["methods"]["sllen"].endswith("--self-ensemble") == bool(flag)
+        scores[flag] = report["mean"]["sllen"]["psnr"]
+    assert scores[""] != scores["--self-ensemble"]
+
+
 def test_eval_rejects_zero_threads(tmp_path: Path) -> None:
     r = sllen("eval", "--data", str(tmp_path), "--threads", "0")
     assert_one_line_error(r, "--threads must be at least 1")

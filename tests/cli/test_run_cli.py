@@ -158,6 +158,24 @@ def test_exposure_darkens_the_written_image(tmp_path: Path) -> None:
     assert means[1] < means[0] * 0.8  # -1 EV halves the linear light: ~73% in sRGB values
 
 
+def test_self_ensemble_writes_what_the_api_gives(tmp_path: Path) -> None:
+    from sllen.runtime import open_enhancer
+
+    src = tmp_path / "a.png"
+    img = np.random.default_rng(0).integers(0, 30, (40, 50, 3), dtype=np.uint8)
+    Image.fromarray(img).save(src)
+    for flag in ("", "--self-ensemble"):
+        args = [str(src), "-o", str(tmp_path / (flag or "plain")), "--backend", "onnxruntime"]
+        r = sllen_run(*args, *([flag] if flag else []))
+        assert r.returncode == 0, r.stderr
+    plain = np.asarray(Image.open(tmp_path / "plain" / "a.png"), np.int16)
+    both = np.asarray(Image.open(tmp_path / "--self-ensemble" / "a.png"), np.int16)
+    with open_enhancer(backend="onnxruntime", threads=1, self_ensemble=True) as enhance:
+        expected = enhance(img).astype(np.int16)
+    assert np.abs(both - expected).max() <= 1
+    assert np.abs(both - plain).mean() > 0.1  # the four results differ, so their mean does
+
+
 def test_folder_with_a_bad_file_goes_on_and_fails_at_the_end(tmp_path: Path) -> None:
     d = tmp_path / "in"
     d.mkdir()
