@@ -158,7 +158,9 @@ class Enhancer:
             tile = self.tile_for(h, w)
             if tile is not None:
                 for i in idx:
-                    results[i] = enhance_tiled(frames[i], self._run, tile, self.overlap, self.batch)
+                    results[i] = enhance_tiled(
+                        frames[i], self._run, tile, self.overlap, self.batch, match=3
+                    )
             else:
                 for i, r in zip(idx, self._run([frames[i] for i in idx]), strict=True):
                     results[i] = r

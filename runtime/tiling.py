@@ -3,10 +3,15 @@
 An engine's optimization profile has a maximum size, and a 4K frame on a Jetson may not fit in
 memory at all; tiles of at most that size are cut with an overlap, each is enhanced, and the
 results are blended with weights that ramp linearly across the overlap and are normalised to
-sum to one at every pixel, so there is no seam and no brightness step.
+sum to one at every pixel, so there is no seam. The network decides each tile's exposure and
+colour from what that tile shows, so neighbours disagree; with ``match`` each tile's image
+gets one gain per channel that makes it agree with its neighbours where they overlap (least
+squares over the frame), so the tiles make one exposure, not broad bands of several. The
+tiles' results are held until all are in (about the frame's size again in memory).
 
 SLLEN's attention sees the whole (tile) bottleneck, so tiles lose some global context: the
-runtime tiles only when the frame does not fit, with generous overlap.
+runtime tiles only when the frame does not fit, with generous overlap (at most a quarter of
+a tile).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from collections.abc import Callable
 import numpy as np
 
 DEFAULT_OVERLAP = 64
+_EPS = 1e-3  # keeps the logs of black strips finite (values in [0, 1])
+_MAX_GAIN = 4.0  # a tile is never moved by more than two stops
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -47,32 +54,92 @@ def _overlaps(starts: list[int], size: int, index: int) -> tuple[int, int]:
     return max(lo, 0), max(hi, 0)
 
 
+def _match_gains(
+    results: dict[tuple[int, int], np.ndarray],
+    ys: list[int],
+    xs: list[int],
+    size: tuple[int, int],
+    channels: int,
+) -> dict[tuple[int, int], np.ndarray]:
+    """Per tile, per channel gains that make neighbouring tiles agree where they overlap.
+
+    Each pair of neighbours gives one equation in log space, log g_a + log m_a = log g_b +
+    log m_b (m: a tile's mean over the shared strip), weighted by the strip's size and
+    brightness (a dark strip's ratio is mostly noise), and the logs of all gains sum to zero,
+    so the frame's overall brightness stays the tiles' own; least squares, one small system
+    per channel.
+    """
+    th, tw = size
+    index = {key: i for i, key in enumerate(results)}
+    pairs: list[tuple[int, int, float, np.ndarray, np.ndarray]] = []
+    for (iy, ix), res in results.items():
+        for key in ((iy, ix + 1), (iy + 1, ix)):
+            if key not in results:
+                continue
+            y0, x0 = ys[key[0]] - ys[iy], xs[key[1]] - xs[ix]  # the neighbour's corner in res
+            if key[0] > iy:
+                shared_a, shared_b = res[y0:, :, :channels], results[key][: th - y0]
+            else:
+                shared_a, shared_b = res[:, x0:, :channels], results[key][:, : tw - x0]
+            m_a = shared_a.reshape(-1, channels).mean(0)
+            m_b = shared_b[..., :channels].reshape(-1, channels).mean(0)
+            area = float(np.sqrt(shared_a.shape[0] * shared_a.shape[1]))
+            pairs.append((index[(iy, ix)], index[key], area, m_a, m_b))
+    n = len(results)
+    gains = np.ones((n, channels), dtype=np.float32)
+    for c in range(channels):
+        a = np.zeros((len(pairs) + 1, n))
+        b = np.zeros(len(pairs) + 1)
+        for r, (i, j, area, m_a, m_b) in enumerate(pairs):
+            w = area * np.sqrt(max(m_a[c], 0.0) * max(m_b[c], 0.0)) + 1e-6
+            a[r, i], a[r, j] = w, -w  # log g_i - log g_j = log m_j - log m_i
+            b[r] = w * (np.log(m_b[c] + _EPS) - np.log(m_a[c] + _EPS))
+        a[-1] = 1.0  # the logs sum to zero
+        logs = np.linalg.lstsq(a, b, rcond=None)[0]
+        gains[:, c] = np.clip(np.exp(logs), 1 / _MAX_GAIN, _MAX_GAIN)
+    return {key: gains[i] for key, i in index.items()}
+
+
 def enhance_tiled(
     image: np.ndarray,
     enhance: Callable[[list[np.ndarray]], list[np.ndarray]],
     tile: tuple[int, int],
     overlap: int = DEFAULT_OVERLAP,
     batch: int = 1,
+    match: int = 0,
 ) -> np.ndarray:
-    """Enhance float HxWxC `image` through `enhance` (a list of tiles -> a list of results)."""
+    """Enhance float HxWxC `image` through `enhance` (a list of tiles -> a list of results).
+
+    ``match``: how many leading channels of the results (3: the image, not the segmentation
+    logits) get per-tile gains that make neighbouring tiles agree where they overlap; the
+    network decides each tile's exposure and colour from what the tile shows, and blended
+    disagreements would be broad bands. 0: the results as they are.
+    """
     height, width = image.shape[:2]
     th, tw = min(tile[0], height), min(tile[1], width)
+    # At most a quarter of a tile: a small --tile with the full overlap would step by a pixel.
+    overlap = min(overlap, max(1, th // 4), max(1, tw // 4))
     ys, xs = _starts(height, th, overlap), _starts(width, tw, overlap)
     boxes = [(iy, ix) for iy in range(len(ys)) for ix in range(len(xs))]
-    out: np.ndarray | None = None
-    total = np.zeros((height, width), dtype=np.float32)
+    results: dict[tuple[int, int], np.ndarray] = {}
     for first in range(0, len(boxes), batch):
         group = boxes[first : first + batch]
         tiles = [image[ys[iy] : ys[iy] + th, xs[ix] : xs[ix] + tw] for iy, ix in group]
-        results = enhance(tiles)
-        for (iy, ix), res in zip(group, results, strict=True):
-            if out is None:
-                out = np.zeros((height, width, res.shape[2]), dtype=np.float32)
-            wy = _ramp(th, *_overlaps(ys, th, iy))
-            wx = _ramp(tw, *_overlaps(xs, tw, ix))
-            weight = wy[:, None] * wx[None, :]
-            out[ys[iy] : ys[iy] + th, xs[ix] : xs[ix] + tw] += res * weight[..., None]
-            total[ys[iy] : ys[iy] + th, xs[ix] : xs[ix] + tw] += weight
+        results.update(zip(group, enhance(tiles), strict=True))
+    gains = _match_gains(results, ys, xs, (th, tw), match) if match and len(results) > 1 else {}
+    out: np.ndarray | None = None
+    total = np.zeros((height, width), dtype=np.float32)
+    for (iy, ix), res in results.items():
+        if out is None:
+            out = np.zeros((height, width, res.shape[2]), dtype=np.float32)
+        if (iy, ix) in gains:
+            res = res.copy()
+            res[..., :match] *= gains[(iy, ix)]
+        wy = _ramp(th, *_overlaps(ys, th, iy))
+        wx = _ramp(tw, *_overlaps(xs, tw, ix))
+        weight = wy[:, None] * wx[None, :]
+        out[ys[iy] : ys[iy] + th, xs[ix] : xs[ix] + tw] += res * weight[..., None]
+        total[ys[iy] : ys[iy] + th, xs[ix] : xs[ix] + tw] += weight
     assert out is not None
     # Two neighbours' ramps already sum to one; dividing also covers corners where tiles that
     # overlap by more than half their size stack three deep.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from affine_backend import Recorder
 
+from sllen.runtime.backends.base import Outputs
 from sllen.runtime.enhancer import Enhancer
 
 
@@ -68,3 +69,21 @@ def test_exposure_is_applied_to_the_whole_result_after_tiling() -> None:
     darker = Enhancer(Recorder(max_pixels=64 * 64), exposure=-1.0).enhance([f])[0].image
     assert np.array_equal(darker, apply_table(plain, exposure_table(-1.0)))
     assert darker.mean() < plain.mean() * 0.8
+
+
+def test_tiles_that_decide_their_own_exposure_are_matched() -> None:
+    """A network brightens each tile by what the tile shows; tiled, the frame still gets one
+    exposure (runtime/tiling.py's matching gains), not bands of several."""
+
+    class PerTileExposure(Recorder):
+        def _infer(self, x, segmentation):
+            self.shapes.append(x.shape)
+            return Outputs(x * (0.4 / x.mean(axis=(1, 2, 3), keepdims=True)))
+
+    ramp = np.linspace(0.02, 0.2, 300, dtype=np.float32)
+    frame = np.repeat(np.repeat(ramp[None, :, None], 64, 0), 3, 2)
+    backend = PerTileExposure()
+    out = Enhancer(backend, tile=(64, 96), well_exposed="enhance").enhance([frame])[0].image
+    assert len(backend.shapes) > 3
+    ratio = out / frame
+    assert ratio.max() / ratio.min() < 1.02  # per-tile gains from 0.4/0.03 to 0.4/0.18 matched

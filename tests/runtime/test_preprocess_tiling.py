@@ -78,3 +78,38 @@ def test_tiling_has_no_seam_with_a_per_tile_gain() -> None:
     out = enhance_tiled(img, gain, (64, 96), overlap=32)
     row = out[10, :, 0]
     assert np.abs(np.diff(row)).max() < 0.02  # a hard seam would jump by ~0.05
+
+
+def test_matching_gives_tiles_that_disagree_one_gain() -> None:
+    """With ``match``, per-tile gains (as a network's per-tile exposure decisions are) are
+    undone to one gain for the frame: their geometric mean, so the overall level stays."""
+    rng = np.random.default_rng(0)
+    img = rng.uniform(0.2, 0.6, (100, 300, 4)).astype(np.float32)
+    gains = iter(np.linspace(0.7, 1.4, 40))
+    used: list[float] = []
+
+    def gain(tiles: list[np.ndarray]) -> list[np.ndarray]:
+        out = []
+        for t in tiles:
+            used.append(next(gains))
+            out.append(t * np.array([used[-1]] * 3 + [1.0], np.float32))  # not channel 3
+        return out
+
+    out = enhance_tiled(img, gain, (64, 96), overlap=32, match=3)
+    mean_gain = float(np.exp(np.mean(np.log(used))))
+    assert len(used) > 4
+    ratio = out[..., :3] / img[..., :3]  # the gains differ by up to 2x; now by under 1 %
+    assert np.allclose(ratio, mean_gain, rtol=0.01)
+    assert np.allclose(out[..., 3], img[..., 3], atol=1e-6)  # logits are left as they are
+
+
+def test_small_tiles_overlap_by_at_most_a_quarter() -> None:
+    shapes: list[tuple[int, ...]] = []
+
+    def identity(tiles: list[np.ndarray]) -> list[np.ndarray]:
+        shapes.extend(t.shape for t in tiles)
+        return tiles
+
+    img = np.zeros((64, 640, 3), np.float32)
+    enhance_tiled(img, identity, (64, 64))  # the default overlap (64) would step by 1 pixel
+    assert len(shapes) == 13  # 16-pixel overlap: steps of 48
