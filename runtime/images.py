@@ -16,8 +16,10 @@ alpha dropped, not composited: low-light datasets never use alpha for meaning), 
 
 from __future__ import annotations
 
+import io
 import os
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,11 +102,11 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
             width, height, rows, meta = png.Reader(filename=str(path)).asDirect()
             planes = meta["planes"]
             arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows])
-            return _from_array(arr.reshape(height, width, planes), "PNG", {})
+            return _from_array(arr.reshape(height, width, planes), "PNG", _pillow_info(path))
         if suffix in (".tif", ".tiff"):
             tiff = _read_tiff(path)
             if tiff is not None:
-                return _from_array(tiff, "TIFF", {})
+                return _from_array(tiff, "TIFF", _tiff_info(path))
         return _read_pillow(path)
     except ImageError:
         raise
@@ -133,6 +135,49 @@ def _read_tiff(path: Path) -> np.ndarray | None:
     return arr
 
 
+def _pillow_info(path: Path) -> dict[str, Any]:
+    """The ICC profile and resolution of a file whose pixels another reader takes (Pillow
+    reads the header only)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return {k: im.info[k] for k in ("icc_profile", "dpi") if k in im.info}
+
+
+def _tiff_info(path: Path) -> dict[str, Any]:
+    """A TIFF's ICC profile (tag 34675) and resolution in dots per inch, as Pillow names them."""
+    import tifffile
+
+    info: dict[str, Any] = {}
+    with tifffile.TiffFile(path) as tif:
+        tags = tif.pages.first.tags
+        icc = tags.get("InterColorProfile")
+        if icc is not None:
+            info["icc_profile"] = bytes(icc.value)
+        x, y, unit = (tags.get(n) for n in ("XResolution", "YResolution", "ResolutionUnit"))
+        if x is not None and y is not None and (unit is None or int(unit.value) in (2, 3)):
+            per_inch = 2.54 if unit is not None and int(unit.value) == 3 else 1.0  # 3: per cm
+            dpi = tuple(per_inch * v[0] / v[1] for v in (x.value, y.value))
+            if all(d > 1 for d in dpi):  # 1/1 is what writers put when they know none
+                info["dpi"] = dpi
+    return info
+
+
+def _to_rgb(im: Any, icc: bytes | None) -> Any:
+    """A CMYK (YCbCr, LAB, ...) image as sRGB, through its own ICC profile where it has one
+    that ImageCms can use, else Pillow's plain conversion."""
+    if icc and im.mode == "CMYK":
+        from PIL import ImageCms
+
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            srgb = ImageCms.createProfile("sRGB")
+            return ImageCms.profileToProfile(im, source, srgb, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    return im.convert("RGB")
+
+
 def _read_pillow(path: Path) -> Picture:
     from PIL import Image, ImageOps
 
@@ -159,8 +204,8 @@ def _read_pillow(path: Path) -> Picture:
         elif mode in ("P", "PA"):
             has_alpha = "transparency" in im.info or mode == "PA"
             arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
-        else:  # CMYK, YCbCr, LAB, F, ...: enhance in RGB
-            arr = np.asarray(im.convert("RGB"))
+        else:  # CMYK, YCbCr, LAB, ...: enhance in sRGB; their profile no longer applies
+            arr = np.asarray(_to_rgb(im, info.pop("icc_profile", None)))
     return _from_array(np.array(arr), fmt, info)
 
 
@@ -203,20 +248,14 @@ def _save(tmp: Path, suffix: str, arr: np.ndarray, pic: Picture, quality: int) -
 
     if arr.dtype == np.uint16:
         if suffix in (".tif", ".tiff"):
-            import tifffile
-
-            tifffile.imwrite(tmp, arr, photometric="minisblack" if arr.ndim == 2 else "rgb")
+            _save_tiff16(tmp, arr, pic.info)
             return
         if suffix == ".png" and arr.ndim == 3:
-            import png
-
-            h, w, c = arr.shape
-            mode = {3: "RGB;16", 4: "RGBA;16", 2: "LA;16"}[c]
-            with open(tmp, "wb") as f:
-                png.from_array(arr.reshape(h, w * c), mode).write(f)
+            _save_png16(tmp, arr, pic.info)
             return
-        if arr.ndim == 2:
-            Image.fromarray(arr).save(tmp, format="PNG" if suffix == ".png" else None)
+        if suffix == ".png":  # 16-bit greyscale: Pillow's I;16
+            kwargs16 = {k: v for k, v in pic.info.items() if k in ("icc_profile", "dpi")}
+            Image.fromarray(arr).save(tmp, format="PNG", **kwargs16)
             return
         arr = (arr >> 8).astype(np.uint8)  # a 16-bit source written to an 8-bit-only format
     im = Image.fromarray(arr)
@@ -237,6 +276,39 @@ def _save(tmp: Path, suffix: str, arr: np.ndarray, pic: Picture, quality: int) -
         kwargs["exif"] = pic.info["exif"]
     fmt = Image.registered_extensions().get(suffix)
     im.save(tmp, format=fmt, **kwargs)
+
+
+def _save_tiff16(tmp: Path, arr: np.ndarray, info: dict[str, Any]) -> None:
+    import tifffile
+
+    extra: dict[str, Any] = {}
+    if "icc_profile" in info:
+        extra["iccprofile"] = info["icc_profile"]
+    if "dpi" in info:
+        extra.update(resolution=tuple(info["dpi"]), resolutionunit="INCH")
+    photometric = "minisblack" if arr.ndim == 2 else "rgb"
+    tifffile.imwrite(tmp, arr, photometric=photometric, **extra)
+
+
+def _save_png16(tmp: Path, arr: np.ndarray, info: dict[str, Any]) -> None:
+    """48/64-bit (and LA 16-bit) PNG through pypng, with the source's pHYs and iCCP chunks
+    (pypng writes pHYs itself; the iCCP chunk is spliced in after IHDR, where it belongs)."""
+    import png
+
+    h, w, c = arr.shape
+    mode = {3: "RGB;16", 4: "RGBA;16", 2: "LA;16"}[c]
+    meta: dict[str, Any] = {}
+    if "dpi" in info:
+        x, y = (round(d / 0.0254) for d in info["dpi"])  # dots per inch -> per metre
+        meta.update(x_pixels_per_unit=x, y_pixels_per_unit=y, unit_is_meter=True)
+    buf = io.BytesIO()
+    png.from_array(arr.reshape(h, w * c), mode, info=meta).write(buf)
+    chunks = list(png.Reader(bytes=buf.getvalue()).chunks())
+    if "icc_profile" in info:
+        iccp = b"ICC profile\0\0" + zlib.compress(info["icc_profile"])
+        chunks.insert(1, (b"iCCP", iccp))
+    with open(tmp, "wb") as f:
+        png.write_chunks(f, chunks)
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:

@@ -113,3 +113,58 @@ def test_unwritable_output_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(Exception):  # noqa: B017 - any failure mid-save
         write_picture(out / "a.png", pic, np.zeros((1, 4, 4, 3), np.float32))
     assert list(out.iterdir()) == []
+
+
+def _icc() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".bmp"])
+def test_16bit_gray_to_an_8bit_format_keeps_its_values(tmp_path: Path, suffix: str) -> None:
+    # Pillow writes I;16 as white WebP or refuses it as JPEG: the 8-bit formats get 8 bits.
+    g = np.random.default_rng(0).integers(0, 20000, (16, 24), dtype=np.uint16)
+    Image.fromarray(g).save(tmp_path / "g16.png")
+    pic = read_picture(tmp_path / "g16.png")
+    write_picture(tmp_path / f"o{suffix}", pic, pic.rgb)
+    out = np.asarray(Image.open(tmp_path / f"o{suffix}").convert("L"), np.int32)
+    assert np.abs(out - (g >> 8)).mean() < 2  # lossy JPEG/WebP: close, not exact
+
+
+def test_16bit_files_keep_icc_profile_and_resolution(tmp_path: Path) -> None:
+    import png
+    import tifffile
+
+    icc, rng = _icc(), np.random.default_rng(0)
+    rgb = rng.integers(0, 65536, (8, 9, 3), dtype=np.uint16)
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "g.png", icc_profile=icc, dpi=(300, 300))
+    tifffile.imwrite(
+        tmp_path / "a.tif", rgb, photometric="rgb", iccprofile=icc, resolution=(300, 300)
+    )
+    buf = tmp_path / "plain.png"
+    png.from_array(rgb.reshape(8, 27), "RGB;16").save(str(buf))
+    pic = read_picture(buf)
+    pic.info.update(icc_profile=icc, dpi=(300.0, 300.0))
+    write_picture(tmp_path / "rgb.png", pic, pic.rgb)
+    for name in ("g.png", "a.tif", "rgb.png"):
+        pic = read_picture(tmp_path / name)
+        assert pic.bits == 16 and pic.info["icc_profile"] == icc, name
+        assert np.allclose(pic.info["dpi"], 300, atol=0.01), name
+        write_picture(tmp_path / "o" / name, pic, pic.rgb)
+        back = read_picture(tmp_path / "o" / name)
+        assert back.bits == 16 and back.info["icc_profile"] == icc, name
+        assert np.allclose(back.info["dpi"], 300, atol=0.01), name
+        assert np.array_equal(back.rgb, pic.rgb), name
+
+
+def test_cmyk_jpeg_comes_out_rgb_without_its_cmyk_profile(tmp_path: Path) -> None:
+    arr = np.random.default_rng(0).integers(0, 60, (12, 16, 3), dtype=np.uint8)
+    fake_cmyk = bytearray(_icc())
+    fake_cmyk[16:20] = b"CMYK"  # a profile that says CMYK (ImageCms cannot use this one)
+    Image.fromarray(arr).convert("CMYK").save(tmp_path / "c.jpg", icc_profile=bytes(fake_cmyk))
+    pic = read_picture(tmp_path / "c.jpg")
+    assert "icc_profile" not in pic.info
+    write_picture(tmp_path / "o" / "c.jpg", pic, pic.rgb)
+    out = Image.open(tmp_path / "o" / "c.jpg")
+    assert out.mode == "RGB" and "icc_profile" not in out.info
