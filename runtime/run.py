@@ -158,7 +158,9 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     seen: set[Path] = set()
     unique = []
     for p in found:
-        key = p.resolve()
+        # The path as named, not as resolved: two links to one file are two inputs, named
+        # after the links (a folder of chosen shots linked from elsewhere).
+        key = Path(os.path.abspath(p))
         if key not in seen:
             seen.add(key)
             unique.append(p)
@@ -212,16 +214,18 @@ def output_paths(sources: list[Path], folder: Path) -> dict[Path, Path]:
             f"--output {folder} names one file, but {len(sources)} inputs were given: "
             "name a folder for them"
         )
-    resolved = {src: src.resolve() for src in sources}
-    inputs = {str(p).lower() for p in resolved.values()}
-    root = Path(os.path.commonpath([p.parent for p in resolved.values()]))
+    # Mirror the paths as named (a symlink keeps its own name and folder); refuse outputs
+    # that would land on any input's real file.
+    named = {src: Path(os.path.abspath(src)) for src in sources}
+    inputs = {str(p.resolve()).lower() for p in sources}
+    root = Path(os.path.commonpath([p.parent for p in named.values()]))
     taken: set[str] = set()
     out: dict[Path, Path] = {}
     suffixes = {src: _output_suffix(src) for src in sources}
     # Sources that keep their suffix choose first: ``v.mp4`` stays ``v.mp4`` beside ``v.avi``
     # (-> ``v_avi.mp4``), whatever order they came in.
     for src in sorted(sources, key=lambda p: suffixes[p] != p.suffix):
-        rel = resolved[src].relative_to(root)
+        rel = named[src].relative_to(root)
         suffix = suffixes[src]
         dst = folder / rel.parent / (rel.stem + suffix)
         n = 1

@@ -10,6 +10,7 @@ from PIL import Image
 
 from sllen.runtime.backends import open_backend
 from sllen.runtime.enhancer import Enhancer
+from sllen.runtime.errors import InputError
 from sllen.runtime.run import (
     NoInputsError,
     RunOptions,
@@ -43,6 +44,29 @@ def test_collect_inputs(tmp_path: Path) -> None:
         collect_inputs([tmp_path / "empty"])
     with pytest.raises(NoInputsError, match="no input"):
         collect_inputs([])
+
+
+def test_symlinks_are_inputs_named_as_the_links(tmp_path: Path) -> None:
+    # A folder of chosen shots linked from elsewhere: every link is an input, and its result
+    # is named after the link, not after the file it points to (nor in that file's folder).
+    for sub in ("x", "y", "sel"):
+        (tmp_path / sub).mkdir()
+    x, y = img(tmp_path / "x" / "IMG_1.jpg"), img(tmp_path / "y" / "IMG_1.jpg", seed=1)
+    links = []
+    for name, target in (("best1", x), ("best2", y), ("best3", x)):
+        link = tmp_path / "sel" / f"{name}.jpg"
+        link.symlink_to(target)
+        links.append(link)
+    sources = collect_inputs([tmp_path / "sel"])
+    assert sources == links  # three, though two point to one file
+    out = tmp_path / "out"
+    assert output_paths(sources, out) == {p: out / p.name for p in links}
+    assert collect_inputs([links[0], tmp_path / "sel" / ".." / "sel" / "best1.jpg"]) == links[:1]
+    assert output_paths([x], tmp_path / "sel") == {x: tmp_path / "sel" / "IMG_1.jpg"}
+    (tmp_path / "trap").mkdir()
+    (tmp_path / "trap" / "IMG_1.jpg").symlink_to(x)  # writing there would replace x itself
+    with pytest.raises(InputError, match="would overwrite an input"):
+        output_paths([x], tmp_path / "trap")
 
 
 def test_output_paths(tmp_path: Path) -> None:
