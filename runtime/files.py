@@ -147,6 +147,25 @@ def atomic_write_json(path: str | os.PathLike[str], data: Any, **dump_kwargs: An
     return atomic_write_text(path, text + "\n")
 
 
+def check_output_file(path: str | os.PathLike[str], option: str) -> Path:
+    """Say in one line, before any work, why ``path`` (given as ``option``) could not be
+    written: it is a folder, a file stands where a folder must be, or the nearest existing
+    folder is not writable. Missing folders are fine (they are made when it is written)."""
+    from sllen.runtime.errors import InputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{option} {path}: that is a folder; name a file")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{option} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{option} {path}: {parent} is not writable")
+    return path
+
+
 def topmost_missing(folder: str | os.PathLike[str]) -> Path | None:
     """The topmost folder that ``mkdir -p folder`` would create (None: ``folder`` exists)."""
     path = Path(folder)

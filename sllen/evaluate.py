@@ -199,4 +199,7 @@ def evaluate(
 
 
 def write_json(report: EvalReport, path: str | os.PathLike) -> Path:
-    return atomic_write_json(path, report.to_dict())
+    try:
+        return atomic_write_json(path, report.to_dict())
+    except OSError as e:  # checked before the run (check_output_file); the disk may still fill
+        raise InputError(f"--json {path}: cannot write the report ({e.strerror or e})") from None

@@ -211,6 +211,11 @@ def bench_command(
         raise InputError("--top-k must be at least 1")
     if peak_gflops is not None and peak_gflops <= 0:
         raise InputError("--peak-gflops must be positive")
+    from sllen.runtime.files import check_output_file
+
+    for option, out in (("--json", json_out), ("--plot", plot_out)):
+        if out is not None:
+            check_output_file(out, option)  # before the benchmark, not after it
     sizes = list(dict.fromkeys(parse_resolution(r) for r in resolution or ["1280x720"]))
     configs = build_configs(
         model,

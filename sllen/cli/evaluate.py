@@ -94,6 +94,7 @@ def eval_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from sllen.evaluate import Enhancer, evaluate, runtime_enhancer, torch_enhancer, write_json
+    from sllen.runtime.files import check_output_file
     from sllen.runtime.well_exposed import check_mode
 
     if (data is not None) + evalset + well_lit != 1:
@@ -103,6 +104,8 @@ def eval_command(
     if threads is not None and threads < 1:
         raise InputError("--threads must be at least 1")
     check_mode(well_exposed)  # before a model is loaded
+    if json_out is not None:
+        check_output_file(json_out, "--json")  # not after minutes of scoring
     console = Console()
     has_torch = importlib.util.find_spec("torch") is not None
     if weights is not None or (model is None and backend == "auto" and has_torch):

@@ -79,10 +79,11 @@ def pair_folder(folder: str | os.PathLike[str], prefix: str = "") -> list[ImageP
     only_low = sorted(low.keys() - high.keys())
     only_high = sorted(high.keys() - low.keys())
     if only_low or only_high:
-        parts = [f"{len(only_low)} in low/ without a match: {_quote(only_low)}"] if only_low else []
+        lo, hi = f"{low_dir.name}/", f"{high_dir.name}/"  # as the folder names them: normal/
+        parts = [f"{len(only_low)} in {lo} without a match: {_quote(only_low)}"] if only_low else []
         if only_high:
-            parts.append(f"{len(only_high)} in high/ without a match: {_quote(only_high)}")
-        raise InputError(f"{folder}: low/ and high/ differ: " + "; ".join(parts))
+            parts.append(f"{len(only_high)} in {hi} without a match: {_quote(only_high)}")
+        raise InputError(f"{folder}: {lo} and {hi} differ: " + "; ".join(parts))
     if not low:
         raise InputError(f"{folder}: no images in {low_dir.name}/ and {high_dir.name}/")
     return [ImagePair(prefix + s, low[s], high[s]) for s in sorted(low)]

@@ -392,6 +392,14 @@ def test_eval_self_ensemble_is_named_and_scored(weights: Path, pairs: Path, tmp_
     assert scores[""] != scores["--self-ensemble"]
 
 
+def test_eval_checks_the_json_path_before_scoring(
+    weights: Path, pairs: Path, tmp_path: Path
+) -> None:
+    r = sllen("eval", "--weights", str(weights), "--data", str(pairs), "--json", str(tmp_path))
+    assert_one_line_error(r, f"--json {tmp_path}: that is a folder; name a file")
+    assert "tmp" not in r.stderr.replace(str(tmp_path), "")  # no temporary file's name
+
+
 def test_eval_rejects_zero_threads(tmp_path: Path) -> None:
     r = sllen("eval", "--data", str(tmp_path), "--threads", "0")
     assert_one_line_error(r, "--threads must be at least 1")

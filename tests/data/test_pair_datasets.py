@@ -100,6 +100,9 @@ def test_mismatched_folders_name_the_unmatched_files(tmp_path):
     message = str(info.value)
     assert "in low/ without a match: 3" in message
     assert "in high/ without a match: 2, 33" in message
+    (tmp_path / "high").rename(tmp_path / "normal")  # LOL's public copies: the message says so
+    with pytest.raises(ValueError, match="normal/ without a match: 2, 33"):
+        PairedFolder(tmp_path)
 
 
 def test_empty_missing_and_duplicate_folders(tmp_path):

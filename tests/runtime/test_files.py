@@ -127,3 +127,23 @@ def test_a_mkdir_that_fails_half_way_leaves_no_parents(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         files.make_folder(tmp_path / "a" / "b" / ("x" * 300))  # name too long for the file system
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_output_file_says_why_before_any_work(tmp_path: Path) -> None:
+    from sllen.runtime.errors import InputError
+
+    assert files.check_output_file(tmp_path / "new" / "deeper" / "r.json", "--json")
+    with pytest.raises(InputError, match=r"^--json .*: that is a folder; name a file$"):
+        files.check_output_file(tmp_path, "--json")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        files.check_output_file(tmp_path / "f" / "r.json", "--plot")
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
+            with pytest.raises(InputError, match="is not writable"):
+                files.check_output_file(locked / "sub" / "r.json", "--json")
+        finally:
+            locked.chmod(0o700)
