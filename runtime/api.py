@@ -60,6 +60,14 @@ class EnhancerSpec:
         check_exposure(self.exposure)  # before a model is opened, on the driver too
         check_device(self.device)
         check_mode(self.well_exposed)
+        if self.tile is not None and not (
+            isinstance(self.tile, (tuple, list))
+            and len(self.tile) == 2
+            and all(isinstance(v, (int, np.integer)) and v >= 16 for v in self.tile)
+        ):
+            raise InputError(
+                f"tile must be (height, width) in pixels, each at least 16, not {self.tile!r}"
+            )
 
     def open_backend(self) -> Backend:
         from sllen.runtime.backends import open_backend
@@ -154,6 +162,8 @@ class FrameEnhancer:
             raise InputError(f"expected an HxWx3 frame, got shape {a.shape}")
         if a.dtype != np.uint8 and not np.issubdtype(a.dtype, np.floating):
             raise InputError(f"expected a uint8 or float frame, got {a.dtype}")
+        if a.dtype != np.uint8 and not np.isfinite(a).all():
+            raise InputError("the frame has NaN or infinite values (floats go in as [0, 1])")
         if self.channels == "bgr":
             a = a[..., ::-1]
         return np.ascontiguousarray(to_float(a))

@@ -131,7 +131,7 @@ class Backend(ABC):
 
     def infer(self, x: np.ndarray, *, segmentation: bool = False) -> Outputs:
         if self._closed:
-            raise RuntimeError(f"the {self.name} backend is closed")
+            raise InputError(f"the {self.name} backend is closed: open the model again")
         self.check_input(x)
         if segmentation and not self.info.has_segmentation:
             raise InputError(

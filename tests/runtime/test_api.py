@@ -101,3 +101,18 @@ def test_bad_frames_and_options_are_one_line_errors(enhance: FrameEnhancer) -> N
     for device in ("tpu", "cuda:x", "CPU"):  # refused before a model is opened
         with pytest.raises(InputError, match="--device must be auto, cpu, cuda or cuda:N"):
             open_enhancer(device=device)
+
+
+def test_bad_tile_nan_frames_and_a_closed_enhancer_are_input_errors() -> None:
+    with pytest.raises(InputError, match=r"tile must be \(height, width\)"):
+        open_enhancer(backend="onnxruntime", tile="64x64")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="each at least 16"):
+        open_enhancer(backend="onnxruntime", tile=(8, 64))
+    with open_enhancer(backend="onnxruntime", threads=1, tile=(32, 48)) as e:
+        frame = frames(1)[0].astype(np.float32) / 255
+        assert e(frame).shape == frame.shape
+        frame[3, 4, 1] = np.nan
+        with pytest.raises(InputError, match="NaN or infinite"):
+            e(frame)
+    with pytest.raises(InputError, match="backend is closed"):
+        e(frames(1)[0])

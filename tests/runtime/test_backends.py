@@ -79,7 +79,7 @@ def test_input_checks() -> None:
             b.infer(dark(h=40))
         with pytest.raises(InputError, match=r"\[N, 3, H, W\]"):
             b.infer(dark()[:, :2])
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(InputError, match="closed"):
         b.infer(dark())
 
 

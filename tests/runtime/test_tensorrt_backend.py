@@ -327,7 +327,7 @@ def test_closed_backend_refuses(fake, tmp_path):
     backend = trtb.TensorRTBackend(write_engine(tmp_path))
     backend.close()
     backend.close()  # idempotent
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(InputError, match="closed"):
         backend.infer(frame())
 
 
