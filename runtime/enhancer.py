@@ -13,6 +13,7 @@ can report where the time goes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,6 +101,7 @@ class Enhancer:
         self._exposure_table = exposure_table(exposure) if exposure else None
         self.well_exposed = check_mode(well_exposed)
         self.self_ensemble = self_ensemble  # four flipped inferences per frame, averaged
+        self.on_tile: Callable[[int, int], None] | None = None  # (done, total) of a tiled frame
         self.times = StageTimes()
 
     def _target(self, h: int, w: int) -> tuple[int, int]:
@@ -159,7 +161,7 @@ class Enhancer:
             if tile is not None:
                 for i in idx:
                     results[i] = enhance_tiled(
-                        frames[i], self._run, tile, self.overlap, self.batch, match=3
+                        frames[i], self._run, tile, self.overlap, self.batch, 3, self.on_tile
                     )
             else:
                 for i, r in zip(idx, self._run([frames[i] for i in idx]), strict=True):

@@ -261,12 +261,23 @@ def _seg_path(dst: Path, suffix: str) -> Path:
 # --------------------------------------------------------------------------- images
 
 
-def run_image(src: Path, dst: Path, enhancer: Enhancer, opts: RunOptions) -> FileResult:
+def run_image(
+    src: Path,
+    dst: Path,
+    enhancer: Enhancer,
+    opts: RunOptions,
+    progress: ProgressFn | None = None,
+) -> FileResult:
     before = dataclasses.replace(enhancer.times)
     t0 = time.perf_counter()
     pic = read_picture(src)
     t1 = time.perf_counter()
-    result = enhancer.enhance([pic.rgb])[0]
+    if progress is not None:  # a photo too large to run whole: its tiles are the progress
+        enhancer.on_tile = lambda done, total: progress(f"{src.name} (tiles)", done, total)
+    try:
+        result = enhancer.enhance([pic.rgb])[0]
+    finally:
+        enhancer.on_tile = None
     t2 = time.perf_counter()
     rgb = np.concatenate([pic.rgb, result.image], axis=1) if opts.side_by_side else result.image
     write_picture(dst, pic, rgb, quality=opts.quality)
@@ -485,7 +496,7 @@ def run_one(
     try:
         if is_video(src):
             return run_video(src, dst, enhancer, opts, progress)
-        result = run_image(src, dst, enhancer, opts)
+        result = run_image(src, dst, enhancer, opts, progress)
         if progress:
             progress(src.name, 1, 1)
         return result

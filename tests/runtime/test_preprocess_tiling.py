@@ -113,3 +113,13 @@ def test_small_tiles_overlap_by_at_most_a_quarter() -> None:
     img = np.zeros((64, 640, 3), np.float32)
     enhance_tiled(img, identity, (64, 64))  # the default overlap (64) would step by 1 pixel
     assert len(shapes) == 13  # 16-pixel overlap: steps of 48
+
+
+def test_tile_progress_is_reported_per_batch() -> None:
+    heard: list[tuple[int, int]] = []
+    img = np.zeros((100, 200, 3), np.float32)
+    enhance_tiled(
+        img, lambda t: t, (64, 64), overlap=16, batch=2, on_tile=lambda d, n: heard.append((d, n))
+    )
+    total = heard[-1][1]
+    assert total == 2 * 4 and heard == [(d, total) for d in (2, 4, 6, 8)]

@@ -69,6 +69,19 @@ def test_symlinks_are_inputs_named_as_the_links(tmp_path: Path) -> None:
         output_paths([x], tmp_path / "trap")
 
 
+def test_a_tiled_photo_reports_its_tiles(tmp_path: Path) -> None:
+    from sllen.runtime.run import run_one
+
+    src = img(tmp_path / "big.png", size=(80, 120))
+    heard: list[tuple[str, int, int | None]] = []
+    enhancer = Enhancer(open_backend(None, "onnxruntime", threads=1), tile=(48, 48))
+    result = run_one(src, tmp_path / "o" / "big.png", enhancer, RunOptions(output=tmp_path / "o"),
+                     lambda name, done, total: heard.append((name, done, total)))  # fmt: skip
+    assert result.error is None and enhancer.on_tile is None  # unhooked after the photo
+    tiles = [h for h in heard if h[0] == "big.png (tiles)"]
+    assert tiles and tiles[-1][1] == tiles[-1][2] and heard[-1] == ("big.png", 1, 1)
+
+
 def test_output_paths(tmp_path: Path) -> None:
     out_dir = tmp_path / "out"
     srcs = [tmp_path / "x" / "a.png", tmp_path / "y" / "a.png", tmp_path / "v.avi"]
