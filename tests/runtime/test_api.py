@@ -116,3 +116,12 @@ def test_bad_tile_nan_frames_and_a_closed_enhancer_are_input_errors() -> None:
             e(frame)
     with pytest.raises(InputError, match="backend is closed"):
         e(frames(1)[0])
+
+
+def test_floats_outside_the_unit_range_are_clipped_on_the_way_in(enhance: FrameEnhancer) -> None:
+    f = frames(1)[0].astype(np.float32) / 255
+    wild = f.copy()
+    wild[:4] = 2.0
+    wild[-4:] = -1.0
+    clipped = np.clip(wild, 0, 1)
+    assert np.array_equal(enhance(wild), enhance(clipped))
