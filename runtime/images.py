@@ -125,41 +125,68 @@ def _read_tiff(path: Path) -> np.ndarray | None:
         import tifffile
     except ImportError:
         return None
-    arr = tifffile.imread(path)
+    with tifffile.TiffFile(path) as tif:
+        arr = tif.asarray()
+        cmyk = tif.pages.first.photometric == tifffile.PHOTOMETRIC.SEPARATED
     if np.issubdtype(arr.dtype, np.floating):
         arr = np.round(np.clip(np.nan_to_num(arr), 0.0, 1.0) * 65535.0).astype(np.uint16)
     if arr.dtype != np.uint16:
         return None
     if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
         arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) storage
+    if cmyk and arr.ndim == 3 and arr.shape[2] >= 4:
+        # the plain, profile-free CMYK -> RGB, at 16 bits (K would otherwise be read as alpha)
+        c, m, y, k = (arr[..., i].astype(np.float64) / 65535.0 for i in range(4))
+        rgb = np.stack([(1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)], axis=2)
+        arr = np.round(rgb * 65535.0).astype(np.uint16)
     return arr
 
 
 def _pillow_info(path: Path) -> dict[str, Any]:
     """The ICC profile and resolution of a file whose pixels another reader takes (Pillow
-    reads the header only)."""
+    reads the header only). Metadata never costs the pixels: anything odd gives ``{}``."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        return {k: im.info[k] for k in ("icc_profile", "dpi") if k in im.info}
+    try:
+        with Image.open(path) as im:
+            info = {k: im.info[k] for k in ("icc_profile", "dpi") if k in im.info}
+    except Exception:
+        return {}
+    return _rgb_profile_only(info)
 
 
 def _tiff_info(path: Path) -> dict[str, Any]:
-    """A TIFF's ICC profile (tag 34675) and resolution in dots per inch, as Pillow names them."""
+    """A TIFF's ICC profile (tag 34675) and resolution in dots per inch, as Pillow names them
+    (``{}`` where they are missing or odd: metadata never costs the pixels)."""
     import tifffile
 
     info: dict[str, Any] = {}
-    with tifffile.TiffFile(path) as tif:
-        tags = tif.pages.first.tags
-        icc = tags.get("InterColorProfile")
-        if icc is not None:
-            info["icc_profile"] = bytes(icc.value)
-        x, y, unit = (tags.get(n) for n in ("XResolution", "YResolution", "ResolutionUnit"))
-        if x is not None and y is not None and (unit is None or int(unit.value) in (2, 3)):
-            per_inch = 2.54 if unit is not None and int(unit.value) == 3 else 1.0  # 3: per cm
-            dpi = tuple(per_inch * v[0] / v[1] for v in (x.value, y.value))
-            if all(d > 1 for d in dpi):  # 1/1 is what writers put when they know none
-                info["dpi"] = dpi
+    try:
+        with tifffile.TiffFile(path) as tif:
+            tags = tif.pages.first.tags
+            icc = tags.get("InterColorProfile")
+            if icc is not None:
+                info["icc_profile"] = bytes(icc.value)
+            x, y, unit = (tags.get(n) for n in ("XResolution", "YResolution", "ResolutionUnit"))
+            unit_code = int(unit.value) if unit is not None else 2
+            if x is not None and y is not None and unit_code in (2, 3):
+                fractions = (x.value, y.value)
+                if all(den > 0 for _, den in fractions):
+                    per_inch = 2.54 if unit_code == 3 else 1.0  # 3: per centimetre
+                    dpi = tuple(per_inch * num / den for num, den in fractions)
+                    if all(d > 1 for d in dpi):  # 1/1 is what writers put when they know none
+                        info["dpi"] = dpi
+    except Exception:
+        return {}
+    return _rgb_profile_only(info)
+
+
+def _rgb_profile_only(info: dict[str, Any]) -> dict[str, Any]:
+    """Drop an ICC profile whose colour space (header bytes 16-20) is not RGB or grey: the
+    output is RGB or grey, and a CMYK profile on it would misrender."""
+    icc = info.get("icc_profile")
+    if icc is not None and bytes(icc[16:20]) not in (b"RGB ", b"GRAY"):
+        info = {k: v for k, v in info.items() if k != "icc_profile"}
     return info
 
 
@@ -167,13 +194,13 @@ def _to_rgb(im: Any, icc: bytes | None) -> Any:
     """A CMYK (YCbCr, LAB, ...) image as sRGB, through its own ICC profile where it has one
     that ImageCms can use, else Pillow's plain conversion."""
     if icc and im.mode == "CMYK":
-        from PIL import ImageCms
+        try:  # Pillow without littleCMS has no ImageCms: the plain conversion then
+            from PIL import ImageCms
 
-        try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             srgb = ImageCms.createProfile("sRGB")
             return ImageCms.profileToProfile(im, source, srgb, outputMode="RGB")
-        except (ImageCms.PyCMSError, OSError, ValueError):
+        except Exception:  # PyCMSError, a broken profile: the plain conversion then
             pass
     return im.convert("RGB")
 

@@ -6,8 +6,9 @@ results are blended with weights that ramp linearly across the overlap and are n
 sum to one at every pixel, so there is no seam. The network decides each tile's exposure and
 colour from what that tile shows, so neighbours disagree; with ``match`` each tile's image
 gets one gain per channel that makes it agree with its neighbours where they overlap (least
-squares over the frame), so the tiles make one exposure, not broad bands of several. The
-tiles' results are held until all are in (about the frame's size again in memory).
+squares over the frame, ``runtime/tile_gains.py``), so the tiles make one exposure, not broad
+bands of several. The tiles' results are held until all are in (with a quarter-tile overlap
+about 1.8 times the frame, segmentation logits included when asked for).
 
 SLLEN's attention sees the whole (tile) bottleneck, so tiles lose some global context: the
 runtime tiles only when the frame does not fit, with generous overlap (at most a quarter of
@@ -20,9 +21,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sllen.runtime.tile_gains import match_gains
+
 DEFAULT_OVERLAP = 64
-_EPS = 1e-3  # keeps the logs of black strips finite (values in [0, 1])
-_MAX_GAIN = 4.0  # a tile is never moved by more than two stops
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -54,52 +55,6 @@ def _overlaps(starts: list[int], size: int, index: int) -> tuple[int, int]:
     return max(lo, 0), max(hi, 0)
 
 
-def _match_gains(
-    results: dict[tuple[int, int], np.ndarray],
-    ys: list[int],
-    xs: list[int],
-    size: tuple[int, int],
-    channels: int,
-) -> dict[tuple[int, int], np.ndarray]:
-    """Per tile, per channel gains that make neighbouring tiles agree where they overlap.
-
-    Each pair of neighbours gives one equation in log space, log g_a + log m_a = log g_b +
-    log m_b (m: a tile's mean over the shared strip), weighted by the strip's size and
-    brightness (a dark strip's ratio is mostly noise), and the logs of all gains sum to zero,
-    so the frame's overall brightness stays the tiles' own; least squares, one small system
-    per channel.
-    """
-    th, tw = size
-    index = {key: i for i, key in enumerate(results)}
-    pairs: list[tuple[int, int, float, np.ndarray, np.ndarray]] = []
-    for (iy, ix), res in results.items():
-        for key in ((iy, ix + 1), (iy + 1, ix)):
-            if key not in results:
-                continue
-            y0, x0 = ys[key[0]] - ys[iy], xs[key[1]] - xs[ix]  # the neighbour's corner in res
-            if key[0] > iy:
-                shared_a, shared_b = res[y0:, :, :channels], results[key][: th - y0]
-            else:
-                shared_a, shared_b = res[:, x0:, :channels], results[key][:, : tw - x0]
-            m_a = shared_a.reshape(-1, channels).mean(0)
-            m_b = shared_b[..., :channels].reshape(-1, channels).mean(0)
-            area = float(np.sqrt(shared_a.shape[0] * shared_a.shape[1]))
-            pairs.append((index[(iy, ix)], index[key], area, m_a, m_b))
-    n = len(results)
-    gains = np.ones((n, channels), dtype=np.float32)
-    for c in range(channels):
-        a = np.zeros((len(pairs) + 1, n))
-        b = np.zeros(len(pairs) + 1)
-        for r, (i, j, area, m_a, m_b) in enumerate(pairs):
-            w = area * np.sqrt(max(m_a[c], 0.0) * max(m_b[c], 0.0)) + 1e-6
-            a[r, i], a[r, j] = w, -w  # log g_i - log g_j = log m_j - log m_i
-            b[r] = w * (np.log(m_b[c] + _EPS) - np.log(m_a[c] + _EPS))
-        a[-1] = 1.0  # the logs sum to zero
-        logs = np.linalg.lstsq(a, b, rcond=None)[0]
-        gains[:, c] = np.clip(np.exp(logs), 1 / _MAX_GAIN, _MAX_GAIN)
-    return {key: gains[i] for key, i in index.items()}
-
-
 def enhance_tiled(
     image: np.ndarray,
     enhance: Callable[[list[np.ndarray]], list[np.ndarray]],
@@ -119,9 +74,10 @@ def enhance_tiled(
     """
     height, width = image.shape[:2]
     th, tw = min(tile[0], height), min(tile[1], width)
-    # At most a quarter of a tile: a small --tile with the full overlap would step by a pixel.
-    overlap = min(overlap, max(1, th // 4), max(1, tw // 4))
-    ys, xs = _starts(height, th, overlap), _starts(width, tw, overlap)
+    # At most a quarter of a tile (on each axis): a small --tile with the full overlap would
+    # step by a pixel.
+    ys = _starts(height, th, min(overlap, max(1, th // 4)))
+    xs = _starts(width, tw, min(overlap, max(1, tw // 4)))
     boxes = [(iy, ix) for iy in range(len(ys)) for ix in range(len(xs))]
     results: dict[tuple[int, int], np.ndarray] = {}
     for first in range(0, len(boxes), batch):
@@ -130,7 +86,7 @@ def enhance_tiled(
         results.update(zip(group, enhance(tiles), strict=True))
         if on_tile is not None:
             on_tile(len(results), len(boxes))
-    gains = _match_gains(results, ys, xs, (th, tw), match) if match and len(results) > 1 else {}
+    gains = match_gains(results, ys, xs, (th, tw), match) if match and len(results) > 1 else {}
     out: np.ndarray | None = None
     total = np.zeros((height, width), dtype=np.float32)
     for (iy, ix), res in results.items():

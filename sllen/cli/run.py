@@ -345,7 +345,8 @@ def _print_summary(console: Console, summary) -> None:
         table.add_column(f"{stage} ms", justify="right")
     table.add_column("end-to-end fps", justify="right")
     fps = summary.frames / summary.wall if summary.wall else 0.0
-    table.add_row(*(f"{v:.1f}" for v in ms.values()), f"{fps:.3g}")  # 0.00265 for a 12 MP photo
+    rate = f"{fps:.2f}" if fps >= 1 else f"{fps:.3g}"  # 0.00265 for a 12 MP photo, not 0.00
+    table.add_row(*(f"{v:.1f}" for v in ms.values()), rate)
     console.print(table)
     from sllen.runtime.run import is_video
 

@@ -168,3 +168,47 @@ def test_cmyk_jpeg_comes_out_rgb_without_its_cmyk_profile(tmp_path: Path) -> Non
     write_picture(tmp_path / "o" / "c.jpg", pic, pic.rgb)
     out = Image.open(tmp_path / "o" / "c.jpg")
     assert out.mode == "RGB" and "icc_profile" not in out.info
+
+
+def test_16bit_cmyk_tiff_comes_out_rgb_without_its_profile(tmp_path: Path) -> None:
+    import tifffile
+
+    cmyk_icc = bytearray(_icc())
+    cmyk_icc[16:20] = b"CMYK"
+    ink = np.zeros((6, 7, 4), np.uint16)
+    ink[..., 0] = 65535  # full cyan, no black: (0, 1, 1) in RGB
+    tifffile.imwrite(tmp_path / "c.tif", ink, photometric="separated", iccprofile=bytes(cmyk_icc))
+    pic = read_picture(tmp_path / "c.tif")
+    assert pic.alpha is None and "icc_profile" not in pic.info
+    assert np.allclose(pic.rgb[0, 0], [0, 1, 1])
+
+
+def test_odd_metadata_never_costs_the_pixels(tmp_path: Path) -> None:
+    import tifffile
+
+    rgb = np.full((4, 5, 3), 30000, np.uint16)
+    zero = [(tag, 5, 1, (300, 0), True) for tag in (282, 283)]  # X/YResolution 300/0
+    tifffile.imwrite(tmp_path / "z.tif", rgb, photometric="rgb", resolution=None, extratags=zero)
+    pic = read_picture(tmp_path / "z.tif")
+    assert "dpi" not in pic.info and pic.rgb.shape == (4, 5, 3)
+
+
+def test_cmyk_jpeg_goes_through_its_profile(tmp_path: Path, monkeypatch) -> None:
+    # No CMYK profile ships with Pillow (ImageCms makes sRGB, LAB and XYZ only), so the
+    # littleCMS transform is replaced here: this checks that sllen hands it the file's profile.
+    from PIL import ImageCms
+
+    seen: list[object] = []
+    icc = b"ICCP" + _icc()  # before the patch below
+
+    def transform(im, source, target, outputMode=None):  # noqa: N803 (ImageCms's name)
+        seen.append((im.mode, source, outputMode))
+        return Image.new("RGB", im.size, (10, 20, 30))
+
+    monkeypatch.setattr(ImageCms, "profileToProfile", transform)
+    monkeypatch.setattr(ImageCms, "ImageCmsProfile", lambda f: ("profile", f.read()[:4]))
+    arr = np.zeros((4, 6, 3), np.uint8)
+    Image.fromarray(arr).convert("CMYK").save(tmp_path / "c.jpg", icc_profile=icc)
+    pic = read_picture(tmp_path / "c.jpg")
+    assert seen == [("CMYK", ("profile", b"ICCP"), "RGB")]
+    assert np.allclose(pic.rgb[0, 0] * 255, [10, 20, 30])
