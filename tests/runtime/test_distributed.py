@@ -32,10 +32,10 @@ CRASH_HOOK = """
 import os
 import sllen.runtime.run as run
 _run_image = run.run_image
-def run_image(src, dst, enhancer, opts):
+def run_image(src, dst, enhancer, opts, progress=None):
     if src.name.startswith("crash"):
         os._exit(3)
-    return _run_image(src, dst, enhancer, opts)
+    return _run_image(src, dst, enhancer, opts, progress)
 run.run_image = run_image
 """
 
