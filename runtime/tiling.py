@@ -89,7 +89,8 @@ def enhance_tiled(
     gains = match_gains(results, ys, xs, (th, tw), match) if match and len(results) > 1 else {}
     out: np.ndarray | None = None
     total = np.zeros((height, width), dtype=np.float32)
-    for (iy, ix), res in results.items():
+    for iy, ix in boxes:
+        res = results.pop((iy, ix))  # blended tiles are let go: the peak is the first one
         if out is None:
             out = np.zeros((height, width, res.shape[2]), dtype=np.float32)
         if (iy, ix) in gains:
