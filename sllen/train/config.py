@@ -177,6 +177,35 @@ class TrainConfig:
             raise InputError("a time budget (--minutes) needs the alternating schedule")
         if self.schedule not in ("alternating", "independent"):
             raise InputError(f"schedule must be alternating or independent, not {self.schedule!r}")
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        """One line naming the option for values the run would trip over later."""
+        if self.crop_size < 16 or self.crop_size % 16:
+            raise InputError(
+                f"--crop-size must be a multiple of 16 (the network's), not {self.crop_size}"
+            )
+        for option, value in (
+            ("--batch-size", self.batch_size),
+            ("--ss-batch-size", self.ss_batch_size),
+            ("--save-every", self.save_every),
+            ("--val-every", self.val_every),
+        ):
+            if value < 1:
+                raise InputError(f"{option} must be at least 1, not {value}")
+        if not (math.isfinite(self.lr) and self.lr >= 0):  # 0: the weights stay as they start
+            raise InputError(f"--lr must be a finite number >= 0, not {self.lr}")
+        if self.workers < 0:
+            raise InputError(f"--workers must be >= 0, not {self.workers}")
+        if self.gradient_level is not None and not (
+            math.isfinite(self.gradient_level) and self.gradient_level > 0
+        ):
+            raise InputError(f"--gradient-level must be > 0, not {self.gradient_level}")
+        if self.vgg_weights is not None and not self.vgg_weights.is_file():
+            raise InputError(f"--vgg-weights {self.vgg_weights}: no such file")
+        from sllen.runtime.backends.base import check_device
+
+        check_device(self.device)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -39,8 +39,10 @@ from sllen.train.checkpoint import load_checkpoint, save_checkpoint
 from sllen.train.config import TrainConfig
 from sllen.train.data import build_datasets, cycle, estimate_level, make_loader
 from sllen.train.ema import WeightEMA
+from sllen.train.interrupt import StopAfterStep
 from sllen.train.log import LOG_FIELDS, log_fields, truncate_log
 from sllen.train.provenance import run_provenance
+from sllen.train.run_folder import check_new_run, check_same_run
 
 # A time-budgeted run measures its speed after these warm-up steps (workers starting, cuDNN
 # choosing algorithms) and refits its length from FIT_AFTER steps on.
@@ -198,6 +200,7 @@ class Trainer:
             state = load_checkpoint(
                 ckpt, self.model, {"opt_ss": self.opt_ss, "opt_lle": self.opt_lle}
             )
+            check_same_run(state.get("config"), cfg.to_dict())
             self.step = int(state["step"])
             # the best score so far, unless it was kept by another measure than this run's
             if state.get("best_by", "psnr") == cfg.best_by:
@@ -426,8 +429,11 @@ class Trainer:
             disable=self.quiet,
             transient=False,
         )
+        if self.step >= self.total_steps:
+            self.log(f"the run is already at step {self.step}: nothing to train")
+        stop = StopAfterStep(enabled=main and not self.distributed)
         try:
-            with progress:
+            with progress, stop:
                 task = progress.add_task(
                     "train", total=self.total_steps, completed=self.step, info=""
                 )
@@ -485,6 +491,14 @@ class Trainer:
                         if k in ("ss_ce", "lle_total", "val_psnr")
                     )
                     progress.update(task, completed=self.step, info=info)
+                    if stop.asked:  # Ctrl-C: the step is done, so the checkpoint is whole
+                        if self.step % cfg.save_every:
+                            self._save()
+                        self.log(
+                            f"interrupted at step {self.step}: checkpoint saved in "
+                            f"{cfg.out / 'checkpoint'} (--resume goes on from there)"
+                        )
+                        raise KeyboardInterrupt
         finally:
             if writer is not None:
                 log_file.close()
@@ -508,4 +522,6 @@ class Trainer:
 
 def train(cfg: TrainConfig, console: Console | None = None, quiet: bool = False) -> TrainResult:
     """Train SLLEN as configured; returns where the weights went and the final metrics."""
+    if not cfg.resume:
+        check_new_run(cfg.out)
     return Trainer(cfg, console, quiet).run()
