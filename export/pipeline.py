@@ -113,6 +113,12 @@ class ExportOptions:
             raise InputError("--attention plugin is only exported in FP32 for now")
         if self.calib_count <= 0:
             raise InputError(f"--calib-count must be positive, not {self.calib_count}")
+        from sllen.calib.ranges import METHODS
+
+        if self.calib_method not in ("auto", *METHODS):
+            # checked here, not after the FP32 export the INT8 step starts from
+            names = ", ".join(("auto", *METHODS[:-1])) + f" or {METHODS[-1]}"
+            raise InputError(f"--calib-method must be {names}, not {self.calib_method!r}")
         if self.opset not in SUPPORTED_OPSETS:
             raise InputError(f"--opset must be 19 or 20, not {self.opset}")
         if self.out.exists() and not self.out.is_dir():

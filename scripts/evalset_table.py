@@ -21,6 +21,9 @@ def _cell(summary: dict, key: str) -> str:
 
 
 def main() -> None:
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        sys.exit(0 if len(sys.argv) == 2 else 2)
     report = json.loads(open(sys.argv[1]).read())
     methods = list(report["methods"])
     cols = [

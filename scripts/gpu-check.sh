@@ -52,6 +52,12 @@ if [ -z "$OUT" ]; then
     echo "gpu-check.sh: --out DIR is required (where the results go)" >&2; exit 2
   fi
 fi
+if [ "$DRY_RUN" = 0 ] && ! command -v nvidia-smi >/dev/null 2>&1; then
+  # Said first, not as seven FAILs whose reason sits in a log tail.
+  echo "gpu-check.sh: no NVIDIA driver here (nvidia-smi not found): run it on a machine with" \
+    "an NVIDIA GPU (--dry-run lists the steps anywhere)" >&2
+  exit 2
+fi
 if [ "$DRY_RUN" = 0 ]; then
   mkdir -p "$OUT"
   OUT=$(cd "$OUT" && pwd)

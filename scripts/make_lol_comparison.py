@@ -38,8 +38,13 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=0, help="centred square crop (pixels), 0 = off")
     args = ap.parse_args()
     labels = args.labels or [f"sllen {i + 1}" for i in range(len(args.weights))]
-    models = [torch_enhancer(w)[0] for w in args.weights]
+    if not args.data.is_dir():
+        ap.error(f"--data {args.data}: no such folder")
     pairs = {p.name: p for p in find_pairs(args.data, "eval") or []}
+    missing = [n for n in args.names if n not in pairs]
+    if missing:  # the default names are eval15's
+        ap.error(f"{args.data} has no pairs named {', '.join(missing)}: give --names")
+    models = [torch_enhancer(w)[0] for w in args.weights]
     columns = ["input", "gamma", *labels, "ground truth"]
     rows = []
     for name in args.names:

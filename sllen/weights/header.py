@@ -33,6 +33,11 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
+    if path.suffix.lower() in (".onnx", ".engine", ".plan"):
+        raise WeightsError(
+            f"{path} is a deployed model file, not safetensors weights: score or run it with "
+            "--model"
+        )
     try:
         with open(path, "rb") as f:
             head = f.read(8)

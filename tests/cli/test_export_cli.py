@@ -115,6 +115,7 @@ def test_cpu_flavour_is_labelled(weights: Path, tmp_path: Path) -> None:
         (["--from-onnx", "missing.onnx"], "missing.onnx"),
         (["--opset", "18"], "--opset must be 19 or 20"),
         (["--int8", "--calib-count", "-3"], "--calib-count must be positive"),
+        (["--int8", "--calib-method", "foo"], "--calib-method must be auto, entropy"),
     ],
 )
 def test_bad_options_fail_in_one_line(

@@ -46,3 +46,14 @@ def test_beats_gamma_on_fixed_photos(model) -> None:
         gains.append((psnr(out, gt) - psnr(base, gt), ssim(out, gt) - ssim(base, gt)))
     psnr_gain, ssim_gain = np.mean(gains, axis=0)
     assert psnr_gain > 2.0 and ssim_gain > 0.15, gains
+
+
+def test_a_deployed_file_given_as_weights_says_use_model(tmp_path) -> None:
+    import pytest
+
+    from sllen.weights.header import read_metadata
+
+    onnx = tmp_path / "sllen.fp32.onnx"
+    onnx.write_bytes(b"\x08\x07\x12\x07pytorch")
+    with pytest.raises(ValueError, match="deployed model file.*--model"):
+        read_metadata(onnx)

@@ -39,3 +39,13 @@ def test_conditions_from_the_last_underscore_with_the_lightness_added(tmp_path: 
     assert "| e1000-clean | 25.00 / 0.500 / +6.0 |" in out
     assert "| e500 | 10.00 / 0.500 / -5.0 |" in out
     assert "| sllen | 20.00 | 0.500 | - |" in out  # columns a report lacks print as -
+
+
+def test_help_prints_the_usage() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "evalset_table.py"
+    r = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "python scripts/evalset_table.py" in r.stdout

@@ -161,3 +161,13 @@ def test_fetch_gpu_wheels_dry_run() -> None:
     assert bad.returncode == 2 and "--without numpy: not one of" in bad.stderr
     # The folder is git-ignored (the device tool carries ignored paths only when asked).
     assert "gpu-wheels/" in (REPO / ".gitignore").read_text().split()
+
+
+def test_gpu_check_without_a_driver_says_so_first(tmp_path) -> None:
+    import shutil
+
+    if shutil.which("nvidia-smi"):
+        pytest.skip("this machine has an NVIDIA driver: the check would run")
+    r = _run("scripts/gpu-check.sh", "--quick", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "nvidia-smi not found" in r.stderr
+    assert not (tmp_path / "o").exists()  # nothing made
