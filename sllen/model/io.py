@@ -59,6 +59,20 @@ def save_weights(
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
+# The sllen-train option that sets each model field, for a mismatch message.
+_OPTION_OF = {
+    "preset": "--preset",
+    "encoder_channels": "--width",
+    "hseb_channels": "--width",
+    "rsaeb_hidden": "--width",
+    "use_hsbab": "--no-hsbab",
+    "use_rsaeb": "--no-rsaeb",
+    "num_classes": "--num-classes",
+    "refine_radius": "--refine-radius",
+    "refine_chroma_radius": "--refine-chroma-radius",
+}
+
+
 def load_weights(
     path: str | os.PathLike, expected: ModelConfig | None = None, device: str = "cpu"
 ) -> SLLEN:
@@ -74,9 +88,14 @@ def load_weights(
         config = config.replace(**{k: getattr(expected, k) for k in INFERENCE_ONLY})
     if expected is not None and config != expected:
         diff = [k for k, v in expected.to_dict().items() if config.to_dict()[k] != v]
+        options = sorted({_OPTION_OF.get(k, k) for k in diff})
+        if config.preset == expected.preset:
+            what = f"a '{config.preset}' model built with other options"
+        else:
+            what = f"a '{config.preset}' model, expected '{expected.preset}'"
         raise WeightsError(
-            f"{path} holds a '{config.preset}' model, expected '{expected.preset}' "
-            f"(differs in: {', '.join(diff)})"
+            f"{path} holds {what} (differs in: {', '.join(diff)}; the options: "
+            f"{', '.join(options)})"
         )
     model = SLLEN(config)
     want = model.state_dict()

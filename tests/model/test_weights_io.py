@@ -68,6 +68,12 @@ def test_wrong_preset_is_refused(saved: tuple[SLLEN, Path]) -> None:
     _, path = saved
     with pytest.raises(WeightsError, match="holds a 'tiny' model, expected 'edge'"):
         load_weights(path, expected=get_preset("edge"))
+    from sllen.config import widths
+
+    tiny = get_preset("tiny")
+    wider = tiny.replace(use_hsbab=False, **widths(tiny, 1.5))
+    with pytest.raises(WeightsError, match=r"other options .*the options: --no-hsbab.*--width\)"):
+        load_weights(path, expected=wider)
 
 
 def test_tensor_shapes_and_names_are_checked(tmp_path: Path) -> None:
