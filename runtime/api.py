@@ -167,7 +167,7 @@ class FrameEnhancer:
         if self.channels == "bgr":
             a = a[..., ::-1]
         if a.dtype != np.uint8:  # the network was trained on [0, 1]: what lies outside clips
-            return np.clip(a, 0.0, 1.0).astype(np.float32)
+            return np.clip(a, 0.0, 1.0).astype(np.float32, copy=False)  # clip made the copy
         return np.ascontiguousarray(to_float(a))
 
     def _from_float(self, image: np.ndarray, like: np.ndarray) -> np.ndarray:

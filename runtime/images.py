@@ -106,7 +106,7 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
         if suffix in (".tif", ".tiff"):
             tiff = _read_tiff(path)
             if tiff is not None:
-                return _from_array(tiff, "TIFF", _tiff_info(path))
+                return _from_array(*tiff)
         return _read_pillow(path)
     except ImageError:
         raise
@@ -117,9 +117,9 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
         raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
 
 
-def _read_tiff(path: Path) -> np.ndarray | None:
-    """16-bit and float TIFFs through tifffile (None: let Pillow read 8-bit ones with their
-    metadata). Float samples are taken as already in [0, 1], as Pillow's mode F below, and
+def _read_tiff(path: Path) -> tuple[np.ndarray, str, dict[str, Any]] | None:
+    """16-bit and float TIFFs through tifffile, with their metadata (None: let Pillow read
+    8-bit ones). Float samples are taken as already in [0, 1], as Pillow's mode F below, and
     kept at 16 bits (Pillow reads float RGB not at all)."""
     try:
         import tifffile
@@ -128,6 +128,7 @@ def _read_tiff(path: Path) -> np.ndarray | None:
     with tifffile.TiffFile(path) as tif:
         arr = tif.asarray()
         cmyk = tif.pages.first.photometric == tifffile.PHOTOMETRIC.SEPARATED
+        info = _tiff_info(tif.pages.first.tags)
     if np.issubdtype(arr.dtype, np.floating):
         arr = np.round(np.clip(np.nan_to_num(arr), 0.0, 1.0) * 65535.0).astype(np.uint16)
     if arr.dtype != np.uint16:
@@ -139,7 +140,7 @@ def _read_tiff(path: Path) -> np.ndarray | None:
         c, m, y, k = (arr[..., i].astype(np.float64) / 65535.0 for i in range(4))
         rgb = np.stack([(1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)], axis=2)
         arr = np.round(rgb * 65535.0).astype(np.uint16)
-    return arr
+    return arr, "TIFF", info
 
 
 def _pillow_info(path: Path) -> dict[str, Any]:
@@ -155,27 +156,23 @@ def _pillow_info(path: Path) -> dict[str, Any]:
     return _rgb_profile_only(info)
 
 
-def _tiff_info(path: Path) -> dict[str, Any]:
-    """A TIFF's ICC profile (tag 34675) and resolution in dots per inch, as Pillow names them
-    (``{}`` where they are missing or odd: metadata never costs the pixels)."""
-    import tifffile
-
+def _tiff_info(tags: Any) -> dict[str, Any]:
+    """A TIFF page's ICC profile (tag 34675) and resolution in dots per inch, as Pillow names
+    them (``{}`` where they are missing or odd: metadata never costs the pixels)."""
     info: dict[str, Any] = {}
     try:
-        with tifffile.TiffFile(path) as tif:
-            tags = tif.pages.first.tags
-            icc = tags.get("InterColorProfile")
-            if icc is not None:
-                info["icc_profile"] = bytes(icc.value)
-            x, y, unit = (tags.get(n) for n in ("XResolution", "YResolution", "ResolutionUnit"))
-            unit_code = int(unit.value) if unit is not None else 2
-            if x is not None and y is not None and unit_code in (2, 3):
-                fractions = (x.value, y.value)
-                if all(den > 0 for _, den in fractions):
-                    per_inch = 2.54 if unit_code == 3 else 1.0  # 3: per centimetre
-                    dpi = tuple(per_inch * num / den for num, den in fractions)
-                    if all(d > 1 for d in dpi):  # 1/1 is what writers put when they know none
-                        info["dpi"] = dpi
+        icc = tags.get("InterColorProfile")
+        if icc is not None:
+            info["icc_profile"] = bytes(icc.value)
+        x, y, unit = (tags.get(n) for n in ("XResolution", "YResolution", "ResolutionUnit"))
+        unit_code = int(unit.value) if unit is not None else 2
+        if x is not None and y is not None and unit_code in (2, 3):
+            fractions = (x.value, y.value)
+            if all(den > 0 for _, den in fractions):
+                per_inch = 2.54 if unit_code == 3 else 1.0  # 3: per centimetre
+                dpi = tuple(per_inch * num / den for num, den in fractions)
+                if all(d > 1 for d in dpi):  # 1/1 is what writers put when they know none
+                    info["dpi"] = dpi
     except Exception:
         return {}
     return _rgb_profile_only(info)

@@ -491,8 +491,8 @@ class Trainer:
                         if k in ("ss_ce", "lle_total", "val_psnr")
                     )
                     progress.update(task, completed=self.step, info=info)
-                    if stop.asked:  # Ctrl-C: the step is done, so the checkpoint is whole
-                        if self.step % cfg.save_every:
+                    if stop.asked and not last:  # Ctrl-C: the step is done, the checkpoint whole
+                        if self.step % cfg.save_every:  # (else it was saved just above)
                             self._save()
                         self.log(
                             f"interrupted at step {self.step}: checkpoint saved in "
