@@ -9,6 +9,7 @@ GT-mean rescaling, LOE variant) is sllen.metrics.PROTOCOL and is written into th
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -65,7 +66,11 @@ class EvalReport:
             "protocol": PROTOCOL,
             "methods": self.methods,
             "count": len({r["name"] for r in self.rows}),
-            "mean": {m: self.summary(m) for m in self.methods},
+            # null, not NaN (which strict JSON readers refuse): a slope needs two brightnesses
+            "mean": {
+                m: {k: None if math.isnan(v) else v for k, v in self.summary(m).items()}
+                for m in self.methods
+            },
             "images": self.rows,
         }
 

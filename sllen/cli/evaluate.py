@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +28,12 @@ COLUMNS = {  # key: (header, format)
     "chroma_noise_ratio": ("chroma noise", "{:.2f}"),
     "edge_ratio": ("edges kept", "{:.2f}"),
 }
+
+
+def _cell(key: str, value: float) -> str:
+    """A summary cell; a measure one image cannot give (the slope) reads "n/a", not "nan"."""
+    return "n/a" if math.isnan(value) else COLUMNS[key][1].format(value)
+
 
 QUALITY = ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "loe")
 PER_IMAGE = ("psnr", "ssim", "psnr_gt_mean", "loe")
@@ -167,7 +174,7 @@ def eval_command(
         for key in first:
             table.add_column(COLUMNS[key][0], justify="right")
         for row in report.rows:
-            cells = [COLUMNS[key][1].format(row[key]) for key in first if key in row]
+            cells = [_cell(key, row[key]) for key in first if key in row]
             table.add_row(row["name"], row["method"], *cells)
         console.print(table)
     label = "built-in evaluation set" if evalset else str(data)
@@ -188,7 +195,7 @@ def eval_command(
             table.add_column(COLUMNS[k][0], justify="right")
         for method in methods:
             summary = report.summary(method)
-            table.add_row(method, *(COLUMNS[k][1].format(summary[k]) for k in part))
+            table.add_row(method, *(_cell(k, summary[k]) for k in part))
         console.print(table)
     if report.paired:
         console.print(GT_MEAN_NOTE)

@@ -166,3 +166,31 @@ def estimate_level(lle: SizedDataset) -> float:
     n = min(GRADIENT_LEVEL_SAMPLES, len(lle))
     step = max(len(lle) // n, 1)
     return estimate_gradient_level(lle[i * step]["high"] for i in range(n))
+
+
+def smaller_than_crop(lle: SizedDataset, crop: int) -> str | None:
+    """A line saying how many training pairs are smaller than the crop on a side (they are
+    padded by reflection: mirrored borders a user should know about), or None. Reads only the
+    files' headers."""
+    pairs = getattr(lle, "pairs", None)
+    if not pairs:
+        return None  # generated scenes are made at the crop size
+    from PIL import Image
+
+    small, smallest = 0, None
+    for pair in pairs:
+        try:
+            with Image.open(pair.low) as im:
+                w, h = im.size
+        except OSError:
+            continue  # the loader names an unreadable file when it meets it
+        if min(w, h) < crop:
+            small += 1
+            if smallest is None or w * h < smallest[0] * smallest[1]:
+                smallest = (w, h)
+    if not small or smallest is None:
+        return None
+    return (
+        f"{small} of {len(pairs)} training pairs are smaller than --crop-size {crop} "
+        f"(smallest {smallest[0]}x{smallest[1]}): their crops are padded by reflection"
+    )

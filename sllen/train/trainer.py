@@ -37,7 +37,13 @@ from sllen.model.sllen import SLLEN
 from sllen.runtime.errors import InputError
 from sllen.train.checkpoint import load_checkpoint, save_checkpoint
 from sllen.train.config import TrainConfig
-from sllen.train.data import build_datasets, cycle, estimate_level, make_loader
+from sllen.train.data import (
+    build_datasets,
+    cycle,
+    estimate_level,
+    make_loader,
+    smaller_than_crop,
+)
 from sllen.train.ema import WeightEMA
 from sllen.train.interrupt import StopAfterStep
 from sllen.train.log import LOG_FIELDS, log_fields, truncate_log
@@ -166,6 +172,8 @@ class Trainer:
             )
 
         self.data = build_datasets(cfg, model_cfg)
+        if small := smaller_than_crop(self.data.lle, cfg.crop_size):
+            self.log(f"[yellow]note:[/] {small}")
 
         self.opt_ss = torch.optim.Adam(self.model.ss_parameters(), lr=cfg.lr)
         self.opt_lle = torch.optim.Adam(self.model.lle_parameters(), lr=cfg.lr)
@@ -207,10 +215,11 @@ class Trainer:
                 self.best_score = float(state["best_psnr"])
             self.gradient_level = float(state["gradient_level"])
             self.log(f"resumed from {ckpt} at step {self.step}")
+            # log.csv's time_s and the checkpoint's train_seconds go on from the run's own
+            self.spent_s = float(state.get("train_seconds", 0.0))
             if cfg.minutes is not None and state.get("total_steps"):
                 # The budget is the whole run's: what is left of it, on the schedule the run
                 # had (refitted to this start's speed as it goes: no jump in the rate).
-                self.spent_s = float(state.get("train_seconds", 0.0))
                 if self.spent_s >= cfg.minutes * 60:
                     raise InputError(
                         f"the run has trained {self.spent_s / 60:.1f} of its --minutes "
@@ -476,7 +485,7 @@ class Trainer:
                             best = cfg.out / "best.safetensors"
                             save_weights(self.served, best, self._metadata())
                     if writer is not None and (self.step % 10 == 0 or last or "val_psnr" in row):
-                        row["time_s"] = f"{self.clock() - t0:.1f}"
+                        row["time_s"] = f"{self.spent_s + self.clock() - t0:.1f}"
                         writer.writerow(
                             {k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()}
                         )
@@ -506,8 +515,11 @@ class Trainer:
                 self._check_replicas_in_sync()
                 dist.barrier()
                 dist.destroy_process_group()
+        took = f"{self.step - first_step} steps in {self.clock() - t0:.0f} s"
+        if self.spent_s > 0:  # a resumed run: this start's part, then the whole run's time
+            took += f" ({self.spent_s + self.clock() - t0:.0f} s in all)"
         self.log(
-            f"done: {self.step} steps in {self.clock() - t0:.0f} s, validation PSNR "
+            f"done: step {self.step}, {took}, validation PSNR "
             f"{self.val_psnr:.2f} dB, SSIM {self.val_ssim:.3f} (GT-mean "
             f"{self.val_psnr_gm:.2f} dB); weights in {cfg.out / 'last.safetensors'}"
         )

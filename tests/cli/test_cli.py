@@ -131,6 +131,18 @@ def test_eval_with_baselines(weights: Path, pairs: Path, tmp_path: Path) -> None
     assert len(data["images"]) == 9
 
 
+def test_eval_of_one_pair_says_the_slope_needs_more(weights: Path, tmp_path: Path) -> None:
+    # A slope across images needs two: the table says n/a and the report holds null (strict
+    # JSON: NaN is not JSON, and jq or a browser refuse it).
+    one = write_sample_pairs(tmp_path / "one", 1, (40, 56), seed=3)
+    out = tmp_path / "one.json"
+    r = sllen("eval", "--weights", str(weights), "--data", str(one), "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "n/a" in r.stdout and "nan" not in r.stdout.lower()
+    mean = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(c))["mean"]
+    assert mean["sllen"]["brightness_slope"] is None and mean["sllen"]["psnr"] > 0
+
+
 def test_eval_needs_data_or_evalset(weights: Path, pairs: Path) -> None:
     assert_one_line_error(sllen("eval", "--weights", str(weights)), "--evalset")
     r = sllen("eval", "--evalset", "--well-lit", "--data", str(pairs))

@@ -1,6 +1,7 @@
 """Short real training runs of the tiny preset on procedural data (CPU)."""
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +182,19 @@ def test_trains_from_a_paired_folder(tmp_path: Path) -> None:
     assert get_preset("tiny").num_classes == load_weights(result.weights).config.num_classes
 
 
+def test_pairs_smaller_than_the_crop_are_named(tmp_path: Path) -> None:
+    from sllen.data.pair_datasets import find_paired
+    from sllen.data.samples import write_sample_pairs
+    from sllen.train.data import smaller_than_crop
+
+    pairs = find_paired(write_sample_pairs(tmp_path / "pairs", 3, (40, 56), seed=3))
+    note = smaller_than_crop(pairs, 48)
+    assert note is not None and note.startswith("3 of 3 training pairs are smaller than")
+    assert "--crop-size 48" in note and "56x40" in note and "padded by reflection" in note
+    assert smaller_than_crop(pairs, 40) is None
+    assert smaller_than_crop(torch.utils.data.TensorDataset(torch.zeros(2)), 999) is None
+
+
 def test_fit_steps_spends_the_time_left_at_the_measured_speed() -> None:
     from sllen.train.trainer import fit_steps
 
@@ -237,6 +251,21 @@ def test_a_resumed_time_budget_spends_what_is_left(tmp_path: Path) -> None:
         _driven(_cfg(tmp_path, minutes=80 / 60, resume=True, **kw)).run()
     with pytest.raises(ValueError, match="past --steps"):
         train(_cfg(tmp_path, steps=10, resume=True, save_every=10), quiet=True)
+
+
+def test_a_resumed_runs_time_goes_on_from_the_checkpoints(tmp_path: Path) -> None:
+    # log.csv's time_s is the run's, not this start's: a curve plotted against time has no
+    # jump back to 0 at a resume.
+    kw = dict(val_every=1000, save_every=10)
+    _driven(_cfg(tmp_path, steps=10, **kw)).run()
+    state = tmp_path / "checkpoint" / "state.json"
+    spent = json.loads(state.read_text())["train_seconds"]
+    _driven(_cfg(tmp_path, steps=20, resume=True, **kw)).run()
+    with open(tmp_path / "log.csv", newline="") as f:
+        times = [float(r["time_s"]) for r in csv.DictReader(f)]
+    # (the driven clock moves only when read: a fresh start's time would be back at 1 s)
+    assert times[0] <= spent < times[1], (times, spent)
+    assert json.loads(state.read_text())["train_seconds"] >= times[1]
 
 
 @pytest.mark.parametrize(("best_by", "best_step"), [("psnr", "10"), ("gt-mean", "20")])
