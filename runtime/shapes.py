@@ -1,8 +1,8 @@
 """Explicit, validated TensorRT shape profiles for the SLLEN input tensor.
 
 Sizes on the command line are written WIDTHxHEIGHT everywhere in sllen ("1280x720" is a 720p
-landscape frame), as ffmpeg and trtexec users read them; in code they are (height, width)
-pairs, the order of the NCHW tensor.
+landscape frame), as ffmpeg writes them (trtexec's shapes are the tensor's, 1x3x720x1280); in
+code they are (height, width) pairs, the order of the NCHW tensor.
 
 Why every height and width must be a multiple of 16: SLLEN's encoder halves the resolution four
 times (the attention block runs at 1/16 resolution), so a frame whose sides are not multiples of

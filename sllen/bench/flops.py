@@ -69,6 +69,19 @@ def count_flops(config_json: str, height: int, width: int) -> int | None:
     return int(counter.get_total_flops())
 
 
+def preload() -> bool:
+    """Import what counting needs (torch, the model) now, before any case is timed: loaded
+    after the first case, torch's ~250 MB would be in every later row's peak RSS but not the
+    first's. True when torch is there (every row's peak then includes it)."""
+    if not installed("torch"):
+        return False
+    import torch  # noqa: F401
+
+    import sllen.model.sllen  # noqa: F401
+
+    return True
+
+
 def flops_for(backend: Backend, height: int, width: int) -> int | None:
     config = config_json_for(backend)
     return count_flops(config, height, width) if config is not None else None

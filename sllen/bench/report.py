@@ -23,6 +23,7 @@ from rich.table import Table
 import sllen
 from sllen.bench.runner import BenchOptions, CaseResult
 from sllen.runtime.backends import installed
+from sllen.runtime.errors import InputError
 
 SCHEMA = 1
 
@@ -251,8 +252,9 @@ def print_report(
 ) -> None:
     console = console or Console()
     console.print(latency_table(results))
-    console.print(resource_table(results))
     ok = [r for r in results if r.stats is not None]
+    if ok:  # where the time went: nothing to say when no case ran
+        console.print(resource_table(results))
     peaks = sorted({r.peak_source for r in ok if r.peak_source})
     notes = [
         "x ref: mean latency over the first row with the same input size (rows of one run "
@@ -272,7 +274,12 @@ def print_report(
         notes.append(f"timing harness overhead: at most {max(overhead):.2g}% of the latency")
     mem = sorted({r.memory.rss_method for r in ok if r.memory and r.memory.rss_method})
     if mem:
-        notes.append(f"peak RSS: {'; '.join(mem)}")
+        torch_in = (
+            "; torch included (loaded to count FLOPs: --no-flops leaves it out)"
+            if opts.flops and installed("torch")
+            else ""
+        )
+        notes.append(f"peak RSS: {'; '.join(mem)}{torch_in}")
     for note in notes:
         console.print(f"[dim]{escape(note)}[/]")
     for i, r in enumerate(results, 1):
@@ -299,10 +306,27 @@ def print_report(
 # --------------------------------------------------------------------------- plot
 
 
+# matplotlib's Agg canvas writes these (JPEG through Pillow, a matplotlib dependency)
+PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".jpg": "jpg", ".jpeg": "jpg"}
+
+
+def plot_format(path: str | os.PathLike[str]) -> str:
+    """The picture format its name asks for (PNG without a suffix); a one-line error for a
+    suffix no picture has, so `--plot run.jpg` never holds PNG bytes."""
+    suffix = Path(path).suffix.lower()
+    if not suffix:
+        return "png"
+    if suffix not in PLOT_FORMATS:
+        raise InputError(
+            f"--plot {path}: write .png, .svg, .pdf or .jpg (the format follows the name)"
+        )
+    return PLOT_FORMATS[suffix]
+
+
 def plot(results: Sequence[CaseResult], path: str | os.PathLike[str], title: str = "") -> Path:
-    """PNG: mean latency (min..p90 as error bars) against frame size, one line per
-    configuration; with one frame size, one bar per configuration (a line of one point
-    says nothing)."""
+    """A picture (PNG, or the format the name's suffix gives): mean latency (min..p90 as
+    error bars) against frame size, one line per configuration; with one frame size, one bar
+    per configuration (a line of one point says nothing)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -323,7 +347,8 @@ def plot(results: Sequence[CaseResult], path: str | os.PathLike[str], title: str
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(title or f"sllen-bench, {cpu_name()}", fontsize=9)
     fig.tight_layout()
-    return atomic_write(path, lambda tmp: fig.savefig(str(tmp), format="png"))
+    fmt = plot_format(path)
+    return atomic_write(path, lambda tmp: fig.savefig(str(tmp), format=fmt))
 
 
 def _spread(rows: Sequence[CaseResult]) -> tuple[list[float], list[float], list[float]]:

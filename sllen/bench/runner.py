@@ -253,7 +253,9 @@ def run_case(
         device=info.device,
         describe=info.describe(),
     )
-    flavour = (info.extra.get("metadata") or {}).get("sllen_int8_flavour")
+    meta = info.extra.get("metadata") or {}
+    # the ONNX file's key, or the engine's (export/trt/build.py writes it without the prefix)
+    flavour = meta.get("sllen_int8_flavour") or meta.get("int8_flavour")
     if flavour:
         result.extra["int8_flavour"] = flavour
     clock = Clock(info.device)
@@ -371,6 +373,8 @@ def run_bench(opts: BenchOptions, log: LogFn | None = None) -> list[CaseResult]:
         raise InputError("--warmup cannot be negative")
     if not opts.resolutions:
         raise InputError("no resolution to benchmark")
+    if opts.flops:
+        flops_mod.preload()  # every row's peak RSS alike (see the report's note)
     if not opts.interleave:
         return [r for config in opts.configs for r in run_config(config, opts, log)]
     by_config: list[list[CaseResult]] = [[] for _ in opts.configs]

@@ -66,7 +66,9 @@ def build_configs(
     """One configuration per model x backend (x precision x attention for PyTorch)."""
     from sllen.bench import BenchConfig
     from sllen.runtime.backends import BACKENDS, backend_for_file, choose_backend
+    from sllen.runtime.backends.base import check_device
 
+    check_device(device)  # a typo is one line now, not an error row per configuration
     names = _unique(backends, "auto")
     for name in names:
         if name not in ("auto", *BACKENDS):
@@ -128,6 +130,8 @@ def build_configs(
             )
         if attns != ["auto"]:
             raise InputError("--attention applies to the pytorch backend")
+    if cuda_graph and not any(c.backend == "tensorrt" for c in configs):
+        raise InputError("--cuda-graph applies to the tensorrt backend (.engine files)")
     if band_modes != ["auto"] and not any(c.backend == "onnxruntime" for c in configs):
         raise InputError("--bands applies to the onnxruntime backend (.onnx files)")
     return configs
@@ -216,6 +220,8 @@ def bench_command(
     for option, out in (("--json", json_out), ("--plot", plot_out)):
         if out is not None:
             check_output_file(out, option)  # before the benchmark, not after it
+    if plot_out is not None:
+        rep.plot_format(plot_out)
     sizes = list(dict.fromkeys(parse_resolution(r) for r in resolution or ["1280x720"]))
     configs = build_configs(
         model,
@@ -256,7 +262,9 @@ def bench_command(
         if not quiet:
             log_console.print(f"plot: {plot_out}", markup=False)
     if all(r.error for r in results):
-        err_console.print("[bold red]error:[/] no case ran (see the table)", markup=True)
+        # the first reason on stderr too: with -q, or stdout in a file, the table is not seen
+        first = results[0].error if results else "nothing to run"
+        err_console.print(f"error: no case ran: {first}", markup=False, highlight=False)
         raise SystemExit(EXIT_BAD_INPUT)
 
 

@@ -131,6 +131,7 @@ def test_reports(results: tuple[list, BenchOptions], tmp_path: Path) -> None:
     text = out.getvalue()
     assert "latency per batch" in text and "ref" in text and "HSBAB" in text
     assert "GEMM (est.)" in text
+    assert "torch included (loaded to count FLOPs" in text  # the peak RSS's note
 
 
 def test_peak_memory_sees_an_allocation() -> None:
@@ -179,3 +180,24 @@ def test_without_torch_flops_are_na(
     row = json.loads(out.read_text())["results"][0]
     assert row["flops_per_frame"] is None and row["latency_ms"]["n"] == 2
     assert "n/a" in r.stdout
+
+
+def test_an_int8_engines_flavour_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stand-in for an INT8 TensorRT engine (TensorRT cannot run here): its metadata holds the
+    # flavour under the engine's key ("int8_flavour"), the ONNX file under "sllen_int8_flavour".
+    from sllen.bench.runner import BenchConfig, run_case
+    from sllen.runtime.backends.base import BackendInfo, Timing
+
+    class Engine:
+        last_timing = Timing()
+
+        def __init__(self, meta: dict) -> None:
+            self.info = BackendInfo("tensorrt", "m.engine", "cpu", "int8", extra={"metadata": meta})
+
+        def infer(self, x: np.ndarray) -> None:
+            return None
+
+    opts = BenchOptions(iterations=2, warmup=0, flops=False)
+    for meta in ({"int8_flavour": "tensorrt"}, {"sllen_int8_flavour": "tensorrt"}):
+        r = run_case(Engine(meta), BenchConfig(), (32, 32), opts)  # type: ignore[arg-type]
+        assert r.extra["int8_flavour"] == "tensorrt"

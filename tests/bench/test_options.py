@@ -99,6 +99,9 @@ def _cli(*args: str) -> tuple[int, str]:
         (["--backend", "onnxruntime", "--precision", "fp16"], "--precision applies"),
         (["--model", "nowhere.onnx"], "no such model file"),
         (["--model", "m.pt"], "unknown model file type"),
+        (["--device", "gpu0"], "--device must be auto, cpu, cuda or cuda:N"),
+        (["--backend", "onnxruntime", "--cuda-graph"], "--cuda-graph applies to the tensorrt"),
+        (["--plot", "latency.txt"], "write .png, .svg, .pdf or .jpg"),
     ],
 )
 def test_bad_options_are_one_line_errors(args: list[str], words: str, tmp_path: Path) -> None:
@@ -110,3 +113,21 @@ def test_bad_options_are_one_line_errors(args: list[str], words: str, tmp_path: 
     lines = [ln for ln in out.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0], out
     assert "Traceback" not in out
+
+
+def test_when_no_case_runs_stderr_says_why(tmp_path: Path) -> None:
+    # The reason is in the table too, but with --quiet or stdout in a file only stderr is read.
+    code, out = _cli("--backend", "tensorrt", "--resolution", "64x64", "--iterations", "1")
+    assert code == 2, out
+    line = next(ln for ln in out.splitlines() if ln.startswith("error: no case ran: "))
+    assert len(line) > len("error: no case ran: ") + 10, line
+    assert "where the time goes" not in out and "Traceback" not in out
+
+
+def test_a_plot_is_written_in_the_format_its_name_asks(tmp_path: Path) -> None:
+    from sllen.bench import report as rep
+
+    assert rep.plot_format("p") == "png" and rep.plot_format("P.JPEG") == "jpg"
+    assert rep.plot_format(tmp_path / "p.svg") == "svg"
+    jpg = rep.plot([], tmp_path / "latency.jpg")
+    assert jpg.read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not PNG bytes under a .jpg name
