@@ -69,16 +69,19 @@ def count_flops(config_json: str, height: int, width: int) -> int | None:
     return int(counter.get_total_flops())
 
 
-def preload() -> bool:
-    """Import what counting needs (torch, the model) now, before any case is timed: loaded
-    after the first case, torch's ~250 MB would be in every later row's peak RSS but not the
-    first's. True when torch is there (every row's peak then includes it)."""
+def preload(cpu_threads: set[int | None], measure_gemm: bool) -> bool:
+    """Do once, before any case is timed, what counting does the first time: import torch and
+    the model, count a small frame, measure the CPU reference GEMM for each thread count.
+    Done after the first case instead, its ~330 MB would be in every later row's peak RSS but
+    not the first's. True when torch is there (every row's peak then includes it)."""
     if not installed("torch"):
         return False
-    import torch  # noqa: F401
+    from sllen.config import get_preset
 
-    import sllen.model.sllen  # noqa: F401
-
+    count_flops(get_preset("edge").to_json(), 64, 64)
+    if measure_gemm:
+        for threads in cpu_threads:
+            _cpu_sgemm(threads)
     return True
 
 

@@ -373,8 +373,9 @@ def run_bench(opts: BenchOptions, log: LogFn | None = None) -> list[CaseResult]:
         raise InputError("--warmup cannot be negative")
     if not opts.resolutions:
         raise InputError("no resolution to benchmark")
-    if opts.flops:
-        flops_mod.preload()  # every row's peak RSS alike (see the report's note)
+    if opts.flops:  # every row's peak RSS alike (see the report's note)
+        on_cpu = {c.threads for c in opts.configs if c.device in ("cpu", "auto")}
+        flops_mod.preload(on_cpu, measure_gemm=opts.peak_gflops is None)
     if not opts.interleave:
         return [r for config in opts.configs for r in run_config(config, opts, log)]
     by_config: list[list[CaseResult]] = [[] for _ in opts.configs]
