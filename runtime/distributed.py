@@ -36,7 +36,7 @@ import math
 import pickle
 import time
 import warnings
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +53,7 @@ from sllen.runtime.run import (
     output_folder,
     output_paths,
     prepare_output,
+    remove_leftovers_of,
 )
 
 __all__ = ["run_files_ray"]
@@ -85,7 +86,8 @@ class _Task:
 
 
 def _tasks(todo: list[tuple[Path, Path]], workers: int) -> list[_Task]:
-    """Videos one per task, images a few per task; the biggest tasks first."""
+    """Videos one per task, images a few per task; videos first (a short clip is fewer bytes
+    than one photograph but many frames of work), then the biggest tasks."""
     sized = [(_size(src), src, dst) for src, dst in todo]
     sized.sort(key=lambda t: -t[0])  # stable: equal sizes keep the sources' order
     videos = [_Task([(s, d)], n) for n, s, d in sized if is_video(s)]
@@ -95,7 +97,7 @@ def _tasks(todo: list[tuple[Path, Path]], workers: int) -> list[_Task]:
     for i in range(0, len(images), per_task):
         chunk = images[i : i + per_task]
         batches.append(_Task([(s, d) for _, s, d in chunk], sum(n for n, _, _ in chunk)))
-    return sorted(videos + batches, key=lambda t: -t.size)
+    return sorted(videos, key=lambda t: -t.size) + sorted(batches, key=lambda t: -t.size)
 
 
 def _size(path: Path) -> int:
@@ -150,7 +152,7 @@ class _Worker:
             for src, dst in items:
                 # Videos report frames as they go; images are counted by the driver.
                 video = is_video(src) and self.board is not None
-                progress = _Reporter(self.board) if video else None
+                progress = _Reporter(self.board, src) if video else None
                 try:
                     result = local.run_one(src, dst, self.enhancer, self.opts, progress)
                 finally:
@@ -163,13 +165,14 @@ class _Worker:
 class _Reporter:
     """A video's frame count, sent to the progress board at most every PROGRESS_SECONDS."""
 
-    def __init__(self, board: Any) -> None:
+    def __init__(self, board: Any, src: Path) -> None:
         self.board = board
+        self.src = str(src)  # the key: two videos of one name in two folders stay apart
         self.last = 0.0
-        self.unsent: tuple[str, int, int | None] | None = None
+        self.unsent: tuple[str, str, int, int | None] | None = None
 
     def __call__(self, name: str, done: int, total: int | None) -> None:
-        self.unsent = (name, done, total)
+        self.unsent = (self.src, name, done, total)
         now = time.monotonic()
         if now - self.last >= PROGRESS_SECONDS:
             self.last = now
@@ -189,12 +192,12 @@ class _Board:
     """Latest frame counts of the videos in progress (a Ray actor; the driver drains it)."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, tuple[str, int, int | None]] = {}
+        self.counts: dict[tuple[str, str], tuple[str, str, int, int | None]] = {}
 
-    def update(self, name: str, done: int, total: int | None) -> None:
-        self.counts[name] = (name, done, total)
+    def update(self, src: str, name: str, done: int, total: int | None) -> None:
+        self.counts[src, name] = (src, name, done, total)
 
-    def drain(self) -> list[tuple[str, int, int | None]]:
+    def drain(self) -> list[tuple[str, str, int, int | None]]:
         counts, self.counts = self.counts, {}
         return list(counts.values())
 
@@ -212,18 +215,60 @@ def _picklable(e: BaseException) -> BaseException:
 
 
 def _connect(ray: Any, address: str | None) -> bool:
-    """Start (address None) or join a Ray cluster; True when this call started it."""
+    """Start (address None) or join a Ray cluster; True when this call connected (and so
+    disconnects at the end)."""
     if ray.is_initialized():  # the caller's program already holds a Ray connection
         return False
     quiet: dict[str, Any] = dict(logging_level=logging.ERROR, log_to_driver=False)
     if address is None:
-        # Ray runs workers at nice 15 by default (the control plane stays responsive); a
-        # local instance does the user's work, so it runs at the user's priority, as a local
-        # run would (a joined cluster keeps its own setting).
-        ray.init(include_dashboard=False, _system_config={"worker_niceness": 0}, **quiet)
-    else:
+        # "local": a new instance even where a `ray start` cluster runs on this machine (Ray's
+        # default would join that one). Ray runs workers at nice 15 by default (the control
+        # plane stays responsive); a local instance does the user's work, so it runs at the
+        # user's priority, as a local run would (a joined cluster keeps its own setting).
+        ray.init(
+            address="local",
+            include_dashboard=False,
+            _system_config={"worker_niceness": 0},
+            **quiet,
+        )
+        return True
+    _check_reachable(address)
+    try:
         ray.init(address=address, **quiet)
+    except ConnectionError as e:
+        if address == "auto":
+            raise InputError(
+                "--ray auto: no Ray cluster runs on this machine (start one with "
+                "`ray start --head`, or give --ray alone for a local instance of this run)"
+            ) from None
+        raise InputError(f"--ray {address}: {_one_line(e)}{AUTH_HINT}") from None
     return True
+
+
+# A cluster started with token authentication refuses a driver without it ("InvalidAuthToken"
+# in Ray's own log lines, then a plain connection failure): the driver needs the same setting.
+AUTH_HINT = " (a cluster with token authentication needs RAY_AUTH_MODE=token here too)"
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_reachable(address: str) -> None:
+    """One line within seconds when nothing listens at HOST:PORT: ray.init would retry for
+    about 14 minutes, printing Ray's C++ warnings, before it gave up."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise InputError(f"--ray {address}: give HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise InputError(
+            f"--ray {address}: nothing answers at {hostport} ({e.strerror or e}); is the "
+            "cluster running (ray start --head) and the port open?"
+        ) from None
 
 
 @dataclass
@@ -244,7 +289,7 @@ def _on_gpu(spec: EnhancerSpec, cluster_gpus: float) -> bool:
     return spec.device == "auto" and cluster_gpus > 0
 
 
-def _plan(ray: Any, spec: EnhancerSpec, workers: int | None, started: bool, tasks: int) -> _Plan:
+def _plan(ray: Any, spec: EnhancerSpec, workers: int | None, local: bool, tasks: int) -> _Plan:
     """How many workers, and what each holds: one GPU, or ``threads`` CPUs."""
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     gpus = sum(float(n.get("GPU", 0)) for n in nodes)
@@ -265,7 +310,7 @@ def _plan(ray: Any, spec: EnhancerSpec, workers: int | None, started: bool, task
         unit = f"{threads} CPU" + ("s" if threads > 1 else "")
     if workers is not None and workers < 1:
         raise InputError("--workers must be at least 1")
-    if room < 1 and (started or workers is None):
+    if room < 1 and (local or workers is None):
         raise InputError(
             f"the Ray cluster has no room for a worker ({unit} each)"
             + ("; use --device cpu for CPU workers" if unit == "GPU" else "; lower --threads")
@@ -273,7 +318,7 @@ def _plan(ray: Any, spec: EnhancerSpec, workers: int | None, started: bool, task
     if workers is None:
         count = room
     elif workers > room:
-        if started:  # a local instance never grows: more would wait forever
+        if local:  # a local instance never grows: more would wait forever
             notes.append(f"{workers} workers asked for, room for {room} ({unit} each)")
             count = room
         else:
@@ -318,10 +363,15 @@ def run_files_ray(
     finished: dict[Path, FileResult] = {}
     original = {src.absolute(): src for src in sources}
     local_output = {src.absolute(): outputs[src] for src in sources}
+    names = Counter(src.name for src in sources)
+    # the progress bar's name of each file: its own, or its path where another shares it
+    labels = {a: str(s) if names[s.name] > 1 else s.name for a, s in original.items()}
 
     def report(result: FileResult) -> None:
         key = result.source
         result.source = original[key]
+        if result.error:  # the worker's message names the absolute path: the user's instead
+            result.error = result.error.replace(str(key), str(original[key]))
         if result.output is not None:
             result.output = local_output[key]
         if not result.error and not result.skipped:
@@ -335,17 +385,27 @@ def run_files_ray(
         if opts.skip_existing and outputs[src].exists():
             report(FileResult(src.absolute(), outputs[src], skipped=True))
         else:
+            if opts.skip_existing:
+                remove_leftovers_of(outputs[src])
             todo.append((src.absolute(), outputs[src].absolute()))
     if todo:
         if spec.model is not None and not Path(spec.model).is_file():  # a shared file system
             raise MissingFileError(f"{spec.model}: no such model file")
         ray = _import_ray()
         wopts = dataclasses.replace(opts, output=opts.output.absolute())
-        started = _connect(ray, address)
+        connected = _connect(ray, address)
+        local = connected and address is None  # an instance of this run: it never grows
         try:
-            _drive(ray, todo, _absolute_spec(spec), wopts, workers, started, progress, report)
+            shown = None
+            if progress is not None:
+
+                def shown(src: str, name: str, done: int, total: int | None) -> None:
+                    base = Path(src).name  # "clip.mp4" or "photo.jpg (tiles)": label it
+                    progress(name.replace(base, labels.get(Path(src), base), 1), done, total)
+
+            _drive(ray, todo, _absolute_spec(spec), wopts, workers, local, shown, report)
         finally:
-            if started:
+            if connected:
                 ray.shutdown()
     summary.results = [finished[src.absolute()] for src in sources]
     summary.wall = time.perf_counter() - start
@@ -358,13 +418,13 @@ def _drive(
     spec: EnhancerSpec,
     opts: RunOptions,
     workers: int | None,
-    started: bool,
-    progress: ProgressFn | None,
+    local: bool,
+    progress: Callable[[str, str, int, int | None], None] | None,  # (source, name, done, total)
     report: Callable[[FileResult], None],
 ) -> None:
     from ray.exceptions import RayActorError, RayTaskError
 
-    plan = _plan(ray, spec, workers, started, tasks=len(todo))
+    plan = _plan(ray, spec, workers, local, tasks=len(todo))
     for note in plan.notes:
         warnings.warn(note, stacklevel=3)
     pending = deque(_tasks(todo, plan.workers))
@@ -384,8 +444,8 @@ def _drive(
 
     def forward_progress() -> None:
         if board is not None and progress is not None:
-            for name, done, total in ray.get(board.drain.remote()):
-                progress(name, done, total)
+            for src, name, done, total in ray.get(board.drain.remote()):
+                progress(src, name, done, total)
 
     def died(task: _Task, why: str) -> None:
         """The worker running `task` died: retry its files once, one per task."""
@@ -447,7 +507,7 @@ def _drive(
                     warnings.warn(message, category, stacklevel=3)
                 for result in results:
                     if progress is not None and not result.error and not is_video(result.source):
-                        progress(result.source.name, 1, 1)
+                        progress(str(result.source), result.source.name, 1, 1)
                     report(result)
     finally:
         for actor in [*idle, *starting.values(), *(a for a, _ in running.values())]:

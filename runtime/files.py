@@ -12,8 +12,10 @@ sllen.export and the rest of sllen (bytes, text, JSON, or any writer given a tem
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -60,6 +62,26 @@ def umask() -> int:
         if mask is not None:
             return mask
     return _IMPORT_UMASK
+
+
+def remove_leftovers(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files an AtomicFile for ``path`` left behind when its process was
+    killed (SIGKILL, a power cut: nothing ran to remove them): ``.NAME.XXXXXXXX.suffix``
+    beside ``path``. For a resumed run, which redoes ``path``; returns what was removed."""
+    path = Path(path)
+    # mkstemp's eight characters, then the suffix AtomicFile always gives (".tmp" by default)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.[^.]+")
+    removed: list[Path] = []
+    try:
+        candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*"))
+    except OSError:
+        return removed
+    for leftover in candidates:
+        if pattern.fullmatch(leftover.name) and leftover.is_file():
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+                removed.append(leftover)
+    return removed
 
 
 class AtomicFile:

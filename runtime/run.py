@@ -25,7 +25,7 @@ import numpy as np
 from sllen.runtime.api import FrameEnhancer
 from sllen.runtime.enhancer import Enhancer, StageTimes
 from sllen.runtime.errors import InputError, MissingFileError, SllenError
-from sllen.runtime.files import make_folder, removed_if_left_empty
+from sllen.runtime.files import make_folder, remove_leftovers, removed_if_left_empty
 from sllen.runtime.images import IMAGE_SUFFIXES, read_picture, write_picture, write_rgb8
 from sllen.runtime.preprocess import to_float, to_uint8
 
@@ -254,6 +254,12 @@ def colorize(labels: np.ndarray) -> np.ndarray:
     return PALETTE[labels % len(PALETTE)]
 
 
+def remove_leftovers_of(dst: Path) -> None:
+    """A resumed file: the temporary files a killed run left for its outputs go first."""
+    for path in (dst, _seg_path(dst, ".png"), _seg_path(dst, dst.suffix)):
+        remove_leftovers(path)
+
+
 def _seg_path(dst: Path, suffix: str) -> Path:
     return dst.with_name(f"{dst.stem}.segmentation{suffix}")
 
@@ -280,9 +286,10 @@ def run_image(
         enhancer.on_tile = None
     t2 = time.perf_counter()
     rgb = np.concatenate([pic.rgb, result.image], axis=1) if opts.side_by_side else result.image
-    write_picture(dst, pic, rgb, quality=opts.quality)
+    # the map first: --resume takes the image's presence to mean the file is done
     if opts.segmentation and result.labels is not None:
         write_rgb8(_seg_path(dst, ".png"), colorize(result.labels))
+    write_picture(dst, pic, rgb, quality=opts.quality)
     t3 = time.perf_counter()
     enhancer.times.decode += t1 - t0
     enhancer.times.encode += t3 - t2
@@ -525,6 +532,8 @@ def run_files(
             if on_result:
                 on_result(result)
             continue
+        if opts.skip_existing:
+            remove_leftovers_of(dst)
         result = run_one(src, dst, enhancer, opts, progress)
         summary.times.add(result.times)
         summary.results.append(result)

@@ -200,6 +200,8 @@ def run_command(
     with contextlib.ExitStack() as cleanup:
         console = Console(stderr=True, highlight=False, soft_wrap=True)
         _one_line_warnings()
+        if workers is not None and ray is None:
+            raise InputError("--workers sets the Ray workers: add --ray")
         live = [i for i in inputs if is_live(i)]
         if live or is_stream_output(output):
             if len(inputs) != 1:

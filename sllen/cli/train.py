@@ -147,6 +147,14 @@ def train_command(
             "real photographs. 0-2; default 0 (off)."
         ),
     ] = 0.0,
+    emitters: Annotated[
+        float,
+        Opt(
+            help="Share of generated pairs given light sources in the picture (lamps, lit "
+            "windows), bright in the low image and the ground truth alike, so a bright spot "
+            "does not darken its surroundings. 0-1; default 0 (off)."
+        ),
+    ] = 0.0,
     init_weights: Annotated[
         Path | None,
         Opt(help="Fine-tune: start from these weights (same preset), new schedule from step 0."),
@@ -278,6 +286,7 @@ def train_command(
         bright_share=bright_share,
         black_point=black_point,
         gt_exposure=gt_exposure,
+        emitters=emitters,
         init_weights=init_weights,
         val_data=val_data,
         val_every=val_every,

@@ -28,6 +28,7 @@ from sllen.runtime.errors import InputError
 from .augment import Transform, random_crop
 from .convert import image_to_tensor, tensor_to_image
 from .detail import ALBEDO, add_detail
+from .emitters import add_emitters, emitter_layer
 from .sampler import SizedDataset
 from .scenes import generate_scene
 from .seeding import EpochMixin
@@ -112,6 +113,7 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         detail_albedo: float = ALBEDO,
         detail_strokes: float = 0.0,
         gt_exposure: float = 0.0,
+        emitters: float = 0.0,
     ) -> None:
         if source is not None and len(source) == 0:
             raise InputError("source dataset is empty")
@@ -124,6 +126,9 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         self.num_classes, self.scene_detail = num_classes, scene_detail
         self.detail_albedo, self.detail_strokes = detail_albedo, detail_strokes
         self.gt_exposure = gt_exposure
+        if not 0.0 <= emitters <= 1.0:
+            raise InputError(f"emitters is a share of the pairs, 0-1, not {emitters}")
+        self.emitters = emitters
 
     def __len__(self) -> int:
         return self.length
@@ -144,4 +149,9 @@ class SyntheticPairDataset(EpochMixin, Dataset):
             stops = rng.uniform(-self.gt_exposure, self.gt_exposure)
             sample["high"] = image_to_tensor(expose(tensor_to_image(sample["high"]), stops))
         low, _ = synthesize_low(tensor_to_image(sample["high"]), rng, self.synthesis_cfg)
+        # drawn after the pair and only when on: off, or a pair without, is the old pair
+        if self.emitters > 0 and rng.random() < self.emitters:
+            high = tensor_to_image(sample["high"])
+            low, high = add_emitters(low, high, emitter_layer(rng, *high.shape[:2]))
+            sample["high"] = image_to_tensor(high)
         return {"low": image_to_tensor(low), **sample}

@@ -81,6 +81,9 @@ class TrainConfig:
     # The ground truths' own exposure moved by up to this many stops either way (uniform,
     # independent of their content; 0 = off): brightness a network cannot read from content.
     gt_exposure: float = 0.0
+    # Share of generated pairs given light sources in the picture (lamps, lit windows: bright
+    # in the low image and the ground truth alike; sllen.data.emitters; 0 = off).
+    emitters: float = 0.0
     # Start from these weights (fine-tuning; same preset), unlike resume: fresh optimizers,
     # step 0, the new schedule.
     init_weights: Path | None = None
@@ -167,6 +170,10 @@ class TrainConfig:
             )
         if self.gt_exposure and self.lle_data is not None:
             raise InputError("--gt-exposure changes generated pairs: drop it with --lle-data")
+        if not 0.0 <= self.emitters <= 1.0:
+            raise InputError(f"--emitters is a share of the pairs, 0-1, not {self.emitters}")
+        if self.emitters and self.lle_data is not None:
+            raise InputError("--emitters changes generated pairs: drop it with --lle-data")
         if self.camera_share != MIXED_CAMERA_SHARE and self.degradation != "mixed":
             raise InputError("--camera-share sets the mix of --degradation mixed: add it")
         if self.minutes is not None and not 0 < self.minutes < math.inf:

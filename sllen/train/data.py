@@ -101,6 +101,7 @@ def _darkened_pairs(cfg: TrainConfig) -> tuple[SizedDataset, SizedDataset]:
             detail_albedo=cfg.detail_albedo,
             detail_strokes=cfg.detail_strokes,
             gt_exposure=cfg.gt_exposure,
+            emitters=cfg.emitters,
         )
 
     return (

@@ -356,6 +356,7 @@ def test_live_options_are_checked(tmp_path: Path) -> None:
     one_line_error(r, "runs alone")
     r = sllen_run("udp://127.0.0.1:9", "--ray")
     one_line_error(r, "for files, not live sources")
+    one_line_error(sllen_run(str(clip), "--workers", "3"), "--workers sets the Ray workers")
 
 
 def test_a_live_source_that_never_sends_leaves_no_folder(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ worker set-up hook that makes ``run_image`` exit the process on files named ``cr
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,6 +166,33 @@ def test_outputs_equal_a_local_run_and_a_resume_skips_them(
     assert ray.is_initialized()  # type: ignore[attr-defined]  # the caller's instance stays
 
 
+def test_files_of_one_name_stay_apart_in_progress_and_messages(
+    ray: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two a.png in two folders: two progress entries, named by their paths (keyed on the name
+    # alone, one bar switched between them); a failure names the path as the user gave it,
+    # not the absolute one the workers use.
+    from sllen.runtime.distributed import run_files_ray
+
+    monkeypatch.chdir(tmp_path)
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        _image(tmp_path / folder / "a.png", (32, 32), seed=1)
+    (tmp_path / "y" / "bad.png").write_bytes(b"not a png")
+    sources = [Path("x/a.png"), Path("y/a.png"), Path("y/bad.png")]
+    progress: list[tuple[str, int, int | None]] = []
+    summary = run_files_ray(
+        sources,
+        SPEC,
+        RunOptions(output=Path("out")),
+        workers=1,
+        progress=lambda *a: progress.append(a),
+    )
+    assert sorted(progress) == [("x/a.png", 1, 1), ("y/a.png", 1, 1)]
+    (bad,) = summary.failed
+    assert bad.error and "y/bad.png" in bad.error and str(tmp_path) not in bad.error
+
+
 def test_a_dead_worker_is_replaced_and_its_file_reported(
     ray: object, media: tuple[list[Path], Path], tmp_path: Path
 ) -> None:
@@ -218,7 +246,9 @@ def test_missing_ray_names_the_extra(
         run_files_ray(media[0], SPEC, RunOptions(output=tmp_path / "out"))
 
 
-def test_tasks_put_videos_alone_images_in_batches_biggest_first(tmp_path: Path) -> None:
+def test_tasks_put_videos_alone_and_first_images_in_batches_biggest_first(
+    tmp_path: Path,
+) -> None:
     from sllen.runtime.distributed import _tasks
 
     files = []
@@ -227,13 +257,44 @@ def test_tasks_put_videos_alone_images_in_batches_biggest_first(tmp_path: Path) 
         p.write_bytes(b"x" * (100 + i))
         files.append((p, tmp_path / "out" / p.name))
     clip = tmp_path / "v.mp4"
-    clip.write_bytes(b"x" * 50)  # smaller than any image: sorted by size, not kind
+    clip.write_bytes(b"x" * 50)  # fewer bytes than any image, many frames of work: first
     files.append((clip, tmp_path / "out" / "v.mp4"))
     tasks = _tasks(files, workers=2)
-    assert [len(t.items) for t in tasks] == [3] * 6 + [2, 1]  # ceil(20 / (4 tasks x 2 workers))
-    assert tasks[0].items[0][0].name == "i19.png"  # the biggest first
-    assert tasks[-1].items == [(clip, tmp_path / "out" / "v.mp4")]
-    assert [t.size for t in tasks] == sorted((t.size for t in tasks), reverse=True)
+    assert tasks[0].items == [(clip, tmp_path / "out" / "v.mp4")]
+    images = tasks[1:]
+    assert [len(t.items) for t in images] == [3] * 6 + [2]  # ceil(20 / (4 tasks x 2 workers))
+    assert images[0].items[0][0].name == "i19.png"  # the biggest first
+    assert [t.size for t in images] == sorted((t.size for t in images), reverse=True)
+
+
+def test_connecting_starts_a_new_instance_or_says_why_it_cannot_join() -> None:
+    from types import SimpleNamespace
+
+    from sllen.runtime.distributed import _connect
+    from sllen.runtime.errors import InputError
+
+    calls: list[dict] = []
+
+    def init(**kw: object) -> None:
+        calls.append(kw)
+        if kw.get("address") == "auto":
+            raise ConnectionError("Could not find any running Ray instance. Please specify...")
+
+    fake = SimpleNamespace(is_initialized=lambda: False, init=init)
+    # alone: a new local instance even where `ray start` runs one (address "local")
+    assert _connect(fake, None) and calls[-1]["address"] == "local"
+    with pytest.raises(InputError, match=r"--ray auto: no Ray cluster runs on this machine"):
+        _connect(fake, "auto")
+    # nothing listening: one line at once, not Ray's retries for about 14 minutes
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: refused
+        for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+            with pytest.raises(InputError, match="nothing answers at 127.0.0.1"):
+                _connect(fake, address)
+    with pytest.raises(InputError, match="give HOST:PORT"):
+        _connect(fake, "somehost")
+    assert len(calls) == 2  # neither of the last four reached ray.init
 
 
 def _cluster(*nodes: dict[str, float]) -> object:

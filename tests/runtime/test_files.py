@@ -147,3 +147,15 @@ def test_check_output_file_says_why_before_any_work(tmp_path: Path) -> None:
                 files.check_output_file(locked / "sub" / "r.json", "--json")
         finally:
             locked.chmod(0o700)
+
+
+def test_leftovers_of_a_killed_writer_are_found_and_only_they(tmp_path: Path) -> None:
+    target = tmp_path / "clip.mp4"
+    left = AtomicFile(target, suffix=".mp4")  # a writer killed before publish or discard
+    assert left.tmp is not None and left.tmp.exists()
+    other = AtomicFile(tmp_path / "clip.mp4.bak")  # another file's, kept
+    mine = tmp_path / ".clip.mp4.settings"  # not a temporary file's name, kept
+    mine.write_text("x")
+    assert files.remove_leftovers(target) == [left.tmp]
+    assert not left.tmp.exists() and other.tmp is not None and other.tmp.exists()
+    assert mine.exists() and files.remove_leftovers(tmp_path / "none.png") == []

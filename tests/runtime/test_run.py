@@ -172,8 +172,12 @@ def test_resume_skips_finished_outputs_only(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "a.png").write_bytes(b"finished before the crash")
+    # what a killed run leaves of b (an AtomicFile's temporary file), and a file of the user's
+    (out / ".b.png.k2j4_x9q.png").write_bytes(b"half")
+    (out / ".b.png.notes").write_bytes(b"mine")
     with open_backend(None, "onnxruntime", threads=1) as b:
         summary = run_files(srcs, Enhancer(b), RunOptions(output=out, skip_existing=True))
+    assert sorted(p.name for p in out.glob(".*")) == [".b.png.notes"]
     assert [(r.source.name, r.skipped) for r in summary.results] == [
         ("a.png", True),
         ("b.png", False),
