@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 import queue
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -57,10 +59,12 @@ class LiveOptions:
     realtime: bool = False  # a file source: read at its frame rate, as a camera delivers
 
     def __post_init__(self) -> None:
-        if self.duration is not None and self.duration <= 0:
+        if self.duration is not None and not 0 < self.duration < math.inf:  # NaN too
             raise InputError(f"--duration must be positive seconds, got {self.duration}")
         if self.frames is not None and self.frames < 1:
             raise InputError(f"--frames must be at least 1, got {self.frames}")
+        if not 0 < self.timeout < math.inf:
+            raise InputError(f"--timeout must be positive seconds, got {self.timeout}")
         if self.queue < 1:
             raise InputError(f"the live queue must hold at least 1 frame, got {self.queue}")
 
@@ -100,13 +104,17 @@ class DropOldest:
         self._cond = threading.Condition()
         self.dropped = 0
 
-    def put(self, item: Any) -> None:
+    def put(self, item: Any, wait_while: Callable[[], bool] | None = None) -> None:
+        """Add `item`; when full, drop the oldest, or with `wait_while` wait for room as long
+        as it returns True (a file read over http: every frame is wanted, none is late)."""
         with self._cond:
+            while wait_while is not None and len(self._items) >= self._size and wait_while():
+                self._cond.wait(0.1)
             if len(self._items) >= self._size:
                 self._items.popleft()
                 self.dropped += 1
             self._items.append(item)
-            self._cond.notify()
+            self._cond.notify_all()
 
     def get_many(self, most: int, timeout: float) -> list[Any]:
         """Up to `most` items (at least one, else [] after `timeout` seconds)."""
@@ -116,6 +124,7 @@ class DropOldest:
             out: list[Any] = []
             while self._items and len(out) < most:
                 out.append(self._items.popleft())
+            self._cond.notify_all()  # room for a waiting put
             return out
 
 
@@ -147,9 +156,9 @@ def run_live(
 
     out_label = redact(str(output)) if is_stream_output(str(output)) else str(output)
     result = LiveResult(redact(source), out_label)
-    src = LiveSource(
-        source, timeout=live.timeout, reconnect=live.reconnect, realtime=live.realtime
-    ).open()
+    src = _opened(
+        LiveSource(source, timeout=live.timeout, reconnect=live.reconnect, realtime=live.realtime)
+    )
     result.fps = float(src.fps)
     frames = FrameEnhancer(enhancer, fps=src.fps, smooth=opts.smooth)
     waiting = DropOldest(live.queue)
@@ -160,17 +169,18 @@ def run_live(
     times = result.times
 
     def capture() -> None:
+        wait = (lambda: not stop.is_set()) if src.on_demand else None
         try:
             for frame in src:
                 if stop.is_set():
                     break
-                waiting.put(frame)
+                waiting.put(frame, wait)
         except video.VideoError as e:
             source_error.append(str(e))
         except BaseException as e:  # noqa: BLE001 - handed to the main thread
             errors.append(e)
         finally:
-            waiting.put(_END)
+            waiting.put(_END, lambda: not stop.is_set())  # the end never drops the last frame
             src.close()
 
     def encode() -> None:
@@ -258,6 +268,26 @@ def run_live(
     times.pre, times.infer, times.post = delta.pre, delta.infer, delta.post
     times.frames = result.frames_out
     return result
+
+
+def _opened(src: LiveSource) -> LiveSource:
+    """``src.open()`` on a helper thread: FFmpeg's blocking open would hold Ctrl-C and SIGTERM
+    until its timeout; the main thread waits in short joins, where the signal is raised."""
+    failed: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            src.open()
+        except BaseException as e:  # noqa: BLE001 - raised again on the main thread
+            failed.append(e)
+
+    opener = threading.Thread(target=connect, daemon=True)
+    opener.start()
+    while opener.is_alive():
+        opener.join(0.1)
+    if failed:
+        raise failed[0]
+    return src
 
 
 def _put(q: queue.Queue[Any], item: Any, errors: list[BaseException]) -> None:

@@ -26,7 +26,11 @@ class _AudioCopy:
         self._map: dict[int, tuple[Any, bool]] = {}  # input index -> (output stream, copy?)
         for s in self._in.streams.audio:
             name = s.codec_context.name
-            if name in out.supported_codecs:
+            # PCM into MP4: FFmpeg lists it, but copied from an mkv (1/1000 timing) the file
+            # fails to finish, after the whole video was enhanced; and few players read PCM
+            # in MP4. AAC instead.
+            pcm_in_mp4 = name.startswith("pcm_") and "mp4" in out.format.name
+            if name in out.supported_codecs and not pcm_in_mp4:
                 self._map[s.index] = (out.add_stream_from_template(s), True)
                 continue
             enc = out.default_audio_codec

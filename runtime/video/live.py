@@ -17,6 +17,7 @@ threads only, since frame threads would hold back several frames.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import warnings
@@ -114,7 +115,7 @@ class LiveSource:
         options: dict[str, str] | None = None,
         realtime: bool = False,
     ) -> None:
-        if timeout <= 0:
+        if not 0 < timeout < math.inf:  # NaN too: a read that could never time out
             raise InputError(f"the read timeout must be positive, got {timeout}")
         if reconnect < 0:
             raise InputError(f"--reconnect must be 0 or more, got {reconnect}")
@@ -132,6 +133,7 @@ class LiveSource:
         self.frames = 0
         self.reconnects = 0
         self.decode_errors = 0
+        self.on_demand = False  # an http(s) video file rather than a stream (see _connect)
         self._container: Any = None
         self._stream: Any = None
         self._offset = 0.0  # seconds added to the source's timestamps
@@ -169,6 +171,11 @@ class LiveSource:
                 self.fps = Fraction(rate)
                 break
         self.codec = stream.codec_context.name
+        # An http(s) URL of a video file (a duration known up front), not a live stream: its
+        # end is the end (reconnecting would fetch the file again, for ever), and its frames
+        # wait for the model instead of being dropped (``on_demand``).
+        if scheme(self.source) in ("http", "https") and container.duration:
+            self.on_demand = True
         self._container, self._stream = container, stream
 
     def close(self) -> None:
@@ -190,7 +197,6 @@ class LiveSource:
     def __iter__(self) -> Iterator[LiveFrame]:
         if self._container is None:
             self._connect()
-        live = is_live(self.source)
         failures = 0  # reconnect attempts since the last frame that arrived
         reason = ""
         while True:
@@ -203,7 +209,7 @@ class LiveSource:
                 except _Lost as e:
                     reason = str(e)
                 self.close()
-            if not live:
+            if not is_live(self.source) or self.on_demand:
                 return  # a file played as a stream: its end is the end
             if failures >= self.reconnect:
                 if self.reconnect:
@@ -213,7 +219,9 @@ class LiveSource:
                     )
                 if self.frames == 0:
                     raise VideoError(f"{self.name}: no frame arrived ({reason})")
-                return  # --reconnect 0: the first end is the end
+                # --reconnect 0 stops at the first loss, as documented: UDP has no end of
+                # stream, so a sender that stops (a file pushed once) ends the run this way
+                return
             delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
             failures += 1
             warnings.warn(

@@ -185,10 +185,11 @@ class VideoReader:
                     break
         finally:
             container.close()
-        span = None
+        span = end = None
         if first_pts is not None and last_pts is not None:
             span = float((last_pts - first_pts + info.frame_duration) * info.time_base)
-        self._report(stopped, span)
+            end = float((last_pts + info.frame_duration) * info.time_base)
+        self._report(stopped, span, end)
 
     def _rgb(self, frame: Any) -> np.ndarray:
         info = self.info
@@ -203,7 +204,7 @@ class VideoReader:
             interpolation=_interp(decode=True),
         )
 
-    def _report(self, stopped: str | None, span: float | None) -> None:
+    def _report(self, stopped: str | None, span: float | None, end: float | None = None) -> None:
         p, count = self.path, self.info.frame_count
         if self.frames_read == 0:
             raise VideoError(f"{p}: no decodable video frame")
@@ -215,7 +216,10 @@ class VideoReader:
         if seconds is not None and span is not None:
             one = float(self.info.frame_duration * self.info.time_base)
             slack = max(2 * one, 0.02 * seconds) if self._expected_s else max(1.0, 0.05 * seconds)
-            short = span < seconds - slack
+            # A container's duration may count from 0 while the first frame starts later (an
+            # mkv cut from a longer recording): the last frame's end time reaches it then.
+            reach = span if self._expected_s or end is None else max(span, end)
+            short = reach < seconds - slack
         elif count is not None:
             short = self.frames_read < count
         if stopped is None and not short and self.decode_errors == 0:

@@ -40,6 +40,9 @@ _HARDWARE = ("_nvenc", "_amf", "_qsv", "_vaapi", "_v4l2m2m", "_videotoolbox", "_
 _FALLBACK_ENCODERS = ("libx264", "libopenh264", "libx265", "libvpx-vp9", "libsvtav1", "mpeg4")
 
 
+_PARTIAL_CODEC_LISTS = {"mpegts", "flv", "rtsp", "rtp_mpegts"}
+
+
 def _encoder(codec: str | None, container: Any) -> str:
     """The encoder to use: the one asked for, else the container's default in software
     (libx264 for mp4/mkv/mov, libvpx-vp9 for webm, mpeg4 for avi); when that is missing from
@@ -157,8 +160,9 @@ class VideoWriter:
     def _start(self, h: int, w: int) -> None:
         av, info, out = _av(), self.info, self._out
         self.codec = _encoder(self.codec_request, out)
-        # FFmpeg's mpegts/flv/rtsp muxers do not answer the codec query; they take H.264.
-        known = self.url is None
+        # FFmpeg's mpegts/flv/rtsp muxers answer the codec query with their defaults only
+        # (mpegts: eight MPEG codecs, no H.264), for a .ts file too; they take H.264.
+        known = self.url is None and out.format.name not in _PARTIAL_CODEC_LISTS
         if known and self.codec not in out.supported_codecs and self.codec_request is not None:
             raise VideoError(
                 f"{self.label}: the {out.format.name} container cannot hold {self.codec}; "

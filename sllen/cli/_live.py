@@ -14,25 +14,39 @@ from rich.table import Table
 
 from sllen.cli._errors import EXIT_BAD_INPUT, err_console
 from sllen.runtime.api import EnhancerSpec
+from sllen.runtime.errors import InputError
 from sllen.runtime.files import removed_if_left_empty
+from sllen.runtime.images import IMAGE_SUFFIXES
 from sllen.runtime.live import LiveOptions, LiveResult, live_output_path, run_live
 from sllen.runtime.run import VIDEO_SUFFIXES, RunOptions, prepare_output
 from sllen.runtime.video.live import is_live, is_stream_output
 
 
-def live_target(source: str, output: str) -> tuple[str | Path, Path | None]:
+def live_target(source: str, output: str, codec: str = "libx264") -> tuple[str | Path, Path | None]:
     """-o as a stream URL, a video file (by its suffix), or a folder for a dated recording;
-    and the topmost folder created for it (None: none was)."""
+    and the topmost folder created for it (None: none was). Checked before the source is
+    opened: a name that cannot hold the recording is one line now, not after the first frame."""
     if is_stream_output(output):
         return output, None
     path = Path(output)
-    if path.suffix.lower() in VIDEO_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        raise InputError(
+            f"-o {output}: a live source records a video: name a .mp4, .mkv or .ts file, or a "
+            "folder"
+        )
+    if suffix == ".webm" and codec in ("libx264", "h264"):
+        raise InputError(
+            f"-o {output}: WebM holds VP8/VP9/AV1, not H.264: name a .mp4, .mkv or .ts file, "
+            "or add --codec libvpx-vp9"
+        )
+    if suffix in VIDEO_SUFFIXES:
         return path, prepare_output(path.parent)
     return live_output_path(source, path), prepare_output(path)
 
 
 @contextmanager
-def _sigterm_stops() -> Iterator[None]:
+def sigterm_stops() -> Iterator[None]:
     """SIGTERM (docker stop, systemd) stops like Ctrl-C: the recording is finished, not lost."""
 
     def stop(signum: int, frame: Any) -> None:
@@ -57,14 +71,14 @@ def run_live_command(
 ) -> None:
     if not is_live(source) and not Path(source).is_file():
         raise FileNotFoundError(f"{source}: no such file")
-    target, created = live_target(source, output)
+    target, created = live_target(source, output, opts.codec)
     with removed_if_left_empty(created), spec.open_backend() as runner:
         if not quiet:
             console.print(f"backend: {runner.info.describe()}")
             stop = "Ctrl-C stops" if live.duration is None and live.frames is None else ""
             console.print(f"live: {source} -> {target} [dim]{stop}[/]", markup=True)
         enhancer = spec.enhancer(runner)
-        with _sigterm_stops(), progress.bar:
+        with sigterm_stops(), progress.bar:
             result = run_live(source, target, enhancer, opts, live, progress=progress)
         if not quiet:
             print_live_summary(console, result)

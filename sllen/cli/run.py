@@ -211,6 +211,11 @@ def run_command(
         elif duration is not None or frames is not None:
             raise InputError("--duration and --frames apply to live sources (URLs, /dev/videoN)")
         if not (live or is_stream_output(output)):
+            # SIGTERM (a job scheduler, docker stop) as Ctrl-C: the file being written is
+            # removed, not left behind as a hidden temporary file
+            from sllen.cli._live import sigterm_stops
+
+            cleanup.enter_context(sigterm_stops())
             sources = collect_inputs(inputs)
             output_paths(sources, Path(output))  # refuse overwriting an input before loading
             folder = output_folder(sources, Path(output))
@@ -322,10 +327,14 @@ def _one_line_warnings() -> None:
     """Library warnings (a truncated video, a codec fallback) as one yellow line each."""
     import warnings
 
+    from sllen.runtime.video.common import VideoWarning
+
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         err_console.print(f"[yellow]warning:[/] {message}", markup=True)
 
     warnings.showwarning = show
+    # every time, not once per place in the code: a second reconnect is news too
+    warnings.simplefilter("always", VideoWarning)
 
 
 def _count(n: int, noun: str) -> str:

@@ -288,7 +288,9 @@ def test_truncated_video_keeps_what_decodes(tmp_path: Path) -> None:
         assert "Traceback" not in r.stderr and not out.exists()
 
 
-def test_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_leaves_nothing_behind(tmp_path: Path, sig: signal.Signals) -> None:
+    # SIGTERM (a scheduler, docker stop) as Ctrl-C: it left the writer's temporary file.
     src = make_clip(tmp_path / "long.mp4", frames=400, size=(320, 240), audio=False)
     out = tmp_path / "out"
     # The child restores the default SIGINT handler itself: a pytest started with SIGINT ignored
@@ -308,7 +310,7 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
     while time.time() < deadline and not any(out.glob(".*")):
         time.sleep(0.2)  # wait until the writer's temporary file exists
     time.sleep(1.0)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
     assert "Traceback" not in err
@@ -349,8 +351,63 @@ def test_live_udp_stream_ctrl_c_finishes_the_recording(tmp_path: Path) -> None:
     assert info["frames"] >= 1 and info["size"] == (160, 96)
 
 
+def test_ctrl_c_while_a_live_source_is_awaited_stops_at_once(tmp_path: Path) -> None:
+    # FFmpeg's open blocks until its timeout (30 s here): the signal must not wait for it.
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code = (
+        "import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "from sllen.cli.run import main\n"
+        "sys.argv = ['sllen-run', *sys.argv[1:]]\nmain()\n"
+    )
+    out = tmp_path / "rec"
+    p = subprocess.Popen(
+        [sys.executable, "-c", code, f"udp://127.0.0.1:{port}", "-o", str(out),
+         "--threads", "1", "--timeout", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(6.0)  # the model is loaded and the source opening
+    sent = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert time.monotonic() - sent < 5, err
+    assert p.returncode == 130 and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_an_http_video_file_is_read_once_to_its_end(tmp_path: Path) -> None:
+    # A video file behind http:// (not a stream): every frame once, then the end; it was
+    # fetched again and again, for ever, and most frames dropped.
+    import functools
+    import http.server
+    import threading
+
+    www = tmp_path / "www"
+    www.mkdir()
+    make_clip(www / "c.mp4", frames=12, audio=False)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/c.mp4"
+        r = sllen_run(url, "-o", str(tmp_path / "rec.mp4"))
+    finally:
+        server.shutdown()
+    assert r.returncode == 0, r.stderr
+    assert "stopped by: end" in r.stderr and "warning" not in r.stderr  # no reconnecting
+    assert streams(tmp_path / "rec.mp4")["frames"] == 12
+
+
 def test_live_options_are_checked(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "c.mp4", frames=2, audio=False)
+    for option in ("--duration", "--timeout"):
+        r = sllen_run("udp://127.0.0.1:9", "-o", str(tmp_path / "o"), option, "nan")
+        one_line_error(r, f"{option} must be positive")
+    for name, words in (("rec.jpg", "records a video"), ("rec.webm", "--codec libvpx-vp9")):
+        one_line_error(sllen_run("udp://127.0.0.1:9", "-o", str(tmp_path / name)), words)
     one_line_error(sllen_run(str(clip), "--duration", "3"), "apply to live sources")
     r = sllen_run("udp://127.0.0.1:9", str(clip), "-o", str(tmp_path / "o"))
     one_line_error(r, "runs alone")

@@ -190,3 +190,33 @@ def test_output_gets_the_usual_permissions(clip: Path, tmp_path: Path, pattern: 
         writer.write(pattern(0))
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask()
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+def test_a_ts_file_takes_h264(clip: Path, tmp_path: Path) -> None:
+    # The mpegts muxer answers the codec query with nothing: a .ts recording (the cut-proof
+    # format for live capture) was refused as "cannot hold libx264".
+    info = probe(clip)
+    out = tmp_path / "rec.ts"
+    with VideoWriter(out, info, codec="libx264", preset="ultrafast") as writer:
+        for f in read_frames(clip):
+            writer.write(_enhance(f.image), f.pts)
+    assert len(list(read_frames(out))) == N
+
+
+def test_an_mkv_that_starts_late_is_not_called_truncated(tmp_path: Path) -> None:
+    # A clip cut from a longer recording: its first frame at 10 s, the container's duration
+    # counted from 0. Every frame is there: no "truncated or damaged" warning.
+    import warnings
+
+    path = tmp_path / "late.mkv"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=15)
+        s.width, s.height, s.pix_fmt, s.time_base = 64, 48, "yuv420p", Fraction(1, 15)
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = 150 + i, Fraction(1, 15)
+            out.mux(s.encode(frame))
+        out.mux(s.encode(None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(read_frames(path))) == 10
