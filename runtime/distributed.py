@@ -30,14 +30,17 @@ Ray is an optional extra: ``pip install 'sllen[ray]'``. docs/distributed.md has 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import pickle
+import signal
+import threading
 import time
 import warnings
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,16 +228,18 @@ def _connect(ray: Any, address: str | None) -> bool:
         # default would join that one). Ray runs workers at nice 15 by default (the control
         # plane stays responsive); a local instance does the user's work, so it runs at the
         # user's priority, as a local run would (a joined cluster keeps its own setting).
-        ray.init(
-            address="local",
-            include_dashboard=False,
-            _system_config={"worker_niceness": 0},
-            **quiet,
-        )
+        with _own_sigterm():
+            ray.init(
+                address="local",
+                include_dashboard=False,
+                _system_config={"worker_niceness": 0},
+                **quiet,
+            )
         return True
     _check_reachable(address)
     try:
-        ray.init(address=address, **quiet)
+        with _own_sigterm():
+            ray.init(address=address, **quiet)
     except ConnectionError as e:
         if address == "auto":
             raise InputError(
@@ -243,6 +248,20 @@ def _connect(ray: Any, address: str | None) -> bool:
             ) from None
         raise InputError(f"--ray {address}: {_one_line(e)}{AUTH_HINT}") from None
     return True
+
+
+@contextlib.contextmanager
+def _own_sigterm() -> Iterator[None]:
+    """Keep the caller's SIGTERM handler: ray.init replaces it (on the main thread) with one
+    that exits at once with status 15, where sllen-run stops like Ctrl-C (status 130, the file
+    being written removed)."""
+    on_main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGTERM) if on_main else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
 
 
 # A cluster started with token authentication refuses a driver without it ("InvalidAuthToken"

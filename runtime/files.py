@@ -69,8 +69,10 @@ def remove_leftovers(path: str | os.PathLike[str]) -> list[Path]:
     killed (SIGKILL, a power cut: nothing ran to remove them): ``.NAME.XXXXXXXX.suffix``
     beside ``path``. For a resumed run, which redoes ``path``; returns what was removed."""
     path = Path(path)
-    # mkstemp's eight characters, then the suffix AtomicFile always gives (".tmp" by default)
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.[^.]+")
+    # mkstemp's eight characters, then the suffix AtomicFile is given: ".tmp" (its default) or
+    # the file's own; a user's ".clip.mp4.20240101.bak" does not match
+    suffixes = "|".join(re.escape(s) for s in {".tmp", path.suffix} if s)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}(?:{suffixes})")
     removed: list[Path] = []
     try:
         candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*"))

@@ -96,7 +96,8 @@ class LiveResult:
 
 
 class DropOldest:
-    """A queue whose ``put`` never waits: when full, the oldest item is dropped and counted."""
+    """A queue whose ``put`` does not wait: when full, the oldest item is dropped and counted
+    (unless ``put`` is given a ``wait_while``: a file over http, whose frames are all wanted)."""
 
     def __init__(self, size: int) -> None:
         self._items: collections.deque[Any] = collections.deque()
@@ -272,19 +273,30 @@ def run_live(
 
 def _opened(src: LiveSource) -> LiveSource:
     """``src.open()`` on a helper thread: FFmpeg's blocking open would hold Ctrl-C and SIGTERM
-    until its timeout; the main thread waits in short joins, where the signal is raised."""
+    until its timeout; the main thread waits in short joins, where the signal is raised. A
+    source that opens after the caller gave up is closed (a camera left busy otherwise)."""
     failed: list[BaseException] = []
+    abandoned = threading.Event()
 
     def connect() -> None:
         try:
             src.open()
         except BaseException as e:  # noqa: BLE001 - raised again on the main thread
             failed.append(e)
+        else:
+            if abandoned.is_set():
+                src.close()
 
     opener = threading.Thread(target=connect, daemon=True)
     opener.start()
-    while opener.is_alive():
-        opener.join(0.1)
+    try:
+        while opener.is_alive():
+            opener.join(0.1)
+    except BaseException:
+        abandoned.set()
+        if not opener.is_alive():  # it opened just now, before the flag
+            src.close()
+        raise
     if failed:
         raise failed[0]
     return src

@@ -47,6 +47,8 @@ OUTPUT_FORMATS = {
     "rtsp": "rtsp", "rtsps": "rtsp", "rtmp": "flv", "rtmps": "flv",
 }  # fmt: skip
 _DEVICE = re.compile(r"^/dev/video\d+$")
+# An http(s) URL ending in one of these, with a duration when opened, is a file, not a stream.
+FILE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv")
 TIME_BASE = Fraction(1, 90000)  # MPEG's clock: exact for every common frame rate
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before reconnect attempts 1, 2, 3, ...
 
@@ -174,8 +176,11 @@ class LiveSource:
         # An http(s) URL of a video file (a duration known up front), not a live stream: its
         # end is the end (reconnecting would fetch the file again, for ever), and its frames
         # wait for the model instead of being dropped (``on_demand``).
+        # A live http source that sends a Content-Length (some IP cameras) gets a duration
+        # estimated from its bitrate: the URL must also name a video file.
+        path = self.source.split("?", 1)[0].lower()
         if scheme(self.source) in ("http", "https") and container.duration:
-            self.on_demand = True
+            self.on_demand = path.endswith(FILE_SUFFIXES)
         self._container, self._stream = container, stream
 
     def close(self) -> None:
@@ -200,6 +205,7 @@ class LiveSource:
         failures = 0  # reconnect attempts since the last frame that arrived
         reason = ""
         while True:
+            lost = False
             if self._container is not None:
                 try:
                     for frame in self._decoded():
@@ -207,8 +213,12 @@ class LiveSource:
                         yield frame
                     reason = "the stream ended"
                 except _Lost as e:
-                    reason = str(e)
+                    reason, lost = str(e), True
                 self.close()
+            if self.on_demand and (lost or self.frames == 0):
+                # a file over http cut off (or never sending): not its end; a shortened copy
+                # must not pass for the whole
+                raise VideoError(f"{self.name}: source lost ({reason}) after {self.frames} frames")
             if not is_live(self.source) or self.on_demand:
                 return  # a file played as a stream: its end is the end
             if failures >= self.reconnect:

@@ -215,11 +215,13 @@ class VideoReader:
         short = False
         if seconds is not None and span is not None:
             one = float(self.info.frame_duration * self.info.time_base)
+            if not self._expected_s and end is not None and seconds - (end - span) > span / 2:
+                # A container's duration may count from 0 while the first frame starts later
+                # (an mkv cut from a longer recording at 10 s): what it states from there on.
+                # (Where FFmpeg's duration already leaves the start out, this asks less.)
+                seconds -= end - span
             slack = max(2 * one, 0.02 * seconds) if self._expected_s else max(1.0, 0.05 * seconds)
-            # A container's duration may count from 0 while the first frame starts later (an
-            # mkv cut from a longer recording): the last frame's end time reaches it then.
-            reach = span if self._expected_s or end is None else max(span, end)
-            short = reach < seconds - slack
+            short = span < seconds - slack
         elif count is not None:
             short = self.frames_read < count
         if stopped is None and not short and self.decode_errors == 0:

@@ -102,6 +102,6 @@ def print_live_summary(console: Console, r: LiveResult) -> None:
     )
     console.print(table)
     console.print(
-        f"[dim]stopped by: {r.stopped_by}; frames are dropped, not queued, when the "
-        "model is slower than the source[/]"
+        f"[dim]stopped by: {r.stopped_by}; frames of a live source are dropped, not queued, "
+        "when the model is slower than the source (a video file over http waits)[/]"
     )

@@ -214,6 +214,15 @@ class TrainConfig:
 
         check_device(self.device)
 
+    @staticmethod
+    def defaults() -> dict[str, Any]:
+        """The plain defaults of the fields (what a run made before an option existed used)."""
+        return {
+            f.name: str(f.default) if isinstance(f.default, Path) else f.default
+            for f in dataclasses.fields(TrainConfig)
+            if f.default is not dataclasses.MISSING
+        }
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         for k, v in d.items():

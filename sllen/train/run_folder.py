@@ -44,11 +44,15 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def check_same_run(saved: dict[str, Any] | None, now: dict[str, Any]) -> None:
+def check_same_run(
+    saved: dict[str, Any] | None, now: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> None:
     """Refuse a resume whose settings differ from the checkpoint's (``saved``: the config in
-    its state.json; None for checkpoints written before it was kept: not checked)."""
+    its state.json; None for checkpoints written before it was kept: not checked). An option
+    newer than the checkpoint (absent from ``saved``) ran at its default, from ``defaults``."""
     if not saved:
         return
+    saved = {**{k: v for k, v in (defaults or {}).items() if k not in saved}, **saved}
     changed = [
         key
         for key, value in now.items()

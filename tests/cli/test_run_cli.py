@@ -369,7 +369,11 @@ def test_ctrl_c_while_a_live_source_is_awaited_stops_at_once(tmp_path: Path) -> 
          "--threads", "1", "--timeout", "30"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    time.sleep(6.0)  # the model is loaded and the source opening
+    deadline = time.monotonic() + 120
+    seen = ""
+    while "live:" not in seen and time.monotonic() < deadline:  # the model loaded; opening now
+        seen += p.stderr.readline() if p.stderr else ""
+    time.sleep(1.0)
     sent = time.monotonic()
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)

@@ -156,6 +156,9 @@ def test_leftovers_of_a_killed_writer_are_found_and_only_they(tmp_path: Path) ->
     other = AtomicFile(tmp_path / "clip.mp4.bak")  # another file's, kept
     mine = tmp_path / ".clip.mp4.settings"  # not a temporary file's name, kept
     mine.write_text("x")
+    backup = tmp_path / ".clip.mp4.20240101.bak"  # eight characters, but a suffix of its own
+    backup.write_text("x")
     assert files.remove_leftovers(target) == [left.tmp]
     assert not left.tmp.exists() and other.tmp is not None and other.tmp.exists()
-    assert mine.exists() and files.remove_leftovers(tmp_path / "none.png") == []
+    assert mine.exists() and backup.exists()
+    assert files.remove_leftovers(tmp_path / "none.png") == []

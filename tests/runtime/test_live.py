@@ -47,6 +47,29 @@ def test_drop_oldest_never_blocks_and_counts() -> None:
     assert q.get_many(1, 0.05) == [] and time.monotonic() - t < 1
 
 
+def test_drop_oldest_waits_for_room_when_told_and_stops_waiting_on_stop() -> None:
+    # A file over http: every frame is wanted, so put waits for the consumer; a stop releases
+    # it (then it drops, as ever, rather than hang the capture thread).
+    q = DropOldest(1)
+    stop = threading.Event()
+    got: list[int] = []
+
+    def produce() -> None:
+        for i in range(5):
+            q.put(i, lambda: not stop.is_set())
+
+    t = threading.Thread(target=produce)
+    t.start()
+    while len(got) < 5:
+        got += q.get_many(1, 1.0)
+    t.join(2)
+    assert got == [0, 1, 2, 3, 4] and q.dropped == 0
+    q.put("full")
+    stop.set()
+    q.put("last", lambda: not stop.is_set())  # returns at once: stopped
+    assert q.dropped == 1 and q.get_many(5, 0.1) == ["last"]
+
+
 def test_a_silent_source_fails_in_its_timeout_not_forever() -> None:
     t = time.monotonic()
     with pytest.raises(VideoError, match="no data for 0.5 s"):

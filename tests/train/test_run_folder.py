@@ -48,6 +48,11 @@ def test_check_same_run_names_each_difference() -> None:
         check_same_run(saved, {**saved, "lle_data": None, "model_overrides": {"width": 2}})
     assert "--lle-data (was LOL, now None)" in str(e.value)
     assert "the model options" in str(e.value)
+    # an option newer than the checkpoint ran at its default: another value is a change
+    defaults = {"emitters": 0.0, "lr": 1e-3}
+    check_same_run(saved, {**saved, "emitters": 0.0}, defaults)
+    with pytest.raises(InputError, match=r"--emitters \(was 0.0, now 0.3\)"):
+        check_same_run(saved, {**saved, "emitters": 0.3}, defaults)
 
 
 @pytest.mark.parametrize(
