@@ -294,8 +294,9 @@ def _opened(src: LiveSource) -> LiveSource:
             opener.join(0.1)
     except BaseException:
         abandoned.set()
-        if not opener.is_alive():  # it opened just now, before the flag
-            src.close()
+        opener.join(0.5)  # an open finishing just now may have missed the flag
+        if not opener.is_alive() and not failed:
+            src.close()  # (closing twice is harmless)
         raise
     if failed:
         raise failed[0]
