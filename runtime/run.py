@@ -256,7 +256,8 @@ def colorize(labels: np.ndarray) -> np.ndarray:
 
 def remove_leftovers_of(dst: Path) -> None:
     """A resumed file: the temporary files a killed run left for its outputs go first."""
-    for path in (dst, _seg_path(dst, ".png"), _seg_path(dst, dst.suffix)):
+    # a set: for an image both of its map's names are one
+    for path in {dst, _seg_path(dst, ".png"), _seg_path(dst, dst.suffix)}:
         remove_leftovers(path)
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar, overload
 
 from rich.console import Console
@@ -45,6 +47,21 @@ EXTRAS = {
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 1
+
+
+@contextmanager
+def sigterm_stops() -> Iterator[None]:
+    """SIGTERM (docker stop, systemd, a job scheduler) stops like Ctrl-C: a live recording is
+    finished, a file being written is removed, the exit code is Ctrl-C's."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sllen.cli._errors import EXIT_BAD_INPUT, err_console
+from sllen.cli._errors import EXIT_BAD_INPUT, err_console, sigterm_stops
 from sllen.runtime.api import EnhancerSpec
 from sllen.runtime.errors import InputError
 from sllen.runtime.files import removed_if_left_empty
@@ -43,20 +40,6 @@ def live_target(source: str, output: str, codec: str = "libx264") -> tuple[str |
     if suffix in VIDEO_SUFFIXES:
         return path, prepare_output(path.parent)
     return live_output_path(source, path), prepare_output(path)
-
-
-@contextmanager
-def sigterm_stops() -> Iterator[None]:
-    """SIGTERM (docker stop, systemd) stops like Ctrl-C: the recording is finished, not lost."""
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run_live_command(
