@@ -77,6 +77,10 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         # Checked before a model loads; the encoder would refuse them only at the first video.
+        if self.codec != "libx264":  # the default needs no PyAV import for photo runs
+            from sllen.runtime.video.writer import check_encoder
+
+            check_encoder(self.codec)
         top = MAX_CRF.get(self.codec, 63)
         if self.crf is not None and not 0 <= self.crf <= top:
             raise InputError(f"--crf must be in 0..{top} for {self.codec}, not {self.crf}")

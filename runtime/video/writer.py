@@ -43,6 +43,25 @@ _FALLBACK_ENCODERS = ("libx264", "libopenh264", "libx265", "libvpx-vp9", "libsvt
 _PARTIAL_CODEC_LISTS = {"mpegts", "flv", "rtsp", "rtp_mpegts"}
 
 
+def check_encoder(codec: str) -> None:
+    """Refuse a --codec this PyAV build cannot encode video with, before a model loads (the
+    writer would refuse it only at the first video). libx264/h264 pass: the writer falls back
+    to another H.264-family encoder where the build lacks them. Without PyAV, nothing to check:
+    a video input is refused where it is read."""
+    try:
+        av = _av()
+    except VideoError:
+        return
+    try:
+        kind = str(av.Codec(codec, "w").type)
+    except (av.FFmpegError, ValueError):
+        if codec in ("libx264", "h264"):
+            return
+        raise VideoError(f"this PyAV build has no {codec!r} video encoder") from None
+    if kind != "video":
+        raise VideoError(f"--codec {codec} is an {kind} encoder, not a video one")
+
+
 def _encoder(codec: str | None, container: Any) -> str:
     """The encoder to use: the one asked for, else the container's default in software
     (libx264 for mp4/mkv/mov, libvpx-vp9 for webm, mpeg4 for avi); when that is missing from
@@ -50,7 +69,8 @@ def _encoder(codec: str | None, container: Any) -> str:
     av = _av()
     wanted = codec or container.default_video_codec
     try:
-        name = str(av.Codec(wanted, "w").name)
+        found = av.Codec(wanted, "w")
+        name = str(found.name) if found.type == "video" else None
     except (av.FFmpegError, ValueError):
         name = None
     # A hardware encoder (h264_nvenc, ...) only when asked for: it fails without its device.

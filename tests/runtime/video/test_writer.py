@@ -183,6 +183,16 @@ def test_write_refuses_wrong_frames(clip: Path, tmp_path: Path, pattern: Pattern
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_audio_encoder_is_not_a_video_codec(
+    clip: Path, tmp_path: Path, pattern: Pattern
+) -> None:
+    # av.Codec("aac", "w") exists: the writer must not hand it video frames
+    with pytest.raises(VideoError, match="no 'aac' video encoder"):
+        with VideoWriter(tmp_path / "o.mp4", probe(clip), codec="aac") as writer:
+            writer.write(pattern(0))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_output_gets_the_usual_permissions(clip: Path, tmp_path: Path, pattern: Pattern) -> None:
     # Published by the one atomic writer: 0666 less the umask, not the temporary file's 0600.
     out = tmp_path / "out.mp4"
