@@ -363,6 +363,7 @@ def run_files_ray(
     workers: int | None = None,
     progress: ProgressFn | None = None,
     on_result: Callable[[FileResult], None] | None = None,
+    on_open: Callable[[str, int], None] | None = None,
 ) -> RunSummary:
     """Enhance every source into ``opts.output`` on Ray workers (module doc).
 
@@ -373,6 +374,8 @@ def run_files_ray(
     ``spec.threads`` CPUs each; threads default to 4). ``progress(name, frames done, total)``
     and ``on_result(FileResult)`` are called on this process as files finish anywhere in the
     cluster (in the order they finish); ``summary.results`` is in the sources' order.
+    ``on_open(backend description, workers planned)`` is called once, when the first worker
+    has opened the model.
     """
     sources = list(sources)
     outputs = output_paths(sources, opts.output)
@@ -422,7 +425,7 @@ def run_files_ray(
                     base = Path(src).name  # "clip.mp4" or "photo.jpg (tiles)": label it
                     progress(name.replace(base, labels.get(Path(src), base), 1), done, total)
 
-            _drive(ray, todo, _absolute_spec(spec), wopts, workers, local, shown, report)
+            _drive(ray, todo, _absolute_spec(spec), wopts, workers, local, shown, report, on_open)
         finally:
             if connected:
                 ray.shutdown()
@@ -440,6 +443,7 @@ def _drive(
     local: bool,
     progress: Callable[[str, str, int, int | None], None] | None,  # (source, name, done, total)
     report: Callable[[FileResult], None],
+    on_open: Callable[[str, int], None] | None = None,
 ) -> None:
     from ray.exceptions import RayActorError, RayTaskError
 
@@ -496,10 +500,12 @@ def _drive(
                 if ref in starting:
                     actor = starting.pop(ref)
                     try:
-                        _, error = ray.get(ref)
+                        described, error = ray.get(ref)
                     except RayActorError as e:  # the process died while opening the model
-                        error = RuntimeError(_one_line(e))
+                        described, error = None, RuntimeError(_one_line(e))
                     if error is None:
+                        if not opened and on_open is not None and described is not None:
+                            on_open(described, plan.workers)
                         opened += 1
                         idle.append(actor)
                         continue

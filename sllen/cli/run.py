@@ -287,6 +287,12 @@ def run_command(
         if ray is not None:
             from sllen.runtime.distributed import run_files_ray
 
+            def opened(described: str, planned: int) -> None:
+                console.print(
+                    f"backend: {described} [dim]({reason})[/], on Ray: "
+                    f"{_count(planned, 'worker')}"
+                )
+
             with progress.bar:
                 summary = run_files_ray(
                     sources,
@@ -296,6 +302,7 @@ def run_command(
                     workers=workers,
                     progress=progress,
                     on_result=report,
+                    on_open=None if quiet else opened,
                 )
             _finish(console, summary, quiet)
             return

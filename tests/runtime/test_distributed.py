@@ -126,6 +126,7 @@ def test_outputs_equal_a_local_run_and_a_resume_skips_them(
     sources, local = media
     progress: list[tuple[str, int, int | None]] = []
     finished: list[FileResult] = []
+    opened: list[tuple[str, int]] = []
     opts = RunOptions(output=tmp_path / "out")
     summary = run_files_ray(
         sources,
@@ -134,7 +135,10 @@ def test_outputs_equal_a_local_run_and_a_resume_skips_them(
         workers=2,
         progress=lambda *a: progress.append(a),
         on_result=finished.append,
+        on_open=lambda *a: opened.append(a),
     )
+    # the backend line: once, with the worker's own description and the planned count
+    assert len(opened) == 1 and opened[0][1] == 2 and "cpu" in opened[0][0], opened
     assert [r.source for r in summary.results] == sources  # the sources' order, not finishing
     assert sorted(r.source.name for r in finished) == sorted(s.name for s in sources)
     # The bad file is reported as a local run reports it, and the others finish.
