@@ -289,8 +289,7 @@ def run_command(
 
             def opened(described: str, planned: int) -> None:
                 console.print(
-                    f"backend: {described} [dim]({reason})[/], on Ray: "
-                    f"{_count(planned, 'worker')}"
+                    f"backend: {described} [dim]({reason})[/], on Ray: {_count(planned, 'worker')}"
                 )
 
             with progress.bar:
