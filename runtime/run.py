@@ -27,7 +27,7 @@ from sllen.runtime.enhancer import Enhancer, StageTimes
 from sllen.runtime.errors import InputError, MissingFileError, SllenError
 from sllen.runtime.files import make_folder, remove_leftovers, removed_if_left_empty
 from sllen.runtime.images import IMAGE_SUFFIXES, read_picture, write_picture, write_rgb8
-from sllen.runtime.preprocess import to_float, to_uint8
+from sllen.runtime.preprocess import beside, to_float, to_uint8
 
 VIDEO_SUFFIXES = (
     ".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
@@ -159,16 +159,12 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
             found += files
         else:
             raise MissingFileError(f"{item}: no such file or folder")
-    seen: set[Path] = set()
-    unique = []
+    # Each once, by the path as named, not as resolved: two links to one file are two inputs,
+    # named after the links (a folder of chosen shots linked from elsewhere).
+    unique: dict[Path, Path] = {}
     for p in found:
-        # The path as named, not as resolved: two links to one file are two inputs, named
-        # after the links (a folder of chosen shots linked from elsewhere).
-        key = Path(os.path.abspath(p))
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
+        unique.setdefault(Path(os.path.abspath(p)), p)
+    return list(unique.values())
 
 
 MEDIA_SUFFIXES = (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES)
@@ -342,8 +338,9 @@ def run_video(
     info = video.probe(src)
     clip = FrameEnhancer(enhancer, fps=info.fps, smooth=opts.smooth)  # what embedders use too
     smooth = clip.smoothing
-    width = info.width * (2 if opts.side_by_side else 1)
-    out_info = dataclasses.replace(info, width=width)
+    tall = opts.side_by_side and round(info.rotation / 90) % 2 == 1  # shown turned a quarter
+    wide = opts.side_by_side and not tall
+    out_info = dataclasses.replace(info, width=info.width << wide, height=info.height << tall)
     times = StageTimes()
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -418,7 +415,9 @@ def run_video(
             else:
                 pending.append(item)
             if pending and (done or len(pending) >= enhancer.batch):
-                results = enhance_clip([f.image for f in pending], clip, opts.side_by_side)
+                results = enhance_clip(
+                    [f.image for f in pending], clip, opts.side_by_side, info.rotation
+                )
                 for frame, (image8, labels) in zip(pending, results, strict=True):
                     _put(encoded, (frame, image8, labels), stop)
                 pending = []
@@ -462,18 +461,19 @@ def _preset(opts: RunOptions) -> str | None:
 
 
 def enhance_clip(
-    images: list[np.ndarray], clip: FrameEnhancer, side_by_side: bool
+    images: list[np.ndarray], clip: FrameEnhancer, side_by_side: bool, rotation: int = 0
 ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     """uint8 RGB frames of one clip, in order -> (uint8 result, labels or None) each, as they
     are ready: the step sllen-run's video and live paths share (to float, the model and the
-    smoothing, input beside result, rounding), with its time added to the stage times."""
+    smoothing, input beside result as shown after `rotation`, rounding), with its time added to
+    the stage times."""
     t0 = time.perf_counter()
     inputs = [to_float(image) for image in images]
     clip.times.pre += time.perf_counter() - t0
     for x, (image, labels) in zip(inputs, clip.enhance_float(inputs), strict=True):
         t = time.perf_counter()
         if side_by_side:
-            image = np.concatenate([x, image], axis=1)
+            image = beside(x, image, rotation)
         image8 = to_uint8(image)
         clip.times.post += time.perf_counter() - t
         yield image8, labels

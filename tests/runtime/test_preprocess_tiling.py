@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sllen.runtime.preprocess import from_batch, pad_frame, padded_size, to_batch, to_uint8
+from sllen.runtime.preprocess import (
+    beside,
+    from_batch,
+    pad_frame,
+    padded_size,
+    to_batch,
+    to_uint8,
+)
 from sllen.runtime.tiling import enhance_tiled
 
 
@@ -123,3 +130,15 @@ def test_tile_progress_is_reported_per_batch() -> None:
     )
     total = heard[-1][1]
     assert total == 2 * 4 and heard == [(d, total) for d in (2, 4, 6, 8)]
+
+
+@pytest.mark.parametrize("rotation", [0, 90, -90, 180, 270, 450])
+def test_beside_is_side_by_side_once_turned_for_display(rotation: int) -> None:
+    rng = np.random.default_rng(1)
+    left, right = rng.random((5, 7, 3)), rng.random((5, 7, 3))
+    k = round(rotation / 90)
+    stored = beside(left, right, rotation)
+    assert stored.flags.c_contiguous
+    assert stored.shape == ((10, 7, 3) if k % 2 else (5, 14, 3))
+    shown = np.rot90(stored, k)  # what a player shows: the display matrix's turn
+    np.testing.assert_array_equal(shown, np.concatenate([np.rot90(left, k), np.rot90(right, k)], 1))

@@ -239,3 +239,35 @@ def test_video_result_carries_its_stage_times(tmp_path: Path) -> None:
     t = result.times
     assert t.frames == 6 and min(t.decode, t.infer, t.encode) > 0
     assert summary.times.per_frame_ms() == t.per_frame_ms()
+
+
+@pytest.mark.parametrize("rotation", [-90, 90, 180])
+def test_side_by_side_of_a_turned_clip_is_side_by_side_as_shown(
+    tmp_path: Path, rotation: int
+) -> None:
+    # A phone's portrait clip: frames stored landscape, a display matrix turns them. The
+    # input must be on the left and the result on the right as a player shows them.
+    av = pytest.importorskip("av")
+    from sllen.runtime.video import probe, read_frames
+
+    src = tmp_path / "turned.mp4"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=12)
+        v.width, v.height, v.pix_fmt = 48, 32, "yuv420p"
+        v.set_display_rotation(rotation)
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 48, 3), 25, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+    with open_backend(None, "onnxruntime", threads=1) as b:
+        run_files([src], Enhancer(b), RunOptions(output=tmp_path / "o", side_by_side=True))
+    info = probe(tmp_path / "o" / "turned.mp4")
+    assert info.rotation % 360 == rotation % 360
+    turned = rotation % 180 != 0
+    assert (info.width, info.height) == ((48, 64) if turned else (96, 32))
+    for f in read_frames(tmp_path / "o" / "turned.mp4"):
+        shown = np.rot90(f.image, round(rotation / 90)).astype(np.float32)
+        half = shown.shape[1] // 2
+        assert abs(shown[:, :half].mean() - 25) < 3  # the input, on the left
+        assert shown[:, half:].mean() > 50  # the result, on the right
