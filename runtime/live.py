@@ -225,6 +225,7 @@ def run_live(
         t.start()
     before = dataclasses.replace(enhancer.times)
     sent = 0
+    first: list[float] = []  # the output's first frame time: --duration is the file's length too
     try:
         while not errors:
             if live.duration is not None and time.monotonic() - start >= live.duration:
@@ -238,13 +239,20 @@ def run_live(
                 continue
             end = batch[-1] is _END
             batch = [f for f in batch if f is not _END]
+            if batch and live.duration is not None:
+                # Frames buffered while the source was probed carry earlier source times: the
+                # wall clock alone made --duration 8 an 8.9 s file.
+                first = first or [batch[0].time]
+                kept = [f for f in batch if f.time - first[0] < live.duration]
+                if len(kept) < len(batch):
+                    batch, end, result.stopped_by = kept, True, "duration"
             if batch:
                 results = enhance_clip([f.image for f in batch], frames, opts.side_by_side)
                 for frame, (image8, _) in zip(batch, results, strict=True):
                     _put(encoded, (frame, image8), errors)
                 sent += len(batch)
             if end:
-                result.stopped_by = "error" if source_error else "end"
+                result.stopped_by = result.stopped_by or ("error" if source_error else "end")
                 break
             if live.frames is not None and sent >= live.frames:
                 result.stopped_by = "frames"

@@ -161,6 +161,18 @@ def test_file_streamed_out_over_udp_arrives_enhanced(tmp_path: Path, enhancer) -
     assert len(got) >= result.frames_out - 2 and min(got) > 40  # received, enhanced
 
 
+def test_duration_is_the_recording_length_not_just_wall_time(tmp_path: Path, enhancer) -> None:
+    # A source that delivers faster than real time (frames buffered while it was probed, here
+    # a whole file read at decoding speed): --duration cuts by the frames' own times.
+    clip = dark_clip(tmp_path / "clip.mp4", 50)  # 2 s at 25 fps
+    out = tmp_path / "rec.mkv"
+    result = run_live(str(clip), out, enhancer, RunOptions(), LiveOptions(duration=1.0, timeout=3))
+    assert result.stopped_by == "duration" and result.frames_out > 0
+    with av.open(str(out)) as c:
+        times = [float(f.time) for f in c.decode(video=0)]
+    assert len(times) == result.frames_out and max(times) < 1.0
+
+
 # FFmpeg in listen mode is the RTSP server a push goes to (mediamtx in production). It runs in
 # its own process: PyAV holds the GIL while it waits for the connection.
 RTSP_SERVER = """
