@@ -49,7 +49,8 @@ import numpy as np
 from PIL import Image
 
 from sllen.runtime.api import EnhancerSpec
-from sllen.runtime.run import RunOptions, RunSummary, collect_inputs, run_files
+from sllen.runtime.inputs import collect_inputs
+from sllen.runtime.run import RunOptions, RunSummary, run_files
 from sllen.samples import sample_clip
 
 MODES = ("local-1x1", "local-1x2", "ray-1x1", "ray-2x1")

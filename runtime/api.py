@@ -60,6 +60,12 @@ class EnhancerSpec:
         check_exposure(self.exposure)  # before a model is opened, on the driver too
         check_device(self.device)
         check_mode(self.well_exposed)
+        if self.threads is not None and not (
+            isinstance(self.threads, (int, np.integer)) and self.threads >= 1
+        ):
+            raise InputError(f"--threads must be at least 1, not {self.threads!r}")
+        if not (isinstance(self.batch, (int, np.integer)) and self.batch >= 1):
+            raise InputError(f"--batch must be at least 1, not {self.batch!r}")
         if self.tile is not None and not (
             isinstance(self.tile, (tuple, list))
             and len(self.tile) == 2
@@ -176,9 +182,11 @@ class FrameEnhancer:
 
     def enhance_many(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Enhance a list of frames (batched ``batch`` at a time), in clip order."""
-        floats = [self._to_float(f) for f in frames]
-        done = self.enhance_float(floats)
-        return [self._from_float(img, f) for (img, _), f in zip(done, frames, strict=True)]
+        # As arrays first: the output's dtype follows the input's, and a PIL image or a torch
+        # tensor has no numpy dtype (a torch uint8 frame came back as float).
+        arrays = [np.asarray(f) for f in frames]
+        done = self.enhance_float([self._to_float(a) for a in arrays])
+        return [self._from_float(img, a) for (img, _), a in zip(done, arrays, strict=True)]
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """Enhance one frame."""

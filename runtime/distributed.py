@@ -47,14 +47,12 @@ from typing import Any
 
 from sllen.runtime.api import EnhancerSpec
 from sllen.runtime.errors import InputError, MissingDependencyError, MissingFileError, SllenError
+from sllen.runtime.inputs import is_video, output_folder, output_paths
 from sllen.runtime.run import (
     FileResult,
     ProgressFn,
     RunOptions,
     RunSummary,
-    is_video,
-    output_folder,
-    output_paths,
     prepare_output,
     remove_leftovers_of,
 )

@@ -14,8 +14,9 @@ from sllen.runtime.api import EnhancerSpec
 from sllen.runtime.errors import InputError
 from sllen.runtime.files import removed_if_left_empty
 from sllen.runtime.images import IMAGE_SUFFIXES
+from sllen.runtime.inputs import VIDEO_SUFFIXES
 from sllen.runtime.live import LiveOptions, LiveResult, live_output_path, run_live
-from sllen.runtime.run import VIDEO_SUFFIXES, RunOptions, prepare_output
+from sllen.runtime.run import RunOptions, prepare_output
 from sllen.runtime.video.live import is_live, is_stream_output
 
 

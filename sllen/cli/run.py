@@ -185,14 +185,8 @@ def run_command(
     from sllen.runtime.api import EnhancerSpec
     from sllen.runtime.backends import choose_backend
     from sllen.runtime.files import removed_if_left_empty
-    from sllen.runtime.run import (
-        RunOptions,
-        collect_inputs,
-        output_folder,
-        output_paths,
-        prepare_output,
-        run_files,
-    )
+    from sllen.runtime.inputs import collect_inputs, output_folder, output_paths
+    from sllen.runtime.run import RunOptions, prepare_output, run_files
     from sllen.runtime.video.live import is_live, is_stream_output
 
     # a run that fails before writing anything (a bad model, no TensorRT, Ctrl-C) takes away
@@ -363,7 +357,7 @@ def _print_summary(console: Console, summary) -> None:
     rate = f"{fps:.2f}" if fps >= 1 else f"{fps:.3g}"  # 0.00265 for a 12 MP photo, not 0.00
     table.add_row(*(f"{v:.1f}" for v in ms.values()), rate)
     console.print(table)
-    from sllen.runtime.run import is_video
+    from sllen.runtime.inputs import is_video
 
     if any(is_video(r.source) for r in done):
         console.print(

@@ -29,6 +29,20 @@ def test_uint8_in_uint8_out_float_in_float_out(enhance: FrameEnhancer) -> None:
     assert np.abs(out_f * 255 - out).max() <= 1  # the same result, rounded
 
 
+def test_a_pil_image_or_torch_frame_comes_back_as_its_own_dtype(
+    enhance: FrameEnhancer,
+) -> None:
+    from PIL import Image
+
+    f = frames(1)[0]
+    want = enhance(f)
+    out = enhance(Image.fromarray(f))  # type: ignore[arg-type]  # no dtype of its own
+    assert out.dtype == np.uint8 and np.array_equal(out, want)
+    torch = pytest.importorskip("torch")
+    out = enhance(torch.from_numpy(f))  # torch.uint8 is not np.uint8: it came back float
+    assert out.dtype == np.uint8 and np.array_equal(out, want)
+
+
 def test_bgr_is_rgb_mirrored(enhance: FrameEnhancer) -> None:
     f = frames(1)[0]
     with open_enhancer(backend="onnxruntime", threads=1, channels="bgr") as bgr:
@@ -98,6 +112,9 @@ def test_bad_frames_and_options_are_one_line_errors(enhance: FrameEnhancer) -> N
         enhance.segment(frames(1)[0])
     with pytest.raises(InputError, match="channels"):
         open_enhancer(backend="onnxruntime", channels="yuv")
+    for bad in ({"threads": 0}, {"threads": -1}, {"batch": 0}):  # before a model is opened
+        with pytest.raises(InputError, match="must be at least 1"):
+            open_enhancer(backend="onnxruntime", **bad)  # type: ignore[arg-type]
     for device in ("tpu", "cuda:x", "CPU"):  # refused before a model is opened
         with pytest.raises(InputError, match="--device must be auto, cpu, cuda or cuda:N"):
             open_enhancer(device=device)

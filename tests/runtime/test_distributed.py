@@ -21,7 +21,8 @@ from sllen.runtime.api import EnhancerSpec
 from sllen.runtime.backends import open_backend
 from sllen.runtime.enhancer import Enhancer
 from sllen.runtime.errors import InputError, MissingDependencyError, MissingFileError
-from sllen.runtime.run import FileResult, RunOptions, collect_inputs, run_files
+from sllen.runtime.inputs import collect_inputs
+from sllen.runtime.run import FileResult, RunOptions, run_files
 
 pytestmark = pytest.mark.slow  # Ray's start-up alone takes about 6 s on two cores
 

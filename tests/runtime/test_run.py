@@ -11,14 +11,14 @@ from PIL import Image
 from sllen.runtime.backends import open_backend
 from sllen.runtime.enhancer import Enhancer
 from sllen.runtime.errors import InputError
-from sllen.runtime.run import (
+from sllen.runtime.inputs import (
     NoInputsError,
-    RunOptions,
+    SkippedFilesWarning,
     collect_inputs,
     output_folder,
     output_paths,
-    run_files,
 )
+from sllen.runtime.run import RunOptions, run_files
 
 
 def img(path: Path, size: tuple[int, int] = (24, 40), seed: int = 0) -> Path:
@@ -33,7 +33,11 @@ def test_collect_inputs(tmp_path: Path) -> None:
     a, b = img(d / "a.png"), img(d / "b.jpg")
     (d / "notes.txt").write_text("x")
     (d / ".hidden.png").write_bytes(b"")
-    assert collect_inputs([d]) == [a, b]
+    for name in ("IMG_1.HEIC", "IMG_2.heic", "README"):
+        (d / name).write_bytes(b"x")
+    # skipped files are named, not left out in silence (a hidden one is not counted)
+    with pytest.warns(SkippedFilesWarning, match=r"skipped 4 files .*\(2 \.heic, "):
+        assert collect_inputs([d]) == [a, b]
     assert collect_inputs([str(d / "*.jpg"), a, str(a)]) == [b, a]  # each once
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
         collect_inputs([tmp_path / "missing.png"])

@@ -1,0 +1,173 @@
+"""Which files a `sllen-run` command names, and where each one's result goes.
+
+Inputs are files, folders (their images and videos, not their subfolders) and globs, each
+taken once; outputs mirror the inputs' paths below their common folder, never replace an
+input, and keep each image's format (videos go into an H.264 container).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from sllen.runtime.errors import InputError, MissingFileError
+from sllen.runtime.images import IMAGE_SUFFIXES
+
+VIDEO_SUFFIXES = (
+    ".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+    ".wmv", ".flv", ".3gp", ".ogv", ".gif", ".y4m", ".h264", ".hevc",
+)  # fmt: skip
+# Containers H.264 (and copied audio) go into; other inputs are written as .mp4.
+H264_CONTAINERS = (".mp4", ".mkv", ".mov", ".m4v")
+
+
+class NoInputsError(InputError):
+    """Nothing to enhance was found for the given inputs."""
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+class SkippedFilesWarning(UserWarning):
+    """A folder held files sllen does not read: said, so a phone's .heic photos or a camera's
+    raw files are not left out in silence."""
+
+
+def _media_in(folder: Path) -> list[Path]:
+    media: list[Path] = []
+    other: Counter[str] = Counter()
+    for p in sorted(folder.iterdir()):
+        if not p.is_file() or p.name.startswith("."):  # "._x.jpg": macOS resource forks
+            continue
+        if p.suffix.lower() in IMAGE_SUFFIXES or is_video(p):
+            media.append(p)
+        else:
+            other[p.suffix.lower() or "without a suffix"] += 1
+    if other:
+        kinds = ", ".join(f"{n} {suffix}" for suffix, n in other.most_common())
+        n = sum(other.values())
+        warnings.warn(
+            f"{folder}: skipped {n} file{'s' * (n > 1)} sllen does not read as images or "
+            f"videos ({kinds})",
+            SkippedFilesWarning,
+            stacklevel=3,
+        )
+    return media
+
+
+def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Files named by `inputs` (files, folders, globs), in order, each once."""
+    if not inputs:
+        raise NoInputsError("no input given: name images, videos, folders or globs")
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            media = _media_in(path)
+            if not media:
+                raise NoInputsError(f"{path}: no images or videos in this folder")
+            found += media
+        elif path.is_file():
+            found.append(path)
+        elif any(c in str(item) for c in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(str(item), recursive=True))
+            files = [p for p in matches if p.is_file()]
+            if not files:
+                raise NoInputsError(f"{item}: no file matches this pattern")
+            found += files
+        else:
+            raise MissingFileError(f"{item}: no such file or folder")
+    # Each once, by the path as named, not as resolved: two links to one file are two inputs,
+    # named after the links (a folder of chosen shots linked from elsewhere).
+    unique: dict[Path, Path] = {}
+    for p in found:
+        unique.setdefault(Path(os.path.abspath(p)), p)
+    return list(unique.values())
+
+
+MEDIA_SUFFIXES = (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES)
+
+
+def is_file_output(sources: Sequence[Path], output: Path) -> bool:
+    """``--output`` names the one result file rather than a folder: one input, and an output
+    with an image or video suffix that is not an existing folder."""
+    return len(sources) == 1 and output.suffix.lower() in MEDIA_SUFFIXES and not output.is_dir()
+
+
+def output_folder(sources: Sequence[Path], output: Path) -> Path:
+    """The folder the results go into: ``output``, or the folder of a file output."""
+    return output.parent if is_file_output(sources, output) else output
+
+
+def _file_output(src: Path, dst: Path) -> Path:
+    if is_video(src) != is_video(dst):
+        kinds = ("a video", "an image") if is_video(src) else ("an image", "a video")
+        raise InputError(f"{src} is {kinds[0]}, but --output {dst} names {kinds[1]}")
+    if is_video(dst) and dst.suffix.lower() not in H264_CONTAINERS:
+        raise InputError(
+            f"--output {dst}: a video is written as H.264 in "
+            f"{', '.join(sorted(H264_CONTAINERS))}, not {dst.suffix}"
+        )
+    if dst.resolve() == src.resolve():
+        raise InputError(f"{src}: the output {dst} would overwrite the input; name another file")
+    return dst
+
+
+def output_paths(sources: list[Path], folder: Path) -> dict[Path, Path]:
+    """Where each source's result goes: its path relative to the inputs' common folder,
+    mirrored under ``folder`` (inputs from one folder keep their bare names; ``*/day/img.png``
+    over three folders gives ``a/day/img.png``, ``b/day/img.png``, ...). Videos go into an
+    H.264 container (``.mp4`` unless theirs holds H.264). No two sources share an output (names
+    that still meet, e.g. ``v.avi`` and ``v.mp4``, get the changed one's source suffix:
+    ``v_avi.mp4``), and an output that would replace any input is refused. An image whose name
+    has no image suffix (read by its content) is written as PNG. One source and a ``folder``
+    that names a file (``-o night.jpg``, ``is_file_output``) give that file: an image in the
+    format its suffix names, a video in an H.264 container."""
+    if not sources:
+        return {}
+    if is_file_output(sources, folder):
+        return {sources[0]: _file_output(sources[0], folder)}
+    if folder.suffix.lower() in MEDIA_SUFFIXES and not folder.is_dir():
+        raise InputError(
+            f"--output {folder} names one file, but {len(sources)} inputs were given: "
+            "name a folder for them"
+        )
+    # Mirror the paths as named (a symlink keeps its own name and folder); refuse outputs
+    # that would land on any input's real file.
+    named = {src: Path(os.path.abspath(src)) for src in sources}
+    inputs = {str(p.resolve()).lower() for p in sources}
+    root = Path(os.path.commonpath([p.parent for p in named.values()]))
+    taken: set[str] = set()
+    out: dict[Path, Path] = {}
+    suffixes = {src: _output_suffix(src) for src in sources}
+    # Sources that keep their suffix choose first: ``v.mp4`` stays ``v.mp4`` beside ``v.avi``
+    # (-> ``v_avi.mp4``), whatever order they came in.
+    for src in sorted(sources, key=lambda p: suffixes[p] != p.suffix):
+        rel = named[src].relative_to(root)
+        suffix = suffixes[src]
+        dst = folder / rel.parent / (rel.stem + suffix)
+        n = 1
+        while str(dst.resolve()).lower() in taken:  # lower: case-insensitive file systems
+            tag = rel.suffix[1:].lower() + (f"_{n}" if n > 1 else "")
+            dst = folder / rel.parent / f"{rel.stem}_{tag}{suffix}"
+            n += 1
+        if str(dst.resolve()).lower() in inputs:
+            raise InputError(
+                f"{src}: the output {dst} would overwrite an input; choose another --output folder"
+            )
+        taken.add(str(dst.resolve()).lower())
+        out[src] = dst
+    return {src: out[src] for src in sources}
+
+
+def _output_suffix(src: Path) -> str:
+    if is_video(src):
+        return src.suffix if src.suffix.lower() in H264_CONTAINERS else ".mp4"
+    if src.suffix.lower() in IMAGE_SUFFIXES:
+        return src.suffix
+    return src.suffix + ".png"  # ``scan`` -> ``scan.png``: the writer needs a format
