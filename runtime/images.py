@@ -6,8 +6,9 @@ profile kept), a 16-bit PNG or TIFF stays 16-bit, a grayscale photo stays graysc
 PNG keeps its alpha channel untouched. The network sees float RGB in [0, 1]; :class:`Picture`
 remembers how to put the result back.
 
-Pillow reads 16-bit-per-channel RGB PNGs as 8-bit (it has no 48-bit mode), so those go through
-pypng, and 16-bit TIFFs through tifffile: both small, pure-Python readers of the formats.
+Pillow reads 16-bit-per-channel RGB and grey+alpha PNGs as 8-bit (it has no such modes), so
+those go through pypng, and 16-bit TIFFs through tifffile: both small, pure-Python readers of
+the formats. Their metadata (EXIF rotation included) is handled in :mod:`image_meta`.
 
 For training and evaluation, :func:`read_image` gives just the float RGB (grayscale replicated,
 alpha dropped, not composited: low-light datasets never use alpha for meaning), and
@@ -28,6 +29,16 @@ import numpy as np
 
 from sllen.runtime.errors import InputError, MissingFileError
 from sllen.runtime.files import atomic_write
+from sllen.runtime.image_meta import (
+    append_sub_ifds,
+    header_exif,
+    kept_exif,
+    orient,
+    pillow_info,
+    png_exif_chunk,
+    tiff_info,
+    tifffile_exif,
+)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -35,6 +46,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".p
 # statistics in well_exposed.py (linear light), temporal.py and calib/frames.py (values as
 # stored). GT-mean PSNR keeps Rec. 601's (sllen.metrics.gt_mean.LUMA), as the papers do.
 REC709_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+# Pillow formats that hold no alpha channel: it is dropped for them (JPEG refuses LA and RGBA,
+# BMP and PPM refuse LA), as the JPEG writer always did.
+_NO_ALPHA_FORMATS = ("JPEG", "BMP", "DIB", "PPM", "PCX")
 
 
 class ImageError(InputError):
@@ -58,13 +73,14 @@ class Picture:
 
 
 def _png_is_16bit_color(path: Path) -> bool:
-    """Whether a PNG is 16-bit RGB or RGBA (IHDR: bit depth at byte 24, colour type at 25)."""
+    """Whether a PNG is 16-bit RGB, RGBA or grey+alpha, the modes Pillow reads as 8-bit
+    (IHDR: bit depth at byte 24, colour type at 25; 16-bit grey, type 0, is Pillow's I;16)."""
     with open(path, "rb") as f:
         head = f.read(26)
     if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
         return False
     depth, color = struct.unpack(">BB", head[24:26])
-    return depth == 16 and color in (2, 6)
+    return depth == 16 and color in (2, 4, 6)
 
 
 def _from_array(arr: np.ndarray, fmt: str, info: dict[str, Any]) -> Picture:
@@ -102,11 +118,12 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
             width, height, rows, meta = png.Reader(filename=str(path)).asDirect()
             planes = meta["planes"]
             arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows])
-            return _from_array(arr.reshape(height, width, planes), "PNG", _pillow_info(path))
+            arr = arr.reshape(height, width, planes)
+            return _from_array(*_with_exif(path, arr, "PNG", pillow_info(path)))
         if suffix in (".tif", ".tiff"):
             tiff = _read_tiff(path)
             if tiff is not None:
-                return _from_array(*tiff)
+                return _from_array(*_with_exif(path, *tiff))
         return _read_pillow(path)
     except ImageError:
         raise
@@ -115,6 +132,17 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
         raise ImageError(msg) from None
     except Exception as e:  # Pillow/pypng raise many types for a corrupt file
         raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+
+
+def _with_exif(
+    path: Path, arr: np.ndarray, fmt: str, info: dict[str, Any]
+) -> tuple[np.ndarray, str, dict[str, Any]]:
+    """Pixels that pypng or tifffile read, turned as the header's EXIF orientation says, and
+    that EXIF (less the rotation, now applied) kept in ``info``, as Pillow's path does."""
+    orientation, exif = header_exif(path)
+    if exif is not None:
+        info = {**info, "exif": exif}
+    return orient(arr, orientation), fmt, info
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, str, dict[str, Any]] | None:
@@ -127,13 +155,15 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str, dict[str, Any]] | None:
         return None
     with tifffile.TiffFile(path) as tif:
         arr = tif.asarray()
-        cmyk = tif.pages.first.photometric == tifffile.PHOTOMETRIC.SEPARATED
-        info = _tiff_info(tif.pages.first.tags)
+        page = tif.pages.first
+        cmyk = page.photometric == tifffile.PHOTOMETRIC.SEPARATED
+        planar = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and page.samplesperpixel > 1
+        info = tiff_info(page.tags)
     if np.issubdtype(arr.dtype, np.floating):
         arr = np.round(np.clip(np.nan_to_num(arr), 0.0, 1.0) * 65535.0).astype(np.uint16)
     if arr.dtype != np.uint16:
         return None
-    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
+    if planar and arr.ndim == 3:
         arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) storage
     if cmyk and arr.ndim == 3 and arr.shape[2] >= 4:
         # the plain, profile-free CMYK -> RGB, at 16 bits (K would otherwise be read as alpha)
@@ -141,50 +171,6 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str, dict[str, Any]] | None:
         rgb = np.stack([(1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)], axis=2)
         arr = np.round(rgb * 65535.0).astype(np.uint16)
     return arr, "TIFF", info
-
-
-def _pillow_info(path: Path) -> dict[str, Any]:
-    """The ICC profile and resolution of a file whose pixels another reader takes (Pillow
-    reads the header only). Metadata never costs the pixels: anything odd gives ``{}``."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            info = {k: im.info[k] for k in ("icc_profile", "dpi") if k in im.info}
-    except Exception:
-        return {}
-    return _rgb_profile_only(info)
-
-
-def _tiff_info(tags: Any) -> dict[str, Any]:
-    """A TIFF page's ICC profile (tag 34675) and resolution in dots per inch, as Pillow names
-    them (``{}`` where they are missing or odd: metadata never costs the pixels)."""
-    info: dict[str, Any] = {}
-    try:
-        icc = tags.get("InterColorProfile")
-        if icc is not None:
-            info["icc_profile"] = bytes(icc.value)
-        x, y, unit = (tags.get(n) for n in ("XResolution", "YResolution", "ResolutionUnit"))
-        unit_code = int(unit.value) if unit is not None else 2
-        if x is not None and y is not None and unit_code in (2, 3):
-            fractions = (x.value, y.value)
-            if all(den > 0 for _, den in fractions):
-                per_inch = 2.54 if unit_code == 3 else 1.0  # 3: per centimetre
-                dpi = tuple(per_inch * num / den for num, den in fractions)
-                if all(d > 1 for d in dpi):  # 1/1 is what writers put when they know none
-                    info["dpi"] = dpi
-    except Exception:
-        return {}
-    return _rgb_profile_only(info)
-
-
-def _rgb_profile_only(info: dict[str, Any]) -> dict[str, Any]:
-    """Drop an ICC profile whose colour space (header bytes 16-20) is not RGB or grey: the
-    output is RGB or grey, and a CMYK profile on it would misrender."""
-    icc = info.get("icc_profile")
-    if icc is not None and bytes(icc[16:20]) not in (b"RGB ", b"GRAY"):
-        info = {k: v for k, v in info.items() if k != "icc_profile"}
-    return info
 
 
 def _to_rgb(im: Any, icc: bytes | None) -> Any:
@@ -209,12 +195,13 @@ def _read_pillow(path: Path) -> Picture:
         im.load()
         fmt = im.format or "PNG"
         info = {k: im.info[k] for k in ("icc_profile", "dpi") if k in im.info}
-        exif = im.getexif()
         # Phones store the rotation in EXIF: apply it, then drop the tag (it is now applied).
-        im = ImageOps.exif_transpose(im)
-        if exif:
-            exif.pop(0x0112, None)  # Orientation
-            info["exif"] = exif.tobytes()
+        exif_tags = im.getexif()
+        upright = ImageOps.exif_transpose(im)  # before kept_exif drops the tag it goes by
+        _, exif = kept_exif(exif_tags)
+        im = upright
+        if exif is not None:
+            info["exif"] = exif
         mode = im.mode
         if mode in ("I;16", "I;16B", "I;16L", "I"):
             arr = np.asarray(im)
@@ -263,13 +250,28 @@ def write_rgb8(path: str | os.PathLike[str], rgb8: np.ndarray, *, quality: int =
 def _atomic(path: Path, save: Any) -> Path:
     try:  # the temporary file keeps the suffix: tifffile and pypng go by the name they get
         return atomic_write(path, save, suffix=path.suffix)
+    except ImageError:
+        raise
     except OSError as e:
         raise ImageError(f"{path}: cannot write ({e.strerror or e})") from None
+    except (ValueError, TypeError, KeyError) as e:  # a writer refusing this image: this file only
+        raise ImageError(f"{path}: cannot write ({type(e).__name__}: {e})") from None
+
+
+# Pillow's JPEG writer refuses an EXIF block over one APP1 marker: the picture goes without.
+_JPEG_MAX_EXIF = 65533
 
 
 def _save(tmp: Path, suffix: str, arr: np.ndarray, pic: Picture, quality: int) -> None:
     from PIL import Image
 
+    fmt = Image.registered_extensions().get(suffix)
+    if fmt in _NO_ALPHA_FORMATS and arr.ndim == 3 and arr.shape[2] in (2, 4):
+        arr = arr[..., :-1] if arr.shape[2] == 4 else arr[..., 0]
+    if suffix == ".pgm" and arr.ndim == 3:  # a .pgm is grey by definition
+        top = 65535 if arr.dtype == np.uint16 else 255
+        arr = np.clip(arr[..., :3] @ REC709_LUMA + 0.5, 0, top).astype(arr.dtype)
+    exif = pic.info.get("exif")
     if arr.dtype == np.uint16:
         if suffix in (".tif", ".tiff"):
             _save_tiff16(tmp, arr, pic.info)
@@ -277,46 +279,49 @@ def _save(tmp: Path, suffix: str, arr: np.ndarray, pic: Picture, quality: int) -
         if suffix == ".png" and arr.ndim == 3:
             _save_png16(tmp, arr, pic.info)
             return
-        if suffix == ".png":  # 16-bit greyscale: Pillow's I;16
-            kwargs16 = {k: v for k, v in pic.info.items() if k in ("icc_profile", "dpi")}
+        if suffix == ".png":  # 16-bit greyscale: Pillow's I;16 (exif: an eXIf before IDAT)
+            keys = ("icc_profile", "dpi", "exif")
+            kwargs16 = {k: v for k, v in pic.info.items() if k in keys}
             Image.fromarray(arr).save(tmp, format="PNG", **kwargs16)
             return
         arr = (arr >> 8).astype(np.uint8)  # a 16-bit source written to an 8-bit-only format
     im = Image.fromarray(arr)
     kwargs: dict[str, Any] = {k: v for k, v in pic.info.items() if k in ("icc_profile", "dpi")}
-    if suffix in (".jpg", ".jpeg"):
-        if im.mode == "RGBA":
-            im = im.convert("RGB")  # JPEG has no alpha
-        if im.mode == "LA":
-            im = im.convert("L")
+    if fmt == "JPEG":
         kwargs.update(quality=quality, subsampling=0 if quality >= 90 else 2)
-        if "exif" in pic.info:
-            kwargs["exif"] = pic.info["exif"]
-    elif suffix == ".webp":
+        if exif is not None and len(exif) > _JPEG_MAX_EXIF:
+            exif = None
+    elif fmt == "WEBP":
         kwargs["quality"] = quality
-        if "exif" in pic.info:
-            kwargs["exif"] = pic.info["exif"]
-    elif suffix == ".png" and "exif" in pic.info:
-        kwargs["exif"] = pic.info["exif"]
-    fmt = Image.registered_extensions().get(suffix)
+    # Pillow's TIFF writer takes exif= too (IFD0 tags, Exif and GPS sub-IFDs; Pillow 13)
+    if exif is not None and fmt in ("JPEG", "WEBP", "PNG", "TIFF"):
+        kwargs["exif"] = exif
     im.save(tmp, format=fmt, **kwargs)
 
 
 def _save_tiff16(tmp: Path, arr: np.ndarray, info: dict[str, Any]) -> None:
+    """16-bit TIFF through tifffile: grey, grey+alpha, RGB or RGBA (alpha unassociated, as
+    it came), with the source's ICC profile, resolution and EXIF (see tifffile_exif)."""
     import tifffile
 
-    extra: dict[str, Any] = {}
+    extra, sub_ifds = tifffile_exif(info.get("exif"), arr.nbytes)
     if "icc_profile" in info:
         extra["iccprofile"] = info["icc_profile"]
     if "dpi" in info:
         extra.update(resolution=tuple(info["dpi"]), resolutionunit="INCH")
-    photometric = "minisblack" if arr.ndim == 2 else "rgb"
+    channels = 1 if arr.ndim == 2 else arr.shape[2]
+    photometric = "minisblack" if channels in (1, 2) else "rgb"
+    if channels in (2, 4):
+        extra["extrasamples"] = ["unassalpha"]
     tifffile.imwrite(tmp, arr, photometric=photometric, **extra)
+    if sub_ifds:
+        append_sub_ifds(tmp, info["exif"], sub_ifds)
 
 
 def _save_png16(tmp: Path, arr: np.ndarray, info: dict[str, Any]) -> None:
-    """48/64-bit (and LA 16-bit) PNG through pypng, with the source's pHYs and iCCP chunks
-    (pypng writes pHYs itself; the iCCP chunk is spliced in after IHDR, where it belongs)."""
+    """48/64-bit and 16-bit grey+alpha PNG through pypng, with the source's pHYs, iCCP and
+    eXIf chunks (pypng writes pHYs itself; iCCP is spliced in after IHDR and eXIf before the
+    first IDAT, where Pillow's own PNG writer puts them)."""
     import png
 
     h, w, c = arr.shape
@@ -331,6 +336,9 @@ def _save_png16(tmp: Path, arr: np.ndarray, info: dict[str, Any]) -> None:
     if "icc_profile" in info:
         iccp = b"ICC profile\0\0" + zlib.compress(info["icc_profile"])
         chunks.insert(1, (b"iCCP", iccp))
+    if info.get("exif"):
+        first_idat = next(i for i, (kind, _) in enumerate(chunks) if kind == b"IDAT")
+        chunks.insert(first_idat, (b"eXIf", png_exif_chunk(info["exif"])))
     with open(tmp, "wb") as f:
         png.write_chunks(f, chunks)
 

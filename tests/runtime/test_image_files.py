@@ -169,3 +169,13 @@ def test_float_tiff_is_taken_as_unit_range(tmp_path):
     Image.fromarray(a, mode="F").save(tmp_path / "f.tif")
     img = read_image(tmp_path / "f.tif")
     np.testing.assert_allclose(img[..., 0], np.clip(a, 0, 1), atol=1 / 65535)
+
+
+def test_write_image_to_pgm_is_grey(tmp_path):
+    # a .pgm is grey by definition: colour arrays are written as their Rec. 709 luma
+    rgb = np.zeros((2, 3, 3), dtype=np.float32)
+    rgb[..., 0] = 1.0  # pure red
+    write_image(tmp_path / "r.pgm", rgb)
+    with Image.open(tmp_path / "r.pgm") as im:
+        assert im.mode == "L"
+        assert np.all(np.abs(np.asarray(im, np.int32) - round(0.2126 * 255)) <= 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +213,258 @@ def test_cmyk_jpeg_goes_through_its_profile(tmp_path: Path, monkeypatch) -> None
     pic = read_picture(tmp_path / "c.jpg")
     assert seen == [("CMYK", ("profile", b"ICCP"), "RGB")]
     assert np.allclose(pic.rgb[0, 0] * 255, [10, 20, 30])
+
+
+# --- the file kinds a new-user walkthrough found broken: alpha, EXIF and rotation at 16 bits
+
+
+def _camera_exif(orientation: int | None = None, endian: str = "<") -> bytes:
+    """A camera's EXIF as Pillow holds it: IFD0 text, an Exif and a GPS sub-IFD."""
+    from PIL.TiffImagePlugin import IFDRational
+
+    exif = Image.Exif()
+    exif.endian = endian
+    exif.update(TEXT_TAGS)
+    exif[531] = 1  # YCbCrPositioning: a camera JPEG's own IFD0 tag, kept as it was
+    if orientation is not None:
+        exif[0x0112] = orientation
+    exif.get_ifd(0x8769).update({33434: IFDRational(1, 100), 34855: 800})  # exposure, ISO
+    exif.get_ifd(0x8825)[1] = "N"  # GPSLatitudeRef
+    return exif.tobytes()
+
+
+TEXT_TAGS = {
+    270: "A night street",
+    271: "TestCam",
+    272: "M1",
+    305: "Editor 2",
+    306: "2024:05:06 07:08:09",
+    315: "Ann",
+    316: "host",
+    33432: "(c) Ann",
+}
+# how the source file was stored: never part of another file's EXIF
+STRUCTURE = {254, 256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 338, 339, 34675}
+
+
+def _assert_camera_exif(exif: Image.Exif, *, tiff_ifd0: bool = False) -> None:
+    """The camera's EXIF less its rotation (and, but in a TIFF's own IFD0, no structure)."""
+    assert {t: exif.get(t) for t in TEXT_TAGS} == TEXT_TAGS
+    assert exif.get_ifd(0x8769)[33434] == 0.01 and exif.get_ifd(0x8769)[34855] == 800
+    assert exif.get_ifd(0x8825)[1] == "N"
+    assert 0x0112 not in exif and (tiff_ifd0 or not STRUCTURE & set(exif))
+
+
+def _png16(path: Path, arr: np.ndarray, mode: str, exif: bytes | None = None) -> None:
+    """A 16-bit PNG written by pypng, with an eXIf chunk before IDAT (no b"Exif\\0\\0")."""
+    import png
+
+    buf = io.BytesIO()
+    png.from_array(arr.reshape(arr.shape[0], -1), mode).write(buf)
+    chunks = list(png.Reader(bytes=buf.getvalue()).chunks())
+    if exif is not None:
+        chunks.insert(1, (b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
+    with open(path, "wb") as f:
+        png.write_chunks(f, chunks)
+
+
+@pytest.mark.parametrize("planar", [False, True])
+@pytest.mark.parametrize("channels", [2, 4])
+def test_16bit_tiff_with_alpha_round_trips(tmp_path: Path, channels: int, planar: bool) -> None:
+    import tifffile
+
+    # 3 rows: planar (C, H, W) storage must not be told from contiguous by its shape
+    arr = np.random.default_rng(channels).integers(0, 65536, (3, 7, channels), dtype=np.uint16)
+    stored = np.moveaxis(arr, -1, 0) if planar else arr
+    tifffile.imwrite(
+        tmp_path / "a.tif",
+        stored,
+        photometric="minisblack" if channels == 2 else "rgb",
+        planarconfig="separate" if planar else "contig",
+        extrasamples=["unassalpha"],
+    )
+    pic = read_picture(tmp_path / "a.tif")
+    assert pic.bits == 16 and pic.gray == (channels == 2)
+    assert pic.alpha is not None and np.array_equal(pic.alpha, arr[..., -1])
+    write_picture(tmp_path / "o" / "a.tif", pic, pic.rgb)
+    with tifffile.TiffFile(tmp_path / "o" / "a.tif") as tif:
+        page = tif.pages.first
+        assert page.extrasamples == (tifffile.EXTRASAMPLE.UNASSALPHA,)
+        back = page.asarray()
+    assert back.dtype == np.uint16 and np.array_equal(back[..., -1], arr[..., -1])
+    assert np.abs(back[..., :-1].astype(int) - arr[..., :-1]).max() <= 1
+
+
+@pytest.mark.parametrize("kind", ["tif", "png"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_16bit_files_turn_upright_as_exif_transpose_does(
+    tmp_path: Path, kind: str, orientation: int
+) -> None:
+    import tifffile
+    from PIL import ImageOps
+
+    rgba8 = np.random.default_rng(orientation).integers(0, 256, (4, 6, 4), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgba8).save(buf, format="PNG", exif=_camera_exif(orientation))
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(buf)))  # Pillow, at 8 bits
+    rgba16 = rgba8.astype(np.uint16) * 257
+    src = tmp_path / f"o.{kind}"
+    if kind == "tif":
+        tags = [(274, "H", 1, orientation, True), (271, "s", 0, "TestCam", True)]
+        tifffile.imwrite(
+            src, rgba16, photometric="rgb", extrasamples=["unassalpha"], extratags=tags
+        )
+    else:
+        _png16(src, rgba16, "RGBA;16", _camera_exif(orientation))
+    pic = read_picture(src)
+    assert pic.bits == 16 and pic.alpha is not None
+    np.testing.assert_array_equal(np.round(pic.rgb * 255), expected[..., :3])
+    np.testing.assert_array_equal(pic.alpha, expected[..., 3].astype(np.uint16) * 257)
+    kept = Image.Exif()
+    kept.load(pic.info["exif"])  # the rest of the EXIF stays, without the rotation
+    assert kept[0x010F] == "TestCam" and 0x0112 not in kept and not STRUCTURE & set(kept)
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+@pytest.mark.parametrize("source", ["jpg", "png16"])
+def test_tiff_outputs_keep_the_exif(tmp_path: Path, source: str, endian: str) -> None:
+    import tifffile
+
+    rgb8 = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    exif = _camera_exif(endian=endian)
+    if source == "jpg":
+        Image.fromarray(rgb8).save(tmp_path / "s.jpg", exif=exif)
+    else:
+        _png16(tmp_path / "s.png16", rgb8.astype(np.uint16) * 257, "RGB;16", exif)
+        (tmp_path / "s.png16").rename(tmp_path / "s.png")
+    pic = read_picture(next(tmp_path.glob("s.*")))
+    assert pic.bits == (8 if source == "jpg" else 16)
+    write_picture(tmp_path / "o.tif", pic, pic.rgb)
+    with open(tmp_path / "o.tif", "rb") as f:
+        written = Image.Exif()
+        written.load_from_fp(f)
+        _assert_camera_exif(written, tiff_ifd0=True)  # with the sub-IFDs tifffile cannot write
+    with tifffile.TiffFile(tmp_path / "o.tif") as tif:
+        page = tif.pages.first
+        assert page.tags["ExifTag"].value["ExposureTime"] == (1, 100)
+        assert page.asarray().dtype == (np.uint8 if pic.bits == 8 else np.uint16)
+    back = read_picture(tmp_path / "o.tif")
+    assert np.array_equal(back.rgb, pic.rgb)
+    kept = Image.Exif()
+    kept.load(back.info["exif"])
+    _assert_camera_exif(kept)
+
+
+@pytest.mark.parametrize("mode", ["RGB;16", "LA;16", "L;16"])
+def test_16bit_png_outputs_keep_the_exif_before_idat(tmp_path: Path, mode: str) -> None:
+    import png
+
+    channels = {"RGB;16": 3, "LA;16": 2, "L;16": 1}[mode]
+    arr = np.random.default_rng(1).integers(0, 65536, (5, 6, channels), dtype=np.uint16)
+    _png16(tmp_path / "s.png", arr, mode, _camera_exif(6))
+    pic = read_picture(tmp_path / "s.png")
+    assert pic.bits == 16 and pic.size == (6, 5)  # upright
+    write_picture(tmp_path / "o" / "s.png", pic, pic.rgb)
+    chunks = list(png.Reader(filename=str(tmp_path / "o" / "s.png")).chunks())
+    kinds = [kind for kind, _ in chunks]
+    assert kinds.count(b"eXIf") == 1 and kinds.index(b"eXIf") < kinds.index(b"IDAT")
+    assert dict(chunks)[b"eXIf"][:4] in (b"II*\x00", b"MM\x00*")  # no b"Exif\0\0" prefix
+    with Image.open(tmp_path / "o" / "s.png") as im:
+        _assert_camera_exif(im.getexif())
+    assert read_picture(tmp_path / "o" / "s.png").size == (6, 5)  # not turned twice
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_tiff_structure_tags_stay_out_of_other_files_exif(tmp_path: Path, bits: int) -> None:
+    import tifffile
+
+    rgb = np.random.default_rng(2).integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    if bits == 8:
+        Image.fromarray(rgb).save(tmp_path / "s.tif", exif=_camera_exif(6))
+    else:
+        tags = [(274, "H", 1, 6, True), (271, "s", 0, "TestCam", True)]
+        tifffile.imwrite(tmp_path / "s.tif", rgb.astype(np.uint16) * 257, extratags=tags)
+    pic = read_picture(tmp_path / "s.tif")
+    assert pic.bits == bits and pic.size == (6, 4)
+    for name in ("o.jpg", "o.png", "o.webp"):
+        write_picture(tmp_path / name, pic, pic.rgb)
+        with Image.open(tmp_path / name) as im:
+            exif = im.getexif()
+            assert im.size == (4, 6) and exif[271] == "TestCam", name
+            assert not STRUCTURE & set(exif) and 0x0112 not in exif, name
+            assert 270 not in exif or not exif[270].startswith('{"shape"'), name  # tifffile's
+
+
+def test_jpeg_keeps_every_exif_tag_but_the_rotation(tmp_path: Path) -> None:
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "s.jpg", exif=_camera_exif(3))
+    pic = read_picture(tmp_path / "s.jpg")
+    write_picture(tmp_path / "o.jpg", pic, pic.rgb)
+    with Image.open(tmp_path / "s.jpg") as src, Image.open(tmp_path / "o.jpg") as out:
+        assert set(out.getexif()) == set(src.getexif()) - {0x0112}
+        _assert_camera_exif(out.getexif())
+
+
+def test_16bit_grey_alpha_png_stays_16bit(tmp_path: Path) -> None:
+    import png
+
+    la = np.random.default_rng(3).integers(0, 65536, (5, 7, 2), dtype=np.uint16)
+    _png16(tmp_path / "la.png", la, "LA;16")
+    pic = read_picture(tmp_path / "la.png")
+    assert pic.bits == 16 and pic.gray and pic.alpha is not None
+    assert np.array_equal(pic.alpha, la[..., 1])
+    np.testing.assert_allclose(pic.rgb[..., 1], la[..., 0] / 65535.0, rtol=1e-6)
+    write_picture(tmp_path / "o" / "la.png", pic, pic.rgb)
+    _, _, rows, meta = png.Reader(filename=str(tmp_path / "o" / "la.png")).asDirect()
+    back = np.vstack([np.asarray(r, np.uint16) for r in rows]).reshape(5, 7, 2)
+    assert meta["bitdepth"] == 16 and meta["greyscale"] and meta["alpha"]
+    assert np.array_equal(back[..., 1], la[..., 1])
+    assert np.abs(back[..., 0].astype(int) - la[..., 0]).max() <= 1
+
+
+@pytest.mark.parametrize("suffix", [".bmp", ".ppm", ".pgm", ".jpg"])
+@pytest.mark.parametrize("mode", ["LA", "RGBA", "RGB"])
+def test_formats_without_alpha_drop_it_and_pgm_is_grey(
+    tmp_path: Path, mode: str, suffix: str
+) -> None:
+    from sllen.runtime.images import REC709_LUMA
+
+    arr = np.random.default_rng(4).integers(0, 256, (6, 8, len(mode)), dtype=np.uint8)
+    Image.fromarray(arr, mode).save(tmp_path / "s.png")
+    pic = read_picture(tmp_path / "s.png")
+    write_picture(tmp_path / f"o{suffix}", pic, pic.rgb)
+    grey = mode == "LA" or suffix == ".pgm"
+    out = Image.open(tmp_path / f"o{suffix}")
+    assert out.mode == ("L" if grey else "RGB")
+    if suffix != ".jpg":  # lossless: the values too
+        colour = arr[..., :3] if mode != "LA" else arr[..., :1]
+        expected = colour @ REC709_LUMA if grey and mode != "LA" else colour.squeeze()
+        assert np.abs(np.asarray(out, np.float32) - expected).max() <= 1
+
+
+def test_odd_exif_never_costs_the_pixels(tmp_path: Path) -> None:
+    rgb16 = np.full((3, 4, 3), 1234, np.uint16)
+    _png16(tmp_path / "bad.png", rgb16, "RGB;16", b"MM\x00*\x00\x00\xff\xffgarbage")
+    pic = read_picture(tmp_path / "bad.png")
+    assert pic.size == (3, 4) and "exif" not in pic.info
+    huge = Image.Exif()
+    huge[270] = "x" * 70000  # more than one JPEG marker holds
+    pic.info["exif"] = huge.tobytes()
+    pic.bits = 8
+    write_picture(tmp_path / "o.jpg", pic, pic.rgb)  # written without its EXIF
+    assert Image.open(tmp_path / "o.jpg").size == (4, 3)
+
+
+def test_a_writer_refusing_an_image_is_an_image_error(tmp_path: Path, monkeypatch) -> None:
+    import tifffile
+
+    def refuse(*args, **kwargs):
+        raise ValueError("not enough samples")
+
+    monkeypatch.setattr(tifffile, "imwrite", refuse)
+    Image.fromarray(np.zeros((3, 4, 3), np.uint8)).save(tmp_path / "a.png")
+    pic = read_picture(tmp_path / "a.png")
+    pic.bits = 16
+    with pytest.raises(ImageError, match="o.tif: cannot write"):
+        write_picture(tmp_path / "out" / "o.tif", pic, pic.rgb)
+    assert list((tmp_path / "out").iterdir()) == []
