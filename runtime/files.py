@@ -190,6 +190,24 @@ def check_output_file(path: str | os.PathLike[str], option: str) -> Path:
     return path
 
 
+def check_output_folder(path: str | os.PathLike[str], option: str) -> Path:
+    """As :func:`check_output_file`, for a folder: say before any work why ``path`` could not
+    be made or written into (a file stands there or above it, or it is not writable)."""
+    from sllen.runtime.errors import InputError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path}: that is a file; name a folder")
+    nearest = path
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise InputError(f"{option} {path}: {nearest} is a file, not a folder")
+    if not os.access(nearest, os.W_OK):
+        raise InputError(f"{option} {path}: {nearest} is not writable")
+    return path
+
+
 def topmost_missing(folder: str | os.PathLike[str]) -> Path | None:
     """The topmost folder that ``mkdir -p folder`` would create (None: ``folder`` exists)."""
     path = Path(folder)

@@ -22,6 +22,7 @@ import numpy as np
 from sllen.metrics import PROTOCOL, gt_mean_psnr_ssim, loe, psnr, ssim
 from sllen.metrics.color import brightness_slope, color_stats, rgb_to_lab
 from sllen.metrics.detail import edge_ratio
+from sllen.metrics.psnr_ssim import SSIM_WINDOW
 from sllen.runtime.errors import InputError
 from sllen.runtime.files import atomic_write_json
 from sllen.runtime.images import list_images, read_image, write_image
@@ -88,10 +89,13 @@ def torch_enhancer(
     the mean of four flipped inferences (runtime/self_ensemble.py)."""
     import torch
 
+    from sllen.runtime.backends.base import check_device
     from sllen.runtime.self_ensemble import flip_ensemble
     from sllen.runtime.well_exposed import check_mode, keep_well_exposed
 
     keep = check_mode(well_exposed) == "keep"
+    if check_device(device).startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: no CUDA GPU is available to torch here")
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -144,7 +148,8 @@ def runtime_enhancer(
 def iter_pairs(root: Path) -> tuple[bool, Iterator[tuple[str, Path, Path | None]]]:
     """(paired?, iterator of (name, low path, high path or None)) for a folder."""
     if not root.is_dir():
-        raise InputError(f"data folder not found: {root}")
+        what = "a file, not a folder" if root.exists() else "no such folder"
+        raise InputError(f"--data {root}: {what}")
     from sllen.data.pair_layouts import find_pairs
 
     pairs = find_pairs(root, split="eval")
@@ -176,7 +181,15 @@ def evaluate(
         low = read_image(low_path)
         high = read_image(high_path) if high_path is not None else None
         if high is not None and high.shape != low.shape:
-            raise InputError(f"{name}: low {low.shape[:2]} and high {high.shape[:2]} differ")
+            raise InputError(
+                f"{low_path} and {high_path}: the sizes differ ({low.shape[1]}x{low.shape[0]} "
+                f"and {high.shape[1]}x{high.shape[0]}); a pair must be aligned"
+            )
+        if high is not None and min(low.shape[:2]) < SSIM_WINDOW:
+            raise InputError(
+                f"{low_path}: {low.shape[1]}x{low.shape[0]} is smaller than SSIM's "
+                f"{SSIM_WINDOW}x{SSIM_WINDOW} window"
+            )
         low_lightness = float(rgb_to_lab(low)[..., 0].mean()) if high is not None else None
         for method, enhance in methods.items():
             t = time.perf_counter()

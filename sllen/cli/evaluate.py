@@ -46,7 +46,8 @@ GT_MEAN_NOTE = (
 @user_errors
 def eval_command(
     data: Annotated[
-        Path | None, Opt(help="Folder: low/ + high/ (or LOL, LSRW) or plain images.")
+        Path | None,
+        Opt(help="Folder: low/ + high/ (or normal/; LOL, LSRW) or plain images."),
     ] = None,
     evalset: Annotated[
         bool, Opt("--evalset", help="Use the built-in evaluation set (darkened photographs).")
@@ -92,7 +93,14 @@ def eval_command(
     per_image: Annotated[bool, Opt("--per-image", help="Print every image's scores.")] = False,
     json_out: Annotated[Path | None, Opt("--json", help="Write the report here.")] = None,
     save_dir: Annotated[Path | None, Opt(help="Save enhanced images here.")] = None,
-    device: Annotated[str, Opt(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[
+        str,
+        Opt(
+            help="auto, cpu, cuda or cuda:N. auto: --weights (and the bundled PyTorch model) "
+            "run on the CPU, for the same numbers everywhere; --model files as sllen-run runs "
+            "them."
+        ),
+    ] = "auto",
     threads: Annotated[int | None, Opt(help="CPU threads for inference.")] = None,
 ) -> None:
     """Score a model on a folder: paired (PSNR, SSIM, LOE, colour faults) or unpaired (LOE)."""
@@ -101,7 +109,8 @@ def eval_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from sllen.evaluate import Enhancer, evaluate, runtime_enhancer, torch_enhancer, write_json
-    from sllen.runtime.files import check_output_file
+    from sllen.runtime.backends.base import check_device
+    from sllen.runtime.files import check_output_file, check_output_folder
     from sllen.runtime.well_exposed import check_mode
 
     if (data is not None) + evalset + well_lit != 1:
@@ -110,9 +119,14 @@ def eval_command(
         raise InputError("give --model or --weights, not both")
     if threads is not None and threads < 1:
         raise InputError("--threads must be at least 1")
+    if weights is not None and backend != "auto":
+        raise InputError("--backend applies to --model files; --weights runs in PyTorch")
     check_mode(well_exposed)  # before a model is loaded
+    check_device(device)
     if json_out is not None:
         check_output_file(json_out, "--json")  # not after minutes of scoring
+    if save_dir is not None:
+        check_output_folder(save_dir, "--save-dir")
     console = Console()
     has_torch = importlib.util.find_spec("torch") is not None
     if weights is not None or (model is None and backend == "auto" and has_torch):
@@ -181,7 +195,7 @@ def eval_command(
     if well_lit:
         label = "built-in well-lit set"
     count = len({r["name"] for r in report.rows})
-    console.print(f"{label}: mean of {count} images", soft_wrap=True)
+    console.print(f"{label}: mean of {count} image{'s' * (count != 1)}", soft_wrap=True)
     # Two tables, so that each fits an 80-column terminal.
     for title, part in (
         ("quality", [k for k in keys if k in QUALITY]),

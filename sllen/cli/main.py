@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -60,9 +61,17 @@ def info_command(
     typer.echo(f"{weights}: {cfg.variant}, preset {cfg.preset}")
     for k, v in cfg.to_dict().items():
         typer.echo(f"  {k}: {v}")
-    for k, v in read_metadata(weights).items():
+    meta = read_metadata(weights)
+    for k, v in meta.items():
         if k not in ("sllen_config", "train_config"):
             typer.echo(f"  [{k}] {v}")
+    if "train_config" in meta:  # what sllen-train ran with: the run can be repeated from it
+        typer.echo("training config:")
+        try:
+            for k, v in json.loads(meta["train_config"]).items():
+                typer.echo(f"  {k}: {v}")
+        except (ValueError, AttributeError):
+            typer.echo(f"  {meta['train_config']}")
 
 
 @app.callback(invoke_without_command=True)

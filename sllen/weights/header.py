@@ -31,6 +31,9 @@ class WeightsError(InputError):
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The ``__metadata__`` strings of a .safetensors file (model config, training info)."""
     path = Path(path)
+    if path.is_dir():
+        hint = " (a training run's: last.safetensors or best.safetensors in it)"
+        raise WeightsError(f"{path} is a folder; name a .safetensors file{hint}")
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     if path.suffix.lower() in (".onnx", ".engine", ".plan"):

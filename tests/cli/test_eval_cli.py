@@ -1,0 +1,76 @@
+"""sllen-eval's refusals: each a one-line error with exit 2, before a model is loaded or any
+image scored (the cases a new-user walkthrough met as tracebacks or late failures)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sllen.data.samples import write_sample_pairs
+
+
+def sllen_eval(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sllen", "eval", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def pair_folder(root: Path, low_size: tuple[int, int], high_size: tuple[int, int]) -> Path:
+    for sub, (w, h) in (("low", low_size), ("high", high_size)):
+        (root / sub).mkdir(parents=True)
+        Image.fromarray(np.full((h, w, 3), 40, np.uint8)).save(root / sub / "1.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sample_pairs(tmp_path_factory.mktemp("d") / "pairs", 2, (40, 56), seed=1)
+
+
+def test_bad_options_are_refused_before_a_model_loads(pairs: Path, tmp_path: Path) -> None:
+    data = ["--data", str(pairs)]
+    one_line_error(sllen_eval(*data, "--device", "tpu"), "--device must be")
+    one_line_error(
+        sllen_eval(*data, "--weights", "w.safetensors", "--backend", "onnxruntime"),
+        "--backend applies to --model files",
+    )
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    one_line_error(sllen_eval(*data, "--save-dir", str(afile)), "that is a file; name a folder")
+    r = sllen_eval(*data, "--save-dir", str(afile / "sub"))
+    one_line_error(r, f"{afile} is a file, not a folder")
+    one_line_error(sllen_eval("--data", str(afile)), f"--data {afile}: a file, not a folder")
+
+
+def test_cuda_without_a_gpu_is_a_user_error(pairs: Path) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is here: the refusal is for machines without one")
+    r = sllen_eval("--data", str(pairs), "--device", "cuda", "--threads", "1")
+    one_line_error(r, "--device cuda: no CUDA GPU is available")
+
+
+def test_pairs_that_cannot_be_scored_name_the_files(tmp_path: Path) -> None:
+    tiny = pair_folder(tmp_path / "tiny", (8, 8), (8, 8))
+    r = sllen_eval("--data", str(tiny), "--threads", "1")
+    one_line_error(r, "1.png: 8x8 is smaller than SSIM's 11x11 window")
+    odd = pair_folder(tmp_path / "odd", (60, 40), (30, 20))
+    r = sllen_eval("--data", str(odd), "--threads", "1")
+    one_line_error(r, str(odd / "low" / "1.png"), "the sizes differ (60x40 and 30x20)")
