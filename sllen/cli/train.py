@@ -7,7 +7,7 @@ from typing import Annotated, cast
 
 import typer
 
-from sllen.cli._errors import run_single, user_errors
+from sllen.cli._errors import EXIT_INTERRUPTED, run_single, sigterm_stops, user_errors
 from sllen.runtime.errors import InputError
 
 Opt = typer.Option
@@ -216,11 +216,19 @@ def train_command(
     threads: Annotated[int | None, Opt(help="CPU threads for torch.")] = None,
 ) -> None:
     """Train SLLEN. With no data folders it trains on generated scenes: no dataset needed."""
+    import math
+    import threading
+    from contextlib import nullcontext
     from dataclasses import replace
 
-    from sllen.losses import LossWeights
-    from sllen.train.config import Schedule, TrainConfig
-    from sllen.train.trainer import train
+    # SIGTERM (a job scheduler's stop) while torch loads stops as Ctrl-C does, nothing written
+    # yet; train() handles it from there on (a checkpoint first once training has begun).
+    main_thread = threading.current_thread() is threading.main_thread()  # signals need it
+    with sigterm_stops() if main_thread else nullcontext():
+        from sllen.losses import LossWeights
+        from sllen.train.config import Schedule, TrainConfig
+        from sllen.train.interrupt import Interrupted
+        from sllen.train.trainer import train
 
     if schedule not in ("alternating", "independent"):
         raise InputError(f"--schedule must be alternating or independent, not {schedule!r}")
@@ -254,8 +262,8 @@ def train_command(
         if v is not None
     }
     for k, v in changes.items():
-        if v < 0:
-            raise InputError(f"loss weight {k} must be >= 0")
+        if not (math.isfinite(v) and v >= 0):
+            raise InputError(f"--w-{k.replace('_', '-')} must be a finite number >= 0, not {v}")
     weights = replace(weights, **changes)
     cfg = TrainConfig(
         out=out,
@@ -300,7 +308,10 @@ def train_command(
         gradient_level=gradient_level,
         vgg_weights=vgg_weights,
     )
-    train(cfg)
+    try:
+        train(cfg)
+    except Interrupted:  # the run said where its checkpoint is: no second line
+        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def main() -> None:

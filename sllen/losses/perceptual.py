@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sllen.runtime.errors import InputError
+
 # torchvision's vgg16 "D" configuration: numbers are 3x3 conv widths (each followed by ReLU),
 # "M" a 2x2 max pool. Built in this order it reproduces torchvision's indices 0..30.
 _VGG16_CFG: tuple[int | str, ...] = (
@@ -117,7 +119,7 @@ def _one_line(exc: BaseException) -> str:
 def _read_tensors(path: Path) -> dict[str, object]:
     """Raw key -> value mapping from a .safetensors file or a torch checkpoint."""
     if not path.is_file():
-        raise ValueError(f"{path}: VGG16 weights file not found")
+        raise InputError(f"{path}: VGG16 weights file not found")
     with path.open("rb") as f:
         head = f.read(9)
     # safetensors: 8-byte little-endian header length, then the JSON header "{...".
@@ -132,14 +134,14 @@ def _read_tensors(path: Path) -> dict[str, object]:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only" not in str(exc).lower():
-            raise ValueError(f"{path}: unreadable torch checkpoint ({_one_line(exc)})") from exc
-        raise ValueError(
+            raise InputError(f"{path}: unreadable torch checkpoint ({_one_line(exc)})") from exc
+        raise InputError(
             f"{path}: refused by torch.load(weights_only=True): it pickles objects other than "
             "tensors; convert it to .safetensors where it was made"
         ) from exc
     except Exception as exc:  # any other reader failure means a truncated or foreign file
         kind = "safetensors" if is_safetensors else "torch checkpoint"
-        raise ValueError(
+        raise InputError(
             f"{path}: unreadable or truncated VGG16 weights ({kind}; {_one_line(exc)})"
         ) from exc
     if isinstance(obj, dict):
@@ -148,7 +150,7 @@ def _read_tensors(path: Path) -> dict[str, object]:
                 obj = obj[wrapper]
                 break
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: holds a {type(obj).__name__}, not a VGG16 state dict")
+        raise InputError(f"{path}: holds a {type(obj).__name__}, not a VGG16 state dict")
     return obj
 
 
@@ -172,12 +174,12 @@ def _features_state_dict(path: Path, raw: dict[str, object]) -> dict[str, torch.
             unexpected.append(str(key))
     missing = [k for k in expected if k not in found]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{path}: not VGG16 features weights: missing {len(missing)} of {len(expected)} "
             f"keys (e.g. {', '.join(missing[:3])})"
         )
     if unexpected:  # e.g. vgg16_bn's batch-norm statistics
-        raise ValueError(
+        raise InputError(
             f"{path}: not plain VGG16 features weights: unexpected keys "
             f"(e.g. {', '.join(unexpected[:3])})"
         )
@@ -195,7 +197,7 @@ def _features_state_dict(path: Path, raw: dict[str, object]) -> dict[str, torch.
             state[name] = value
     if wrong:
         more = f" (+{len(wrong) - 2} more)" if len(wrong) > 2 else ""
-        raise ValueError(f"{path}: wrong VGG16 tensors: {'; '.join(wrong[:2])}{more}")
+        raise InputError(f"{path}: wrong VGG16 tensors: {'; '.join(wrong[:2])}{more}")
     return state
 
 
@@ -203,8 +205,8 @@ def read_vgg16_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Validated VGG16 ``features`` state dict (torchvision key names) from a local file.
 
     Raises:
-        ValueError: one line naming the file and the problem (missing, unreadable/truncated,
-            missing keys, wrong shapes).
+        InputError (a ValueError): one line naming the file and the problem (missing,
+            unreadable/truncated, missing keys, wrong shapes): bad input, not a bug.
     """
     p = Path(path)
     return _features_state_dict(p, _read_tensors(p))
@@ -270,7 +272,8 @@ class PerceptualLoss(nn.Module):
         """The loss with VGG16 weights from ``path``, or None when ``path`` is None.
 
         None is the training code's signal to turn the perceptual term off (and say so in its
-        log); a path that is given but bad raises ValueError instead of silently disabling.
+        log); a path that is given but bad raises InputError (a ValueError) instead of
+        silently disabling.
         """
         if path is None:
             return None

@@ -145,10 +145,10 @@ class TrainConfig:
                 f"--photo-max-side must be >= 0 (0 = full size), not {self.photo_max_side}"
             )
         if self.val_holdout < 0:
-            raise InputError(f"val_holdout must be >= 0, not {self.val_holdout}")
+            raise InputError(f"--val-holdout must be >= 0, not {self.val_holdout}")
         if self.degradation not in DEGRADATIONS:
             raise InputError(
-                f"degradation must be one of {', '.join(DEGRADATIONS)}, not {self.degradation!r}"
+                f"--degradation must be one of {', '.join(DEGRADATIONS)}, not {self.degradation!r}"
             )
         if not 0.0 <= self.camera_share <= 1.0:
             raise InputError(f"--camera-share must be in [0, 1], not {self.camera_share}")
@@ -177,14 +177,55 @@ class TrainConfig:
         if self.camera_share != MIXED_CAMERA_SHARE and self.degradation != "mixed":
             raise InputError("--camera-share sets the mix of --degradation mixed: add it")
         if self.minutes is not None and not 0 < self.minutes < math.inf:
-            raise InputError(f"minutes must be a finite number > 0, not {self.minutes}")
+            raise InputError(f"--minutes must be a finite number > 0, not {self.minutes}")
         if self.minutes is not None and self.schedule == "independent":
             # The phase boundary (SSaN, then LLEmN) is a step count: a refitted total would
             # move it under the run.
             raise InputError("a time budget (--minutes) needs the alternating schedule")
         if self.schedule not in ("alternating", "independent"):
-            raise InputError(f"schedule must be alternating or independent, not {self.schedule!r}")
+            raise InputError(
+                f"--schedule must be alternating or independent, not {self.schedule!r}"
+            )
+        self._check_combinations()
         self._check_numbers()
+        self._check_model_options()
+
+    def _check_combinations(self) -> None:
+        """Options that would be accepted and do nothing with the others given: refused, as
+        --emitters with --lle-data is (the user meant them to change the run)."""
+        if self.val_holdout and self.lle_data is None and self.lle_photos is None:
+            raise InputError(
+                "--val-holdout holds out pairs of --lle-data or photos of --lle-photos: add one "
+                "(generated scenes validate on scenes of their own)"
+            )
+        if self.val_holdout and self.val_data is not None:
+            raise InputError(
+                "give --val-holdout (validate on held-out training pairs) or --val-data "
+                "(validate on another folder), not both"
+            )
+        if self.lle_data is not None and self.degradation != "mixed":
+            raise InputError(
+                "--degradation darkens generated pairs and --lle-photos: drop it with --lle-data"
+            )
+        if self.lle_data is not None and self.camera_share != MIXED_CAMERA_SHARE:
+            raise InputError("--camera-share darkens generated pairs: drop it with --lle-data")
+        if self.photo_max_side != DEFAULT_MAX_SIDE and self.lle_photos is None:
+            raise InputError("--photo-max-side sizes the photos of --lle-photos: add it")
+
+    def _check_model_options(self) -> None:
+        """The model options sllen-train sets (model_overrides), named as the user typed them
+        (the model config's own checks name its fields)."""
+        m = self.model_overrides
+        if m.get("num_classes") is not None and m["num_classes"] < 2:
+            raise InputError(f"--num-classes must be at least 2, not {m['num_classes']}")
+        if m.get("refine_radius") is not None and m["refine_radius"] < 0:
+            raise InputError(f"--refine-radius must be >= 0 (0 = off), not {m['refine_radius']}")
+        chroma = m.get("refine_chroma_radius")
+        if chroma is not None and (chroma < 0 or chroma == 1):
+            raise InputError(
+                f"--refine-chroma-radius must be 0 (off) or at least 2 (it is fitted at half "
+                f"resolution), not {chroma}"
+            )
 
     def _check_numbers(self) -> None:
         """One line naming the option for values the run would trip over later."""
@@ -193,6 +234,7 @@ class TrainConfig:
                 f"--crop-size must be a multiple of 16 (the network's), not {self.crop_size}"
             )
         for option, value in (
+            ("--steps", self.steps),
             ("--batch-size", self.batch_size),
             ("--ss-batch-size", self.ss_batch_size),
             ("--save-every", self.save_every),
@@ -204,6 +246,8 @@ class TrainConfig:
             raise InputError(f"--lr must be a finite number >= 0, not {self.lr}")
         if self.workers < 0:
             raise InputError(f"--workers must be >= 0, not {self.workers}")
+        if self.threads is not None and self.threads < 1:  # 0 ran on torch's default
+            raise InputError(f"--threads must be at least 1, not {self.threads}")
         if self.gradient_level is not None and not (
             math.isfinite(self.gradient_level) and self.gradient_level > 0
         ):

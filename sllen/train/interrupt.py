@@ -1,37 +1,79 @@
-"""Ctrl-C during training: finish the step, save a checkpoint, then stop.
+"""Ctrl-C or SIGTERM during training: finish the step, save a checkpoint, then stop.
 
 Interrupting mid-step would leave the model half-updated (the SS stage stepped, the LLE stage
 not), and stopping without a save threw away everything since the last checkpoint (up to
-``--save-every`` steps: minutes to hours on a CPU).
+``--save-every`` steps: minutes to hours on a CPU). Job schedulers (SLURM, docker stop,
+systemd, Kubernetes) stop a job with SIGTERM, so it stops a run as Ctrl-C does; left at its
+default it killed the process (exit 143) with nothing saved.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run stopped at a signal after saving its checkpoint and saying so: the command line
+    exits 130 without a second "interrupted" line."""
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # signal.signal needs it
+
+
+def _restore(sig: int, previous: Any) -> None:
+    # None: a handler installed outside Python, which signal.signal cannot put back
+    signal.signal(sig, signal.SIG_DFL if previous is None else previous)
+
+
+@contextmanager
+def sigterm_interrupts(enabled: bool) -> Iterator[None]:
+    """Outside the training steps (set-up, the first log lines) SIGTERM stops as Ctrl-C does
+    there: a KeyboardInterrupt, nothing written yet. The previous handler comes back after."""
+    if not (enabled and _main_thread()):
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        _restore(signal.SIGTERM, previous)
 
 
 class StopAfterStep:
-    """Ctrl-C during training asks to stop after the current step (which then saves a
-    checkpoint); a second Ctrl-C stops at once. Only in the main thread of a single process:
+    """Ctrl-C or SIGTERM during training asks to stop after the current step (which then saves
+    a checkpoint); a second one stops at once. Only in the main thread of a single process:
     distributed ranks stop as torchrun tells them."""
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.enabled = enabled and _main_thread()
         self.asked = False
-        self._previous: Any = None
+        self.signal_name = ""  # of the first signal: what the stop message names
+        self._previous: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: Any) -> None:
         if self.asked:
             raise KeyboardInterrupt
         self.asked = True
+        self.signal_name = signal.Signals(signum).name
 
     def __enter__(self) -> StopAfterStep:
         if self.enabled:
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+            for sig in STOP_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            _restore(sig, previous)
+        self._previous = {}

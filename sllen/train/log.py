@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import IO
 
 from sllen.runtime.files import atomic_write_text
 
@@ -49,3 +50,19 @@ def truncate_log(path: Path, step: int) -> None:
     ]
     if len(kept) != len(lines):
         atomic_write_text(path, "".join(kept))
+
+
+def open_log(path: Path, resume: bool, step: int) -> tuple[IO[str], csv.DictWriter]:
+    """The log, open for the run's rows: a resumed run's goes on after its checkpoint's step,
+    under the header it has; any other run's starts anew (a log left without a checkpoint by
+    a run that stopped before its first save is replaced)."""
+    new = not (resume and path.exists())
+    if not new:
+        truncate_log(path, step)
+    f = open(path, "w" if new else "a", newline="")  # noqa: SIM115 - the caller closes it
+    writer = csv.DictWriter(
+        f, fieldnames=LOG_FIELDS if new else log_fields(path), extrasaction="ignore"
+    )
+    if new:
+        writer.writeheader()
+    return f, writer

@@ -4,18 +4,30 @@ A new run into a folder that holds one would replace its log at once and its wei
 went (a forgotten ``--resume`` lost a finished run, and a Ctrl-C then left two runs mixed);
 a resumed run whose data or settings differ from the checkpoint's would go on as another
 run under the same name. Both are refused in one line before anything is written.
+
+A folder with a log but no checkpoint or weights (a run that failed or was stopped before its
+first save) holds nothing to protect or resume: a new run replaces its log, and ``--resume``
+there says to start without it. A resumed run's data folders are compared as absolute paths,
+so ``--lle-data LOL`` and ``--lle-data /data/LOL`` are one folder, and ``LOL`` typed in another
+directory is another.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from sllen.runtime.errors import InputError
 
-# Files that mark a folder as holding a run.
-RUN_FILES = ("log.csv", "last.safetensors", "best.safetensors", "checkpoint/state.json")
+# Files that mark a folder as holding a run (its log alone does not: nothing is lost with it
+# that a new run would not log again).
+CHECKPOINT = "checkpoint/state.json"
+RUN_FILES = ("last.safetensors", "best.safetensors", CHECKPOINT)
+
+# Settings that are data folders: compared as absolute paths (a checkpoint stores them so).
+DATA_PATHS = ("lle_data", "lle_photos", "ss_data", "val_data")
 
 # Settings a resumed run may change: its length, where and how fast it runs, how often it
 # saves and validates (best_by resets the best score itself), and what resume ignores.
@@ -30,18 +42,85 @@ _NAMES = {
 }
 
 
-def check_new_run(out: Path) -> None:
-    """Refuse to start a new run in a folder that holds one."""
+def check_out(out: Path) -> None:
+    """Refuse an --out that cannot be a folder, before any data is read (it failed after the
+    data was indexed, as a bare errno)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder: give another --out")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise InputError(f"--out {out}: {parent} is a file, not a folder")
+    if out.exists() and not os.access(out, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: this user cannot write in it")
+    if not out.exists() and parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: this user cannot create folders in {parent}")
+
+
+def check_new_run(out: Path) -> str | None:
+    """Refuse to start a new run in a folder that holds one. A log without a checkpoint or
+    weights is replaced: the returned note says so (None when there is none)."""
     found = [name for name in RUN_FILES if (out / name).exists()]
-    if found:
+    if CHECKPOINT in found:
         raise InputError(
             f"{out} already holds a run ({', '.join(found)}): add --resume to continue it, "
             "or give another --out"
         )
+    if found:  # weights, but no checkpoint to go on from: nothing --resume could do
+        raise InputError(
+            f"{out} already holds weights ({', '.join(found)}) and no checkpoint to resume: "
+            "give another --out"
+        )
+    if (out / "log.csv").exists():
+        return (
+            f"{out / 'log.csv'} is from a run that stopped before its first checkpoint: "
+            "this run replaces it"
+        )
+    return None
+
+
+def check_resumable(out: Path) -> None:
+    """Refuse --resume where there is no complete checkpoint, saying how to start instead."""
+    if (out / CHECKPOINT).is_file():
+        return
+    if any((out / name).exists() for name in RUN_FILES):
+        raise InputError(
+            f"{out} holds weights but no complete checkpoint to resume: give another --out "
+            "for a new run"
+        )
+    if (out / "log.csv").exists():
+        raise InputError(
+            f"nothing to resume in {out}: its run stopped before its first checkpoint; start "
+            "it again without --resume (the log is replaced)"
+        )
+    raise InputError(f"nothing to resume in {out}: no checkpoint there; start without --resume")
+
+
+def absolute(path: str | os.PathLike[str]) -> str:
+    """A data folder as an absolute path (symbolic links followed): what a checkpoint keeps."""
+    return str(Path(path).expanduser().resolve())
+
+
+def run_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config a checkpoint keeps: its data folders absolute, so a resume from another
+    directory, or with the path typed another way, names the same folders."""
+    return {k: absolute(v) if k in DATA_PATHS and v is not None else v for k, v in config.items()}
 
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def _same(key: str, saved: Any, now: Any) -> bool:
+    """A checkpoint's setting against this run's. Data folders: absolute paths. An older
+    checkpoint kept them as typed, relative to a directory it did not record: the same text,
+    or the same folder resolved from here, is taken as the same folder."""
+    if _canonical(saved) == _canonical(now):
+        return True
+    if key in DATA_PATHS and saved is not None and now is not None:
+        return absolute(saved) == absolute(now)
+    return False
 
 
 def check_same_run(
@@ -56,11 +135,12 @@ def check_same_run(
     changed = [
         key
         for key, value in now.items()
-        if key not in MAY_CHANGE and key in saved and _canonical(saved[key]) != _canonical(value)
+        if key not in MAY_CHANGE and key in saved and not _same(key, saved[key], value)
     ]
     if changed:
+        shown = run_config(now)  # data folders as the absolute paths they were compared as
         parts = [
-            _NAMES.get(k, f"--{k.replace('_', '-')} (was {saved[k]}, now {now[k]})")
+            _NAMES.get(k, f"--{k.replace('_', '-')} (was {saved[k]}, now {shown[k]})")
             for k in changed
         ]
         raise InputError(

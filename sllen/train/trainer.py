@@ -12,7 +12,6 @@ rank 0 validates, logs and writes files. The batch size is per process.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -32,9 +31,10 @@ import sllen
 from sllen.config import get_preset
 from sllen.losses import LLELoss, PerceptualLoss, SegmentationLoss
 from sllen.metrics import gt_mean_psnr_ssim, psnr, ssim
-from sllen.model.io import load_weights, save_weights
+from sllen.model.io import load_weights, read_metadata, save_weights
 from sllen.model.sllen import SLLEN
 from sllen.runtime.errors import InputError
+from sllen.train.budget import FIT_AFTER, FIT_EVERY, WARMUP_STEPS, refit_total
 from sllen.train.checkpoint import load_checkpoint, save_checkpoint
 from sllen.train.config import TrainConfig
 from sllen.train.data import (
@@ -45,24 +45,18 @@ from sllen.train.data import (
     smaller_than_crop,
 )
 from sllen.train.ema import WeightEMA
-from sllen.train.interrupt import StopAfterStep
-from sllen.train.log import LOG_FIELDS, log_fields, truncate_log
+from sllen.train.init_weights import check_init_weights
+from sllen.train.interrupt import Interrupted, StopAfterStep, sigterm_interrupts
+from sllen.train.log import open_log
 from sllen.train.provenance import run_provenance
-from sllen.train.run_folder import check_new_run, check_same_run
-
-# A time-budgeted run measures its speed after these warm-up steps (workers starting, cuDNN
-# choosing algorithms) and refits its length from FIT_AFTER steps on.
-WARMUP_STEPS = 10
-FIT_AFTER = 20
-FIT_EVERY = 10  # steps; every process refits at the same steps (rank 0's total is broadcast)
-
-
-def fit_steps(step: int, per_step_s: float, elapsed_s: float, budget_s: float) -> int:
-    """The total step count that ends a run started ``elapsed_s`` ago, now at ``step``, near
-    ``budget_s`` at ``per_step_s`` seconds a step (validation and checkpoints included in it)."""
-    if elapsed_s >= budget_s:
-        return step
-    return step + int((budget_s - elapsed_s) / per_step_s)
+from sllen.train.run_folder import (
+    check_new_run,
+    check_out,
+    check_resumable,
+    check_same_run,
+    run_config,
+)
+from sllen.train.stages import Stages, pick_device, to_numpy_image
 
 
 class Validation(NamedTuple):
@@ -83,37 +77,6 @@ class TrainResult:
     val_ssim: float
 
 
-class _Stages(nn.Module):
-    """One forward entry for both stages, so DistributedDataParallel sees every call."""
-
-    def __init__(self, model: SLLEN) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor, stage: str) -> dict[str, Any]:
-        if stage == "ss":
-            return {"segmentation": self.model.segment(x)}
-        out = self.model.forward_all(x, with_segmentation=False)
-        return {
-            "image": out.image,
-            "encoder": out.encoder_features,
-            "decoder": out.decoder_features,
-        }
-
-
-def _pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but no CUDA GPU is available")
-    return dev
-
-
-def _to_numpy_image(t: torch.Tensor) -> np.ndarray:
-    return t.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-
-
 class Trainer:
     def __init__(self, cfg: TrainConfig, console: Console | None = None, quiet: bool = False):
         self.cfg = cfg
@@ -122,9 +85,9 @@ class Trainer:
         self.console = console or Console()
         self.quiet = quiet or self.rank != 0
         self.clock = time.monotonic  # the run's clock (a test drives it)
-        if cfg.steps < 1:
-            raise InputError("--steps must be at least 1")
-        if cfg.threads:
+        self.finished = False  # a resumed run already at its last step: nothing to train
+        self.gradient_level: float | None = cfg.gradient_level  # G; set up in _setup
+        if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)
         self.provenance = run_provenance()  # after the threads are set
 
@@ -138,7 +101,7 @@ class Trainer:
         if self.distributed and not dist.is_initialized():
             backend = "nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo"
             dist.init_process_group(backend)
-        self.device = _pick_device(cfg.device)
+        self.device = pick_device(cfg.device)
         if self.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(self.device)
@@ -159,11 +122,12 @@ class Trainer:
         if cfg.init_weights is not None and not cfg.resume:
             # Fine-tuning: the weights only (the file's config must be this preset's); a
             # resumed run takes its weights from the checkpoint instead.
+            check_init_weights(cfg.init_weights, model_cfg)
             start = load_weights(cfg.init_weights, expected=model_cfg)
             self.model.load_state_dict(start.state_dict())
             self.log(f"starting from the weights in {cfg.init_weights}")
         self.model = self.model.to(self.device)
-        self.stages: nn.Module = _Stages(self.model)
+        self.stages: nn.Module = Stages(self.model)
         if self.distributed:
             self.stages = nn.parallel.DistributedDataParallel(
                 self.stages,
@@ -171,13 +135,15 @@ class Trainer:
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
             )
 
-        self.data = build_datasets(cfg, model_cfg)
-        if small := smaller_than_crop(self.data.lle, cfg.crop_size):
-            self.log(f"[yellow]note:[/] {small}")
-
         self.opt_ss = torch.optim.Adam(self.model.ss_parameters(), lr=cfg.lr)
         self.opt_lle = torch.optim.Adam(self.model.lle_parameters(), lr=cfg.lr)
         self.total_steps = cfg.steps * (2 if cfg.schedule == "independent" else 1)
+        self._start_state()
+        if self.finished:
+            return  # no data to index, nothing to load
+        self.data = build_datasets(cfg, model_cfg)
+        if small := smaller_than_crop(self.data.lle, cfg.crop_size):
+            self.log(f"[yellow]note:[/] {small}")
         self.use_amp = cfg.amp and self.device.type == "cuda"
         amp_dtype = torch.bfloat16
         if self.use_amp and not torch.cuda.is_bf16_supported():
@@ -195,6 +161,26 @@ class Trainer:
                 "[yellow]perceptual loss off:[/] no --vgg-weights file given "
                 "(sllen never downloads weights)"
             )
+        ckpt = cfg.out / "checkpoint"
+        self.ema = WeightEMA(self.model, cfg.ema) if cfg.ema else None
+        if self.ema is not None and cfg.resume and not self.ema.load(ckpt):
+            self.log("the checkpoint has no weight average: --ema starts from its weights")
+        if self.gradient_level is None:
+            self.gradient_level = estimate_level(self.data.lle)
+            self.log(
+                f"gradient level G = {self.gradient_level:.4f} (estimated from the "
+                "well-lit training images)"
+            )
+        self._start_data_streams()
+        self.seg_loss = SegmentationLoss()
+        self.lle_loss = LLELoss(cfg.loss_weights, self.gradient_level, perceptual).to(self.device)
+        if perceptual is not None:
+            perceptual.to(self.device)
+
+    def _start_state(self) -> None:
+        """Step 0, or the checkpoint's step, best score and time with --resume; a resumed run
+        already at its end is marked finished."""
+        cfg = self.cfg
         self.step = 0
         self.lr_held = False
         self.last_val_s = 0.0  # how long the last validation and save took (--minutes)
@@ -202,7 +188,6 @@ class Trainer:
         self.t0 = self.clock()
         self.best_score = -math.inf
         self.val_psnr = self.val_ssim = self.val_psnr_gm = float("nan")
-        self.gradient_level = cfg.gradient_level
         ckpt = cfg.out / "checkpoint"
         if cfg.resume:
             state = load_checkpoint(
@@ -214,7 +199,6 @@ class Trainer:
             if state.get("best_by", "psnr") == cfg.best_by:
                 self.best_score = float(state["best_psnr"])
             self.gradient_level = float(state["gradient_level"])
-            self.log(f"resumed from {ckpt} at step {self.step}")
             # log.csv's time_s and the checkpoint's train_seconds go on from the run's own
             self.spent_s = float(state.get("train_seconds", 0.0))
             if cfg.minutes is not None and state.get("total_steps"):
@@ -231,25 +215,14 @@ class Trainer:
             # learning rate until then (a resumed one follows the length it had).
             self.lr_held = not (cfg.resume and self.spent_s > 0)
             self.total_steps = max(self.total_steps, self.step + FIT_AFTER + FIT_EVERY)
-        elif self.step > self.total_steps:  # (a finished run resumed is left as it is)
+        elif self.step > self.total_steps:
             raise InputError(
                 f"the checkpoint is at step {self.step}, past --steps {cfg.steps}: "
                 "give a larger --steps (or --minutes) to train on"
             )
-        self.ema = WeightEMA(self.model, cfg.ema) if cfg.ema else None
-        if self.ema is not None and cfg.resume and not self.ema.load(ckpt):
-            self.log("the checkpoint has no weight average: --ema starts from its weights")
-        if self.gradient_level is None:
-            self.gradient_level = estimate_level(self.data.lle)
-            self.log(
-                f"gradient level G = {self.gradient_level:.4f} (estimated from the "
-                "well-lit training images)"
-            )
-        self._start_data_streams()
-        self.seg_loss = SegmentationLoss()
-        self.lle_loss = LLELoss(cfg.loss_weights, self.gradient_level, perceptual).to(self.device)
-        if perceptual is not None:
-            perceptual.to(self.device)
+        self.finished = cfg.resume and self.step == self.total_steps
+        if cfg.resume and not self.finished:
+            self.log(f"resumed from {ckpt} at step {self.step}")
 
     def _start_data_streams(self) -> None:
         """Endless batch streams; a resumed run starts at the first epoch it has not begun
@@ -344,7 +317,7 @@ class Trainer:
             item = val[i]
             low = item["low"].to(self.device)
             out = model.enhance(low)
-            pred, gt = _to_numpy_image(out), _to_numpy_image(item["high"])
+            pred, gt = to_numpy_image(out), to_numpy_image(item["high"])
             scores.append((psnr(pred, gt), ssim(pred, gt), *gt_mean_psnr_ssim(pred, gt)))
         return Validation(*(float(v) for v in np.mean(scores, axis=0)))
 
@@ -352,15 +325,11 @@ class Trainer:
         """Refit the run's length to its time budget (--minutes) from the speed since warm-up."""
         assert self.cfg.minutes is not None
         budget = self.cfg.minutes * 60 - self.spent_s  # a resumed run has spent some of it
-        total = self.total_steps
-        per_step = since_warm_s / (done - WARMUP_STEPS) if done >= FIT_AFTER else 0.0
         if done >= FIT_AFTER:  # the same step on every process: the rates stay identical
             self.lr_held = False
-        if per_step > 0:  # a coarse clock can read no time at all: keep the length then
-            # The last step's validation and save come after it: leave them their time.
-            total = fit_steps(self.step, per_step, elapsed_s, budget - self.last_val_s)
-        elif elapsed_s >= budget:
-            total = self.step  # out of time before the speed was measured: stop here
+        total = refit_total(
+            self.step, done, self.total_steps, elapsed_s, since_warm_s, budget, self.last_val_s
+        )
         if self.distributed:  # one length for every process, or the last step deadlocks
             t = torch.tensor([total], dtype=torch.int64, device=self.device)
             dist.broadcast(t, 0)
@@ -368,6 +337,26 @@ class Trainer:
         self.total_steps = total
 
     # -- files ------------------------------------------------------------------------------
+    def _already_finished(self) -> TrainResult:
+        """A resumed run at its last step: one line, nothing trained or written, and the
+        scores its last weights were saved with."""
+        cfg = self.cfg
+        if self.distributed and dist.is_initialized():
+            dist.destroy_process_group()
+        self.log(
+            f"{cfg.out} already finished at step {self.step} of {self.total_steps}: raise "
+            "--steps to train further"
+        )
+        last = cfg.out / "last.safetensors"
+        meta = read_metadata(last) if last.is_file() else {}
+        return TrainResult(
+            last,
+            cfg.out / "best.safetensors",
+            self.step,
+            float(meta.get("val_psnr", "nan")),
+            float(meta.get("val_ssim", "nan")),
+        )
+
     def _metadata(self) -> dict[str, str]:
         return {
             "sllen_version": sllen.__version__,
@@ -395,7 +384,7 @@ class Trainer:
                 "gradient_level": self.gradient_level,
                 "total_steps": self.total_steps,
                 "train_seconds": self.spent_s + self.clock() - self.t0,
-                "config": self.cfg.to_dict(),
+                "config": run_config(self.cfg.to_dict()),  # data folders absolute
             },
         )
 
@@ -403,19 +392,13 @@ class Trainer:
     def run(self) -> TrainResult:
         cfg = self.cfg
         self._setup()
+        if self.finished:
+            return self._already_finished()
         main = self.rank == 0
-        log_path = cfg.out / "log.csv"
         writer = None
         if main:
             cfg.out.mkdir(parents=True, exist_ok=True)
-            new = not (cfg.resume and log_path.exists())
-            if not new:
-                truncate_log(log_path, self.step)
-            log_file = open(log_path, "a" if not new else "w", newline="")  # noqa: SIM115
-            fields = LOG_FIELDS if new else log_fields(log_path)
-            writer = csv.DictWriter(log_file, fieldnames=fields, extrasaction="ignore")
-            if new:
-                writer.writeheader()
+            log_file, writer = open_log(cfg.out / "log.csv", cfg.resume, self.step)
             length = (
                 f"{cfg.minutes:g} minutes (steps fitted to the measured speed)"
                 if cfg.minutes is not None
@@ -438,8 +421,6 @@ class Trainer:
             disable=self.quiet,
             transient=False,
         )
-        if self.step >= self.total_steps:
-            self.log(f"the run is already at step {self.step}: nothing to train")
         stop = StopAfterStep(enabled=main and not self.distributed)
         try:
             with progress, stop:
@@ -500,14 +481,16 @@ class Trainer:
                         if k in ("ss_ce", "lle_total", "val_psnr")
                     )
                     progress.update(task, completed=self.step, info=info)
-                    if stop.asked and not last:  # Ctrl-C: the step is done, the checkpoint whole
+                    if stop.asked and not last:  # the step is done, the checkpoint whole
                         if self.step % cfg.save_every:  # (else it was saved just above)
                             self._save()
+                        how = stop.signal_name  # SIGTERM: a job scheduler's stop
+                        how = "interrupted" if how == "SIGINT" else f"stopped by {how}"
                         self.log(
-                            f"interrupted at step {self.step}: checkpoint saved in "
+                            f"{how} at step {self.step}: checkpoint saved in "
                             f"{cfg.out / 'checkpoint'} (--resume goes on from there)"
                         )
-                        raise KeyboardInterrupt
+                        raise Interrupted
         finally:
             if writer is not None:
                 log_file.close()
@@ -533,7 +516,19 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, console: Console | None = None, quiet: bool = False) -> TrainResult:
-    """Train SLLEN as configured; returns where the weights went and the final metrics."""
-    if not cfg.resume:
-        check_new_run(cfg.out)
-    return Trainer(cfg, console, quiet).run()
+    """Train SLLEN as configured; returns where the weights went and the final metrics.
+
+    In the main thread of a single process SIGTERM stops the run as Ctrl-C does (the step
+    finished, a checkpoint saved, ``Interrupted`` raised); the previous handlers come back
+    after."""
+    check_out(cfg.out)
+    note = None
+    if cfg.resume:
+        check_resumable(cfg.out)
+    else:
+        note = check_new_run(cfg.out)
+    trainer = Trainer(cfg, console, quiet)
+    if note:
+        trainer.log(f"[yellow]note:[/] {note}")
+    with sigterm_interrupts(enabled=not trainer.distributed):
+        return trainer.run()

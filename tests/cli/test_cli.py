@@ -180,6 +180,7 @@ def test_info_command(weights: Path) -> None:
         "empty_photos",
         "bad_photo_size",
         "bad_camera_share",
+        "train_bad_threads_or_out",
         "unknown_option",
         "bad_value",
         "corrupt_image",
@@ -228,7 +229,7 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
         assert_one_line_error(r, "--steps")
     elif case == "bad_minutes":
         r = sllen("train", "--minutes", "-1", "--out", str(tmp_path / "o"))
-        assert_one_line_error(r, "minutes must be a finite number > 0")
+        assert_one_line_error(r, "--minutes must be a finite number > 0")
     elif case == "empty_photos":
         (tmp_path / "photos" / "sub").mkdir(parents=True)
         (tmp_path / "photos" / "notes.txt").write_text("no images here")
@@ -274,12 +275,21 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
         assert_one_line_error(r, "--gt-exposure changes generated pairs")
         assert not (tmp_path / "o").exists()
         r = sllen("train", "--refine-radius", "-1", "--out", str(tmp_path / "o"))
-        assert_one_line_error(r, "refine_radius must be >= 0")
+        assert_one_line_error(r, "--refine-radius must be >= 0")
         for bad in ("-1", "1"):  # 1: the colour stage fits at half resolution
             r = sllen("train", "--refine-chroma-radius", bad, "--out", str(tmp_path / "o"))
-            assert_one_line_error(r, "refine_chroma_radius must be 0 or >= 2")
+            assert_one_line_error(r, "--refine-chroma-radius must be 0 (off) or at least 2")
+            assert "refine_chroma_eps" not in r.stderr  # a field no option sets
         r = sllen("train", "--refine-radius", "0", "--refine-in-loss", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--refine-in-loss needs the refinement")
+    elif case == "train_bad_threads_or_out":  # were a RuntimeError (exit 1), a raw errno
+        r = sllen("train", "--threads", "-3", "--out", str(tmp_path / "o"))
+        assert_one_line_error(r, "--threads must be at least 1, not -3")
+        assert r.returncode == 2 and not (tmp_path / "o").exists()
+        (tmp_path / "afile").write_text("x")
+        r = sllen("train", "--out", str(tmp_path / "afile" / "sub"))
+        assert_one_line_error(r, "afile is a file, not a folder")
+        assert r.returncode == 2 and "Errno" not in r.stderr
     elif case == "corrupt_image":
         (tmp_path / "c").mkdir()
         (tmp_path / "c" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")

@@ -13,6 +13,7 @@ from sllen.losses import (
     load_vgg16_features,
     read_vgg16_state_dict,
 )
+from sllen.runtime.errors import InputError
 
 # torchvision.models.vgg16().features: conv indices and (out, in) channels
 TORCHVISION_CONVS = {
@@ -120,7 +121,8 @@ def test_from_file_none_turns_the_term_off(full_pth):
 
 
 def _assert_one_line_error(path: Path, match: str) -> None:
-    with pytest.raises(ValueError, match=match) as info:
+    # InputError: bad input the command line reports in one line with exit 2, not a bug
+    with pytest.raises(InputError, match=match) as info:
         load_vgg16_features(path)
     message = str(info.value)
     assert str(path) in message and "\n" not in message
@@ -152,6 +154,14 @@ def test_wrong_shape_missing_keys_missing_file_and_pickled_objects(tmp_path, vgg
 
     torch.save({"when": datetime.date(2024, 1, 1)}, tmp_path / "pickled.pth")
     _assert_one_line_error(tmp_path / "pickled.pth", "weights_only")
+
+
+def test_files_that_are_not_weights_at_all_are_bad_input(tmp_path):
+    # what a user may name by mistake: a text file, a file named .safetensors that is not one
+    (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    _assert_one_line_error(tmp_path / "passwd", "unreadable")
+    (tmp_path / "fake.safetensors").write_text("not weights")
+    _assert_one_line_error(tmp_path / "fake.safetensors", "unreadable or truncated")
 
 
 def test_bad_layer_configuration():

@@ -33,7 +33,7 @@ def test_init_weights_start_the_run_from_them(tmp_path: Path) -> None:
     assert all(torch.equal(got[k], want[k]) for k in want)
     other = SLLEN(get_preset("edge"))
     save_weights(other, tmp_path / "edge.safetensors")
-    with pytest.raises(ValueError, match="expected 'tiny'"):
+    with pytest.raises(InputError, match="holds an 'edge' model and this run builds a 'tiny'"):
         train(_cfg(tmp_path / "bad", init_weights=tmp_path / "edge.safetensors"), quiet=True)
 
 

@@ -1,7 +1,9 @@
-"""A run's folder: no new run over an old one, no resume with other settings, Ctrl-C saves."""
+"""A run's folder: no new run over an old one, no resume with other settings, Ctrl-C and
+SIGTERM save, a log without a checkpoint is no run, options that would do nothing refused."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -11,12 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from tiny_runs import tiny_run
 
 from sllen.runtime.errors import InputError
 from sllen.train.config import TrainConfig
-from sllen.train.run_folder import check_same_run
-from sllen.train.trainer import train
+from sllen.train.interrupt import Interrupted
+from sllen.train.run_folder import check_new_run, check_out, check_same_run, run_config
+from sllen.train.trainer import Trainer, train
 
 
 def _cfg(out: Path, **kw) -> TrainConfig:
@@ -67,6 +71,16 @@ def test_check_same_run_names_each_difference() -> None:
         ("gradient_level", -1.0, "--gradient-level must be > 0"),
         ("device", "gpu", "--device must be"),
         ("vgg_weights", "nope.pth", "--vgg-weights nope.pth: no such file"),
+        ("threads", 0, "--threads must be at least 1, not 0"),  # 0 ran on torch's default
+        ("threads", -3, "--threads must be at least 1, not -3"),
+        ("steps", 0, "--steps must be at least 1"),
+        ("val_holdout", -1, "--val-holdout must be >= 0"),
+        ("minutes", -1.0, "--minutes must be a finite number > 0"),
+        ("degradation", "phone", "--degradation must be one of"),
+        ("schedule", "random", "--schedule must be alternating or independent"),
+        ("model_overrides", {"num_classes": 1}, "--num-classes must be at least 2, not 1"),
+        ("model_overrides", {"refine_radius": -1}, "--refine-radius must be >= 0"),
+        ("model_overrides", {"refine_chroma_radius": 1}, "--refine-chroma-radius must be 0"),
     ],
 )
 def test_bad_numbers_name_the_option(option: str, value: object, message: str) -> None:
@@ -74,8 +88,168 @@ def test_bad_numbers_name_the_option(option: str, value: object, message: str) -
         TrainConfig(**{option: value})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"val_holdout": 2}, "--val-holdout holds out pairs of --lle-data or photos"),
+        (
+            {"val_holdout": 2, "lle_photos": "p", "val_data": "v"},
+            "give --val-holdout .* or --val-data .*, not both",
+        ),
+        ({"lle_data": "d", "degradation": "camera"}, "--degradation .*: drop it with --lle-data"),
+        ({"lle_data": "d", "degradation": "simple"}, "--degradation .*: drop it with --lle-data"),
+        ({"lle_data": "d", "camera_share": 0.5}, "--camera-share .*: drop it with --lle-data"),
+        ({"photo_max_side": 800}, "--photo-max-side sizes the photos of --lle-photos: add it"),
+    ],
+)
+def test_options_that_would_do_nothing_are_refused(options: dict, message: str) -> None:
+    # each was accepted and silently ignored (or, --val-holdout with --val-data, took pairs
+    # out of training that nothing validated on)
+    with pytest.raises(InputError, match=message):
+        TrainConfig(**options)
+    TrainConfig(lle_photos="p", val_holdout=2, photo_max_side=800, degradation="camera")
+
+
+def test_out_must_be_a_folder_checked_before_anything(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InputError, match=r"--out .*afile is a file, not a folder"):
+        train(_cfg(tmp_path / "afile"), quiet=True)
+    with pytest.raises(InputError, match=r"--out .*deeper: .*afile is a file, not a folder"):
+        check_out(tmp_path / "afile" / "sub" / "deeper")
+    check_out(tmp_path / "new" / "sub")  # a folder to be made is fine
+
+
+def _failing_first_step(self: Trainer, batch: object) -> float:
+    raise RuntimeError("out of memory")
+
+
+def test_a_log_without_a_checkpoint_is_no_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run that fails in its first step leaves log.csv and nothing to resume: a new run
+    # replaces the log (and says so), --resume says to start without it. Each used to point
+    # at the other.
+    out = tmp_path / "r"
+    with monkeypatch.context() as m:
+        m.setattr(Trainer, "ss_step", _failing_first_step)
+        with pytest.raises(RuntimeError, match="out of memory"):
+            train(_cfg(out), quiet=True)
+    assert (out / "log.csv").is_file() and not (out / "checkpoint").exists()
+    with pytest.raises(InputError, match=r"nothing to resume in .*: .*without --resume"):
+        train(_cfg(out, resume=True), quiet=True)
+    (out / "log.csv").write_text("step,time_s\n1,0.5\n")  # the stale rows must go
+    console = Console(file=io.StringIO(), width=300)
+    assert train(_cfg(out), console=console).steps == 2
+    said = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "log.csv is from a run that stopped before its first checkpoint" in said
+    rows = (out / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,time_s,lr") and [r.split(",")[0] for r in rows[1:]] == ["2"]
+
+
+def test_weights_without_a_checkpoint_name_one_way_out(tmp_path: Path) -> None:
+    (tmp_path / "last.safetensors").write_bytes(b"")
+    with pytest.raises(InputError, match="no checkpoint to resume: give another --out"):
+        check_new_run(tmp_path)
+    with pytest.raises(InputError, match="no complete checkpoint to resume: give another --out"):
+        train(_cfg(tmp_path, resume=True), quiet=True)
+    assert check_new_run(tmp_path / "nothing") is None
+
+
+def test_resume_compares_data_folders_as_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for d in ("a/LOL", "b/LOL"):
+        (tmp_path / d).mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a")
+    saved = run_config(_cfg(tmp_path / "r", lle_data="LOL").to_dict())
+    assert saved["lle_data"] == str(tmp_path / "a" / "LOL")  # kept absolute
+    check_same_run(saved, _cfg(tmp_path / "r", lle_data=tmp_path / "a" / "LOL").to_dict())
+    monkeypatch.chdir(tmp_path)
+    check_same_run(saved, _cfg(tmp_path / "r", lle_data="a/LOL").to_dict())  # from elsewhere
+    monkeypatch.chdir(tmp_path / "b")
+    with pytest.raises(InputError, match=r"--lle-data \(was .*a/LOL, now .*b/LOL\)"):
+        check_same_run(saved, _cfg(tmp_path / "r", lle_data="LOL").to_dict())  # another LOL
+    # A checkpoint from before kept the text typed, relative to a directory it did not keep:
+    # the same text, or the same folder from here, is taken as the same folder.
+    old = {**saved, "lle_data": "LOL"}
+    check_same_run(old, _cfg(tmp_path / "r", lle_data="LOL").to_dict())
+    check_same_run(old, _cfg(tmp_path / "r", lle_data=tmp_path / "b" / "LOL").to_dict())
+    with pytest.raises(InputError, match="--lle-data"):
+        check_same_run(old, _cfg(tmp_path / "r", lle_data=tmp_path / "a" / "LOL").to_dict())
+
+
+def test_resuming_a_finished_run_says_so_in_one_line(tmp_path: Path) -> None:
+    first = train(_cfg(tmp_path / "r"), quiet=True)
+    before = {p: p.read_bytes() for p in (tmp_path / "r").rglob("*") if p.is_file()}
+    console = Console(file=io.StringIO(), width=300)
+    again = train(_cfg(tmp_path / "r", resume=True), console=console)
+    said = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "already finished at step 2 of 2: raise --steps to train further" in said
+    assert len(said.strip().splitlines()) == 1, said
+    assert "nan" not in said.lower() and "done:" not in said
+    assert again.steps == 2 and again.val_psnr == pytest.approx(first.val_psnr, abs=1e-3)
+    after = {p: p.read_bytes() for p in (tmp_path / "r").rglob("*") if p.is_file()}
+    assert after == before  # nothing written
+
+
+class _Stop(Exception):
+    """What the test's own SIGTERM handler raises: SIGTERM left to it is a failure here."""
+
+
+def _test_handler(signum: int, frame: object) -> None:
+    raise _Stop
+
+
+def test_sigterm_finishes_the_step_and_saves_a_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Job schedulers stop a job with SIGTERM: the run stops as at Ctrl-C (was: killed, exit
+    # 143, everything since the last checkpoint lost).
+    ss_step = Trainer.ss_step
+
+    def step_then_term(self: Trainer, batch: object) -> float:
+        if self.step == 2:  # the third step
+            signal.raise_signal(signal.SIGTERM)
+        return ss_step(self, batch)
+
+    before = signal.signal(signal.SIGTERM, _test_handler)
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        monkeypatch.setattr(Trainer, "ss_step", step_then_term)
+        console = Console(file=io.StringIO(), width=300)
+        with pytest.raises(Interrupted):
+            train(_cfg(tmp_path / "r", steps=8, save_every=100), console=console)
+        assert signal.getsignal(signal.SIGTERM) is _test_handler  # handlers given back
+        assert signal.getsignal(signal.SIGINT) is sigint
+        said = console.file.getvalue()  # type: ignore[attr-defined]
+        assert "stopped by SIGTERM at step 3: checkpoint saved" in said
+        state = json.loads((tmp_path / "r" / "checkpoint" / "state.json").read_text())
+        assert state["step"] == 3  # the step in progress finished, then saved
+        monkeypatch.undo()
+        assert train(_cfg(tmp_path / "r", steps=4, resume=True), quiet=True).steps == 4
+        # SIGTERM in the set-up: a KeyboardInterrupt as Ctrl-C there, nothing written
+        import sllen.train.trainer as trainer_module
+
+        build = trainer_module.build_datasets
+
+        def term_then_build(*a: object) -> object:
+            signal.raise_signal(signal.SIGTERM)
+            return build(*a)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(trainer_module, "build_datasets", term_then_build)
+        with pytest.raises(KeyboardInterrupt) as e:
+            train(_cfg(tmp_path / "s"), quiet=True)
+        assert not isinstance(e.value, Interrupted) and not (tmp_path / "s").exists()
+        assert signal.getsignal(signal.SIGTERM) is _test_handler
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 @pytest.mark.slow
-def test_ctrl_c_finishes_the_step_and_saves_a_checkpoint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_finishes_the_step_and_saves_a_checkpoint(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     out = tmp_path / "r"
     args = ["--preset", "tiny", "--steps", "400", "--crop-size", "32", "--batch-size", "2"]
     args += ["--ss-batch-size", "2", "--save-every", "1000", "--threads", "1", "--out", str(out)]
@@ -90,11 +264,13 @@ def test_ctrl_c_finishes_the_step_and_saves_a_checkpoint(tmp_path: Path) -> None
     while time.monotonic() < deadline and not (out / "log.csv").exists():
         time.sleep(0.2)
     time.sleep(2)  # some steps in
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     stdout, err = proc.communicate(timeout=120)
     said = " ".join((stdout + err).split())  # the run's log goes to stdout, errors to stderr
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, err  # SIGTERM too (was 143, killed)
     assert "Traceback" not in said
     step = json.loads((out / "checkpoint" / "state.json").read_text())["step"]
     assert 0 < step < 400  # saved at the interrupt, though --save-every is 1000
-    assert f"interrupted at step {step}: checkpoint saved" in said
+    how = "interrupted" if sig == signal.SIGINT else "stopped by SIGTERM"
+    assert f"{how} at step {step}: checkpoint saved" in said
+    assert said.count("interrupted") == (sig == signal.SIGINT)  # one line says it, not two

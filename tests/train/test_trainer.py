@@ -104,8 +104,9 @@ def test_resume_keeps_an_older_logs_columns(tmp_path: Path) -> None:
 
 
 def test_resume_without_checkpoint_fails_clearly(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="no complete checkpoint"):
+    with pytest.raises(ValueError, match="nothing to resume in .*: no checkpoint there"):
         train(_cfg(tmp_path, resume=True), quiet=True)
+    assert not tmp_path.joinpath("log.csv").exists()
 
 
 def test_independent_schedule_trains_ssan_then_llemn(tmp_path: Path) -> None:
@@ -196,7 +197,7 @@ def test_pairs_smaller_than_the_crop_are_named(tmp_path: Path) -> None:
 
 
 def test_fit_steps_spends_the_time_left_at_the_measured_speed() -> None:
-    from sllen.train.trainer import fit_steps
+    from sllen.train.budget import fit_steps
 
     assert fit_steps(100, per_step_s=0.5, elapsed_s=50.0, budget_s=100.0) == 200
     assert fit_steps(100, per_step_s=0.3, elapsed_s=99.9, budget_s=100.0) == 100
