@@ -40,7 +40,10 @@ from sllen.runtime.image_meta import (
     tifffile_exif,
 )
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+IMAGE_SUFFIXES = (
+    ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".heic", ".heif",
+)  # fmt: skip
+HEIF_SUFFIXES = (".heic", ".heif")  # phones' photos: read and written with the heic extra
 
 # Rec. 709 luma weights (R, G, B): a grayscale input's output back to grey here; brightness
 # statistics in well_exposed.py (linear light), temporal.py and calib/frames.py (values as
@@ -111,6 +114,8 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file")
     suffix = path.suffix.lower()
+    if suffix in HEIF_SUFFIXES:
+        _register_heif(path, "reading")
     try:
         if suffix == ".png" and _png_is_16bit_color(path):
             import png  # pypng: Pillow would truncate 48/64-bit PNGs to 8 bits
@@ -248,6 +253,8 @@ def write_rgb8(path: str | os.PathLike[str], rgb8: np.ndarray, *, quality: int =
 
 
 def _atomic(path: Path, save: Any) -> Path:
+    if path.suffix.lower() in HEIF_SUFFIXES:
+        _register_heif(path, "writing")
     try:  # the temporary file keeps the suffix: tifffile and pypng go by the name they get
         return atomic_write(path, save, suffix=path.suffix)
     except ImageError:
@@ -260,6 +267,19 @@ def _atomic(path: Path, save: Any) -> Path:
 
 # Pillow's JPEG writer refuses an EXIF block over one APP1 marker: the picture goes without.
 _JPEG_MAX_EXIF = 65533
+
+
+def _register_heif(path: Path, doing: str) -> None:
+    """Pillow reads and writes HEIC (an iPhone's photos) through pillow-heif, a plugin it
+    registers; libheif also applies the file's rotation on reading and resets its EXIF tag, so
+    the rotation is applied once, as for a JPEG."""
+    try:
+        import pillow_heif
+    except ImportError:
+        raise ImageError(
+            f"{path}: {doing} HEIC/HEIF needs pillow-heif: pip install 'sllen[heic]'"
+        ) from None
+    pillow_heif.register_heif_opener()
 
 
 def _save(tmp: Path, suffix: str, arr: np.ndarray, pic: Picture, quality: int) -> None:
@@ -291,10 +311,10 @@ def _save(tmp: Path, suffix: str, arr: np.ndarray, pic: Picture, quality: int) -
         kwargs.update(quality=quality, subsampling=0 if quality >= 90 else 2)
         if exif is not None and len(exif) > _JPEG_MAX_EXIF:
             exif = None
-    elif fmt == "WEBP":
+    elif fmt in ("WEBP", "HEIF"):
         kwargs["quality"] = quality
     # Pillow's TIFF writer takes exif= too (IFD0 tags, Exif and GPS sub-IFDs; Pillow 13)
-    if exif is not None and fmt in ("JPEG", "WEBP", "PNG", "TIFF"):
+    if exif is not None and fmt in ("JPEG", "WEBP", "PNG", "TIFF", "HEIF"):
         kwargs["exif"] = exif
     im.save(tmp, format=fmt, **kwargs)
 
@@ -363,6 +383,8 @@ def write_image(path: str | os.PathLike[str], img: np.ndarray, quality: int = 95
     from PIL import Image
 
     path = Path(path)
+    if path.suffix.lower() in HEIF_SUFFIXES:
+        _register_heif(path, "writing")
     if Image.registered_extensions().get(path.suffix.lower()) is None:
         raise InputError(f"{path}: unknown image suffix {path.suffix!r}")
     data = to_uint8(np.asarray(img))

@@ -468,3 +468,36 @@ def test_a_writer_refusing_an_image_is_an_image_error(tmp_path: Path, monkeypatc
     with pytest.raises(ImageError, match="o.tif: cannot write"):
         write_picture(tmp_path / "out" / "o.tif", pic, pic.rgb)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_heic_is_read_upright_and_written_back_as_heic(tmp_path: Path) -> None:
+    # An iPhone's photo: HEIC, the rotation in the file, the camera in its EXIF.
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    stored = np.zeros((48, 64, 3), np.uint8)
+    stored[:, :32] = (200, 40, 40)  # left half red as stored
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Apple"
+    Image.fromarray(stored).save(tmp_path / "IMG_1.HEIC", exif=exif.tobytes(), quality=95)
+    pic = read_picture(tmp_path / "IMG_1.HEIC")
+    assert pic.rgb.shape == (64, 48, 3)  # turned once: portrait
+    assert pic.rgb[:32, :, 0].mean() > 0.5 > pic.rgb[32:, :, 0].mean()  # red on top, as shown
+    out = write_picture(tmp_path / "o" / "IMG_1.HEIC", pic, pic.rgb)
+    with Image.open(out) as im:
+        assert im.format == "HEIF" and im.size == (48, 64)
+        tags = im.getexif()
+        assert tags.get(0x010F) == "Apple" and tags.get(0x0112, 1) == 1  # not turned twice
+
+
+def test_heic_without_its_plugin_names_the_extra(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as if not installed
+    (tmp_path / "IMG_1.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    with pytest.raises(ImageError, match=r"IMG_1.heic: reading HEIC/HEIF needs pillow-heif"):
+        read_picture(tmp_path / "IMG_1.heic")
+    Image.fromarray(np.zeros((3, 4, 3), np.uint8)).save(tmp_path / "a.png")
+    pic = read_picture(tmp_path / "a.png")
+    with pytest.raises(ImageError, match=r"o.heic: writing HEIC/HEIF needs pillow-heif"):
+        write_picture(tmp_path / "o.heic", pic, pic.rgb)
+    assert not (tmp_path / "o.heic").exists()

@@ -33,10 +33,10 @@ def test_collect_inputs(tmp_path: Path) -> None:
     a, b = img(d / "a.png"), img(d / "b.jpg")
     (d / "notes.txt").write_text("x")
     (d / ".hidden.png").write_bytes(b"")
-    for name in ("IMG_1.HEIC", "IMG_2.heic", "README"):
+    for name in ("IMG_1.DNG", "IMG_2.dng", "README"):
         (d / name).write_bytes(b"x")
     # skipped files are named, not left out in silence (a hidden one is not counted)
-    with pytest.warns(SkippedFilesWarning, match=r"skipped 4 files .*\(2 \.heic, "):
+    with pytest.warns(SkippedFilesWarning, match=r"skipped 4 files .*\(2 \.dng, "):
         assert collect_inputs([d]) == [a, b]
     assert collect_inputs([str(d / "*.jpg"), a, str(a)]) == [b, a]  # each once
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
