@@ -180,14 +180,21 @@ def check_output_file(path: str | os.PathLike[str], option: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{option} {path}: that is a folder; name a file")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"{option} {path}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"{option} {path}: {parent} is not writable")
+    _check_nearest_folder(path, path.parent, option)
     return path
+
+
+def _check_nearest_folder(path: Path, start: Path, option: str) -> None:
+    """The nearest existing folder at or above ``start`` must be a writable folder."""
+    from sllen.runtime.errors import InputError
+
+    nearest = start
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise InputError(f"{option} {path}: {nearest} is a file, not a folder")
+    if not os.access(nearest, os.W_OK):
+        raise InputError(f"{option} {path}: {nearest} is not writable")
 
 
 def check_output_folder(path: str | os.PathLike[str], option: str) -> Path:
@@ -198,13 +205,7 @@ def check_output_folder(path: str | os.PathLike[str], option: str) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"{option} {path}: that is a file; name a folder")
-    nearest = path
-    while not nearest.exists() and nearest != nearest.parent:
-        nearest = nearest.parent
-    if not nearest.is_dir():
-        raise InputError(f"{option} {path}: {nearest} is a file, not a folder")
-    if not os.access(nearest, os.W_OK):
-        raise InputError(f"{option} {path}: {nearest} is not writable")
+    _check_nearest_folder(path, path, option)
     return path
 
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from rich.console import Console
 from rich.markup import escape
 
 from sllen.runtime.errors import SllenError
+from sllen.runtime.signals import sigterm_as_ctrl_c
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,19 +48,9 @@ EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 1
 
 
-@contextmanager
-def sigterm_stops() -> Iterator[None]:
-    """SIGTERM (docker stop, systemd, a job scheduler) stops like Ctrl-C: a live recording is
-    finished, a file being written is removed, the exit code is Ctrl-C's."""
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+# SIGTERM (docker stop, systemd, a job scheduler) stops like Ctrl-C: a live recording is
+# finished, a file being written is removed, the exit code is Ctrl-C's.
+sigterm_stops = sigterm_as_ctrl_c
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:

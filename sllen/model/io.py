@@ -59,8 +59,9 @@ def save_weights(
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
-# The sllen-train option that sets each model field, for a mismatch message.
-_OPTION_OF = {
+# The sllen-train option that sets each model field, for a mismatch message (fields no
+# option sets are named plainly).
+OPTION_OF = {
     "preset": "--preset",
     "encoder_channels": "--width",
     "hseb_channels": "--width",
@@ -70,6 +71,7 @@ _OPTION_OF = {
     "num_classes": "--num-classes",
     "refine_radius": "--refine-radius",
     "refine_chroma_radius": "--refine-chroma-radius",
+    "shared_encoder": "--schedule",
 }
 
 
@@ -88,7 +90,7 @@ def load_weights(
         config = config.replace(**{k: getattr(expected, k) for k in INFERENCE_ONLY})
     if expected is not None and config != expected:
         diff = [k for k, v in expected.to_dict().items() if config.to_dict()[k] != v]
-        options = sorted({_OPTION_OF.get(k, k) for k in diff})
+        options = sorted({OPTION_OF.get(k, k) for k in diff})
         if config.preset == expected.preset:
             what = f"a '{config.preset}' model built with other options"
         else:

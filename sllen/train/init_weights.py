@@ -8,19 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from sllen.config import ModelConfig
-from sllen.model.io import INFERENCE_ONLY, read_config
+from sllen.model.io import INFERENCE_ONLY, OPTION_OF, read_config
 from sllen.runtime.errors import InputError
-
-# The sllen-train option that sets each model field; fields no option sets are named plainly.
-OPTION_OF = {
-    "encoder_channels": "--width",
-    "hseb_channels": "--width",
-    "rsaeb_hidden": "--width",
-    "use_hsbab": "--no-hsbab",
-    "use_rsaeb": "--no-rsaeb",
-    "num_classes": "--num-classes",
-    "shared_encoder": "--schedule",
-}
 
 
 def _a(word: str) -> str:

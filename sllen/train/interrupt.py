@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sllen.runtime.signals import sigterm_as_ctrl_c
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -39,15 +41,8 @@ def sigterm_interrupts(enabled: bool) -> Iterator[None]:
     if not (enabled and _main_thread()):
         yield
         return
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
+    with sigterm_as_ctrl_c():
         yield
-    finally:
-        _restore(signal.SIGTERM, previous)
 
 
 class StopAfterStep:

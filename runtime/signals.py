@@ -1,0 +1,30 @@
+"""SIGTERM as Ctrl-C, for every long-running command.
+
+Job schedulers and service managers (docker stop, systemd, SLURM, Kubernetes) stop a process
+with SIGTERM; left at its default it kills Python at once, so a file being written stays
+half-written and a training run loses everything since its last checkpoint. Raised as a
+KeyboardInterrupt instead, it takes the path Ctrl-C takes: cleanup, saving, exit 130.
+Standard library only (the runtime is the bottom layer); main thread only (signal.signal).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """Inside the block SIGTERM raises KeyboardInterrupt; the previous handler comes back."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        # None: a handler installed outside Python, which signal.signal cannot put back
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
