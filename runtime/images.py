@@ -261,7 +261,7 @@ def _atomic(path: Path, save: Any) -> Path:
         raise
     except OSError as e:
         raise ImageError(f"{path}: cannot write ({e.strerror or e})") from None
-    except (ValueError, TypeError, KeyError) as e:  # a writer refusing this image: this file only
+    except ValueError as e:  # a writer refusing this image (tifffile, Pillow): this file only
         raise ImageError(f"{path}: cannot write ({type(e).__name__}: {e})") from None
 
 

@@ -59,7 +59,7 @@ def check_encoder(codec: str) -> None:
             return
         raise VideoError(f"this PyAV build has no {codec!r} video encoder") from None
     if kind != "video":
-        raise VideoError(f"--codec {codec} is an {kind} encoder, not a video one")
+        raise VideoError(f"--codec {codec} encodes {kind}, not video")
 
 
 def _encoder(codec: str | None, container: Any) -> str:

@@ -61,6 +61,7 @@ def build_loader(
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
+        worker_init_fn=_leave_stop_signals_to_the_main_process if num_workers else None,
         drop_last=drop_last,
         pin_memory=torch.cuda.is_available(),
         generator=torch.Generator().manual_seed(seed),  # fixes the workers' base seeds
@@ -116,3 +117,13 @@ def alternate(ss: DataLoader, lle: DataLoader, start_epoch: int = 0) -> Iterator
     while True:
         yield "ss", next(ss_it)
         yield "lle", next(lle_it)
+
+
+def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
+    """A data worker ignores SIGTERM and SIGINT: schedulers (SLURM's scancel, systemd) signal
+    the job's whole process group, and a worker dying of it took the run down before the main
+    process could finish its step and save. The main process stops its workers itself."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -123,20 +123,51 @@ def _same(key: str, saved: Any, now: Any) -> bool:
     return False
 
 
+def _moved(key: str, saved: Any, now: Any) -> bool:
+    """A run carried to another machine (its folder and its data copied under another root):
+    the data folder it names is not here, and the one given now is."""
+    return (
+        key in DATA_PATHS
+        and saved is not None
+        and now is not None
+        and Path(saved).is_absolute()
+        and not Path(saved).exists()
+        and Path(now).is_dir()
+    )
+
+
+def _unused(cfg: dict[str, Any]) -> set[str]:
+    """Settings a run's data never used. New runs are refused them (TrainConfig), but a run
+    started before that may hold one, and must resume without it."""
+    unused = set()
+    if cfg.get("lle_data"):  # its pairs are dark already: nothing darkened
+        unused |= {"degradation", "camera_share"}
+    if not cfg.get("lle_photos"):
+        unused.add("photo_max_side")
+    if not (cfg.get("lle_data") or cfg.get("lle_photos")):  # generated scenes: nothing held out
+        unused.add("val_holdout")
+    return unused
+
+
 def check_same_run(
     saved: dict[str, Any] | None, now: dict[str, Any], defaults: dict[str, Any] | None = None
-) -> None:
+) -> list[str]:
     """Refuse a resume whose settings differ from the checkpoint's (``saved``: the config in
     its state.json; None for checkpoints written before it was kept: not checked). An option
-    newer than the checkpoint (absent from ``saved``) ran at its default, from ``defaults``."""
+    newer than the checkpoint (absent from ``saved``) ran at its default, from ``defaults``.
+    Returns notes: a data folder the checkpoint names that is not on this machine is taken to
+    be the one given now (a run carried to another machine)."""
     if not saved:
-        return
+        return []
     saved = {**{k: v for k, v in (defaults or {}).items() if k not in saved}, **saved}
-    changed = [
+    unused = _unused(saved)
+    differ = [
         key
         for key, value in now.items()
-        if key not in MAY_CHANGE and key in saved and not _same(key, saved[key], value)
+        if key not in MAY_CHANGE | unused and key in saved and not _same(key, saved[key], value)
     ]
+    moved = [k for k in differ if _moved(k, saved[k], now[k])]
+    changed = [k for k in differ if k not in moved]
     if changed:
         shown = run_config(now)  # data folders as the absolute paths they were compared as
         parts = [
@@ -148,3 +179,8 @@ def check_same_run(
             + "; ".join(parts)
             + " differ: give the options it was started with, or another --out"
         )
+    return [
+        f"--{k.replace('_', '-')}: {saved[k]}, the run's, is not on this machine; going on with "
+        f"{absolute(now[k])}"
+        for k in moved
+    ]

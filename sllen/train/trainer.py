@@ -193,7 +193,8 @@ class Trainer:
             state = load_checkpoint(
                 ckpt, self.model, {"opt_ss": self.opt_ss, "opt_lle": self.opt_lle}
             )
-            check_same_run(state.get("config"), cfg.to_dict(), TrainConfig.defaults())
+            for note in check_same_run(state.get("config"), cfg.to_dict(), TrainConfig.defaults()):
+                self.log(f"[yellow]note:[/] {note}")
             self.step = int(state["step"])
             # the best score so far, unless it was kept by another measure than this run's
             if state.get("best_by", "psnr") == cfg.best_by:

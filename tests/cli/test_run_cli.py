@@ -233,7 +233,7 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], list[str]]]:
         "bad crf": ([str(clip), "--crf", "-5"], ["--crf must be in 0..51 for libx264"]),
         "bad encoder preset": ([str(clip), "--encoder-preset", "warp"], ["--encoder-preset"]),
         "unknown codec": ([str(clip), "--codec", "nosuch264"], ["no 'nosuch264' video encoder"]),
-        "audio codec": ([str(clip), "--codec", "aac"], ["an audio encoder, not a video one"]),
+        "audio codec": ([str(clip), "--codec", "aac"], ["--codec aac encodes audio, not video"]),
         "one file named for two inputs": (
             [str(clip), str(tmp_path / "cut.mp4"), "-o", str(tmp_path / "o" / "r.mp4")],
             ["names one file, but 2 inputs"],

@@ -57,6 +57,19 @@ def test_check_same_run_names_each_difference() -> None:
     check_same_run(saved, {**saved, "emitters": 0.0}, defaults)
     with pytest.raises(InputError, match=r"--emitters \(was 0.0, now 0.3\)"):
         check_same_run(saved, {**saved, "emitters": 0.3}, defaults)
+    # a run started before a combination was refused resumes without the setting it ignored
+    old = {**saved, "degradation": "camera", "photo_max_side": 640, "lle_photos": None}
+    check_same_run(old, {**saved, "degradation": "mixed", "photo_max_side": 1920})
+    with pytest.raises(InputError, match="--degradation"):  # generated pairs use it
+        check_same_run({**old, "lle_data": None}, {**old, "lle_data": None, "degradation": "mixed"})
+
+
+def test_a_run_carried_to_another_machine_resumes_with_its_data_there(tmp_path: Path) -> None:
+    saved = {"lle_data": "/gone/home/a/LOL", "lr": 2e-4}  # not on this machine
+    notes = check_same_run(saved, {**saved, "lle_data": str(tmp_path)})
+    assert len(notes) == 1 and "/gone/home/a/LOL, the run's, is not on this machine" in notes[0]
+    with pytest.raises(InputError, match="--lle-data"):  # a folder that is here is another run's
+        check_same_run({**saved, "lle_data": str(tmp_path)}, {**saved, "lle_data": "/tmp"})
 
 
 @pytest.mark.parametrize(
@@ -246,25 +259,36 @@ def test_sigterm_finishes_the_step_and_saves_a_checkpoint(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    ("sig", "group"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)],
+    ids=["SIGINT", "SIGTERM", "SIGTERM to the process group, with a data worker"],
+)
 def test_a_signal_finishes_the_step_and_saves_a_checkpoint(
-    tmp_path: Path, sig: signal.Signals
+    tmp_path: Path, sig: signal.Signals, group: bool
 ) -> None:
+    # SLURM's scancel and systemd signal every process of the job: the DataLoader workers
+    # too, which died of it and took the run down with nothing saved (exit 1).
     out = tmp_path / "r"
     args = ["--preset", "tiny", "--steps", "400", "--crop-size", "32", "--batch-size", "2"]
     args += ["--ss-batch-size", "2", "--save-every", "1000", "--threads", "1", "--out", str(out)]
+    args += ["--workers", "1"] if group else []
     proc = subprocess.Popen(
         [sys.executable, "-m", "sllen", "train", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        start_new_session=True,  # its own process group, as a job's
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (out / "log.csv").exists():
         time.sleep(0.2)
     time.sleep(2)  # some steps in
-    proc.send_signal(sig)
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     stdout, err = proc.communicate(timeout=120)
     said = " ".join((stdout + err).split())  # the run's log goes to stdout, errors to stderr
     assert proc.returncode == 130, err  # SIGTERM too (was 143, killed)
