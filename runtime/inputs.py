@@ -34,8 +34,8 @@ def is_video(path: Path) -> bool:
 
 
 class SkippedFilesWarning(UserWarning):
-    """A folder held files sllen does not read: said, so a phone's .heic photos or a camera's
-    raw files are not left out in silence."""
+    """A folder held files sllen does not read: said, so a camera's raw files (or anything
+    else) are not left out in silence."""
 
 
 def _media_in(folder: Path) -> list[Path]:
