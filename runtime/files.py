@@ -185,7 +185,8 @@ def check_output_file(path: str | os.PathLike[str], option: str) -> Path:
 
 
 def _check_nearest_folder(path: Path, start: Path, option: str) -> None:
-    """The nearest existing folder at or above ``start`` must be a writable folder."""
+    """The nearest existing folder at or above ``start`` must be a folder this user can
+    create entries in (write and search permission)."""
     from sllen.runtime.errors import InputError
 
     nearest = start
@@ -193,7 +194,7 @@ def _check_nearest_folder(path: Path, start: Path, option: str) -> None:
         nearest = nearest.parent
     if not nearest.is_dir():
         raise InputError(f"{option} {path}: {nearest} is a file, not a folder")
-    if not os.access(nearest, os.W_OK):
+    if not os.access(nearest, os.W_OK | os.X_OK):
         raise InputError(f"{option} {path}: {nearest} is not writable")
 
 

@@ -225,7 +225,7 @@ def run_live(
         t.start()
     before = dataclasses.replace(enhancer.times)
     sent = 0
-    first: list[float] = []  # the output's first frame time: --duration is the file's length too
+    first: float | None = None  # the output's first frame time: --duration is its length too
     try:
         while not errors:
             if live.duration is not None and time.monotonic() - start >= live.duration:
@@ -242,8 +242,8 @@ def run_live(
             if batch and live.duration is not None:
                 # Frames buffered while the source was probed carry earlier source times: the
                 # wall clock alone made --duration 8 an 8.9 s file.
-                first = first or [batch[0].time]
-                kept = [f for f in batch if f.time - first[0] < live.duration]
+                first = batch[0].time if first is None else first
+                kept = [f for f in batch if f.time - first < live.duration]
                 if len(kept) < len(batch):
                     batch, end, result.stopped_by = kept, True, "duration"
             if batch:

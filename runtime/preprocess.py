@@ -57,11 +57,16 @@ def from_batch(batch: np.ndarray, hw: tuple[int, int]) -> list[np.ndarray]:
     return [np.ascontiguousarray(b[:, :h, :w].transpose(1, 2, 0)) for b in batch]
 
 
+def quarter_turns(rotation: float) -> int:
+    """A display rotation in degrees as 0-3 quarter turns counter-clockwise."""
+    return round(rotation / 90) % 4
+
+
 def beside(left: np.ndarray, right: np.ndarray, rotation: int = 0) -> np.ndarray:
     """`left` and `right` side by side as a viewer shows them: a video's frames are stored
     unrotated, and its display matrix turns them by `rotation` degrees counter-clockwise, so
     a phone's portrait clip (-90) needs its halves stacked (left on the bottom) to be shown
     side by side."""
-    k = round(rotation / 90) % 4
+    k = quarter_turns(rotation)
     shown = np.concatenate([np.rot90(left, k), np.rot90(right, k)], axis=1)
     return np.ascontiguousarray(np.rot90(shown, -k))

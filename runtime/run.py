@@ -27,7 +27,7 @@ from sllen.runtime.errors import InputError, SllenError
 from sllen.runtime.files import make_folder, remove_leftovers, removed_if_left_empty
 from sllen.runtime.images import read_picture, write_picture, write_rgb8
 from sllen.runtime.inputs import is_video, output_folder, output_paths
-from sllen.runtime.preprocess import beside, to_float, to_uint8
+from sllen.runtime.preprocess import beside, quarter_turns, to_float, to_uint8
 
 QUEUE_FRAMES = 8  # frames buffered between stages: bounds memory at 4K too
 FAST_PRESETS = {"libx264": "veryfast", "libx265": "veryfast"}
@@ -198,7 +198,7 @@ def run_video(
     info = video.probe(src)
     clip = FrameEnhancer(enhancer, fps=info.fps, smooth=opts.smooth)  # what embedders use too
     smooth = clip.smoothing
-    tall = opts.side_by_side and round(info.rotation / 90) % 2 == 1  # shown turned a quarter
+    tall = opts.side_by_side and quarter_turns(info.rotation) % 2 == 1  # shown turned sideways
     wide = opts.side_by_side and not tall
     out_info = dataclasses.replace(info, width=info.width << wide, height=info.height << tall)
     times = StageTimes()

@@ -26,5 +26,10 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
     try:
         yield
     finally:
-        # None: a handler installed outside Python, which signal.signal cannot put back
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        restore_handler(signal.SIGTERM, previous)
+
+
+def restore_handler(sig: int, previous: Any) -> None:
+    """Put back what ``signal.signal`` returned; None, a handler installed outside Python
+    (which it cannot put back), becomes the default."""
+    signal.signal(sig, signal.SIG_DFL if previous is None else previous)

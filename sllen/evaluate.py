@@ -92,10 +92,10 @@ def torch_enhancer(
     from sllen.runtime.backends.base import check_device
     from sllen.runtime.self_ensemble import flip_ensemble
     from sllen.runtime.well_exposed import check_mode, keep_well_exposed
+    from sllen.train.stages import pick_device
 
     keep = check_mode(well_exposed) == "keep"
-    if check_device(device).startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: no CUDA GPU is available to torch here")
+    pick_device(check_device(device))  # cuda without a GPU: one line, as sllen-train says
 
     if threads is not None:
         torch.set_num_threads(threads)

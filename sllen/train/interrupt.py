@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sllen.runtime.signals import sigterm_as_ctrl_c
+from sllen.runtime.signals import restore_handler, sigterm_as_ctrl_c
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -27,11 +27,6 @@ class Interrupted(KeyboardInterrupt):
 
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()  # signal.signal needs it
-
-
-def _restore(sig: int, previous: Any) -> None:
-    # None: a handler installed outside Python, which signal.signal cannot put back
-    signal.signal(sig, signal.SIG_DFL if previous is None else previous)
 
 
 @contextmanager
@@ -70,5 +65,5 @@ class StopAfterStep:
 
     def __exit__(self, *exc: object) -> None:
         for sig, previous in self._previous.items():
-            _restore(sig, previous)
+            restore_handler(sig, previous)
         self._previous = {}

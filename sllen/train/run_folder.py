@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sllen.runtime.errors import InputError
+from sllen.runtime.files import check_output_folder
 
 # Files that mark a folder as holding a run (its log alone does not: nothing is lost with it
 # that a new run would not log again).
@@ -47,15 +48,7 @@ def check_out(out: Path) -> None:
     data was indexed, as a bare errno)."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file, not a folder: give another --out")
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent.exists() and not parent.is_dir():
-        raise InputError(f"--out {out}: {parent} is a file, not a folder")
-    if out.exists() and not os.access(out, os.W_OK | os.X_OK):
-        raise InputError(f"--out {out}: this user cannot write in it")
-    if not out.exists() and parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"--out {out}: this user cannot create folders in {parent}")
+    check_output_folder(out, "--out")
 
 
 def check_new_run(out: Path) -> str | None:
