@@ -376,7 +376,7 @@ def run_files_ray(
     has opened the model.
     """
     sources = list(sources)
-    outputs = output_paths(sources, opts.output)
+    outputs = output_paths(sources, opts.output, opts.codec)
     prepare_output(output_folder(sources, opts.output))
     summary = RunSummary()
     start = time.perf_counter()

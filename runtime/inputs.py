@@ -2,7 +2,8 @@
 
 Inputs are files, folders (their images and videos, not their subfolders) and globs, each
 taken once; outputs mirror the inputs' paths below their common folder, never replace an
-input, and keep each image's format (videos go into an H.264 container).
+input, and keep each image's format (videos keep their container where it holds the codec
+they are written with: H.264 unless --codec says otherwise).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ VIDEO_SUFFIXES = (
 )  # fmt: skip
 # Containers H.264 (and copied audio) go into; other inputs are written as .mp4.
 H264_CONTAINERS = (".mp4", ".mkv", ".mov", ".m4v")
+DEFAULT_CODECS = ("libx264", "h264")  # the writer's H.264, whichever encoder the build has
 
 
 class NoInputsError(InputError):
@@ -104,34 +106,52 @@ def output_folder(sources: Sequence[Path], output: Path) -> Path:
     return output.parent if is_file_output(sources, output) else output
 
 
-def _file_output(src: Path, dst: Path) -> Path:
+def _holds(suffix: str, codec: str) -> bool | None:
+    """Whether a video file named ``*suffix`` holds ``codec``'s video (None: unknown)."""
+    if codec in DEFAULT_CODECS:
+        # The default's own list (FFmpeg would also put H.264 into .avi, where B-frames and
+        # variable frame rates do not survive); and photo runs need no PyAV import.
+        return suffix.lower() in H264_CONTAINERS
+    from sllen.runtime.video.containers import holds_video
+
+    return holds_video(suffix, codec)
+
+
+def _file_output(src: Path, dst: Path, codec: str) -> Path:
     if is_video(src) != is_video(dst):
         kinds = ("a video", "an image") if is_video(src) else ("an image", "a video")
         raise InputError(f"{src} is {kinds[0]}, but --output {dst} names {kinds[1]}")
-    if is_video(dst) and dst.suffix.lower() not in H264_CONTAINERS:
+    if is_video(dst) and not _holds(dst.suffix, codec):
+        if codec in DEFAULT_CODECS:
+            raise InputError(
+                f"--output {dst}: a video is written as H.264, which goes into "
+                f"{', '.join(sorted(H264_CONTAINERS))}, not {dst.suffix} (for .webm add "
+                "--codec libvpx-vp9)"
+            )
         raise InputError(
-            f"--output {dst}: a video is written as H.264 in "
-            f"{', '.join(sorted(H264_CONTAINERS))}, not {dst.suffix}"
+            f"--output {dst}: a {dst.suffix} file cannot hold {codec} video: name a .mkv "
+            "(it holds almost any codec) or choose another --codec"
         )
     if dst.resolve() == src.resolve():
         raise InputError(f"{src}: the output {dst} would overwrite the input; name another file")
     return dst
 
 
-def output_paths(sources: list[Path], folder: Path) -> dict[Path, Path]:
+def output_paths(sources: list[Path], folder: Path, codec: str = "libx264") -> dict[Path, Path]:
     """Where each source's result goes: its path relative to the inputs' common folder,
     mirrored under ``folder`` (inputs from one folder keep their bare names; ``*/day/img.png``
-    over three folders gives ``a/day/img.png``, ``b/day/img.png``, ...). Videos go into an
-    H.264 container (``.mp4`` unless theirs holds H.264). No two sources share an output (names
-    that still meet, e.g. ``v.avi`` and ``v.mp4``, get the changed one's source suffix:
-    ``v_avi.mp4``), and an output that would replace any input is refused. An image whose name
-    has no image suffix (read by its content) is written as PNG. One source and a ``folder``
-    that names a file (``-o night.jpg``, ``is_file_output``) give that file: an image in the
-    format its suffix names, a video in an H.264 container."""
+    over three folders gives ``a/day/img.png``, ``b/day/img.png``, ...). Videos keep their
+    container where it holds ``codec``'s video (the sllen-run --codec; H.264 by default), else
+    go into ``.mp4`` (``.mkv`` where MP4 cannot hold the codec). No two sources share an
+    output (names that still meet, e.g. ``v.avi`` and ``v.mp4``, get the changed one's
+    source suffix: ``v_avi.mp4``), and an output that would replace any input is refused. An
+    image whose name has no image suffix (read by its content) is written as PNG. One source
+    and a ``folder`` that names a file (``-o night.jpg``, ``is_file_output``) give that file:
+    an image in the format its suffix names, a video in a container that holds ``codec``."""
     if not sources:
         return {}
     if is_file_output(sources, folder):
-        return {sources[0]: _file_output(sources[0], folder)}
+        return {sources[0]: _file_output(sources[0], folder, codec)}
     if folder.suffix.lower() in MEDIA_SUFFIXES and not folder.is_dir():
         raise InputError(
             f"--output {folder} names one file, but {len(sources)} inputs were given: "
@@ -144,7 +164,7 @@ def output_paths(sources: list[Path], folder: Path) -> dict[Path, Path]:
     root = Path(os.path.commonpath([p.parent for p in named.values()]))
     taken: set[str] = set()
     out: dict[Path, Path] = {}
-    suffixes = {src: _output_suffix(src) for src in sources}
+    suffixes = {src: _output_suffix(src, codec) for src in sources}
     # Sources that keep their suffix choose first: ``v.mp4`` stays ``v.mp4`` beside ``v.avi``
     # (-> ``v_avi.mp4``), whatever order they came in.
     for src in sorted(sources, key=lambda p: suffixes[p] != p.suffix):
@@ -165,9 +185,15 @@ def output_paths(sources: list[Path], folder: Path) -> dict[Path, Path]:
     return {src: out[src] for src in sources}
 
 
-def _output_suffix(src: Path) -> str:
+def _output_suffix(src: Path, codec: str) -> str:
     if is_video(src):
-        return src.suffix if src.suffix.lower() in H264_CONTAINERS else ".mp4"
+        if codec in DEFAULT_CODECS:
+            return src.suffix if src.suffix.lower() in H264_CONTAINERS else ".mp4"
+        # another codec: the input's container where it holds it (VP9 from a .webm stays in
+        # .webm); else .mp4, else .mkv, which holds almost anything
+        if _holds(src.suffix, codec):
+            return src.suffix
+        return ".mp4" if _holds(".mp4", codec) is not False else ".mkv"
     if src.suffix.lower() in IMAGE_SUFFIXES:
         return src.suffix
     return src.suffix + ".png"  # ``scan`` -> ``scan.png``: the writer needs a format

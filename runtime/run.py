@@ -292,6 +292,8 @@ def run_video(
             t.join()
     if errors:
         raise errors[0]
+    if progress:  # the total, now known for a clip whose container did not state it
+        progress(src.name, frames_written[0], frames_written[0])
     delta = enhancer.times.since(before)  # decode and encode were timed in their threads
     times.pre, times.infer, times.post = delta.pre, delta.infer, delta.post
     times.frames = frames_written[0]
@@ -385,7 +387,7 @@ def run_files(
     on_result: Callable[[FileResult], None] | None = None,
 ) -> RunSummary:
     """Enhance every source into ``opts.output``; a failing file is recorded, not fatal."""
-    outputs = output_paths(sources, opts.output)
+    outputs = output_paths(sources, opts.output, opts.codec)
     prepare_output(output_folder(sources, opts.output))
     summary = RunSummary()
     start = time.perf_counter()

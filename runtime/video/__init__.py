@@ -22,7 +22,8 @@ What a user gets (docs/video.md says the same at more length):
 
 The modules: ``common`` (VideoError, VideoWarning, VideoInfo, Frame, PyAV access, file checks),
 ``reader`` (probe, VideoReader, read_frames), ``writer`` (VideoWriter, published through
-:class:`sllen.runtime.files.AtomicFile`) and ``audio`` (the audio copy the writer drives).
+:class:`sllen.runtime.files.AtomicFile`), ``audio`` (the audio copy the writer drives) and
+``containers`` (which output container holds which codec).
 Import from the package; the modules are its layout, not its interface.
 """
 

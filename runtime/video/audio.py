@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sllen.runtime.video.common import _av, _open_input
+from sllen.runtime.video.containers import audio_refused
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,8 @@ class _AudioCopy:
             name = s.codec_context.name
             # PCM into MP4: FFmpeg lists it, but copied from an mkv (1/1000 timing) the file
             # fails to finish, after the whole video was enhanced; and few players read PCM
-            # in MP4. AAC instead.
-            pcm_in_mp4 = name.startswith("pcm_") and "mp4" in out.format.name
-            if name in out.supported_codecs and not pcm_in_mp4:
+            # in MP4. AAC instead (and likewise for the other codecs in AUDIO_REFUSED).
+            if name in out.supported_codecs and not audio_refused(out.format.name, name):
                 self._map[s.index] = (out.add_stream_from_template(s), True)
                 continue
             enc = out.default_audio_codec
@@ -48,6 +48,12 @@ class _AudioCopy:
         self._pending: Any = None
         self._done = not streams
         self._av = av
+        # Per copied stream: the last dts written and the shift added to the source's
+        # timestamps. A muxer refuses a dts that does not increase, which is what two
+        # recordings joined with `cat`, or a camera that restarts its clock, give.
+        self._last_dts: dict[int, int] = {}
+        self._shift: dict[int, int] = {}
+        self.shifted = 0  # packets moved on past a backward jump, for the warning
 
     def copy_until(self, seconds: float) -> None:
         av = self._av
@@ -59,9 +65,9 @@ class _AudioCopy:
                 except (StopIteration, av.FFmpegError):  # end (or a damaged tail) of audio
                     self._flush()
                     return
-            if packet.dts is None:  # demux's flush packet
-                self._pending = None
-                continue
+                if packet.dts is None:  # demux's flush packet
+                    continue
+                self._continue_timeline(packet)
             if packet.time_base is not None and float(packet.dts * packet.time_base) > seconds:
                 self._pending = packet  # not yet: keep it for a later frame
                 return
@@ -78,6 +84,24 @@ class _AudioCopy:
                 for frame in frames:
                     frame.pts = None  # the encoder's resampler numbers the samples itself
                     self._out.mux(out_stream.encode(frame))
+
+    def _continue_timeline(self, packet: Any) -> None:
+        """Move a packet whose dts goes back (or repeats) on to just after the previous one,
+        and every later packet of its stream with it: the audio after the jump plays after
+        what came before, as the reader does with such video frames."""
+        index = packet.stream.index
+        shift = self._shift.get(index, 0)
+        last = self._last_dts.get(index)
+        dts = packet.dts + shift
+        if last is not None and dts <= last:
+            shift += last + max(1, packet.duration or 0) - dts
+            self._shift[index] = shift
+            self.shifted += 1
+        if shift:
+            packet.dts += shift
+            if packet.pts is not None:
+                packet.pts += shift
+        self._last_dts[index] = packet.dts
 
     def _flush(self) -> None:
         self._done = True

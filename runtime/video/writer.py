@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -19,11 +20,13 @@ from sllen.runtime.video.common import (
     _MATRIX_TAG,
     VideoError,
     VideoInfo,
+    VideoWarning,
     _av,
     _check_file,
     _interp,
     _reason,
 )
+from sllen.runtime.video.containers import MP4_FAMILY, PARTIAL_CODEC_LISTS
 from sllen.runtime.video.live import OUTPUT_FORMATS, is_stream_output, redact, scheme
 
 log = logging.getLogger(__name__)
@@ -40,14 +43,13 @@ _HARDWARE = ("_nvenc", "_amf", "_qsv", "_vaapi", "_v4l2m2m", "_videotoolbox", "_
 _FALLBACK_ENCODERS = ("libx264", "libopenh264", "libx265", "libvpx-vp9", "libsvtav1", "mpeg4")
 
 
-_PARTIAL_CODEC_LISTS = {"mpegts", "flv", "rtsp", "rtp_mpegts"}
-
-
 def check_encoder(codec: str) -> None:
     """Refuse a --codec this PyAV build cannot encode video with, before a model loads (the
-    writer would refuse it only at the first video). libx264/h264 pass: the writer falls back
-    to another H.264-family encoder where the build lacks them. Without PyAV, nothing to check:
-    a video input is refused where it is read."""
+    writer would refuse it only at the first video, and again at every video of a folder).
+    libx264/h264 pass: the writer falls back to another H.264-family encoder where the build
+    lacks them. A hardware encoder (h264_nvenc, ...) is started once on a tiny frame, since
+    without its GPU or driver it fails. Without PyAV, nothing to check: a video input is
+    refused where it is read."""
     try:
         av = _av()
     except VideoError:
@@ -60,6 +62,24 @@ def check_encoder(codec: str) -> None:
         raise VideoError(f"this PyAV build has no {codec!r} video encoder") from None
     if kind != "video":
         raise VideoError(f"--codec {codec} encodes {kind}, not video")
+    if codec.endswith(_HARDWARE):
+        _try_hardware_encoder(av, codec)
+
+
+def _try_hardware_encoder(av: Any, codec: str) -> None:
+    ctx = av.CodecContext.create(codec, "w")
+    formats = [f.name for f in ctx.codec.video_formats or []]
+    ctx.width, ctx.height = 256, 256  # above the smallest size NVENC and others take
+    ctx.pix_fmt = "yuv420p" if "yuv420p" in formats or not formats else formats[0]
+    ctx.time_base, ctx.framerate = Fraction(1, 25), Fraction(25)
+    try:
+        ctx.open()
+    except (av.FFmpegError, OSError) as e:
+        raise VideoError(
+            f"--codec {codec}: the encoder does not start on this machine ({_reason(e)}); a "
+            "hardware encoder needs its device and driver: leave --codec out for H.264 in "
+            "software"
+        ) from None
 
 
 def _encoder(codec: str | None, container: Any) -> str:
@@ -182,7 +202,7 @@ class VideoWriter:
         self.codec = _encoder(self.codec_request, out)
         # FFmpeg's mpegts/flv/rtsp muxers answer the codec query with their defaults only
         # (mpegts: eight MPEG codecs, no H.264), for a .ts file too; they take H.264.
-        known = self.url is None and out.format.name not in _PARTIAL_CODEC_LISTS
+        known = self.url is None and out.format.name not in PARTIAL_CODEC_LISTS
         if known and self.codec not in out.supported_codecs and self.codec_request is not None:
             raise VideoError(
                 f"{self.label}: the {out.format.name} container cannot hold {self.codec}; "
@@ -208,7 +228,11 @@ class VideoWriter:
         # time base so variable frame rates and the exact timestamps survive.
         cfr = self.codec in _CFR_CODECS or out.format.name in _CFR_FORMATS
         self._tb = Fraction(1) / info.fps if cfr else info.time_base
+        if self.codec == "libsvtav1":
+            os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT prints 20 lines per file
         stream = out.add_stream(self.codec, rate=info.fps)
+        if encoder.canonical_name == "hevc" and out.format.name in MP4_FAMILY:
+            stream.codec_context.codec_tag = "hvc1"  # hev1, FFmpeg's tag, Apple does not play
         stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.pix_fmt
         stream.time_base = self._tb
         stream.codec_context.time_base = self._tb
@@ -232,7 +256,7 @@ class VideoWriter:
         self._stream = stream
         if self.audio_from is not None:
             self._audio = _AudioCopy(self.audio_from, out, self.path)
-        if self.url is None and out.format.name in ("mov,mp4,m4a,3gp,3g2,mj2", "mp4", "mov"):
+        if self.url is None and out.format.name in MP4_FAMILY:
             # moov first: plays while downloading, and a cut-off copy still plays its start.
             out.container_options["movflags"] = "+faststart"
 
@@ -296,7 +320,12 @@ class VideoWriter:
         self.frames_written += 1
         if self._audio is not None:
             # Audio up to a little past this frame: packets reach the muxer near their video.
-            self._audio.copy_until(float(frame.pts * self._tb) + 0.5)
+            try:
+                self._audio.copy_until(float(frame.pts * self._tb) + 0.5)
+            except av.FFmpegError as e:
+                raise VideoError(
+                    f"{self.label}: copying the audio of {self._audio.source} failed ({_reason(e)})"
+                ) from None
 
     def _next_pts(self, pts: int | None) -> int:
         if pts is None:
@@ -331,6 +360,15 @@ class VideoWriter:
                 ) from None
             if self._target is not None:  # a file (a stream has nothing to publish)
                 self._target.publish()  # the usual permissions, then renamed into place
+            if self._audio is not None and self._audio.shifted:
+                warnings.warn(
+                    f"{self.label}: the audio's timestamps of {self._audio.source} jump back "
+                    f"{self._audio.shifted} time{'s' * (self._audio.shifted > 1)} (recordings "
+                    "joined, or a clock restarted); the audio after each jump follows what "
+                    "came before, as the video does",
+                    VideoWarning,
+                    stacklevel=2,
+                )
         except BaseException:
             self._discard()
             raise

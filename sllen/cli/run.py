@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -209,7 +210,7 @@ def run_command(
             # removed, not left behind as a hidden temporary file
             cleanup.enter_context(sigterm_stops())
             sources = collect_inputs(inputs)
-            output_paths(sources, Path(output))  # refuse overwriting an input before loading
+            output_paths(sources, Path(output), codec)  # refuse bad outputs before loading
             folder = output_folder(sources, Path(output))
             cleanup.enter_context(removed_if_left_empty(prepare_output(folder)))
         name, reason = choose_backend(model, backend)
@@ -321,18 +322,34 @@ def _finish(console: Console, summary, quiet: bool) -> None:
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+class _WarningLines(logging.Handler):
+    """The runtime's logged warnings as sllen-run's warning lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _print_warning(record.getMessage())
+
+
+def _print_warning(message: object) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", markup=True)
+
+
 def _one_line_warnings() -> None:
-    """Library warnings (a truncated video, a codec fallback) as one yellow line each."""
+    """Library warnings (a truncated video, a codec fallback) as one yellow line each: those
+    raised with `warnings` and those the runtime logs (padding an odd size, re-encoding audio
+    a container cannot hold), which would otherwise print bare, like a result line."""
     import warnings
 
     from sllen.runtime.video.common import VideoWarning
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        err_console.print(f"[yellow]warning:[/] {message}", markup=True)
+        _print_warning(message)
 
     warnings.showwarning = show
     # every time, not once per place in the code: a second reconnect is news too
     warnings.simplefilter("always", VideoWarning)
+    logger = logging.getLogger("sllen")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        logger.addHandler(_WarningLines(logging.WARNING))
 
 
 def _count(n: int, noun: str) -> str:

@@ -452,3 +452,23 @@ def test_ray_missing_names_the_extra(tmp_path: Path, block_torch: str) -> None:
     clip = make_clip(tmp_path / "c.mp4", frames=2, audio=False)
     r = sllen_run(str(clip), "-o", str(tmp_path / "o"), "--ray", prelude=block_ray)
     one_line_error(r, "pip install 'sllen[ray]'")
+
+
+def test_webm_with_vp9_and_logged_warnings_get_the_warning_prefix(tmp_path: Path) -> None:
+    # `-o x.webm --codec libvpx-vp9` was refused ("a video is written as H.264"); the
+    # runtime's logged warnings (padding an odd size) printed bare, like a result line.
+    src = tmp_path / "odd.mkv"
+    with av.open(str(src), "w") as out:
+        vs = out.add_stream("libx264", rate=15)
+        vs.width, vs.height, vs.pix_fmt = 97, 63, "yuv444p"  # 4:4:4 takes an odd size
+        for i in range(4):
+            img = np.full((63, 97, 3), 20 + i, np.uint8)
+            out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(vs.encode(None))
+    one_line_error(sllen_run(str(src), "-o", str(tmp_path / "x.webm")), "--codec libvpx-vp9")
+    r = sllen_run(str(src), "--codec", "libvpx-vp9", "-o", str(tmp_path / "x.webm"))
+    assert r.returncode == 0, r.stderr
+    padding = [ln for ln in r.stderr.splitlines() if "padding to 98x64" in ln]
+    assert padding and padding[0].startswith("warning: "), r.stderr
+    s = streams(tmp_path / "x.webm")
+    assert s["codec"] == "vp9" and s["frames"] == 4

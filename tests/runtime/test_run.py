@@ -123,10 +123,27 @@ def test_one_input_and_a_file_name_give_that_file(tmp_path: Path) -> None:
         output_paths([src], tmp_path / "r.mp4")
     with pytest.raises(ValueError, match="is a video, but --output .* names an image"):
         output_paths([video], tmp_path / "r.png")
-    with pytest.raises(ValueError, match="H.264 in .m4v, .mkv, .mov, .mp4, not .avi"):
+    with pytest.raises(ValueError, match="H.264, which goes into .m4v, .mkv, .mov, .mp4, not .avi"):
         output_paths([video], tmp_path / "r.avi")
     with pytest.raises(ValueError, match="would overwrite the input"):
         output_paths([src], src)
+
+
+def test_another_codec_picks_a_container_that_holds_it(tmp_path: Path) -> None:
+    # `-o x.webm --codec libvpx-vp9` was refused ("a video is written as H.264"), and a .webm
+    # given --codec libvpx-vp9 came out as VP9 in .mp4.
+    pytest.importorskip("av")
+    webm, mp4, avi = (tmp_path / f"in.{s}" for s in ("webm", "mp4", "avi"))
+    vp9 = "libvpx-vp9"
+    assert output_paths([mp4], tmp_path / "x.webm", vp9) == {mp4: tmp_path / "x.webm"}
+    assert output_paths([webm], tmp_path / "o", vp9)[webm].name == "in.webm"
+    assert output_paths([mp4], tmp_path / "o", vp9)[mp4].name == "in.mp4"  # MP4 holds VP9
+    assert output_paths([avi], tmp_path / "o", "mpeg4")[avi].name == "in.avi"
+    assert output_paths([webm], tmp_path / "o")[webm].name == "in.mp4"  # H.264: as before
+    with pytest.raises(ValueError, match=r"H.264.*for .webm add --codec libvpx-vp9"):
+        output_paths([mp4], tmp_path / "x.webm")
+    with pytest.raises(ValueError, match="a .webm file cannot hold mpeg4 video: name a .mkv"):
+        output_paths([mp4], tmp_path / "x.webm", "mpeg4")
 
 
 def test_output_paths_never_collide(tmp_path: Path) -> None:
@@ -243,6 +260,27 @@ def test_video_result_carries_its_stage_times(tmp_path: Path) -> None:
     t = result.times
     assert t.frames == 6 and min(t.decode, t.infer, t.encode) > 0
     assert summary.times.per_frame_ms() == t.per_frame_ms()
+
+
+def test_a_clip_of_unknown_length_gets_its_total_when_done(tmp_path: Path) -> None:
+    # An .mkv states no frame count: its progress row stayed at "6/?" and its timer kept
+    # running while the next file was enhanced.
+    av = pytest.importorskip("av")
+    src = tmp_path / "clip.mkv"
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for i in range(6):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 10 * i, np.uint8), "rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    calls: list[tuple[str, int, int | None]] = []
+    with open_backend(None, "onnxruntime", threads=1) as b:
+        opts = RunOptions(output=tmp_path / "out")
+        run_files([src], Enhancer(b), opts, progress=lambda *a: calls.append(a))
+    assert calls[0] == ("clip.mkv", 1, None)
+    assert calls[-1] == ("clip.mkv", 6, 6)
 
 
 @pytest.mark.parametrize("rotation", [-90, 90, 180])

@@ -230,3 +230,44 @@ def test_an_mkv_that_starts_late_is_not_called_truncated(tmp_path: Path) -> None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(list(read_frames(path))) == 10
+
+
+def test_hevc_in_mp4_and_mov_is_tagged_hvc1(clip: Path, tmp_path: Path) -> None:
+    # FFmpeg tags HEVC in MP4 as hev1, which QuickTime, Safari and iPhones do not play.
+    if "libx265" not in av.codecs_available:
+        pytest.skip("this PyAV build has no libx265")
+    info = probe(clip)
+    for name in ("o.mp4", "o.mov"):
+        with VideoWriter(tmp_path / name, info, codec="libx265", preset="ultrafast") as w:
+            for f in read_frames(clip):
+                w.write(f.image, f.pts)
+        with av.open(str(tmp_path / name)) as c:
+            assert c.streams.video[0].codec_context.codec_tag == "hvc1"
+        assert len(list(read_frames(tmp_path / name))) == N
+
+
+def test_a_hardware_encoder_that_cannot_start_is_refused_up_front() -> None:
+    # h264_nvenc without an NVIDIA GPU failed at every video of a folder, after the model
+    # loaded, with "encoding failed (Operation not permitted)".
+    from sllen.runtime.video.writer import check_encoder
+
+    if "h264_nvenc" not in av.codecs_available:
+        pytest.skip("this PyAV build has no h264_nvenc")
+    if Path("/dev/nvidia0").exists():
+        pytest.skip("an NVIDIA device is present: NVENC may start here")
+    with pytest.raises(VideoError, match="h264_nvenc: the encoder does not start on this machine"):
+        check_encoder("h264_nvenc")
+    check_encoder("libx264")  # a software encoder is not started
+
+
+def test_svt_av1_prints_no_banner(
+    clip: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    if "libsvtav1" not in av.codecs_available:
+        pytest.skip("this PyAV build has no libsvtav1")
+    monkeypatch.delenv("SVT_LOG", raising=False)
+    info = probe(clip)
+    with VideoWriter(tmp_path / "o.mp4", info, codec="libsvtav1", preset="12") as w:
+        for f in read_frames(clip):
+            w.write(f.image, f.pts)
+    assert "Svt[info]" not in capfd.readouterr().err
