@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from sllen.runtime.env import (
+    CUDA_INSTALL_HINT,
     BackendUnavailableError,
     cudart_device_properties,
     cudart_module,
@@ -41,11 +42,6 @@ from sllen.runtime.env import (
 from sllen.runtime.errors import InputError
 
 IMPLEMENTATIONS = ("torch", "cuda-python")
-
-INSTALL_HINT = (
-    "install cuda-python matching the CUDA major version (CUDA 12 / JetPack 6: "
-    "pip install 'cuda-python>=12,<13'; CUDA 13: pip install 'cuda-python>=13') or torch with CUDA"
-)
 
 
 @dataclass
@@ -157,9 +153,9 @@ def choose_implementation(prefer: str = "auto") -> str:
     if cudart_module() is not None:
         return "cuda-python"
     if prefer == "cuda-python":
-        raise BackendUnavailableError(f"cuda-python is not installed: {INSTALL_HINT}")
+        raise BackendUnavailableError(f"cuda-python is not installed: {CUDA_INSTALL_HINT}")
     raise BackendUnavailableError(
-        f"the TensorRT backend needs CUDA buffers from torch or cuda-python: {INSTALL_HINT}"
+        f"the TensorRT backend needs CUDA buffers from torch or cuda-python: {CUDA_INSTALL_HINT}"
     )
 
 

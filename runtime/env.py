@@ -137,6 +137,13 @@ def cudart_module() -> Any | None:
     return None
 
 
+# What gives sllen the GPU's properties and, for the TensorRT backend, its CUDA buffers.
+CUDA_INSTALL_HINT = (
+    "install cuda-python matching the CUDA major version (CUDA 12 / JetPack 6: "
+    "pip install 'cuda-python>=12,<13'; CUDA 13: pip install 'cuda-python>=13') or torch with CUDA"
+)
+
+
 def torch_device_properties(torch: Any, device: int) -> tuple[str, str]:
     """(GPU name, compute capability "major.minor") from torch.cuda.get_device_properties."""
     props = torch.cuda.get_device_properties(device)
@@ -166,8 +173,9 @@ def detect_gpu(device: int = 0) -> tuple[str, str]:
     cudart = cudart_module()
     if cudart is not None:
         return cudart_device_properties(cudart, device)
-    raise RuntimeError(
-        "cannot read the GPU name and compute capability: install torch with CUDA or cuda-python"
+    # a missing package, not a bug: one line and exit 2 in every command
+    raise BackendUnavailableError(
+        f"cannot read the GPU name and compute capability: {CUDA_INSTALL_HINT}"
     )
 
 

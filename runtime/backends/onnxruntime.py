@@ -247,8 +247,7 @@ class OnnxRuntimeBackend(Backend):
         inputs = self.session.get_inputs()
         self.input_name = inputs[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
-        if len(inputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 4:
-            raise InputError(f"{path}: not an sllen model (expected one float32 NCHW input)")
+        _check_interface(path, inputs, self.output_names)
         meta = self.session.get_modelmeta().custom_metadata_map
         used = self.session.get_providers()
         on_gpu = used[0] in _GPU_PROVIDERS
@@ -364,3 +363,23 @@ class OnnxRuntimeBackend(Backend):
             self._release("bands")
         self.session = self._segmentation_session = self._banded = None
         super().close()
+
+
+def _check_interface(path: Path, inputs: list[Any], outputs: list[str]) -> None:
+    """An sllen export takes one float32 N x 3 x H x W input of any size and names its result
+    "output". Another model failed at its first frame as an ONNX Runtime error (a fixed
+    224x224 input), or ran and wrote whatever it computed as "enhanced" images."""
+    shape = inputs[0].shape if len(inputs) == 1 else []
+    if len(inputs) != 1 or inputs[0].type != "tensor(float)" or len(shape) != 4:
+        raise InputError(f"{path}: not an sllen model (expected one float32 NCHW input)")
+    if isinstance(shape[1], int) and shape[1] != 3:
+        raise InputError(f"{path}: not an sllen model (its input has {shape[1]} channels, not 3)")
+    if isinstance(shape[2], int) or isinstance(shape[3], int):
+        raise InputError(
+            f"{path}: not an sllen model (its input is fixed at {shape[3]}x{shape[2]}; sllen's "
+            "exports take any size)"
+        )
+    if "output" not in outputs:
+        raise InputError(
+            f"{path}: not an sllen model (no tensor named 'output'; it has {', '.join(outputs)})"
+        )

@@ -53,7 +53,7 @@ from sllen.runtime.engine_meta import (
 
 # One implementation of the TensorRT import and of plugin loading, shared with the engine
 # builder (sllen.export.trt): a library loaded by either side is registered for both.
-from sllen.runtime.env import import_tensorrt, load_plugin_library
+from sllen.runtime.env import BackendUnavailableError, import_tensorrt, load_plugin_library
 from sllen.runtime.errors import MissingFileError
 
 IMAGE_OUTPUT = "output"
@@ -157,8 +157,13 @@ class TensorRTBackend(Backend):
         if not path.is_file():
             raise MissingFileError(f"{path}: no such engine file")
         index = parse_device(device)
+        # TensorRT first: without it no engine runs here, and the metadata's "rebuild it on
+        # this machine" would send the user to a command that cannot work either
+        try:
+            trt = import_tensorrt()
+        except BackendUnavailableError as e:
+            raise BackendUnavailableError(f"{path.name}: {e}") from None
         meta = read_metadata(path)
-        trt = import_tensorrt()
         buffers = cuda_buffers.open_buffers(index)
         self._buffers = buffers
         try:

@@ -9,9 +9,11 @@ line, exit 1, and SLLEN_DEBUG=1 shows the traceback for the bug report.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -83,27 +85,36 @@ def user_errors(fn: F | None = None, *, extras: dict[str, str] | None = None) ->
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if os.environ.get("SLLEN_DEBUG"):
-            return fn(*args, **kwargs)
-        try:
-            return fn(*args, **kwargs)
-        except KeyboardInterrupt:
-            err_console.print("interrupted")
-            sys.exit(EXIT_INTERRUPTED)
-        except ModuleNotFoundError as e:
-            package = (e.name or "").split(".")[0]
-            if package not in hints:
-                _bug(e)
-            fail(
-                f"this command needs {package}, which this installation lacks: "
-                f"pip install 'sllen[{hints[package]}]'"
-            )
-        except (SllenError, OSError) as e:  # OSError: a path, a permission, a full disk
-            fail(_one_line(e))
-        except Exception as e:
-            _bug(e)
+        # SIGTERM as Ctrl-C in every command (signal handlers: main thread only), so that an
+        # export's or an evaluation's temporary files and empty output folder go too.
+        stops = sigterm_stops() if threading.current_thread() is threading.main_thread() else None
+        with stops or contextlib.nullcontext():
+            if os.environ.get("SLLEN_DEBUG"):
+                return fn(*args, **kwargs)
+            return _guarded(fn, hints, *args, **kwargs)
 
     return wrapper
+
+
+def _guarded(fn: Callable[..., Any], hints: dict[str, str], *args: Any, **kwargs: Any) -> Any:
+    """The command, its failures turned into one line and an exit code."""
+    try:
+        return fn(*args, **kwargs)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    except ModuleNotFoundError as e:
+        package = (e.name or "").split(".")[0]
+        if package not in hints:
+            _bug(e)
+        fail(
+            f"this command needs {package}, which this installation lacks: "
+            f"pip install 'sllen[{hints[package]}]'"
+        )
+    except (SllenError, OSError) as e:  # OSError: a path, a permission, a full disk
+        fail(_one_line(e))
+    except Exception as e:
+        _bug(e)
 
 
 def _bug(e: BaseException) -> None:

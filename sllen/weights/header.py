@@ -55,9 +55,23 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         header = json.loads(raw)
         if not isinstance(header, dict):
             raise InputError("header is not a JSON object")
-    except (OSError, ValueError, UnicodeDecodeError) as e:
+        # The header says where each tensor's bytes end: a copy cut short (an interrupted
+        # download) is caught here, not only when the tensors are loaded.
+        ends = [
+            int(v["data_offsets"][1])
+            for k, v in header.items()
+            if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v
+        ]
+        expected = 8 + n + max(ends, default=0)
+        size = path.stat().st_size
+    except (OSError, ValueError, UnicodeDecodeError, TypeError, IndexError) as e:
         reason = " ".join(str(e).split()) or type(e).__name__
         raise WeightsError(f"{path} is not a readable safetensors file ({reason})") from None
+    if size < expected:
+        raise WeightsError(
+            f"{path} is truncated: {size:,} of the {expected:,} bytes its header describes "
+            "(copy or download it again)"
+        )
     meta = header.get("__metadata__") or {}
     return {str(k): str(v) for k, v in meta.items()}
 

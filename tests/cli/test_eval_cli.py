@@ -74,3 +74,29 @@ def test_pairs_that_cannot_be_scored_name_the_files(tmp_path: Path) -> None:
     odd = pair_folder(tmp_path / "odd", (60, 40), (30, 20))
     r = sllen_eval("--data", str(odd), "--threads", "1")
     one_line_error(r, str(odd / "low" / "1.png"), "the sizes differ (60x40 and 30x20)")
+
+
+def test_sigterm_stops_like_ctrl_c_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    # A scheduler's SIGTERM killed sllen-eval at once (exit 143), leaving the darkened
+    # evaluation set (43 MB) in /tmp; every command now takes it as Ctrl-C.
+    import os
+    import signal
+    import time
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sllen", "eval", "--evalset", "--threads", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp)},
+    )
+    deadline = time.monotonic() + 120
+    while not any(tmp.glob("sllen-evalset-*/**/*.png")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert list(tmp.iterdir()) == []

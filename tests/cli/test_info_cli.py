@@ -30,3 +30,13 @@ def test_a_run_folder_is_not_a_weights_file(tmp_path: Path) -> None:
     r = info(tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "is a folder; name a .safetensors file" in r.stderr and "last.safetensors" in r.stderr
+
+
+def test_a_truncated_weights_file_is_refused(tmp_path: Path) -> None:
+    # sllen info read the header only and printed the config (exit 0) of a copy cut short,
+    # which sllen-run then refused.
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(default_weights().read_bytes()[:1_000_000])
+    r = info(cut)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "is truncated: 1,000,000 of the" in r.stderr

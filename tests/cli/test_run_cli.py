@@ -218,7 +218,10 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], list[str]]]:
             [str(clip), "--model", str(tmp_path / "full.mp4")],
             ["unknown model file type"],
         ),
-        "engine without TensorRT": ([str(clip), "--model", str(engine)], ["model.engine"]),
+        "engine without TensorRT": (
+            [str(clip), "--model", str(engine)],
+            ["model.engine: TensorRT is not installed"],
+        ),
         "bands on PyTorch": (
             [str(clip), "--model", str(bundled_weights()), "--bands", "on"],
             ["--bands applies to ONNX Runtime"],

@@ -245,3 +245,31 @@ def test_tensorrt_int8_file_on_the_cpu_gets_a_warning(tmp_path: Path) -> None:
     onnx.save(model, path)
     with pytest.warns(UserWarning, match="--target cpu"):
         open_backend(path, device="cpu", threads=1).close()
+
+
+@pytest.mark.parametrize(
+    ("shape", "output", "words"),
+    [
+        ([1, 3, 224, 224], "output", "fixed at 224x224"),
+        (["N", 1, "H", "W"], "output", "1 channels, not 3"),
+        (["N", 3, "H", "W"], "logits", "no tensor named 'output'"),
+    ],
+)
+def test_an_onnx_file_that_is_not_an_sllen_model_is_refused_when_opened(
+    tmp_path: Path, shape: list, output: str, words: str
+) -> None:
+    # A classifier's 224x224 input failed at the first frame as an ONNX Runtime error (exit 1);
+    # a dynamic-size graph ran and its result was written as "enhanced" images.
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], [output])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, shape)],
+    )
+    path = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    with pytest.raises(InputError, match=f"not an sllen model .*{words}"):
+        open_backend(path, "onnxruntime", threads=1)
