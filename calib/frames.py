@@ -3,7 +3,7 @@
 ``load_calibration_frames(sources, count=300, size=None, seed=0)`` returns an ``(N, 3, H, W)``
 float32 array in [0, 1] (the ONNX input layout), N <= count. Sources, in any mix:
 
-- a folder: its images (``sllen.runtime.images.list_images``: direct children, known suffixes);
+- a folder: its images and videos (direct children with known suffixes, hidden files skipped);
 - an image file, read with ``sllen.runtime.images.read_image`` (EXIF orientation applied, grey and
   16-bit handled);
 - a glob pattern (``*``, ``?`` or ``[`` in the string, ``**`` recursive): every image or video
@@ -14,8 +14,10 @@ float32 array in [0, 1] (the ONNX input layout), N <= count. Sources, in any mix
   (then decoding from the key frame before it), else the video is decoded once and the frames
   at the chosen indices are kept.
 
-Selection. Candidates are first thinned (deterministically with ``seed``, evenly over each
-source) to at most ``OVERSAMPLE * count``; if more than ``count`` remain, they are sorted by
+Selection. Candidates are first thinned (deterministically with ``seed``) to at most
+``OVERSAMPLE * count``, spread over the sources: each video and the images together get an
+equal share (a source with fewer frames gives all of them, the rest goes to the others), so
+a long clip does not crowd out a short one. If more than ``count`` remain, they are sorted by
 mean luma (Rec. 709 weights on the RGB values as stored) and cut into ``count`` quantile bins of
 equal size, and one frame is drawn at random from each bin. So the selection follows the
 brightness distribution of the material while its darkest and brightest ends are always in it
@@ -51,7 +53,7 @@ import numpy as np
 from PIL import Image
 
 from sllen.runtime.errors import InputError
-from sllen.runtime.images import IMAGE_SUFFIXES, REC709_LUMA, ImageError, list_images, read_image
+from sllen.runtime.images import IMAGE_SUFFIXES, REC709_LUMA, ImageError, read_image
 from sllen.runtime.shapes import MULTIPLE
 
 __all__ = [
@@ -106,11 +108,13 @@ def _expand(source: str | os.PathLike[str]) -> list[Path]:
     path = Path(text)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
-    if path.is_dir():
-        images = list_images(path)
-        if not images:
-            raise InputError(f"{path}: folder has no images ({', '.join(IMAGE_SUFFIXES)})")
-        return images
+    if path.is_dir():  # its images and videos (camera footage), not subfolders
+        # hidden files skipped: archives unpacked on macOS carry "._name" resource forks
+        found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not (media := [p for p in found if _is_image(p) or _is_video(p)]):
+            suffixes = ", ".join((*IMAGE_SUFFIXES, *VIDEO_SUFFIXES))
+            raise InputError(f"{path}: folder has no images or videos ({suffixes})")
+        return media
     return [path]
 
 
@@ -142,24 +146,34 @@ def _even_pick(n: int, k: int) -> np.ndarray:
     return np.unique(np.floor((np.arange(k) + 0.5) * n / k).astype(np.int64))
 
 
+def _spread(limit: int, sizes: Sequence[int]) -> list[int]:
+    """How many of ``limit`` candidates each source gives: equal shares, where a source with
+    fewer frames gives all it has and the rest goes to the others; at least one each."""
+    take = [0] * len(sizes)
+    left = limit
+    for n, i in enumerate(sorted(range(len(sizes)), key=lambda j: sizes[j])):
+        take[i] = max(1, min(sizes[i], max(0, left) // (len(sizes) - n)))
+        left -= take[i]
+    return take
+
+
 def _candidates(files: Sequence[Path], limit: int, rng: np.random.Generator) -> list[_Candidate]:
-    """At most ``limit`` candidates, spread over the sources: videos get evenly spaced frames."""
+    """At most ``limit`` candidates, spread over the sources (each video, and the images
+    together): a long clip does not crowd out a short one from another camera or scene;
+    videos give evenly spaced frames."""
     # Anything that is not an image file is handed to PyAV (it knows more containers than
     # any suffix list); glob patterns only pick known image and video suffixes.
     videos = {p: _video_frame_count(p) for p in files if not _is_image(p)}
     images = [p for p in files if p not in videos]
-    n_total = len(images) + sum(videos.values())
-    if n_total == 0:
+    if len(images) + sum(videos.values()) == 0:
         raise InputError("the calibration sources hold no frames")
-    # Each source keeps a share of the limit in proportion to its frames (at least one frame).
-    share = min(1.0, limit / n_total)
+    sizes = ([len(images)] if images else []) + list(videos.values())
+    take = _spread(limit, sizes)
     out: list[_Candidate] = []
     if images:
-        k = max(1, round(share * len(images)))
-        keep = np.sort(rng.permutation(len(images))[:k])
+        keep = np.sort(rng.permutation(len(images))[: take.pop(0)])
         out += [_Candidate(images[i]) for i in keep]
-    for path, total in videos.items():
-        k = max(1, round(share * total))
+    for (path, total), k in zip(videos.items(), take, strict=True):
         out += [_Candidate(path, int(i), total) for i in _even_pick(total, k)]
     return out
 
@@ -341,7 +355,7 @@ def load_calibration_frames(
 
     Returns float32 ``(N, 3, H, W)`` in [0, 1] with N = min(count, frames available); see the
     module docstring for how frames are chosen and sized. ValueError (one line) for: no
-    sources, a missing path, a folder without images, a pattern matching nothing, an
+    sources, a missing path, a folder without media, a pattern matching nothing, an
     undecodable image or video, mixed frame sizes without ``size``, too much memory.
     """
     sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)

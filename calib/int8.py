@@ -37,11 +37,12 @@ on photographs darkened to exposure 0.2 while holding the budget on the clip's o
 with the copies, every layer but HSBAB's and the output's INT8: 0.22 dB on the held-back
 frames, 0.01 dB on the photographs at three exposures (docs/export.md,
 benchmarks/int8_exposure.py). The held-back frames stay as they are.
-Ranges are computed once and saved as JSON (``save_ranges``; by default next to ``dst`` as
+Ranges are computed once and saved as JSON (``save_ranges``, next to ``dst`` as
 ``<dst stem>.ranges.json``); passing that file as ``ranges=`` rebuilds the same model without
 running the calibration again (the file records the model it belongs to and is refused for
-another one). Ranges do not depend on the flavour (the quantizer makes them symmetric for
-``tensorrt``), so one file serves both. quantize_static then receives them through its
+another one; a ``ranges=`` path that does not exist is refused, never calibrated into).
+Ranges do not depend on the flavour (the quantizer makes them symmetric for ``tensorrt``), so
+one file serves both. quantize_static then receives them through its
 calibration cache (``calibration_cache_path``, present in onnxruntime 1.32) or, on an
 onnxruntime without it, through the QDQ quantizer called the way quantize_static calls it.
 
@@ -113,6 +114,7 @@ from sllen.calib.ranges import (
     compute_ranges,
     load_ranges,
     prepare_model,
+    ranges_file_method,
     save_ranges,
 )
 from sllen.runtime.errors import InputError
@@ -212,7 +214,8 @@ def quantize_int8(
     """Write the INT8 Q/DQ model of ``src_fp32`` to ``dst``; returns the report (module
     docstring). ``method="auto"`` calibrates entropy ranges and, when those miss the budget even
     after the fallback, minmax ranges (``AUTO_METHODS``; the report's ``attempts`` lists each);
-    with a ``ranges`` file that exists, its method. ``options``: the keywords of
+    with a ``ranges`` file, its method (a path that does not exist is an InputError: new ranges
+    are saved beside ``dst`` only). ``options``: the keywords of
     ``_quantize_int8`` (holdout, references, sensitivity, threads, ``log``, ...)."""
     args = dict(
         flavour=flavour,
@@ -225,8 +228,8 @@ def quantize_int8(
     )
     if method != "auto":
         return _quantize_int8(src_fp32, dst, frames, method, ranges=ranges, **args)
-    if ranges is not None and Path(ranges).is_file():
-        method = _ranges_method(Path(ranges))
+    if ranges is not None:  # a missing file is an InputError, not a place to save ranges
+        method = ranges_file_method(ranges)
         return _quantize_int8(src_fp32, dst, frames, method, ranges=ranges, **args)
     say = options.get("log") or (lambda _msg: None)
     attempts: list[dict] = []
@@ -251,19 +254,6 @@ def quantize_int8(
         over_budget_path(dst).unlink(missing_ok=True)
     report["attempts"] = attempts
     return report
-
-
-def _ranges_method(path: Path) -> str:
-    """The method recorded in a ranges file (its other checks happen in load_ranges)."""
-    import json
-
-    try:
-        method = json.loads(path.read_text())["method"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise InputError(f"{path}: not an sllen INT8 ranges file ({err})") from None
-    if method not in METHODS:
-        raise InputError(f"{path}: unknown calibration method {method!r} in the ranges file")
-    return method
 
 
 def _quantize_int8(
@@ -314,9 +304,10 @@ def _quantize_int8(
     else:
         calib, holdout = split_holdout(frames, holdout_fraction, seed)
 
-    # Ranges: reuse a file, or calibrate and save them.
+    # Ranges: reuse a file (it must exist: a mistyped path must not cost a calibration and
+    # leave a file there), or calibrate and save them beside dst.
     ranges_path = Path(ranges) if ranges is not None else dst.with_suffix(".ranges.json")
-    reused = ranges is not None and ranges_path.is_file()
+    reused = ranges is not None
     if reused:
         tensor_ranges, header = load_ranges(ranges_path, model)
         info = header.get("info", {})

@@ -40,6 +40,7 @@ __all__ = [
     "method_enum",
     "model_digest",
     "prepare_model",
+    "ranges_file_method",
     "save_ranges",
 ]
 
@@ -200,20 +201,48 @@ def save_ranges(
     return atomic_write_json(path, payload, indent=1)
 
 
+def _read_ranges_file(path: Path, option: str | None = None) -> dict:
+    """The JSON of a ranges file, checked to be one; ``option`` (e.g. "--ranges") names where
+    the path came from in the messages."""
+    where = f"{option} {path}" if option else str(path)
+    try:
+        payload = json.loads(path.read_text())
+    except FileNotFoundError:
+        # not a place to save new ranges: a typo would cost a whole calibration
+        raise InputError(
+            f"{where}: no such ranges file (give the .ranges.json an earlier INT8 export wrote "
+            "beside its file, or leave the ranges out to calibrate)"
+        ) from None
+    except OSError as err:
+        raise InputError(f"{where}: not a readable ranges file ({err})") from None
+    except ValueError as err:
+        raise InputError(f"{where}: not an sllen INT8 ranges file ({err})") from None
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != RANGES_FORMAT
+        or not isinstance(payload.get("ranges"), dict)
+    ):
+        raise InputError(f"{where}: not an sllen INT8 ranges file")
+    if payload.get("method") not in METHODS:
+        raise InputError(
+            f"{where}: unknown calibration method {payload.get('method')!r} in the ranges file"
+        )
+    return payload
+
+
+def ranges_file_method(path: str | os.PathLike, option: str | None = None) -> str:
+    """The method a ranges file was computed with; InputError when the file is missing or is
+    not a ranges file (whether it fits the model is load_ranges's check)."""
+    return _read_ranges_file(Path(path), option)["method"]
+
+
 def load_ranges(
     path: str | os.PathLike, model: onnx.ModelProto | None = None
 ) -> tuple[dict[str, tuple[float, float]], dict]:
     """``(ranges, header)`` from a file written by ``save_ranges``; with ``model``, refuses
     ranges computed for another model."""
     path = Path(path)
-    try:
-        payload = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such ranges file") from None
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: not a readable ranges file ({err})") from None
-    if not isinstance(payload, dict) or payload.get("format") != RANGES_FORMAT:
-        raise InputError(f"{path}: not an sllen INT8 ranges file")
+    payload = _read_ranges_file(path)
     if model is not None and payload.get("model_sha256") != model_digest(model):
         raise InputError(f"{path}: these ranges were computed for another model; recalibrate")
     ranges = {k: (float(v[0]), float(v[1])) for k, v in payload["ranges"].items()}

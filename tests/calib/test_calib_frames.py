@@ -186,3 +186,32 @@ def test_brightened_copies_reach_the_target_and_skip_bright_frames() -> None:
         np.testing.assert_allclose(gain[copy < 1], gain.flat[0], rtol=1e-5)
     np.testing.assert_allclose(out[2], 0.01 * BRIGHT_MAX_GAIN)  # near-black: gain capped
     assert out.max() <= 1.0 and brightened_copies(dim[:0]).shape == (0, 3, 16, 16)
+
+
+def test_a_folder_of_videos_gives_frames_of_every_video(tmp_path) -> None:
+    # `--calib-data footage/` (docs/deploy-jetson.md) was refused: "folder has no images".
+    from sllen.calib.frames import budget_eval_frames
+
+    footage = tmp_path / "footage"
+    footage.mkdir()
+    _write_video(footage / "long.mp4", [0.05 + 0.001 * i for i in range(48)])  # dark, long
+    _write_video(footage / "short.mp4", [0.6 + 0.01 * i for i in range(12)])  # bright, short
+    write_image(footage / "still.png", _flat(0.3, 48, 64))
+    (footage / "notes.txt").write_text("not footage")
+    frames = load_calibration_frames([footage], count=6)
+    lum = mean_luma(frames)
+    assert frames.shape == (6, 3, 48, 64)
+    # both clips are in: the long one does not crowd out the short one
+    assert (lum < 0.15).sum() >= 2 and (lum > 0.5).sum() >= 2
+    # --eval-data takes the same folders
+    _, refs, text = budget_eval_frames([footage], (32, 32), count=3)
+    assert str(footage) in text and refs in ("enhanced", "frames")
+
+
+def test_the_candidates_are_spread_over_the_sources() -> None:
+    from sllen.calib.frames import _spread
+
+    assert _spread(18, [48, 12]) == [9, 9]  # equal shares
+    assert _spread(10, [2, 100, 100]) == [2, 4, 4]  # a short source gives all it has
+    assert _spread(30, [1000, 5]) == [25, 5]
+    assert _spread(2, [5, 5, 5]) == [1, 1, 1]  # at least one frame of each

@@ -350,3 +350,18 @@ def test_guided_refinement_stays_float(tmp_path) -> None:
     assert convs and all(
         not set(n.input) & quantized_inputs for n in q.graph.node if n.name in convs
     )
+
+
+@pytest.mark.parametrize("method", ["auto", "minmax"])
+def test_ranges_file_that_does_not_exist_is_refused_not_calibrated_into(tmp_path, method) -> None:
+    # A mistyped --ranges path calibrated from scratch (10-20 minutes of entropy on 2 cores)
+    # and wrote the ranges there; it is a one-line error now, before any calibration.
+    src = conv_model(tmp_path / "convs.onnx")
+    x = synthetic_calibration_frames(4, (32, 32), seed=1)
+    typo = tmp_path / "typo.ranges.json"
+    lines: list[str] = []
+    with pytest.raises(ValueError, match="no such ranges file") as err:
+        quantize_int8(src, tmp_path / "q.onnx", x, method=method, ranges=typo, log=lines.append)
+    assert str(typo) in str(err.value) and "\n" not in str(err.value)
+    assert not typo.exists() and not (tmp_path / "q.onnx").exists()
+    assert not any("calibrating" in line for line in lines)
