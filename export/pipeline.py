@@ -5,36 +5,37 @@ Runtime on the CPU (precision lives in the file, not in builder flags); TensorRT
 built only where TensorRT is installed, otherwise the report says how to build them on the
 target. ``--target cpu`` makes files for ONNX Runtime instead: the attention as ONNX Runtime's
 MultiHeadAttention node (memory linear in the frame, ``sllen_attention`` "mha"), INT8 with
-unsigned activations, and no engine.
+unsigned activations, and no engine, under names of its own (sllen.export.outputs). What can
+be checked without the model (--out, --ranges, the calibration and evaluation data) is checked
+before the FP32 export; the engine step is sllen.export.engines.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sllen.runtime.errors import BudgetError, InputError
-from sllen.runtime.files import atomic_write_json, removed_if_left_empty, topmost_missing
+from rich.markup import escape
 
-from .engine_meta import EngineCache, cache_key, onnx_sha256, read_metadata, write_metadata
+from sllen.runtime.errors import InputError
+from sllen.runtime.files import check_output_folder, removed_if_left_empty, topmost_missing
+
+from .engines import build_engines
+from .outputs import FP16, FP32, INT8, INT8_CPU, check_budgets_of, onnx_name, write_report
 from .shapes import DEFAULT_PROFILE, ShapeProfile
 
 if TYPE_CHECKING:  # onnx_export imports torch: only for the type
     from .onnx_export import ExportAttention
 
+__all__ = [
+    "FP16", "FP32", "INT8", "INT8_CPU", "ExportOptions", "build_engines", "check_budgets_of",
+    "export_attention", "export_onnx_files", "run_export",
+]  # fmt: skip
+
 Log = Callable[[str], None]
-# File names inside the output folder.
-FP32, FP16, INT8, INT8_CPU = (
-    "sllen.fp32.onnx",
-    "sllen.fp16.onnx",
-    "sllen.int8.onnx",
-    ("sllen.int8-cpu.onnx"),
-)
 # Size of the generated dark scenes for the parity check and the FP16 budget.
 PARITY_SIZE = (192, 256)
 
@@ -70,7 +71,7 @@ class ExportOptions:
     attention: str = "auto"
     opset: int = 19
     segmentation: bool = False
-    ranges: Path | None = None  # reuse saved INT8 calibration ranges
+    ranges: Path | None = None  # reuse saved INT8 calibration ranges (the file must exist)
     # Engine (only where TensorRT is installed).
     from_onnx: Path | None = None
     profile: ShapeProfile = DEFAULT_PROFILE
@@ -127,6 +128,8 @@ class ExportOptions:
             raise InputError("--calib-data is only used with --int8")
         if self.eval_data and not self.int8:
             raise InputError("--eval-data is only used with --int8")
+        if self.ranges is not None and not self.int8:
+            raise InputError("--ranges is only used with --int8")
 
 
 def export_attention(opts: ExportOptions) -> ExportAttention:
@@ -144,6 +147,42 @@ def _size_mb(path: Path) -> float:
     return round(path.stat().st_size / 2**20, 3)
 
 
+# calibration frames, the report's "calibration", and the second budget set (budget_eval_frames)
+Int8Data = tuple[Any, dict[str, Any], tuple[Any, Any, str]]
+
+
+def _int8_data(opts: ExportOptions, log: Log) -> Int8Data:
+    """``(frames, calibration, (eval_frames, eval_references, eval_text))`` for --int8, loaded
+    before the FP32 export: a bad --calib-data or --eval-data fails before minutes of work."""
+    from sllen.calib.frames import (
+        budget_eval_frames,
+        few_frames_note,
+        load_calibration_frames,
+        synthetic_calibration_frames,
+    )
+
+    if opts.calib_data:
+        log(f"int8: loading up to {opts.calib_count} calibration frames")
+        frames = load_calibration_frames(opts.calib_data, opts.calib_count, opts.calib_size)
+        source: list[str] | str = [str(p) for p in opts.calib_data]
+        if note := few_frames_note(len(frames)):
+            log(f"[yellow]warning: int8: {escape(note)}")
+    else:
+        frames = synthetic_calibration_frames(min(opts.calib_count, 64), opts.calib_size)
+        source = "generated dark scenes (give --calib-data for real footage)"
+        log(
+            "[yellow]no --calib-data: calibrating on generated dark scenes; footage "
+            "from the deployment camera calibrates better"
+        )
+    calibration = {"source": source, "frames": int(len(frames)), "size": list(frames.shape[2:])}
+    budget_set = budget_eval_frames(opts.eval_data or None, opts.calib_size)
+    # "sllen[eval]" in the text is not a style tag: escaped for the markup the log reads
+    log(
+        f"int8: the budget is judged on held-back calibration frames and on {escape(budget_set[2])}"
+    )
+    return frames, calibration, budget_set
+
+
 def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
     """FP32 ONNX (simplified, parity-checked), then FP16 and INT8 as asked."""
 
@@ -154,29 +193,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
     from .parity import check_parity, parity_inputs
     from .simplify import simplify_onnx
 
-    # Calibration data first: a bad --calib-data path fails before minutes of work.
-    frames = None
-    if opts.int8:
-        from sllen.calib.frames import (
-            few_frames_note,
-            load_calibration_frames,
-            synthetic_calibration_frames,
-        )
-
-        if opts.calib_data:
-            log(f"int8: loading up to {opts.calib_count} calibration frames")
-            frames = load_calibration_frames(opts.calib_data, opts.calib_count, opts.calib_size)
-            source: list[str] | str = [str(p) for p in opts.calib_data]
-            if note := few_frames_note(len(frames)):
-                log(f"[yellow]warning: int8: {note}")
-        else:
-            frames = synthetic_calibration_frames(min(opts.calib_count, 64), opts.calib_size)
-            source = "generated dark scenes (give --calib-data for real footage)"
-            log(
-                "[yellow]no --calib-data: calibrating on generated dark scenes; footage "
-                "from the deployment camera calibrates better"
-            )
-        calibration = {"source": source, "frames": int(len(frames)), "size": list(frames.shape[2:])}
+    int8_data = _int8_data(opts, log) if opts.int8 else None
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
     weights = opts.weights if opts.weights is not None else default_weights()
@@ -187,14 +204,14 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
         "variant": model.config.variant,
         "files": {},
     }
-    if frames is not None:
-        report["calibration"] = calibration
+    if int8_data is not None:
+        report["calibration"] = int8_data[1]
     t = time.monotonic()
     attention = export_attention(opts)
     log(f"fp32: exporting {model.config.preset} ({attention} attention) to ONNX")
     fp32 = export_onnx(
         model,
-        out / FP32,
+        out / onnx_name("fp32", opts.target),
         attention=attention,
         opset=opts.opset,
         segmentation=opts.segmentation,
@@ -213,8 +230,8 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
         "seconds": round(time.monotonic() - t, 1),
     }
     log(
-        f"fp32: {fp32} (attention {attention}; parity vs PyTorch: {parity['psnr']:.1f} dB, max "
-        f"abs {parity['max_abs']:.2e})"
+        f"fp32: {escape(str(fp32))} (attention {attention}; parity vs PyTorch: "
+        f"{parity['psnr']:.1f} dB, max abs {parity['max_abs']:.2e})"
     )
 
     if opts.fp16:
@@ -224,7 +241,7 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
         log("fp16: measuring where FP16 overflows, converting, checking the budget")
         r = convert_fp16(
             fp32,
-            out / FP16,
+            out / onnx_name("fp16", opts.target),
             inputs,
             budget_db=opts.fp16_budget_db,
             threads=opts.threads,
@@ -233,213 +250,82 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
         r.update(file=written.name, mb=_size_mb(written), seconds=round(time.monotonic() - t, 1))
         report["files"]["fp16"] = r
         log(
-            f"fp16: {written} ({r['psnr_db']:.1f} dB vs FP32, budget "
+            f"fp16: {escape(str(written))} ({r['psnr_db']:.1f} dB vs FP32, budget "
             f"{opts.fp16_budget_db:.0f} dB: {'pass' if r['passes_budget'] else 'FAIL'})"
         )
-    if opts.int8:
-        assert frames is not None  # loaded above for --int8
-        from sllen.calib.frames import budget_eval_frames
-        from sllen.calib.int8 import dark_calibration_note, few_int8_layers_note, quantize_int8
-
-        name = INT8 if opts.target == "tensorrt" else INT8_CPU
-        t = time.monotonic()
-        eval_frames, eval_refs, eval_text = budget_eval_frames(
-            opts.eval_data or None, opts.calib_size
+    if int8_data is not None:
+        report["files"]["int8" if opts.target == "tensorrt" else "int8_cpu"] = _int8_file(
+            opts, fp32, int8_data, log
         )
-        log(f"int8: the budget is judged on held-back calibration frames and on {eval_text}")
-        r = quantize_int8(
-            fp32,
-            out / name,
-            frames,
-            method=opts.calib_method,
-            flavour=opts.target,
-            max_psnr_drop=opts.max_psnr_drop,
-            max_ssim_drop=opts.max_ssim_drop,
-            ranges=opts.ranges,
-            brighten=opts.calib_brighten,
-            eval_frames=eval_frames,
-            eval_references=eval_refs,
-            threads=opts.threads,
-            log=log,
-        )
-        written = Path(r["path"])
-        r.update(file=written.name, mb=_size_mb(written), seconds=round(time.monotonic() - t, 1))
-        r["budget"]["eval_data"] = eval_text
-        report["files"]["int8" if opts.target == "tensorrt" else "int8_cpu"] = r
-        b = r["budget"]
-        drops = ", ".join(
-            f"{k} {v['drop_db']:.2f} dB / SSIM {v['ssim_drop']:.3f}" for k, v in b["sets"].items()
-        )
-        moved = sum(len(f["nodes"]) for f in r["fallback"])
-        log(
-            f"int8 ({opts.target}): {written} ({r['method']} ranges; drop {drops}; budget "
-            f"{opts.max_psnr_drop} dB / SSIM {opts.max_ssim_drop}: "
-            f"{'pass' if b['passes'] else 'FAIL'}; {moved} layers moved back to float)"
-        )
-        for note in (few_int8_layers_note(r), dark_calibration_note(r)):
-            if b["passes"] and note:
-                r["notes"].append(note)
-                log(f"[yellow]warning: int8: {note}")
     return report
 
 
-def _cache_key(opts: ExportOptions, onnx_path: Path) -> str:
-    """Everything that changes the engine: ONNX bytes, precision, profile, TensorRT, GPU."""
-    import tensorrt as trt
+def _int8_file(opts: ExportOptions, fp32: Path, data: Int8Data, log: Log) -> dict[str, Any]:
+    """The INT8 file of ``opts.target`` from the FP32 file and the data of :func:`_int8_data`."""
+    from sllen.calib.int8 import dark_calibration_note, few_int8_layers_note, quantize_int8
 
-    from sllen.runtime import env
-
-    from .trt.onnx_info import inspect_onnx
-
-    gpu_name, cc = env.detect_gpu(opts.device or 0)
-    return cache_key(
-        onnx_sha256(onnx_path),
-        inspect_onnx(onnx_path).precision,
-        opts.profile.to_dict(),
-        trt.__version__,
-        cc,
-        gpu_name=gpu_name,
-        dla_core=opts.dla_core,
-        version_compatible=opts.version_compatible,
-        plugin_sha256=onnx_sha256(opts.plugin_library) if opts.plugin_library else None,
-        extra={"workspace_gib": opts.workspace_gib, "attention": opts.attention},
+    frames, _, (eval_frames, eval_refs, eval_text) = data
+    t = time.monotonic()
+    r = quantize_int8(
+        fp32,
+        opts.out / onnx_name("int8", opts.target),
+        frames,
+        method=opts.calib_method,
+        flavour=opts.target,
+        max_psnr_drop=opts.max_psnr_drop,
+        max_ssim_drop=opts.max_ssim_drop,
+        ranges=opts.ranges,
+        brighten=opts.calib_brighten,
+        eval_frames=eval_frames,
+        eval_references=eval_refs,
+        threads=opts.threads,
+        log=lambda text: log(escape(text)),  # sllen.calib's lines are plain text
     )
-
-
-def _refuse_onnxruntime_attention(onnx_path: Path) -> None:
-    """A file with ONNX Runtime's attention node (--target cpu) cannot become an engine."""
-    import onnx
-
-    from .onnx_export import META_ATTENTION, MHA_DOMAIN
-
-    try:
-        proto = onnx.load(str(onnx_path), load_external_data=False)
-    except Exception:  # noqa: BLE001 - not readable: the builder says so in its own words
-        return
-    meta = {p.key: p.value for p in proto.metadata_props}
-    if meta.get(META_ATTENTION) == "mha" or any(n.domain == MHA_DOMAIN for n in proto.graph.node):
-        raise InputError(
-            f"{onnx_path}: its attention is ONNX Runtime's {MHA_DOMAIN} MultiHeadAttention "
-            "(an export for --target cpu), which TensorRT does not parse; export with "
-            "--target tensorrt for an engine"
-        )
-
-
-def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict[str, Any]:
-    from sllen.runtime import env
-
-    from .trt.auto import build_engine_auto
-    from .trt.build import build_engine
-
-    if opts.target == "cpu" and opts.from_onnx is None:
-        log("--target cpu: files for ONNX Runtime, no TensorRT engine")
-        return {"built": False, "reason": "--target cpu: files for ONNX Runtime"}
-    ok, reason = env.tensorrt_available()
-    if not ok:
-        if opts.engine:
-            raise InputError(f"cannot build a TensorRT engine here: {reason}")
-        best = onnx_files[-1]
-        hint = f"sllen-export --from-onnx {best} {opts.profile.cli_args()}" + (
-            f" --dla-core {opts.dla_core}" if opts.dla_core is not None else ""
-        )
-        log(
-            f"[yellow]no TensorRT here ({reason}): build the engine where TensorRT is, e.g. on "
-            f"the Jetson: {hint}"
-        )
-        if any(p.name == INT8 for p in onnx_files):
-            log(
-                f"[yellow]{INT8} is the TensorRT flavour (symmetric Q/DQ, FP16 elsewhere): "
-                "ONNX Runtime on a CPU runs it about 2x slower than FP32. For this machine's "
-                "CPU: sllen-export --int8 --target cpu (writes sllen.int8-cpu.onnx)"
-            )
-        return {"built": False, "reason": reason, "command": hint}
-    for onnx_path in onnx_files:
-        _refuse_onnxruntime_attention(onnx_path)
-    if opts.device is not None and opts.dla_core is not None:
-        raise InputError("give --device or --dla-core, not both")
-    if opts.device is not None:
-        env.select_device(opts.device)
-    plugin = opts.plugin_library
-    if opts.attention == "auto" and plugin is None:
-        from sllen.runtime.attention_kernel import find_plugin_library
-
-        plugin = find_plugin_library()
-        if plugin is None:
-            log(
-                "[yellow]--attention auto: no attention plugin library found (build runtime/csrc "
-                "with CMake, or pass --plugin); engines keep the decomposed attention even where "
-                "TensorRT does not fuse it"
-            )
-        opts = replace(opts, plugin_library=plugin)  # the cache key includes the library
-    engines = {}
-    for onnx_path in onnx_files:
-        if onnx_path.name == INT8_CPU:
-            continue  # the CPU flavour is for ONNX Runtime; TensorRT refuses it
-        engine = opts.out / f"{onnx_path.stem}.engine"
-        cache = EngineCache(opts.engine_cache) if opts.engine_cache is not None else None
-        key = _cache_key(opts, onnx_path) if cache is not None else None
-        cached = cache.lookup(key) if cache is not None and key else None
-        if cached is not None:
-            shutil.copyfile(cached, engine)
-            write_metadata(engine, read_metadata(cached))
-            log(f"engine: {engine} (from the cache, key {key})")
-        else:
-            kwargs: dict[str, Any] = dict(
-                workspace_gib=opts.workspace_gib,
-                timing_cache=opts.timing_cache or opts.out / "timing.cache",
-                dla_core=opts.dla_core,
-                version_compatible=opts.version_compatible,
-                plugin_library=opts.plugin_library,
-                gpu=env.detect_gpu(opts.device) if opts.device is not None else None,
-            )
-            if opts.attention == "auto":
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # the log line below says it
-                    meta = build_engine_auto(onnx_path, engine, opts.profile, **kwargs)
-                auto = meta["attention"]["auto"]
-                color = "[yellow]" if auto["warning"] else ""
-                log(f"{color}engine: {engine} (attention {auto['decision']}: {auto['reason']})")
-            else:
-                build_engine(onnx_path, engine, opts.profile, **kwargs)
-                log(f"engine: {engine}")
-            if cache is not None and key:
-                cache.store(key, engine)
-        engines[onnx_path.name] = {
-            "engine": str(engine),
-            "metadata": read_metadata(engine),
-            "from_cache": cached is not None,
-            "parity": _engine_parity(onnx_path, engine, opts, log) if opts.parity else None,
-        }
-    return {"built": True, "engines": engines}
-
-
-def _engine_parity(onnx_path: Path, engine: Path, opts: ExportOptions, log: Log) -> Any:
-    """The engine against its ONNX file in ONNX Runtime through Polygraphy (sllen[trt-check]),
-    with the inputs and outputs saved for replay; None (said once) without Polygraphy."""
-    from sllen.runtime.env import installed
-
-    if not installed("polygraphy"):
-        log("engine parity skipped: pip install 'sllen[trt-check]' (Polygraphy) to run it")
-        return None
-    from .trt.engine_parity import engine_parity
-
-    out = opts.out / "parity" / engine.stem
-    r = engine_parity(onnx_path, engine, out, plugin_library=opts.plugin_library)
+    written = Path(r["path"])
+    r.update(file=written.name, mb=_size_mb(written), seconds=round(time.monotonic() - t, 1))
+    r["budget"]["eval_data"] = eval_text
+    b = r["budget"]
+    drops = ", ".join(
+        f"{k} {v['drop_db']:.2f} dB / SSIM {v['ssim_drop']:.3f}" for k, v in b["sets"].items()
+    )
+    moved = sum(len(f["nodes"]) for f in r["fallback"])
     log(
-        f"parity {engine.name} vs {onnx_path.name}: {'pass' if r.get('passed') else 'FAIL'} ({out})"
+        f"int8 ({opts.target}): {escape(str(written))} ({r['method']} ranges; drop {drops}; "
+        f"budget {opts.max_psnr_drop} dB / SSIM {opts.max_ssim_drop}: "
+        f"{'pass' if b['passes'] else 'FAIL'}; {moved} layers moved back to float)"
     )
+    for note in (few_int8_layers_note(r), dark_calibration_note(r)):
+        if b["passes"] and note:
+            r["notes"].append(note)
+            log(f"[yellow]warning: int8: {escape(note)}")
     return r
+
+
+def check_before_work(opts: ExportOptions) -> None:
+    """Refuse, in one line and before the FP32 export, what would only fail after it: an
+    --out under a file or unwritable, a --ranges file that does not exist or is not one."""
+    check_output_folder(opts.out, "--out")
+    if opts.ranges is not None:
+        from sllen.calib.ranges import ranges_file_method
+
+        method = ranges_file_method(opts.ranges, option="--ranges")
+        if opts.calib_method not in ("auto", method):
+            raise InputError(
+                f"--ranges {opts.ranges} holds {method} ranges, not --calib-method "
+                f"{opts.calib_method}: leave --calib-method out or recalibrate without --ranges"
+            )
 
 
 def run_export(
     opts: ExportOptions, log: Log | None = None, *, check_budgets: bool = True
 ) -> dict[str, Any]:
-    """Do everything ``opts`` asks and write ``report.json`` into ``opts.out``.
+    """Do everything ``opts`` asks and write the report (``report.json``, ``report-cpu.json``
+    for ``--target cpu``: sllen.export.outputs) into ``opts.out``.
 
     ``log`` receives progress lines with rich markup; default: a rich console. A file that
     misses its accuracy budget raises BudgetError after the report is written (with
-    ``check_budgets=False`` the caller calls :func:`check_budgets` itself, e.g. after printing
-    the report)."""
+    ``check_budgets=False`` the caller calls :func:`check_budgets_of` itself, e.g. after
+    printing the report)."""
     import sllen
 
     if log is None:
@@ -447,6 +333,7 @@ def run_export(
 
         log = Console(soft_wrap=True).print
 
+    check_before_work(opts)
     report: dict[str, Any] = {
         "sllen_version": sllen.__version__,
         "options": {
@@ -463,38 +350,12 @@ def run_export(
                 raise InputError(f"ONNX file not found: {opts.from_onnx}")
             opts.out.mkdir(parents=True, exist_ok=True)
             report["engine"] = build_engines(replace(opts, engine=True), [opts.from_onnx], log)
+            write_report(opts.out, report, "tensorrt")  # engines: added to the export's report
         else:
             report.update(export_onnx_files(opts, log))
             files = [opts.out / f["file"] for f in report["files"].values()]
             report["engine"] = build_engines(opts, files, log)
-        atomic_write_json(opts.out / "report.json", report, default=str)
+            write_report(opts.out, report, opts.target)
     if check_budgets:
         check_budgets_of(report)
     return report
-
-
-def check_budgets_of(report: dict[str, Any]) -> None:
-    """BudgetError when a file missed its budget (written as *.over-budget.onnx, reported)."""
-    failed, kept = [], []
-    for key, f in report.get("files", {}).items():
-        if key == "fp16" and not f["passes_budget"]:
-            kept.append(f["file"])
-            failed.append(
-                f"fp16 reaches {f['psnr_db']:.1f} dB vs FP32 with every sensitive node in FP32, "
-                f"under the {f['budget_db']:.0f} dB budget (--fp16-budget-db)"
-            )
-        elif key.startswith("int8") and not f["budget"]["passes"]:
-            kept.append(f["file"])
-            b = f["budget"]
-            tried = " and ".join(a["method"] for a in f.get("attempts", [])) or f["method"]
-            failed.append(
-                f"int8 loses {b['drop_db']:.2f} dB on the {b['worst_set']} set (SSIM "
-                f"{b['ssim_drop']:.3f}) even with {len(f['excluded'])} layers in float ({tried} "
-                f"ranges), over the {b['max_psnr_drop_db']} dB / {b['max_ssim_drop']} SSIM budget "
-                "(--max-psnr-drop, --max-ssim-drop; calibrate on more varied footage with "
-                "--calib-data)"
-            )
-    if failed:
-        raise BudgetError(
-            "; ".join(failed) + f"; kept for inspection only as {', '.join(kept)}, see report.json"
-        )

@@ -257,7 +257,9 @@ def build_engine(
         if dla_core >= available:
             raise InputError(
                 f"DLA core {dla_core} requested but this machine has {available} DLA core(s) "
-                f"under TensorRT {trt.__version__} (DLA: Jetson Orin with TensorRT 10.x)"
+                f"under TensorRT {trt.__version__} (DLA: Jetson Orin with JetPack 6's TensorRT "
+                "10.x, or Jetson AGX Orin with TensorRT 11.4.1 on JetPack 7.2.2 or later; "
+                "TensorRT 11.0 to 11.4.0 have no DLA on Jetson)"
             )
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = dla_core

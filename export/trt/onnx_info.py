@@ -53,13 +53,27 @@ def _walk_nodes(graph: Any) -> Iterable[Any]:
                 yield from _walk_nodes(sub)
 
 
-def inspect_onnx(onnx_path: str | os.PathLike[str]) -> OnnxInfo:
-    """Read metadata_props and scan the nodes (weights are not loaded)."""
+def load_graph(onnx_path: str | os.PathLike[str]) -> Any:
+    """The ModelProto of ``onnx_path`` without external weight data. A file that is not ONNX
+    (truncated, corrupt, another format) is bad input naming the file, not a protobuf error."""
     onnx = importlib.import_module("onnx")
     path = Path(onnx_path)
     if not path.is_file():
         raise MissingFileError(f"ONNX file {path} does not exist")
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # noqa: BLE001 - protobuf's DecodeError, onnx's own errors, ...
+        text = " ".join(str(err).split()) or type(err).__name__
+        raise InputError(
+            f"{path}: not an ONNX model, or a truncated or corrupt one ({text})"
+        ) from None
+
+
+def inspect_onnx(onnx_path: str | os.PathLike[str]) -> OnnxInfo:
+    """Read metadata_props and scan the nodes (weights are not loaded)."""
+    onnx = importlib.import_module("onnx")
+    path = Path(onnx_path)
+    model = load_graph(path)
     metadata = {p.key: p.value for p in model.metadata_props}
     nodes = list(_walk_nodes(model.graph))
     for function in model.functions:

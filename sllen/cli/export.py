@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sllen.cli._errors import run_single, user_errors
@@ -17,14 +18,18 @@ Opt = typer.Option
 @user_errors(extras={"torch": "export", "safetensors": "export", "av": "export"})
 def export_command(
     weights: Annotated[Path | None, Opt(help="Weights (.safetensors). Default: bundled.")] = None,
-    out: Annotated[Path, Opt(help="Output folder (ONNX files, engines, report.json).")] = Path(
-        "exports"
-    ),
+    out: Annotated[
+        Path,
+        Opt(
+            help="Output folder (ONNX files, engines, report.json; --target cpu writes its own "
+            "*-cpu.onnx files and report-cpu.json, so both targets can share it)."
+        ),
+    ] = Path("exports"),
     fp16: Annotated[bool, Opt("--fp16", help="Also write the FP16 ONNX (budget-checked).")] = False,
     int8: Annotated[bool, Opt("--int8", help="Also write the calibrated INT8 Q/DQ ONNX.")] = False,
     calib_data: Annotated[
         list[Path] | None,
-        Opt(help="Calibration images, folders, globs or videos (repeatable)."),
+        Opt(help="Calibration images, videos, folders of them, or globs (repeatable)."),
     ] = None,
     calib_count: Annotated[int, Opt(help="Calibration frames to use.")] = 300,
     calib_method: Annotated[
@@ -55,14 +60,21 @@ def export_command(
     eval_data: Annotated[
         list[Path] | None,
         Opt(
-            help="Images or videos unlike the calibration data to judge the INT8 budget on "
-            "too (repeatable). Default: the built-in evaluation photos, else generated scenes."
+            help="Images, videos or folders unlike the calibration data to judge the INT8 "
+            "budget on too (repeatable). Default: the built-in evaluation photos, else "
+            "generated scenes."
         ),
     ] = None,
     fp16_budget_db: Annotated[
         float, Opt(help="FP16 budget: minimum PSNR against FP32, in dB.")
     ] = 40.0,
-    ranges: Annotated[Path | None, Opt(help="Reuse saved INT8 calibration ranges.")] = None,
+    ranges: Annotated[
+        Path | None,
+        Opt(
+            help="Reuse the INT8 calibration ranges an earlier export saved (its "
+            "*.ranges.json, which must exist) instead of calibrating."
+        ),
+    ] = None,
     attention: Annotated[
         str,
         Opt(
@@ -108,6 +120,7 @@ def export_command(
 ) -> None:
     """Export SLLEN: fp32/fp16/int8 ONNX checked in ONNX Runtime, and TensorRT engines where
     TensorRT is installed."""
+    from sllen.export.outputs import report_path
     from sllen.export.pipeline import ExportOptions, check_budgets_of, run_export
     from sllen.export.shapes import ShapeProfile, parse_size
 
@@ -142,8 +155,10 @@ def export_command(
         parity=parity,
         device=device,
     )
+    # SIGTERM is Ctrl-C here too (user_errors): the folder this run made and the calibration's
+    # temporary files go, exit 130
     report = run_export(opts, log=console.print, check_budgets=False)
-    table = Table(title=f"sllen-export -> {out}")
+    table = Table(title=f"sllen-export -> {escape(str(out))}")
     files = report.get("files", {})
     widest = max((len(f["file"]) for f in files.values()), default=4)
     table.add_column("file", no_wrap=True, min_width=widest)  # a name cut short cannot be copied
@@ -167,7 +182,8 @@ def export_command(
         table.add_row(f["file"], precision, f"{f['mb']:.2f}", check, budget)
     if report.get("files"):
         console.print(table)
-    console.print(f"report: {out / 'report.json'}")
+    written = report_path(out, "tensorrt" if from_onnx is not None else target)
+    console.print(f"report: {escape(str(written))}")
     check_budgets_of(report)  # a missed budget: one line and a non-zero exit
 
 

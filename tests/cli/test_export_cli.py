@@ -74,8 +74,16 @@ def test_fp16_and_int8_export_pass_their_budgets(weights: Path, tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_cpu_flavour_is_labelled(weights: Path, tmp_path: Path) -> None:
+def test_cpu_flavour_is_labelled_and_keeps_the_tensorrt_files(
+    weights: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "cpu"
+    # A TensorRT-flavour export in the same folder (the default --out of both) must survive:
+    # --target cpu wrote its mha-attention FP32 file and its report over these.
+    out.mkdir()
+    kept = {"sllen.fp32.onnx": b"tensorrt flavour", "report.json": b'{"files": {"int8": 1}}'}
+    for name, data in kept.items():
+        (out / name).write_bytes(data)
     r = sllen_export(
         "--weights",
         str(weights),
@@ -91,16 +99,19 @@ def test_cpu_flavour_is_labelled(weights: Path, tmp_path: Path) -> None:
         str(out),
     )
     assert r.returncode == 0, r.stderr
-    int8 = json.loads((out / "report.json").read_text())["files"]["int8_cpu"]
+    int8 = json.loads((out / "report-cpu.json").read_text())["files"]["int8_cpu"]
     assert int8["brightened_copies"] == 0  # --no-calib-brighten: the generated frames alone
     assert ("calibration frames are dark" in r.stdout) == (int8["input_range"][1] < 0.5)
     meta = {p.key: p.value for p in onnx.load(str(out / "sllen.int8-cpu.onnx")).metadata_props}
     assert meta["sllen_int8_flavour"] == "cpu"
     # --target cpu: ONNX Runtime's linear-memory attention in both files, and no engine
     assert meta["sllen_attention"] == "mha"
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report-cpu.json").read_text())
     assert report["files"]["fp32"]["attention"] == "mha"
+    assert report["files"]["fp32"]["file"] == "sllen.fp32-cpu.onnx"
+    assert (out / "sllen.fp32-cpu.onnx").is_file() and "report-cpu.json" in r.stdout
     assert report["engine"]["built"] is False
+    assert all((out / name).read_bytes() == data for name, data in kept.items())
 
 
 @pytest.mark.parametrize(
@@ -116,6 +127,10 @@ def test_cpu_flavour_is_labelled(weights: Path, tmp_path: Path) -> None:
         (["--opset", "18"], "--opset must be 19 or 20"),
         (["--int8", "--calib-count", "-3"], "--calib-count must be positive"),
         (["--int8", "--calib-method", "foo"], "--calib-method must be auto, entropy"),
+        # checked before the FP32 export, not after it (--out "o" then held its files)
+        (["--int8", "--eval-data", "nowhere-eval"], "nowhere-eval: no such file"),
+        (["--int8", "--ranges", "typo.ranges.json"], "no such ranges file"),
+        (["--ranges", "typo.ranges.json"], "--ranges is only used with --int8"),
     ],
 )
 def test_bad_options_fail_in_one_line(
@@ -130,6 +145,53 @@ def test_an_output_that_is_a_file_is_refused(weights: Path, tmp_path: Path) -> N
     r = sllen_export("--weights", str(weights), "--out", str(tmp_path / "photo.jpg"))
     _one_line(r, "is a file: name a folder")
     assert (tmp_path / "photo.jpg").read_bytes() == b"x"
+
+
+def test_an_output_under_a_file_is_refused_naming_the_option(weights: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    r = sllen_export("--weights", str(weights), "--out", str(tmp_path / "notes.txt" / "x"))
+    _one_line(r, f"--out {tmp_path / 'notes.txt' / 'x'}: {tmp_path / 'notes.txt'} is a file")
+    assert r.returncode == 2
+
+
+def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    # SIGTERM (docker stop, a scheduler) killed sllen-export at once (exit 143), leaving its
+    # --out folder and /tmp/sllen-calib-* (20 MB). The export is replaced by a stand-in that
+    # makes the folder and a calibration temp folder, then waits: the CLI around it is real.
+    import os
+    import signal
+    import time
+
+    tmp, out = tmp_path / "tmp", tmp_path / "out"
+    tmp.mkdir()
+    code = (
+        "import sys, tempfile, time\n"
+        "import sllen.export.pipeline as p\n"
+        "def slow(opts, log):\n"
+        "    opts.out.mkdir(parents=True)\n"
+        "    with tempfile.TemporaryDirectory(prefix='sllen-calib-'):\n"
+        "        print('calibrating', flush=True)\n"
+        "        time.sleep(120)\n"
+        "p.export_onnx_files = slow\n"
+        "from sllen.cli.export import main\n"
+        "sys.argv = ['sllen-export', '--int8', '--out', sys.argv[1]]\n"
+        "main()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp)},
+    )
+    assert proc.stdout is not None and "calibrating" in proc.stdout.readline()
+    assert out.is_dir() and any(tmp.glob("sllen-calib-*"))
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert not out.exists() and list(tmp.iterdir()) == []
 
 
 def test_from_onnx_needs_tensorrt(weights: Path, tmp_path: Path) -> None:

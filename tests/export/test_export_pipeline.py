@@ -1,4 +1,5 @@
-"""sllen-export's engine step and its engine cache, with a MOCK TensorRT.
+"""sllen-export's engine step and its engine cache, with a MOCK TensorRT; what the pipeline
+checks before the FP32 export.
 
 TensorRT cannot be installed here, so this uses the shared fake `tensorrt` module
 (tests/fakes/fake_tensorrt.py: it accepts only names of the documented 10.x/11.x Python API and
@@ -6,6 +7,7 @@ records the calls); real engine builds are tested in tests/export/trt/test_build
 TensorRT and a GPU exist.
 """
 
+import json
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,66 @@ def test_missed_int8_budget_names_the_ranges_tried() -> None:
     assert "0.61 dB on the holdout set" in msg and "(entropy and minmax ranges)" in msg
     assert "\n" not in msg and "sllen.int8.over-budget.onnx" in msg
     check_budgets_of({"files": {"int8": {**int8, "budget": {**int8["budget"], "passes": True}}}})
+
+
+class _Reached(Exception):
+    """The export got past its checks to the model (the FP32 export, ~30 s on the CLI)."""
+
+
+@pytest.fixture
+def stop_at_the_model(monkeypatch):
+    import sllen.model.io
+
+    def reached(*a, **k):
+        raise _Reached
+
+    monkeypatch.setattr(sllen.model.io, "load_weights", reached)
+
+
+def test_int8_inputs_are_checked_before_the_fp32_export(stop_at_the_model, tmp_path: Path) -> None:
+    # --eval-data and --ranges failed only after the FP32 export (30 s on the walkthrough's
+    # machine), --out under a file after 8 s with "[Errno 20] Not a directory".
+    small = dict(int8=True, calib_count=4, calib_size=(32, 32), calib_method="minmax")
+    saved = tmp_path / "sllen.int8.ranges.json"
+    saved.write_text(json.dumps({"format": "sllen-int8-ranges", "method": "minmax", "ranges": {}}))
+    (tmp_path / "file").write_text("x")
+    bad = {
+        "no such file or folder": dict(eval_data=[tmp_path / "no-eval"]),
+        "no such ranges file": dict(ranges=tmp_path / "typo.ranges.json"),
+        "holds minmax ranges, not --calib-method entropy": dict(
+            ranges=saved, calib_method="entropy"
+        ),
+        "is a file, not a folder": dict(out=tmp_path / "file" / "x"),
+    }
+    for message, options in bad.items():
+        opts = ExportOptions(**{"out": tmp_path / "o", **small, **options})
+        with pytest.raises(ValueError, match=message) as err:
+            run_export(opts, log=lambda m: None)
+        assert "\n" not in str(err.value)
+        assert not (tmp_path / "o").exists()
+    with pytest.raises(ValueError, match="--ranges is only used with --int8"):
+        ExportOptions(ranges=saved)
+    with pytest.raises(_Reached):  # good inputs get as far as the model
+        run_export(ExportOptions(out=tmp_path / "o", ranges=saved, **small), log=lambda m: None)
+
+
+def test_the_second_budget_set_is_named_up_front_with_its_extra(
+    stop_at_the_model, tmp_path: Path, monkeypatch
+) -> None:
+    # Without the photo packages the line said "(install sllen for photos)": rich took
+    # "[eval]" for a style tag. It is printed, escaped, before the FP32 export now.
+    import io
+
+    from rich.console import Console
+
+    import sllen.evalset
+
+    def no_photos():
+        raise ValueError("no photo packages")
+
+    monkeypatch.setattr(sllen.evalset, "load_photos", no_photos)
+    text = io.StringIO()
+    opts = ExportOptions(out=tmp_path / "o", int8=True, calib_count=4, calib_size=(32, 32))
+    with pytest.raises(_Reached):
+        run_export(opts, log=Console(file=text, width=300, color_system=None).print)
+    assert "(install sllen[eval] for photos)" in text.getvalue()

@@ -191,8 +191,11 @@ def test_dla_settings(fake_trt, tmp_path):
 
 def test_dla_core_that_does_not_exist_is_refused(fake_trt, tmp_path):
     fake_trt("11.4.1", num_dla_cores=0)
-    with pytest.raises(ValueError, match="DLA core 0 requested but this machine has 0 DLA"):
+    with pytest.raises(ValueError, match="DLA core 0 requested but this machine has 0 DLA") as e:
         build(tmp_path, dla_core=0)
+    # TensorRT 11.4.1 brought DLA back on AGX Orin with JetPack 7.2.2+ (NVIDIA's 11.4.1
+    # "Working with DLA"); the message said "TensorRT 10.x" only
+    assert "11.4.1 on JetPack 7.2.2" in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(ValueError, match="DLA core index"):
         build(tmp_path, dla_core=-1)
 

@@ -79,3 +79,22 @@ def test_fp16_initializers_mark_fp16(tmp_path):
         helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]), tmp_path / "w.onnx"
     )
     assert inspect_onnx(tmp_path / "w.onnx").precision == "fp16"
+
+
+@pytest.mark.parametrize("kind", ["truncated", "corrupt", "text"])
+def test_a_file_that_is_not_onnx_is_one_line_of_bad_input(tmp_path, kind):
+    # `sllen-export --from-onnx` on such a file ended in protobuf's DecodeError, reported as a
+    # bug (exit 1); it is bad input naming the file (exit 2), like sllen-run's.
+    from sllen.runtime.errors import InputError
+
+    good = write_onnx(tmp_path / "m.onnx").read_bytes()
+    data = {
+        "truncated": good[: len(good) // 2],
+        "corrupt": b"\xff" * 64 + good[64:],
+        "text": b"notes, not a model\n",
+    }[kind]
+    path = tmp_path / f"{kind}.onnx"
+    path.write_bytes(data)
+    with pytest.raises(InputError, match="not an ONNX model, or a truncated or corrupt") as err:
+        inspect_onnx(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

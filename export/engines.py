@@ -1,0 +1,189 @@
+"""sllen-export's engine step: TensorRT engines from the ONNX files, where TensorRT is.
+
+Without TensorRT it says how to build them on the target; each engine is checked against its
+ONNX file (Polygraphy and ONNX Runtime, ``sllen[trt-check]``) when both are installed. Log
+lines are rich markup: text that may hold brackets (paths, reasons, install hints such as
+``sllen[trt-check]``) is escaped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+
+from sllen.runtime.errors import InputError
+
+from .engine_meta import EngineCache, cache_key, onnx_sha256, read_metadata, write_metadata
+from .outputs import CPU_FILES, FP32, FP32_CPU, INT8, INT8_CPU
+
+if TYPE_CHECKING:  # pipeline imports this module
+    from .pipeline import ExportOptions
+
+Log = Callable[[str], None]
+# What the parity check imports, and the package that brings each.
+PARITY_NEEDS = {"polygraphy": "Polygraphy", "onnxruntime": "ONNX Runtime"}
+PARITY_INSTALL = "pip install 'sllen[trt-check]'"
+
+
+def _cache_key(opts: ExportOptions, onnx_path: Path) -> str:
+    """Everything that changes the engine: ONNX bytes, precision, profile, TensorRT, GPU."""
+    import tensorrt as trt
+
+    from sllen.runtime import env
+
+    from .trt.onnx_info import inspect_onnx
+
+    gpu_name, cc = env.detect_gpu(opts.device or 0)
+    return cache_key(
+        onnx_sha256(onnx_path),
+        inspect_onnx(onnx_path).precision,
+        opts.profile.to_dict(),
+        trt.__version__,
+        cc,
+        gpu_name=gpu_name,
+        dla_core=opts.dla_core,
+        version_compatible=opts.version_compatible,
+        plugin_sha256=onnx_sha256(opts.plugin_library) if opts.plugin_library else None,
+        extra={"workspace_gib": opts.workspace_gib, "attention": opts.attention},
+    )
+
+
+def _refuse_onnxruntime_attention(onnx_path: Path) -> None:
+    """A file with ONNX Runtime's attention node (--target cpu) cannot become an engine; a
+    file that is not ONNX at all is refused here too, before any TensorRT work."""
+    from .onnx_export import META_ATTENTION, MHA_DOMAIN
+    from .trt.onnx_info import load_graph
+
+    proto = load_graph(onnx_path)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if meta.get(META_ATTENTION) == "mha" or any(n.domain == MHA_DOMAIN for n in proto.graph.node):
+        raise InputError(
+            f"{onnx_path}: its attention is ONNX Runtime's {MHA_DOMAIN} MultiHeadAttention "
+            f"(an export for --target cpu, such as {FP32_CPU}), which TensorRT does not parse; "
+            f"build from a --target tensorrt export ({FP32}, sllen.fp16.onnx or {INT8})"
+        )
+
+
+def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict[str, Any]:
+    from sllen.runtime import env
+
+    from .trt.auto import build_engine_auto
+    from .trt.build import build_engine
+
+    if opts.target == "cpu" and opts.from_onnx is None:
+        log("--target cpu: files for ONNX Runtime, no TensorRT engine")
+        return {"built": False, "reason": "--target cpu: files for ONNX Runtime"}
+    ok, reason = env.tensorrt_available()
+    if not ok:
+        if opts.engine:
+            raise InputError(f"cannot build a TensorRT engine here: {reason}")
+        best = onnx_files[-1]
+        hint = f"sllen-export --from-onnx {best} {opts.profile.cli_args()}" + (
+            f" --dla-core {opts.dla_core}" if opts.dla_core is not None else ""
+        )
+        log(
+            f"[yellow]no TensorRT here ({escape(reason)}): build the engine where TensorRT is, "
+            f"e.g. on the Jetson: {escape(hint)}"
+        )
+        if any(p.name == INT8 for p in onnx_files):
+            log(
+                f"[yellow]{INT8} is the TensorRT flavour (symmetric Q/DQ, FP16 elsewhere): "
+                "ONNX Runtime on a CPU runs it about 2x slower than FP32. For this machine's "
+                f"CPU: sllen-export --int8 --target cpu (writes {FP32_CPU}, {INT8_CPU} and "
+                "report-cpu.json beside these)"
+            )
+        return {"built": False, "reason": reason, "command": hint}
+    for onnx_path in onnx_files:
+        _refuse_onnxruntime_attention(onnx_path)
+    if opts.device is not None and opts.dla_core is not None:
+        raise InputError("give --device or --dla-core, not both")
+    if opts.device is not None:
+        env.select_device(opts.device)
+    plugin = opts.plugin_library
+    if opts.attention == "auto" and plugin is None:
+        from sllen.runtime.attention_kernel import find_plugin_library
+
+        plugin = find_plugin_library()
+        if plugin is None:
+            log(
+                "[yellow]--attention auto: no attention plugin library found (build runtime/csrc "
+                "with CMake, or pass --plugin); engines keep the decomposed attention even where "
+                "TensorRT does not fuse it"
+            )
+        opts = replace(opts, plugin_library=plugin)  # the cache key includes the library
+    engines = {}
+    parity_ok = _parity_available(log) if opts.parity else False
+    for onnx_path in onnx_files:
+        if onnx_path.name in CPU_FILES:
+            continue  # the CPU flavour is for ONNX Runtime; TensorRT refuses it
+        engine = opts.out / f"{onnx_path.stem}.engine"
+        cache = EngineCache(opts.engine_cache) if opts.engine_cache is not None else None
+        key = _cache_key(opts, onnx_path) if cache is not None else None
+        cached = cache.lookup(key) if cache is not None and key else None
+        if cached is not None:
+            shutil.copyfile(cached, engine)
+            write_metadata(engine, read_metadata(cached))
+            log(f"engine: {escape(str(engine))} (from the cache, key {key})")
+        else:
+            kwargs: dict[str, Any] = dict(
+                workspace_gib=opts.workspace_gib,
+                timing_cache=opts.timing_cache or opts.out / "timing.cache",
+                dla_core=opts.dla_core,
+                version_compatible=opts.version_compatible,
+                plugin_library=opts.plugin_library,
+                gpu=env.detect_gpu(opts.device) if opts.device is not None else None,
+            )
+            if opts.attention == "auto":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # the log line below says it
+                    meta = build_engine_auto(onnx_path, engine, opts.profile, **kwargs)
+                auto = meta["attention"]["auto"]
+                color = "[yellow]" if auto["warning"] else ""
+                log(
+                    f"{color}engine: {escape(str(engine))} (attention {auto['decision']}: "
+                    f"{escape(auto['reason'])})"
+                )
+            else:
+                build_engine(onnx_path, engine, opts.profile, **kwargs)
+                log(f"engine: {escape(str(engine))}")
+            if cache is not None and key:
+                cache.store(key, engine)
+        engines[onnx_path.name] = {
+            "engine": str(engine),
+            "metadata": read_metadata(engine),
+            "from_cache": cached is not None,
+            "parity": _engine_parity(onnx_path, engine, opts, log) if parity_ok else None,
+        }
+    return {"built": True, "engines": engines}
+
+
+def _parity_available(log: Log) -> bool:
+    """Whether Polygraphy and ONNX Runtime (its reference side) are both installed; if not,
+    one line says the check is skipped and what installs it."""
+    from sllen.runtime.env import installed
+
+    missing = [name for module, name in PARITY_NEEDS.items() if not installed(module)]
+    if missing:
+        log(
+            f"[yellow]engine parity skipped: it needs {' and '.join(missing)}, not installed "
+            f"here: {escape(PARITY_INSTALL)} (or --no-parity)"
+        )
+    return not missing
+
+
+def _engine_parity(onnx_path: Path, engine: Path, opts: ExportOptions, log: Log) -> Any:
+    """The engine against its ONNX file in ONNX Runtime through Polygraphy (sllen[trt-check]),
+    with the inputs and outputs saved for replay."""
+    from .trt.engine_parity import engine_parity
+
+    out = opts.out / "parity" / engine.stem
+    r = engine_parity(onnx_path, engine, out, plugin_library=opts.plugin_library)
+    result = "pass" if r.get("passed") else "FAIL"
+    log(f"parity {engine.name} vs {onnx_path.name}: {result} ({escape(str(out))})")
+    return r
