@@ -54,6 +54,7 @@ from PIL import Image
 
 from sllen.runtime.errors import InputError
 from sllen.runtime.images import IMAGE_SUFFIXES, REC709_LUMA, ImageError, read_image
+from sllen.runtime.inputs import VIDEO_SUFFIXES, media_in
 from sllen.runtime.shapes import MULTIPLE
 
 __all__ = [
@@ -71,10 +72,6 @@ __all__ = [
 
 OVERSAMPLE = 3  # candidates considered per frame kept (more: better strata, slower loading)
 DEFAULT_MAX_BYTES = 4 * 2**30
-VIDEO_SUFFIXES: tuple[str, ...] = (
-    ".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
-    ".wmv", ".flv", ".3gp", ".ogv", ".y4m", ".h264", ".h265", ".hevc",
-)  # fmt: skip
 _SEEK_BELOW = 1.0 / 8.0  # seek per frame when the wanted frames are sparser than this
 
 
@@ -109,9 +106,8 @@ def _expand(source: str | os.PathLike[str]) -> list[Path]:
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir():  # its images and videos (camera footage), not subfolders
-        # hidden files skipped: archives unpacked on macOS carry "._name" resource forks
-        found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-        if not (media := [p for p in found if _is_image(p) or _is_video(p)]):
+        # sllen-run's listing: hidden files ("._name" resource forks) skipped, others named
+        if not (media := media_in(path)):
             suffixes = ", ".join((*IMAGE_SUFFIXES, *VIDEO_SUFFIXES))
             raise InputError(f"{path}: folder has no images or videos ({suffixes})")
         return media

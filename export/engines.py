@@ -20,7 +20,7 @@ from rich.markup import escape
 from sllen.runtime.errors import InputError
 
 from .engine_meta import EngineCache, cache_key, onnx_sha256, read_metadata, write_metadata
-from .outputs import CPU_FILES, FP32, FP32_CPU, INT8, INT8_CPU
+from .outputs import FP32, FP32_CPU, INT8, INT8_CPU
 
 if TYPE_CHECKING:  # pipeline imports this module
     from .pipeline import ExportOptions
@@ -120,8 +120,14 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
     engines = {}
     parity_ok = _parity_available(log) if opts.parity else False
     for onnx_path in onnx_files:
-        if onnx_path.name in CPU_FILES:
-            continue  # the CPU flavour is for ONNX Runtime; TensorRT refuses it
+        if onnx_path.name == INT8_CPU:
+            # the CPU flavour's asymmetric Q/DQ is for ONNX Runtime; TensorRT refuses it
+            if opts.from_onnx is None:
+                continue
+            raise InputError(
+                f"{onnx_path}: the CPU flavour's INT8 file (ONNX Runtime's asymmetric "
+                f"quantization), which TensorRT does not build: export --int8 ({INT8}) for it"
+            )
         engine = opts.out / f"{onnx_path.stem}.engine"
         cache = EngineCache(opts.engine_cache) if opts.engine_cache is not None else None
         key = _cache_key(opts, onnx_path) if cache is not None else None

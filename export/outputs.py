@@ -28,7 +28,6 @@ ONNX_NAMES: dict[str, dict[str, str]] = {
 }
 FP32, FP16, INT8 = (ONNX_NAMES["tensorrt"][p] for p in ("fp32", "fp16", "int8"))
 FP32_CPU, FP16_CPU, INT8_CPU = (ONNX_NAMES["cpu"][p] for p in ("fp32", "fp16", "int8"))
-CPU_FILES = frozenset(ONNX_NAMES["cpu"].values())  # never an engine's source
 REPORTS = {"tensorrt": "report.json", "cpu": "report-cpu.json"}
 
 

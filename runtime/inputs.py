@@ -20,7 +20,7 @@ from sllen.runtime.images import IMAGE_SUFFIXES
 
 VIDEO_SUFFIXES = (
     ".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
-    ".wmv", ".flv", ".3gp", ".ogv", ".gif", ".y4m", ".h264", ".hevc",
+    ".wmv", ".flv", ".3gp", ".ogv", ".gif", ".y4m", ".h264", ".h265", ".hevc",
 )  # fmt: skip
 # Containers H.264 (and copied audio) go into; other inputs are written as .mp4.
 H264_CONTAINERS = (".mp4", ".mkv", ".mov", ".m4v")
@@ -40,7 +40,9 @@ class SkippedFilesWarning(UserWarning):
     else) are not left out in silence."""
 
 
-def _media_in(folder: Path) -> list[Path]:
+def media_in(folder: Path) -> list[Path]:
+    """A folder's images and videos (not its subfolders, not hidden files), in name order;
+    any other files are counted in a SkippedFilesWarning."""
     media: list[Path] = []
     other: Counter[str] = Counter()
     for p in sorted(folder.iterdir()):
@@ -70,7 +72,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            media = _media_in(path)
+            media = media_in(path)
             if not media:
                 raise NoInputsError(f"{path}: no images or videos in this folder")
             found += media
@@ -106,11 +108,19 @@ def output_folder(sources: Sequence[Path], output: Path) -> Path:
     return output.parent if is_file_output(sources, output) else output
 
 
+def _h264(codec: str) -> bool:
+    if codec in DEFAULT_CODECS:
+        return True  # and photo runs need no PyAV import
+    from sllen.runtime.video.containers import is_h264
+
+    return is_h264(codec)
+
+
 def _holds(suffix: str, codec: str) -> bool | None:
     """Whether a video file named ``*suffix`` holds ``codec``'s video (None: unknown)."""
-    if codec in DEFAULT_CODECS:
-        # The default's own list (FFmpeg would also put H.264 into .avi, where B-frames and
-        # variable frame rates do not survive); and photo runs need no PyAV import.
+    if _h264(codec):
+        # H.264's own list, whichever encoder makes it (FFmpeg would also put H.264 into
+        # .avi, where B-frames and variable frame rates do not survive)
         return suffix.lower() in H264_CONTAINERS
     from sllen.runtime.video.containers import holds_video
 
@@ -121,12 +131,13 @@ def _file_output(src: Path, dst: Path, codec: str) -> Path:
     if is_video(src) != is_video(dst):
         kinds = ("a video", "an image") if is_video(src) else ("an image", "a video")
         raise InputError(f"{src} is {kinds[0]}, but --output {dst} names {kinds[1]}")
-    if is_video(dst) and not _holds(dst.suffix, codec):
-        if codec in DEFAULT_CODECS:
+    # None (this cannot be known here, e.g. .ts): the writer decides
+    if is_video(dst) and _holds(dst.suffix, codec) is False:
+        if _h264(codec):
+            webm = " (for .webm add --codec libvpx-vp9)" if dst.suffix.lower() == ".webm" else ""
             raise InputError(
                 f"--output {dst}: a video is written as H.264, which goes into "
-                f"{', '.join(sorted(H264_CONTAINERS))}, not {dst.suffix} (for .webm add "
-                "--codec libvpx-vp9)"
+                f"{', '.join(sorted(H264_CONTAINERS))}, not {dst.suffix}{webm}"
             )
         raise InputError(
             f"--output {dst}: a {dst.suffix} file cannot hold {codec} video: name a .mkv "
@@ -187,11 +198,10 @@ def output_paths(sources: list[Path], folder: Path, codec: str = "libx264") -> d
 
 def _output_suffix(src: Path, codec: str) -> str:
     if is_video(src):
-        if codec in DEFAULT_CODECS:
-            return src.suffix if src.suffix.lower() in H264_CONTAINERS else ".mp4"
-        # another codec: the input's container where it holds it (VP9 from a .webm stays in
-        # .webm); else .mp4, else .mkv, which holds almost anything
-        if _holds(src.suffix, codec):
+        # the input's container where it is one of ours and holds the codec (VP9 from a .webm
+        # stays in .webm); else .mp4, else .mkv, which holds almost anything
+        ours = (*H264_CONTAINERS, ".webm")
+        if src.suffix.lower() in ours and _holds(src.suffix, codec):
             return src.suffix
         return ".mp4" if _holds(".mp4", codec) is not False else ".mkv"
     if src.suffix.lower() in IMAGE_SUFFIXES:

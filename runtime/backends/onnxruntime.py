@@ -375,8 +375,9 @@ def _check_interface(path: Path, inputs: list[Any], outputs: list[str]) -> None:
     if isinstance(shape[1], int) and shape[1] != 3:
         raise InputError(f"{path}: not an sllen model (its input has {shape[1]} channels, not 3)")
     if isinstance(shape[2], int) or isinstance(shape[3], int):
+        w, h = (d if isinstance(d, int) else "any" for d in (shape[3], shape[2]))
         raise InputError(
-            f"{path}: not an sllen model (its input is fixed at {shape[3]}x{shape[2]}; sllen's "
+            f"{path}: not an sllen model (its input size is fixed: {w} wide, {h} high; sllen's "
             "exports take any size)"
         )
     if "output" not in outputs:

@@ -71,6 +71,18 @@ def holds_video(suffix: str, encoder: str) -> bool | None:
     return codec.name in found[1] or codec.canonical_name in found[1]
 
 
+def is_h264(encoder: str) -> bool:
+    """``encoder`` makes H.264 (libx264, h264_nvenc, libopenh264, ...); False when unknown."""
+    try:
+        av = _av()
+    except VideoError:
+        return False
+    try:
+        return str(av.Codec(encoder, "w").canonical_name) == "h264"
+    except (av.FFmpegError, ValueError):
+        return False
+
+
 def audio_refused(muxer: str, codec: str) -> bool:
     """Audio ``codec`` must be re-encoded for ``muxer`` although the muxer lists it."""
     return codec in AUDIO_REFUSED.get(muxer, ()) or (

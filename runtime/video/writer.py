@@ -43,13 +43,14 @@ _HARDWARE = ("_nvenc", "_amf", "_qsv", "_vaapi", "_v4l2m2m", "_videotoolbox", "_
 _FALLBACK_ENCODERS = ("libx264", "libopenh264", "libx265", "libvpx-vp9", "libsvtav1", "mpeg4")
 
 
-def check_encoder(codec: str) -> None:
+def check_encoder(codec: str, start: bool = False) -> None:
     """Refuse a --codec this PyAV build cannot encode video with, before a model loads (the
     writer would refuse it only at the first video, and again at every video of a folder).
     libx264/h264 pass: the writer falls back to another H.264-family encoder where the build
-    lacks them. A hardware encoder (h264_nvenc, ...) is started once on a tiny frame, since
-    without its GPU or driver it fails. Without PyAV, nothing to check: a video input is
-    refused where it is read."""
+    lacks them. ``start``: a hardware encoder (h264_nvenc, ...) is also started once on a
+    small frame, since without its GPU or driver it fails (only where the videos will be
+    encoded: not on a Ray client whose workers have the GPUs). Without PyAV, nothing to
+    check: a video input is refused where it is read."""
     try:
         av = _av()
     except VideoError:
@@ -62,7 +63,7 @@ def check_encoder(codec: str) -> None:
         raise VideoError(f"this PyAV build has no {codec!r} video encoder") from None
     if kind != "video":
         raise VideoError(f"--codec {codec} encodes {kind}, not video")
-    if codec.endswith(_HARDWARE):
+    if start and codec.endswith(_HARDWARE):
         _try_hardware_encoder(av, codec)
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -71,29 +73,65 @@ def user_errors(fn: F) -> F: ...
 
 
 @overload
-def user_errors(fn: None = None, *, extras: dict[str, str] | None = None) -> Callable[[F], F]: ...
+def user_errors(
+    fn: None = None, *, extras: dict[str, str] | None = None, sigterm: bool = True
+) -> Callable[[F], F]: ...
 
 
-def user_errors(fn: F | None = None, *, extras: dict[str, str] | None = None) -> Any:
+def user_errors(
+    fn: F | None = None, *, extras: dict[str, str] | None = None, sigterm: bool = True
+) -> Any:
     """Wrap a CLI command: known errors become one line and an exit code, never a traceback.
 
     ``extras`` overrides ``EXTRAS`` for one command: sllen-export needs torch from
-    ``sllen[export]`` (which brings the ONNX tools too), not ``sllen[train]``."""
+    ``sllen[export]`` (which brings the ONNX tools too), not ``sllen[train]``. ``sigterm``:
+    SIGTERM stops the command as Ctrl-C does (False: the command handles it itself)."""
     if fn is None:
-        return functools.partial(user_errors, extras=extras)
+        return functools.partial(user_errors, extras=extras, sigterm=sigterm)
     hints = {**EXTRAS, **(extras or {})}
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        # SIGTERM as Ctrl-C in every command (signal handlers: main thread only), so that an
-        # export's or an evaluation's temporary files and empty output folder go too.
-        stops = sigterm_stops() if threading.current_thread() is threading.main_thread() else None
+        # SIGTERM as Ctrl-C (signal handlers: main thread only), so that an export's or an
+        # evaluation's temporary files and empty output folder go too.
+        main = threading.current_thread() is threading.main_thread()
+        stops = sigterm_stops() if sigterm and main else None
         with stops or contextlib.nullcontext():
+            one_line_warnings()
             if os.environ.get("SLLEN_DEBUG"):
                 return fn(*args, **kwargs)
             return _guarded(fn, hints, *args, **kwargs)
 
     return wrapper
+
+
+class _WarningLines(logging.Handler):
+    """The runtime's logged warnings as the commands' warning lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _print_warning(record.getMessage())
+
+
+def _print_warning(message: object) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", markup=True)
+
+
+def one_line_warnings() -> None:
+    """Warnings (a truncated video, a codec fallback, a skipped file) as one yellow line each:
+    those raised with `warnings` (Python's own format is two lines naming sllen's source
+    file) and those the runtime logs (padding an odd size, re-encoding audio a container
+    cannot hold), which would otherwise print bare, like a result line."""
+    from sllen.runtime.video.common import VideoWarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        _print_warning(message)
+
+    warnings.showwarning = show
+    # every time, not once per place in the code: a second reconnect is news too
+    warnings.simplefilter("always", VideoWarning)
+    logger = logging.getLogger("sllen")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        logger.addHandler(_WarningLines(logging.WARNING))
 
 
 def _guarded(fn: Callable[..., Any], hints: dict[str, str], *args: Any, **kwargs: Any) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -194,7 +193,6 @@ def run_command(
     # the output folder it created
     with contextlib.ExitStack() as cleanup:
         console = Console(stderr=True, highlight=False, soft_wrap=True)
-        _one_line_warnings()
         if workers is not None and ray is None:
             raise InputError("--workers sets the Ray workers: add --ray")
         live = [i for i in inputs if is_live(i)]
@@ -205,6 +203,10 @@ def run_command(
                 raise InputError("--ray and --resume are for files, not live sources")
         elif duration is not None or frames is not None:
             raise InputError("--duration and --frames apply to live sources (URLs, /dev/videoN)")
+        if codec != "libx264":  # the codec first: the output's container is judged by it
+            from sllen.runtime.video.writer import check_encoder
+
+            check_encoder(codec, start=ray is None)  # Ray: the workers encode, on their GPUs
         if not (live or is_stream_output(output)):
             # SIGTERM (a job scheduler, docker stop) as Ctrl-C: the file being written is
             # removed, not left behind as a hidden temporary file
@@ -320,36 +322,6 @@ def _finish(console: Console, summary, quiet: bool) -> None:
             markup=True,
         )
         raise SystemExit(EXIT_BAD_INPUT)
-
-
-class _WarningLines(logging.Handler):
-    """The runtime's logged warnings as sllen-run's warning lines."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        _print_warning(record.getMessage())
-
-
-def _print_warning(message: object) -> None:
-    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", markup=True)
-
-
-def _one_line_warnings() -> None:
-    """Library warnings (a truncated video, a codec fallback) as one yellow line each: those
-    raised with `warnings` and those the runtime logs (padding an odd size, re-encoding audio
-    a container cannot hold), which would otherwise print bare, like a result line."""
-    import warnings
-
-    from sllen.runtime.video.common import VideoWarning
-
-    def show(message, category, filename, lineno, file=None, line=None) -> None:
-        _print_warning(message)
-
-    warnings.showwarning = show
-    # every time, not once per place in the code: a second reconnect is news too
-    warnings.simplefilter("always", VideoWarning)
-    logger = logging.getLogger("sllen")
-    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
-        logger.addHandler(_WarningLines(logging.WARNING))
 
 
 def _count(n: int, noun: str) -> str:

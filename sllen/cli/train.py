@@ -13,7 +13,8 @@ from sllen.runtime.errors import InputError
 Opt = typer.Option
 
 
-@user_errors
+# SIGTERM is the trainer's own: a checkpoint first, and torchrun's ranks left to torchrun
+@user_errors(sigterm=False)
 def train_command(
     out: Annotated[Path, Opt(help="Output folder: weights, checkpoint, log.csv.")] = Path(
         "runs/sllen"

@@ -450,3 +450,26 @@ def test_help_texts_survive_rich_markup() -> None:
             text = getattr(param, "help", None) or ""
             shown = Text.from_markup(text).plain
             assert shown == text.replace("\\[", "["), f"sllen {name} {param.name}: {text!r}"
+
+
+def test_sigterm_is_ctrl_c_in_commands_unless_the_command_keeps_it() -> None:
+    # Every command takes SIGTERM as Ctrl-C (an export or evaluation cleans up); sllen-train
+    # keeps its own handling, which leaves torchrun's ranks to torchrun (a KeyboardInterrupt
+    # there hung a rank in a collective until NCCL's timeout).
+    import signal
+
+    from sllen.cli._errors import user_errors
+
+    def mine(signum, frame) -> None:  # the handler a caller (torchrun's rank) had
+        pass
+
+    def seen() -> object:
+        return signal.getsignal(signal.SIGTERM)
+
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert user_errors(sigterm=False)(seen)() is mine
+        assert user_errors(seen)() is not mine
+        assert signal.getsignal(signal.SIGTERM) is mine  # given back
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -475,3 +475,10 @@ def test_webm_with_vp9_and_logged_warnings_get_the_warning_prefix(tmp_path: Path
     assert padding and padding[0].startswith("warning: "), r.stderr
     s = streams(tmp_path / "x.webm")
     assert s["codec"] == "vp9" and s["frames"] == 4
+
+
+def test_an_unknown_codec_is_named_before_the_output_is_judged(tmp_path: Path) -> None:
+    # The output's container was judged first: "a .mp4 file cannot hold nonsense video".
+    src = make_clip(tmp_path / "a.mp4", frames=2, audio=False)
+    r = sllen_run(str(src), "--codec", "nonsense", "-o", str(tmp_path / "o.mp4"))
+    one_line_error(r, "no 'nonsense' video encoder")

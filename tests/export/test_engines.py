@@ -87,6 +87,14 @@ def test_cpu_flavour_files_are_not_engine_sources(trt, tmp_path: Path) -> None:
     mha = write_onnx(tmp_path / "x.onnx", props={"sllen_attention": "mha"})
     with pytest.raises(ValueError, match=f"such as {FP32_CPU}"):  # names both flavours' files
         build_engines(replace(opts, from_onnx=mha, engine=True), [mha], lambda m: None)
+    # Named on purpose: the CPU flavour's INT8 file is refused in one line, not skipped in
+    # silence (exit 0, no engine); a decomposed-attention sllen.fp32-cpu.onnx builds.
+    named = replace(opts, from_onnx=cpu_int8, engine=True)
+    with pytest.raises(ValueError, match="CPU flavour's INT8 file .* TensorRT does not build"):
+        build_engines(named, [cpu_int8], lambda m: None)
+    fp32_cpu = write_onnx(tmp_path / FP32_CPU)
+    report = build_engines(replace(opts, from_onnx=fp32_cpu, engine=True), [fp32_cpu], print)
+    assert list(report["engines"]) == [FP32_CPU]
 
 
 def test_the_trt_check_extra_installs_what_parity_imports() -> None:

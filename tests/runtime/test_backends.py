@@ -250,7 +250,8 @@ def test_tensorrt_int8_file_on_the_cpu_gets_a_warning(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("shape", "output", "words"),
     [
-        ([1, 3, 224, 224], "output", "fixed at 224x224"),
+        ([1, 3, 224, 224], "output", "fixed: 224 wide, 224 high"),
+        (["N", 3, "H", 320], "output", "fixed: 320 wide, any high"),
         (["N", 1, "H", "W"], "output", "1 channels, not 3"),
         (["N", 3, "H", "W"], "logits", "no tensor named 'output'"),
     ],

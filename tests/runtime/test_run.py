@@ -132,18 +132,27 @@ def test_one_input_and_a_file_name_give_that_file(tmp_path: Path) -> None:
 def test_another_codec_picks_a_container_that_holds_it(tmp_path: Path) -> None:
     # `-o x.webm --codec libvpx-vp9` was refused ("a video is written as H.264"), and a .webm
     # given --codec libvpx-vp9 came out as VP9 in .mp4.
-    pytest.importorskip("av")
+    av = pytest.importorskip("av")
     webm, mp4, avi = (tmp_path / f"in.{s}" for s in ("webm", "mp4", "avi"))
     vp9 = "libvpx-vp9"
     assert output_paths([mp4], tmp_path / "x.webm", vp9) == {mp4: tmp_path / "x.webm"}
     assert output_paths([webm], tmp_path / "o", vp9)[webm].name == "in.webm"
     assert output_paths([mp4], tmp_path / "o", vp9)[mp4].name == "in.mp4"  # MP4 holds VP9
-    assert output_paths([avi], tmp_path / "o", "mpeg4")[avi].name == "in.avi"
     assert output_paths([webm], tmp_path / "o")[webm].name == "in.mp4"  # H.264: as before
+    # an .avi still becomes .mp4 (as before: --resume finds earlier outputs); named, it is kept
+    assert output_paths([avi], tmp_path / "o", "mpeg4")[avi].name == "in.mp4"
+    assert output_paths([mp4], tmp_path / "x.avi", "mpeg4") == {mp4: tmp_path / "x.avi"}
     with pytest.raises(ValueError, match=r"H.264.*for .webm add --codec libvpx-vp9"):
         output_paths([mp4], tmp_path / "x.webm")
     with pytest.raises(ValueError, match="a .webm file cannot hold mpeg4 video: name a .mkv"):
         output_paths([mp4], tmp_path / "x.webm", "mpeg4")
+    # any H.264 encoder goes by H.264's list (FFmpeg's avi muxer lists h264_nvenc too)
+    if "h264_nvenc" in av.codecs_available:
+        assert output_paths([avi], tmp_path / "o", "h264_nvenc")[avi].name == "in.mp4"
+        with pytest.raises(ValueError, match=r"H.264, which goes into .*not .avi$"):
+            output_paths([mp4], tmp_path / "x.avi", "h264_nvenc")
+    # a container whose list FFmpeg does not state fully: the writer decides, not a refusal
+    assert output_paths([mp4], tmp_path / "x.ts", "libx265") == {mp4: tmp_path / "x.ts"}
 
 
 def test_output_paths_never_collide(tmp_path: Path) -> None:
