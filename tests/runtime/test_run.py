@@ -250,9 +250,9 @@ def test_tile_option_bounds_the_model_input(tmp_path: Path) -> None:
     assert Image.open(tmp_path / "o" / "a.png").size == (120, 100)
 
 
-def test_video_result_carries_its_stage_times(tmp_path: Path) -> None:
+def small_clip(src: Path) -> Path:
+    """Six 32x24 frames at 12 fps, H.264 in the container ``src``'s suffix names."""
     av = pytest.importorskip("av")
-    src = tmp_path / "clip.mp4"
     with av.open(str(src), "w") as out:
         stream = out.add_stream("libx264", rate=12)
         stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
@@ -261,6 +261,11 @@ def test_video_result_carries_its_stage_times(tmp_path: Path) -> None:
             frame.pts = i
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
+    return src
+
+
+def test_video_result_carries_its_stage_times(tmp_path: Path) -> None:
+    src = small_clip(tmp_path / "clip.mp4")
     with open_backend(None, "onnxruntime", threads=1) as b:
         summary = run_files([src], Enhancer(b), RunOptions(output=tmp_path / "out", smooth=False))
     (result,) = summary.results
@@ -274,16 +279,7 @@ def test_video_result_carries_its_stage_times(tmp_path: Path) -> None:
 def test_a_clip_of_unknown_length_gets_its_total_when_done(tmp_path: Path) -> None:
     # An .mkv states no frame count: its progress row stayed at "6/?" and its timer kept
     # running while the next file was enhanced.
-    av = pytest.importorskip("av")
-    src = tmp_path / "clip.mkv"
-    with av.open(str(src), "w") as out:
-        stream = out.add_stream("libx264", rate=12)
-        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
-        for i in range(6):
-            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 10 * i, np.uint8), "rgb24")
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+    src = small_clip(tmp_path / "clip.mkv")  # .mkv: no frame count in the container
     calls: list[tuple[str, int, int | None]] = []
     with open_backend(None, "onnxruntime", threads=1) as b:
         opts = RunOptions(output=tmp_path / "out")
