@@ -48,6 +48,7 @@ OUTPUT_FORMATS = {
 }  # fmt: skip
 _DEVICE = re.compile(r"^/dev/video\d+$")
 # An http(s) URL ending in one of these, with a duration when opened, is a file, not a stream.
+_MP4S = (".mp4", ".m4v", ".mov")
 FILE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv")
 TIME_BASE = Fraction(1, 90000)  # MPEG's clock: exact for every common frame rate
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before reconnect attempts 1, 2, 3, ...
@@ -178,9 +179,12 @@ class LiveSource:
         # wait for the model instead of being dropped (``on_demand``).
         # A live http source that sends a Content-Length (some IP cameras) gets a duration
         # estimated from its bitrate: the URL must also name a video file.
+        # An MPEG-TS file from a server without range requests has no duration: a length
+        # the server states (HEAD) says it is a file too (read as a stream it was fetched
+        # again every few seconds, for ever, with 97 % of its frames dropped).
         path = self.source.split("?", 1)[0].lower()
-        if scheme(self.source) in ("http", "https") and container.duration:
-            self.on_demand = path.endswith(FILE_SUFFIXES)
+        if scheme(self.source) in ("http", "https") and path.endswith(FILE_SUFFIXES):
+            self.on_demand = bool(container.duration) or _http_length(self.source, self.timeout)
         self._container, self._stream = container, stream
 
     def close(self) -> None:
@@ -218,7 +222,15 @@ class LiveSource:
             if self.on_demand and (lost or self.frames == 0):
                 # a file over http cut off (or never sending): not its end; a shortened copy
                 # must not pass for the whole
-                raise VideoError(f"{self.name}: source lost ({reason}) after {self.frames} frames")
+                hint = ""
+                if self.frames == 0 and self.source.split("?", 1)[0].lower().endswith(_MP4S):
+                    hint = (
+                        "; an MP4 whose index (moov) is at its end needs a server that answers "
+                        "range requests, or the file remuxed with its index first (faststart)"
+                    )
+                raise VideoError(
+                    f"{self.name}: source lost ({reason}) after {self.frames} frames{hint}"
+                )
             if not is_live(self.source) or self.on_demand:
                 return  # a file played as a stream: its end is the end
             if failures >= self.reconnect:
@@ -333,3 +345,16 @@ def _check_srt(source: str) -> None:
         ) from None
     except Exception:  # noqa: BLE001 - anything else is for the real open to report
         pass
+
+
+def _http_length(url: str, timeout: float) -> bool:
+    """The server states a length for ``url`` (a HEAD request's Content-Length): a file, not
+    an endless stream. False when it does not, or does not answer HEAD."""
+    import urllib.request
+
+    try:
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=min(timeout, 10.0)) as response:  # noqa: S310 - the user's own URL
+            return int(response.headers.get("Content-Length") or 0) > 0
+    except (OSError, ValueError):
+        return False

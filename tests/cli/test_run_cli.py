@@ -389,21 +389,23 @@ def test_ctrl_c_while_a_live_source_is_awaited_stops_at_once(tmp_path: Path) -> 
     assert not out.exists()
 
 
-def test_an_http_video_file_is_read_once_to_its_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["c.mp4", "c.ts"])
+def test_an_http_video_file_is_read_once_to_its_end(tmp_path: Path, name: str) -> None:
     # A video file behind http:// (not a stream): every frame once, then the end; it was
-    # fetched again and again, for ever, and most frames dropped.
+    # fetched again and again, for ever, and most frames dropped. An MPEG-TS file from a
+    # server without range requests has no duration: its stated length makes it a file.
     import functools
     import http.server
     import threading
 
     www = tmp_path / "www"
     www.mkdir()
-    make_clip(www / "c.mp4", frames=12, audio=False)
+    make_clip(www / name, frames=12, audio=False)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/c.mp4"
+        url = f"http://127.0.0.1:{server.server_address[1]}/{name}"
         r = sllen_run(url, "-o", str(tmp_path / "rec.mp4"))
     finally:
         server.shutdown()
