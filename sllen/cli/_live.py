@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sllen.cli._errors import EXIT_BAD_INPUT, err_console, sigterm_stops
+from sllen.cli._errors import EXIT_BAD_INPUT, err_console
 from sllen.runtime.api import EnhancerSpec
 from sllen.runtime.errors import InputError
 from sllen.runtime.files import removed_if_left_empty
@@ -62,7 +62,7 @@ def run_live_command(
             stop = "Ctrl-C stops" if live.duration is None and live.frames is None else ""
             console.print(f"live: {source} -> {target} [dim]{stop}[/]", markup=True)
         enhancer = spec.enhancer(runner)
-        with sigterm_stops(), progress.bar:
+        with progress.bar:  # SIGTERM is Ctrl-C here too (user_errors): the recording is finished
             result = run_live(source, target, enhancer, opts, live, progress=progress)
         if not quiet:
             print_live_summary(console, result)

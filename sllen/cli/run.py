@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from sllen.cli._errors import EXIT_BAD_INPUT, err_console, run_single, sigterm_stops, user_errors
+from sllen.cli._errors import EXIT_BAD_INPUT, err_console, run_single, user_errors
 from sllen.runtime.errors import InputError
 
 Opt = typer.Option
@@ -208,9 +208,6 @@ def run_command(
 
             check_encoder(codec, start=ray is None)  # Ray: the workers encode, on their GPUs
         if not (live or is_stream_output(output)):
-            # SIGTERM (a job scheduler, docker stop) as Ctrl-C: the file being written is
-            # removed, not left behind as a hidden temporary file
-            cleanup.enter_context(sigterm_stops())
             sources = collect_inputs(inputs)
             output_paths(sources, Path(output), codec)  # refuse bad outputs before loading
             folder = output_folder(sources, Path(output))
