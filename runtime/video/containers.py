@@ -32,7 +32,7 @@ AUDIO_REFUSED: dict[str, frozenset[str]] = {
 
 # The mp4-family muxers: HEVC goes in tagged hvc1 (FFmpeg's default, hev1, is the one Apple's
 # players refuse), and the index goes first (+faststart).
-MP4_FAMILY = frozenset({"mp4", "mov", "ipod", "3gp", "mov,mp4,m4a,3gp,3g2,mj2"})
+MP4_FAMILY = frozenset({"mp4", "mov", "ipod", "3gp"})  # muxer names (.m4v: ipod)
 
 
 @cache

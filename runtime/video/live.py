@@ -47,9 +47,10 @@ OUTPUT_FORMATS = {
     "rtsp": "rtsp", "rtsps": "rtsp", "rtmp": "flv", "rtmps": "flv",
 }  # fmt: skip
 _DEVICE = re.compile(r"^/dev/video\d+$")
-# An http(s) URL ending in one of these, with a duration when opened, is a file, not a stream.
-_MP4S = (".mp4", ".m4v", ".mov")
+# An http(s) URL ending in one of these, with a duration when opened or a length its server
+# states, is a file, not a stream.
 FILE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv")
+_MP4S = (".mp4", ".m4v", ".mov")  # their index may sit at the end: read over http, it is sought
 TIME_BASE = Fraction(1, 90000)  # MPEG's clock: exact for every common frame rate
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before reconnect attempts 1, 2, 3, ...
 
@@ -126,6 +127,7 @@ class LiveSource:
             _check_srt(source)
         self.source = source
         self.name = redact(source)
+        self._url_path = source.split("?", 1)[0].lower()  # what a URL's suffix is judged on
         self.timeout = timeout
         self.reconnect = reconnect
         self.options = {**input_options(source), **(options or {})}
@@ -182,8 +184,7 @@ class LiveSource:
         # An MPEG-TS file from a server without range requests has no duration: a length
         # the server states (HEAD) says it is a file too (read as a stream it was fetched
         # again every few seconds, for ever, with 97 % of its frames dropped).
-        path = self.source.split("?", 1)[0].lower()
-        if scheme(self.source) in ("http", "https") and path.endswith(FILE_SUFFIXES):
+        if scheme(self.source) in ("http", "https") and self._url_path.endswith(FILE_SUFFIXES):
             self.on_demand = bool(container.duration) or _http_length(self.source, self.timeout)
         self._container, self._stream = container, stream
 
@@ -223,7 +224,7 @@ class LiveSource:
                 # a file over http cut off (or never sending): not its end; a shortened copy
                 # must not pass for the whole
                 hint = ""
-                if self.frames == 0 and self.source.split("?", 1)[0].lower().endswith(_MP4S):
+                if self.frames == 0 and self._url_path.endswith(_MP4S):
                     hint = (
                         "; an MP4 whose index (moov) is at its end needs a server that answers "
                         "range requests, or the file remuxed with its index first (faststart)"
