@@ -68,7 +68,7 @@ class Picture:
     alpha: np.ndarray | None = None  # HxW in the file's own dtype, written back unchanged
     bits: int = 8  # 8 or 16 bits per channel in the file
     format: str = "PNG"  # Pillow format name of the source
-    info: dict[str, Any] = field(default_factory=dict)  # exif / icc_profile / dpi to keep
+    info: dict[str, Any] = field(default_factory=dict)  # exif, icc_profile, dpi, lossless
 
     @property
     def size(self) -> tuple[int, int]:
@@ -193,6 +193,21 @@ def _to_rgb(im: Any, icc: bytes | None) -> Any:
     return im.convert("RGB")
 
 
+def _webp_is_lossless(path: Path) -> bool:
+    """Whether a WebP holds a lossless (VP8L) picture: its top-level RIFF chunks name the
+    codec, and Pillow does not say. Written back lossy, a screenshot or an exported
+    lossless frame would lose what its maker chose to keep."""
+    with open(path, "rb") as f:
+        data = f.read(1 << 16)  # VP8X and its ICCP/EXIF chunks come first; enough for most
+    pos = 12  # after "RIFF" size "WEBP"
+    while pos + 8 <= len(data):
+        kind, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        if kind in (b"VP8L", b"VP8 "):
+            return kind == b"VP8L"
+        pos += 8 + size + (size & 1)  # chunks are padded to an even length
+    return False
+
+
 def _read_pillow(path: Path) -> Picture:
     from PIL import Image, ImageOps
 
@@ -200,6 +215,8 @@ def _read_pillow(path: Path) -> Picture:
         im.load()
         fmt = im.format or "PNG"
         info = {k: im.info[k] for k in ("icc_profile", "dpi") if k in im.info}
+        if fmt == "WEBP" and _webp_is_lossless(path):
+            info["lossless"] = True  # sllen's own key: _save writes it lossless again
         # Phones store the rotation in EXIF: apply it, then drop the tag (it is now applied).
         exif_tags = im.getexif()
         upright = ImageOps.exif_transpose(im)  # before kept_exif drops the tag it goes by
@@ -311,6 +328,8 @@ def _save(tmp: Path, suffix: str, arr: np.ndarray, pic: Picture, quality: int) -
         kwargs.update(quality=quality, subsampling=0 if quality >= 90 else 2)
         if exif is not None and len(exif) > _JPEG_MAX_EXIF:
             exif = None
+    elif fmt == "WEBP" and pic.info.get("lossless"):
+        kwargs["lossless"] = True  # quality would be the compression effort there
     elif fmt in ("WEBP", "HEIF"):
         kwargs["quality"] = quality
     # Pillow's TIFF writer takes exif= too (IFD0 tags, Exif and GPS sub-IFDs; Pillow 13)

@@ -501,3 +501,20 @@ def test_heic_without_its_plugin_names_the_extra(tmp_path: Path, monkeypatch) ->
     with pytest.raises(ImageError, match=r"o.heic: writing HEIC/HEIF needs pillow-heif"):
         write_picture(tmp_path / "o.heic", pic, pic.rgb)
     assert not (tmp_path / "o.heic").exists()
+
+
+@pytest.mark.parametrize("extended", [False, True])
+def test_lossless_webp_stays_lossless(tmp_path: Path, extended: bool) -> None:
+    # extended: an ICC profile makes it a VP8X file, the codec's chunk after the profile
+    arr = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    save = {"lossless": True, **({"icc_profile": _icc()} if extended else {})}
+    out, _ = roundtrip(tmp_path, "a.webp", arr, **save)
+    assert (tmp_path / "out" / "a.webp").read_bytes().find(b"VP8L") > 0
+    np.testing.assert_array_equal(out, arr)
+
+
+def test_lossy_webp_stays_lossy(tmp_path: Path) -> None:
+    arr = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    roundtrip(tmp_path, "a.webp", arr, quality=80)
+    data = (tmp_path / "out" / "a.webp").read_bytes()
+    assert data.find(b"VP8 ") > 0 and data.find(b"VP8L") < 0
