@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -40,21 +41,30 @@ def sigterm_interrupts(enabled: bool) -> Iterator[None]:
         yield
 
 
+# A repeat within this many seconds is the same stop: SLURM's scancel signals every process
+# of a job, torchrun and its ranks alike, and torchrun then forwards its copy to the ranks.
+REPEAT_S = 2.0
+
+
 class StopAfterStep:
     """Ctrl-C or SIGTERM during training asks to stop after the current step (which then saves
-    a checkpoint); a second one stops at once. Only in the main thread of a single process:
-    distributed ranks stop as torchrun tells them."""
+    a checkpoint); a second one, given later, stops at once. Main thread only (signal.signal);
+    under torchrun every rank listens and they agree on the step (sllen.train.ddp)."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and _main_thread()
         self.asked = False
         self.signal_name = ""  # of the first signal: what the stop message names
+        self._asked_at = 0.0
         self._previous: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: Any) -> None:
+        now = time.monotonic()
         if self.asked:
-            raise KeyboardInterrupt
-        self.asked = True
+            if now - self._asked_at > REPEAT_S:
+                raise KeyboardInterrupt
+            return
+        self.asked, self._asked_at = True, now
         self.signal_name = signal.Signals(signum).name
 
     def __enter__(self) -> StopAfterStep:

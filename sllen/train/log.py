@@ -6,6 +6,9 @@ import csv
 from pathlib import Path
 from typing import IO
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
 from sllen.runtime.files import atomic_write_text
 
 LOG_FIELDS = [
@@ -66,3 +69,17 @@ def open_log(path: Path, resume: bool, step: int) -> tuple[IO[str], csv.DictWrit
     if new:
         writer.writeheader()
     return f, writer
+
+
+def progress_bar(console: Console, quiet: bool) -> Progress:
+    """The run's bar: steps done of all, time left, and the last losses in its info field."""
+    return Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+        disable=quiet,
+        transient=False,
+    )

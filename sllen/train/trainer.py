@@ -24,7 +24,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
 import sllen
@@ -34,6 +33,7 @@ from sllen.metrics import gt_mean_psnr_ssim, psnr, ssim
 from sllen.model.io import load_weights, read_metadata, save_weights
 from sllen.model.sllen import SLLEN
 from sllen.runtime.errors import InputError
+from sllen.train import ddp
 from sllen.train.budget import FIT_AFTER, FIT_EVERY, WARMUP_STEPS, refit_total
 from sllen.train.checkpoint import load_checkpoint, save_checkpoint
 from sllen.train.config import TrainConfig
@@ -47,7 +47,7 @@ from sllen.train.data import (
 from sllen.train.ema import WeightEMA
 from sllen.train.init_weights import check_init_weights
 from sllen.train.interrupt import Interrupted, StopAfterStep, sigterm_interrupts
-from sllen.train.log import open_log
+from sllen.train.log import open_log, progress_bar
 from sllen.train.provenance import run_provenance
 from sllen.train.run_folder import (
     check_new_run,
@@ -80,7 +80,8 @@ class TrainResult:
 class Trainer:
     def __init__(self, cfg: TrainConfig, console: Console | None = None, quiet: bool = False):
         self.cfg = cfg
-        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.distributed = self.world > 1
         self.rank = int(os.environ.get("RANK", "0"))
         self.console = console or Console()
         self.quiet = quiet or self.rank != 0
@@ -99,8 +100,7 @@ class Trainer:
     def _setup(self) -> None:
         cfg = self.cfg
         if self.distributed and not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo"
-            dist.init_process_group(backend)
+            ddp.join_group(cfg.device)
         self.device = pick_device(cfg.device)
         if self.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -202,16 +202,20 @@ class Trainer:
             self.gradient_level = float(state["gradient_level"])
             # log.csv's time_s and the checkpoint's train_seconds go on from the run's own
             self.spent_s = float(state.get("train_seconds", 0.0))
+            if (made := int(state.get("world_size", self.world))) != self.world:
+                self.log(
+                    f"[yellow]note:[/] the checkpoint was made by {made} processes, this run "
+                    f"has {self.world}: a step now sees {self.world} x {cfg.batch_size} pairs"
+                    f" (was {made} x {cfg.batch_size})"
+                )
             if cfg.minutes is not None and state.get("total_steps"):
                 # The budget is the whole run's: what is left of it, on the schedule the run
                 # had (refitted to this start's speed as it goes: no jump in the rate).
-                if self.spent_s >= cfg.minutes * 60:
-                    raise InputError(
-                        f"the run has trained {self.spent_s / 60:.1f} of its --minutes "
-                        f"{cfg.minutes:g}: give a larger --minutes to train on"
-                    )
                 self.total_steps = max(int(state["total_steps"]), self.step + 1)
-        if cfg.minutes is not None:
+        spent = cfg.resume and cfg.minutes is not None and self.spent_s >= cfg.minutes * 60
+        if spent:  # its time used up: finished, as a --steps run at its last step is
+            self.total_steps = self.step
+        elif cfg.minutes is not None:
             # A first guess, refitted once the speed is measured; a fresh run holds its
             # learning rate until then (a resumed one follows the length it had).
             self.lr_held = not (cfg.resume and self.spent_s > 0)
@@ -221,7 +225,7 @@ class Trainer:
                 f"the checkpoint is at step {self.step}, past --steps {cfg.steps}: "
                 "give a larger --steps (or --minutes) to train on"
             )
-        self.finished = cfg.resume and self.step == self.total_steps
+        self.finished = cfg.resume and (spent or self.step == self.total_steps)
         if cfg.resume and not self.finished:
             self.log(f"resumed from {ckpt} at step {self.step}")
 
@@ -242,20 +246,17 @@ class Trainer:
         self.ss_iter = cycle(ss_loader, -(-ss_used // len(ss_loader)))
         self.lle_iter = cycle(lle_loader, -(-lle_used // len(lle_loader)))
 
-    def _check_replicas_in_sync(self) -> None:
-        """DDP keeps every process's weights identical; verify it before rank 0 saves."""
-        total = torch.stack([p.detach().double().sum() for p in self.model.parameters()]).sum()
-        sums = [torch.zeros_like(total) for _ in range(dist.get_world_size())]
-        dist.all_gather(sums, total)
-        values = torch.stack(sums)
-        if float(values.max() - values.min()) > 1e-6 * float(values.abs().max() + 1):
-            raise RuntimeError(f"distributed replicas diverged: parameter sums {values.tolist()}")
-
     # -- stages -----------------------------------------------------------------------------
     def _lr_factor(self, step: int) -> float:
         if self.lr_held:  # --minutes, before the run's length is known
             return 1.0
-        t = min(step / max(self.total_steps, 1), 1.0)
+        if self.cfg.schedule == "independent":  # SLLEN-4: one whole cosine for each stage
+            steps = self.cfg.steps
+            return self._cosine(step - steps if step >= steps else step, steps)
+        return self._cosine(step, self.total_steps)
+
+    def _cosine(self, step: int, length: int) -> float:
+        t = min(step / max(length, 1), 1.0)
         r = self.cfg.lr_min_ratio
         return r + (1 - r) * 0.5 * (1 + math.cos(math.pi * t))
 
@@ -344,10 +345,13 @@ class Trainer:
         cfg = self.cfg
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()
-        self.log(
-            f"{cfg.out} already finished at step {self.step} of {self.total_steps}: raise "
-            "--steps to train further"
+        done = (
+            f": it trained {self.spent_s / 60:.1f} of its --minutes {cfg.minutes:.4g}; "
+            "raise --minutes"
+            if cfg.minutes is not None
+            else f" at step {self.step} of {self.total_steps}: raise --steps"
         )
+        self.log(f"{cfg.out} already finished{done} to train further")
         last = cfg.out / "last.safetensors"
         meta = read_metadata(last) if last.is_file() else {}
         return TrainResult(
@@ -385,6 +389,7 @@ class Trainer:
                 "gradient_level": self.gradient_level,
                 "total_steps": self.total_steps,
                 "train_seconds": self.spent_s + self.clock() - self.t0,
+                "world_size": self.world,  # a resume on another count changes the batch
                 "config": run_config(self.cfg.to_dict()),  # data folders absolute
             },
         )
@@ -412,17 +417,10 @@ class Trainer:
             )
         t0 = self.t0 = self.clock()
         first_step, t_warm = self.step, t0
-        progress = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=self.console,
-            disable=self.quiet,
-            transient=False,
-        )
-        stop = StopAfterStep(enabled=main and not self.distributed)
+        progress = progress_bar(self.console, self.quiet)
+        stop = StopAfterStep(enabled=True)  # every rank: torchrun signals them all
+        self.saved_step = self.step if cfg.resume else 0  # --resume: the checkpoint's step
+        closing = False  # the loop ended or stopped at a step: the closing collectives run
         try:
             with progress, stop:
                 task = progress.add_task(
@@ -472,8 +470,10 @@ class Trainer:
                             {k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()}
                         )
                         log_file.flush()
-                    if main and (self.step % cfg.save_every == 0 or last):
-                        self._save()
+                    if self.step % cfg.save_every == 0 or last:
+                        if main:
+                            self._save()
+                        self.saved_step = self.step
                     if validating and cfg.minutes is not None:
                         self.last_val_s = self.clock() - t_val  # what the last step will need
                     info = "  ".join(
@@ -482,22 +482,34 @@ class Trainer:
                         if k in ("ss_ce", "lle_total", "val_psnr")
                     )
                     progress.update(task, completed=self.step, info=info)
-                    if stop.asked and not last:  # the step is done, the checkpoint whole
-                        if self.step % cfg.save_every:  # (else it was saved just above)
+                    asked = stop.asked
+                    if self.distributed:
+                        asked = ddp.agree_to_stop(asked, self.device)
+                    if asked and not last:  # the step is done, the checkpoint whole
+                        closing = True
+                        if main and self.step % cfg.save_every:  # (else saved just above)
                             self._save()
                         how = stop.signal_name  # SIGTERM: a job scheduler's stop
-                        how = "interrupted" if how == "SIGINT" else f"stopped by {how}"
+                        how = {"SIGINT": "interrupted", "": "stopped by another process"}.get(
+                            how, f"stopped by {how}"
+                        )
                         self.log(
                             f"{how} at step {self.step}: checkpoint saved in "
                             f"{cfg.out / 'checkpoint'} (--resume goes on from there)"
                         )
                         raise Interrupted
+                closing = True
+        except RuntimeError as e:
+            if self.distributed and ddp.is_peer_loss(e):
+                raise ddp.peer_lost(e, self.saved_step) from None
+            raise
         finally:
             if writer is not None:
                 log_file.close()
             if self.distributed and dist.is_initialized():
-                self._check_replicas_in_sync()
-                dist.barrier()
+                if closing:  # not after a failure: a lost peer would hang these
+                    ddp.check_replicas_in_sync(self.model)
+                    dist.barrier()
                 dist.destroy_process_group()
         took = f"{self.step - first_step} steps in {self.clock() - t0:.0f} s"
         if self.spent_s > 0:  # a resumed run: this start's part, then the whole run's time

@@ -298,3 +298,17 @@ def test_a_signal_finishes_the_step_and_saves_a_checkpoint(
     how = "interrupted" if sig == signal.SIGINT else "stopped by SIGTERM"
     assert f"{how} at step {step}: checkpoint saved" in said
     assert said.count("interrupted") == (sig == signal.SIGINT)  # one line says it, not two
+
+
+def test_a_resume_on_another_process_count_says_the_batch_changes(tmp_path: Path) -> None:
+    # The batch size is per process: resumed on 1 process, a 2-process run's steps see half
+    # the pairs. Said, not refused (a requeued cluster job may get fewer GPUs).
+    train(_cfg(tmp_path / "r"), quiet=True)
+    state_file = tmp_path / "r" / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text())
+    assert state["world_size"] == 1
+    state_file.write_text(json.dumps({**state, "world_size": 2}))  # as torchrun's rank 0 saves
+    console = Console(file=io.StringIO(), width=300)
+    train(_cfg(tmp_path / "r", steps=4, resume=True), console=console)
+    said = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "made by 2 processes, this run has 1: a step now sees 1 x 2 pairs (was 2 x 2)" in said

@@ -1,12 +1,15 @@
 """Short real training runs of the tiny preset on procedural data (CPU)."""
 
 import csv
+import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 from tiny_runs import tiny_run
 
 from sllen.config import get_preset
@@ -135,6 +138,20 @@ def test_independent_schedule_trains_ssan_then_llemn(tmp_path: Path) -> None:
     assert any(not torch.equal(switch[k], fin[k]) for k in lle_keys)
 
 
+def test_each_independent_stage_has_its_own_cosine(tmp_path: Path) -> None:
+    # SLLEN-4 trains SSaN for --steps, then LLEmN for --steps: each from --lr down to its
+    # floor, as an alternating run's stages are (was: one cosine over both, so SSaN never
+    # decayed and LLEmN started at 0.55 x --lr).
+    trainer = Trainer(_cfg(tmp_path, steps=10, schedule="independent"), quiet=True)
+    trainer.total_steps, trainer.lr_held = 20, False
+    factors = [trainer._lr_factor(step) for step in range(20)]
+    assert factors[0] == factors[10] == 1.0
+    assert factors[1:10] == factors[11:20] and factors[9] < 0.15
+    alternating = Trainer(_cfg(tmp_path, steps=10), quiet=True)
+    alternating.total_steps, alternating.lr_held = 10, False
+    assert [alternating._lr_factor(step) for step in range(10)] == factors[:10]
+
+
 def _copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -242,14 +259,20 @@ def _driven(cfg: TrainConfig) -> Trainer:
 
 def test_a_resumed_time_budget_spends_what_is_left(tmp_path: Path) -> None:
     # The budget is the whole run's: resumed with twice the minutes, the run trains about as
-    # long again; resumed with the minutes it has spent, it refuses; without --minutes and a
+    # long again; resumed with the minutes it has spent, it is finished; without --minutes and a
     # --steps below its step, it refuses too (it would train nothing and save nothing).
     kw = dict(steps=5, val_every=1000, save_every=10)
     first = _driven(_cfg(tmp_path, minutes=40 / 60, **kw)).run()
     second = _driven(_cfg(tmp_path, minutes=80 / 60, resume=True, **kw)).run()
     assert 1.5 * first.steps <= second.steps <= 2.5 * first.steps, (first.steps, second.steps)
-    with pytest.raises(ValueError, match="give a larger --minutes"):
-        _driven(_cfg(tmp_path, minutes=80 / 60, resume=True, **kw)).run()
+    # its time used up: finished, as a --steps run at its end (exit 0 for a resume loop)
+    console = Console(file=io.StringIO(), width=300)
+    again = Trainer(_cfg(tmp_path, minutes=80 / 60, resume=True, **kw), console=console).run()
+    said = console.file.getvalue()  # type: ignore[attr-defined]
+    assert re.search(
+        r"already finished: it trained 1\.\d of its --minutes 1\.333; raise --minutes", said
+    )
+    assert again.steps == second.steps
     with pytest.raises(ValueError, match="past --steps"):
         train(_cfg(tmp_path, steps=10, resume=True, save_every=10), quiet=True)
 
