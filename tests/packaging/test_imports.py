@@ -46,3 +46,24 @@ def test_subpackages_map_to_their_folders() -> None:
         (sllen.runtime, "runtime"),
     ]:
         assert mod.__file__.replace("\\", "/").endswith(f"/{folder}/__init__.py")
+
+
+def test_python_started_in_the_clone_finds_the_mapped_subpackages() -> None:
+    # A plain (non-editable) install, then `python` in the clone's folder: the clone's sllen/
+    # comes first on sys.path and holds no runtime/ (was: No module named 'sllen.runtime'
+    # for the README's Python snippets, python -m sllen and torchrun -m sllen.cli.train).
+    # The editable finder of this test environment is taken away to stand for that install.
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys\n"
+        "sys.meta_path = [f for f in sys.meta_path if 'Editable' not in repr(f)]\n"
+        "import sllen.runtime, sllen.export, sllen.calib, sllen.runtime.video\n"
+        "print(sllen.runtime.__file__)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root
+    )
+    assert r.returncode == 0, r.stderr
+    assert Path(r.stdout.strip()) == root / "runtime" / "__init__.py"
