@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import json
 import os
 import re
@@ -64,25 +65,66 @@ def umask() -> int:
     return _IMPORT_UMASK
 
 
+_RANDOM = 8  # the random characters mkstemp puts between its prefix and suffix
+_DIGEST = 8  # hex digits of the full name's hash in a shortened temporary name
+NAME_MAX = 255  # bytes in one file name (ext4, XFS, Btrfs, APFS, NTFS): where pathconf cannot say
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name ``folder``'s file system takes, in bytes (at most 255)."""
+    try:
+        n = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # Windows has no pathconf
+        return NAME_MAX
+    return min(n, NAME_MAX) if n > 0 else NAME_MAX
+
+
+def _nbytes(text: str) -> int:
+    return len(os.fsencode(text))  # the file system's bytes: a CJK character is 3 in UTF-8
+
+
+def temp_name_parts(name: str, suffix: str, name_max: int = NAME_MAX) -> tuple[str, str]:
+    """(mkstemp prefix, suffix) of a temporary file for ``name`` that fits ``name_max``
+    bytes: ``.NAME.`` where it fits, else ``.NAME-CUT~HASH.`` (the name cut at a character
+    boundary, then 8 hex digits of the whole name's hash, so files that share a long start
+    have distinct temporary names). The suffix stays (tifffile and pypng go by it) unless
+    it alone leaves no room, when it becomes ``.tmp``."""
+    room = name_max - 2 - _RANDOM  # the two dots and mkstemp's random characters
+    if room - _nbytes(suffix) < 1 + 1 + _DIGEST:  # no room for one character, "~" and hash
+        suffix = ".tmp"
+    room -= _nbytes(suffix)
+    if _nbytes(name) <= room:
+        return f".{name}.", suffix
+    keep = room - 1 - _DIGEST
+    cut = name
+    while _nbytes(cut) > keep:
+        cut = cut[:-1]
+    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:_DIGEST]
+    return f".{cut}~{digest}.", suffix
+
+
 def remove_leftovers(path: str | os.PathLike[str]) -> list[Path]:
     """Remove the temporary files an AtomicFile for ``path`` left behind when its process was
     killed (SIGKILL, a power cut: nothing ran to remove them): ``.NAME.XXXXXXXX.suffix``
-    beside ``path``. For a resumed run, which redoes ``path``; returns what was removed."""
+    beside ``path`` (``.NAME-CUT~HASH.XXXXXXXX.suffix`` for a long name). For a resumed run,
+    which redoes ``path``; returns what was removed."""
     path = Path(path)
+    name_max = _name_max(path.parent)
+    removed: list[Path] = []
     # mkstemp's eight characters, then the suffix AtomicFile is given: ".tmp" (its default) or
     # the file's own; a user's ".clip.mp4.20240101.bak" does not match
-    suffixes = "|".join(re.escape(s) for s in {".tmp", path.suffix} if s)
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}(?:{suffixes})")
-    removed: list[Path] = []
-    try:
-        candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*"))
-    except OSError:
-        return removed
-    for leftover in candidates:
-        if pattern.fullmatch(leftover.name) and leftover.is_file():
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-                removed.append(leftover)
+    for given in dict.fromkeys(s for s in (".tmp", path.suffix) if s):
+        prefix, suffix = temp_name_parts(path.name, given, name_max)
+        pattern = re.compile(rf"{re.escape(prefix)}[a-z0-9_]{{{_RANDOM}}}{re.escape(suffix)}")
+        try:
+            candidates = list(path.parent.glob(f"{glob.escape(prefix)}*"))
+        except OSError:
+            return removed
+        for leftover in candidates:
+            if pattern.fullmatch(leftover.name) and leftover.is_file():
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+                    removed.append(leftover)
     return removed
 
 
@@ -101,9 +143,10 @@ class AtomicFile:
     def __init__(self, path: str | os.PathLike[str], *, suffix: str = ".tmp") -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=suffix, dir=self.path.parent
-        )
+        # ".NAME." + 8 random characters + suffix would pass NAME_MAX for a name of 241-255
+        # bytes (a name that itself fits): such a name's temporary file gets a shortened stem
+        prefix, suffix = temp_name_parts(self.path.name, suffix, _name_max(self.path.parent))
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.path.parent)
         os.close(fd)
         self.tmp: Path | None = Path(tmp)
 

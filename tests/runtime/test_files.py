@@ -162,3 +162,44 @@ def test_leftovers_of_a_killed_writer_are_found_and_only_they(tmp_path: Path) ->
     assert not left.tmp.exists() and other.tmp is not None and other.tmp.exists()
     assert mine.exists() and backup.exists()
     assert files.remove_leftovers(tmp_path / "none.png") == []
+
+
+# 255 bytes in all: 251 ASCII bytes, or 83 three-byte CJK characters + ".jpg" (253 bytes)
+LONG_NAMES = ["a" * 251 + ".jpg", "夜" * 83 + ".jpg"]
+
+
+@pytest.mark.parametrize("name", LONG_NAMES, ids=["ascii", "utf8"])
+def test_a_name_near_name_max_is_written(tmp_path: Path, name: str) -> None:
+    assert len(os.fsencode(name)) <= files._name_max(tmp_path) == 255
+    seen: list[Path] = []
+
+    def write(tmp: Path) -> None:
+        seen.append(tmp)
+        tmp.write_bytes(b"x")
+
+    target = atomic_write(tmp_path / name, write, suffix=".jpg")  # was: File name too long
+    assert target.read_bytes() == b"x"
+    tmp = seen[0]
+    # hidden, the format's suffix kept (tifffile and pypng go by it), within NAME_MAX
+    assert tmp.name.startswith(".") and tmp.name.endswith(".jpg")
+    assert len(os.fsencode(tmp.name)) <= 255
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_long_names_temporaries_are_distinct_and_their_leftovers_found(tmp_path: Path) -> None:
+    one, two = tmp_path / ("b" * 250 + "1.png"), tmp_path / ("b" * 250 + "2.png")
+    left_one, left_two = AtomicFile(one, suffix=".png"), AtomicFile(two, suffix=".png")
+    assert left_one.tmp is not None and left_two.tmp is not None
+    # the shortened stems differ although the names share their first 250 bytes
+    assert left_one.tmp.name[:-13] != left_two.tmp.name[:-13]
+    assert files.remove_leftovers(one) == [left_one.tmp]
+    assert left_two.tmp.exists()
+
+
+def test_temp_name_parts() -> None:
+    assert files.temp_name_parts("clip.mp4", ".mp4") == (".clip.mp4.", ".mp4")
+    prefix, suffix = files.temp_name_parts("é" * 127 + ".tif", ".tif")  # 258 bytes
+    assert suffix == ".tif" and prefix.endswith(".") and "~" in prefix
+    assert len(os.fsencode(prefix)) + 8 + len(suffix) == 255  # cut on a character boundary
+    prefix, suffix = files.temp_name_parts("x" + "." + "s" * 250, "." + "s" * 250)
+    assert suffix == ".tmp" and len(os.fsencode(prefix)) + 8 + 4 <= 255
