@@ -9,6 +9,7 @@ benchmarked).
 from __future__ import annotations
 
 import datetime as _dt
+import importlib
 import os
 import platform
 import sys
@@ -321,6 +322,16 @@ def plot_format(path: str | os.PathLike[str]) -> str:
             f"--plot {path}: write .png, .svg, .pdf or .jpg (the format follows the name)"
         )
     return PLOT_FORMATS[suffix]
+
+
+def check_plot(path: str | os.PathLike[str]) -> str:
+    """Before the benchmark: the format `--plot` asks for, and the matplotlib that draws it
+    (missing, the one line naming sllen[eval] came after minutes of benchmark)."""
+    fmt = plot_format(path)
+    # the modules plot() imports; a ModuleNotFoundError becomes the CLI's extra hint
+    importlib.import_module("matplotlib.backends.backend_agg")
+    importlib.import_module("matplotlib.figure")
+    return fmt
 
 
 def plot(results: Sequence[CaseResult], path: str | os.PathLike[str], title: str = "") -> Path:

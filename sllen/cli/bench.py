@@ -221,7 +221,7 @@ def bench_command(
         if out is not None:
             check_output_file(out, option)  # before the benchmark, not after it
     if plot_out is not None:
-        rep.plot_format(plot_out)
+        rep.check_plot(plot_out)  # its format and matplotlib, as for the paths: not after it
     sizes = list(dict.fromkeys(parse_resolution(r) for r in resolution or ["1280x720"]))
     configs = build_configs(
         model,

@@ -131,3 +131,25 @@ def test_a_plot_is_written_in_the_format_its_name_asks(tmp_path: Path) -> None:
     assert rep.plot_format(tmp_path / "p.svg") == "svg"
     jpg = rep.plot([], tmp_path / "latency.jpg")
     assert jpg.read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not PNG bytes under a .jpg name
+
+
+def test_plot_without_matplotlib_fails_before_the_benchmark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    import sllen.bench
+
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # an install without the eval extra
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the benchmark ran before the missing matplotlib was said")
+
+    monkeypatch.setattr(sllen.bench, "run_bench", no_run)
+    code, out = _cli("--resolution", "64x64", "--threads", "1", "--plot", str(tmp_path / "p.png"))
+    assert code == 2, out
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "matplotlib" in lines[0] and "sllen[eval]" in lines[0], out
+    assert not (tmp_path / "p.png").exists()
