@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sllen.runtime.errors import InputError, MissingFileError
-from sllen.runtime.images import IMAGE_SUFFIXES
+from sllen.runtime.images import HEIF_SUFFIXES, IMAGE_SUFFIXES
 
 VIDEO_SUFFIXES = (
     ".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
@@ -145,6 +145,13 @@ def _file_output(src: Path, dst: Path, codec: str) -> Path:
         )
     if dst.resolve() == src.resolve():
         raise InputError(f"{src}: the output {dst} would overwrite the input; name another file")
+    if dst.suffix.lower() in HEIF_SUFFIXES:
+        # the writer's own check (pillow-heif, the heic extra), made before the model loads:
+        # the one output of this run could not be written (a HEIC input in a folder run is
+        # reported on its own while the others run)
+        from sllen.runtime.images import _register_heif
+
+        _register_heif(dst, "writing")
     return dst
 
 

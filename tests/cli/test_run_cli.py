@@ -484,3 +484,15 @@ def test_an_unknown_codec_is_named_before_the_output_is_judged(tmp_path: Path) -
     src = make_clip(tmp_path / "a.mp4", frames=2, audio=False)
     r = sllen_run(str(src), "--codec", "nonsense", "-o", str(tmp_path / "o.mp4"))
     one_line_error(r, "no 'nonsense' video encoder")
+
+
+def test_a_heic_output_without_pillow_heif_is_refused_before_the_model_loads(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "dim.jpg"
+    Image.fromarray(np.full((24, 32, 3), 30, np.uint8)).save(src)
+    no_heif = "import sys\nsys.modules['pillow_heif'] = None\n"  # an install without [heic]
+    r = sllen_run(str(src), "-o", str(tmp_path / "o" / "x.heic"), prelude=no_heif)
+    one_line_error(r, "x.heic", "pip install 'sllen[heic]'")
+    assert "backend:" not in r.stderr  # refused before the model was opened
+    assert not (tmp_path / "o").exists()
