@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +41,11 @@ from sllen.runtime.image_meta import (
     tifffile_exif,
 )
 
+# .jfif/.jpe: JPEGs as Windows and browsers often save them; .avif: recent Android phones'
+# and browsers' photos (Pillow 11.3+ reads and writes it); .jp2: JPEG 2000 (OpenJPEG).
 IMAGE_SUFFIXES = (
-    ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".heic", ".heif",
+    ".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".jp2",
+    ".ppm", ".pgm", ".heic", ".heif",
 )  # fmt: skip
 HEIF_SUFFIXES = (".heic", ".heif")  # phones' photos: read and written with the heic extra
 
@@ -57,6 +61,21 @@ _NO_ALPHA_FORMATS = ("JPEG", "BMP", "DIB", "PPM", "PCX")
 
 class ImageError(InputError):
     """A file that is not a readable image, or an output that cannot be written."""
+
+
+class FramesDroppedWarning(UserWarning):
+    """An animated WebP or PNG, or a multi-page TIFF: its first frame alone is enhanced."""
+
+
+def _warn_frames(path: Path, n: int) -> None:
+    # Said, not silent: the output has one frame where the file had n (a .gif is enhanced
+    # as a video instead; these formats have no such path yet).
+    if n > 1:
+        warnings.warn(
+            f"{path}: {n} frames (an animation or pages): only the first is enhanced and written",
+            FramesDroppedWarning,
+            stacklevel=4,
+        )
 
 
 @dataclass
@@ -116,6 +135,8 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
     suffix = path.suffix.lower()
     if suffix in HEIF_SUFFIXES:
         _register_heif(path, "reading")
+    if suffix == ".avif":
+        _check_avif(path)
     try:
         if suffix == ".png" and _png_is_16bit_color(path):
             import png  # pypng: Pillow would truncate 48/64-bit PNGs to 8 bits
@@ -159,8 +180,9 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str, dict[str, Any]] | None:
     except ImportError:
         return None
     with tifffile.TiffFile(path) as tif:
-        arr = tif.asarray()
         page = tif.pages.first
+        arr = page.asarray()  # not tif.asarray(): a multi-page file stacks its pages
+        _warn_frames(path, len(tif.series[0].pages))  # pages alike; not a thumbnail
         cmyk = page.photometric == tifffile.PHOTOMETRIC.SEPARATED
         planar = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and page.samplesperpixel > 1
         info = tiff_info(page.tags)
@@ -208,10 +230,26 @@ def _webp_is_lossless(path: Path) -> bool:
     return False
 
 
+def _frames(im: Any) -> int:
+    """An animation's frames or a TIFF's pages of the first one's size. A JPEG's second
+    picture (MPO: a camera's preview or depth map) and a TIFF's thumbnail are not frames."""
+    if im.format not in ("WEBP", "PNG", "TIFF") or getattr(im, "n_frames", 1) < 2:
+        return 1
+    if im.format != "TIFF":
+        return int(im.n_frames)
+    size, n = im.size, 0
+    for i in range(im.n_frames):
+        im.seek(i)
+        n += im.size == size
+    im.seek(0)
+    return n
+
+
 def _read_pillow(path: Path) -> Picture:
     from PIL import Image, ImageOps
 
     with Image.open(path) as im:
+        _warn_frames(path, _frames(im))  # before load(): counting TIFF pages seeks
         im.load()
         fmt = im.format or "PNG"
         info = {k: im.info[k] for k in ("icc_profile", "dpi") if k in im.info}
@@ -299,6 +337,14 @@ def _register_heif(path: Path, doing: str) -> None:
     pillow_heif.register_heif_opener()
 
 
+def _check_avif(path: Path) -> None:
+    """Pillow reads AVIF from 11.3 on (sllen accepts Pillow 10): say so, not "unidentified"."""
+    from PIL import features
+
+    if not features.check("avif"):
+        raise ImageError(f"{path}: reading AVIF needs Pillow 11.3 or newer: pip install -U pillow")
+
+
 def _save(tmp: Path, suffix: str, arr: np.ndarray, pic: Picture, quality: int) -> None:
     from PIL import Image
 
@@ -330,10 +376,10 @@ def _save(tmp: Path, suffix: str, arr: np.ndarray, pic: Picture, quality: int) -
             exif = None
     elif fmt == "WEBP" and pic.info.get("lossless"):
         kwargs["lossless"] = True  # quality would be the compression effort there
-    elif fmt in ("WEBP", "HEIF"):
+    elif fmt in ("WEBP", "HEIF", "AVIF"):
         kwargs["quality"] = quality
     # Pillow's TIFF writer takes exif= too (IFD0 tags, Exif and GPS sub-IFDs; Pillow 13)
-    if exif is not None and fmt in ("JPEG", "WEBP", "PNG", "TIFF", "HEIF"):
+    if exif is not None and fmt in ("JPEG", "WEBP", "PNG", "TIFF", "HEIF", "AVIF"):
         kwargs["exif"] = exif
     im.save(tmp, format=fmt, **kwargs)
 

@@ -518,3 +518,57 @@ def test_lossy_webp_stays_lossy(tmp_path: Path) -> None:
     roundtrip(tmp_path, "a.webp", arr, quality=80)
     data = (tmp_path / "out" / "a.webp").read_bytes()
     assert data.find(b"VP8 ") > 0 and data.find(b"VP8L") < 0
+
+
+@pytest.mark.parametrize(
+    ("suffix", "fmt"),
+    [(".jfif", "JPEG"), (".jpe", "JPEG"), (".avif", "AVIF"), (".jp2", "JPEG2000")],
+)
+def test_more_photo_suffixes_keep_their_format(tmp_path: Path, suffix: str, fmt: str) -> None:
+    # Windows' and browsers' .jfif, Android's .avif, JPEG 2000: read from folders and written
+    # back in their own format (was: skipped in folders, or written as NAME.jfif.png)
+    from PIL import features
+
+    from sllen.runtime.images import list_images
+
+    if fmt == "AVIF" and not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF (11.3+)")
+    arr = np.full((16, 24, 3), 60, np.uint8)
+    Image.fromarray(arr).save(tmp_path / f"a{suffix}", format=fmt)
+    assert list_images(tmp_path) == [tmp_path / f"a{suffix}"]
+    out, pic = roundtrip(tmp_path, f"a{suffix}", arr)
+    assert pic.format == fmt and Image.open(tmp_path / "out" / f"a{suffix}").format == fmt
+    assert np.abs(out.astype(int) - 60).max() <= 3
+
+
+@pytest.mark.parametrize("name", ["an.webp", "an.png", "an.tif", "an16.tif"])
+def test_an_animation_or_pages_say_that_one_frame_is_kept(tmp_path: Path, name: str) -> None:
+    # was: five of six frames dropped in silence (and a 16-bit multi-page TIFF read as a
+    # 4-D stack); a .gif is enhanced as a video instead
+    from sllen.runtime.images import FramesDroppedWarning
+
+    rng = np.random.default_rng(0)
+    if name == "an16.tif":
+        import tifffile
+
+        stack = rng.integers(0, 65536, (3, 8, 10, 3), dtype=np.uint16)
+        tifffile.imwrite(tmp_path / name, stack, photometric="rgb")
+    else:
+        frames = [Image.fromarray(rng.integers(0, 256, (8, 10, 3), dtype=np.uint8)) for _ in "abc"]
+        frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:])
+    with pytest.warns(FramesDroppedWarning, match=r"3 frames .*only the first"):
+        pic = read_picture(tmp_path / name)
+    assert pic.rgb.shape == (8, 10, 3)
+
+
+def test_a_tiff_thumbnail_or_a_jpeg_preview_is_not_a_frame(tmp_path: Path) -> None:
+    import warnings
+
+    big = Image.fromarray(np.full((16, 20, 3), 90, np.uint8))
+    big.save(tmp_path / "t.tif", save_all=True, append_images=[big.resize((5, 4))])
+    # a camera JPEG with a second picture (MPO: a preview, a depth map)
+    big.save(tmp_path / "m.jpg", format="MPO", save_all=True, append_images=[big])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_picture(tmp_path / "t.tif").rgb.shape == (16, 20, 3)
+        assert read_picture(tmp_path / "m.jpg").format == "MPO"
