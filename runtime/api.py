@@ -17,7 +17,7 @@ so Ray workers (``sllen-run --ray``) open exactly what a local run opens.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -34,6 +34,46 @@ from sllen.runtime.temporal import DEFAULT_SMOOTHING, TemporalSmoother
 from sllen.runtime.well_exposed import DEFAULT_MODE, check_mode
 
 CHANNELS = ("rgb", "bgr")
+
+
+# Backend options: (the backend each applies to, its default, its sllen-run flag). Set on
+# another backend it would do nothing, so it is refused; left at its default it asks nothing.
+BACKEND_OPTIONS: dict[str, tuple[str, Any, str]] = {
+    "precision": ("pytorch", "auto", "--precision"),
+    "attention": ("pytorch", "auto", "--attention"),
+    "bands": ("onnxruntime", "auto", "--bands"),
+    "cuda_graph": ("tensorrt", False, "--cuda-graph"),
+    "plugin_library": ("tensorrt", None, "--plugin"),
+}
+_BACKEND_WORDS = {
+    "pytorch": "the pytorch backend (.safetensors weights)",
+    "onnxruntime": "ONNX Runtime (the onnxruntime backend, .onnx files)",
+    "tensorrt": "TensorRT engines (the tensorrt backend, .engine files)",
+}
+_OPTION_NOTES = {
+    "precision": ": ONNX and engine files carry their own precision (sllen-export --fp16 / --int8)"
+}
+
+
+def backend_options(
+    backend: str, options: Mapping[str, Any], *, cli: bool = False, reason: str = ""
+) -> dict[str, Any]:
+    """The ``options`` that go to ``backend`` (the resolved name, not "auto"); an InputError
+    for one set for another backend, named as sllen-run's flag (``cli``) or as the keyword.
+    Options this table does not know go through (the backend's TypeError names them)."""
+    kept: dict[str, Any] = {}
+    for key, value in options.items():
+        owner, default, flag = BACKEND_OPTIONS.get(key, (backend, None, ""))
+        if owner == backend:
+            kept[key] = value
+        elif value != default:
+            name = flag if cli else f"{key}={value!r}"
+            why = f" ({reason})" if reason else ""
+            raise InputError(
+                f"{name} applies to {_BACKEND_WORDS[owner]}; this run uses {backend}{why}"
+                + _OPTION_NOTES.get(key, "")
+            )
+    return kept
 
 
 @dataclass(frozen=True)
@@ -76,10 +116,14 @@ class EnhancerSpec:
             )
 
     def open_backend(self) -> Backend:
-        from sllen.runtime.backends import open_backend
+        from sllen.runtime.backends import choose_backend, open_backend
 
+        # as sllen-run refuses them: open_backend would drop precision, the other backends'
+        # options would raise TypeError
+        name, reason = choose_backend(self.model, self.backend)
+        options = backend_options(name, self.options, reason=reason)
         return open_backend(
-            self.model, self.backend, device=self.device, threads=self.threads, **self.options
+            self.model, self.backend, device=self.device, threads=self.threads, **options
         )
 
     def enhancer(self, backend: Backend) -> Enhancer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -182,7 +182,7 @@ def run_command(
 ) -> None:
     """Enhance low-light images, videos and live streams; results keep names, formats, frame
     rate and audio."""
-    from sllen.runtime.api import EnhancerSpec
+    from sllen.runtime.api import EnhancerSpec, backend_options
     from sllen.runtime.backends import choose_backend
     from sllen.runtime.files import removed_if_left_empty
     from sllen.runtime.inputs import collect_inputs, output_folder, output_paths
@@ -213,24 +213,15 @@ def run_command(
             folder = output_folder(sources, Path(output))
             cleanup.enter_context(removed_if_left_empty(prepare_output(folder)))
         name, reason = choose_backend(model, backend)
-        options: dict[str, Any] = {}
-        if name == "tensorrt":
-            options.update(cuda_graph=cuda_graph, plugin_library=plugin)
-        elif cuda_graph or plugin:
-            raise InputError(
-                "--cuda-graph and --plugin apply to TensorRT engines (--model X.engine)"
-            )
-        if name == "onnxruntime":
-            options.update(bands=bands)
-        elif bands != "auto":
-            raise InputError("--bands applies to ONNX Runtime on the CPU (.onnx files)")
-        if name == "pytorch":
-            options.update(precision=precision, attention=attention)
-        elif precision != "auto":
-            raise InputError(
-                "--precision applies to the pytorch backend; ONNX and engine files "
-                "carry their own precision (sllen-export --fp16 / --int8)"
-            )
+        requested = {
+            "precision": precision,
+            "attention": attention,
+            "bands": bands,
+            "cuda_graph": cuda_graph,
+            "plugin_library": plugin,
+        }
+        # one that cannot apply to this backend is refused, not silently ignored
+        options = backend_options(name, requested, cli=True, reason=reason)
         spec = EnhancerSpec(
             model=str(model) if model is not None else None,
             backend=name,

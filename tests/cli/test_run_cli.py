@@ -226,6 +226,10 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], list[str]]]:
             [str(clip), "--model", str(bundled_weights()), "--bands", "on"],
             ["--bands applies to ONNX Runtime"],
         ),
+        "attention on ONNX Runtime": (
+            [str(clip), "--backend", "onnxruntime", "--attention", "kernel"],
+            ["--attention applies to the pytorch backend", "this run uses onnxruntime"],
+        ),
         "bad bands value": ([str(clip), "--bands", "sometimes"], ["bands must be one of"]),
         "exposure out of range": ([str(clip), "--exposure", "6"], ["--exposure", "stops"]),
         "bad well-exposed value": (
@@ -254,6 +258,7 @@ CASES = [
     "not a model file",
     "engine without TensorRT",
     "bands on PyTorch",
+    "attention on ONNX Runtime",
     "bad bands value",
     "exposure out of range",
     "bad well-exposed value",

@@ -142,3 +142,34 @@ def test_floats_outside_the_unit_range_are_clipped_on_the_way_in(enhance: FrameE
     wild[-4:] = -1.0
     clipped = np.clip(wild, 0, 1)
     assert np.array_equal(enhance(wild), enhance(clipped))
+
+
+def test_an_option_for_another_backend_is_an_input_error_as_in_sllen_run() -> None:
+    # precision was dropped in silence on ONNX Runtime, attention was Python's TypeError
+    pytorch_only = r"applies to the pytorch backend .*; this run uses onnxruntime"
+    for option in ({"precision": "fp16"}, {"attention": "kernel"}):
+        with pytest.raises(InputError, match=pytorch_only):
+            open_enhancer(backend="onnxruntime", threads=1, **option)
+    with pytest.raises(InputError, match=r"bands='on' applies to ONNX Runtime"):
+        open_enhancer(backend="pytorch", threads=1, bands="on")
+
+
+def test_options_go_to_the_backend_auto_picks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sllen.runtime import backends
+    from sllen.runtime.api import EnhancerSpec
+
+    opened: list[dict] = []
+    monkeypatch.setattr(backends, "open_backend", lambda *a, **kw: opened.append(kw))
+    options = {"precision": "fp16", "attention": "auto", "bands": "auto"}
+    monkeypatch.setattr(backends, "_nvidia_gpu", lambda: True)  # auto: PyTorch, when torch is
+    if backends.installed("torch"):
+        EnhancerSpec(threads=1, options=options).open_backend()
+        assert opened[-1] == {
+            "device": "auto",
+            "threads": 1,
+            "precision": "fp16",
+            "attention": "auto",
+        }
+    # an option left at its default asks nothing of a backend it does not apply to
+    EnhancerSpec(backend="onnxruntime", options={**options, "precision": "auto"}).open_backend()
+    assert opened[-1] == {"device": "auto", "threads": None, "bands": "auto"}
