@@ -87,6 +87,8 @@ class ExportOptions:
     threads: int | None = None
 
     def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"--threads must be at least 1, not {self.threads}")
         if self.attention not in ("auto", "decomposed", "plugin", "mha"):
             raise InputError(
                 f"--attention must be auto, decomposed, plugin or mha, not {self.attention!r}"
@@ -217,9 +219,9 @@ def export_onnx_files(opts: ExportOptions, log: Log) -> dict[str, Any]:
         segmentation=opts.segmentation,
     )
     log("fp32: simplifying the graph and checking it against PyTorch")
-    simplified = simplify_onnx(fp32, fp32)
+    simplified = simplify_onnx(fp32, fp32, threads=opts.threads or 0)
     inputs = parity_inputs(4, PARITY_SIZE, seed=0)
-    parity = check_parity(model, fp32, inputs)
+    parity = check_parity(model, fp32, inputs, threads=opts.threads or 0)
     report["files"]["fp32"] = {
         "file": fp32.name,
         "mb": _size_mb(fp32),
@@ -334,6 +336,10 @@ def run_export(
         log = Console(soft_wrap=True).print
 
     check_before_work(opts)
+    if opts.threads is not None and opts.from_onnx is None:  # ONNX Runtime takes them per session
+        import torch
+
+        torch.set_num_threads(opts.threads)
     report: dict[str, Any] = {
         "sllen_version": sllen.__version__,
         "options": {

@@ -117,6 +117,10 @@ def export_command(
         Path | None,
         Opt(help="TensorRT timing cache file, shared between builds. Default: OUT/timing.cache."),
     ] = None,
+    threads: Annotated[
+        int | None,
+        Opt(help="CPU threads for the export, parity and calibration (default: all cores)."),
+    ] = None,
 ) -> None:
     """Export SLLEN: fp32/fp16/int8 ONNX checked in ONNX Runtime, and TensorRT engines where
     TensorRT is installed."""
@@ -154,6 +158,7 @@ def export_command(
         timing_cache=timing_cache,
         parity=parity,
         device=device,
+        threads=threads,
     )
     # SIGTERM is Ctrl-C here too (user_errors): the folder this run made and the calibration's
     # temporary files go, exit 130

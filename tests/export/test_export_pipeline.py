@@ -210,3 +210,19 @@ def test_the_second_budget_set_is_named_up_front_with_its_extra(
     with pytest.raises(_Reached):
         run_export(opts, log=Console(file=text, width=300, color_system=None).print)
     assert "(install sllen[eval] for photos)" in text.getvalue()
+
+
+def test_threads_cap_the_exports_torch(stop_at_the_model, tmp_path: Path) -> None:
+    # sllen-export had no --threads (sllen-train/eval/run/bench have): on a shared machine the
+    # FP32 export and the calibration took every core
+    import torch
+
+    with pytest.raises(ValueError, match="--threads must be at least 1, not 0"):
+        ExportOptions(threads=0)
+    before = torch.get_num_threads()
+    try:
+        with pytest.raises(_Reached):
+            run_export(ExportOptions(out=tmp_path / "o", threads=1), log=lambda m: None)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
