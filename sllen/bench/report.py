@@ -105,7 +105,32 @@ def _f(value: float | None, fmt: str = ".2f", none: str = "-") -> str:
     return none if value is None else format(value, fmt)
 
 
-def result_dict(r: CaseResult, ref: CaseResult | None, top_k: int) -> dict[str, Any]:
+def layers_reference(r: CaseResult, results: Sequence[CaseResult]) -> CaseResult | None:
+    """The row whose timed mean `r`'s profiling wall time is compared with: `r` itself, but
+    for a whole-frame profile beside timed runs in row bands (ONNX Runtime profiles one
+    session; the bands run sub-graphs of their own), a row of the same case timed on whole
+    frames (--bands off), else None. The profile is kept rather than --layers refused with
+    --bands on: which nodes cost most is what a profiling user reads, and the whole frame's
+    nodes are the ones the bands run; only its label and comparison must say so."""
+    if not r.layers_whole_frame:
+        return r
+    c = r.config
+    for o in results:
+        if (
+            o.stats is not None
+            and not o.timed_in_bands
+            and (o.backend, o.hw, o.batch) == (r.backend, r.hw, r.batch)
+            and (o.config.model, o.config.device, o.config.threads)
+            == (c.model, c.device, c.threads)
+        ):
+            return o
+    return None
+
+
+def result_dict(
+    r: CaseResult, ref: CaseResult | None, top_k: int, layers_ref: CaseResult | None = None
+) -> dict[str, Any]:
+    """One row as JSON; ``layers_ref``: the row its profile is compared with (layers_reference)."""
     c = r.config
     return {
         "label": r.label,
@@ -135,7 +160,9 @@ def result_dict(r: CaseResult, ref: CaseResult | None, top_k: int) -> dict[str, 
         "harness_overhead_ms": r.harness_overhead_ms,
         "harness_overhead_pct": r.harness_overhead_pct,
         "layers": r.layers.to_dict(top_k) if r.layers else None,
-        "layers_overhead_pct": r.layers_overhead_pct,
+        "layers_overhead_pct": r.layers_overhead_over(layers_ref) if layers_ref else None,
+        "layers_whole_frame": r.layers_whole_frame,
+        "timed_in_bands": r.timed_in_bands,
         "layers_error": r.layers_error,
         "error": r.error,
         "extra": r.extra,
@@ -160,7 +187,10 @@ def to_json(
             "layers": opts.layers,
             "top_k": opts.top_k,
         },
-        "results": [result_dict(r, ref, opts.top_k) for r, ref in zip(results, refs, strict=True)],
+        "results": [
+            result_dict(r, ref, opts.top_k, layers_reference(r, results))
+            for r, ref in zip(results, refs, strict=True)
+        ],
     }
 
 
@@ -232,6 +262,7 @@ def layer_table(r: CaseResult, index: int, top_k: int) -> Table | None:
     table = Table(
         title=escape(
             f"#{index} {r.label} {size_text(r)}: top {top_k} of {len(lp.rows)}, {lp.source}"
+            + (", whole frame (bands off for the profile)" if r.layers_whole_frame else "")
         ),
         title_justify="left",
     )
@@ -295,13 +326,26 @@ def print_report(
         if lp.blocks:
             blocks = ", ".join(f"{b.name} {b.ms_per_run:.2f}" for b in lp.blocks)
             console.print(f"[dim]blocks (ms/run, incl. children): {escape(blocks)}[/]")
-        extra = r.layers_overhead_pct
         console.print(
-            f"[dim]{lp.note}; layers sum {lp.layer_ms_per_run:.2f} ms/run, wall while "
-            f"profiling {lp.wall_ms_per_run:.2f} ms/run"
-            + (f" ({extra:+.1f}% over the timed mean)" if extra is not None else "")
-            + "[/]"
+            f"[dim]{escape(lp.note)}; layers sum {lp.layer_ms_per_run:.2f} ms/run, wall while "
+            f"profiling {lp.wall_ms_per_run:.2f} ms/run{_layers_comparison(r, results)}[/]"
         )
+
+
+def _layers_comparison(r: CaseResult, results: Sequence[CaseResult]) -> str:
+    """How the profiling wall time compares with a timed mean of the same path."""
+    ref = layers_reference(r, results)
+    if ref is None:
+        return (
+            " (not compared with the timed mean, which ran in row bands: add --bands off for "
+            "a whole-frame mean)"
+        )
+    extra = r.layers_overhead_over(ref)
+    if extra is None:
+        return ""
+    if ref is r:
+        return f" ({extra:+.1f}% over the timed mean)"
+    return f" ({extra:+.1f}% over the timed mean of #{results.index(ref) + 1}, whole frames)"
 
 
 # --------------------------------------------------------------------------- plot

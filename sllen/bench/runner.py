@@ -98,6 +98,7 @@ class CaseResult:
     harness_overhead_ms: float | None = None
     layers: LayerProfile | None = None
     layers_error: str | None = None
+    timed_in_bands: bool = False  # ONNX Runtime: the timed runs went in row bands
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -140,11 +141,24 @@ class CaseResult:
         return 100.0 * self.harness_overhead_ms / self.stats.mean
 
     @property
+    def layers_whole_frame(self) -> bool:
+        """The profile ran whole frames while the timed runs went in row bands: ONNX Runtime
+        profiles one session, and the bands run sub-graphs in sessions of their own."""
+        return self.layers is not None and self.backend == "onnxruntime" and self.timed_in_bands
+
+    @property
     def layers_overhead_pct(self) -> float | None:
-        if self.layers is None or self.stats is None or self.stats.mean <= 0:
+        """The profiling wall time over this row's timed mean; None where they ran different
+        paths (``layers_whole_frame``: report.layers_overhead compares with a bands-off row)."""
+        if self.layers_whole_frame:
+            return None
+        return self.layers_overhead_over(self)
+
+    def layers_overhead_over(self, other: CaseResult) -> float | None:
+        if self.layers is None or other.stats is None or other.stats.mean <= 0:
             return None
         per_frame = self.layers.wall_ms_per_run
-        return 100.0 * (per_frame - self.stats.mean) / self.stats.mean
+        return 100.0 * (per_frame - other.stats.mean) / other.stats.mean
 
 
 # --------------------------------------------------------------------------- clocks
@@ -270,6 +284,9 @@ def run_case(
             opts.iterations,
             opts.duration,
         )
+    # Which path the timed runs took (the backend's last one; nothing public says it): a
+    # profile of them is of the whole frame all the same (layers_whole_frame).
+    result.timed_in_bands = getattr(backend, "_last_path", None) == "bands"
     result.memory = mem.result
     if info.extra.get("device_memory_bytes") is not None:  # TensorRT's own activation memory
         result.extra["engine_device_memory_mb"] = info.extra["device_memory_bytes"] / 2**20

@@ -98,3 +98,46 @@ def test_tensorrt_layers_with_the_fake_iprofiler(open_trt_backend) -> None:
     assert lp.layer_ms_per_run == pytest.approx(8.0)
     with open_backend(cuda_graph=True) as graphed, pytest.raises(ValueError, match="CUDA graph"):
         tensorrt_layers(graphed, x, warmup=0, runs=1)
+
+
+def test_a_profile_beside_banded_timing_says_it_ran_whole_frames() -> None:
+    # ONNX Runtime profiles one whole-frame session: a "bands on" row's profile was labelled
+    # "bands on" and its wall time compared with the banded mean
+    import io
+    import json
+
+    from rich.console import Console
+
+    from sllen.bench import BenchConfig, BenchOptions, run_bench
+    from sllen.bench import report as rep
+
+    pytest.importorskip("onnxruntime")
+    on, off = (BenchConfig(None, "onnxruntime", threads=1, bands=b) for b in ("on", "off"))
+    opts = BenchOptions(
+        configs=[on, off],
+        resolutions=[(64, 64)],
+        warmup=0,
+        iterations=1,
+        layers=True,
+        layer_runs=1,
+        top_k=2,
+        flops=False,
+    )
+    rows = run_bench(opts)
+    assert [r.timed_in_bands for r in rows] == [True, False], [r.layers_error for r in rows]
+    assert rows[0].layers_whole_frame and not rows[1].layers_whole_frame
+    assert rows[0].layers_overhead_pct is None  # not against its own (banded) mean
+    out = io.StringIO()
+    rep.print_report(rows, opts, Console(file=out, width=400))
+    text = out.getvalue()
+    assert "bands on 64x64: top 2 of" in text and "whole frame (bands off for the profile)" in text
+    assert text.count("whole frame (bands off for the profile)") == 1  # the bands-off row's not
+    assert "over the timed mean of #2, whole frames" in text
+    data = json.loads(json.dumps(rep.to_json(rows, opts, command="test")))["results"]
+    assert data[0]["layers_whole_frame"] and data[0]["layers_overhead_pct"] == pytest.approx(
+        rows[0].layers_overhead_over(rows[1])
+    )
+    # no whole-frame row to compare with: said, not a banded mean
+    out = io.StringIO()
+    rep.print_report(rows[:1], opts, Console(file=out, width=400))
+    assert "not compared with the timed mean, which ran in row bands" in out.getvalue()
