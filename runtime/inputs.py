@@ -64,10 +64,19 @@ def media_in(folder: Path) -> list[Path]:
     return media
 
 
-def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Files named by `inputs` (files, folders, globs), in order, each once."""
+def collect_inputs(
+    inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str] | None = None
+) -> list[Path]:
+    """Files named by `inputs` (files, folders, globs), in order, each once.
+
+    ``output``: the run's --output. A glob that reaches into that folder from outside it
+    (``**/*.jpg -o bright``, run a second time) matched the earlier run's results, not
+    inputs: they are left out, in one SkippedFilesWarning. A file named, or a folder or glob
+    that starts inside the output folder, is the user's choice and stays (the overwrite
+    check then refuses it)."""
     if not inputs:
         raise NoInputsError("no input given: name images, videos, folders or globs")
+    out_dir = _output_dir(output)
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
@@ -83,6 +92,8 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
             files = [p for p in matches if p.is_file()]
             if not files:
                 raise NoInputsError(f"{item}: no file matches this pattern")
+            if out_dir is not None and not _inside(_glob_root(str(item)), out_dir):
+                files = _outside_output(str(item), files, out_dir, Path(output or ""))
             found += files
         else:
             raise MissingFileError(f"{item}: no such file or folder")
@@ -92,6 +103,43 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     for p in found:
         unique.setdefault(Path(os.path.abspath(p)), p)
     return list(unique.values())
+
+
+def _output_dir(output: str | os.PathLike[str] | None) -> Path | None:
+    """The folder an --output names (None: none, or it names one result file)."""
+    if output is None:
+        return None
+    path = Path(output)
+    if path.suffix.lower() in MEDIA_SUFFIXES and not path.is_dir():
+        return None  # -o night.jpg: a file, no folder of earlier results
+    return path.resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder)  # resolved: -o ./bright, a linked folder
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder a glob starts from: its parts before the first with a wildcard."""
+    parts = Path(pattern).parts
+    literal = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    return Path(*parts[:literal]) if literal else Path(".")
+
+
+def _outside_output(pattern: str, files: list[Path], out_dir: Path, shown: Path) -> list[Path]:
+    """``files`` less those in the output folder ``out_dir`` (resolved; ``shown`` as given)."""
+    kept = [p for p in files if not _inside(p, out_dir)]
+    if not kept:
+        raise NoInputsError(f"{pattern}: every match lies in the output folder {shown}")
+    n = len(files) - len(kept)
+    if n:
+        warnings.warn(
+            f"{pattern}: skipped {n} file{'s' * (n > 1)} in the output folder {shown} "
+            "(results of an earlier run, not inputs)",
+            SkippedFilesWarning,
+            stacklevel=3,
+        )
+    return kept
 
 
 MEDIA_SUFFIXES = (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES)

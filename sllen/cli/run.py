@@ -208,7 +208,7 @@ def run_command(
 
             check_encoder(codec, start=ray is None)  # Ray: the workers encode, on their GPUs
         if not (live or is_stream_output(output)):
-            sources = collect_inputs(inputs)
+            sources = collect_inputs(inputs, output)  # a glob's earlier results are not inputs
             output_paths(sources, Path(output), codec)  # refuse bad outputs before loading
             folder = output_folder(sources, Path(output))
             cleanup.enter_context(removed_if_left_empty(prepare_output(folder)))

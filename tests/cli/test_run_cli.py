@@ -501,3 +501,29 @@ def test_a_heic_output_without_pillow_heif_is_refused_before_the_model_loads(
     one_line_error(r, "x.heic", "pip install 'sllen[heic]'")
     assert "backend:" not in r.stderr  # refused before the model was opened
     assert not (tmp_path / "o").exists()
+
+
+def test_a_recursive_glob_run_twice_leaves_out_its_earlier_results(tmp_path: Path) -> None:
+    # `sllen-run '**/*.jpg' -o bright` again: the glob also matched bright/*.jpg, and the rerun
+    # was refused ("the output bright/01.jpg would overwrite an input")
+    for name in ("01.jpg", "day/02.jpg"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.fromarray(np.full((24, 32, 3), 30, np.uint8)).save(tmp_path / name)
+    first = sllen_run("**/*.jpg", "-o", "bright", "-q", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = sllen_run("**/*.jpg", "-o", "bright", "-q", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    lines = [ln for ln in again.stderr.splitlines() if ln.strip()]
+    assert lines == [
+        "warning: **/*.jpg: skipped 2 files in the output folder bright (results of an "
+        "earlier run, not inputs)"
+    ]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.jpg")) == [
+        "01.jpg",
+        "bright/01.jpg",
+        "bright/day/02.jpg",
+        "day/02.jpg",
+    ]
+    # a file of the output folder named as an input is still refused
+    r = sllen_run("bright/01.jpg", "-o", "bright", cwd=tmp_path)
+    one_line_error(r, "would overwrite")

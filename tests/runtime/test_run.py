@@ -50,6 +50,30 @@ def test_collect_inputs(tmp_path: Path) -> None:
         collect_inputs([])
 
 
+def test_a_globs_earlier_results_in_the_output_folder_are_not_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for folder in ("day", "bright/day"):
+        Path(folder).mkdir(parents=True)
+    a, b = img(Path("01.jpg")), img(Path("day") / "02.jpg")
+    earlier = [img(Path("bright") / "01.jpg"), img(Path("bright") / "day" / "02.jpg")]
+    with pytest.warns(SkippedFilesWarning, match=r"\*\*/\*\.jpg: skipped 2 files in the output "):
+        assert collect_inputs(["**/*.jpg"], "bright") == [a, b]
+    with pytest.warns(SkippedFilesWarning, match="skipped 2 files"):  # ./bright, absolute
+        found = collect_inputs([str(tmp_path / "**" / "*.jpg")], "./bright")
+    assert found == [tmp_path / a, tmp_path / b]
+    # named by the user: a file, a folder or a glob that starts in the output folder stays
+    # (the overwrite check refuses it), and so does any input without an output folder
+    assert collect_inputs([earlier[0]], "bright") == earlier[:1]
+    assert collect_inputs(["bright/*.jpg"], "bright") == earlier[:1]
+    assert collect_inputs(["bright"], "bright") == earlier[:1]
+    assert len(collect_inputs(["**/*.jpg"])) == 4
+    assert len(collect_inputs(["**/*.jpg"], "bright/01.jpg")) == 4  # names a file
+    with pytest.raises(NoInputsError, match="every match lies in the output folder bright"):
+        collect_inputs(["*/day/*.jpg"], "bright")
+
+
 def test_symlinks_are_inputs_named_as_the_links(tmp_path: Path) -> None:
     # A folder of chosen shots linked from elsewhere: every link is an input, and its result
     # is named after the link, not after the file it points to (nor in that file's folder).
