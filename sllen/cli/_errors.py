@@ -4,7 +4,9 @@ Bad input (a missing file, a truncated weights file, a folder without images, a 
 budget) raises the SllenError family (sllen.runtime.errors) deep in the library, and the
 operating system raises OSError (permissions, a full disk): exit 2, one red line. A missing
 optional package names the extra that installs it (exit 2). Anything else is a bug: still one
-line, exit 1, and SLLEN_DEBUG=1 shows the traceback for the bug report.
+line, exit 1, and SLLEN_DEBUG=1 shows the traceback for the bug report. Output piped into a
+reader that stops early (``sllen info FILE | head``) ends the command quietly, as Unix tools
+do (exit 141, a SIGPIPE's).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import contextlib
 import functools
 import logging
 import os
+import re
+import select
+import signal
 import sys
 import threading
 import warnings
@@ -50,6 +55,11 @@ EXTRAS = {
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 1
+EXIT_BROKEN_PIPE = 128 + getattr(signal, "SIGPIPE", 13)  # what a shell shows for `yes | head`
+
+# Rust-backed writers (safetensors) report an OS failure as "... (os error 28)" in an
+# exception of their own, not an OSError; sllen.model.io names the file for its own writes.
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 
 
 # SIGTERM (docker stop, systemd, a job scheduler) stops like Ctrl-C: a live recording is
@@ -137,7 +147,10 @@ def one_line_warnings() -> None:
 def _guarded(fn: Callable[..., Any], hints: dict[str, str], *args: Any, **kwargs: Any) -> Any:
     """The command, its failures turned into one line and an exit code."""
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        if sys.stdout is not None:  # a reader gone before the last buffered lines: here
+            sys.stdout.flush()
+        return result
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
@@ -149,10 +162,45 @@ def _guarded(fn: Callable[..., Any], hints: dict[str, str], *args: Any, **kwargs
             f"this command needs {package}, which this installation lacks: "
             f"pip install 'sllen[{hints[package]}]'"
         )
+    except BrokenPipeError as e:
+        if not _stdout_gone():  # a pipe of the command's own (a socket, a child process)
+            fail(_one_line(e))
+        _leave_quietly()
     except (SllenError, OSError) as e:  # OSError: a path, a permission, a full disk
         fail(_one_line(e))
     except Exception as e:
+        code = _os_error_code(e)
+        if code is not None:
+            fail(f"cannot write a safetensors file ({os.strerror(code)})")
         _bug(e)
+
+
+def _os_error_code(e: BaseException) -> int | None:
+    """The errno of an OS failure that a safetensors writer reported, else None."""
+    found = _OS_ERROR.search(str(e)) if type(e).__name__ == "SafetensorError" else None
+    return int(found.group(1)) if found else None
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout's reader has closed it (poll reports an error on the pipe's end)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stdout: the pipe was another
+        return False
+    if not hasattr(select, "poll"):  # Windows: Python's own recipe assumes stdout
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+
+
+def _leave_quietly() -> None:
+    """Exit as a Unix tool killed by SIGPIPE does, silently. Python's recipe (signal docs,
+    "Note on SIGPIPE"): stdout goes to devnull, so the flush at exit cannot fail again."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_BROKEN_PIPE)
 
 
 def _bug(e: BaseException) -> None:

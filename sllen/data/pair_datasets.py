@@ -1,8 +1,9 @@
 """torch Datasets of low/normal-light pairs found by sllen.data.pair_layouts (layouts there).
 
-Items: ``{"low": 3xHxW float32, "high": 3xHxW float32, "name": str}``, both in [0, 1]; a pair
-whose images differ in size raises ValueError when read. ``transform(sample, rng)`` (e.g.
-augment.PairedAugment) runs on the tensors with the item's generator from
+Items: ``{"low": 3xHxW float32, "high": 3xHxW float32, "name": str}``, both in [0, 1]. Pairs
+whose images differ in size are refused when listed (pair_layouts reads the headers); reading
+checks again, for a pair a header misstates or a list made by hand. ``transform(sample,
+rng)`` (e.g. augment.PairedAugment) runs on the tensors with the item's generator from
 (seed, epoch, index), so crops are reproducible and change with ``set_epoch``.
 """
 

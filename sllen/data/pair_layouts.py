@@ -13,8 +13,10 @@ its pairs (None when ``root`` holds no paired layout, so callers can fall back t
 folder of images). The generic layout has no splits: ``split`` is ignored there.
 
 Pairs are matched by file stem (``12.png`` in low/ with ``12.jpg`` in high/ is a pair).
-Differing stems, two files with one stem, or no images at all raise ValueError with the first
-offending names. Names are the stem, prefixed by the camera for LSRW ("Huawei/123").
+Differing stems, two files with one stem, images of a pair that differ in size (read from the
+file headers, so a bad pair stops a run before its first step, not when a step draws it) or no
+images at all raise ValueError with the first offending names. Names are the stem, prefixed by
+the camera for LSRW ("Huawei/123").
 """
 
 from __future__ import annotations
@@ -22,10 +24,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sllen.runtime.errors import InputError
+from sllen.runtime.image_meta import ORIENTATION, header_exif
 from sllen.runtime.images import list_images
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 SPLITS = ("train", "eval")
 _LOW_NAMES = ("low",)
@@ -86,7 +92,46 @@ def pair_folder(folder: str | os.PathLike[str], prefix: str = "") -> list[ImageP
         raise InputError(f"{folder}: {lo} and {hi} differ: " + "; ".join(parts))
     if not low:
         raise InputError(f"{folder}: no images in {low_dir.name}/ and {high_dir.name}/")
-    return [ImagePair(prefix + s, low[s], high[s]) for s in sorted(low)]
+    pairs = [ImagePair(prefix + s, low[s], high[s]) for s in sorted(low)]
+    _check_sizes(folder, pairs, f"{low_dir.name}/", f"{high_dir.name}/")
+    return pairs
+
+
+def upright_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of the image as sllen.runtime.images reads it (EXIF rotation applied),
+    from the file's header only; None where Pillow cannot tell (reading it says why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            orientation = _orientation(path, im)
+    except Exception:  # Pillow raises many types for odd files; the read reports them
+        return None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _orientation(path: Path, im: PILImage) -> int:
+    """The EXIF orientation the reader applies. Pillow's PNG getexif decodes the pixels to
+    reach an eXIf chunk written after them: the reader's own chunk scan instead."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return header_exif(path)[0]
+    try:
+        return int(im.getexif().get(ORIENTATION, 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _check_sizes(folder: Path, pairs: Sequence[ImagePair], lo: str, hi: str) -> None:
+    """Refuse the pairs whose low and high images differ in size, naming both sizes."""
+    bad = []
+    for name, low_path, high_path in pairs:
+        low, high = upright_size(low_path), upright_size(high_path)
+        if low is not None and high is not None and low != high:
+            bad.append(f"{name} ({low[0]}x{low[1]} and {high[0]}x{high[1]})")
+    if bad:
+        n = f"{len(bad)} pair" + ("s" if len(bad) > 1 else "")
+        raise InputError(f"{folder}: {lo} and {hi} differ in size for {n}: {_quote(bad)}")
 
 
 def _check_split(split: str) -> None:
@@ -142,14 +187,35 @@ def _layout(root: Path) -> str | None:
     return None
 
 
+def _split_folders(root: Path) -> list[Path]:
+    """The subfolders of ``root`` that hold a paired layout of their own: the split folders
+    of a public copy (LOL's train/ and test/, each with low/ + normal/)."""
+    if not root.is_dir():
+        return []
+    return [c for c in sorted(root.iterdir()) if c.is_dir() and _layout(c) is not None]
+
+
+def _no_layout(root: Path) -> str:
+    """Why ``root`` holds no paired layout, and what to pass instead where that is clear."""
+    if not root.is_dir():
+        return f"{root}: {'a file, not a folder' if root.exists() else 'no such folder'}"
+    message = (
+        f"{root}: no paired layout found (looked for LOL our485/ or eval15/, "
+        "LSRW 'Training data/' or Eval/, and low/ + high/ or normal/)"
+    )
+    splits = _split_folders(root)
+    if splits:
+        names = ", ".join(f"{s.name}/" for s in splits)
+        pick = next((s for s in splits if "train" in s.name.lower()), splits[0])
+        message += f"; {names} in it hold pairs: pass one of them by name, e.g. {pick}"
+    return message
+
+
 def detect_layout(root: str | os.PathLike[str]) -> str:
     """Which layout ``root`` holds: "lol", "lsrw" or "folder"; ValueError if none."""
     layout = _layout(Path(root))
     if layout is None:
-        raise InputError(
-            f"{root}: no paired layout found (looked for LOL our485/ or eval15/, "
-            "LSRW 'Training data/' or Eval/, and low/ + high/)"
-        )
+        raise InputError(_no_layout(Path(root)))
     return layout
 
 
@@ -157,10 +223,14 @@ def find_pairs(root: str | os.PathLike[str], split: str = "eval") -> list[ImageP
     """The pairs of ``split`` in ``root``, whatever its layout; None if it has none.
 
     The default split is "eval": this is what evaluation asks for. Training uses
-    paired.find_paired, whose default is "train".
+    paired.find_paired, whose default is "train". A folder whose only content is split
+    folders of pairs (a public copy's train/ and test/) raises, naming them: it is no plain
+    folder of images either.
     """
     _check_split(split)
     layout = _layout(Path(root))
+    if layout is None and _split_folders(Path(root)) and not list_images(root):
+        raise InputError(_no_layout(Path(root)))
     if layout == "lol":
         return lol_pairs(root, split)
     if layout == "lsrw":

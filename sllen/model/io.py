@@ -8,6 +8,7 @@ clear line on a missing, truncated, foreign or mismatched file.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -16,6 +17,7 @@ from safetensors.torch import save_file
 
 from sllen.config import ModelConfig
 from sllen.model.sllen import SLLEN
+from sllen.runtime.errors import SllenError
 from sllen.runtime.files import atomic_write
 from sllen.weights.header import (  # noqa: F401 - re-exported: the model's file API
     CONFIG_KEY,
@@ -26,6 +28,9 @@ from sllen.weights.header import (  # noqa: F401 - re-exported: the model's file
 )
 
 FORMAT_VERSION = "1"
+# safetensors (Rust) reports an OS failure as "... I/O error: No space left on device (os
+# error 28)" in a SafetensorError, which is no OSError.
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 # Config fields that hold no tensors and only change inference (the guided refinement): a file
 # saved before they existed, or with other values, still loads into a model that has them.
 INFERENCE_ONLY = (
@@ -56,7 +61,35 @@ def save_weights(
         tensors[k] = v.contiguous()
     meta = {CONFIG_KEY: model.config.to_json(), FORMAT_KEY: FORMAT_VERSION}
     meta.update(metadata or {})
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    return save_tensors(tensors, path, meta)
+
+
+class WriteError(SllenError, OSError):
+    """A file the operating system would not let us write (a full disk, a permission): one
+    line naming the file and the reason, as the CLI shows any bad environment (exit 2)."""
+
+    def __init__(self, path: str | os.PathLike, code: int | None, reason: str) -> None:
+        super().__init__(code, reason, str(path))
+
+    def __str__(self) -> str:
+        return f"{self.filename}: cannot write ({self.strerror})"
+
+
+def save_tensors(
+    tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str]
+) -> Path:
+    """``tensors`` as a safetensors file, atomically (nothing half-written is left); a failure
+    of the operating system raises WriteError naming ``path``."""
+    try:
+        return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    except OSError as e:  # the temporary file could not be made or renamed
+        raise WriteError(path, e.errno, e.strerror or str(e)) from None
+    except SafetensorError as e:
+        found = _OS_ERROR.search(str(e))
+        if found is None:  # not the disk's fault (a bad tensor): a bug, shown as such
+            raise
+        code = int(found.group(1))
+        raise WriteError(path, code, os.strerror(code)) from None
 
 
 # The sllen-train option that sets each model field, for a mismatch message (fields no

@@ -73,7 +73,8 @@ def test_pairs_that_cannot_be_scored_name_the_files(tmp_path: Path) -> None:
     one_line_error(r, "1.png: 8x8 is smaller than SSIM's 11x11 window")
     odd = pair_folder(tmp_path / "odd", (60, 40), (30, 20))
     r = sllen_eval("--data", str(odd), "--threads", "1")
-    one_line_error(r, str(odd / "low" / "1.png"), "the sizes differ (60x40 and 30x20)")
+    # refused when the folder is listed, before any pair is scored
+    one_line_error(r, f"{odd}: low/ and high/ differ in size for 1 pair: 1 (60x40 and 30x20)")
 
 
 def test_sigterm_stops_like_ctrl_c_and_leaves_no_temporary_files(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from sllen.data.augment import PairedAugment
 from sllen.data.pair_datasets import (
+    PairedDataset,
     PairedFolder,
     detect_layout,
     find_paired,
@@ -118,11 +119,75 @@ def test_empty_missing_and_duplicate_folders(tmp_path):
         PairedFolder(tmp_path / "dup")
 
 
-def test_pairs_of_different_size_fail_when_read(tmp_path):
+def test_pairs_of_different_size_are_refused_when_listed(tmp_path):
+    # They were found only when a training step drew them, an hour into a run.
+    for stem in ("a", "b", "c"):
+        _write_pair(tmp_path, stem)
+    Image.new("RGB", (5, 7)).save(tmp_path / "low" / "b.png")
+    (tmp_path / "high").rename(tmp_path / "normal")
+    with pytest.raises(ValueError) as info:
+        find_pairs(tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path}: low/ and normal/ differ in size for 1 pair: b (5x7 and 16x12)"
+    )
+    with pytest.raises(ValueError, match="differ in size for 1 pair: b"):
+        find_paired(tmp_path, "train")
+
+
+def test_a_pair_of_different_size_made_by_hand_fails_when_read(tmp_path):
     _write_pair(tmp_path, "a")
+    pairs = find_pairs(tmp_path)
     Image.new("RGB", (5, 5)).save(tmp_path / "low" / "a.png")
     with pytest.raises(ValueError, match="differ in size"):
-        PairedFolder(tmp_path)[0]
+        PairedDataset(pairs)[0]
+
+
+def _exif(orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+def _save(image, path, orientation, exif_last):
+    image.save(path, exif=_exif(orientation))
+    if exif_last:  # an eXIf chunk after the pixels (Pillow writes it before them)
+        data = path.read_bytes()
+        start = data.index(b"eXIf") - 4
+        end = start + 12 + int.from_bytes(data[start : start + 4], "big")
+        chunk, data = data[start:end], data[:start] + data[end:]
+        iend = data.index(b"IEND") - 4
+        path.write_bytes(data[:iend] + chunk + data[iend:])
+
+
+@pytest.mark.parametrize(
+    ("suffix", "exif_last"), [(".jpg", False), (".png", False), (".png", True)]
+)
+def test_sizes_are_compared_upright_as_the_reader_turns_them(tmp_path, suffix, exif_last):
+    # A phone's portrait photo stores landscape pixels and orientation 6 (or 5, 7, 8): its
+    # upright size is what the reader returns and what must match the other image.
+    _write_pair(tmp_path, "a", size=(12, 16))
+    (tmp_path / "low" / "a.png").unlink()
+    low = tmp_path / "low" / f"a{suffix}"
+    _save(Image.new("RGB", (12, 16), 9), low, 6, exif_last)  # 12 wide, 16 high: 16x12 upright
+    (pair,) = find_pairs(tmp_path)
+    assert PairedDataset([pair])[0]["low"].shape == (3, 12, 16)
+    _save(Image.new("RGB", (16, 12), 9), low, 8, exif_last)  # as the high image: 12x16 upright
+    with pytest.raises(ValueError, match=r"a \(12x16 and 16x12\)"):
+        find_pairs(tmp_path)
+    with pytest.raises(ValueError, match="differ in size"):
+        PairedDataset([pair])[0]  # the reader agrees
+
+
+def test_sizes_are_read_from_the_headers_only(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    # 485 LOL pairs take 0.3 s so; decoding them would take seconds.
+    for stem in ("a", "b"):
+        _write_pair(tmp_path, stem, high_suffix=".jpg")
+    decoded = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda im: decoded.append(im))
+    assert len(find_pairs(tmp_path)) == 2
+    assert not decoded
 
 
 def test_layout_detection(tmp_path):
@@ -139,6 +204,37 @@ def test_layout_detection(tmp_path):
     (tmp_path / "other").mkdir()
     with pytest.raises(ValueError, match="no paired layout"):
         detect_layout(tmp_path / "other")
+
+
+def test_no_layout_messages_say_what_is_wrong(tmp_path):
+    with pytest.raises(ValueError) as info:
+        detect_layout(tmp_path / "nowhere")
+    assert str(info.value) == f"{tmp_path / 'nowhere'}: no such folder"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ValueError, match="afile: a file, not a folder"):
+        detect_layout(tmp_path / "afile")
+    (tmp_path / "other").mkdir()
+    with pytest.raises(ValueError, match=r"and low/ \+ high/ or normal/\)$"):
+        detect_layout(tmp_path / "other")
+
+
+def test_split_folders_of_pairs_are_named_as_what_to_pass(tmp_path):
+    # LOL's public copies: train/ and test/, each with low/ + normal/.
+    root = tmp_path / "LOLn"
+    for split in ("test", "train"):
+        _write_pair(root / split, "1")
+        (root / split / "high").rename(root / split / "normal")
+    (root / ".DS_Store").write_bytes(b"\0")
+    hint = f"; test/, train/ in it hold pairs: pass one of them by name, e.g. {root / 'train'}"
+    with pytest.raises(ValueError) as info:
+        detect_layout(root)
+    assert str(info.value).endswith(hint)
+    with pytest.raises(ValueError) as info:  # evaluation: no plain folder of images either
+        find_pairs(root)
+    assert str(info.value).endswith(hint)
+    assert len(find_pairs(root / "train")) == 1
+    Image.new("RGB", (8, 8)).save(root / "photo.png")  # images of its own: a plain folder
+    assert find_pairs(root) is None
 
 
 def test_transform_is_seeded_per_item_and_epoch(tmp_path):

@@ -93,3 +93,57 @@ def test_tensor_shapes_and_names_are_checked(tmp_path: Path) -> None:
     save_file(state, str(tmp_path / "cfg.safetensors"), metadata=bad_cfg)
     with pytest.raises(WeightsError, match="invalid model config"):
         load_weights(tmp_path / "cfg.safetensors")
+
+
+def _disk_full(tensors: object, filename: str, metadata: object = None) -> None:
+    """safetensors on a full disk: part of the file written, then its own error type."""
+    from safetensors import SafetensorError
+
+    Path(filename).write_bytes(b"\0" * 100)
+    raise SafetensorError(
+        "Error while serializing: I/O error: No space left on device (os error 28)"
+    )
+
+
+def test_a_full_disk_is_one_line_naming_the_file(
+    saved: tuple[SLLEN, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It was SafetensorError, which the CLI showed as a bug (exit 1).
+    from sllen.model import io
+    from sllen.runtime.errors import SllenError
+
+    model, path = saved
+    before = path.read_bytes()
+    monkeypatch.setattr(io, "save_file", _disk_full)
+    with pytest.raises(io.WriteError) as info:
+        save_weights(model, path)
+    assert str(info.value) == f"{path}: cannot write (No space left on device)"
+    assert isinstance(info.value, SllenError) and isinstance(info.value, OSError)
+    assert info.value.errno == 28
+    assert path.read_bytes() == before  # the last good file stays; no temporary file
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_other_write_failures_name_the_file(tmp_path: Path) -> None:
+    from sllen.model import io
+
+    (tmp_path / "afile").write_text("x")
+    target = tmp_path / "afile" / "w.safetensors"
+    with pytest.raises(io.WriteError, match=r"afile/w.safetensors: cannot write \(File exists"):
+        save_weights(SLLEN(get_preset("tiny")), target)
+
+
+def test_a_safetensors_error_of_another_kind_is_left_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safetensors import SafetensorError
+
+    from sllen.model import io
+
+    def refuses(*args: object, **kwargs: object) -> None:
+        raise SafetensorError("invalid tensor")  # no (os error N): sllen's bug, not the disk
+
+    monkeypatch.setattr(io, "save_file", refuses)
+    with pytest.raises(SafetensorError, match="invalid tensor"):
+        save_weights(SLLEN(get_preset("tiny")), tmp_path / "w.safetensors")
+    assert not list(tmp_path.iterdir())
