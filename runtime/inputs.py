@@ -116,7 +116,10 @@ def _output_dir(output: str | os.PathLike[str] | None) -> Path | None:
 
 
 def _inside(path: Path, folder: Path) -> bool:
-    return path.resolve().is_relative_to(folder)  # resolved: -o ./bright, a linked folder
+    """``path``, a folder or a file as named (a link is not followed to its target), lies
+    in the resolved ``folder`` (resolved: -o ./bright, a linked output folder)."""
+    named = path.resolve() if path.name in ("", "..") else path.parent.resolve() / path.name
+    return named.is_relative_to(folder)
 
 
 def _glob_root(pattern: str) -> Path:
