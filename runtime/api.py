@@ -45,8 +45,8 @@ BACKEND_OPTIONS: dict[str, tuple[str, Any, str]] = {
     "cuda_graph": ("tensorrt", False, "--cuda-graph"),
     "plugin_library": ("tensorrt", None, "--plugin"),
 }
-_BACKEND_WORDS = {
-    "pytorch": "the pytorch backend (.safetensors weights)",
+_BACKEND_WORDS = {  # {asked}: how to ask for the backend (the bundled model runs on either)
+    "pytorch": "the pytorch backend (.safetensors weights, or {asked})",
     "onnxruntime": "ONNX Runtime (the onnxruntime backend, .onnx files)",
     "tensorrt": "TensorRT engines (the tensorrt backend, .engine files)",
 }
@@ -68,9 +68,11 @@ def backend_options(
             kept[key] = value
         elif value != default:
             name = flag if cli else f"{key}={value!r}"
+            asked = f"--backend {owner}" if cli else f'backend="{owner}"'
+            where = _BACKEND_WORDS[owner].format(asked=asked)
             why = f" ({reason})" if reason else ""
             raise InputError(
-                f"{name} applies to {_BACKEND_WORDS[owner]}; this run uses {backend}{why}"
+                f"{name} applies to {where}; this run uses {backend}{why}"
                 + _OPTION_NOTES.get(key, "")
             )
     return kept
