@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from sllen.model.io import WeightsError, load_weights, save_weights
+from sllen.model.io import WeightsError, load_weights, save_tensors, save_weights
 from sllen.model.sllen import SLLEN
-from sllen.runtime.files import atomic_write, atomic_write_json
+from sllen.runtime.files import atomic_write_json
 
 
 def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], str]:
@@ -54,11 +54,7 @@ def save_checkpoint(
     save_weights(model, folder / "model.safetensors")
     for name, opt in optimizers.items():
         tensors, meta = optimizer_to_tensors(opt)
-
-        def write(tmp: Path, t: dict[str, torch.Tensor] = tensors, m: str = meta) -> None:
-            save_file(t, str(tmp), metadata={"optimizer": m})
-
-        atomic_write(folder / f"{name}.safetensors", write)
+        save_tensors(tensors, folder / f"{name}.safetensors", {"optimizer": meta})
     atomic_write_json(folder / "state.json", state, sort_keys=True)
 
 
