@@ -106,7 +106,9 @@ def header_exif(path: Path) -> tuple[int, bytes | None]:
     from PIL import Image
 
     try:
-        with open(path, "rb") as f, warnings.catch_warnings():
+        # unbuffered: the PNG scan seeks past each chunk, where a buffered file would read
+        # the small image chunks whole (half of LOL's bytes for its size check)
+        with open(path, "rb", buffering=0) as f, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data": ignored alike
             exif = Image.Exif()
             if f.read(8) == b"\x89PNG\r\n\x1a\n":

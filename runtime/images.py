@@ -17,6 +17,7 @@ alpha dropped, not composited: low-light datasets never use alpha for meaning), 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -182,14 +183,15 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str, dict[str, Any]] | None:
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first
         arr = page.asarray()  # not tif.asarray(): a multi-page file stacks its pages
-        _warn_frames(path, len(tif.series[0].pages))  # pages alike; not a thumbnail
+        pages = len(tif.series[0].pages)  # pages alike; not a thumbnail
         cmyk = page.photometric == tifffile.PHOTOMETRIC.SEPARATED
         planar = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and page.samplesperpixel > 1
         info = tiff_info(page.tags)
     if np.issubdtype(arr.dtype, np.floating):
         arr = np.round(np.clip(np.nan_to_num(arr), 0.0, 1.0) * 65535.0).astype(np.uint16)
     if arr.dtype != np.uint16:
-        return None
+        return None  # Pillow reads it (and counts its pages)
+    _warn_frames(path, pages)
     if planar and arr.ndim == 3:
         arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) storage
     if cmyk and arr.ndim == 3 and arr.shape[2] >= 4:
@@ -220,29 +222,37 @@ def _webp_is_lossless(path: Path) -> bool:
     codec, and Pillow does not say. Written back lossy, a screenshot or an exported
     lossless frame would lose what its maker chose to keep."""
     with open(path, "rb") as f:
-        data = f.read(1 << 16)  # VP8X and its ICCP/EXIF chunks come first; enough for most
-    pos = 12  # after "RIFF" size "WEBP"
-    while pos + 8 <= len(data):
-        kind, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
-        if kind in (b"VP8L", b"VP8 "):
-            return kind == b"VP8L"
-        pos += 8 + size + (size & 1)  # chunks are padded to an even length
+        f.seek(12)  # after "RIFF" size "WEBP"
+        while len(head := f.read(8)) == 8:  # VP8X, ICCP, ANIM ... come before the image
+            kind, size = head[:4], struct.unpack("<I", head[4:])[0]
+            if kind in (b"VP8L", b"VP8 "):
+                return kind == b"VP8L"
+            if kind == b"ANMF":  # an animation's frame: its image chunk follows its header
+                f.seek(16, 1)
+                continue
+            f.seek(size + (size & 1), 1)  # chunks are padded to an even length
     return False
 
 
 def _frames(im: Any) -> int:
     """An animation's frames or a TIFF's pages of the first one's size. A JPEG's second
     picture (MPO: a camera's preview or depth map) and a TIFF's thumbnail are not frames."""
-    if im.format not in ("WEBP", "PNG", "TIFF") or getattr(im, "n_frames", 1) < 2:
+    if im.format not in ("WEBP", "PNG", "TIFF"):
         return 1
-    if im.format != "TIFF":
-        return int(im.n_frames)
-    size, n = im.size, 0
-    for i in range(im.n_frames):
-        im.seek(i)
-        n += im.size == size
-    im.seek(0)
-    return n
+    try:
+        count = int(getattr(im, "n_frames", 1))
+        if im.format != "TIFF" or count < 2:
+            return count
+        size, n = im.size, 0
+        for i in range(count):
+            im.seek(i)
+            n += im.size == size
+        im.seek(0)
+        return n
+    except Exception:  # a broken next-page pointer: the first page reads, as it always did
+        with contextlib.suppress(Exception):
+            im.seek(0)
+        return 1
 
 
 def _read_pillow(path: Path) -> Picture:

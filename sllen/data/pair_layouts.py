@@ -105,6 +105,8 @@ def upright_size(path: Path) -> tuple[int, int] | None:
     try:
         with Image.open(path) as im:
             width, height = im.size
+            if im.format == "TIFF":  # Pillow 11+ reports a rotated TIFF's size upright: the
+                width, height = im.tag_v2[256], im.tag_v2[257]  # stored size, as elsewhere
             orientation = _orientation(path, im)
     except Exception:  # Pillow raises many types for odd files; the read reports them
         return None

@@ -34,6 +34,18 @@ def join_group(device: str) -> None:
         ) from None
 
 
+def process_count_note(state: dict, world: int, batch_size: int) -> str | None:
+    """A resume on another number of processes: the batch per step changes (said, not
+    refused: a requeued job may get fewer GPUs)."""
+    made = int(state.get("world_size", world))
+    if made == world:
+        return None
+    return (
+        f"the checkpoint was made by {made} processes, this run has {world}: a step now sees "
+        f"{world} x {batch_size} pairs (was {made} x {batch_size})"
+    )
+
+
 def agree_to_stop(asked: bool, device: torch.device) -> bool:
     """Whether any process was asked to stop (Ctrl-C, SIGTERM): every process stops after the
     same step, so they all reach the checkpoint and the closing collectives together. A

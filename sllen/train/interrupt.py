@@ -51,8 +51,9 @@ class StopAfterStep:
     a checkpoint); a second one, given later, stops at once. Main thread only (signal.signal);
     under torchrun every rank listens and they agree on the step (sllen.train.ddp)."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, repeat_s: float = REPEAT_S) -> None:
         self.enabled = enabled and _main_thread()
+        self.repeat_s = repeat_s  # 0 in a single process: a second Ctrl-C is meant
         self.asked = False
         self.signal_name = ""  # of the first signal: what the stop message names
         self._asked_at = 0.0
@@ -61,7 +62,7 @@ class StopAfterStep:
     def _handler(self, signum: int, frame: Any) -> None:
         now = time.monotonic()
         if self.asked:
-            if now - self._asked_at > REPEAT_S:
+            if now - self._asked_at >= self.repeat_s:
                 raise KeyboardInterrupt
             return
         self.asked, self._asked_at = True, now

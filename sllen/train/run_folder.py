@@ -177,3 +177,15 @@ def check_same_run(
         f"{absolute(now[k])}"
         for k in moved
     ]
+
+
+def check_stage_boundary(state: dict[str, Any], cfg: Any) -> None:
+    """SLLEN-4 (--schedule independent) switches from SSaN to LLEmN at --steps: a resume with
+    another --steps would move the switch (SSaN trained again, LLEmN's cosine and data
+    restarted), so the run keeps its own."""
+    total = state.get("total_steps")
+    if cfg.schedule == "independent" and total and int(total) != 2 * cfg.steps:
+        raise InputError(
+            f"--schedule independent switches stages at --steps: this run keeps --steps "
+            f"{int(total) // 2} (was given {cfg.steps})"
+        )

@@ -18,9 +18,8 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from rich.console import Console
@@ -29,7 +28,6 @@ from torch import nn
 import sllen
 from sllen.config import get_preset
 from sllen.losses import LLELoss, PerceptualLoss, SegmentationLoss
-from sllen.metrics import gt_mean_psnr_ssim, psnr, ssim
 from sllen.model.io import load_weights, read_metadata, save_weights
 from sllen.model.sllen import SLLEN
 from sllen.runtime.errors import InputError
@@ -46,7 +44,7 @@ from sllen.train.data import (
 )
 from sllen.train.ema import WeightEMA
 from sllen.train.init_weights import check_init_weights
-from sllen.train.interrupt import Interrupted, StopAfterStep, sigterm_interrupts
+from sllen.train.interrupt import REPEAT_S, Interrupted, StopAfterStep, sigterm_interrupts
 from sllen.train.log import open_log, progress_bar
 from sllen.train.provenance import run_provenance
 from sllen.train.run_folder import (
@@ -54,18 +52,11 @@ from sllen.train.run_folder import (
     check_out,
     check_resumable,
     check_same_run,
+    check_stage_boundary,
     run_config,
 )
-from sllen.train.stages import Stages, pick_device, to_numpy_image
-
-
-class Validation(NamedTuple):
-    """Mean scores over the validation pairs."""
-
-    psnr: float
-    ssim: float
-    psnr_gm: float  # GT-mean rescaled (sllen.metrics.gt_mean)
-    ssim_gm: float
+from sllen.train.stages import Stages, pick_device
+from sllen.train.validation import Validation, validate
 
 
 @dataclass
@@ -189,6 +180,8 @@ class Trainer:
         self.best_score = -math.inf
         self.val_psnr = self.val_ssim = self.val_psnr_gm = float("nan")
         ckpt = cfg.out / "checkpoint"
+        state: dict[str, Any] = {}
+        ended = False
         if cfg.resume:
             state = load_checkpoint(
                 ckpt, self.model, {"opt_ss": self.opt_ss, "opt_lle": self.opt_lle}
@@ -202,17 +195,24 @@ class Trainer:
             self.gradient_level = float(state["gradient_level"])
             # log.csv's time_s and the checkpoint's train_seconds go on from the run's own
             self.spent_s = float(state.get("train_seconds", 0.0))
-            if (made := int(state.get("world_size", self.world))) != self.world:
-                self.log(
-                    f"[yellow]note:[/] the checkpoint was made by {made} processes, this run "
-                    f"has {self.world}: a step now sees {self.world} x {cfg.batch_size} pairs"
-                    f" (was {made} x {cfg.batch_size})"
-                )
+            if count := ddp.process_count_note(state, self.world, cfg.batch_size):
+                self.log(f"[yellow]note:[/] {count}")
+            check_stage_boundary(state, cfg)
+            ended = int(state.get("total_steps") or 0) == self.step  # at its (fitted) end
             if cfg.minutes is not None and state.get("total_steps"):
                 # The budget is the whole run's: what is left of it, on the schedule the run
                 # had (refitted to this start's speed as it goes: no jump in the rate).
                 self.total_steps = max(int(state["total_steps"]), self.step + 1)
-        spent = cfg.resume and cfg.minutes is not None and self.spent_s >= cfg.minutes * 60
+        # a --minutes run is done when its time is used, or when it ended on the same budget
+        # a little under it (the last fit leaves the final validation its time)
+        spent = (
+            cfg.resume
+            and cfg.minutes is not None
+            and (
+                self.spent_s >= cfg.minutes * 60
+                or (ended and state.get("config", {}).get("minutes") == cfg.minutes)
+            )
+        )
         if spent:  # its time used up: finished, as a --steps run at its last step is
             self.total_steps = self.step
         elif cfg.minutes is not None:
@@ -312,16 +312,7 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> Validation:
-        model = self.served.eval()
-        scores = []
-        val = self.data.val
-        for i in range(len(val)):  # map-style: items 0 .. len - 1
-            item = val[i]
-            low = item["low"].to(self.device)
-            out = model.enhance(low)
-            pred, gt = to_numpy_image(out), to_numpy_image(item["high"])
-            scores.append((psnr(pred, gt), ssim(pred, gt), *gt_mean_psnr_ssim(pred, gt)))
-        return Validation(*(float(v) for v in np.mean(scores, axis=0)))
+        return validate(self.served, self.data.val, self.device)
 
     def _fit_to_time(self, done: int, elapsed_s: float, since_warm_s: float) -> None:
         """Refit the run's length to its time budget (--minutes) from the speed since warm-up."""
@@ -418,7 +409,7 @@ class Trainer:
         t0 = self.t0 = self.clock()
         first_step, t_warm = self.step, t0
         progress = progress_bar(self.console, self.quiet)
-        stop = StopAfterStep(enabled=True)  # every rank: torchrun signals them all
+        stop = StopAfterStep(enabled=True, repeat_s=REPEAT_S if self.distributed else 0.0)
         self.saved_step = self.step if cfg.resume else 0  # --resume: the checkpoint's step
         closing = False  # the loop ended or stopped at a step: the closing collectives run
         try:
@@ -470,10 +461,9 @@ class Trainer:
                             {k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()}
                         )
                         log_file.flush()
-                    if self.step % cfg.save_every == 0 or last:
-                        if main:
-                            self._save()
-                        self.saved_step = self.step
+                    saving = self.step % cfg.save_every == 0 or last
+                    if saving and main:
+                        self._save()
                     if validating and cfg.minutes is not None:
                         self.last_val_s = self.clock() - t_val  # what the last step will need
                     info = "  ".join(
@@ -483,8 +473,10 @@ class Trainer:
                     )
                     progress.update(task, completed=self.step, info=info)
                     asked = stop.asked
-                    if self.distributed:
+                    if self.distributed:  # after rank 0's save: the others then know of it
                         asked = ddp.agree_to_stop(asked, self.device)
+                    if saving:
+                        self.saved_step = self.step
                     if asked and not last:  # the step is done, the checkpoint whole
                         closing = True
                         if main and self.step % cfg.save_every:  # (else saved just above)

@@ -572,3 +572,38 @@ def test_a_tiff_thumbnail_or_a_jpeg_preview_is_not_a_frame(tmp_path: Path) -> No
         warnings.simplefilter("error")
         assert read_picture(tmp_path / "t.tif").rgb.shape == (16, 20, 3)
         assert read_picture(tmp_path / "m.jpg").format == "MPO"
+
+
+def test_a_lossless_webp_with_a_large_profile_stays_lossless(tmp_path: Path) -> None:
+    # the codec's chunk comes after the profile: a 70 KB one hid it from a 64 KB look
+    arr = np.random.default_rng(1).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    icc = _icc()
+    icc += b"\0" * (70_000 - len(icc))
+    out, pic = roundtrip(tmp_path, "a.webp", arr, lossless=True, icc_profile=icc)
+    assert pic.info.get("lossless") and len(pic.info["icc_profile"]) == 70_000
+    np.testing.assert_array_equal(out, arr)
+
+
+def test_an_8bit_multipage_tiff_warns_once(tmp_path: Path) -> None:
+    from sllen.runtime.images import FramesDroppedWarning
+
+    frames = [Image.fromarray(np.full((8, 10, 3), v, np.uint8)) for v in (10, 20, 30)]
+    frames[0].save(tmp_path / "p.tif", save_all=True, append_images=frames[1:])
+    with pytest.warns(FramesDroppedWarning) as said:
+        read_picture(tmp_path / "p.tif")
+    assert len(said) == 1
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+def test_a_tiff_with_a_broken_next_page_pointer_still_reads(tmp_path: Path) -> None:
+    # its one page read before the page count was taken; counting must not lose it
+    import struct
+
+    Image.fromarray(np.full((8, 10, 3), 50, np.uint8)).save(tmp_path / "b.tif")
+    data = bytearray((tmp_path / "b.tif").read_bytes())
+    ifd = struct.unpack("<I", data[4:8])[0]
+    count = struct.unpack("<H", data[ifd : ifd + 2])[0]
+    next_at = ifd + 2 + 12 * count
+    data[next_at : next_at + 4] = struct.pack("<I", len(data) + 1000)  # past the end
+    (tmp_path / "b.tif").write_bytes(bytes(data))
+    assert read_picture(tmp_path / "b.tif").rgb.shape == (8, 10, 3)

@@ -90,6 +90,19 @@ def _wait_for_rows(log: Path, proc: subprocess.Popen[str], rows: int) -> None:
     raise AssertionError(f"the run wrote no {rows} log rows: {proc.poll()}")
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc; torchrun's ranks)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:  # state, then the parent's pid
+            found.append(int(stat.parent.name))
+    return found
+
+
 @pytest.mark.slow
 def test_ctrl_c_under_torchrun_saves_a_checkpoint_at_the_step(tmp_path: Path) -> None:
     # SLURM's scancel signals torchrun and both ranks, and torchrun forwards the signal to the
@@ -105,8 +118,7 @@ def test_ctrl_c_under_torchrun_saves_a_checkpoint_at_the_step(tmp_path: Path) ->
     )  # fmt: skip
     try:
         _wait_for_rows(out / "log.csv", proc, 2)  # 20 steps trained
-        ranks = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
-        for pid in [proc.pid, *map(int, ranks.stdout.split())]:
+        for pid in [proc.pid, *_children(proc.pid)]:
             os.kill(pid, signal.SIGINT)
         said, _ = proc.communicate(timeout=120)
     finally:
@@ -142,3 +154,18 @@ def test_a_lost_peer_is_told_apart_from_a_bug() -> None:
     )
     assert "checkpoint at step 80 is kept" in said
     assert "no checkpoint was saved yet" in str(ddp.peer_lost(gone, 0))
+
+
+def test_a_repeated_signal_is_the_same_stop_under_torchrun_only() -> None:
+    # Under torchrun a rank gets SLURM's signal and torchrun's forwarded copy: one stop. In a
+    # single process a second Ctrl-C is meant: it stops at once, however soon it comes.
+    from sllen.train.interrupt import StopAfterStep
+
+    ranks = StopAfterStep(enabled=False, repeat_s=2.0)
+    ranks._handler(signal.SIGINT, None)
+    ranks._handler(signal.SIGINT, None)  # the forwarded copy: ignored
+    assert ranks.asked and ranks.signal_name == "SIGINT"
+    single = StopAfterStep(enabled=False, repeat_s=0.0)
+    single._handler(signal.SIGTERM, None)
+    with pytest.raises(KeyboardInterrupt):
+        single._handler(signal.SIGINT, None)

@@ -277,6 +277,28 @@ def test_a_resumed_time_budget_spends_what_is_left(tmp_path: Path) -> None:
         train(_cfg(tmp_path, steps=10, resume=True, save_every=10), quiet=True)
 
 
+def test_a_time_budget_run_that_ended_just_under_it_is_finished(tmp_path: Path) -> None:
+    # The last fit leaves the final validation its time, so a run may end a little under its
+    # budget: resumed with the same --minutes it is finished (was: it trained again, with the
+    # learning rate back up); with more minutes it trains on.
+    kw = dict(steps=5, val_every=1000, save_every=10)
+    first = _driven(_cfg(tmp_path, minutes=40 / 60, **kw)).run()
+    state_file = tmp_path / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps({**state, "train_seconds": 39.0}))  # 1 s under
+    again = _driven(_cfg(tmp_path, minutes=40 / 60, resume=True, **kw)).run()
+    assert again.steps == first.steps
+    assert json.loads(state_file.read_text())["step"] == first.steps  # nothing written
+    more = _driven(_cfg(tmp_path, minutes=60 / 60, resume=True, **kw)).run()
+    assert more.steps > first.steps
+
+
+def test_an_independent_run_keeps_its_stage_switch_on_resume(tmp_path: Path) -> None:
+    train(_cfg(tmp_path, steps=2, schedule="independent"), quiet=True)
+    with pytest.raises(ValueError, match=r"switches stages at --steps: this run keeps --steps 2"):
+        train(_cfg(tmp_path, steps=3, schedule="independent", resume=True), quiet=True)
+
+
 def test_a_resumed_runs_time_goes_on_from_the_checkpoints(tmp_path: Path) -> None:
     # log.csv's time_s is the run's, not this start's: a curve plotted against time has no
     # jump back to 0 at a resume.
