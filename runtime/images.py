@@ -182,6 +182,10 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str, dict[str, Any]] | None:
         return None
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first
+        if page.dtype is None or not (page.dtype == np.uint16 or page.dtype.kind == "f"):
+            # 8-bit (or other) samples: Pillow's, before any decoding here (an LZW or JPEG
+            # TIFF needs imagecodecs in tifffile, which Pillow does without)
+            return None
         arr = page.asarray()  # not tif.asarray(): a multi-page file stacks its pages
         pages = len(tif.series[0].pages)  # pages alike; not a thumbnail
         cmyk = page.photometric == tifffile.PHOTOMETRIC.SEPARATED

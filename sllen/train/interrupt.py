@@ -9,6 +9,7 @@ default it killed the process (exit 143) with nothing saved.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -46,6 +47,11 @@ def sigterm_interrupts(enabled: bool) -> Iterator[None]:
 REPEAT_S = 2.0
 
 
+def launched_by_a_manager() -> bool:
+    """Under torchrun (any process count) or a SLURM job, where one stop can arrive twice."""
+    return any(k in os.environ for k in ("TORCHELASTIC_RUN_ID", "SLURM_JOB_ID"))
+
+
 class StopAfterStep:
     """Ctrl-C or SIGTERM during training asks to stop after the current step (which then saves
     a checkpoint); a second one, given later, stops at once. Main thread only (signal.signal);
@@ -53,7 +59,7 @@ class StopAfterStep:
 
     def __init__(self, enabled: bool, repeat_s: float = REPEAT_S) -> None:
         self.enabled = enabled and _main_thread()
-        self.repeat_s = repeat_s  # 0 in a single process: a second Ctrl-C is meant
+        self.repeat_s = repeat_s  # 0 in a plain process: a second Ctrl-C is meant
         self.asked = False
         self.signal_name = ""  # of the first signal: what the stop message names
         self._asked_at = 0.0

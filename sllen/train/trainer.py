@@ -44,7 +44,13 @@ from sllen.train.data import (
 )
 from sllen.train.ema import WeightEMA
 from sllen.train.init_weights import check_init_weights
-from sllen.train.interrupt import REPEAT_S, Interrupted, StopAfterStep, sigterm_interrupts
+from sllen.train.interrupt import (
+    REPEAT_S,
+    Interrupted,
+    StopAfterStep,
+    launched_by_a_manager,
+    sigterm_interrupts,
+)
 from sllen.train.log import open_log, progress_bar
 from sllen.train.provenance import run_provenance
 from sllen.train.run_folder import (
@@ -409,7 +415,7 @@ class Trainer:
         t0 = self.t0 = self.clock()
         first_step, t_warm = self.step, t0
         progress = progress_bar(self.console, self.quiet)
-        stop = StopAfterStep(enabled=True, repeat_s=REPEAT_S if self.distributed else 0.0)
+        stop = StopAfterStep(enabled=True, repeat_s=REPEAT_S if launched_by_a_manager() else 0.0)
         self.saved_step = self.step if cfg.resume else 0  # --resume: the checkpoint's step
         closing = False  # the loop ended or stopped at a step: the closing collectives run
         try:
@@ -464,6 +470,7 @@ class Trainer:
                     saving = self.step % cfg.save_every == 0 or last
                     if saving and main:
                         self._save()
+                        self.saved_step = self.step  # the others know of it after the agreement
                     if validating and cfg.minutes is not None:
                         self.last_val_s = self.clock() - t_val  # what the last step will need
                     info = "  ".join(

@@ -22,6 +22,7 @@ class Validation(NamedTuple):
     ssim_gm: float
 
 
+@torch.no_grad()
 def validate(model: SLLEN, val: SizedDataset, device: torch.device) -> Validation:
     """Mean PSNR/SSIM, plain and GT-mean, of the model's enhanced pairs."""
     model.eval()

@@ -169,3 +169,17 @@ def test_a_repeated_signal_is_the_same_stop_under_torchrun_only() -> None:
     single._handler(signal.SIGTERM, None)
     with pytest.raises(KeyboardInterrupt):
         single._handler(signal.SIGINT, None)
+
+
+def test_torchrun_or_slurm_keep_the_repeat_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    # torchrun --nproc-per-node 1 under scancel delivers two signals to a world of one
+    from sllen.train.interrupt import launched_by_a_manager
+
+    for key in ("TORCHELASTIC_RUN_ID", "SLURM_JOB_ID"):
+        monkeypatch.delenv(key, raising=False)
+    assert not launched_by_a_manager()
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    assert launched_by_a_manager()
+    monkeypatch.delenv("SLURM_JOB_ID")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")
+    assert launched_by_a_manager()
