@@ -342,3 +342,22 @@ def test_side_by_side_of_a_turned_clip_is_side_by_side_as_shown(
         half = shown.shape[1] // 2
         assert abs(shown[:, :half].mean() - 25) < 3  # the input, on the left
         assert shown[:, half:].mean() > 50  # the result, on the right
+
+
+def test_resume_enhances_again_what_another_input_could_have_named(tmp_path: Path) -> None:
+    # `a` (no suffix: written as a.png) alone made out/a.png; with a.png beside it, a.png
+    # takes the plain name and `a` becomes a_.png. The a.png found is `a`'s result: --resume
+    # must not skip a.png's own enhancement on its name (was: a enhanced twice, a.png never).
+    d, out = tmp_path / "in", tmp_path / "out"
+    d.mkdir()
+    img(d / "a.png", seed=3).rename(d / "a")
+    with open_backend(None, "onnxruntime", threads=1) as b:
+        run_files([d / "a"], Enhancer(b), RunOptions(output=out))
+        first = (out / "a.png").read_bytes()
+        img(d / "a.png", seed=4)
+        summary = run_files(
+            [d / "a", d / "a.png"], Enhancer(b), RunOptions(output=out, skip_existing=True)
+        )
+    assert [r.skipped for r in summary.results] == [False, False]
+    assert (out / "a.png").read_bytes() != first  # now a.png's own result
+    assert (out / "a_.png").is_file()
