@@ -10,8 +10,8 @@ and closed after it, so one model's memory is resident at a time):
   onnxruntime / int8_cpu  sllen.int8-cpu.onnx: unsigned activations, the --target cpu flavour
 
 at 640x360, 1280x720 and 1920x1080 (padded to 640x368 and 1920x1088 as sllen-run does).
-The INT8 files are made with sllen-export from the sample clip when --export-dir lacks them
-(about 2-3 minutes each on two cores).
+The INT8 files come from --export-dir (an sllen-export --out folder), and are made there with
+sllen-export from the sample clip when it lacks them (about 2-3 minutes each on two cores).
 
 Then the video pipeline: sllen-run's run_files on a clip (decode -> enhance -> encode in
 threads) against inference alone on the same frames with the same backend, for the sample
@@ -57,15 +57,19 @@ INT8_FILES = {"tensorrt": "sllen.int8.onnx", "cpu": "sllen.int8-cpu.onnx"}
 
 
 def ensure_int8(folder: Path, log: Console) -> dict[str, Path]:
-    """The two INT8 flavours of the bundled model, exported when missing."""
+    """The two INT8 flavours of the bundled model: found in ``folder`` (as sllen-export writes
+    them: the flavours have names of their own) or in its ``tensorrt/`` and ``cpu/`` (this
+    script's layout before), else exported into ``folder``."""
     files = {}
     for target, name in INT8_FILES.items():
-        path = folder / target / name
+        path = folder / name
+        if not path.is_file() and (folder / target / name).is_file():
+            path = folder / target / name
         if not path.is_file():
             cmd = [
                 sys.executable, "-m", "sllen.cli.export", "--int8", "--target", target,
                 "--calib-data", str(sample_clip()), "--calib-count", "60",
-                "--out", str(folder / target),
+                "--out", str(folder),
             ]  # fmt: skip
             log.print(f"exporting {name}: {shlex.join(cmd[2:])}", markup=False)
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -227,7 +231,13 @@ def int8_markdown(r: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--export-dir", type=Path, default=Path(tempfile.gettempdir()) / "sllen-int8")
+    ap.add_argument(
+        "--export-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "sllen-int8",
+        help="where sllen.int8.onnx and sllen.int8-cpu.onnx are (an sllen-export --out folder; "
+        "also its tensorrt/ and cpu/ subfolders); missing ones are exported there",
+    )
     ap.add_argument("--out", type=Path, default=Path("bench-cpu"))
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--warmup", type=int, default=2)
