@@ -46,6 +46,13 @@ if [ -z "$OUT" ]; then
     echo "trt-check.sh: --out DIR is required (where the report goes)" >&2; exit 2
   fi
 fi
+if [ "$DRY_RUN" = 0 ] && ! "${PYTHON:-python3}" -c "import tensorrt" >/dev/null 2>&1; then
+  # every step would fail on its own (and the merge write a record of nulls): say it once
+  echo "trt-check.sh: TensorRT's Python package is not importable by ${PYTHON:-python3}" \
+    "(pip install tensorrt, or JetPack's python3-libnvinfer): run it on a machine with" \
+    "TensorRT and a GPU (--dry-run lists the steps)" >&2
+  exit 2
+fi
 if [ "$DRY_RUN" = 0 ]; then
   mkdir -p "$OUT"
   OUT=$(cd "$OUT" && pwd)
@@ -101,7 +108,7 @@ export -f $(compgen -A function step_) ask
 
 . "$REPO/scripts/gpu/steps.sh"
 steps_begin
-run_step build                      600 "CMake: kernel, both plugin libraries, ctest"
+run_step build                      600 "CMake: kernel, the plugin libraries (with TensorRT's headers), ctest"
 run_step environment                 60 "TensorRT, GPU, DLA cores, Polygraphy"
 run_step plugin_lookup_static        60 "ctypes-loaded plugin: found as (SllenAttention, 1, sllen)?"
 run_step plugin_lookup_dynamic       60 "load_library: which namespace do getCreators' creators get?"

@@ -10,8 +10,10 @@ there says; none has run on one yet.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,3 +173,18 @@ def test_gpu_check_without_a_driver_says_so_first(tmp_path) -> None:
     r = _run("scripts/gpu-check.sh", "--quick", "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "nvidia-smi not found" in r.stderr
     assert not (tmp_path / "o").exists()  # nothing made
+
+
+def test_trt_check_stops_at_once_without_tensorrt(tmp_path: Path) -> None:
+    # Every step failed on its own (a 1.5-minute run, a CMake build, "PASS build ... both
+    # plugin libraries" with none built, and a record of nulls): one line instead, nothing made
+    try:
+        import tensorrt  # noqa: F401
+
+        pytest.skip("TensorRT is installed here")
+    except ImportError:
+        pass
+    env = dict(os.environ, PYTHON=sys.executable)  # the script asks this Python
+    done = _run("scripts/trt-check.sh", "--out", str(tmp_path / "trt"), env=env)
+    assert done.returncode == 2 and "TensorRT's Python package is not importable" in done.stderr
+    assert not (tmp_path / "trt").exists()
