@@ -67,7 +67,12 @@ def main() -> None:
     ap.add_argument("--resolution", default="1920x1088", help="WxH, multiples of 64")
     ap.add_argument("--as-run", action="store_true", help="apply the backend's CPU edits")
     args = ap.parse_args()
-    width, height = (int(v) for v in args.resolution.split("x"))
+    try:
+        width, height = (int(v) for v in args.resolution.lower().split("x"))
+    except ValueError:
+        ap.error(f"--resolution {args.resolution}: give WxH, e.g. 1920x1088")
+    if width % 64 or height % 64:  # the graph's shapes are traced at the size as given
+        ap.error(f"--resolution {args.resolution}: width and height must be multiples of 64")
     proto = onnx.load(str(args.model))
     if args.as_run:
         drop_outputs(proto, [proto.graph.output[0].name])
