@@ -44,7 +44,7 @@ def _smooth(x: np.ndarray, y: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.nd
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("log", type=Path)
+    ap.add_argument("log", type=Path, help="a run's log.csv, or the run folder that holds it")
     ap.add_argument("out", type=Path)
     ap.add_argument("--title", default="")
     ap.add_argument("--val-label", default="validation", help="what the validation set is")
@@ -53,6 +53,10 @@ def main() -> None:
     )
     ap.add_argument("--ref-label", default="reference")
     args = ap.parse_args()
+    if args.log.is_dir():
+        args.log = args.log / "log.csv"
+    if not args.log.is_file():
+        ap.error(f"{args.log}: no such file (a run's log.csv, or its folder)")
     with open(args.log, newline="") as f:
         rows = list(csv.DictReader(f))
 
@@ -77,7 +81,6 @@ def main() -> None:
     xg, psnr_gm = _column(rows, "val_psnr_gm")  # logs from before 2026-12-03 lack it
     if len(xg):
         av.plot(xg, psnr_gm, "o:", color="tab:green", label="GT-mean PSNR dB")
-        av.legend(fontsize=7, loc="lower right")
     if args.ref_psnr is not None:
         av.axhline(args.ref_psnr, color="tab:blue", linestyle=":", linewidth=1)
         av.annotate(
@@ -94,6 +97,9 @@ def main() -> None:
     av2 = av.twinx()
     av2.plot(x, ssim, "s--", color="tab:orange", label="val SSIM")
     av2.set_ylabel(f"{args.val_label} SSIM", color="tab:orange")
+    # one legend for both axes (the SSIM line had none), where it covers the fewest points
+    lines = av.get_legend_handles_labels()[0] + av2.get_legend_handles_labels()[0]
+    av2.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="best")  # on top
     fig.suptitle(args.title or str(args.log), fontsize=9)
     fig.tight_layout()
     fig.savefig(str(args.out), format="png")
