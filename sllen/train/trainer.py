@@ -415,7 +415,8 @@ class Trainer:
         t0 = self.t0 = self.clock()
         first_step, t_warm = self.step, t0
         progress = progress_bar(self.console, self.quiet)
-        stop = StopAfterStep(enabled=True, repeat_s=REPEAT_S if launched_by_a_manager() else 0.0)
+        managed = self.distributed or launched_by_a_manager()  # where one stop comes twice
+        stop = StopAfterStep(enabled=True, repeat_s=REPEAT_S if managed else 0.0)
         self.saved_step = self.step if cfg.resume else 0  # --resume: the checkpoint's step
         closing = False  # the loop ended or stopped at a step: the closing collectives run
         try:
