@@ -8,6 +8,20 @@ Standard library only: the runtime is the bottom layer and everything above may 
 
 from __future__ import annotations
 
+import re
+
+# safetensors (Rust) reports an OS failure as "... I/O error: No space left on device (os
+# error 28)" in a SafetensorError of its own, which is no OSError.
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def os_error_code(e: BaseException) -> int | None:
+    """The errno of an OS failure a safetensors writer reported in ``e``, else None."""
+    if type(e).__name__ != "SafetensorError":
+        return None
+    found = _OS_ERROR.search(str(e))
+    return int(found.group(1)) if found else None
+
 
 class SllenError(Exception):
     """An error the user can fix (bad input, a missing file or library, a missed budget)."""

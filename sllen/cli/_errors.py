@@ -15,7 +15,6 @@ import contextlib
 import functools
 import logging
 import os
-import re
 import select
 import signal
 import sys
@@ -27,7 +26,7 @@ from typing import Any, TypeVar, overload
 from rich.console import Console
 from rich.markup import escape
 
-from sllen.runtime.errors import SllenError
+from sllen.runtime.errors import SllenError, os_error_code
 from sllen.runtime.signals import sigterm_as_ctrl_c
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,10 +55,6 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 1
 EXIT_BROKEN_PIPE = 128 + getattr(signal, "SIGPIPE", 13)  # what a shell shows for `yes | head`
-
-# Rust-backed writers (safetensors) report an OS failure as "... (os error 28)" in an
-# exception of their own, not an OSError; sllen.model.io names the file for its own writes.
-_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 
 
 # SIGTERM (docker stop, systemd, a job scheduler) stops like Ctrl-C: a live recording is
@@ -169,16 +164,10 @@ def _guarded(fn: Callable[..., Any], hints: dict[str, str], *args: Any, **kwargs
     except (SllenError, OSError) as e:  # OSError: a path, a permission, a full disk
         fail(_one_line(e))
     except Exception as e:
-        code = _os_error_code(e)
+        code = os_error_code(e)  # a safetensors write outside sllen.model.io's (which names it)
         if code is not None:
             fail(f"cannot write a safetensors file ({os.strerror(code)})")
         _bug(e)
-
-
-def _os_error_code(e: BaseException) -> int | None:
-    """The errno of an OS failure that a safetensors writer reported, else None."""
-    found = _OS_ERROR.search(str(e)) if type(e).__name__ == "SafetensorError" else None
-    return int(found.group(1)) if found else None
 
 
 def _stdout_gone() -> bool:

@@ -223,13 +223,11 @@ def load_vgg16_features(path: str | os.PathLike) -> VGG16Features:
 def convert_vgg16_to_safetensors(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Write the VGG16 ``features`` weights of ``src`` (.pth or .safetensors, full vgg16 or
     features only) to ``dst`` as float32 safetensors with torchvision's key names."""
-    from safetensors.torch import save_file
+    from sllen.model.io import save_tensors  # atomic; a full disk names the file
 
     state = read_vgg16_state_dict(src)
-    dst = Path(dst)
     tensors = {k: v.detach().to(torch.float32).contiguous() for k, v in state.items()}
-    save_file(tensors, str(dst), metadata={"format": "pt", "model": "vgg16.features"})
-    return dst
+    return save_tensors(tensors, dst, {"format": "pt", "model": "vgg16.features"})
 
 
 class PerceptualLoss(nn.Module):

@@ -8,7 +8,6 @@ clear line on a missing, truncated, foreign or mismatched file.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import torch
@@ -17,7 +16,7 @@ from safetensors.torch import save_file
 
 from sllen.config import ModelConfig
 from sllen.model.sllen import SLLEN
-from sllen.runtime.errors import SllenError
+from sllen.runtime.errors import SllenError, os_error_code
 from sllen.runtime.files import atomic_write
 from sllen.weights.header import (  # noqa: F401 - re-exported: the model's file API
     CONFIG_KEY,
@@ -28,9 +27,6 @@ from sllen.weights.header import (  # noqa: F401 - re-exported: the model's file
 )
 
 FORMAT_VERSION = "1"
-# safetensors (Rust) reports an OS failure as "... I/O error: No space left on device (os
-# error 28)" in a SafetensorError, which is no OSError.
-_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 # Config fields that hold no tensors and only change inference (the guided refinement): a file
 # saved before they existed, or with other values, still loads into a model that has them.
 INFERENCE_ONLY = (
@@ -85,10 +81,9 @@ def save_tensors(
     except OSError as e:  # the temporary file could not be made or renamed
         raise WriteError(path, e.errno, e.strerror or str(e)) from None
     except SafetensorError as e:
-        found = _OS_ERROR.search(str(e))
-        if found is None:  # not the disk's fault (a bad tensor): a bug, shown as such
+        code = os_error_code(e)
+        if code is None:  # not the disk's fault (a bad tensor): a bug, shown as such
             raise
-        code = int(found.group(1))
         raise WriteError(path, code, os.strerror(code)) from None
 
 
