@@ -54,7 +54,7 @@ from PIL import Image
 
 from sllen.runtime.errors import InputError
 from sllen.runtime.images import IMAGE_SUFFIXES, REC709_LUMA, ImageError, read_image
-from sllen.runtime.inputs import VIDEO_SUFFIXES, media_in
+from sllen.runtime.inputs import VIDEO_SUFFIXES, is_video, media_in
 from sllen.runtime.shapes import MULTIPLE
 
 __all__ = [
@@ -85,10 +85,6 @@ class _Candidate:
     total: int = 0  # frames in that video
 
 
-def _is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES
-
-
 def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
@@ -98,7 +94,7 @@ def _expand(source: str | os.PathLike[str]) -> list[Path]:
     text = os.fspath(source)
     if any(ch in text for ch in "*?["):
         matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
-        files = [p for p in matches if p.is_file() and (_is_image(p) or _is_video(p))]
+        files = [p for p in matches if p.is_file() and (_is_image(p) or is_video(p))]
         if not files:
             raise InputError(f"{text}: the pattern matches no image or video files")
         return files
@@ -127,7 +123,7 @@ def _video_frame_count(path: Path) -> int:
                 return int(stream.frames)
             return sum(1 for p in container.demux(stream) if p.size > 0)
     except av.FFmpegError as err:
-        what = "a video" if _is_video(path) else "an image file or a video"
+        what = "a video" if is_video(path) else "an image file or a video"
         raise InputError(f"{path}: not {what} PyAV can decode ({_one_line(err)})") from None
 
 

@@ -47,7 +47,7 @@ from typing import Any
 
 from sllen.runtime.api import EnhancerSpec
 from sllen.runtime.errors import InputError, MissingDependencyError, MissingFileError, SllenError
-from sllen.runtime.inputs import is_video, output_folder, output_paths, rivals
+from sllen.runtime.inputs import already_done, is_video, output_folder, output_paths
 from sllen.runtime.run import (
     FileResult,
     ProgressFn,
@@ -401,9 +401,9 @@ def run_files_ray(
             on_result(result)
 
     todo = []
-    contested = rivals(sources, opts.codec) if opts.skip_existing else set()
+    done = already_done(sources, outputs, opts.codec) if opts.skip_existing else set()
     for src in sources:
-        if opts.skip_existing and outputs[src].exists() and src not in contested:
+        if src in done:
             report(FileResult(src.absolute(), outputs[src], skipped=True))
         else:
             if opts.skip_existing:

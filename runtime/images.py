@@ -193,8 +193,6 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str, dict[str, Any]] | None:
         info = tiff_info(page.tags)
     if np.issubdtype(arr.dtype, np.floating):
         arr = np.round(np.clip(np.nan_to_num(arr), 0.0, 1.0) * 65535.0).astype(np.uint16)
-    if arr.dtype != np.uint16:
-        return None  # Pillow reads it (and counts its pages)
     _warn_frames(path, pages)
     if planar and arr.ndim == 3:
         arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) storage

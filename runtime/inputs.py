@@ -254,16 +254,18 @@ def output_paths(sources: list[Path], folder: Path, codec: str = "libx264") -> d
     return {src: out[src] for src in sources}
 
 
-def rivals(sources: list[Path], codec: str = "libx264") -> set[Path]:
-    """The sources that want one output name with another source of this run (``v.avi`` and
-    ``v.mp4``; ``a`` and ``a.png``). Which of them keeps the plain name depends on the other
-    inputs, so an output found under it may be a different source's result from an earlier
-    run: ``--resume`` enhances these again rather than trust the name."""
+def already_done(sources: list[Path], outputs: dict[Path, Path], codec: str) -> set[Path]:
+    """``--resume``: the sources whose output (``outputs``, from output_paths) is there. Not
+    those that want one output name with another source of this run (``v.avi`` and
+    ``v.mp4``; ``a`` and ``a.png``): which keeps the plain name depends on the other inputs,
+    so an output found under it may be a different source's result from an earlier run;
+    they are enhanced again rather than the name trusted."""
     wanted: dict[str, list[Path]] = {}
     for src in sources:
         plain = Path(os.path.abspath(src)).with_suffix(_output_suffix(src, codec))
         wanted.setdefault(str(plain).lower(), []).append(src)
-    return {src for group in wanted.values() if len(group) > 1 for src in group}
+    rivals = {src for group in wanted.values() if len(group) > 1 for src in group}
+    return {src for src in sources if src not in rivals and outputs[src].exists()}
 
 
 def _output_suffix(src: Path, codec: str) -> str:

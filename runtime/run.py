@@ -26,7 +26,7 @@ from sllen.runtime.enhancer import Enhancer, StageTimes
 from sllen.runtime.errors import InputError, SllenError
 from sllen.runtime.files import make_folder, remove_leftovers, removed_if_left_empty
 from sllen.runtime.images import read_picture, write_picture, write_rgb8
-from sllen.runtime.inputs import is_video, output_folder, output_paths, rivals
+from sllen.runtime.inputs import already_done, is_video, output_folder, output_paths
 from sllen.runtime.preprocess import beside, quarter_turns, to_float, to_uint8
 
 QUEUE_FRAMES = 8  # frames buffered between stages: bounds memory at 4K too
@@ -388,13 +388,13 @@ def run_files(
 ) -> RunSummary:
     """Enhance every source into ``opts.output``; a failing file is recorded, not fatal."""
     outputs = output_paths(sources, opts.output, opts.codec)
-    contested = rivals(sources, opts.codec) if opts.skip_existing else set()
+    done = already_done(sources, outputs, opts.codec) if opts.skip_existing else set()
     prepare_output(output_folder(sources, opts.output))
     summary = RunSummary()
     start = time.perf_counter()
     for src in sources:
         dst = outputs[src]
-        if opts.skip_existing and dst.exists() and src not in contested:
+        if src in done:
             result = FileResult(src, dst, skipped=True)
             summary.results.append(result)
             if on_result:

@@ -149,7 +149,7 @@ class CaseResult:
     @property
     def layers_overhead_pct(self) -> float | None:
         """The profiling wall time over this row's timed mean; None where they ran different
-        paths (``layers_whole_frame``: report.layers_overhead compares with a bands-off row)."""
+        paths (``layers_whole_frame``: report.layers_reference finds a bands-off row instead)."""
         if self.layers_whole_frame:
             return None
         return self.layers_overhead_over(self)

@@ -257,8 +257,7 @@ class Trainer:
         if self.lr_held:  # --minutes, before the run's length is known
             return 1.0
         if self.cfg.schedule == "independent":  # SLLEN-4: one whole cosine for each stage
-            steps = self.cfg.steps
-            return self._cosine(step - steps if step >= steps else step, steps)
+            return self._cosine(step % self.cfg.steps, self.cfg.steps)
         return self._cosine(step, self.total_steps)
 
     def _cosine(self, step: int, length: int) -> float:
