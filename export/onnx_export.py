@@ -435,7 +435,9 @@ def attach_reference_attention(proto):  # proto: onnx.ModelProto -> onnx.ModelPr
         helper.make_node("Transpose", ["K"], ["Kt"], perm=[0, 1, 3, 2]),
         helper.make_node("MatMul", ["Q", "Kt"], ["S0"]),
         helper.make_node("Constant", [], ["s"]),
-        helper.make_node("Mul", ["S0", "s"], ["S"]),
+        # the scale attribute is a float; CastLike so FP16 (and INT8 files' FP16) Q/K/V run too
+        helper.make_node("CastLike", ["s", "S0"], ["s_like"]),
+        helper.make_node("Mul", ["S0", "s_like"], ["S"]),
         helper.make_node("Softmax", ["S"], ["P"], axis=-1),
         helper.make_node("MatMul", ["P", "V"], ["O"]),
     ]

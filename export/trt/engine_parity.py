@@ -222,11 +222,18 @@ def replay_commands(
     engine_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     plugin_library: str | os.PathLike[str] | None = None,
+    tolerance: dict[str, Any] | None = None,
 ) -> list[str]:
     """The polygraphy command lines that re-run either side on the saved inputs and compare
-    with the saved outputs."""
+    with the saved outputs, with the check's own tolerance (``compare``'s "tolerance"):
+    Polygraphy's default (1e-5, element-wise) would fail an FP16 or INT8 check that passed."""
     out = Path(out_dir)
     load = f"--load-inputs {out / INPUTS_FILE} --load-outputs {out / OUTPUTS_FILE}"
+    if tolerance:
+        load += (
+            f" --atol {tolerance['atol']:g} --rtol {tolerance['rtol']:g}"
+            f" --check-error-stat {tolerance['check_error_stat']}"
+        )
     plugins = f" --plugins {plugin_library}" if plugin_library else ""
     return [
         f"polygraphy run {onnx_path} --onnxrt {load}",
@@ -294,7 +301,9 @@ def engine_parity(
         precision=precision,
         onnx=str(onnx_path),
         engine=str(engine_path),
-        replay=replay_commands(onnx_path, engine_path, out_dir, plugin_library),
+        replay=replay_commands(
+            onnx_path, engine_path, out_dir, plugin_library, report["tolerance"]
+        ),
     )
     (Path(out_dir) / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -83,13 +83,18 @@ def _av() -> Any:
     return av
 
 
-def _interp(decode: bool) -> Any:
+_SWS_BILINEAR, _SWS_FULL_CHR_H_INT, _SWS_ACCURATE_RND = 0x2, 0x2000, 0x40000  # swscale.h
+
+
+def _interp(decode: bool) -> int:
     """swscale flags for RGB <-> YUV: its default fast path truncates instead of rounding and
     shifts chroma, which darkens a round trip by about one level (5% of a dark frame's mean).
     Accurate rounding (and full chroma interpolation when decoding) measured bias-free."""
-    flags = _av().video.reformatter.Interpolation
-    accurate = flags.BILINEAR | flags.ACCURATE_RND
-    return accurate | flags.FULL_CHR_H_INT if decode else accurate
+    # libswscale's SWS_* bits as plain ints: PyAV passes an int through as the flags, while
+    # its Interpolation enum names ACCURATE_RND and FULL_CHR_H_INT only from PyAV 18 (Python
+    # 3.10, JetPack 6's, stops at PyAV 17.1)
+    accurate = _SWS_BILINEAR | _SWS_ACCURATE_RND
+    return accurate | _SWS_FULL_CHR_H_INT if decode else accurate
 
 
 def _reason(e: BaseException) -> str:

@@ -202,6 +202,11 @@ def test_rewrite_through_casts_and_scale(tmp_path, fp16_softmax, scale) -> None:
     k = np.swapaxes(feeds["kt"], -1, -2)
     got = reference_attention(feeds["q"], k, feeds["v"], _attr(plugin, "scale"))
     np.testing.assert_allclose(got, want.astype(np.float64), atol=3e-3)
+    # The FP16 plugin file itself runs in ONNX Runtime through the reference function, as
+    # engine parity and the CPU checks run it (its FP32 scale once broke the FP16 Mul).
+    (through_file,) = _run(out, feeds)
+    assert through_file.dtype == np.float16
+    np.testing.assert_allclose(through_file, want, atol=1e-2)
 
 
 def test_rewrite_refuses_a_graph_without_attention(tmp_path) -> None:
