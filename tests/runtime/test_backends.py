@@ -271,6 +271,8 @@ def test_an_onnx_file_that_is_not_an_sllen_model_is_refused_when_opened(
         [helper.make_tensor_value_info(output, TensorProto.FLOAT, shape)],
     )
     path = tmp_path / "other.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), path
+    )
     with pytest.raises(InputError, match=f"not an sllen model .*{words}"):
         open_backend(path, "onnxruntime", threads=1)

@@ -54,7 +54,7 @@ def concat_conv_graph(quantized_weights: bool = False):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, "h", "w"])],
         inits,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
 
 
 def test_split_concat_conv_gives_the_same_result() -> None:
