@@ -15,19 +15,23 @@
   all pixels and channels, no crop, capped at 100 dB), on (N, 3, H, W) batches: the mean over
   images.
 - metadata helpers: sllen_* props travel from the source model to the converted one.
+- ``save_model``: atomic; a full disk's error names the file (``naming_writes``, which
+  sllen.export uses for its writes too).
 """
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from sllen.runtime.errors import InputError
+from sllen.runtime.errors import InputError, SllenError
 
 # Prefix sllen.export.onnx_export gives the guided refinement's node names
 # (sllen/model/refine.py): INT8 leaves them in float, and finds the input and output layers
@@ -46,6 +50,7 @@ __all__ = [
     "get_metadata",
     "iter_float_outputs",
     "load_model",
+    "naming_writes",
     "output_nodes",
     "producers",
     "prune_opset_imports",
@@ -350,7 +355,25 @@ def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
     data (SLLEN models are a few MB)."""
     from sllen.runtime.files import atomic_write
 
-    return atomic_write(path, lambda tmp: onnx.save(model, str(tmp)))
+    with naming_writes(path):
+        return atomic_write(path, lambda tmp: onnx.save(model, str(tmp)))
+
+
+# A write to a full or limited disk fails without naming its file ("[Errno 28] No space left
+# on device").
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+
+
+@contextmanager
+def naming_writes(path: str | os.PathLike) -> Iterator[None]:
+    """An OSError of a full disk that names no file (a failed ``write``) gets ``path``, so its
+    message says which file could not be written."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None and e.errno in _DISK_ERRORS and not isinstance(e, SllenError):
+            e.filename = os.fspath(path)
+        raise
 
 
 def iter_float_outputs(model: onnx.ModelProto) -> Iterable[tuple[onnx.NodeProto, str]]:

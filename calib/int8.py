@@ -42,9 +42,12 @@ Ranges are computed once and saved as JSON (``save_ranges``, next to ``dst`` as
 running the calibration again (the file records the model it belongs to and is refused for
 another one; a ``ranges=`` path that does not exist is refused, never calibrated into).
 Ranges do not depend on the flavour (the quantizer makes them symmetric for ``tensorrt``), so
-one file serves both. quantize_static then receives them through its
-calibration cache (``calibration_cache_path``, present in onnxruntime 1.32) or, on an
-onnxruntime without it, through the QDQ quantizer called the way quantize_static calls it.
+one file serves both flavours of the same FP32 graph; but not another graph of the same
+weights: ``--target cpu`` exports the attention as ``mha`` by default, ``--target tensorrt``
+as ``decomposed``, and a file is refused for the other form (sllen.calib.ranges).
+quantize_static then receives them through its calibration cache (``calibration_cache_path``,
+present in onnxruntime 1.32) or, on an onnxruntime without it, through the QDQ quantizer
+called the way quantize_static calls it.
 
 Not quantized by default: HSBAB (the MatMul-Softmax-MatMul and its Q/K/V/output projections;
 TensorRT fuses FP16 attention, INT8 attention only for head sizes 16/32/64 up to 512 tokens),

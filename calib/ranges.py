@@ -9,10 +9,15 @@ the zero-bin correction of NVIDIA's pytorch-quantization (``_suppress_zero_bin``
 The JSON file (``save_ranges`` / ``load_ranges``)::
 
     {"format": "sllen-int8-ranges", "version": 1, "method": "entropy",
-     "model_sha256": "<graph digest of the prepared model>", "info": {frames, size, bins, ...},
-     "ranges": {"<tensor>": [low, high], ...}}
+     "model_sha256": "<graph digest of the prepared model>", "attention": "decomposed",
+     "info": {frames, size, bins, ...}, "ranges": {"<tensor>": [low, high], ...}}
 
-Ranges do not depend on the INT8 flavour; a file is refused for another model.
+Ranges do not depend on the INT8 flavour, but they belong to one FP32 graph, and a file is
+refused for another one. The attention form is part of the graph: ``--target cpu`` exports it
+as ``mha`` by default, ``--target tensorrt`` as ``decomposed``, so the same weights make two
+graphs. ``attention`` (the model's ``sllen_attention``; older files lack it) lets a caller
+refuse a file for the other form before that graph exists (``ranges_file_header``), and
+``load_ranges`` say why it refuses one.
 """
 
 from __future__ import annotations
@@ -29,7 +34,14 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from sllen.calib.graph import copy_metadata, ensure_node_names, load_model, thread_count
+from sllen.calib.graph import (
+    copy_metadata,
+    ensure_node_names,
+    get_metadata,
+    load_model,
+    naming_writes,
+    thread_count,
+)
 from sllen.runtime.errors import InputError
 from sllen.runtime.files import atomic_write_json
 
@@ -40,6 +52,7 @@ __all__ = [
     "method_enum",
     "model_digest",
     "prepare_model",
+    "ranges_file_header",
     "ranges_file_method",
     "save_ranges",
 ]
@@ -47,6 +60,7 @@ __all__ = [
 METHODS = ("entropy", "percentile", "minmax")
 RANGES_FORMAT = "sllen-int8-ranges"
 RANGES_VERSION = 1
+ATTENTION_KEY = "sllen_attention"  # the export's metadata entry (sllen.export.onnx_export)
 log = logging.getLogger(__name__)
 
 
@@ -187,18 +201,20 @@ def save_ranges(
     model: onnx.ModelProto,
     info: dict | None = None,
 ) -> Path:
-    """Write calibration ranges as JSON: {format, version, method, model_sha256, info,
-    ranges: {tensor: [low, high]}}."""
+    """Write calibration ranges as JSON: {format, version, method, model_sha256, attention,
+    info, ranges: {tensor: [low, high]}} (attention: the model's sllen_attention, if any)."""
     path = Path(path)
     payload = {
         "format": RANGES_FORMAT,
         "version": RANGES_VERSION,
         "method": method,
         "model_sha256": model_digest(model),
+        **({"attention": a} if (a := get_metadata(model).get(ATTENTION_KEY)) else {}),
         "info": info or {},
         "ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in sorted(ranges.items())},
     }
-    return atomic_write_json(path, payload, indent=1)
+    with naming_writes(path):
+        return atomic_write_json(path, payload, indent=1)
 
 
 def _read_ranges_file(path: Path, option: str | None = None) -> dict:
@@ -230,10 +246,17 @@ def _read_ranges_file(path: Path, option: str | None = None) -> dict:
     return payload
 
 
+def ranges_file_header(path: str | os.PathLike, option: str | None = None) -> dict:
+    """A ranges file's fields but the ranges (method, model_sha256, attention where recorded,
+    info); InputError when the file is missing or is not a ranges file (whether it fits the
+    model is load_ranges's check)."""
+    payload = _read_ranges_file(Path(path), option)
+    return {k: v for k, v in payload.items() if k != "ranges"}
+
+
 def ranges_file_method(path: str | os.PathLike, option: str | None = None) -> str:
-    """The method a ranges file was computed with; InputError when the file is missing or is
-    not a ranges file (whether it fits the model is load_ranges's check)."""
-    return _read_ranges_file(Path(path), option)["method"]
+    """The method a ranges file was computed with (see ranges_file_header)."""
+    return ranges_file_header(path, option)["method"]
 
 
 def load_ranges(
@@ -244,7 +267,16 @@ def load_ranges(
     path = Path(path)
     payload = _read_ranges_file(path)
     if model is not None and payload.get("model_sha256") != model_digest(model):
-        raise InputError(f"{path}: these ranges were computed for another model; recalibrate")
+        theirs, ours = payload.get("attention"), get_metadata(model).get(ATTENTION_KEY)
+        if theirs and ours and theirs != ours:
+            raise InputError(
+                f"{path}: these ranges were computed for the graph with {theirs} attention, "
+                f"this model's attention is {ours}; recalibrate, or quantize the {theirs} graph"
+            )
+        raise InputError(
+            f"{path}: these ranges were computed for another model (other weights, opset, "
+            "outputs or attention form); recalibrate"
+        )
     ranges = {k: (float(v[0]), float(v[1])) for k, v in payload["ranges"].items()}
     header = {k: v for k, v in payload.items() if k != "ranges"}
     return ranges, header

@@ -24,11 +24,13 @@ from .outputs import FP32, FP32_CPU, INT8, INT8_CPU
 
 if TYPE_CHECKING:  # pipeline imports this module
     from .pipeline import ExportOptions
+    from .staging import StagedOutput
 
 Log = Callable[[str], None]
 # What the parity check imports, and the package that brings each.
 PARITY_NEEDS = {"polygraphy": "Polygraphy", "onnxruntime": "ONNX Runtime"}
 PARITY_INSTALL = "pip install 'sllen[trt-check]'"
+TIMING_CACHE = "timing.cache"  # in --out unless --timing-cache names a file
 
 
 def _cache_key(opts: ExportOptions, onnx_path: Path) -> str:
@@ -70,11 +72,24 @@ def _refuse_onnxruntime_attention(onnx_path: Path) -> None:
         )
 
 
-def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict[str, Any]:
+def build_engines(
+    opts: ExportOptions, onnx_files: list[Path], log: Log, *, stage: StagedOutput | None = None
+) -> dict[str, Any]:
+    """An engine per ONNX file where TensorRT is (else how to build them on the target).
+
+    ``stage``: run_export's staging folder, where the engines, their metadata, plugin graphs,
+    parity data and the default timing cache are written (moved to ``opts.out`` when the run
+    succeeds); the log, the report and the metadata name them in ``opts.out``."""
+    from sllen.calib.graph import naming_writes
     from sllen.runtime import env
 
     from .trt.auto import build_engine_auto
     from .trt.build import build_engine
+
+    folder = stage.folder if stage is not None else opts.out
+
+    def shown(path: Path) -> Path:  # where a file written into `folder` ends up
+        return stage.public(path) if stage is not None else path
 
     if opts.target == "cpu" and opts.from_onnx is None:
         log("--target cpu: files for ONNX Runtime, no TensorRT engine")
@@ -83,7 +98,7 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
     if not ok:
         if opts.engine:
             raise InputError(f"cannot build a TensorRT engine here: {reason}")
-        best = onnx_files[-1]
+        best = shown(onnx_files[-1])
         hint = f"sllen-export --from-onnx {best} {opts.profile.cli_args()}" + (
             f" --dla-core {opts.dla_core}" if opts.dla_core is not None else ""
         )
@@ -101,9 +116,7 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
         return {"built": False, "reason": reason, "command": hint}
     for onnx_path in onnx_files:
         _refuse_onnxruntime_attention(onnx_path)
-    if opts.device is not None and opts.dla_core is not None:
-        raise InputError("give --device or --dla-core, not both")
-    if opts.device is not None:
+    if opts.device is not None:  # --device with --dla-core: refused by ExportOptions
         env.select_device(opts.device)
     plugin = opts.plugin_library
     if opts.attention == "auto" and plugin is None:
@@ -119,6 +132,9 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
         opts = replace(opts, plugin_library=plugin)  # the cache key includes the library
     engines = {}
     parity_ok = _parity_available(log) if opts.parity else False
+    timing_cache = opts.timing_cache or opts.out / TIMING_CACHE
+    if stage is not None:
+        timing_cache = _staged_copy(timing_cache, stage)
     for onnx_path in onnx_files:
         if onnx_path.name == INT8_CPU:
             # the CPU flavour's asymmetric Q/DQ is for ONNX Runtime; TensorRT refuses it
@@ -128,45 +144,68 @@ def build_engines(opts: ExportOptions, onnx_files: list[Path], log: Log) -> dict
                 f"{onnx_path}: the CPU flavour's INT8 file (ONNX Runtime's asymmetric "
                 f"quantization), which TensorRT does not build: export --int8 ({INT8}) for it"
             )
-        engine = opts.out / f"{onnx_path.stem}.engine"
+        engine = folder / f"{onnx_path.stem}.engine"
         cache = EngineCache(opts.engine_cache) if opts.engine_cache is not None else None
         key = _cache_key(opts, onnx_path) if cache is not None else None
         cached = cache.lookup(key) if cache is not None and key else None
         if cached is not None:
-            shutil.copyfile(cached, engine)
-            write_metadata(engine, read_metadata(cached))
-            log(f"engine: {escape(str(engine))} (from the cache, key {key})")
+            with naming_writes(engine):
+                shutil.copyfile(cached, engine)
+                write_metadata(engine, read_metadata(cached))
+            log(f"engine: {escape(str(shown(engine)))} (from the cache, key {key})")
         else:
             kwargs: dict[str, Any] = dict(
                 workspace_gib=opts.workspace_gib,
-                timing_cache=opts.timing_cache or opts.out / "timing.cache",
+                timing_cache=timing_cache,
                 dla_core=opts.dla_core,
                 version_compatible=opts.version_compatible,
                 plugin_library=opts.plugin_library,
                 gpu=env.detect_gpu(opts.device) if opts.device is not None else None,
             )
             if opts.attention == "auto":
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), naming_writes(engine):
                     warnings.simplefilter("ignore")  # the log line below says it
                     meta = build_engine_auto(onnx_path, engine, opts.profile, **kwargs)
                 auto = meta["attention"]["auto"]
                 color = "[yellow]" if auto["warning"] else ""
                 log(
-                    f"{color}engine: {escape(str(engine))} (attention {auto['decision']}: "
-                    f"{escape(auto['reason'])})"
+                    f"{color}engine: {escape(str(shown(engine)))} (attention "
+                    f"{auto['decision']}: {escape(auto['reason'])})"
                 )
             else:
-                build_engine(onnx_path, engine, opts.profile, **kwargs)
-                log(f"engine: {escape(str(engine))}")
+                with naming_writes(engine):
+                    build_engine(onnx_path, engine, opts.profile, **kwargs)
+                log(f"engine: {escape(str(shown(engine)))}")
+            if stage is not None:  # the cache keeps it too: where its ONNX file ends up
+                write_metadata(engine, stage.public(read_metadata(engine)))
             if cache is not None and key:
                 cache.store(key, engine)
+        parity = None
+        if parity_ok:
+            with naming_writes(folder / "parity"):
+                parity = _engine_parity(onnx_path, engine, opts, log, folder)
         engines[onnx_path.name] = {
-            "engine": str(engine),
+            "engine": str(shown(engine)),
             "metadata": read_metadata(engine),
             "from_cache": cached is not None,
-            "parity": _engine_parity(onnx_path, engine, opts, log) if parity_ok else None,
+            "parity": parity,
         }
     return {"built": True, "engines": engines}
+
+
+def _staged_copy(path: Path, stage: StagedOutput) -> Path:
+    """Where a run writes ``path``: a file under ``--out`` (the timing cache) is staged like the
+    engines, starting from the one earlier builds left there (reused, not restarted); a file
+    elsewhere (a --timing-cache shared between folders) is written in place."""
+    try:
+        relative = path.resolve().relative_to(stage.out.resolve())
+    except ValueError:
+        return path
+    staged = stage.folder / relative
+    if path.is_file():
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, staged)
+    return staged
 
 
 def _parity_available(log: Log) -> bool:
@@ -183,13 +222,17 @@ def _parity_available(log: Log) -> bool:
     return not missing
 
 
-def _engine_parity(onnx_path: Path, engine: Path, opts: ExportOptions, log: Log) -> Any:
+def _engine_parity(
+    onnx_path: Path, engine: Path, opts: ExportOptions, log: Log, folder: Path
+) -> Any:
     """The engine against its ONNX file in ONNX Runtime through Polygraphy (sllen[trt-check]),
-    with the inputs and outputs saved for replay."""
+    with the inputs and outputs saved for replay under ``folder``/parity."""
     from .trt.engine_parity import engine_parity
 
-    out = opts.out / "parity" / engine.stem
-    r = engine_parity(onnx_path, engine, out, plugin_library=opts.plugin_library)
+    r = engine_parity(
+        onnx_path, engine, folder / "parity" / engine.stem, plugin_library=opts.plugin_library
+    )
     result = "pass" if r.get("passed") else "FAIL"
-    log(f"parity {engine.name} vs {onnx_path.name}: {result} ({escape(str(out))})")
+    shown = opts.out / "parity" / engine.stem
+    log(f"parity {engine.name} vs {onnx_path.name}: {result} ({escape(str(shown))})")
     return r

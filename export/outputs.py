@@ -39,13 +39,16 @@ def report_path(out: Path, target: str) -> Path:
     return out / REPORTS[target]
 
 
-def write_report(out: Path, report: dict[str, Any], target: str) -> Path:
+def write_report(
+    out: Path, report: dict[str, Any], target: str, *, into: Path | None = None
+) -> Path:
     """Write ``report`` as the report of ``target`` in ``out`` (atomically); an engine build
-    alone (no "files") is merged into the report already there."""
+    alone (no "files") is merged into the report already there. ``into``: write it there
+    instead (a run's staging folder, sllen.export.staging), still merged with ``out``'s."""
     path = report_path(out, target)
     if "files" not in report:
         report = _merged_engine_build(path, report)
-    return atomic_write_json(path, report, default=str)
+    return atomic_write_json(report_path(into or out, target), report, default=str)
 
 
 def _merged_engine_build(path: Path, build: dict[str, Any]) -> dict[str, Any]:

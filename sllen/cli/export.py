@@ -160,8 +160,9 @@ def export_command(
         device=device,
         threads=threads,
     )
-    # SIGTERM is Ctrl-C here too (user_errors): the folder this run made and the calibration's
-    # temporary files go, exit 130
+    # SIGTERM is Ctrl-C here too (user_errors), exit 130: --out is left as it was (the run's
+    # staged files go, and the folder if the run made it), and the calibration's temporary
+    # files go
     report = run_export(opts, log=console.print, check_budgets=False)
     table = Table(title=f"sllen-export -> {escape(str(out))}")
     files = report.get("files", {})

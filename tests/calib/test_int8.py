@@ -94,6 +94,27 @@ def test_ranges_file_rebuilds_the_same_model_without_calibration(
         )
 
 
+def test_ranges_name_their_attention_form_and_are_refused_for_the_other(tmp_path) -> None:
+    # --target cpu exports the attention as mha, --target tensorrt as decomposed: a ranges
+    # file of one was refused for the other only as "computed for another model".
+    from sllen.calib.graph import copy_metadata
+    from sllen.calib.ranges import ranges_file_header, save_ranges
+
+    def graph(seed: int, attention: str) -> onnx.ModelProto:
+        model = prepare_model(conv_model(tmp_path / f"{attention}.onnx", seed=seed))
+        copy_metadata(model, model, {"sllen_attention": attention})
+        return model
+
+    path = save_ranges(
+        tmp_path / "r.ranges.json", {"input": (0.0, 1.0)}, "minmax", graph(0, "decomposed")
+    )
+    assert ranges_file_header(path)["attention"] == "decomposed"
+    with pytest.raises(
+        ValueError, match="graph with decomposed attention, this model's attention is mha"
+    ):
+        load_ranges(path, graph(1, "mha"))
+
+
 def test_entropy_ranges_differ_from_minmax(tmp_path) -> None:
     model = prepare_model(conv_model(tmp_path / "convs.onnx"))
     # Mostly dark pixels with a few bright ones: a long-tailed activation distribution.

@@ -131,6 +131,10 @@ def test_cpu_flavour_is_labelled_and_keeps_the_tensorrt_files(
         (["--int8", "--eval-data", "nowhere-eval"], "nowhere-eval: no such file"),
         (["--int8", "--ranges", "typo.ranges.json"], "no such ranges file"),
         (["--ranges", "typo.ranges.json"], "--ranges is only used with --int8"),
+        # engine options: refused before the export, not after it as "workspace_gib must be"
+        (["--workspace-gib", "0"], "--workspace-gib must be a positive size"),
+        (["--dla-core", "-1"], "--dla-core must be a DLA core index"),
+        (["--device", "0", "--dla-core", "0"], "give --device or --dla-core, not both"),
     ],
 )
 def test_bad_options_fail_in_one_line(
@@ -157,7 +161,8 @@ def test_an_output_under_a_file_is_refused_naming_the_option(weights: Path, tmp_
 def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_behind(tmp_path: Path) -> None:
     # SIGTERM (docker stop, a scheduler) killed sllen-export at once (exit 143), leaving its
     # --out folder and /tmp/sllen-calib-* (20 MB). The export is replaced by a stand-in that
-    # makes the folder and a calibration temp folder, then waits: the CLI around it is real.
+    # stages a file and makes a calibration temp folder, then waits: the CLI around it is
+    # real (a real export interrupted: test_an_interrupted_re_export_leaves_the_old_files).
     import os
     import signal
     import time
@@ -167,8 +172,8 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_behind(tmp_path: Path) -> 
     code = (
         "import sys, tempfile, time\n"
         "import sllen.export.pipeline as p\n"
-        "def slow(opts, log):\n"
-        "    opts.out.mkdir(parents=True)\n"
+        "def slow(opts, log, into):\n"
+        "    (into / 'sllen.fp32.onnx').write_bytes(b'staged')\n"
         "    with tempfile.TemporaryDirectory(prefix='sllen-calib-'):\n"
         "        print('calibrating', flush=True)\n"
         "        time.sleep(120)\n"
@@ -185,13 +190,64 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_behind(tmp_path: Path) -> 
         env={**os.environ, "TMPDIR": str(tmp)},
     )
     assert proc.stdout is not None and "calibrating" in proc.stdout.readline()
-    assert out.is_dir() and any(tmp.glob("sllen-calib-*"))
+    assert list(out.glob(".sllen-export-*/sllen.fp32.onnx")) and any(tmp.glob("sllen-calib-*"))
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
     assert not out.exists() and list(tmp.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_an_interrupted_re_export_leaves_the_old_files(weights: Path, tmp_path: Path) -> None:
+    # A re-export stopped during its FP16 step left its new FP32 file beside the old FP16
+    # file, under the old report.json that vouched for both. A real export now, held once
+    # its FP16 file is written (into the staging folder) and stopped there with SIGTERM.
+    import os
+    import signal
+
+    out = tmp_path / "out"
+    out.mkdir()
+    old = {"sllen.fp32.onnx": b"old fp32", "sllen.fp16.onnx": b"old fp16", "report.json": b"{}"}
+    for name, data in old.items():
+        (out / name).write_bytes(data)
+    code = (
+        "import sys, time\n"
+        "import sllen.calib.fp16 as fp16\n"
+        "real = fp16.convert_fp16\n"
+        "def held(*a, **k):\n"
+        "    r = real(*a, **k)\n"
+        "    print('fp16 written', flush=True)\n"
+        "    time.sleep(120)\n"
+        "fp16.convert_fp16 = held\n"
+        "from sllen.cli.export import main\n"
+        "sys.argv = ['sllen-export', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    args = ["--weights", str(weights), "--fp16", "--threads", "1", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the log, then the hook's line
+            if "fp16 written" in line:
+                break
+        staged = {p.name for p in out.glob(".sllen-export-*/*")}
+        assert {"sllen.fp32.onnx", "sllen.fp16.onnx"} <= staged  # the run had written both
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a failed check above: not left sleeping
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == old
 
 
 def test_from_onnx_needs_tensorrt(weights: Path, tmp_path: Path) -> None:

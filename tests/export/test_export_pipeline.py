@@ -8,6 +8,7 @@ TensorRT and a GPU exist.
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -170,8 +171,16 @@ def test_int8_inputs_are_checked_before_the_fp32_export(stop_at_the_model, tmp_p
     saved = tmp_path / "sllen.int8.ranges.json"
     saved.write_text(json.dumps({"format": "sllen-int8-ranges", "method": "minmax", "ranges": {}}))
     (tmp_path / "file").write_text("x")
+    (tmp_path / "empty").mkdir()
     bad = {
         "no such file or folder": dict(eval_data=[tmp_path / "no-eval"]),
+        # the option that named the folder, not only the folder ("empty: folder has no images")
+        f"--eval-data {tmp_path / 'empty'}: folder has no images": dict(
+            eval_data=[tmp_path / "empty"]
+        ),
+        f"--calib-data {tmp_path / 'empty'}: folder has no images": dict(
+            calib_data=[tmp_path / "empty"]
+        ),
         "no such ranges file": dict(ranges=tmp_path / "typo.ranges.json"),
         "holds minmax ranges, not --calib-method entropy": dict(
             ranges=saved, calib_method="entropy"
@@ -180,7 +189,7 @@ def test_int8_inputs_are_checked_before_the_fp32_export(stop_at_the_model, tmp_p
     }
     for message, options in bad.items():
         opts = ExportOptions(**{"out": tmp_path / "o", **small, **options})
-        with pytest.raises(ValueError, match=message) as err:
+        with pytest.raises(ValueError, match=re.escape(message)) as err:
             run_export(opts, log=lambda m: None)
         assert "\n" not in str(err.value)
         assert not (tmp_path / "o").exists()
@@ -227,3 +236,83 @@ def test_threads_cap_the_exports_torch(stop_at_the_model, tmp_path: Path) -> Non
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_single_calibration_frame_is_refused_before_the_fp32_export(
+    stop_at_the_model, tmp_path: Path
+) -> None:
+    # One frame passed the checks and failed after the FP32 export with "need at least 2
+    # frames to hold some back", naming no option.
+    from PIL import Image
+
+    one = tmp_path / "one.png"
+    Image.new("RGB", (64, 64), (20, 20, 30)).save(one)
+    opts = ExportOptions(
+        out=tmp_path / "o", int8=True, calib_data=[one], calib_size=(32, 32), calib_method="minmax"
+    )
+    with pytest.raises(
+        ValueError, match=f"--calib-data {re.escape(str(one))} gave 1 frame; INT8 needs at least 2"
+    ):
+        run_export(opts, log=lambda m: None)
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ValueError, match="--calib-count must be at least 2 for --int8, not 1"):
+        ExportOptions(int8=True, calib_count=1)
+    ExportOptions(calib_count=1)  # without --int8 the count is not used
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        (dict(workspace_gib=0), "--workspace-gib must be a positive size, not 0"),
+        (dict(workspace_gib=float("nan")), "--workspace-gib must be a positive size, not nan"),
+        (dict(dla_core=-1), r"--dla-core must be a DLA core index \(0, 1, ...\), not -1"),
+        (dict(device=-2), "--device must be a CUDA device index"),
+        (dict(device=0, dla_core=0), "give --device or --dla-core, not both"),
+    ],
+)
+@pytest.mark.parametrize("with_tensorrt", [False, True])
+def test_engine_options_are_refused_before_any_work(
+    fake_trt, options: dict, message: str, with_tensorrt: bool
+) -> None:
+    # They were checked by the engine step, after the whole export (and the INT8
+    # calibration), under their Python names ("workspace_gib must be positive"), and not at
+    # all without TensorRT.
+    if with_tensorrt:
+        fake_trt("10.3.0")
+    with pytest.raises(ValueError, match=message) as err:
+        ExportOptions(int8=True, **options)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "saved,options,hint",
+    [
+        ("decomposed", dict(target="cpu"), "add --attention decomposed (or use --target tensorrt)"),
+        ("mha", dict(), "use --target cpu"),
+        ("mha", dict(target="cpu", attention="decomposed"), "leave --attention out"),
+    ],
+)
+def test_ranges_of_the_other_attention_form_are_refused_before_the_export(
+    stop_at_the_model, tmp_path: Path, saved: str, options: dict, hint: str
+) -> None:
+    # --ranges from a --target tensorrt export with --target cpu failed after the FP32
+    # export, "computed for another model": the same model, another attention form.
+    ranges = tmp_path / "sllen.int8.ranges.json"
+    header = {"format": "sllen-int8-ranges", "method": "minmax", "attention": saved}
+    ranges.write_text(json.dumps({**header, "ranges": {}}))
+    small = dict(int8=True, calib_count=4, calib_size=(32, 32), ranges=ranges)
+    opts = ExportOptions(out=tmp_path / "o", **small, **options)
+    with pytest.raises(ValueError, match=f"graph with {saved} attention") as err:
+        run_export(opts, log=lambda m: None)
+    assert hint in str(err.value)
+    assert not (tmp_path / "o").exists()
+    same = dict(target="cpu") if saved == "mha" else dict()
+    with pytest.raises(_Reached):  # the form the file was calibrated on gets to the model
+        run_export(ExportOptions(out=tmp_path / "o", **small, **same), log=lambda m: None)
+
+
+def test_an_out_folder_that_cannot_be_made_is_named(stop_at_the_model) -> None:
+    # "--out /proc/x" ended in "[Errno 2] No such file or directory: '/proc/x'"
+    out = Path("/proc/sllen-export-test/o")
+    with pytest.raises((OSError, ValueError), match=re.escape(f"--out {out}")):
+        run_export(ExportOptions(out=out), log=lambda m: None)

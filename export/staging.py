@@ -1,0 +1,196 @@
+"""An sllen-export run's files, staged in a hidden folder inside ``--out`` until the run is done.
+
+Every file a run writes (ONNX files, ranges, engines and their metadata, the plugin graph,
+the timing cache, parity data, the report) goes first into ``OUT/.sllen-export-XXXXXXXX``,
+on the same file system as its final place. Only a finished run moves them into ``OUT``
+(renames: nothing is copied), the report last, with Ctrl-C and SIGTERM held back for those
+few renames; any failure or interruption removes the staging folder instead. So ``OUT`` holds
+the old run's files and report or the new run's, never a mix: an interrupted re-export once
+left a new FP32 file beside the old FP16 file and the old report that vouched for both, and
+an interrupted first export an unchecked FP32 file under its final name.
+
+Files record paths (an engine's ``onnx_file``, parity's replay commands, the report's
+``path``): what was written under the staging folder is rewritten to name ``OUT`` when the
+files move, and so are the messages of errors raised while staged. A run killed outright
+(SIGKILL, a power cut) can leave a staging folder behind, which is safe to delete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sllen.runtime.errors import SllenError
+from sllen.runtime.signals import restore_handler
+
+from .outputs import REPORTS, write_report
+
+STAGING_PREFIX = ".sllen-export-"
+_TEXT_WITH_PATHS = 1 << 20  # the largest staged JSON that may name files (metadata, reports)
+
+
+class OutputError(SllenError, OSError):
+    """A path under ``--out`` the operating system would not let us make or write (a full
+    disk, a permission): one line naming it, exit 2 (as sllen.model.io.WriteError for
+    weights)."""
+
+    def __init__(self, path: str | os.PathLike[str], code: int | None, reason: str) -> None:
+        super().__init__(code, reason, os.fspath(path))
+
+    def __str__(self) -> str:
+        return f"{self.filename}: cannot write ({self.strerror})"
+
+
+class StagedOutput:
+    """``with StagedOutput(out) as stage:`` write into ``stage.folder``, then
+    ``stage.commit(report, target)``; leaving the block any other way removes what was staged
+    (and ``out`` is made here, so a caller removes it when the run made it)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.folder = out  # until __enter__ makes the staging folder
+
+    def __enter__(self) -> StagedOutput:
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.out))
+        except OSError as e:  # --out /proc/x: "[Errno 2] ... '/proc/x'" named no option
+            raise OutputError(f"--out {self.out}", e.errno, e.strerror or str(e)) from None
+        seps = {os.sep, (os.altsep or os.sep)}
+        name = re.escape(self.folder.name)
+        # the staging folder as a path component: dropped, so a path under it names out
+        self._component = re.compile(
+            "|".join(
+                [rf"{re.escape(s)}{name}(?=$|[{re.escape(''.join(seps))}\s'\"])" for s in seps]
+                + [rf"(?:^|(?<=[\s'\"=])){name}{re.escape(s)}" for s in seps]
+            )
+        )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc is not None:
+                self._public_error(exc)
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    # ------------------------------------------------------------------ paths
+
+    def public(self, value: Any) -> Any:
+        """``value`` (text, a path, or a report of dicts and lists) with paths under the
+        staging folder turned into the same paths under ``out``."""
+        if isinstance(value, str):
+            return self._component.sub("", value) if self.folder.name in value else value
+        if isinstance(value, Path):
+            return Path(self.public(str(value)))
+        if isinstance(value, dict):
+            return {k: self.public(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.public(v) for v in value)
+        return value
+
+    def _public_error(self, exc: BaseException) -> None:
+        """An error raised while staged names ``out``, not the staging folder; an OSError
+        of a write into the staging folder becomes one line naming the file (OutputError)."""
+        exc.args = tuple(self.public(a) for a in exc.args)
+        if not isinstance(exc, OSError):
+            return
+        staged = isinstance(exc.filename, str) and self.folder.name in exc.filename
+        for attr in ("filename", "filename2"):
+            if isinstance(getattr(exc, attr), str):
+                setattr(exc, attr, self.public(getattr(exc, attr)))
+        if staged and exc.errno is not None and not isinstance(exc, SllenError):
+            path = Path(exc.filename)
+            # a hidden temporary file of the atomic writer: name the folder it was for
+            shown = path.parent if path.name.startswith(".") else path
+            raise OutputError(shown, exc.errno, exc.strerror or str(exc)) from None
+
+    # ------------------------------------------------------------------ commit
+
+    def commit(self, report: dict[str, Any], target: str) -> dict[str, Any]:
+        """Move the staged files into ``out`` and write ``report`` (``target``'s report, an
+        engine build's merged into the one there) last; returns the report as written."""
+        report = self.public(report)
+        for path in self.folder.rglob("*.json"):  # engine metadata, parity reports
+            if path.stat().st_size > _TEXT_WITH_PATHS:  # parity's saved tensors: no paths
+                continue
+            text = path.read_text(encoding="utf-8")
+            if self.folder.name in text:
+                path.write_text(self.public(text), encoding="utf-8")
+        from sllen.calib.graph import naming_writes
+
+        name = REPORTS[target]
+        with naming_writes(self.folder / name):  # staged too: a full disk fails before a move
+            write_report(self.out, report, target, into=self.folder)
+        stale = self._replaced_names(report)
+        with _signals_held():  # a few renames: all of them, or (before them) none
+            for entry in sorted(self.folder.iterdir(), key=lambda p: p.name == name):
+                _move(entry, self.out / entry.name)
+            for old in stale:
+                (self.out / old).unlink(missing_ok=True)
+            shutil.rmtree(self.folder, ignore_errors=True)  # empty: every entry moved
+        return report
+
+    @staticmethod
+    def _replaced_names(report: dict[str, Any]) -> list[str]:
+        """The other name of each precision's file: a file over its budget replaces an older
+        one under the normal name (which would pass for it), a file within its budget an
+        older ``*.over-budget.onnx`` (which is not this model)."""
+        files = report.get("files", {})
+        if not files:  # an engine build: engines keep their names
+            return []
+        from sllen.calib.int8 import over_budget_path
+
+        names = []
+        for f in files.values():
+            written = Path(f["file"])
+            if written.name.endswith(".over-budget.onnx"):
+                names.append(written.name.replace(".over-budget.onnx", ".onnx"))
+            else:
+                names.append(over_budget_path(written).name)
+        return names
+
+
+def _move(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst``, replacing a file there; a folder is merged into one there
+    (parity/<engine>/ beside another engine's)."""
+    if src.is_dir() and dst.is_dir():
+        for child in src.iterdir():
+            _move(child, dst / child.name)
+        src.rmdir()
+        return
+    if dst.is_dir():  # a folder where a staged file goes: replaced
+        shutil.rmtree(dst)
+    os.replace(src, dst)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends (main thread only: signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda n, _f: caught.append(n)) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            restore_handler(s, handler)
+        if caught:
+            signal.raise_signal(caught[0])
