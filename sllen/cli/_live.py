@@ -17,7 +17,7 @@ from sllen.runtime.images import IMAGE_SUFFIXES
 from sllen.runtime.inputs import VIDEO_SUFFIXES
 from sllen.runtime.live import LiveOptions, LiveResult, live_output_path, run_live
 from sllen.runtime.run import RunOptions, prepare_output
-from sllen.runtime.video.live import is_live, is_stream_output
+from sllen.runtime.video.live import is_live, is_stream_output, redact
 
 
 def live_target(source: str, output: str, codec: str = "libx264") -> tuple[str | Path, Path | None]:
@@ -60,7 +60,9 @@ def run_live_command(
         if not quiet:
             console.print(f"backend: {runner.info.describe()}")
             stop = "Ctrl-C stops" if live.duration is None and live.frames is None else ""
-            console.print(f"live: {source} -> {target} [dim]{stop}[/]", markup=True)
+            # never the password: console lines end up in journald and docker logs
+            shown = redact(source), redact(str(target))
+            console.print(f"live: {escape(shown[0])} -> {escape(shown[1])} [dim]{stop}[/]")
         enhancer = spec.enhancer(runner)
         with progress.bar:  # SIGTERM is Ctrl-C here too (user_errors): the recording is finished
             result = run_live(source, target, enhancer, opts, live, progress=progress)

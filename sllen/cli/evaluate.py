@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sllen.cli._errors import run_single, user_errors
+from sllen.metrics.psnr_ssim import PSNR_MAX_DB
 from sllen.runtime.errors import InputError
 
 Opt = typer.Option
@@ -213,6 +215,18 @@ def eval_command(
         console.print(table)
     if report.paired:
         console.print(GT_MEAN_NOTE)
+    for method in methods:  # a mean with images at the cap says little: give their count
+        scores = [r["psnr"] for r in report.rows if r["method"] == method and "psnr" in r]
+        capped = sum(score >= PSNR_MAX_DB for score in scores)
+        if capped:
+            rest = [score for score in scores if score < PSNR_MAX_DB]
+            median = f"{statistics.median(rest):.2f} dB" if rest else "none"
+            console.print(
+                f"{method}: {capped} of {len(scores)} images equal their ground truth (PSNR "
+                f"capped at {PSNR_MAX_DB:g} dB, counted so in the mean); the median of the rest: "
+                f"{median}",
+                soft_wrap=True,
+            )
     # paths whole (soft_wrap): a wrapped path cannot be copied
     console.print(f"sllen = {name}", soft_wrap=True, markup=False)
     if json_out is not None:

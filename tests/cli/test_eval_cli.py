@@ -101,3 +101,18 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_no_temporary_files(tmp_path: Path)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
     assert list(tmp.iterdir()) == []
+
+
+def test_images_at_the_psnr_cap_are_counted_beside_the_mean(tmp_path: Path) -> None:
+    # --well-lit's mean PSNR of 38.55 dB held five pass-through images at the 100 dB cap.
+    rng = np.random.default_rng(0)
+    for name, level in (("bright", 150), ("dark", 12)):
+        img = np.clip(rng.normal(level, 6, (48, 64, 3)), 0, 255).astype(np.uint8)
+        for sub in ("low", "high"):
+            (tmp_path / sub).mkdir(exist_ok=True)
+            Image.fromarray(img).save(tmp_path / sub / f"{name}.png")  # the low is its own GT
+    r = sllen_eval("--data", str(tmp_path), "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    assert "sllen: 1 of 2 images equal their ground truth (PSNR capped at 100 dB" in out, out
+    assert "the median of the rest: " in out

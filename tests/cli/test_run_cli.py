@@ -446,6 +446,18 @@ def test_a_live_source_that_never_sends_leaves_no_folder(tmp_path: Path) -> None
     assert not (tmp_path / "rec").exists()
 
 
+def test_a_cameras_password_is_never_printed(tmp_path: Path) -> None:
+    # The "live:" line printed the URL as typed (the error line below it was redacted).
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # free now: the connection is refused
+    r = sllen_run(f"rtsp://admin:hunter2@127.0.0.1:{port}/s", "-o", str(tmp_path / "rec"))
+    assert r.returncode == 2 and "live: rtsp://admin:***@127.0.0.1" in r.stderr, r.stderr
+    assert "hunter2" not in r.stdout + r.stderr
+
+
 def test_ray_takes_an_optional_address() -> None:
     from sllen.cli.run import _ray_argv
 
