@@ -434,7 +434,7 @@ def _quantize_int8(
                  "psnr_int8_db": scores[name].psnr_int8}
             )  # fmt: skip
             moved = sum(len(f["nodes"]) for f in fallback)
-            say(f"int8: {moved} layers back in float, {drops(scores[name])}")
+            say(f"int8: {moved} layer{'s' * (moved != 1)} back in float, {drops(scores[name])}")
             if not any(over(v) for v in scores.values()):
                 break
 

@@ -102,6 +102,8 @@ def build_engines(
         hint = f"sllen-export --from-onnx {best} {opts.profile.cli_args()}" + (
             f" --dla-core {opts.dla_core}" if opts.dla_core is not None else ""
         )
+        if opts.attention == "plugin":  # the file holds the plugin node: the build needs it
+            hint += " --plugin build/libsllen_attention_plugin.so"
         log(
             f"[yellow]no TensorRT here ({escape(reason)}): build the engine where TensorRT is, "
             f"e.g. on the Jetson: {escape(hint)}"

@@ -185,7 +185,8 @@ def _file_output(src: Path, dst: Path, codec: str) -> Path:
     # None (this cannot be known here, e.g. .ts): the writer decides
     if is_video(dst) and _holds(dst.suffix, codec) is False:
         if _h264(codec):
-            webm = " (for .webm add --codec libvpx-vp9)" if dst.suffix.lower() == ".webm" else ""
+            other = {".webm": "libvpx-vp9", ".avi": "mpeg4"}.get(dst.suffix.lower())
+            webm = f" (for {dst.suffix.lower()} add --codec {other})" if other else ""
             raise InputError(
                 f"--output {dst}: a video is written as H.264, which goes into "
                 f"{', '.join(sorted(H264_CONTAINERS))}, not {dst.suffix}{webm}"

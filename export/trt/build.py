@@ -208,8 +208,9 @@ def build_engine(
         if plugin_library is None:
             raise InputError(
                 f"{onnx_path} has {len(info.plugin_nodes)} node(s) in domain '{PLUGIN_DOMAIN}' "
-                f"({', '.join(info.plugin_nodes[:3])}); pass plugin_library= the sllen attention "
-                "plugin built from runtime/csrc"
+                f"({', '.join(info.plugin_nodes[:3])}); pass --plugin (plugin_library= in Python) "
+                "the sllen attention plugin library built from runtime/csrc "
+                "(docs/deploy-jetson.md, section 3)"
             )
         plugin = Path(plugin_library)
     elif plugin_library is not None:

@@ -31,7 +31,7 @@ def write_sample_pairs(
 ) -> Path:
     """Write ``count`` pairs of ``size`` = (height, width) into ``out``; returns ``out``."""
     if count < 1:
-        raise InputError(f"count must be >= 1, got {count}")
+        raise InputError(f"--count must be >= 1, got {count}")
     out = Path(out)
     names = {f"{i:04d}.png" for i in range(count)}
     stale = [p for sub in ("low", "high") if (out / sub).is_dir() for p in (out / sub).iterdir()]

@@ -124,6 +124,11 @@ def _read_tensors(path: Path) -> dict[str, object]:
         head = f.read(9)
     # safetensors: 8-byte little-endian header length, then the JSON header "{...".
     is_safetensors = path.suffix == ".safetensors" or head[8:9] == b"{"
+    # a torch checkpoint is a zip (torch.save since 1.6) or a bare pickle (protocol 2+: 0x80)
+    if not is_safetensors and not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise InputError(
+            f"{path}: not VGG16 weights (neither a .safetensors file nor a torch checkpoint)"
+        )
     try:
         if is_safetensors:
             from safetensors.torch import load_file

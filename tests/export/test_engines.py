@@ -107,3 +107,20 @@ def test_the_trt_check_extra_installs_what_parity_imports() -> None:
     extra = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]["trt-check"]
     names = {req.split(">")[0].split("=")[0].strip() for req in extra}
     assert set(PARITY_NEEDS) <= names
+
+
+def test_without_tensorrt_the_printed_build_command_names_the_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A plugin-attention file cannot build without the library: the command said nothing of it.
+    from sllen.export.engines import build_engines
+    from sllen.export.pipeline import ExportOptions
+    from sllen.runtime import env
+
+    monkeypatch.setattr(env, "tensorrt_available", lambda: (False, "no tensorrt"))
+    onnx_file = tmp_path / "sllen.fp32.onnx"
+    for attention, named in (("plugin", True), ("decomposed", False)):
+        opts = ExportOptions(out=tmp_path, attention=attention)
+        report = build_engines(opts, [onnx_file], lambda m: None)
+        assert report["built"] is False
+        assert ("--plugin build/libsllen_attention_plugin.so" in report["command"]) == named

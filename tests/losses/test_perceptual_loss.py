@@ -159,7 +159,10 @@ def test_wrong_shape_missing_keys_missing_file_and_pickled_objects(tmp_path, vgg
 def test_files_that_are_not_weights_at_all_are_bad_input(tmp_path):
     # what a user may name by mistake: a text file, a file named .safetensors that is not one
     (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
-    _assert_one_line_error(tmp_path / "passwd", "unreadable")
+    _assert_one_line_error(tmp_path / "passwd", "not VGG16 weights")
+    # a photograph: it was called a pickle "of objects other than tensors"
+    (tmp_path / "night.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64))
+    _assert_one_line_error(tmp_path / "night.jpg", "neither a .safetensors file nor a torch")
     (tmp_path / "fake.safetensors").write_text("not weights")
     _assert_one_line_error(tmp_path / "fake.safetensors", "unreadable or truncated")
 

@@ -168,12 +168,16 @@ def test_another_codec_picks_a_container_that_holds_it(tmp_path: Path) -> None:
     assert output_paths([mp4], tmp_path / "x.avi", "mpeg4") == {mp4: tmp_path / "x.avi"}
     with pytest.raises(ValueError, match=r"H.264.*for .webm add --codec libvpx-vp9"):
         output_paths([mp4], tmp_path / "x.webm")
+    with pytest.raises(ValueError, match=r"H.264.*for .avi add --codec mpeg4"):
+        output_paths([mp4], tmp_path / "x.avi")
     with pytest.raises(ValueError, match="a .webm file cannot hold mpeg4 video: name a .mkv"):
         output_paths([mp4], tmp_path / "x.webm", "mpeg4")
     # any H.264 encoder goes by H.264's list (FFmpeg's avi muxer lists h264_nvenc too)
     if "h264_nvenc" in av.codecs_available:
         assert output_paths([avi], tmp_path / "o", "h264_nvenc")[avi].name == "in.mp4"
-        with pytest.raises(ValueError, match=r"H.264, which goes into .*not .avi$"):
+        with pytest.raises(
+            ValueError, match=r"H.264, which goes into .*not .avi \(for .avi add --codec mpeg4\)$"
+        ):
             output_paths([mp4], tmp_path / "x.avi", "h264_nvenc")
     # a container whose list FFmpeg does not state fully: the writer decides, not a refusal
     assert output_paths([mp4], tmp_path / "x.ts", "libx265") == {mp4: tmp_path / "x.ts"}
