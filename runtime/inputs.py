@@ -83,7 +83,14 @@ def collect_inputs(
         if path.is_dir():
             media = media_in(path)
             if not media:
-                raise NoInputsError(f"{path}: no images or videos in this folder")
+                subfolders = any(p.is_dir() for p in path.iterdir())
+                hint = (
+                    f" (its subfolders are not searched: name them, or a glob such as "
+                    f"'{path / '**' / '*'}')"
+                    if subfolders
+                    else ""
+                )
+                raise NoInputsError(f"{path}: no images or videos in this folder{hint}")
             found += media
         elif path.is_file():
             found.append(path)

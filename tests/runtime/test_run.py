@@ -44,8 +44,12 @@ def test_collect_inputs(tmp_path: Path) -> None:
     with pytest.raises(NoInputsError, match="no file matches"):
         collect_inputs([str(tmp_path / "*.tif")])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(NoInputsError, match="no images or videos"):
+    with pytest.raises(NoInputsError, match=r"no images or videos in this folder$"):
         collect_inputs([tmp_path / "empty"])
+    (tmp_path / "nest" / "day1").mkdir(parents=True)  # pictures one level down only
+    (tmp_path / "nest" / "day1" / "x.jpg").write_bytes(b"")
+    with pytest.raises(NoInputsError, match=r"subfolders are not searched.*nest/\*\*/\*'"):
+        collect_inputs([tmp_path / "nest"])
     with pytest.raises(NoInputsError, match="no input"):
         collect_inputs([])
 
