@@ -179,7 +179,8 @@ def build_engines(
                     build_engine(onnx_path, engine, opts.profile, **kwargs)
                 log(f"engine: {escape(str(shown(engine)))}")
             if stage is not None:  # the cache keeps it too: where its ONNX file ends up
-                write_metadata(engine, stage.public(read_metadata(engine)))
+                with naming_writes(engine.with_name(engine.name + ".json")):
+                    write_metadata(engine, stage.public(read_metadata(engine)))
             if cache is not None and key:
                 cache.store(key, engine)
         parity = None
@@ -205,8 +206,11 @@ def _staged_copy(path: Path, stage: StagedOutput) -> Path:
         return path
     staged = stage.folder / relative
     if path.is_file():
-        staged.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, staged)
+        from sllen.calib.graph import naming_writes
+
+        with naming_writes(staged):
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, staged)
     return staged
 
 

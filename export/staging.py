@@ -3,8 +3,9 @@
 Every file a run writes (ONNX files, ranges, engines and their metadata, the plugin graph,
 the timing cache, parity data, the report) goes first into ``OUT/.sllen-export-XXXXXXXX``,
 on the same file system as its final place. Only a finished run moves them into ``OUT``
-(renames: nothing is copied), the report last, with Ctrl-C and SIGTERM held back for those
-few renames; any failure or interruption removes the staging folder instead. So ``OUT`` holds
+(renames: nothing is copied), the report last, with Ctrl-C and SIGTERM ignored during those
+few renames and a failed rename undoing the ones before it; any failure or interruption
+before them removes the staging folder instead. So ``OUT`` holds
 the old run's files and report or the new run's, never a mix: an interrupted re-export once
 left a new FP32 file beside the old FP16 file and the old report that vouched for both, and
 an interrupted first export an unchecked FP32 file under its final name.
@@ -124,25 +125,26 @@ class StagedOutput:
     def commit(self, report: dict[str, Any], target: str) -> dict[str, Any]:
         """Move the staged files into ``out`` and write ``report`` (``target``'s report, an
         engine build's merged into the one there) last; returns the report as written."""
+        from sllen.calib.graph import naming_writes
+
         report = self.public(report)
         for path in self.folder.rglob("*.json"):  # engine metadata, parity reports
             if path.stat().st_size > _TEXT_WITH_PATHS:  # parity's saved tensors: no paths
                 continue
             text = path.read_text(encoding="utf-8")
             if self.folder.name in text:
-                path.write_text(self.public(text), encoding="utf-8")
-        from sllen.calib.graph import naming_writes
+                with naming_writes(path):
+                    path.write_text(self.public(text), encoding="utf-8")
 
         name = REPORTS[target]
         with naming_writes(self.folder / name):  # staged too: a full disk fails before a move
             write_report(self.out, report, target, into=self.folder)
         stale = self._replaced_names(report)
-        with _signals_held():  # a few renames: all of them, or (before them) none
-            for entry in sorted(self.folder.iterdir(), key=lambda p: p.name == name):
-                _move(entry, self.out / entry.name)
+        with _signals_held():  # a few renames: all of them, or (on any failure) none
+            _move_all(self.folder, self.out, last=name)
             for old in stale:
                 (self.out / old).unlink(missing_ok=True)
-            shutil.rmtree(self.folder, ignore_errors=True)  # empty: every entry moved
+            shutil.rmtree(self.folder, ignore_errors=True)  # empty but for the old files
         return report
 
     @staticmethod
@@ -165,32 +167,63 @@ class StagedOutput:
         return names
 
 
-def _move(src: Path, dst: Path) -> None:
-    """Rename ``src`` to ``dst``, replacing a file there; a folder is merged into one there
-    (parity/<engine>/ beside another engine's)."""
-    if src.is_dir() and dst.is_dir():
-        for child in src.iterdir():
-            _move(child, dst / child.name)
-        src.rmdir()
-        return
-    if dst.is_dir():  # a folder where a staged file goes: replaced
-        shutil.rmtree(dst)
-    os.replace(src, dst)
+def _move_all(staged: Path, out: Path, *, last: str) -> None:
+    """Rename every staged file to its place under ``out`` (``last``, the report, at the end;
+    staged folders merge into those there: parity/<engine>/ beside another engine's). What a
+    file replaces is first moved aside into the staging folder, so a rename that fails (a
+    folder the user cannot write into, a subfolder that links to another file system) puts
+    every file moved so far back: ``out`` keeps the old export, never a mix."""
+    files = sorted(
+        (p for p in staged.rglob("*") if not p.is_dir()),
+        key=lambda p: (p.relative_to(staged).as_posix() == last, p.as_posix()),
+    )
+    aside = Path(tempfile.mkdtemp(prefix=".replaced-", dir=staged))
+    done: list[tuple[Path, Path, Path | None]] = []  # (staged, placed, the old file aside)
+    made: list[Path] = []  # folders created under out
+    try:
+        for src in files:
+            dst = out / src.relative_to(staged)
+            for folder in reversed(dst.relative_to(out).parents[:-1]):
+                if not (out / folder).is_dir():
+                    (out / folder).mkdir()
+                    made.append(out / folder)
+            old = None
+            if dst.exists() or dst.is_symlink():  # a file, or a folder where a file goes
+                old = aside / str(len(done))
+                os.replace(dst, old)
+            done.append((src, dst, old))
+            os.replace(src, dst)
+    except BaseException:
+        for src, dst, old in reversed(done):
+            with contextlib.suppress(OSError):
+                if not src.exists():
+                    os.replace(dst, src)
+                if old is not None:
+                    os.replace(old, dst)
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait until the block ends (main thread only: signal handlers)."""
+    """Ctrl-C and SIGTERM are ignored until the block ends (main thread only: signal
+    handlers)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught: list[int] = []
     held = (signal.SIGINT, signal.SIGTERM)
-    previous = {s: signal.signal(s, lambda n, _f: caught.append(n)) for s in held}
+    previous = {s: signal.signal(s, lambda _n, _f: None) for s in held}
     try:
         yield
-    finally:
+    except BaseException:
         for s, handler in previous.items():
             restore_handler(s, handler)
-        if caught:
-            signal.raise_signal(caught[0])
+        raise  # the block failed and undid itself: its error, not the held signal, is news
+    for s, handler in previous.items():
+        restore_handler(s, handler)
+    # The block finished: the export is in place, and what is left (its summary and budget
+    # verdict) takes milliseconds. Raising the held signal now exited 130, "interrupted", with
+    # the complete new export already in --out; so the signal only cuts that summary short
+    # if it comes again.

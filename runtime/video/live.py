@@ -75,7 +75,8 @@ def is_stream_output(target: str) -> bool:
 
 def redact(url: str) -> str:
     """The URL without its password (rtsp://user:secret@cam -> rtsp://user:***@cam)."""
-    return re.sub(r"^([a-z0-9+.-]+://[^:/@]+):[^@/]*@", r"\1:***@", url, flags=re.IGNORECASE)
+    # up to the authority's last "@": a password may hold a raw "@" (user:p@ss@cam)
+    return re.sub(r"^([a-z0-9+.-]+://[^:/@]+):[^/]*@", r"\1:***@", url, flags=re.IGNORECASE)
 
 
 def input_options(source: str) -> dict[str, str]:

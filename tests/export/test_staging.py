@@ -184,3 +184,73 @@ def test_a_full_disk_names_the_file_under_out(
         resource.setrlimit(resource.RLIMIT_FSIZE, limit)
     assert str(err.value) == f"{out / 'sllen.fp32.onnx'}: cannot write (File too large)"
     assert not out.exists()
+
+
+def test_a_rename_that_fails_puts_back_every_file_it_moved(tmp_path: Path) -> None:
+    # The renames at the end went one by one with no way back: a parity/ that links to another
+    # file system (or that the user cannot write into) stopped them half-way, leaving new files
+    # under the old report. A real cross-device rename here: /dev/shm is a tmpfs.
+    import os
+    import tempfile
+
+    from sllen.export.staging import StagedOutput
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs a second file system at /dev/shm")
+    elsewhere = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        out = tmp_path / "exports"
+        old = _old_export(out)
+        shutil.move(out / "parity", elsewhere / "parity")
+        (out / "parity").symlink_to(elsewhere / "parity")
+        with pytest.raises(OSError, match="cross-device|Invalid"):
+            with StagedOutput(out) as stage:
+                new = {  # sorted before parity/: moved before the rename that fails
+                    "sllen.fp16.onnx": b"new fp16",  # replaces an old file
+                    "a.ranges.json": b"{}",  # a new name
+                    "parity/sllen.fp32/parity.json": b'{"new": 1}',
+                    "sllen.fp32.onnx": b"new fp32",
+                }
+                for name, data in new.items():
+                    (stage.folder / name).parent.mkdir(parents=True, exist_ok=True)
+                    (stage.folder / name).write_bytes(data)
+                stage.commit({"files": {}}, "tensorrt")
+        linked = "parity/sllen.fp32/parity.json"  # rglob does not follow the link
+        assert _contents(out) == {k: v for k, v in old.items() if k != linked}
+        assert (out / linked).read_bytes() == old[linked]
+        assert sorted(p.name for p in out.iterdir()) == sorted(
+            ["parity", *(n for n in old if "/" not in n)]
+        )
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
+
+
+def test_ctrl_c_during_the_final_renames_lets_the_finished_export_stand(tmp_path: Path) -> None:
+    # It re-raised the held Ctrl-C after the renames: exit 130, "interrupted", with the
+    # complete new export already in --out.
+    import os
+    import signal
+
+    from sllen.export.staging import StagedOutput
+
+    out = tmp_path / "exports"
+    with StagedOutput(out) as stage:
+        (stage.folder / "sllen.fp32.onnx").write_bytes(b"new")
+        real_replace = os.replace
+
+        def replace_then_ctrl_c(src, dst):  # the user presses Ctrl-C mid-way
+            real_replace(src, dst)
+            if Path(dst).parent == out:  # a rename into --out, not the staged report's write
+                os.kill(os.getpid(), signal.SIGINT)
+
+        import sllen.export.staging as staging
+
+        staging.os.replace = replace_then_ctrl_c  # type: ignore[attr-defined]
+        try:
+            report = stage.commit({"files": {}}, "tensorrt")  # no KeyboardInterrupt
+        finally:
+            staging.os.replace = real_replace  # type: ignore[attr-defined]
+    assert report == {"files": {}}
+    assert (out / "sllen.fp32.onnx").read_bytes() == b"new" and (out / "report.json").is_file()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored

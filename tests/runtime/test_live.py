@@ -31,6 +31,7 @@ def test_what_counts_as_live() -> None:
     assert is_stream_output("udp://127.0.0.1:5000") and is_stream_output("rtsp://srv/x")
     assert not is_stream_output("out.mp4") and not is_stream_output("http://x")
     assert redact("rtsp://admin:hunter2@10.0.0.5/s") == "rtsp://admin:***@10.0.0.5/s"
+    assert redact("rtsp://admin:p@ss@10.0.0.5/s@1") == "rtsp://admin:***@10.0.0.5/s@1"
     name = live_output_path("rtsp://admin:pw@10.0.0.5:554/live?ch=1", Path("rec")).name
     assert name.startswith("rtsp-admin-10.0.0.5-554-live-") and name.endswith(".mp4")
     assert "pw" not in name
