@@ -326,7 +326,7 @@ def _quantize_int8(
         )
         tensor_ranges = compute_ranges(
             model, np.concatenate([calib, bright]), method, num_bins, num_quantized_bins,
-            percentile, threads=threads,
+            percentile, threads=threads, progress=lambda line: say(f"int8: calibrating: {line}"),
         )  # fmt: skip
         info = {
             "frames": int(len(calib)), "brightened_copies": int(len(bright)),

@@ -29,6 +29,8 @@ import json
 import logging
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -117,12 +119,14 @@ def compute_ranges(
     percentile: float = 99.999,
     chunk: int = 8,
     threads: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Calibration range (low, high) of every float tensor, from ``frames``.
 
     Uses onnxruntime's calibrator (create_calibrator) with the bins set here; data go in
     chunks of ``chunk`` frames so the intermediate tensors of all frames are never held at
-    once (the histograms merge across chunks).
+    once (the histograms merge across chunks). ``progress`` gets a line after each chunk and
+    before the thresholds are chosen: tens of minutes on a small CPU that printed nothing.
     """
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, create_calibrator
@@ -162,9 +166,16 @@ def compute_ranges(
             calibrator.augmented_model_path, opts, providers=["CPUExecutionProvider"]
         )
         # onnxruntime's histogram calibrators print progress lines; keep stdout clean
-        with contextlib.redirect_stdout(io.StringIO()):
-            for i in range(0, len(frames), chunk):
+        start = time.monotonic()
+        for i in range(0, len(frames), chunk):
+            with contextlib.redirect_stdout(io.StringIO()):
                 calibrator.collect_data(Reader(frames[i : i + chunk]))
+            if progress is not None:
+                done = min(i + chunk, len(frames))
+                progress(f"{done}/{len(frames)} frames, {time.monotonic() - start:.0f} s")
+        if progress is not None:
+            progress(f"choosing the {method} ranges of the collected histograms")
+        with contextlib.redirect_stdout(io.StringIO()):
             if method == "entropy":
                 _suppress_zero_bin(calibrator)
             data = calibrator.compute_data()

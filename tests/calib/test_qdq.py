@@ -56,3 +56,18 @@ def test_tensorrt_flavour_quantizes_only_the_inputs_of_weighted_layers(tmp_path)
     # The CPU flavour keeps the Concat quantized: integer kernels from one conv to the next.
     q = qdq.quantize_with_ranges(model, ranges, "minmax", "cpu", set())
     assert "Concat" in set(_dequantized_inputs_of(q).values())
+
+
+def test_calibration_reports_its_progress(tmp_path) -> None:
+    # Tens of minutes of calibration on a small CPU printed nothing (a walkthrough took the
+    # export for hung): a line after each chunk of frames and one before the ranges are chosen.
+    model = prepare_model(conv_model(tmp_path / "convs.onnx"))
+    x = synthetic_calibration_frames(5, (32, 32), seed=0)
+    lines: list[str] = []
+    ranges = compute_ranges(model, x, "entropy", chunk=2, progress=lines.append)
+    assert ranges and [line.split(",")[0] for line in lines[:3]] == [
+        "2/5 frames",
+        "4/5 frames",
+        "5/5 frames",
+    ]
+    assert lines[3] == "choosing the entropy ranges of the collected histograms"
