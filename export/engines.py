@@ -8,6 +8,7 @@ lines are rich markup: text that may hold brackets (paths, reasons, install hint
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import warnings
 from collections.abc import Callable
@@ -99,11 +100,12 @@ def build_engines(
         if opts.engine:
             raise InputError(f"cannot build a TensorRT engine here: {reason}")
         best = shown(onnx_files[-1])
-        hint = f"sllen-export --from-onnx {best} {opts.profile.cli_args()}" + (
-            f" --dla-core {opts.dla_core}" if opts.dla_core is not None else ""
-        )
+        # quoted: a path with a space or a bracket is pasted into a shell
+        hint = f"sllen-export --from-onnx {shlex.quote(str(best))} {opts.profile.cli_args()}"
+        hint += f" --dla-core {opts.dla_core}" if opts.dla_core is not None else ""
         if opts.attention == "plugin":  # the file holds the plugin node: the build needs it
-            hint += " --plugin build/libsllen_attention_plugin.so"
+            library = opts.plugin_library or "build/libsllen_attention_plugin.so"
+            hint += f" --plugin {shlex.quote(str(library))}"
         log(
             f"[yellow]no TensorRT here ({escape(reason)}): build the engine where TensorRT is, "
             f"e.g. on the Jetson: {escape(hint)}"

@@ -34,6 +34,7 @@ import argparse
 import importlib
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -228,16 +229,17 @@ def replay_commands(
     with the saved outputs, with the check's own tolerance (``compare``'s "tolerance"):
     Polygraphy's default (1e-5, element-wise) would fail an FP16 or INT8 check that passed."""
     out = Path(out_dir)
-    load = f"--load-inputs {out / INPUTS_FILE} --load-outputs {out / OUTPUTS_FILE}"
+    q = shlex.quote  # pasted into a shell: paths with spaces or brackets
+    load = f"--load-inputs {q(str(out / INPUTS_FILE))} --load-outputs {q(str(out / OUTPUTS_FILE))}"
     if tolerance:
         load += (
             f" --atol {tolerance['atol']:g} --rtol {tolerance['rtol']:g}"
             f" --check-error-stat {tolerance['check_error_stat']}"
         )
-    plugins = f" --plugins {plugin_library}" if plugin_library else ""
+    plugins = f" --plugins {q(str(plugin_library))}" if plugin_library else ""
     return [
-        f"polygraphy run {onnx_path} --onnxrt {load}",
-        f"polygraphy run {engine_path} --model-type engine --trt{plugins} {load}",
+        f"polygraphy run {q(str(onnx_path))} --onnxrt {load}",
+        f"polygraphy run {q(str(engine_path))} --model-type engine --trt{plugins} {load}",
     ]
 
 

@@ -118,9 +118,10 @@ def test_without_tensorrt_the_printed_build_command_names_the_plugin(
     from sllen.runtime import env
 
     monkeypatch.setattr(env, "tensorrt_available", lambda: (False, "no tensorrt"))
-    onnx_file = tmp_path / "sllen.fp32.onnx"
+    onnx_file = tmp_path / "my exports" / "sllen.fp32.onnx"  # quoted for a shell
     for attention, named in (("plugin", True), ("decomposed", False)):
         opts = ExportOptions(out=tmp_path, attention=attention)
         report = build_engines(opts, [onnx_file], lambda m: None)
         assert report["built"] is False
+        assert f"--from-onnx '{onnx_file}' " in report["command"]
         assert ("--plugin build/libsllen_attention_plugin.so" in report["command"]) == named
