@@ -235,6 +235,9 @@ def test_ctrl_c_during_the_final_renames_lets_the_finished_export_stand(tmp_path
     from sllen.export.staging import StagedOutput
 
     out = tmp_path / "exports"
+    # Python's own Ctrl-C handler, whatever this process inherited (a background CI job
+    # starts with SIGINT ignored, where the interrupt would not come at all)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     with StagedOutput(out) as stage:
         (stage.folder / "sllen.fp32.onnx").write_bytes(b"new")
         real_replace = os.replace
@@ -253,4 +256,7 @@ def test_ctrl_c_during_the_final_renames_lets_the_finished_export_stand(tmp_path
             staging.os.replace = real_replace  # type: ignore[attr-defined]
     assert report == {"files": {}}
     assert (out / "sllen.fp32.onnx").read_bytes() == b"new" and (out / "report.json").is_file()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    try:
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, inherited)
