@@ -30,25 +30,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sllen.runtime.errors import SllenError
+from sllen.runtime.errors import SllenError, WriteError
 from sllen.runtime.signals import restore_handler
 
 from .outputs import REPORTS, write_report
 
 STAGING_PREFIX = ".sllen-export-"
 _TEXT_WITH_PATHS = 1 << 20  # the largest staged JSON that may name files (metadata, reports)
-
-
-class OutputError(SllenError, OSError):
-    """A path under ``--out`` the operating system would not let us make or write (a full
-    disk, a permission): one line naming it, exit 2 (as sllen.model.io.WriteError for
-    weights)."""
-
-    def __init__(self, path: str | os.PathLike[str], code: int | None, reason: str) -> None:
-        super().__init__(code, reason, os.fspath(path))
-
-    def __str__(self) -> str:
-        return f"{self.filename}: cannot write ({self.strerror})"
 
 
 class StagedOutput:
@@ -65,7 +53,7 @@ class StagedOutput:
             self.out.mkdir(parents=True, exist_ok=True)
             self.folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.out))
         except OSError as e:  # --out /proc/x: "[Errno 2] ... '/proc/x'" named no option
-            raise OutputError(f"--out {self.out}", e.errno, e.strerror or str(e)) from None
+            raise WriteError(f"--out {self.out}", e.errno, e.strerror or str(e)) from None
         seps = {os.sep, (os.altsep or os.sep)}
         name = re.escape(self.folder.name)
         # the staging folder as a path component: dropped, so a path under it names out
@@ -106,7 +94,7 @@ class StagedOutput:
 
     def _public_error(self, exc: BaseException) -> None:
         """An error raised while staged names ``out``, not the staging folder; an OSError
-        of a write into the staging folder becomes one line naming the file (OutputError)."""
+        of a write into the staging folder becomes one line naming the file (WriteError)."""
         exc.args = tuple(self.public(a) for a in exc.args)
         if not isinstance(exc, OSError):
             return
@@ -118,7 +106,7 @@ class StagedOutput:
             path = Path(exc.filename)
             # a hidden temporary file of the atomic writer: name the folder it was for
             shown = path.parent if path.name.startswith(".") else path
-            raise OutputError(shown, exc.errno, exc.strerror or str(exc)) from None
+            raise WriteError(shown, exc.errno, exc.strerror or str(exc)) from None
 
     # ------------------------------------------------------------------ commit
 

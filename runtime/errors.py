@@ -8,6 +8,7 @@ Standard library only: the runtime is the bottom layer and everything above may 
 
 from __future__ import annotations
 
+import os
 import re
 
 # safetensors (Rust) reports an OS failure as "... I/O error: No space left on device (os
@@ -25,6 +26,18 @@ def os_error_code(e: BaseException) -> int | None:
 
 class SllenError(Exception):
     """An error the user can fix (bad input, a missing file or library, a missed budget)."""
+
+
+class WriteError(SllenError, OSError):
+    """A file the operating system would not let us write (a full disk, a permission): one
+    line naming the file and the reason, as the CLI shows any bad environment (exit 2).
+    Weights and checkpoints (sllen.model.io), sllen-export's files (sllen.export.staging)."""
+
+    def __init__(self, path: str | os.PathLike[str], code: int | None, reason: str) -> None:
+        super().__init__(code, reason, os.fspath(path))
+
+    def __str__(self) -> str:
+        return f"{self.filename}: cannot write ({self.strerror})"
 
 
 class InputError(SllenError, ValueError):

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from sllen.config import ModelConfig
 from sllen.model.sllen import SLLEN
-from sllen.runtime.errors import SllenError, os_error_code
+from sllen.runtime.errors import WriteError, os_error_code  # noqa: F401 - WriteError re-exported
 from sllen.runtime.files import atomic_write
 from sllen.weights.header import (  # noqa: F401 - re-exported: the model's file API
     CONFIG_KEY,
@@ -58,17 +58,6 @@ def save_weights(
     meta = {CONFIG_KEY: model.config.to_json(), FORMAT_KEY: FORMAT_VERSION}
     meta.update(metadata or {})
     return save_tensors(tensors, path, meta)
-
-
-class WriteError(SllenError, OSError):
-    """A file the operating system would not let us write (a full disk, a permission): one
-    line naming the file and the reason, as the CLI shows any bad environment (exit 2)."""
-
-    def __init__(self, path: str | os.PathLike, code: int | None, reason: str) -> None:
-        super().__init__(code, reason, str(path))
-
-    def __str__(self) -> str:
-        return f"{self.filename}: cannot write ({self.strerror})"
 
 
 def save_tensors(
