@@ -54,3 +54,15 @@ class BudgetError(SllenError):
 
 class MissingDependencyError(SllenError, ImportError):
     """An optional package (an extra of sllen) is needed for this command."""
+
+
+# pip's torch on Linux is the CUDA build (several GB): a machine without an NVIDIA GPU wants
+# PyTorch's CPU index, so a hint that installs torch says so (README, "Set-up").
+CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+
+
+def install_hint(extras: str, *, torch: bool = False) -> str:
+    """``pip install 'sllen[extras]'``; with ``torch`` (the install pulls torch in) the CPU
+    build's command too, for machines without an NVIDIA GPU."""
+    hint = f"pip install 'sllen[{extras}]'"
+    return f"{hint} (no NVIDIA GPU: {CPU_TORCH} first)" if torch else hint

@@ -14,6 +14,7 @@ skipped with a note.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from sllen.data.synthesis import SynthesisParams, synthesize_low
-from sllen.runtime.errors import InputError
+from sllen.runtime.errors import InputError, install_hint
 from sllen.runtime.images import write_image
 
 # Exposure is the linear-light scale at the brightest point: 0.03 is ~5 stops under, 0.2
@@ -111,7 +112,9 @@ def load_photos(names: list[str] | None = None) -> tuple[dict[str, np.ndarray], 
         photos[name] = np.asarray(img, dtype=np.float32)[..., :3] / 255.0
     if not photos:
         # [train] too: the set is scored with the bundled PyTorch model unless --model is given
-        raise InputError("no evaluation photos available: pip install 'sllen[train,eval]'")
+        torch = importlib.util.find_spec("torch") is None
+        hint = install_hint("train,eval", torch=torch)
+        raise InputError(f"no evaluation photos available: {hint}")
     return photos, notes
 
 

@@ -25,7 +25,7 @@ from sllen.runtime.backends.base import (
     Timing,
 )
 from sllen.runtime.bundled import bundled_weights
-from sllen.runtime.errors import InputError
+from sllen.runtime.errors import InputError, install_hint
 
 ATTENTION_CHOICES = ("auto", "kernel", "sdpa")
 # Attention is memory-linear here (chunked SDPA or the kernel), but the activations take about
@@ -59,7 +59,7 @@ class PyTorchBackend(Backend):
             import torch
         except ImportError:
             raise BackendUnavailableError(
-                "the pytorch backend needs torch: pip install 'sllen[train]'"
+                f"the pytorch backend needs torch: {install_hint('train', torch=True)}"
             ) from None
         from sllen.model.hsbab import HSBAB
         from sllen.model.io import load_weights

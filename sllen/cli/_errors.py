@@ -26,7 +26,7 @@ from typing import Any, TypeVar, overload
 from rich.console import Console
 from rich.markup import escape
 
-from sllen.runtime.errors import SllenError, os_error_code
+from sllen.runtime.errors import SllenError, install_hint, os_error_code
 from sllen.runtime.signals import sigterm_as_ctrl_c
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -153,10 +153,8 @@ def _guarded(fn: Callable[..., Any], hints: dict[str, str], *args: Any, **kwargs
         package = (e.name or "").split(".")[0]
         if package not in hints:
             _bug(e)
-        fail(
-            f"this command needs {package}, which this installation lacks: "
-            f"pip install 'sllen[{hints[package]}]'"
-        )
+        hint = install_hint(hints[package], torch=package == "torch")
+        fail(f"this command needs {package}, which this installation lacks: {hint}")
     except BrokenPipeError as e:
         if not _stdout_gone():  # a pipe of the command's own (a socket, a child process)
             fail(_one_line(e))

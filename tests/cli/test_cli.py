@@ -376,11 +376,12 @@ def test_eval_scores_a_deployed_onnx_file_like_its_weights(
 def test_run_only_install_says_which_extra_to_install(
     command: list[str], extra: str, weights: Path, tmp_path: Path
 ) -> None:
-    # A run-only install (no torch): the command names the extra instead of a traceback.
+    # A run-only install (no torch): the command names the extra instead of a traceback, and
+    # the CPU build of torch for a machine without an NVIDIA GPU (pip's default is CUDA's, GBs).
     args = [a.format(tmp=tmp_path, weights=weights) for a in command]
     code = f"import sys; sys.modules['torch'] = None\nfrom sllen.cli.main import app\napp({args!r})"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert_one_line_error(r, extra)
+    assert_one_line_error(r, extra, "--index-url https://download.pytorch.org/whl/cpu")
     assert r.returncode == 2
 
 

@@ -276,3 +276,16 @@ def test_an_onnx_file_that_is_not_an_sllen_model_is_refused_when_opened(
     )
     with pytest.raises(InputError, match=f"not an sllen model .*{words}"):
         open_backend(path, "onnxruntime", threads=1)
+
+
+def test_pytorch_backend_without_torch_names_the_cpu_build() -> None:
+    # A torch-free install asked for --backend pytorch: the extra, and the CPU build's index for
+    # a machine without an NVIDIA GPU (pip's default torch on Linux is the multi-GB CUDA build).
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from sllen.runtime.backends.pytorch import PyTorchBackend\n"
+        "try:\n    PyTorchBackend('w.safetensors')\nexcept Exception as e:\n    print(e)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "sllen[train]" in r.stdout and "download.pytorch.org/whl/cpu" in r.stdout, r.stdout
