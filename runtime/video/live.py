@@ -124,8 +124,7 @@ class LiveSource:
             raise InputError(f"the read timeout must be positive, got {timeout}")
         if reconnect < 0:
             raise InputError(f"--reconnect must be 0 or more, got {reconnect}")
-        if scheme(source) == "srt":
-            _check_srt(source)
+        check_protocol(source)
         self.source = source
         self.name = redact(source)
         self._url_path = source.split("?", 1)[0].lower()  # what a URL's suffix is judged on
@@ -336,7 +335,12 @@ class _Lost(Exception):
     """The connection failed mid-stream (a timeout, a reset): reconnect or give up."""
 
 
-def _check_srt(source: str) -> None:
+def check_protocol(url: str) -> None:
+    """Refuse an ``srt://`` source or output when FFmpeg lacks libsrt (PyPI's PyAV wheels do),
+    in one line and before any work; other URLs are for the real open to judge."""
+    if scheme(url) != "srt":
+        return
+    source = url
     av = _av()
     try:
         av.open(source, timeout=0.01)

@@ -27,7 +27,13 @@ from sllen.runtime.video.common import (
     _reason,
 )
 from sllen.runtime.video.containers import MP4_FAMILY, PARTIAL_CODEC_LISTS
-from sllen.runtime.video.live import OUTPUT_FORMATS, is_stream_output, redact, scheme
+from sllen.runtime.video.live import (
+    OUTPUT_FORMATS,
+    check_protocol,
+    is_stream_output,
+    redact,
+    scheme,
+)
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +191,7 @@ class VideoWriter:
 
     def _open_stream(self) -> None:
         av, url = _av(), str(self.url)
+        check_protocol(url)
         kind = scheme(url) or ""
         if kind == "udp" and "pkt_size" not in url:
             url += ("&" if "?" in url else "?") + "pkt_size=1316"  # 7 TS packets per datagram

@@ -158,11 +158,15 @@ def run_command(
     ] = None,
     frames: Annotated[int | None, Opt(help="Live: stop after this many output frames.")] = None,
     reconnect: Annotated[
-        int, Opt(help="Live: reconnect attempts when the source drops or stalls (0: stop).")
-    ] = 3,
+        int | None,
+        Opt(
+            help="Live: reconnect attempts when the source drops or stalls (0: stop) [default: 3]."
+        ),
+    ] = None,
     timeout: Annotated[
-        float, Opt(help="Live: seconds without data before the source counts as lost.")
-    ] = 10.0,
+        float | None,
+        Opt(help="Live: seconds without data before the source counts as lost (default 10)."),
+    ] = None,
     ray: Annotated[
         str | None,
         Opt(
@@ -187,7 +191,7 @@ def run_command(
     from sllen.runtime.files import removed_if_left_empty
     from sllen.runtime.inputs import collect_inputs, output_folder, output_paths
     from sllen.runtime.run import RunOptions, prepare_output, run_files
-    from sllen.runtime.video.live import is_live, is_stream_output
+    from sllen.runtime.video.live import check_protocol, is_live, is_stream_output
 
     # a run that fails before writing anything (a bad model, no TensorRT, Ctrl-C) takes away
     # the output folder it created
@@ -201,8 +205,25 @@ def run_command(
                 raise InputError("a live source (or a stream output) runs alone: give one input")
             if ray is not None or resume:
                 raise InputError("--ray and --resume are for files, not live sources")
-        elif duration is not None or frames is not None:
-            raise InputError("--duration and --frames apply to live sources (URLs, /dev/videoN)")
+            for url in (*live, output):  # srt:// without libsrt: before the model loads
+                check_protocol(url)
+        else:
+            given = [
+                flag
+                for flag, value in (
+                    ("--duration", duration),
+                    ("--frames", frames),
+                    ("--reconnect", reconnect),
+                    ("--timeout", timeout),
+                )
+                if value is not None
+            ]
+            if given:
+                verb = "applies" if len(given) == 1 else "apply"
+                raise InputError(
+                    f"{' and '.join(given)} {verb} to live sources (URLs, /dev/videoN), "
+                    "not to files"
+                )
         if codec != "libx264":  # the codec first: the output's container is judged by it
             from sllen.runtime.video.writer import check_encoder
 
@@ -263,8 +284,8 @@ def run_command(
             live_opts = LiveOptions(
                 duration=duration,
                 frames=frames,
-                reconnect=reconnect,
-                timeout=timeout,
+                reconnect=LiveOptions.reconnect if reconnect is None else reconnect,
+                timeout=LiveOptions.timeout if timeout is None else timeout,
                 realtime=not live,  # a file streamed out goes at its own frame rate
             )
             run_live_command(inputs[0], output, spec, opts, live_opts, console, progress, quiet)

@@ -426,12 +426,31 @@ def test_live_options_are_checked(tmp_path: Path) -> None:
         one_line_error(r, f"{option} must be positive")
     for name, words in (("rec.jpg", "records a video"), ("rec.webm", "--codec libvpx-vp9")):
         one_line_error(sllen_run("udp://127.0.0.1:9", "-o", str(tmp_path / name)), words)
-    one_line_error(sllen_run(str(clip), "--duration", "3"), "apply to live sources")
+    one_line_error(sllen_run(str(clip), "--duration", "3"), "applies to live sources")
+    # a file is not reconnected to: the option would be silently ignored
+    one_line_error(sllen_run(str(clip), "--reconnect", "2"), "--reconnect applies to live")
     r = sllen_run("udp://127.0.0.1:9", str(clip), "-o", str(tmp_path / "o"))
     one_line_error(r, "runs alone")
     r = sllen_run("udp://127.0.0.1:9", "--ray")
     one_line_error(r, "for files, not live sources")
     one_line_error(sllen_run(str(clip), "--workers", "3"), "--workers sets the Ray workers")
+
+
+def test_srt_without_libsrt_is_refused_before_the_model_loads(tmp_path: Path) -> None:
+    from sllen.runtime.errors import SllenError
+    from sllen.runtime.video.live import check_protocol
+
+    try:
+        check_protocol("srt://127.0.0.1:9")
+    except SllenError:
+        pass
+    else:
+        pytest.skip("this PyAV build has libsrt (PyPI's wheels have not)")
+    clip = make_clip(tmp_path / "c.mp4", frames=2, audio=False)
+    missing = str(tmp_path / "missing.onnx")  # a model error would mean the model came first
+    for args in (("srt://127.0.0.1:9", "-o", str(tmp_path / "o")), (str(clip), "-o", "srt://h:9")):
+        one_line_error(sllen_run(*args, "--model", missing), "no SRT support")
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_live_source_that_never_sends_leaves_no_folder(tmp_path: Path) -> None:
