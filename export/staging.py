@@ -13,7 +13,9 @@ an interrupted first export an unchecked FP32 file under its final name.
 Files record paths (an engine's ``onnx_file``, parity's replay commands, the report's
 ``path``): what was written under the staging folder is rewritten to name ``OUT`` when the
 files move, and so are the messages of errors raised while staged. A run killed outright
-(SIGKILL, a power cut) can leave a staging folder behind, which is safe to delete.
+(SIGKILL, a power cut) leaves its staging folder behind: each run holds an advisory lock on a
+file in its own (released by the kernel however the process ends), and the next run into the
+same ``OUT`` removes the staging folders whose lock it can take, never a live run's.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sllen.runtime.errors import SllenError, WriteError
+from sllen.runtime.errors import InputError, SllenError, WriteError
 from sllen.runtime.signals import restore_handler
 
 from .outputs import REPORTS, write_report
 
 STAGING_PREFIX = ".sllen-export-"
+_LOCK = ".lock"  # in a staging folder: held while its run lives; never moved into OUT
 _TEXT_WITH_PATHS = 1 << 20  # the largest staged JSON that may name files (metadata, reports)
 
 
@@ -47,12 +50,22 @@ class StagedOutput:
     def __init__(self, out: Path) -> None:
         self.out = out
         self.folder = out  # until __enter__ makes the staging folder
+        self._lock: int | None = None
 
     def __enter__(self) -> StagedOutput:
+        if self.out.is_symlink() and not self.out.exists():  # mkdir said only "File exists"
+            raise InputError(
+                f"--out {self.out}: a symbolic link to {os.readlink(self.out)}, "
+                "which does not exist"
+            )
         try:
             self.out.mkdir(parents=True, exist_ok=True)
+            _remove_abandoned(self.out)
             self.folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.out))
+            self._lock = _hold(self.folder / _LOCK)
         except OSError as e:  # --out /proc/x: "[Errno 2] ... '/proc/x'" named no option
+            if self.folder != self.out:
+                shutil.rmtree(self.folder, ignore_errors=True)
             raise WriteError(f"--out {self.out}", e.errno, e.strerror or str(e)) from None
         seps = {os.sep, (os.altsep or os.sep)}
         name = re.escape(self.folder.name)
@@ -76,6 +89,9 @@ class StagedOutput:
                 self._public_error(exc)
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
 
     # ------------------------------------------------------------------ paths
 
@@ -162,7 +178,7 @@ def _move_all(staged: Path, out: Path, *, last: str) -> None:
     folder the user cannot write into, a subfolder that links to another file system) puts
     every file moved so far back: ``out`` keeps the old export, never a mix."""
     files = sorted(
-        (p for p in staged.rglob("*") if not p.is_dir()),
+        (p for p in staged.rglob("*") if not p.is_dir() and p != staged / _LOCK),
         key=lambda p: (p.relative_to(staged).as_posix() == last, p.as_posix()),
     )
     aside = Path(tempfile.mkdtemp(prefix=".replaced-", dir=staged))
@@ -192,6 +208,43 @@ def _move_all(staged: Path, out: Path, *, last: str) -> None:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
+
+
+def _hold(path: Path) -> int | None:
+    """Create `path` and hold an exclusive advisory lock on it while the returned descriptor
+    is open (None where the platform has no flock: no cleanup of abandoned folders there)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh file: nobody else holds it
+    return fd
+
+
+def _remove_abandoned(out: Path) -> None:
+    """Remove the staging folders in `out` of runs that ended without cleaning up (SIGKILL,
+    a power cut): those whose lock file exists and can be locked. A live run holds its lock;
+    a folder without one (its run just made it) is left alone."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    for folder in out.glob(STAGING_PREFIX + "*"):
+        if folder.is_symlink() or not (folder / _LOCK).is_file():
+            continue
+        try:
+            fd = os.open(folder / _LOCK, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live run's
+            continue
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager

@@ -260,3 +260,44 @@ def test_ctrl_c_during_the_final_renames_lets_the_finished_export_stand(tmp_path
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
     finally:
         signal.signal(signal.SIGINT, inherited)
+
+
+def test_a_killed_runs_staging_folder_goes_with_the_next_run_and_a_live_one_stays(
+    tmp_path: Path,
+) -> None:
+    # A run killed outright (SIGKILL, a power cut) left its hidden staging folder for good;
+    # the next run into --out removes it, but never the folder of a run still going.
+    import subprocess
+    import sys
+
+    from sllen.export.staging import STAGING_PREFIX, StagedOutput
+
+    out = tmp_path / "exports"
+    killed = (
+        "import os, sys\nfrom pathlib import Path\nfrom sllen.export.staging import StagedOutput\n"
+        "s = StagedOutput(Path(sys.argv[1])).__enter__()\n"
+        "(s.folder / 'sllen.fp32.onnx').write_bytes(b'half')\nos.kill(os.getpid(), 9)"
+    )
+    r = subprocess.run([sys.executable, "-c", killed, str(out)], capture_output=True, timeout=60)
+    assert r.returncode == -9, r.stderr
+    (abandoned,) = out.glob(STAGING_PREFIX + "*")
+    with StagedOutput(out) as live:
+        assert not abandoned.exists()
+        with StagedOutput(out) as second:  # a second run beside the live one
+            assert live.folder.is_dir() and second.folder.is_dir()
+        live_file = live.folder / "sllen.fp32.onnx"
+        live_file.write_bytes(b"new")
+        live.commit({"files": {}}, "tensorrt")
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "sllen.fp32.onnx"]
+
+
+def test_a_dangling_symlink_out_says_what_it_is(tmp_path: Path) -> None:
+    # mkdir said "[Errno 17] File exists" of a path that does not exist
+    from sllen.export.staging import StagedOutput
+    from sllen.runtime.errors import InputError
+
+    out = tmp_path / "exports"
+    out.symlink_to(tmp_path / "gone")
+    with pytest.raises(InputError, match="symbolic link to .*gone, which does not exist"):
+        with StagedOutput(out):
+            pass
