@@ -169,7 +169,10 @@ def build_engines(
             if opts.attention == "auto":
                 with warnings.catch_warnings(), naming_writes(engine):
                     warnings.simplefilter("ignore")  # the log line below says it
-                    meta = build_engine_auto(onnx_path, engine, opts.profile, **kwargs)
+                    # announce=False: the missing plugin was said once above, not per engine
+                    meta = build_engine_auto(
+                        onnx_path, engine, opts.profile, announce=False, **kwargs
+                    )
                 auto = meta["attention"]["auto"]
                 color = "[yellow]" if auto["warning"] else ""
                 log(

@@ -56,7 +56,7 @@ def _plugin_hint() -> str:
     return f"{PLUGIN_BUILD_HINT}, then pass --plugin build/libsllen_attention_plugin.so"
 
 
-def announce_missing_plugin(engine_name: str) -> str:
+def announce_missing_plugin(engine_name: str, *, log_it: bool = True) -> str:
     """Say on one line (logger "sllen.export.trt") that `--attention auto` has no plugin
     library to fall back to, where it was searched and how to build it; return the line."""
     from sllen.runtime.attention_kernel import locate_plugin_library
@@ -70,7 +70,8 @@ def announce_missing_plugin(engine_name: str) -> str:
     )
     if found is None:
         line += f"; build the plugin: {_plugin_hint()}"
-    log.warning("%s", line)
+    if log_it:
+        log.warning("%s", line)
     return line
 
 
@@ -132,12 +133,14 @@ def build_engine_auto(
     profile: ShapeProfile,
     *,
     plugin_library: str | os.PathLike[str] | None = None,
+    announce: bool = True,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """build_engine with `--attention auto`: decomposed first, the plugin when TensorRT does
     not fuse the attention or the build fails (see decide_attention). The plugin graph is
     written beside the engine as `<onnx stem>.plugin.onnx`. Returns the final metadata, whose
-    "attention" entry has the decision under "auto"."""
+    "attention" entry has the decision under "auto". ``announce=False``: a missing plugin
+    library is only recorded, not logged (sllen-export says it once for all its engines)."""
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
     plugin = Path(plugin_library) if plugin_library is not None else None
     if plugin is not None and not plugin.is_file():
@@ -145,7 +148,7 @@ def build_engine_auto(
     info = inspect_onnx(onnx_path)
     missing_plugin = None
     if plugin is None and not info.plugin_nodes and count_attention_blocks(onnx_path) > 0:
-        missing_plugin = announce_missing_plugin(engine_path.name)
+        missing_plugin = announce_missing_plugin(engine_path.name, log_it=announce)
     meta: dict[str, Any] | None  # None only until a build succeeds
     if info.plugin_nodes:
         meta = build_engine(onnx_path, engine_path, profile, plugin_library=plugin, **kwargs)

@@ -193,7 +193,7 @@ def test_run_export_auto_finds_the_plugin_library(fake, tmp_path, plugin_lib, mo
     assert any("attention plugin:" in line for line in lines), lines
 
 
-def test_run_export_auto_without_plugin_says_so(fake, tmp_path, monkeypatch) -> None:
+def test_run_export_auto_without_plugin_says_so(fake, tmp_path, monkeypatch, caplog) -> None:
     from sllen.export.pipeline import ExportOptions, run_export
     from sllen.runtime import attention_kernel as ak
 
@@ -209,6 +209,9 @@ def test_run_export_auto_without_plugin_says_so(fake, tmp_path, monkeypatch) -> 
     assert meta["attention"]["auto"]["decision"] == "decomposed"
     assert any("no attention plugin library found" in line for line in lines), lines
     assert any("[yellow]engine:" in line and "did not fuse" in line for line in lines), lines
+    # said once by sllen-export, not again per engine through the logger (the CLI shows both)
+    assert not [r for r in caplog.records if "attention plugin" in r.getMessage()]
+    assert "plugin_missing" in meta["attention"]  # still recorded with the engine
 
 
 def test_attention_option_values() -> None:
