@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -83,10 +84,12 @@ def collect_inputs(
         if path.is_dir():
             media = media_in(path)
             if not media:
-                subfolders = any(p.is_dir() for p in path.iterdir())
+                # hidden ones (.git, .thumbnails) are no reason to suggest a recursive glob
+                subfolders = any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir())
+                # escaped and quoted: a folder named "shots [raw]" is pasted into a shell
+                pattern = shlex.quote(os.path.join(glob.escape(str(path)), "**", "*"))
                 hint = (
-                    f" (its subfolders are not searched: name them, or a glob such as "
-                    f"'{path / '**' / '*'}')"
+                    f" (its subfolders are not searched: name them, or a glob such as {pattern})"
                     if subfolders
                     else ""
                 )
@@ -193,10 +196,10 @@ def _file_output(src: Path, dst: Path, codec: str) -> Path:
     if is_video(dst) and _holds(dst.suffix, codec) is False:
         if _h264(codec):
             other = {".webm": "libvpx-vp9", ".avi": "mpeg4"}.get(dst.suffix.lower())
-            webm = f" (for {dst.suffix.lower()} add --codec {other})" if other else ""
+            codec_hint = f" (for {dst.suffix.lower()} add --codec {other})" if other else ""
             raise InputError(
                 f"--output {dst}: a video is written as H.264, which goes into "
-                f"{', '.join(sorted(H264_CONTAINERS))}, not {dst.suffix}{webm}"
+                f"{', '.join(sorted(H264_CONTAINERS))}, not {dst.suffix}{codec_hint}"
             )
         raise InputError(
             f"--output {dst}: a {dst.suffix} file cannot hold {codec} video: name a .mkv "

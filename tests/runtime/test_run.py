@@ -50,6 +50,19 @@ def test_collect_inputs(tmp_path: Path) -> None:
     (tmp_path / "nest" / "day1" / "x.jpg").write_bytes(b"")
     with pytest.raises(NoInputsError, match=r"subfolders are not searched.*nest/\*\*/\*'"):
         collect_inputs([tmp_path / "nest"])
+    # the suggested glob, as a shell would pass it, finds the pictures: escaped brackets
+    import shlex
+
+    odd = tmp_path / "shots [raw]"
+    (odd / "day1").mkdir(parents=True)
+    (odd / "day1" / "y.jpg").write_bytes(b"")
+    with pytest.raises(NoInputsError, match="subfolders are not searched") as e:
+        collect_inputs([odd])
+    suggested = shlex.split(str(e.value).split("a glob such as ", 1)[1].rstrip(")"))
+    assert collect_inputs(suggested) == [odd / "day1" / "y.jpg"]
+    (tmp_path / "hidden" / ".thumbnails").mkdir(parents=True)  # no reason for a glob
+    with pytest.raises(NoInputsError, match=r"no images or videos in this folder$"):
+        collect_inputs([tmp_path / "hidden"])
     with pytest.raises(NoInputsError, match="no input"):
         collect_inputs([])
 
