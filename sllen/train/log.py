@@ -1,13 +1,22 @@
-"""The training log (log.csv): its columns, and a resumed run's rows after its checkpoint."""
+"""The training log (log.csv): its columns, and a resumed run's rows after its checkpoint; the
+progress shown while training (a bar on a terminal, plain lines in a log file)."""
 
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from sllen.runtime.files import atomic_write_text
 
@@ -71,8 +80,11 @@ def open_log(path: Path, resume: bool, step: int) -> tuple[IO[str], csv.DictWrit
     return f, writer
 
 
-def progress_bar(console: Console, quiet: bool) -> Progress:
-    """The run's bar: steps done of all, time left, and the last losses in its info field."""
+def progress_bar(console: Console, quiet: bool) -> Progress | StepLines:
+    """The run's bar: steps done of all, time left, and the last losses in its info field; on
+    a stderr that is no terminal, plain lines (StepLines)."""
+    if not console.is_terminal and not quiet:
+        return StepLines(console)
     return Progress(
         TextColumn("[bold]train"),
         BarColumn(),
@@ -83,3 +95,56 @@ def progress_bar(console: Console, quiet: bool) -> Progress:
         disable=quiet,
         transient=False,
     )
+
+
+class StepLines:
+    """Progress for a log file or a pipe (nohup, a job scheduler), as rich's Progress is driven
+    (add_task, update): rich draws no bar there and printed one line when the run ended, after
+    its last message ("interrupted ...: checkpoint saved"); this prints a line at every
+    twentieth of the run instead (and one 10 steps in), with the speed and the time left."""
+
+    PARTS = 20
+    EARLY = 10  # steps into this start: a first line with the speed
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.total = self.first = self.shown = 0
+        self.t0 = time.monotonic()
+
+    def __enter__(self) -> StepLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(
+        self, description: str, *, total: int, completed: int = 0, **fields: Any
+    ) -> TaskID:
+        self.total, self.first, self.shown = total, completed, completed
+        self.t0 = time.monotonic()
+        return TaskID(0)
+
+    def update(
+        self,
+        task: TaskID,
+        *,
+        completed: int | None = None,
+        total: int | None = None,
+        info: str = "",
+    ) -> None:
+        if total is not None:
+            self.total = total
+        if completed is None or completed <= self.shown:
+            return
+        early = completed - self.first == self.EARLY  # the speed, before the first twentieth
+        if completed % max(1, self.total // self.PARTS) and completed < self.total and not early:
+            return
+        self.shown = completed
+        per_step = (time.monotonic() - self.t0) / max(1, completed - self.first)
+        left = round(per_step * max(0, self.total - completed))
+        self.console.print(
+            f"step {completed}/{self.total}  {info}  ({per_step:.2f} s/step, "
+            f"{left // 60} min {left % 60:02d} s left)".replace("    ", "  "),
+            markup=False,
+            highlight=False,
+        )

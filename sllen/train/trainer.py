@@ -80,7 +80,9 @@ class Trainer:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.distributed = self.world > 1
         self.rank = int(os.environ.get("RANK", "0"))
-        self.console = console or Console()
+        self.console = console or Console(
+            soft_wrap=True
+        )  # log files: a line per message, unwrapped
         self.quiet = quiet or self.rank != 0
         self.clock = time.monotonic  # the run's clock (a test drives it)
         self.finished = False  # a resumed run already at its last step: nothing to train
