@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import struct
 import warnings
 import zlib
@@ -128,6 +129,14 @@ def _from_array(arr: np.ndarray, fmt: str, info: dict[str, Any]) -> Picture:
 
 def read_picture(path: str | os.PathLike[str]) -> Picture:
     """Read any common image file; one-line errors for missing, empty or non-image files."""
+    with warnings.catch_warnings():
+        # Pillow warns from 89 MP, "could be decompression bomb DOS attack": a 100 MP camera's
+        # photo is no attack, and Pillow's error from 179 MP (_read) still guards against one
+        warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
+        return _read(path)
+
+
+def _read(path: str | os.PathLike[str]) -> Picture:
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"{path}: no such file")
@@ -158,6 +167,13 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
         msg = f"{path}: reading this image needs {e.name} (pip install 'sllen[run]')"
         raise ImageError(msg) from None
     except Exception as e:  # Pillow/pypng raise many types for a corrupt file
+        if type(e).__name__ == "DecompressionBombError":  # a real 180 MP panorama, too
+            pixels = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(e))
+            size = f"{int(pixels[1]) / 1e6:.0f} megapixels, over the {int(pixels[2]) / 1e6:.0f}"
+            raise ImageError(
+                f"{path}: too large to open ({size if pixels else 'over the'} MP limit of "
+                "Pillow, a guard against decompression bombs); split it into parts"
+            ) from None
         raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
 
 

@@ -615,3 +615,31 @@ def test_a_compressed_8bit_tiff_reads_without_imagecodecs(tmp_path: Path) -> Non
     arr = np.random.default_rng(2).integers(0, 256, (8, 10, 3), dtype=np.uint8)
     Image.fromarray(arr).save(tmp_path / "lzw.tif", compression="tiff_lzw")
     np.testing.assert_array_equal(read_picture(tmp_path / "lzw.tif").rgb * 255, arr)
+
+
+def test_an_image_over_pillows_pixel_limit_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 180 MP panorama was "not a readable image (DecompressionBombError: ... could be
+    # decompression bomb DOS attack.)". The limit scaled down here: 400 pixels over 2 x 100.
+    path = tmp_path / "pano.png"
+    Image.new("RGB", (40, 10)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ImageError, match=r"pano.png: too large to open \(0 megapixels, over the"):
+        read_picture(path)
+
+
+def test_a_large_camera_photo_reads_without_pillows_bomb_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # From 89 MP (a 100 MP camera's photo) Pillow warned "could be decompression bomb DOS
+    # attack", which the CLI showed as a warning line. The limit scaled down: 400 pixels > 300.
+    import warnings
+
+    path = tmp_path / "gfx100.png"
+    Image.new("RGB", (20, 20)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert read_picture(path).rgb.shape[:2] == (20, 20)
+    assert not [w for w in caught if "exceeds limit" in str(w.message)], caught
