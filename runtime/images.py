@@ -168,11 +168,15 @@ def _read(path: str | os.PathLike[str]) -> Picture:
         raise ImageError(msg) from None
     except Exception as e:  # Pillow/pypng raise many types for a corrupt file
         if type(e).__name__ == "DecompressionBombError":  # a real 180 MP panorama, too
-            pixels = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(e))
-            size = f"{int(pixels[1]) / 1e6:.0f} megapixels, over the {int(pixels[2]) / 1e6:.0f}"
+            found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(e))
+            size = (
+                f"{int(found[1]) / 1e6:.0f} megapixels, over the {int(found[2]) / 1e6:.0f} MP"
+                if found
+                else "over the"
+            )
             raise ImageError(
-                f"{path}: too large to open ({size if pixels else 'over the'} MP limit of "
-                "Pillow, a guard against decompression bombs); split it into parts"
+                f"{path}: too large to open ({size} limit of Pillow, a guard against "
+                "decompression bombs); split it into parts"
             ) from None
         raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
 
