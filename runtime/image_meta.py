@@ -42,10 +42,21 @@ def pillow_info(path: Path) -> dict[str, Any]:
 
     try:
         with Image.open(path) as im:
-            info = {k: im.info[k] for k in ("icc_profile", "dpi") if k in im.info}
+            info = header_info(im.info)
     except Exception:
         return {}
     return rgb_profile_only(info)
+
+
+def header_info(pillow: dict[str, Any]) -> dict[str, Any]:
+    """The ICC profile and resolution of a file as Pillow opened it (its ``im.info``), less a
+    resolution of 1 dpi or less: what Pillow reports for a TIFF that states none, and what
+    writers put when they know none (written back, it sized a photo 640 inches wide)."""
+    info = {k: pillow[k] for k in ("icc_profile", "dpi") if k in pillow}
+    dpi = info.get("dpi")
+    if dpi is not None and not all(float(d) > 1 for d in dpi):
+        del info["dpi"]
+    return info
 
 
 def tiff_info(tags: Any) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from sllen.runtime.files import atomic_write
 from sllen.runtime.image_meta import (
     append_sub_ifds,
     header_exif,
+    header_info,
     kept_exif,
     orient,
     pillow_info,
@@ -284,7 +285,7 @@ def _read_pillow(path: Path) -> Picture:
         _warn_frames(path, _frames(im))  # before load(): counting TIFF pages seeks
         im.load()
         fmt = im.format or "PNG"
-        info = {k: im.info[k] for k in ("icc_profile", "dpi") if k in im.info}
+        info = header_info(im.info)
         if fmt == "WEBP" and _webp_is_lossless(path):
             info["lossless"] = True  # sllen's own key: _save writes it lossless again
         # Phones store the rotation in EXIF: apply it, then drop the tag (it is now applied).

@@ -643,3 +643,21 @@ def test_a_large_camera_photo_reads_without_pillows_bomb_warning(
         warnings.simplefilter("always")
         assert read_picture(path).rgb.shape[:2] == (20, 20)
     assert not [w for w in caught if "exceeds limit" in str(w.message)], caught
+
+
+@pytest.mark.parametrize("out", ["o.tif", "o.jpg", "o.png"])
+def test_a_tiff_without_a_resolution_is_not_written_back_at_1_dpi(tmp_path: Path, out: str) -> None:
+    # Pillow reports dpi (1, 1) for a TIFF that states none; written back as 1 dpi, Word and
+    # Photoshop sized a 640-pixel photo 640 inches wide.
+    Image.new("RGB", (16, 12), (20, 20, 20)).save(tmp_path / "nores.tif")
+    pic = read_picture(tmp_path / "nores.tif")
+    assert "dpi" not in pic.info
+    write_picture(tmp_path / out, pic, pic.rgb)
+    if out.endswith(".tif"):  # Pillow says (1, 1) of a TIFF without the tags: read them
+        import tifffile
+
+        with tifffile.TiffFile(tmp_path / out) as tif:
+            assert "XResolution" not in tif.pages[0].tags
+    else:
+        with Image.open(tmp_path / out) as im:
+            assert "dpi" not in im.info or min(im.info["dpi"]) > 1, im.info
