@@ -52,7 +52,7 @@ def header_info(pillow: dict[str, Any]) -> dict[str, Any]:
     """The ICC profile and resolution of a file as Pillow opened it (its ``im.info``), less a
     resolution of 1 dpi or less: what Pillow reports for a TIFF that states none, and what
     writers put when they know none (written back, it sized a photo 640 inches wide)."""
-    info = {k: pillow[k] for k in ("icc_profile", "dpi") if k in pillow}
+    info: dict[str, Any] = {k: pillow[k] for k in ("icc_profile", "dpi") if k in pillow}
     dpi = info.get("dpi")
     if dpi is not None and not all(float(d) > 1 for d in dpi):
         del info["dpi"]
