@@ -144,7 +144,8 @@ def _read(path: str | os.PathLike[str]) -> Picture:
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file")
     suffix = path.suffix.lower()
-    if suffix in HEIF_SUFFIXES:
+    kind = _sniff(path)
+    if suffix in HEIF_SUFFIXES or kind == "heif":  # by content too: an iPhone photo renamed .jpg
         _register_heif(path, "reading")
     if suffix == ".avif":
         _check_avif(path)
@@ -178,6 +179,11 @@ def _read(path: str | os.PathLike[str]) -> Picture:
             raise ImageError(
                 f"{path}: too large to open ({size} limit of Pillow, a guard against "
                 "decompression bombs); split it into parts"
+            ) from None
+        if kind == "video":
+            raise ImageError(
+                f"{path}: a video file without a video suffix: name it as one "
+                "(.mp4, .mov, .mkv, .webm)"
             ) from None
         raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
 
@@ -355,6 +361,27 @@ def _atomic(path: Path, save: Any) -> Path:
 
 # Pillow's JPEG writer refuses an EXIF block over one APP1 marker: the picture goes without.
 _JPEG_MAX_EXIF = 65533
+
+
+# ISO-BMFF major brands ("ftyp" box, bytes 8-12): HEIF stills, and MP4/QuickTime video
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+_VIDEO_BRANDS = {b"isom", b"iso2", b"mp41", b"mp42", b"qt  ", b"M4V ", b"avc1", b"3gp4", b"3gp5"}
+_EBML = b"\x1a\x45\xdf\xa3"  # Matroska / WebM
+
+
+def _sniff(path: Path) -> str | None:
+    """ "heif" or "video" by the file's first bytes, whatever its name says; else None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+    except OSError:
+        return None
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _HEIF_BRANDS and b"avif" not in head:  # mif1 with avif: Pillow's own AVIF
+            return "heif"
+        return "video" if brand in _VIDEO_BRANDS else None
+    return "video" if head.startswith(_EBML) else None
 
 
 def _register_heif(path: Path, doing: str) -> None:

@@ -661,3 +661,33 @@ def test_a_tiff_without_a_resolution_is_not_written_back_at_1_dpi(tmp_path: Path
     else:
         with Image.open(tmp_path / out) as im:
             assert "dpi" not in im.info or min(im.info["dpi"]) > 1, im.info
+
+
+def test_a_heic_photo_named_jpg_is_read_by_its_content(tmp_path: Path) -> None:
+    # It failed ("cannot identify image file") unless a .heic file had been read before in the
+    # same process (the opener was registered by suffix only): a fresh process here.
+    import subprocess
+    import sys
+
+    pillow_heif = pytest.importorskip("pillow_heif")
+    path = tmp_path / "IMG_0001.jpg"
+    pillow_heif.from_pillow(Image.new("RGB", (16, 12), (40, 20, 10))).save(path, quality=90)
+    code = (
+        "import sys\nfrom sllen.runtime.images import read_picture\n"
+        "print(read_picture(sys.argv[1]).rgb.shape)"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert r.returncode == 0 and "(12, 16, 3)" in r.stdout, r.stderr
+
+
+def test_a_video_under_an_image_name_says_it_is_a_video(tmp_path: Path) -> None:
+    av = pytest.importorskip("av")
+    path = tmp_path / "clip.jpg"
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with pytest.raises(ImageError, match="clip.jpg: a video file without a video suffix"):
+        read_picture(path)
