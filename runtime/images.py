@@ -339,6 +339,22 @@ def write_picture(
     return _atomic(path, lambda tmp: _save(tmp, path.suffix.lower(), arr, pic, quality))
 
 
+# The largest side each format's encoder takes (libjpeg's JPEG_MAX_DIMENSION, libwebp's
+# WEBP_MAX_DIMENSION): known from the input's header, so a run refuses before inference.
+_MAX_SIDE = {".jpg": 65500, ".jpeg": 65500, ".jpe": 65500, ".jfif": 65500, ".webp": 16383}
+
+
+def check_output_size(path: str | os.PathLike[str], width: int, height: int) -> None:
+    """Refuse an output whose format cannot hold a `width` x `height` picture."""
+    path = Path(path)
+    limit = _MAX_SIDE.get(path.suffix.lower())
+    if limit is not None and max(width, height) > limit:
+        raise ImageError(
+            f"{path}: {width}x{height} is over {path.suffix.lower()[1:].upper()}'s limit of "
+            f"{limit} pixels a side: write .png or .tif instead (-o NAME.png)"
+        )
+
+
 def write_rgb8(path: str | os.PathLike[str], rgb8: np.ndarray, *, quality: int = 95) -> Path:
     """Write a uint8 HxWx3 (or HxW) array, format from the suffix, atomically."""
     path = Path(path)

@@ -25,7 +25,7 @@ from sllen.runtime.api import FrameEnhancer
 from sllen.runtime.enhancer import Enhancer, StageTimes
 from sllen.runtime.errors import InputError, SllenError
 from sllen.runtime.files import make_folder, remove_leftovers, removed_if_left_empty
-from sllen.runtime.images import read_picture, write_picture, write_rgb8
+from sllen.runtime.images import check_output_size, read_picture, write_picture, write_rgb8
 from sllen.runtime.inputs import already_done, is_video, output_folder, output_paths
 from sllen.runtime.preprocess import beside, quarter_turns, to_float, to_uint8
 
@@ -138,6 +138,8 @@ def run_image(
     before = dataclasses.replace(enhancer.times)
     t0 = time.perf_counter()
     pic = read_picture(src)
+    h, w = pic.rgb.shape[:2]  # before inference: a 20000-pixel WebP failed only after it
+    check_output_size(dst, w * (2 if opts.side_by_side else 1), h)
     t1 = time.perf_counter()
     if progress is not None:  # a photo too large to run whole: its tiles are the progress
         enhancer.on_tile = lambda done, total: progress(f"{src.name} (tiles)", done, total)

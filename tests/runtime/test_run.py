@@ -382,3 +382,21 @@ def test_resume_enhances_again_what_another_input_could_have_named(tmp_path: Pat
     assert [r.skipped for r in summary.results] == [False, False]
     assert (out / "a.png").read_bytes() != first  # now a.png's own result
     assert (out / "a_.png").is_file()
+
+
+def test_an_output_format_too_small_for_the_picture_is_refused_before_inference(
+    tmp_path: Path,
+) -> None:
+    # A 20000-pixel-wide panorama to .webp (16383 a side) failed after minutes of inference;
+    # side by side doubles the width (a 10000-pixel photo too).
+    from affine_backend import Recorder
+
+    wide = img(tmp_path / "pano.png", (8, 10_000))
+    backend = Recorder()
+    opts = RunOptions(output=tmp_path / "o.webp", side_by_side=True)
+    (failed,) = run_files([wide], Enhancer(backend), opts).failed
+    assert "20000x8 is over WEBP's limit of 16383 pixels a side" in (failed.error or "")
+    assert backend.shapes == []  # never inferred
+    assert not run_files([wide], Enhancer(backend), RunOptions(output=tmp_path / "o.jpg")).failed
+    assert len(backend.shapes) == 1  # 10000 < JPEG's 65500
+    assert not (tmp_path / "o.webp").exists() and (tmp_path / "o.jpg").is_file()
