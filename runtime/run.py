@@ -60,7 +60,7 @@ class RunOptions:
     # 3.4 ms at 320x240) for no smaller file at crf 18 on the sample clip.
     encoder_preset: str | None = None
     smooth: bool | None = None  # None: the default for video (see sllen.runtime.temporal)
-    quality: int = 95  # JPEG/WebP quality of still images
+    quality: int = 95  # JPEG/WebP/HEIC/AVIF quality of still images (--quality)
     # Resume an interrupted run: outputs already there are finished ones (every output is
     # published by an atomic rename), so their sources are skipped.
     skip_existing: bool = False
@@ -71,6 +71,8 @@ class RunOptions:
             from sllen.runtime.video.writer import check_encoder
 
             check_encoder(self.codec)
+        if not 1 <= self.quality <= 100:
+            raise InputError(f"--quality must be in 1..100, not {self.quality}")
         top = MAX_CRF.get(self.codec, 63)
         if self.crf is not None and not 0 <= self.crf <= top:
             raise InputError(f"--crf must be in 0..{top} for {self.codec}, not {self.crf}")

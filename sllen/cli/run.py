@@ -119,6 +119,13 @@ def run_command(
             "(LOL: +0.15 dB), four times the inference time.",
         ),
     ] = False,
+    quality: Annotated[
+        int,
+        Opt(
+            help="Photo quality for JPEG, lossy WebP, HEIC and AVIF outputs, 1-100 (90 up: "
+            "JPEG keeps full colour resolution)."
+        ),
+    ] = 95,
     codec: Annotated[str, Opt(help="Video codec (PyAV/FFmpeg encoder name).")] = "libx264",
     crf: Annotated[int, Opt(help="Video quality for x264/x265/VP9 (lower is better).")] = 18,
     encoder_preset: Annotated[
@@ -264,6 +271,7 @@ def run_command(
             crf=crf,
             encoder_preset=encoder_preset,
             smooth=smooth,
+            quality=quality,
             skip_existing=resume,
         )
         progress = _Progress(console, enabled=not quiet and console.is_terminal)

@@ -558,3 +558,17 @@ def test_a_recursive_glob_run_twice_leaves_out_its_earlier_results(tmp_path: Pat
     # a file of the output folder named as an input is still refused
     r = sllen_run("bright/01.jpg", "-o", "bright", cwd=tmp_path)
     one_line_error(r, "would overwrite")
+
+
+def test_quality_sets_the_photos_quality(tmp_path: Path) -> None:
+    # It was fixed at 95 (4:4:4): a quality-92 4:2:0 phone JPEG came back a third larger.
+    rng = np.random.default_rng(0)
+    src = tmp_path / "p.jpg"
+    Image.fromarray(rng.integers(0, 40, (96, 128, 3), dtype=np.uint8)).save(src, quality=92)
+    sizes = {}
+    for q in ("95", "70"):
+        r = sllen_run(str(src), "-o", str(tmp_path / f"q{q}.jpg"), "--quality", q, "-q")
+        assert r.returncode == 0, r.stderr
+        sizes[q] = (tmp_path / f"q{q}.jpg").stat().st_size
+    assert sizes["70"] < sizes["95"] * 0.7, sizes
+    one_line_error(sllen_run(str(src), "-o", str(tmp_path / "x.jpg"), "--quality", "0"), "1..100")
