@@ -1,10 +1,11 @@
-"""Peak memory and latency of ONNX Runtime FP32 on the CPU: sllen's backend in row bands
-("bands": ``bands="on"``) and on whole frames ("whole": ``bands="off"``), and the file opened
+"""Peak memory and latency of ONNX Runtime FP32 on the CPU: sllen's backend in bands
+("bands": ``bands="on"``: rows, or columns of a frame wider than tall; "rows": rows only, as
+before 2026-12-07) and on whole frames ("whole": ``bands="off"``), and the file opened
 as is with ONNX Runtime's planned buffer reuse ("before": how sllen opened it until
 2026-12-03). The backend's default (``auto``) is "whole" below 1080p and "bands" from 1080p up.
 
     python benchmarks/ort_memory.py [--model FILE] [--threads 2] [--calls 3] [--out DIR]
-        [--resolution WxH ...]
+        [--resolution WxH ...] [--modes before,whole,bands,rows] [--rounds N]
 
 Each case runs in a fresh process (so its peak RSS is its own): open the session, one warm-up
 call, ``--calls`` timed calls on a dark frame of that size; the process reports its VmHWM (the
@@ -43,8 +44,11 @@ if mode == "before":
     opts.enable_mem_reuse = True
     s = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     run = lambda: s.run(["output"], {"input": x})[0]
-else:  # "whole": the backend on whole frames; "bands": in row bands
+else:  # "whole": the backend on whole frames; "bands": in bands; "rows": in row bands only
+    from sllen.runtime.backends.banded import BandedModel
     from sllen.runtime.backends.onnxruntime import OnnxRuntimeBackend
+    if mode == "rows":
+        BandedModel.axis = "rows"  # as before 2026-12-07: rows whatever the frame's shape
     bands = "off" if mode == "whole" else "on"
     b = OnnxRuntimeBackend(model, device="cpu", threads=threads, bands=bands)
     run = lambda: b.infer(x).image
@@ -75,6 +79,11 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=3)
     ap.add_argument("--before-max", type=int, default=3840 * 2160, help="pixels")
     ap.add_argument("--rounds", type=int, default=1, help="repeat the sweep (order alternates)")
+    ap.add_argument(
+        "--modes",
+        default="before,whole,bands",
+        help="comma-separated: before, whole, bands, rows (bands of rows whatever the shape)",
+    )
     ap.add_argument("--out", type=Path, default=Path("bench-ort-memory"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +97,8 @@ def main() -> None:
     }
     order = []
     for r in range(args.rounds):  # before/now alternate which goes first, round by round
-        modes = ("before", "whole", "bands") if r % 2 == 0 else ("bands", "whole", "before")
+        chosen = args.modes.split(",")
+        modes = chosen if r % 2 == 0 else chosen[::-1]
         for w, h in sizes:
             order += [(w, h, m) for m in modes if m != "before" or w * h <= args.before_max]
     for w, h, mode in order:
@@ -123,7 +133,7 @@ def main() -> None:
     except ImportError:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
-    for mode, style in (("before", "o--"), ("whole", "^-."), ("bands", "s-")):
+    for mode, style in (("before", "o--"), ("whole", "^-."), ("bands", "s-"), ("rows", "d:")):
         pts = [
             (int(c["size"].split("x")[0]) * int(c["size"].split("x")[1]) / 1e6, c["peak_mb"])
             for c in record["cases"]

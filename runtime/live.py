@@ -194,7 +194,7 @@ def run_live(
                 frame, image = item
                 if writer is None:
                     h, w = image.shape[:2]
-                    info = _live_info(result.source, w, h, src.fps)
+                    info = _live_info(result.source, w, h, src.fps, src.sample_aspect_ratio)
                     codec = opts.codec
                     writer = video.VideoWriter(
                         output,
@@ -321,7 +321,7 @@ def _put(q: queue.Queue[Any], item: Any, errors: list[BaseException]) -> None:
             continue
 
 
-def _live_info(name: str, width: int, height: int, fps: Any) -> Any:
+def _live_info(name: str, width: int, height: int, fps: Any, sar: Any = None) -> Any:
     from sllen.runtime.video import VideoInfo
 
     return VideoInfo(
@@ -335,4 +335,5 @@ def _live_info(name: str, width: int, height: int, fps: Any) -> Any:
         codec="",
         pix_fmt=None,
         container="",
+        sample_aspect_ratio=sar,  # the pixel shape the source states (anamorphic cameras)
     )

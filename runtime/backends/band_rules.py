@@ -1,9 +1,10 @@
-"""Which ops may run in row bands, and how many rows next to a band edge each can corrupt.
+"""Which ops may run in bands (of rows or of columns), and how many rows or columns next to a
+band edge each can corrupt.
 
 runtime/backends/banded.py partitions a graph and runs its full- and half-resolution parts
-band by band; this module holds the rules a band segment must satisfy (row-local ops only,
+band by band; this module holds the rules a band segment must satisfy (local ops only,
 reductions over channels only, shift-invariant resizes, parameters that do not vary along
-the rows) and counts the segment's receptive field through its ops, which sets the halo.
+the rows or columns) and counts the segment's receptive field through its ops, which sets the halo.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def check_band_segment(
     many rows next to a band edge can differ from the whole-frame run)."""
     from onnx import numpy_helper
 
-    # Rows next to each band edge that may be wrong, per tensor, in rows of that tensor.
-    bad: dict[str, int] = {t: 0 for t in seg_in}
+    # Rows and columns next to each band edge that may be wrong, per tensor, in full-res
+    # rows and columns: counted apart (a separable box filter reaches far along one only).
+    bad: dict[str, tuple[int, int]] = {t: (0, 0) for t in seg_in}
     for n in group:
         what = f"{n.op_type} {n.name}"
         if n.op_type not in BAND_OPS or n.domain not in ("", "ai.onnx"):
@@ -66,11 +68,11 @@ def check_band_segment(
         if n.op_type != "Conv":
             for t in params:
                 dims = inits[t].dims if t in inits else shape.get(t, ())
-                if len(dims) >= 2 and dims[-2] != 1:
-                    raise BandingUnsupported(f"{what}: {t} varies along the rows")
+                if len(dims) >= 2 and (dims[-2] != 1 or dims[-1] != 1):
+                    raise BandingUnsupported(f"{what}: {t} varies along the rows or columns")
         s_in = scale[data[0]]
         s_out = scale[outs[0]]
-        c_in = max(bad.get(t, 0) for t in data)  # full-res rows
+        c_in = (max(bad.get(t, (0, 0))[0] for t in data), max(bad.get(t, (0, 0))[1] for t in data))
         if any(scale[t] != s_in for t in data) and n.op_type != "Resize":
             raise BandingUnsupported(f"{what}: inputs at different scales")
         if n.op_type in ("Conv", "MaxPool", "AveragePool"):
@@ -86,11 +88,15 @@ def check_band_segment(
             # Output row y reads input rows [y*st - top, y*st - top + e - 1]. With c bad
             # rows at each edge of the input: at the top the outputs whose window starts
             # in them, at the bottom those whose window ends in them (band heights are
-            # multiples of the stride: they are multiples of align at every scale).
-            e, st, top, bottom = (kernel[0] - 1) * dil[0] + 1, strides[0], pads[0], pads[2]
-            c = -(-c_in // s_in)
-            rows = max(-(-(c + top) // st), (top + bottom - e) // st - (top - c - e) // st)
-            c_out = rows * s_out
+            # multiples of the stride: they are multiples of align at every scale). Bands
+            # run along rows or columns (the frame's longer side): the larger of the two.
+            st, lines = strides[0], []
+            for ax in (0, 1):
+                e, top, bottom = (kernel[ax] - 1) * dil[ax] + 1, pads[ax], pads[ax + 2]
+                c = -(-c_in[ax] // s_in)
+                rows = max(-(-(c + top) // st), (top + bottom - e) // st - (top - c - e) // st)
+                lines.append(rows * s_out)
+            c_out = (lines[0], lines[1])
         elif n.op_type == "Resize":
             mode = a.get("mode", b"nearest")
             coord = a.get("coordinate_transformation_mode", b"half_pixel")
@@ -103,7 +109,7 @@ def check_band_segment(
                 or s_in % s_out
             ):  # align_corners and the like depend on the frame's size
                 raise BandingUnsupported(f"{what}: {mode}/{coord} is not shift-invariant")
-            c_out = c_in + s_in  # one input row more at each edge (clamped neighbours)
+            c_out = (c_in[0] + s_in, c_in[1] + s_in)  # one input line more at each edge
         elif n.op_type in _CHANNEL_REDUCE:
             if n.op_type in ("Softmax", "LogSoftmax"):
                 axes = [a.get("axis", -1)]
@@ -126,4 +132,4 @@ def check_band_segment(
             raise BandingUnsupported(f"{what}: changes the scale")
         for o in outs:
             bad[o] = c_out
-    return max((bad[t] for t in seg_out), default=0)
+    return max((max(bad[t]) for t in seg_out), default=0)

@@ -1,4 +1,5 @@
-"""Exact row-band execution of a U-Net-like ONNX graph on ONNX Runtime (CPU, FP32).
+"""Exact band execution (rows, or columns of a frame wider than tall) of a U-Net-like ONNX
+graph on ONNX Runtime (CPU, FP32).
 
 Why: on the CPU the whole-frame session's peak memory is set by the full-resolution tensors
 (16-48 channels at H x W in the first encoder level and the last stage of both decoders), not
@@ -408,6 +409,10 @@ class BandedModel:
 
     # -- running ------------------------------------------------------------------------
 
+    # "auto": bands of columns for a frame wider than tall, else of rows; "rows"/"columns"
+    # force one (benchmarks/ort_memory.py compares them)
+    axis = "auto"
+
     def run(self, x: np.ndarray, run_options: Any = None) -> np.ndarray:
         """The first graph output for x [N, C, H, W] (H a multiple of ``align``);
         ``run_options``: ONNX Runtime RunOptions for every session's run."""
@@ -452,19 +457,27 @@ class BandedModel:
         for t in seg.outputs:
             s = scale[t]
             outs[t] = np.empty((n, *self._shape[t][1:-2], height // s, width // s), self._dtype[t])
-        for r0 in range(0, height, self.band_rows):
-            r1 = min(r0 + self.band_rows, height)
-            lo, hi = max(0, r0 - seg.halo), min(height, r1 + seg.halo)
+        # Bands across the longer side: a wide panorama (6000x400) in row bands kept nearly
+        # the whole frame in each band (1.71 GB peak; in column bands 0.93 GB).
+        columns = self.axis == "columns" or (self.axis == "auto" and width > height)
+        axis, extent = (-1, width) if columns else (-2, height)
+
+        def part(v: np.ndarray, a: int, b: int) -> np.ndarray:  # [a, b) along the band axis
+            return v[..., a:b] if axis == -1 else v[..., a:b, :]
+
+        for r0 in range(0, extent, self.band_rows):
+            r1 = min(r0 + self.band_rows, extent)
+            lo, hi = max(0, r0 - seg.halo), min(extent, r1 + seg.halo)
             band = {}
             for t in feeds:
                 v, st = store[t], scale.get(t)
-                # Spatial tensors: the band's rows (a copy: ORT wants contiguous input).
-                band[t] = np.ascontiguousarray(v[:, :, lo // st : hi // st]) if st else v
+                # Spatial tensors: the band's part (a copy: ORT wants contiguous input).
+                band[t] = np.ascontiguousarray(part(v, lo // st, hi // st)) if st else v
             result = seg.session.run(seg.outputs, band, run_options)
             for t, v in zip(seg.outputs, result, strict=True):
                 s = scale[t]
-                if v.shape[2] != (hi - lo) // s:
-                    raise RuntimeError(f"{t}: {v.shape[2]} rows in a band of {(hi - lo) // s}")
-                outs[t][:, :, r0 // s : r1 // s] = v[:, :, (r0 - lo) // s : (r1 - lo) // s]
+                if v.shape[axis] != (hi - lo) // s:
+                    raise RuntimeError(f"{t}: {v.shape[axis]} lines in a band of {(hi - lo) // s}")
+                part(outs[t], r0 // s, r1 // s)[...] = part(v, (r0 - lo) // s, (r1 - lo) // s)
             del band, result
         store.update(outs)

@@ -16,9 +16,12 @@ What a user gets (docs/video.md says the same at more length):
   is an error.
 - :class:`VideoWriter` writes a temporary file beside the target and renames it on a clean
   close; an exception or Ctrl-C deletes it, so no half-written video is ever left behind.
-  Timestamps, frame count, frame rate and size are kept; audio is copied packet for packet
+  Timestamps, frame count, frame rate, size and pixel aspect ratio are kept, and so are the
+  container's tags (creation time, location, ...) in a file; audio is copied packet for packet
   (re-encoded only when the output container cannot hold the input's audio codec). 4:2:0 and
   4:2:2 need even sizes: an odd width or height is padded by one replicated pixel column/row.
+- Of several video streams the largest picture is read; the others, and subtitle, data and
+  attachment streams, are left out with a :class:`VideoWarning` each.
 
 The modules: ``common`` (VideoError, VideoWarning, VideoInfo, Frame, PyAV access, file checks),
 ``reader`` (probe, VideoReader, read_frames), ``writer`` (VideoWriter, published through

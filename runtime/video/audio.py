@@ -43,6 +43,7 @@ class _AudioCopy:
                         target, out.format.name, name, o.codec_context.name)  # fmt: skip
             self._map[s.index] = (o, False)
         self._out = out
+        self.left_out = left_out(self._in)
         streams = [self._in.streams[i] for i in self._map]
         self._packets = self._in.demux(streams) if streams else iter(())
         self._pending: Any = None
@@ -111,6 +112,23 @@ class _AudioCopy:
 
     def close(self) -> None:
         self._in.close()
+
+
+def left_out(container: Any) -> str:
+    """'1 subtitle stream and 2 data streams': what a copy of the video and the audio leaves
+    out of `container` ('' when nothing). Extra video streams are the reader's to name."""
+    attached = _av().stream.Disposition.attached_pic
+    counts: dict[str, int] = {}
+    for s in container.streams:
+        if s.type == "video" and s.disposition & attached:
+            kind = "cover picture"
+        elif s.type in ("video", "audio"):
+            continue
+        else:
+            kind = f"{s.type} stream"  # subtitle, data (timecode, phone sensor tracks), attachment
+        counts[kind] = counts.get(kind, 0) + 1
+    parts = [f"{n} {kind}{'s' * (n > 1)}" for kind, n in counts.items()]
+    return " and ".join([", ".join(parts[:-1]), parts[-1]]) if len(parts) > 1 else "".join(parts)
 
 
 def _opus_rate(encoder: str, rate: int) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,8 @@ class VideoWarning(UserWarning):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What :func:`probe` learned about a file's first video stream (and its audio)."""
+    """What :func:`probe` learned about a file's video stream (the largest picture; see
+    :func:`pick_video_stream`), its audio and its container."""
 
     path: str
     width: int
@@ -49,6 +50,11 @@ class VideoInfo:
     color_primaries: int = 2
     color_trc: int = 2
     start_pts: int | None = None  # pts of the first decoded frame
+    # Pixel shape (32/27: anamorphic 16:9 in 720x480); None for square or unknown pixels.
+    sample_aspect_ratio: Fraction | None = None
+    # The container's own tags as read (creation_time, location, make, ...); the writer
+    # copies those the output muxer does not write itself.
+    metadata: dict[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def matrix(self) -> str:
@@ -95,6 +101,45 @@ def _interp(decode: bool) -> int:
     # 3.10, JetPack 6's, stops at PyAV 17.1)
     accurate = _SWS_BILINEAR | _SWS_ACCURATE_RND
     return accurate | _SWS_FULL_CHR_H_INT if decode else accurate
+
+
+def sample_aspect(value: Any) -> Fraction | None:
+    """A sample aspect ratio worth writing: None for unknown (0:1, None) and square (1:1)."""
+    if not value:
+        return None
+    sar = Fraction(value)
+    return None if sar <= 0 or sar == 1 else sar
+
+
+def pick_video_stream(container: Any, p: str | os.PathLike[str]) -> tuple[Any, list[Any]]:
+    """The video stream to enhance and the other video streams (left out).
+
+    The largest picture (width x height), as FFmpeg's own default choice: a dashcam's or a
+    phone's second track is often a small preview. Ties: the one marked default, else the
+    first. Cover art (one attached picture) is not a video and is never picked.
+    Every reader of a file (probe, the frames, a live source) calls this, so all agree.
+    """
+    av = _av()
+    attached = av.stream.Disposition.attached_pic
+    default = av.stream.Disposition.default
+    videos = [s for s in container.streams.video if not (s.disposition & attached)]
+    if not videos:
+        kinds = sorted({s.type for s in container.streams}) or ["nothing"]
+        raise VideoError(f"{p}: no video stream (the file holds {', '.join(kinds)})")
+
+    def rank(s: Any) -> tuple[int, bool]:
+        cc = s.codec_context
+        return (cc.width or 0) * (cc.height or 0), bool(s.disposition & default)
+
+    best = max(videos, key=rank)  # max keeps the first of equals
+    return best, [s for s in videos if s is not best]
+
+
+def describe_streams(streams: list[Any]) -> str:
+    """'#0 (160x90), #2 (1920x1080)': video streams as a warning names them."""
+    return ", ".join(
+        f"#{s.index} ({s.codec_context.width}x{s.codec_context.height})" for s in streams
+    )
 
 
 def _reason(e: BaseException) -> str:

@@ -4,7 +4,7 @@ FFmpeg's muxers answer "which codecs can you hold?" (``supported_codecs``), so s
 refuse ``-o x.webm`` with an H.264 encoder, or keep a .webm input's container when ``--codec
 libvpx-vp9`` asks for VP9, before a model loads. Two corrections to FFmpeg's answer live here
 too: muxers whose list is partial, and audio codecs a muxer lists but refuses or players
-cannot play.
+cannot play. Also here: which of an input's container tags an output muxer stores, and how.
 """
 
 from __future__ import annotations
@@ -88,3 +88,46 @@ def audio_refused(muxer: str, codec: str) -> bool:
     return codec in AUDIO_REFUSED.get(muxer, ()) or (
         codec.startswith("pcm_") and muxer in MP4_FAMILY - {"mov"}
     )
+
+
+# Tags a muxer writes itself (the brand, the encoder: "Lavf62..."), or that would make it
+# add something of its own: "timecode" becomes a timecode track in .mov, which fails the
+# header at some frame rates. mpegts names its own service.
+MUXER_OWNED = frozenset(
+    {"major_brand", "minor_version", "compatible_brands", "encoder", "timecode"}
+    | {"service_name", "service_provider"}
+)
+
+# The tags FFmpeg's mp4-family muxers store without ``movflags=use_metadata_tags`` (mov:
+# QuickTime udta atoms such as (c)xyz; mp4: iTunes ilst items and a 3GPP loci box for the
+# location; creation_time goes into mvhd in both), as read back by FFmpeg (measured with
+# PyAV 18.1, tests/runtime/video). Any other tag (make/model in .mp4, an iPhone's
+# com.apple.quicktime.* keys) survives only as an mdta key, written with that flag; it is
+# set only then, since it moves every tag there, out of the atoms older players read.
+_COMMON_PLAIN = {"creation_time", "title", "artist", "album", "date", "comment", "genre"}
+PLAIN_TAGS: dict[str, frozenset[str]] = {
+    "mov": frozenset(_COMMON_PLAIN | {"copyright", "make", "model", "location"}),
+    "mp4": frozenset(
+        _COMMON_PLAIN
+        | {"album_artist", "composer", "description", "synopsis", "copyright", "grouping"}
+        | {"keywords", "location", "lyrics", "show", "network", "episode_id"}
+    ),
+}
+PLAIN_TAGS["ipod"] = PLAIN_TAGS["mp4"]  # .m4v
+
+
+def output_tags(muxer: str, tags: dict[str, str]) -> tuple[dict[str, str], bool]:
+    """The input's container tags to give ``muxer``, and whether an mp4-family muxer needs
+    ``movflags=+use_metadata_tags`` to keep them all. Tags whose base name is muxer-owned
+    ("ENCODER" from an .mkv too) are left out."""
+    kept = {k: v for k, v in tags.items() if k.lower() not in MUXER_OWNED and v}
+    plain = PLAIN_TAGS.get(muxer)
+    # "location-eng": a language variant of "location", stored the same way
+    mdta = plain is not None and any(_base(k) not in plain for k in kept)
+    return kept, mdta
+
+
+def _base(key: str) -> str:
+    key = key.lower()
+    name, _, lang = key.rpartition("-")
+    return name if name and len(lang) == 3 and lang.isalpha() else key

@@ -37,6 +37,9 @@ from sllen.runtime.video.common import (
     _av,
     _interp,
     _reason,
+    describe_streams,
+    pick_video_stream,
+    sample_aspect,
 )
 
 # URL schemes read as live streams (FFmpeg protocols; srt needs a PyAV built with libsrt).
@@ -106,9 +109,9 @@ class LiveSource:
 
     ``timeout``: seconds a read may wait for data; ``reconnect``: attempts after a loss
     before giving up (0: the first loss ends the stream); ``realtime``: pace a file source at
-    its frame rate (streaming a file out as a camera would). ``width``, ``height`` and
-    ``fps`` are known after :meth:`open`; ``frames``, ``reconnects`` and ``decode_errors``
-    count as it goes.
+    its frame rate (streaming a file out as a camera would). ``width``, ``height``, ``fps``
+    and ``sample_aspect_ratio`` are known after :meth:`open`; ``frames``, ``reconnects`` and
+    ``decode_errors`` count as it goes.
     """
 
     def __init__(
@@ -139,6 +142,8 @@ class LiveSource:
         self.reconnects = 0
         self.decode_errors = 0
         self.on_demand = False  # an http(s) video file rather than a stream (see _connect)
+        self.sample_aspect_ratio: Fraction | None = None  # the pixel shape (None: square)
+        self._warned_streams = False
         self._container: Any = None
         self._stream: Any = None
         self._offset = 0.0  # seconds added to the source's timestamps
@@ -165,11 +170,23 @@ class LiveSource:
         except (av.FFmpegError, OSError) as e:
             reason = self._why(e)
             raise VideoError(f"{self.name}: cannot open the live source ({reason})") from None
-        streams = [s for s in container.streams.video]
-        if not streams:
+        try:
+            stream, others = pick_video_stream(container, self.name)
+        except VideoError:
             container.close()
-            raise VideoError(f"{self.name}: the source has no video stream")
-        stream = streams[0]
+            raise VideoError(f"{self.name}: the source has no video stream") from None
+        if others and not self._warned_streams:  # once, not at every reconnect
+            self._warned_streams = True
+            warnings.warn(
+                f"{self.name}: {len(others) + 1} video streams; enhancing stream "
+                f"#{stream.index} ({stream.codec_context.width}x{stream.codec_context.height}), "
+                f"leaving out {describe_streams(others)}",
+                VideoWarning,
+                stacklevel=3,
+            )
+        self.sample_aspect_ratio = sample_aspect(
+            getattr(stream, "sample_aspect_ratio", None) or stream.codec_context.sample_aspect_ratio
+        )
         stream.thread_type = "SLICE"  # frame threads would delay every frame by a few
         for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
             if rate and 1 <= float(rate) <= 240:

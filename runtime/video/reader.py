@@ -22,18 +22,10 @@ from sllen.runtime.video.common import (
     _interp,
     _open_input,
     _reason,
+    describe_streams,
+    pick_video_stream,
+    sample_aspect,
 )
-
-
-def _video_stream(container: Any, p: Path) -> Any:
-    av = _av()
-    attached = av.stream.Disposition.attached_pic
-    for stream in container.streams.video:
-        # Cover art in a music file is a one-picture "video" stream: not a video.
-        if not (stream.disposition & attached):
-            return stream
-    kinds = sorted({s.type for s in container.streams}) or ["nothing"]
-    raise VideoError(f"{p}: no video stream (the file holds {', '.join(kinds)})")
 
 
 def _fps(stream: Any) -> Fraction:
@@ -44,7 +36,8 @@ def _fps(stream: Any) -> Fraction:
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
-    """Describe `path`'s first video stream; decodes one frame to prove the file is usable.
+    """Describe `path`'s video stream (the largest picture where there are several: see
+    :func:`pick_video_stream`); decodes one frame to prove the file is usable.
 
     Raises FileNotFoundError for a missing file and :class:`VideoError` (one line naming the
     file) for anything that is not a decodable video: empty, text, audio only, no frame.
@@ -53,7 +46,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     av = _av()
     container = _open_input(p)
     try:
-        stream = _video_stream(container, p)
+        stream, _ = pick_video_stream(container, p)
         audio = list(container.streams.audio)
         first = _first_frame(container, stream, p)
         cc = stream.codec_context
@@ -81,6 +74,11 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             color_primaries=int(first.color_primaries or 2),
             color_trc=int(first.color_trc or 2),
             start_pts=first.pts,
+            # FFmpeg's guess: the container's ratio (mp4 pasp), else the bitstream's
+            sample_aspect_ratio=sample_aspect(
+                getattr(stream, "sample_aspect_ratio", None) or cc.sample_aspect_ratio
+            ),
+            metadata={str(k): str(v) for k, v in container.metadata.items()},
         )
     finally:
         container.close()
@@ -144,7 +142,14 @@ class VideoReader:
         info, p = self.info, self.path
         container = _open_input(p)
         try:
-            stream = _video_stream(container, p)
+            stream, others = pick_video_stream(container, p)
+            if others:  # said here, not in probe: a run probes a file twice
+                warnings.warn(
+                    f"{p}: {len(others) + 1} video streams; enhancing stream #{stream.index} "
+                    f"({info.width}x{info.height}), leaving out {describe_streams(others)}",
+                    VideoWarning,
+                    stacklevel=3,
+                )
             stream.thread_type = "AUTO"  # frame + slice threads: decoding keeps up with 4K
             # The video track's own duration (mp4 states it net of edit lists) is the best
             # measure of what should decode; containers without one are judged more loosely.

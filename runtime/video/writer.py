@@ -26,7 +26,7 @@ from sllen.runtime.video.common import (
     _interp,
     _reason,
 )
-from sllen.runtime.video.containers import MP4_FAMILY, PARTIAL_CODEC_LISTS
+from sllen.runtime.video.containers import MP4_FAMILY, PARTIAL_CODEC_LISTS, output_tags
 from sllen.runtime.video.live import (
     OUTPUT_FORMATS,
     check_protocol,
@@ -46,6 +46,8 @@ _CFR_FORMATS = ("avi",)
 _QSCALE_CODECS = ("mpeg4", "msmpeg4", "msmpeg4v2", "mpeg1video", "mpeg2video", "mjpeg", "h263")
 _FF_QP2LAMBDA = 118
 _HARDWARE = ("_nvenc", "_amf", "_qsv", "_vaapi", "_v4l2m2m", "_videotoolbox", "_mf", "_vulkan")
+# Codecs whose bitstream has no pixel aspect ratio (Matroska outputs cannot carry it).
+_NO_SAR = ("vp8", "vp9", "av1")
 _FALLBACK_ENCODERS = ("libx264", "libopenh264", "libx265", "libvpx-vp9", "libsvtav1", "mpeg4")
 
 
@@ -261,12 +263,47 @@ class VideoWriter:
             stream.codec_context.bit_rate = self._default_bitrate()
         if info.rotation:
             stream.set_display_rotation(info.rotation)
+        self._set_aspect(stream, encoder)
         self._stream = stream
         if self.audio_from is not None:
             self._audio = _AudioCopy(self.audio_from, out, self.path)
-        if self.url is None and out.format.name in MP4_FAMILY:
+            if self._audio.left_out:
+                warnings.warn(
+                    f"{self.audio_from}: {self._audio.left_out} left out of {self.label} "
+                    "(only video and audio are copied)",
+                    VideoWarning,
+                    stacklevel=4,
+                )
+        if self.url is None:  # a file: a stream's muxer (mpegts, flv) keeps its own tags
+            self._copy_tags()
+
+    def _set_aspect(self, stream: Any, encoder: Any) -> None:
+        """The input's pixel shape, before the first frame: encoders write it into the
+        bitstream (H.264/HEVC VUI, MPEG-4 Part 2), the mp4 family also into a pasp box."""
+        sar = self.info.sample_aspect_ratio
+        if sar is None:
+            return
+        stream.codec_context.sample_aspect_ratio = sar
+        if self._out.format.name in ("matroska", "webm") and encoder.canonical_name in _NO_SAR:
+            # Matroska keeps it in the track (DisplayWidth), from AVStream's own field,
+            # which PyAV does not expose; VP8, VP9 and AV1 streams have no field for it.
+            log.warning(
+                "%s: the input's %d:%d pixel aspect ratio cannot be stored for %s in %s; "
+                "players will show square pixels (H.264, or an .mp4 output, keeps it)",
+                self.label, sar.numerator, sar.denominator, encoder.name, self._out.format.name,
+            )  # fmt: skip
+
+    def _copy_tags(self) -> None:
+        """The input container's tags (creation_time, location, make, ...) on the output."""
+        out = self._out
+        tags, mdta = output_tags(out.format.name, self.info.metadata)
+        out.metadata.update(tags)
+        if out.format.name in MP4_FAMILY:
             # moov first: plays while downloading, and a cut-off copy still plays its start.
-            out.container_options["movflags"] = "+faststart"
+            # use_metadata_tags: the tags FFmpeg's atoms have no place for (an iPhone's
+            # com.apple.quicktime.* keys) as mdta keys, where iPhones write them too.
+            flags = "+faststart+use_metadata_tags" if mdta else "+faststart"
+            out.container_options["movflags"] = flags
 
     def _uses_crf(self, encoder: Any) -> bool:
         return self.crf is not None and self.bitrate is None and encoder.name in _CRF_CODECS

@@ -148,7 +148,7 @@ def run_command(
     bands: Annotated[
         str,
         Opt(
-            help="ONNX Runtime on the CPU: run the full- and half-resolution layers in row bands "
+            help="ONNX Runtime on the CPU: run the full- and half-resolution layers in bands "
             "(exact, about half the memory, 13-44% slower): auto (frames whose whole run would "
             "need over 1 GiB: 1080p and up, or most of the free memory), on, off."
         ),

@@ -30,9 +30,12 @@ def banded(edited) -> BandedModel:
     return BandedModel(edited, threads=2, band_rows=48)  # the least halo per segment
 
 
-@pytest.mark.parametrize("height, width, halo", [(160, 224, None), (144, 96, 48)])
+@pytest.mark.parametrize(
+    "height, width, halo", [(224, 160, None), (144, 96, 48), (96, 208, None), (64, 400, 48)]
+)
 def test_banded_equals_the_whole_frame(edited, banded, height, width, halo) -> None:
-    # 160 and 144 rows in bands of 48: 4 and 3 bands, the last one short (160 = 3 x 48 + 16).
+    # 224 and 144 rows in bands of 48: 5 and 3 bands, the last one short (224 = 4 x 48 + 32);
+    # a wide frame in column bands (a panorama: rows would keep nearly all of it per band).
     model = banded if halo is None else BandedModel(edited, threads=2, band_rows=48, halo=halo)
     x = np.random.default_rng(height).random((1, 3, height, width), dtype=np.float32) * 0.25
     whole = cpu_session(edited.SerializeToString(), 2).run(None, {"input": x})[0]
