@@ -230,8 +230,8 @@ class VideoWriter:
         if any(self.padded):
             log.warning(
                 "%s: %dx%d is not a multiple of the %s chroma grid; padding to %dx%d by "
-                "repeating the last column/row (a yuv444p stream, VideoWriter(pix_fmt='yuv444p') "
-                "in Python, keeps the exact size)",
+                "repeating the last column/row (from Python, VideoWriter(pix_fmt='yuv444p') keeps "
+                "the exact size, in a stream fewer players take)",
                 self.label, w, h, self.pix_fmt, self.width, self.height,
             )  # fmt: skip
         # Constant-rate codecs/containers count in frames; everything else keeps the input's
