@@ -1,6 +1,6 @@
 """Peak memory and latency of ONNX Runtime FP32 on the CPU: sllen's backend in bands
-("bands": ``bands="on"``: rows, or columns of a frame wider than tall; "rows": rows only, as
-before 2026-12-07) and on whole frames ("whole": ``bands="off"``), and the file opened
+("bands": ``bands="on"``: rows, columns for a panorama over twice as wide as tall; "rows":
+rows only, as before 2026-12-07) and on whole frames ("whole": ``bands="off"``), and the file opened
 as is with ONNX Runtime's planned buffer reuse ("before": how sllen opened it until
 2026-12-03). The backend's default (``auto``) is "whole" below 1080p and "bands" from 1080p up.
 
