@@ -43,6 +43,10 @@ class _AudioCopy:
                         target, out.format.name, name, o.codec_context.name)  # fmt: skip
             self._map[s.index] = (o, False)
         self._out = out
+        # AVI cannot store a negative timestamp (AAC's priming packet from an mp4, at -21 ms):
+        # FFmpeg then shifted every stream, the video by a rounded frame, leaving a one-frame
+        # gap after the first and the picture 19 ms behind the sound. The packet is dropped.
+        self._non_negative = out.format.name in _NON_NEGATIVE
         self.left_out = left_out(self._in)
         streams = [self._in.streams[i] for i in self._map]
         self._packets = self._in.demux(streams) if streams else iter(())
@@ -74,6 +78,8 @@ class _AudioCopy:
                 return
             self._pending = None
             out_stream, copy = self._map[packet.stream.index]
+            if self._non_negative and packet.pts is not None and packet.pts < 0:
+                continue
             if copy:
                 packet.stream = out_stream
                 self._out.mux(packet)
@@ -112,6 +118,9 @@ class _AudioCopy:
 
     def close(self) -> None:
         self._in.close()
+
+
+_NON_NEGATIVE = ("avi",)  # muxers whose timestamps start at zero (see _AudioCopy)
 
 
 def left_out(container: Any) -> str:

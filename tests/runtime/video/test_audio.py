@@ -136,3 +136,22 @@ def test_audio_the_mov_muxer_lists_but_refuses_is_reencoded(
     # into .mkv the same audio is copied as it is
     _copy(src, tmp_path / "out.mkv")
     assert probe(tmp_path / "out.mkv").audio_codec == probe(src).audio_codec
+
+
+def test_avi_keeps_every_frame_time_with_aac_priming(clip: Path, tmp_path: Path) -> None:
+    # AAC from an mp4 starts with a priming packet at a negative time, which AVI cannot store:
+    # FFmpeg shifted every stream, the video by a rounded frame (frame times 0, 2/12, 3/12...,
+    # the header counting one frame more) and the picture behind the sound.
+    with av.open(str(clip)) as c:
+        assert min(p.pts for p in c.demux(audio=0) if p.pts is not None) < 0  # the premise
+    out = tmp_path / "out.avi"
+    with VideoWriter(out, probe(clip), codec="mpeg4", audio_from=clip) as writer:
+        for f in read_frames(clip):
+            writer.write(f.image, f.pts)
+    with av.open(str(out)) as c:
+        times = [float(f.time) for f in c.decode(video=0)]
+    with av.open(str(out)) as c:
+        audio = [p for p in c.demux(audio=0) if p.pts is not None]
+        first_audio = float(audio[0].pts * audio[0].time_base)
+    assert times == pytest.approx([i / FPS for i in range(N)], abs=1e-6)
+    assert first_audio == 0.0
