@@ -126,19 +126,26 @@ def pick_video_stream(container: Any, p: str | os.PathLike[str]) -> tuple[Any, l
     if not videos:
         kinds = sorted({s.type for s in container.streams}) or ["nothing"]
         raise VideoError(f"{p}: no video stream (the file holds {', '.join(kinds)})")
+    # PyAV gives no codec context to a stream this FFmpeg cannot decode (AVS2, EVC, ...)
+    usable = [s for s in videos if s.codec_context is not None]
+    if not usable:
+        raise VideoError(f"{p}: no video stream this FFmpeg can decode (its codec is unknown here)")
 
     def rank(s: Any) -> tuple[int, bool]:
         cc = s.codec_context
         return (cc.width or 0) * (cc.height or 0), bool(s.disposition & default)
 
-    best = max(videos, key=rank)  # max keeps the first of equals
+    best = max(usable, key=rank)  # max keeps the first of equals
     return best, [s for s in videos if s is not best]
 
 
 def describe_streams(streams: list[Any]) -> str:
-    """'#0 (160x90), #2 (1920x1080)': video streams as a warning names them."""
+    """'#0 (160x90), #2 (not decodable here)': video streams as a warning names them."""
     return ", ".join(
-        f"#{s.index} ({s.codec_context.width}x{s.codec_context.height})" for s in streams
+        f"#{s.index} ({s.codec_context.width}x{s.codec_context.height})"
+        if s.codec_context is not None
+        else f"#{s.index} (not decodable here)"
+        for s in streams
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import warnings
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -119,15 +120,14 @@ def test_sample_aspect_ratio_is_kept(tmp_path: Path, suffix: str) -> None:
             assert c.streams.video[0].codec_context.sample_aspect_ratio is None
 
 
-def test_sample_aspect_ratio_reaches_a_stream_output(tmp_path: Path) -> None:
-    """udp:// (MPEG-TS): the ratio travels in the H.264 stream itself."""
-    src = _write(tmp_path / "anamorphic.mp4", sar=SAR)
+def _streamed(tmp_path: Path, send: Callable[[str], None]) -> Path:
+    """What `send(url)` sends to a udp:// URL on this machine, saved as got.ts."""
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", 0))
+    data = b""
     try:
-        _copy(src, f"udp://127.0.0.1:{rx.getsockname()[1]}")
+        send(f"udp://127.0.0.1:{rx.getsockname()[1]}")
         rx.settimeout(0.5)
-        data = b""
         try:
             while True:
                 data += rx.recv(65536)
@@ -136,7 +136,13 @@ def test_sample_aspect_ratio_reaches_a_stream_output(tmp_path: Path) -> None:
     finally:
         rx.close()
     (tmp_path / "got.ts").write_bytes(data)
-    got = probe(tmp_path / "got.ts")
+    return tmp_path / "got.ts"
+
+
+def test_sample_aspect_ratio_reaches_a_stream_output(tmp_path: Path) -> None:
+    """udp:// (MPEG-TS): the ratio travels in the H.264 stream itself."""
+    src = _write(tmp_path / "anamorphic.mp4", sar=SAR)
+    got = probe(_streamed(tmp_path, lambda url: _copy(src, url)))
     assert (got.width, got.sample_aspect_ratio) == (W, SAR)
 
 
@@ -147,25 +153,14 @@ def test_a_file_streamed_out_by_sllen_run_keeps_its_ratio(tmp_path: Path) -> Non
     import sys
 
     src = _write(tmp_path / "anamorphic.mp4", sar=SAR)
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.bind(("127.0.0.1", 0))
     code = "import sys\nfrom sllen.cli.main import app\napp(['run', *sys.argv[1:]])"
-    url = f"udp://127.0.0.1:{rx.getsockname()[1]}"
-    try:
+
+    def run(url: str) -> None:
         args = [sys.executable, "-c", code, str(src), "-o", url, "--threads", "1", "-q"]
         r = subprocess.run(args, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
-        rx.settimeout(0.5)
-        data = b""
-        try:
-            while True:
-                data += rx.recv(65536)
-        except TimeoutError:
-            pass
-    finally:
-        rx.close()
-    (tmp_path / "got.ts").write_bytes(data)
-    assert probe(tmp_path / "got.ts").sample_aspect_ratio == SAR
+
+    assert probe(_streamed(tmp_path, run)).sample_aspect_ratio == SAR
 
 
 def test_vp9_in_webm_says_the_ratio_is_lost(
@@ -275,3 +270,36 @@ def test_left_out_streams_are_warned_once(clip: Path, tmp_path: Path) -> None:
         f"{src}: 1 subtitle stream and 1 attachment stream left out of {out} (only video and "
         "audio are copied)"
     ]
+
+
+def _with_undecodable(path: Path, *, h264: bool = True) -> Path:
+    """An MPEG-TS with an AVS2 video stream (no decoder in PyPI's PyAV), and H.264 beside it."""
+    with av.open(str(path), "w", format="mpegts") as out:
+        v = out.add_stream("libx264", rate=12) if h264 else None
+        other = out.add_mux_stream("avs2", time_base=Fraction(1, 90000))
+        if v is not None:
+            v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+            for i in range(3):
+                frame = av.VideoFrame.from_ndarray(np.zeros((H, W, 3), np.uint8), "rgb24")
+                frame.pts = i
+                out.mux(v.encode(frame))
+            out.mux(v.encode(None))
+        packet = av.Packet(b"\x00\x00\x01\xb0" + b"\x00" * 60)
+        packet.stream, packet.time_base, packet.pts, packet.dts = other, other.time_base, 0, 0
+        out.mux(packet)
+    return path
+
+
+def test_an_undecodable_extra_stream_is_left_out_not_a_crash(tmp_path: Path) -> None:
+    # PyAV gives such a stream no codec context: ranking the streams by size raised
+    # AttributeError, which sllen-run reported as a bug (exit 1).
+    from sllen.runtime.video import VideoError
+
+    src = _with_undecodable(tmp_path / "two.ts")
+    assert probe(src).width == W
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert len(list(read_frames(src))) == 3
+    assert any("leaving out #1 (not decodable here)" in m for m in _video_warnings(caught))
+    with pytest.raises(VideoError, match="no video stream this FFmpeg can decode"):
+        probe(_with_undecodable(tmp_path / "only.ts", h264=False))
