@@ -14,8 +14,10 @@ Files record paths (an engine's ``onnx_file``, parity's replay commands, the rep
 ``path``): what was written under the staging folder is rewritten to name ``OUT`` when the
 files move, and so are the messages of errors raised while staged. A run killed outright
 (SIGKILL, a power cut) leaves its staging folder behind: each run holds an advisory lock on a
-file in its own (released by the kernel however the process ends), and the next run into the
-same ``OUT`` removes the staging folders whose lock it can take, never a live run's.
+file in its own (released by the kernel however the process ends) that names its host, and
+the next run on that host into the same ``OUT`` removes the staging folders whose lock it can
+take, never a live run's. Without flock (Windows, a file system mounted without locks) such
+a folder stays, and is safe to delete.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -210,26 +213,43 @@ def _move_all(staged: Path, out: Path, *, last: str) -> None:
         raise
 
 
+def _owner() -> str:
+    return f"{socket.gethostname()} {os.getpid()}"
+
+
 def _hold(path: Path) -> int | None:
-    """Create `path` and hold an exclusive advisory lock on it while the returned descriptor
-    is open (None where the platform has no flock: no cleanup of abandoned folders there)."""
+    """Hold an exclusive advisory lock on `path` while the returned descriptor is open, the
+    file naming this host and process. None where there is no flock (Windows, a file system
+    mounted without locks): no cleanup of abandoned folders there, and the export goes on.
+    The lock is taken on a temporary name and then renamed, so `path` never exists unlocked
+    (a second run starting at that instant would have taken it for abandoned)."""
     try:
         import fcntl
     except ImportError:
         return None
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh file: nobody else holds it
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh file: nobody else holds it
+        os.write(fd, _owner().encode())
+        os.replace(tmp, path)
+    except OSError:  # ENOSYS, ENOLCK, EOPNOTSUPP: no locks on this file system
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        return None
     return fd
 
 
 def _remove_abandoned(out: Path) -> None:
-    """Remove the staging folders in `out` of runs that ended without cleaning up (SIGKILL,
-    a power cut): those whose lock file exists and can be locked. A live run holds its lock;
-    a folder without one (its run just made it) is left alone."""
+    """Remove the staging folders in `out` of runs on this host that ended without cleaning
+    up (SIGKILL, a power cut): those whose lock file names this host and can be locked. A
+    live run holds its lock; a folder without one (its run just made it, or a file system
+    without locks) and a folder of another host (NFS may lock per host only) are left alone."""
     try:
         import fcntl
     except ImportError:
         return
+    host = socket.gethostname()
     for folder in out.glob(STAGING_PREFIX + "*"):
         if folder.is_symlink() or not (folder / _LOCK).is_file():
             continue
@@ -238,6 +258,8 @@ def _remove_abandoned(out: Path) -> None:
         except OSError:
             continue
         try:
+            if os.read(fd, 512).decode(errors="replace").rpartition(" ")[0] != host:
+                continue
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # a live run's
             continue

@@ -301,3 +301,61 @@ def test_a_dangling_symlink_out_says_what_it_is(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="symbolic link to .*gone, which does not exist"):
         with StagedOutput(out):
             pass
+
+
+def test_staging_without_locks_or_of_another_host_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file system without flock (Lustre mounted noflock: ENOSYS) made every export fail
+    # with "cannot write (Function not implemented)"; it runs there, without the cleanup.
+    # NFS may lock per host only: another host's folder is never taken for abandoned, nor a
+    # folder whose lock file is missing (its run had only just made it).
+    import errno
+    import fcntl
+    import os
+
+    from sllen.export.staging import STAGING_PREFIX, StagedOutput
+
+    out = tmp_path / "exports"
+    theirs = out / f"{STAGING_PREFIX}otherhost"
+    theirs.mkdir(parents=True)
+    (theirs / ".lock").write_text("another-host 4242")
+    young = out / f"{STAGING_PREFIX}young"
+    young.mkdir()
+    with StagedOutput(out) as stage:
+        assert theirs.is_dir() and young.is_dir()
+        assert (stage.folder / ".lock").read_text().endswith(f" {os.getpid()}")
+
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with StagedOutput(out) as stage:
+        (stage.folder / "sllen.fp32.onnx").write_bytes(b"new")
+        stage.commit({"files": {}}, "tensorrt")
+    assert (out / "sllen.fp32.onnx").read_bytes() == b"new" and theirs.is_dir()
+    assert sorted(p.name for p in out.glob(STAGING_PREFIX + "*")) == [theirs.name, young.name]
+
+
+def test_a_run_starting_beside_one_that_is_locking_leaves_it_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lock file existed a moment before it was locked: a second export starting into the
+    # same --out at that instant took the first one's folder for abandoned and removed it.
+    import fcntl
+
+    import sllen.export.staging as staging
+
+    out = tmp_path / "exports"
+    real_flock, folders = fcntl.flock, []
+
+    def flock_while_another_starts(fd: int, op: int) -> None:
+        if not folders:  # the first run's own lock: the second run looks now
+            folders.extend(out.glob(staging.STAGING_PREFIX + "*"))
+            staging._remove_abandoned(out)
+        real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock_while_another_starts)
+    with staging.StagedOutput(out) as stage:
+        assert folders == [stage.folder] and stage.folder.is_dir()
+        assert (stage.folder / ".lock").is_file()
