@@ -130,14 +130,6 @@ def _from_array(arr: np.ndarray, fmt: str, info: dict[str, Any]) -> Picture:
 
 def read_picture(path: str | os.PathLike[str]) -> Picture:
     """Read any common image file; one-line errors for missing, empty or non-image files."""
-    with warnings.catch_warnings():
-        # Pillow warns from 89 MP, "could be decompression bomb DOS attack": a 100 MP camera's
-        # photo is no attack, and Pillow's error from 179 MP (_read) still guards against one
-        warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
-        return _read(path)
-
-
-def _read(path: str | os.PathLike[str]) -> Picture:
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"{path}: no such file")
@@ -381,7 +373,10 @@ _JPEG_MAX_EXIF = 65533
 
 # ISO-BMFF major brands ("ftyp" box, bytes 8-12): HEIF stills, and MP4/QuickTime video
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
-_VIDEO_BRANDS = {b"isom", b"iso2", b"mp41", b"mp42", b"qt  ", b"M4V ", b"avc1", b"3gp4", b"3gp5"}
+_VIDEO_BRANDS = {
+    b"isom", b"iso2", b"mp41", b"mp42", b"qt  ", b"M4V ", b"avc1", b"3gp4", b"3gp5", b"3g2a",
+    b"MSNV", b"XAVC", b"f4v ",
+}  # fmt: skip
 _EBML = b"\x1a\x45\xdf\xa3"  # Matroska / WebM
 
 

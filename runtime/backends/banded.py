@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -411,7 +411,7 @@ class BandedModel:
 
     # "auto": bands of columns for a frame over twice as wide as tall, else of rows;
     # "rows"/"columns" force one (benchmarks/ort_memory.py compares them)
-    axis = "auto"
+    axis: ClassVar[str] = "auto"
 
     def run(self, x: np.ndarray, run_options: Any = None) -> np.ndarray:
         """The first graph output for x [N, C, H, W] (H a multiple of ``align``);

@@ -118,8 +118,8 @@ PLAIN_TAGS["ipod"] = PLAIN_TAGS["mp4"]  # .m4v
 
 def output_tags(muxer: str, tags: dict[str, str]) -> tuple[dict[str, str], bool]:
     """The input's container tags to give ``muxer``, and whether an mp4-family muxer needs
-    ``movflags=+use_metadata_tags`` to keep them all. Tags whose base name is muxer-owned
-    ("ENCODER" from an .mkv too) are left out."""
+    ``movflags=+use_metadata_tags`` to keep them all. Tags named as a muxer-owned one, in
+    any case ("ENCODER" from an .mkv too), and empty ones are left out."""
     kept = {k: v for k, v in tags.items() if k.lower() not in MUXER_OWNED and v}
     plain = PLAIN_TAGS.get(muxer)
     # "location-eng": a language variant of "location", stored the same way

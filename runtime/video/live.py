@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -355,19 +356,26 @@ class _Lost(Exception):
 def check_protocol(url: str) -> None:
     """Refuse an ``srt://`` source or output when FFmpeg lacks libsrt (PyPI's PyAV wheels do),
     in one line and before any work; other URLs are for the real open to judge."""
-    if scheme(url) != "srt":
-        return
-    source = url
+    if scheme(url) == "srt" and not _has_srt():
+        raise VideoError(
+            f"{redact(url)}: this PyAV build has no SRT support; use udp:// or rtsp://, or "
+            "install a PyAV built against an FFmpeg with libsrt (e.g. conda-forge av)"
+        )
+
+
+@cache
+def _has_srt() -> bool:
+    """Whether FFmpeg has the srt protocol. Asked of a local port nothing listens on, never of
+    the user's URL (with libsrt, probing it would connect to the receiver, or bind a
+    listener's port, before the real open)."""
     av = _av()
     try:
-        av.open(source, timeout=0.01)
+        av.open("srt://127.0.0.1:9?connect_timeout=10000", timeout=0.01)
     except av.ProtocolNotFoundError:
-        raise VideoError(
-            f"{redact(source)}: this PyAV build has no SRT support; use udp:// or rtsp://, or "
-            "install a PyAV built against an FFmpeg with libsrt (e.g. conda-forge av)"
-        ) from None
-    except Exception:  # noqa: BLE001 - anything else is for the real open to report
-        pass
+        return False
+    except Exception:  # noqa: BLE001 - refused, timed out: the protocol is there
+        return True
+    return True
 
 
 def _http_length(url: str, timeout: float) -> bool:

@@ -134,6 +134,9 @@ def one_line_warnings() -> None:
     warnings.showwarning = show
     # every time, not once per place in the code: a second reconnect is news too
     warnings.simplefilter("always", VideoWarning)
+    # Pillow from 89 MP: "could be decompression bomb DOS attack", of a 100 MP camera's photo;
+    # its error from 179 MP still guards (runtime/images.py says that one in a line of its own)
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     logger = logging.getLogger("sllen")
     if not any(isinstance(h, _WarningLines) for h in logger.handlers):
         logger.addHandler(_WarningLines(logging.WARNING))

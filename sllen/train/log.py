@@ -81,9 +81,9 @@ def open_log(path: Path, resume: bool, step: int) -> tuple[IO[str], csv.DictWrit
 
 
 def progress_bar(console: Console, quiet: bool) -> Progress | StepLines:
-    """The run's bar: steps done of all, time left, and the last losses in its info field; on
-    a stderr that is no terminal, plain lines (StepLines)."""
-    if not console.is_terminal and not quiet:
+    """The run's bar: steps done of all, time left, and the last losses in its info field;
+    where the console is neither a terminal nor a notebook (rich's own widget), plain lines."""
+    if not (console.is_terminal or console.is_jupyter or quiet):
         return StepLines(console)
     return Progress(
         TextColumn("[bold]train"),

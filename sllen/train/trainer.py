@@ -80,9 +80,8 @@ class Trainer:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.distributed = self.world > 1
         self.rank = int(os.environ.get("RANK", "0"))
-        self.console = console or Console(
-            soft_wrap=True
-        )  # log files: a line per message, unwrapped
+        # soft_wrap: a log file gets one line per message, not lines cut at 80 columns
+        self.console = console or Console(soft_wrap=True)
         self.quiet = quiet or self.rank != 0
         self.clock = time.monotonic  # the run's clock (a test drives it)
         self.finished = False  # a resumed run already at its last step: nothing to train

@@ -209,3 +209,37 @@ def test_channel_stacking_is_row_local_and_other_axes_are_refused() -> None:
         node = helper.make_node(op, ins, ["x", "y"][: 1 if op == "Concat" else 2], axis=axis)
         with pytest.raises(BandingUnsupported, match="more than the channels"):
             check_band_segment([node], inits, ["a", "b"], ["x"], {**scale, "x": 1, "y": 1}, {})
+
+
+@pytest.mark.parametrize("height, width, columns", [(64, 400, True), (224, 160, False)])
+def test_a_panorama_runs_in_column_bands(banded, height, width, columns) -> None:
+    # Row bands across a 6000x400 panorama held nearly all of it in each band (1.68 GB
+    # against 0.89 GB in column bands); 16:9 and taller frames keep rows.
+    seen: list[tuple[int, int]] = []
+    band_segments = [s for s in banded.segments if s.band]
+    real = [s.session for s in band_segments]
+
+    class Spy:
+        def __init__(self, session) -> None:
+            self.session = session
+
+        def __getattr__(self, name: str):
+            return getattr(self.session, name)
+
+        def run(self, outputs, feeds, *args):
+            seen.extend(v.shape[-2:] for v in feeds.values() if v.ndim == 4)
+            return self.session.run(outputs, feeds, *args)
+
+    try:
+        for seg in band_segments:
+            seg.session = Spy(seg.session)
+        banded.run(np.zeros((1, 3, height, width), np.float32))
+    finally:
+        for seg, session in zip(band_segments, real, strict=True):
+            seg.session = session
+    full = {(h, w) for h, w in seen if h * width == w * height}  # inputs at the frame's shape
+    assert seen and not full  # every band input is a part of the frame
+    if columns:
+        assert all(w < h * width / height for h, w in seen)  # narrower than the frame
+    else:
+        assert all(h < w * height / width for h, w in seen)
