@@ -129,12 +129,17 @@ def left_out(container: Any) -> str:
     attached = _av().stream.Disposition.attached_pic
     counts: dict[str, int] = {}
     for s in container.streams:
+        handler = str(s.metadata.get("handler_name", "")).lower()
         if s.type == "video" and s.disposition & attached:
             kind = "cover picture"
         elif s.type in ("video", "audio"):
             continue
+        elif s.type == "data" and "metadata" in handler:
+            continue  # a phone's camera metadata track (Apple's mebx): nothing a user sees
+        elif s.type == "data" and "timecode" in s.metadata:
+            kind = "timecode track"  # a camera's: an editor may miss it, so it is said
         else:
-            kind = f"{s.type} stream"  # subtitle, data (timecode, phone sensor tracks), attachment
+            kind = f"{s.type} stream"  # subtitle, data (sensor tracks), attachment
         counts[kind] = counts.get(kind, 0) + 1
     parts = [f"{n} {kind}{'s' * (n > 1)}" for kind, n in counts.items()]
     return " and ".join([", ".join(parts[:-1]), parts[-1]]) if len(parts) > 1 else "".join(parts)

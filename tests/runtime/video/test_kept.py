@@ -303,3 +303,14 @@ def test_an_undecodable_extra_stream_is_left_out_not_a_crash(tmp_path: Path) -> 
     assert any("leaving out #1 (not decodable here)" in m for m in _video_warnings(caught))
     with pytest.raises(VideoError, match="no video stream this FFmpeg can decode"):
         probe(_with_undecodable(tmp_path / "only.ts", h264=False))
+
+
+def test_a_cameras_timecode_track_is_named_when_left_out(tmp_path: Path) -> None:
+    # It was "1 data stream left out", on most camera clips: the kind is named now.
+    src = _write(tmp_path / "cam.mov", tags={"timecode": "01:00:00:00"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _copy(src, tmp_path / "out.mov", audio=True)
+    assert [m.split(": ", 1)[1] for m in _video_warnings(caught)] == [
+        f"1 timecode track left out of {tmp_path / 'out.mov'} (only video and audio are copied)"
+    ]
