@@ -166,9 +166,7 @@ def run_command(
     frames: Annotated[int | None, Opt(help="Live: stop after this many output frames.")] = None,
     reconnect: Annotated[
         int | None,
-        Opt(
-            help="Live: reconnect attempts when the source drops or stalls (0: stop) [default: 3]."
-        ),
+        Opt(help="Live: reconnect attempts when the source drops or stalls (0: stop; default 3)."),
     ] = None,
     timeout: Annotated[
         float | None,
