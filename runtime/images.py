@@ -381,7 +381,7 @@ _EBML = b"\x1a\x45\xdf\xa3"  # Matroska / WebM
 
 
 def _sniff(path: Path) -> str | None:
-    """ "heif" or "video" by the file's first bytes, whatever its name says; else None."""
+    """What the file's first bytes say it is, whatever its name: "heif", "video" or None."""
     try:
         with open(path, "rb") as f:
             head = f.read(32)
