@@ -171,8 +171,8 @@ def bench_command(
     bands: Annotated[
         list[str] | None,
         Opt(
-            help="ONNX Runtime on the CPU: auto, on or off: row-band execution of the "
-            "full-resolution layers (repeatable: one row each)."
+            help="ONNX Runtime on the CPU: auto, on or off: band execution of the full- and "
+            "half-resolution layers (repeatable: one table row each)."
         ),
     ] = None,
     interleave: Annotated[

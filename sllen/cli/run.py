@@ -127,7 +127,9 @@ def run_command(
         ),
     ] = 95,
     codec: Annotated[str, Opt(help="Video codec (PyAV/FFmpeg encoder name).")] = "libx264",
-    crf: Annotated[int, Opt(help="Video quality for x264/x265/VP9 (lower is better).")] = 18,
+    crf: Annotated[
+        int, Opt(help="Video quality for x264/x265/VP9/SVT-AV1 (lower is better).")
+    ] = 18,
     encoder_preset: Annotated[
         str | None,
         Opt(help="Encoder speed preset (x264/x265: veryfast by default; medium packs tighter)."),
