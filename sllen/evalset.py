@@ -112,8 +112,8 @@ def load_photos(names: list[str] | None = None) -> tuple[dict[str, np.ndarray], 
         photos[name] = np.asarray(img, dtype=np.float32)[..., :3] / 255.0
     if not photos:
         # [train] too: the set is scored with the bundled PyTorch model unless --model is given
-        torch = importlib.util.find_spec("torch") is None
-        hint = install_hint("train,eval", torch=torch)
+        no_torch = importlib.util.find_spec("torch") is None
+        hint = install_hint("train,eval", torch=no_torch)
         raise InputError(f"no evaluation photos available: {hint}")
     return photos, notes
 

@@ -103,8 +103,10 @@ def _interp(decode: bool) -> int:
     return accurate | _SWS_FULL_CHR_H_INT if decode else accurate
 
 
-def sample_aspect(value: Any) -> Fraction | None:
-    """A sample aspect ratio worth writing: None for unknown (0:1, None) and square (1:1)."""
+def sample_aspect(stream: Any) -> Fraction | None:
+    """A stream's sample aspect ratio worth writing, as FFmpeg guesses it (the container's,
+    mp4's pasp, else the bitstream's): None for unknown (0:1, None) and square (1:1)."""
+    value = getattr(stream, "sample_aspect_ratio", None) or stream.codec_context.sample_aspect_ratio
     if not value:
         return None
     sar = Fraction(value)
@@ -137,6 +139,14 @@ def pick_video_stream(container: Any, p: str | os.PathLike[str]) -> tuple[Any, l
 
     best = max(usable, key=rank)  # max keeps the first of equals
     return best, [s for s in videos if s is not best]
+
+
+def several_streams(name: str, stream: Any, others: list[Any]) -> str:
+    """The warning for a file or source with more video streams than the one enhanced."""
+    return (
+        f"{name}: {len(others) + 1} video streams; enhancing stream "
+        f"{describe_streams([stream])}, leaving out {describe_streams(others)}"
+    )
 
 
 def describe_streams(streams: list[Any]) -> str:

@@ -38,9 +38,9 @@ from sllen.runtime.video.common import (
     _av,
     _interp,
     _reason,
-    describe_streams,
     pick_video_stream,
     sample_aspect,
+    several_streams,
 )
 
 # URL schemes read as live streams (FFmpeg protocols; srt needs a PyAV built with libsrt).
@@ -178,16 +178,8 @@ class LiveSource:
             raise VideoError(f"{self.name}: the source has no video stream") from None
         if others and not self._warned_streams:  # once, not at every reconnect
             self._warned_streams = True
-            warnings.warn(
-                f"{self.name}: {len(others) + 1} video streams; enhancing stream "
-                f"#{stream.index} ({stream.codec_context.width}x{stream.codec_context.height}), "
-                f"leaving out {describe_streams(others)}",
-                VideoWarning,
-                stacklevel=3,
-            )
-        self.sample_aspect_ratio = sample_aspect(
-            getattr(stream, "sample_aspect_ratio", None) or stream.codec_context.sample_aspect_ratio
-        )
+            warnings.warn(several_streams(self.name, stream, others), VideoWarning, stacklevel=3)
+        self.sample_aspect_ratio = sample_aspect(stream)
         stream.thread_type = "SLICE"  # frame threads would delay every frame by a few
         for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
             if rate and 1 <= float(rate) <= 240:

@@ -22,9 +22,9 @@ from sllen.runtime.video.common import (
     _interp,
     _open_input,
     _reason,
-    describe_streams,
     pick_video_stream,
     sample_aspect,
+    several_streams,
 )
 
 
@@ -75,9 +75,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             color_trc=int(first.color_trc or 2),
             start_pts=first.pts,
             # FFmpeg's guess: the container's ratio (mp4 pasp), else the bitstream's
-            sample_aspect_ratio=sample_aspect(
-                getattr(stream, "sample_aspect_ratio", None) or cc.sample_aspect_ratio
-            ),
+            sample_aspect_ratio=sample_aspect(stream),
             metadata={str(k): str(v) for k, v in container.metadata.items()},
         )
     finally:
@@ -144,12 +142,7 @@ class VideoReader:
         try:
             stream, others = pick_video_stream(container, p)
             if others:  # said here, not in probe: a run probes a file twice
-                warnings.warn(
-                    f"{p}: {len(others) + 1} video streams; enhancing stream #{stream.index} "
-                    f"({info.width}x{info.height}), leaving out {describe_streams(others)}",
-                    VideoWarning,
-                    stacklevel=3,
-                )
+                warnings.warn(several_streams(str(p), stream, others), VideoWarning, stacklevel=3)
             stream.thread_type = "AUTO"  # frame + slice threads: decoding keeps up with 4K
             # The video track's own duration (mp4 states it net of edit lists) is the best
             # measure of what should decode; containers without one are judged more loosely.

@@ -213,8 +213,8 @@ def test_channel_stacking_is_row_local_and_other_axes_are_refused() -> None:
 
 @pytest.mark.parametrize("height, width, columns", [(64, 400, True), (224, 160, False)])
 def test_a_panorama_runs_in_column_bands(banded, height, width, columns) -> None:
-    # Row bands across a 6000x400 panorama held nearly all of it in each band (1.68 GB
-    # against 0.89 GB in column bands); 16:9 and taller frames keep rows.
+    # Row bands across a 6000x400 panorama held nearly all of it in each band (1,681 MiB
+    # against 886 MiB in column bands); 16:9 and taller frames keep rows.
     seen: list[tuple[int, int]] = []
     band_segments = [s for s in banded.segments if s.band]
     real = [s.session for s in band_segments]
