@@ -180,6 +180,14 @@ def train_command(
             "paper's Eq. 11; default 0 = off)."
         ),
     ] = None,
+    w_spread: Annotated[
+        float | None,
+        Opt(
+            help="Weight of a brightness-spread term: the batch's spread of mean lightness "
+            "against the ground truths' (not in the paper's Eq. 11; default 0 = off; needs "
+            "--batch-size >= 2)."
+        ),
+    ] = None,
     gradient_level: Annotated[
         float | None,
         Opt(help="Target G of the gradient loss. Default: estimated from the training data."),
@@ -259,6 +267,7 @@ def train_command(
             "gradient": w_gradient,
             "ssim": w_ssim,
             "exposure": w_exposure,
+            "spread": w_spread,
         }.items()
         if v is not None
     }

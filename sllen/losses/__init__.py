@@ -1,5 +1,5 @@
 """SLLEN losses (Sec. II-C): the SS-stage segmentation loss and the LLE-stage terms of Eq. 11
-(and SSIM and exposure terms that are not the paper's, off by default)."""
+(and SSIM, exposure and brightness-spread terms that are not the paper's, off by default)."""
 
 from .distillation import DistillationLoss, distillation_loss, match_by_shape
 from .exposure import ExposureLoss
@@ -16,11 +16,13 @@ from .perceptual import (
 )
 from .reconstruction import SmoothL1Loss
 from .segmentation import IGNORE_INDEX, SegmentationLoss, segmentation_loss
+from .spread import BrightnessSpreadLoss, mean_lightness
 from .structural import SSIMLoss
 from .total import LLELoss, LossWeights
 
 __all__ = [
     "DEFAULT_LAYERS",
+    "BrightnessSpreadLoss",
     "IGNORE_INDEX",
     "VGG16_LAYERS",
     "DistillationLoss",
@@ -39,6 +41,7 @@ __all__ = [
     "illumination_map",
     "load_vgg16_features",
     "match_by_shape",
+    "mean_lightness",
     "mean_gradient",
     "read_vgg16_state_dict",
     "segmentation_loss",

@@ -246,6 +246,8 @@ class TrainConfig:
             raise InputError(f"--lr must be a finite number >= 0, not {self.lr}")
         if self.workers < 0:
             raise InputError(f"--workers must be >= 0, not {self.workers}")
+        if self.loss_weights.spread > 0 and self.batch_size < 2:  # one image has no spread
+            raise InputError(f"--w-spread needs --batch-size >= 2, not {self.batch_size}")
         if self.threads is not None and self.threads < 1:  # 0 ran on torch's default
             raise InputError(f"--threads must be at least 1, not {self.threads}")
         if self.gradient_level is not None and not (

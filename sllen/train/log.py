@@ -33,6 +33,7 @@ LOG_FIELDS = [
     "gradient",
     "ssim",  # 1 - SSIM of the batch, when --w-ssim > 0 (not in Eq. 11)
     "exposure",  # per-channel mean L1, when --w-exposure > 0 (not in Eq. 11)
+    "spread",  # brightness spread over the batch, when --w-spread > 0 (not in Eq. 11)
     "val_psnr",
     "val_ssim",
     # The same after GT-mean rescaling (sllen.metrics.gt_mean): on real pairs plain PSNR swings

@@ -56,6 +56,7 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
         (["--refine-radius", "-1"], ["--refine-radius must be >= 0"]),
         (["--w-ssim", "-1"], ["--w-ssim must be a finite number >= 0, not -1.0"]),
         (["--w-smooth-l1", "nan"], ["--w-smooth-l1 must be a finite number >= 0"]),
+        (["--w-spread", "1", "--batch-size", "1"], ["--w-spread needs --batch-size >= 2, not 1"]),
     ],
 )
 def test_bad_options_are_one_line_naming_the_option(
