@@ -161,6 +161,9 @@ def build_engines(
             kwargs: dict[str, Any] = dict(
                 workspace_gib=opts.workspace_gib,
                 timing_cache=timing_cache,
+                # the default cache is sllen's own: an unreadable one (another TensorRT) is
+                # replaced; a --timing-cache file the user named is never overwritten unread
+                replace_unreadable_cache=opts.timing_cache is None,
                 dla_core=opts.dla_core,
                 version_compatible=opts.version_compatible,
                 plugin_library=opts.plugin_library,

@@ -159,6 +159,10 @@ class ExportOptions:
                 raise InputError(f"{option} must be a {what} index (0, 1, ...), not {value}")
         if self.device is not None and self.dla_core is not None:
             raise InputError("give --device or --dla-core, not both")
+        if self.dla_core is not None:
+            from sllen.export.trt.build import check_dla_profile
+
+            check_dla_profile(self.profile)
 
 
 def export_attention(opts: ExportOptions) -> ExportAttention:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 import warnings
 from collections.abc import Mapping
@@ -149,7 +150,7 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _cc_tuple(cc: str | tuple[int, int]) -> tuple[int, int]:
+def cc_tuple(cc: str | tuple[int, int]) -> tuple[int, int]:
     if isinstance(cc, tuple):
         return int(cc[0]), int(cc[1])
     major, _, minor = str(cc).partition(".")
@@ -159,9 +160,15 @@ def _cc_tuple(cc: str | tuple[int, int]) -> tuple[int, int]:
         raise InputError(f"not a compute capability: {cc!r} (expected e.g. '8.7')") from None
 
 
+def engine_platform() -> str:
+    """This machine's OS and CPU architecture, as an engine's metadata records them ("Linux
+    aarch64"): TensorRT engines do not move between platforms."""
+    return f"{platform.system()} {platform.machine()}"
+
+
 def format_cc(cc: str | tuple[int, int]) -> str:
     """(8, 7) or "8.7" -> "8.7"."""
-    major, minor = _cc_tuple(cc)
+    major, minor = cc_tuple(cc)
     return f"{major}.{minor}"
 
 
@@ -196,29 +203,44 @@ def check_compatible(
 ) -> None:
     """Refuse (EngineIncompatibleError, one line) an engine this machine cannot run.
 
+    Platform (OS and CPU architecture, where the metadata records it): must be this machine's.
     TensorRT version: must equal the build version exactly, unless the engine was built version
-    compatible; then the runtime may be the same or newer, never older (TensorRT docs, "Version
-    Compatibility"). Compute capability: must equal the build GPU's, unless the engine was built
+    compatible; then the runtime may be the same or newer within the major version, or an 11.x
+    runtime for a 10.x engine, never older (TensorRT's support matrix, "Engine Portability").
+    Compute capability: must equal the build GPU's, unless the engine was built
     hardware compatible with AMPERE_PLUS (any GPU of compute capability 8.0 or newer). A different
     GPU name with the same compute capability only warns: TensorRT may run it, slower.
     """
     validate_metadata(meta)
     how = f"rebuild it on this machine with `{rebuild_command(meta)}`"
+    built_on, here = meta.get("platform"), engine_platform()
+    if built_on and built_on != here:
+        raise EngineIncompatibleError(
+            f"engine was built on {built_on}, this machine is {here} (engines do not move "
+            f"between platforms); {how}"
+        )
     built_trt = str(meta["tensorrt_version"])
     if meta["version_compatible"]:
-        if _version_tuple(trt_version) < _version_tuple(built_trt):
+        built_v, here_v = _version_tuple(built_trt), _version_tuple(trt_version)
+        if here_v < built_v:
             raise EngineIncompatibleError(
                 f"engine was built with TensorRT {built_trt}, newer than this machine's "
                 f"{trt_version} (version-compatible engines only run on the same or newer "
                 f"TensorRT); {how}"
+            )
+        if here_v[0] != built_v[0] and (built_v[0], here_v[0]) != (10, 11):
+            raise EngineIncompatibleError(
+                f"engine was built version compatible with TensorRT {built_trt}, which TensorRT "
+                f"{trt_version} does not run (across major versions only 10.x engines on 11.x); "
+                f"{how}"
             )
     elif str(trt_version) != built_trt:
         raise EngineIncompatibleError(
             f"engine was built with TensorRT {built_trt}, this machine has TensorRT "
             f"{trt_version}; {how}"
         )
-    built_cc = _cc_tuple(meta["compute_capability"])
-    here_cc = _cc_tuple(compute_capability)
+    built_cc = cc_tuple(meta["compute_capability"])
+    here_cc = cc_tuple(compute_capability)
     level = meta["hardware_compatibility"]
     if level == "ampere_plus":
         if here_cc < (8, 0):

@@ -43,6 +43,8 @@ from sllen.runtime.files import atomic_write_bytes
 from ..engine_meta import (
     HARDWARE_COMPATIBILITY,
     SCHEMA,
+    cc_tuple,
+    engine_platform,
     format_cc,
     onnx_sha256,
     write_metadata,
@@ -74,14 +76,20 @@ class TimingCacheError(InputError):
 log = logging.getLogger("sllen.export.trt")
 
 
-def attach_timing_cache(trt: Any, config: Any, path: Path) -> str:
+def attach_timing_cache(
+    trt: Any, config: Any, path: Path, *, replace_unreadable: bool = False
+) -> str:
     """Give `config` the timing cache in `path`; return what happened.
 
     "new": no file yet, an empty cache; "loaded": the file's cache is used; "stale": the file
     was written by another TensorRT version or on another GPU (set_timing_cache returned False
     with ignore_mismatch=False, a cache from another device is never half-used): said on one
     line, and a fresh cache is used (the build writes it over the old file). A file TensorRT
-    cannot read at all raises TimingCacheError.
+    cannot read at all raises TimingCacheError, unless `replace_unreadable` (the default cache
+    in --out, which sllen wrote: TensorRT does not document whether create_timing_cache reads
+    another version's cache, and an upgrade must not stop every export into an old folder);
+    then it is treated as stale. A file the user named is never overwritten unread: it may not
+    be a cache at all.
     """
     blob = path.read_bytes() if path.is_file() else b""
     try:
@@ -93,6 +101,8 @@ def attach_timing_cache(trt: Any, config: Any, path: Path) -> str:
     if cache is None:
         if not blob:
             raise EngineBuildError(f"TensorRT {trt.__version__} could not create a timing cache")
+        if replace_unreadable:
+            return _fresh_timing_cache(trt, config, path, "is not readable by")
         raise TimingCacheError(
             f"timing cache {path} ({len(blob)} bytes) is not readable by TensorRT "
             f"{trt.__version__} (corrupt, truncated, or not a timing cache{why}): delete it "
@@ -100,11 +110,21 @@ def attach_timing_cache(trt: Any, config: Any, path: Path) -> str:
         )
     if config.set_timing_cache(cache, ignore_mismatch=False):
         return "loaded" if blob else "new"
-    log.warning(
-        "timing cache %s was written by another TensorRT version or on another GPU and cannot "
-        "be used with TensorRT %s here: starting a fresh one (it replaces the file after the "
-        "build)",
+    return _fresh_timing_cache(
+        trt,
+        config,
         path,
+        "was written by another TensorRT version or on another GPU and cannot be used with",
+    )
+
+
+def _fresh_timing_cache(trt: Any, config: Any, path: Path, why: str) -> str:
+    """Attach an empty cache in place of the one in `path` (said on one line): "stale"."""
+    log.warning(
+        "timing cache %s %s TensorRT %s here: starting a fresh one (it replaces the file after "
+        "the build)",
+        path,
+        why,
         trt.__version__,
     )
     fresh = config.create_timing_cache(b"")
@@ -175,16 +195,19 @@ def build_engine(
     plugin_library: str | os.PathLike[str] | None = None,
     verbose: bool = False,
     gpu: tuple[str, str] | None = None,
+    replace_unreadable_cache: bool = False,
 ) -> dict[str, Any]:
     """Build `engine_path` (and `<engine>.json`) from `onnx_path`; return the metadata.
 
     profile: the explicit min/opt/max of input "input". timing_cache: a file reused across
-    builds (created if missing, written back after the build). dla_core: build for that DLA core
-    with GPU fallback (Jetson Orin, TensorRT 10.x). version_compatible: embed a lean runtime so
-    newer TensorRT versions can run the engine. hardware_compatibility: "none", "ampere_plus"
-    or "same_compute_capability". plugin_library: the sllen attention plugin, required when the
-    graph has nodes in domain "sllen". gpu: (name, compute capability) to record instead of
-    querying CUDA.
+    builds (created if missing, written back after the build; replace_unreadable_cache: one
+    TensorRT cannot read is replaced, as sllen-export does with its default OUT/timing.cache).
+    dla_core: build for that DLA core with GPU fallback (Jetson Orin); DLA runs fixed shapes
+    only, so the profile's min, opt and max must be equal. version_compatible: embed a lean
+    runtime so newer TensorRT versions can run the engine. hardware_compatibility: "none",
+    "ampere_plus" or "same_compute_capability". plugin_library: the sllen attention plugin,
+    required when the graph has nodes in domain "sllen". gpu: (name, compute capability) to
+    record instead of querying CUDA.
     """
     onnx_path = Path(onnx_path)
     engine_path = Path(engine_path)
@@ -199,6 +222,8 @@ def build_engine(
         )
     if dla_core is not None and (isinstance(dla_core, bool) or dla_core < 0):
         raise InputError(f"dla_core must be a DLA core index (0, 1, ...), got {dla_core!r}")
+    if dla_core is not None:
+        check_dla_profile(profile)
 
     info = inspect_onnx(onnx_path)
     refuse_cpu_int8(info)
@@ -222,6 +247,7 @@ def build_engine(
 
     trt = env.import_tensorrt()
     gpu_name, compute_capability = gpu if gpu is not None else env.detect_gpu()
+    check_hardware_level(hardware_compatibility, gpu_name, compute_capability)
     workspace_bytes = int(workspace_gib * (1 << 30))
     digest = onnx_sha256(onnx_path)
     started = time.monotonic()
@@ -251,7 +277,11 @@ def build_engine(
     config.add_optimization_profile(trt_profile)
 
     cache_file = Path(timing_cache) if timing_cache is not None else None
-    cache_state = attach_timing_cache(trt, config, cache_file) if cache_file is not None else None
+    cache_state = None
+    if cache_file is not None:
+        cache_state = attach_timing_cache(
+            trt, config, cache_file, replace_unreadable=replace_unreadable_cache
+        )
 
     if dla_core is not None:
         available = builder.num_DLA_cores
@@ -266,11 +296,13 @@ def build_engine(
         config.DLA_core = dla_core
         config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
 
+    serialized_plugins: list[str] = []
     if version_compatible:
         config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
         if plugin is not None:
+            serialized_plugins = [str(serialized_plugin_library(plugin))]
             # The whole list must be assigned; appending to the returned list has no effect.
-            config.plugins_to_serialize = [str(serialized_plugin_library(plugin))]
+            config.plugins_to_serialize = serialized_plugins
 
     if hardware_compatibility != "none":
         member = _HWC_ENUM[hardware_compatibility]
@@ -318,6 +350,11 @@ def build_engine(
         "build_time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(build_seconds, 2),
         "plugin_library": plugin.name if plugin is not None else None,
+        # Libraries inside a version-compatible engine: the runtime then loads none of its own
+        # (trtexec's README: no --dynamicPlugins for an engine built with them serialized).
+        "plugins_serialized": [Path(p).name for p in serialized_plugins],
+        # Engines do not move between platforms (TensorRT's support matrix, "Platform").
+        "platform": engine_platform(),
         "version_compatible": bool(version_compatible),
         "hardware_compatibility": hardware_compatibility,
         "dla_core": dla_core,
@@ -328,6 +365,33 @@ def build_engine(
     }
     write_metadata(engine_path, meta)
     return meta
+
+
+def check_dla_profile(profile: ShapeProfile) -> None:
+    """DLA has no dynamic dimensions: min, opt and max must be equal (NVIDIA, "DLA Supported
+    Layers and Restrictions"); a dynamic profile would leave every layer to the GPU fallback."""
+    if profile.min == profile.opt == profile.max and len(set(profile.batch)) == 1:
+        return
+    raise InputError(
+        f"DLA runs one fixed input size, and this profile is dynamic ({profile}): give "
+        "--min-shape, --opt-shape and --max-shape the same WIDTHxHEIGHT (with --dla-core, "
+        "--opt-shape alone sets all three)"
+    )
+
+
+def check_hardware_level(level: str, gpu_name: str, compute_capability: Any) -> None:
+    """TensorRT builds AMPERE_PLUS engines only on Ampere or newer (compute capability 8.0),
+    SAME_COMPUTE_CAPABILITY ones on Turing or newer (7.5) (NvInfer.h,
+    HardwareCompatibilityLevel): said before the build, which would fail without a reason."""
+    need = {"ampere_plus": (8, 0), "same_compute_capability": (7, 5)}.get(level)
+    if need is None:
+        return
+    cc = cc_tuple(compute_capability)
+    if cc < need:
+        raise InputError(
+            f"hardware_compatibility={level!r} needs a build GPU of compute capability"
+            f" {format_cc(need)} or newer; {gpu_name} has {format_cc(cc)}"
+        )
 
 
 def _sllen_version() -> str:

@@ -161,8 +161,10 @@ def compare(
             [reference, candidate],
             data_loader=list(feeds),
             save_inputs_path=str(inputs_file),
-            save_outputs_path=str(outputs_file),
         )
+        # Saved here, not through run()'s save_outputs_path: Polygraphy 0.49 (the version in
+        # TensorRT's own tools/ folder) has no such keyword; RunResults.save is in both.
+        results.save(str(outputs_file))
         accuracy = Comparator.compare_accuracy(
             results, compare_func=_compare_func(atol, rtol, check_error_stat)
         )

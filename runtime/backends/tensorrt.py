@@ -99,14 +99,19 @@ def resolve_plugin_library(
 ) -> Path | None:
     """The plugin library to load for this engine, or None when it needs none.
 
-    Order: the explicit option; the library named in the metadata (absolute, or beside the
-    engine: sllen-export records the file name); attention_kernel.find_plugin_library().
+    Order: the explicit option; none for a version-compatible engine that carries its plugin
+    library (TensorRT loads it from the plan: trtexec's README, "--setPluginsToSerialize"; a
+    host library built against this machine's TensorRT would register the same creator
+    twice); the library named in the metadata (absolute, or beside the engine: sllen-export
+    records the file name); attention_kernel.find_plugin_library().
     """
     if explicit is not None:
         path = Path(explicit)
         if not path.is_file():
             raise MissingFileError(f"plugin library {path} does not exist")
         return path
+    if carries_plugin(meta):
+        return None
     named = meta.get("plugin_library")
     if not named and (meta.get("attention") or {}).get("mode") != "plugin":
         return None
@@ -126,6 +131,11 @@ def resolve_plugin_library(
         "with CMake against this TensorRT and copy the library beside the engine, or pass "
         "plugin_library=PATH"
     )
+
+
+def carries_plugin(meta: dict[str, Any]) -> bool:
+    """The engine was built version compatible with its plugin library serialized into it."""
+    return bool(meta.get("version_compatible") and meta.get("plugins_serialized"))
 
 
 def _dims(shape: Any) -> tuple[int, ...]:
@@ -202,10 +212,17 @@ class TensorRTBackend(Backend):
             self._runtime.engine_host_code_allowed = True  # the embedded lean runtime
         engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
         if engine is None:
+            carried = ""
+            if plugin is None and carries_plugin(meta):
+                carried = (
+                    " (or the plugin library serialized in it did not load here: pass "
+                    "--plugin / plugin_library= to load one built for this TensorRT)"
+                )
             raise EngineLoadError(
                 f"{path}: TensorRT {trt.__version__} could not deserialize it (a truncated or "
                 "foreign file, another TensorRT build, or a plugin library that was not loaded; "
-                f"TensorRT logged the reason); rebuild it with `{rebuild_command(meta)}`"
+                f"TensorRT logged the reason){carried}; rebuild it with "
+                f"`{rebuild_command(meta)}`"
             )
         self._engine = engine
 

@@ -90,9 +90,21 @@ def export_command(
     from_onnx: Annotated[
         Path | None, Opt(help="Only build a TensorRT engine from this ONNX file.")
     ] = None,
-    min_shape: Annotated[str, Opt(help="Engine profile minimum WIDTHxHEIGHT.")] = "256x256",
+    min_shape: Annotated[
+        str | None,
+        Opt(
+            help="Engine profile minimum WIDTHxHEIGHT (default 256x256; with --dla-core, "
+            "--opt-shape)."
+        ),
+    ] = None,
     opt_shape: Annotated[str, Opt(help="Engine profile optimum WIDTHxHEIGHT.")] = "1280x720",
-    max_shape: Annotated[str, Opt(help="Engine profile maximum WIDTHxHEIGHT.")] = "1920x1088",
+    max_shape: Annotated[
+        str | None,
+        Opt(
+            help="Engine profile maximum WIDTHxHEIGHT (default 1920x1088; with --dla-core, "
+            "--opt-shape)."
+        ),
+    ] = None,
     workspace_gib: Annotated[float, Opt(help="TensorRT workspace limit (GiB).")] = 2.0,
     device: Annotated[int | None, Opt(help="CUDA device to build the engine on.")] = None,
     dla_core: Annotated[int | None, Opt(help="Build for this DLA core (Jetson).")] = None,
@@ -129,7 +141,13 @@ def export_command(
     from sllen.export.shapes import ShapeProfile, parse_size
 
     console = Console(soft_wrap=True)  # paths and commands must stay copyable
-    profile = ShapeProfile(parse_size(min_shape), parse_size(opt_shape), parse_size(max_shape))
+    # DLA runs one fixed size (check_dla_profile): there the profile follows --opt-shape.
+    fixed = opt_shape if dla_core is not None else None
+    profile = ShapeProfile(
+        parse_size(min_shape or fixed or "256x256"),
+        parse_size(opt_shape),
+        parse_size(max_shape or fixed or "1920x1088"),
+    )
     opts = ExportOptions(
         out=out,
         weights=weights,

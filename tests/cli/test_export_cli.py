@@ -135,6 +135,7 @@ def test_cpu_flavour_is_labelled_and_keeps_the_tensorrt_files(
         (["--workspace-gib", "0"], "--workspace-gib must be a positive size"),
         (["--dla-core", "-1"], "--dla-core must be a DLA core index"),
         (["--device", "0", "--dla-core", "0"], "give --device or --dla-core, not both"),
+        (["--dla-core", "0", "--max-shape", "1920x1088"], "DLA runs one fixed input size"),
     ],
 )
 def test_bad_options_fail_in_one_line(
@@ -302,3 +303,24 @@ def test_timing_and_engine_cache_options_reach_the_pipeline(
     assert r.exit_code == 0, r.output
     assert seen["o"].timing_cache == tmp_path / "orin.timing"
     assert seen["o"].engine_cache == tmp_path / "engines"
+
+
+def test_dla_profile_follows_the_opt_shape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # DLA has no dynamic shapes: with --dla-core the profile's min and max default to
+    # --opt-shape (without it, to 256x256 and 1920x1088).
+    import typer
+    from typer.testing import CliRunner
+
+    import sllen.export.pipeline as pipeline
+    from sllen.cli.export import export_command
+
+    seen: list = []
+    monkeypatch.setattr(pipeline, "run_export", lambda opts, **_: seen.append(opts) or {})
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(export_command)
+    out = ["--out", str(tmp_path / "o")]
+    r = CliRunner().invoke(app, [*out, "--dla-core", "0", "--opt-shape", "640x480"])
+    assert r.exit_code == 0, r.output
+    assert seen[-1].profile.min == seen[-1].profile.opt == seen[-1].profile.max == (480, 640)
+    assert CliRunner().invoke(app, out).exit_code == 0
+    assert (seen[-1].profile.min, seen[-1].profile.max) == ((256, 256), (1088, 1920))

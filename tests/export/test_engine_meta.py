@@ -166,6 +166,28 @@ def test_version_compatible_engine_runs_on_newer_tensorrt_only():
     message = _refusal(meta, "10.2.0", "Orin", "8.7")
     assert "newer than this machine's 10.2.0" in message
     assert "--version-compatible" in message
+    # Across major versions only 10.x engines on an 11.x runtime (TensorRT 11.4.1's support
+    # matrix, "Engine Portability"): an 11.x engine on TensorRT 12 is said before loading.
+    message = _refusal(
+        _meta(version_compatible=True, tensorrt_version="11.1.0"), "12.0.0", "Orin", "8.7"
+    )
+    assert "across major versions only 10.x engines on 11.x" in message
+    check_compatible(
+        _meta(version_compatible=True, tensorrt_version="11.1.0"), "11.4.1", "Orin", "8.7"
+    )
+
+
+def test_engine_from_another_platform_is_refused(monkeypatch):
+    # "Serialized engines are not portable across platforms" (TensorRT's support matrix): a
+    # hardware-compatible engine built on an x86 card would pass the GPU check on an Orin.
+    from sllen.runtime import engine_meta
+
+    monkeypatch.setattr(engine_meta, "engine_platform", lambda: "Linux aarch64")
+    meta = _meta(platform="Linux x86_64", hardware_compatibility="ampere_plus")
+    message = _refusal(meta, "10.3.0", "Orin", "8.7")
+    assert "built on Linux x86_64, this machine is Linux aarch64" in message
+    check_compatible(_meta(platform="Linux aarch64"), "10.3.0", "Orin", "8.7")
+    check_compatible(_meta(), "10.3.0", "Orin", "8.7")  # older metadata: no platform recorded
 
 
 def test_other_compute_capability_is_refused():

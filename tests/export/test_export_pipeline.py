@@ -268,6 +268,8 @@ def test_a_single_calibration_frame_is_refused_before_the_fp32_export(
         (dict(dla_core=-1), r"--dla-core must be a DLA core index \(0, 1, ...\), not -1"),
         (dict(device=-2), "--device must be a CUDA device index"),
         (dict(device=0, dla_core=0), "give --device or --dla-core, not both"),
+        # DLA has no dynamic shapes: the default profile is refused before the export
+        (dict(dla_core=0), "DLA runs one fixed input size"),
     ],
 )
 @pytest.mark.parametrize("with_tensorrt", [False, True])

@@ -268,7 +268,7 @@ def make_fake_trt(
     build_result: bytes | None = SERIALIZED_ENGINE,
     num_dla_cores: int = 0,
     engine_information: str | None = None,
-    same_cc_level: bool = True,
+    same_cc_level: bool | None = None,
     # runtime side
     buffers: FakeBuffers | None = None,
     engine_bytes: bytes | None = None,
@@ -289,7 +289,7 @@ def make_fake_trt(
     build_result for build_serialized_network (None: a failed build); num_dla_cores;
     engine_information: the inspector's JSON (default: a listing with TensorRT's fused
     attention kernel); same_cc_level: whether HardwareCompatibilityLevel has
-    SAME_COMPUTE_CAPABILITY (older 10.x builds do not).
+    SAME_COMPUTE_CAPABILITY (None: as TensorRT, from 10.9 on; pyCore.cpp has it from v10.9.0).
     Runtime side: buffers: the FakeBuffers whose memory execute_async_v3 computes on;
     engine_bytes: the only blob deserialize_cuda_engine accepts (None: any), others give None
     like a truncated or foreign file; segmentation: a second output; dtype: the input's
@@ -335,6 +335,8 @@ def make_fake_trt(
         "ProfilingVerbosity", ["LAYER_NAMES_ONLY", "DETAILED", "NONE"]
     )
     trt.LayerInformationFormat = enum.Enum("LayerInformationFormat", ["ONELINE", "JSON"])
+    if same_cc_level is None:
+        same_cc_level = (major, minor) >= (10, 9)
     levels = ["NONE", "AMPERE_PLUS"] + (["SAME_COMPUTE_CAPABILITY"] if same_cc_level else [])
     trt.HardwareCompatibilityLevel = enum.Enum("HardwareCompatibilityLevel", levels)
     trt.TensorIOMode = enum.Enum("TensorIOMode", ["NONE", "INPUT", "OUTPUT"])

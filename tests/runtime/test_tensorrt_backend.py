@@ -432,6 +432,43 @@ def test_plugin_not_found_says_how_to_get_it(fake, tmp_path):
     assert "deserialize_cuda_engine" not in names(trt) and buffers.closed
 
 
+def test_version_compatible_engine_carrying_its_plugin_loads_no_host_library(fake, tmp_path):
+    # TensorRT loads a library serialized into a version-compatible engine itself (trtexec's
+    # README: no --dynamicPlugins for such an engine); a host library built for another
+    # TensorRT may not even load, and would register the creator twice.
+    trt, _ = fake()
+    (tmp_path / "libsllen_attention_plugin.so").write_bytes(b"\x7fELF")
+    engine = write_engine(
+        tmp_path,
+        attention={"mode": "plugin", "fused": None},
+        plugin_library="libsllen_attention_plugin.so",
+        plugins_serialized=["libsllen_attention_plugin_dynamic.so"],
+        version_compatible=True,
+        precision="fp32",
+    )
+    trtb.TensorRTBackend(engine).close()
+    assert "dlopen" not in names(trt) and "deserialize_cuda_engine" in names(trt)
+    # An explicit library is still loaded (the user's way out where the serialized one fails).
+    trtb.TensorRTBackend(engine, plugin_library=tmp_path / "libsllen_attention_plugin.so").close()
+    assert "dlopen" in names(trt)
+
+
+def test_engine_carrying_its_plugin_that_fails_names_the_way_out(fake, tmp_path):
+    fake()
+    engine = write_engine(
+        tmp_path,
+        data=b"not the engine",
+        attention={"mode": "plugin", "fused": None},
+        plugin_library="libsllen_attention_plugin.so",
+        plugins_serialized=["libsllen_attention_plugin_dynamic.so"],
+        version_compatible=True,
+    )
+    with pytest.raises(trtb.EngineLoadError) as err:
+        trtb.TensorRTBackend(engine)
+    message = _one_line(err.value)
+    assert "serialized in it did not load here: pass --plugin" in message
+
+
 def test_engines_without_the_plugin_load_nothing(fake, tmp_path):
     trt, _ = fake()
     (tmp_path / "libsllen_attention_plugin.so").write_bytes(b"\x7fELF")

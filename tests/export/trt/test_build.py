@@ -32,6 +32,7 @@ from sllen.export.trt.build import (
 )
 from sllen.export.trt.fusion import attention_fusion, inspect_layers
 from sllen.runtime import env
+from sllen.runtime.engine_meta import engine_platform as env_platform
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -162,6 +163,22 @@ def test_corrupt_timing_cache_is_one_clear_error(fake_trt, tmp_path):
     assert cache.read_bytes() == b"\x00garbage"  # left for the user to look at
 
 
+def test_unreadable_default_cache_is_replaced(fake_trt, tmp_path, caplog):
+    # sllen-export's own OUT/timing.cache (replace_unreadable_cache): TensorRT does not say
+    # whether it reads another version's cache, and an upgrade must not stop every export.
+    cache = tmp_path / "timing.cache"
+    cache.write_bytes(b"\x00from-tensorrt-10.3")
+    trt = fake_trt("11.4.1", timing_cache_corrupt=True)
+    with caplog.at_level("WARNING", logger="sllen.export.trt"):
+        meta = build(tmp_path, timing_cache=cache, replace_unreadable_cache=True)
+    assert meta["timing_cache"]["state"] == "stale"
+    assert "is not readable by TensorRT 11.4.1 here: starting a fresh one" in caplog.text
+    assert ("set_timing_cache", b"", False) in trt.calls and "build_serialized_network" in names(
+        trt
+    )
+    assert cache.read_bytes() != b"\x00from-tensorrt-10.3"  # the build wrote the fresh one
+
+
 def test_timing_cache_states_in_metadata(fake_trt, tmp_path):
     cache = tmp_path / "t.cache"
     fake_trt()
@@ -178,9 +195,12 @@ def test_no_timing_cache_calls_without_a_cache_file(fake_trt, tmp_path):
     assert "create_timing_cache" not in names(trt) and "set_timing_cache" not in names(trt)
 
 
+FIXED = ShapeProfile((720, 1280), (720, 1280), (720, 1280))  # DLA: one input size
+
+
 def test_dla_settings(fake_trt, tmp_path):
     trt = fake_trt("10.3.0", num_dla_cores=2)
-    meta = build(tmp_path, write_onnx(tmp_path / "fp16.onnx", fp16=True), dla_core=1)
+    meta = build(tmp_path, write_onnx(tmp_path / "fp16.onnx", fp16=True), profile=FIXED, dla_core=1)
     config = setters(trt, "IBuilderConfig")
     assert config["default_device_type"] is trt.DeviceType.DLA
     assert config["DLA_core"] == 1
@@ -189,20 +209,34 @@ def test_dla_settings(fake_trt, tmp_path):
     assert meta["dla_core"] == 1 and meta["precision"] == "fp16"
 
 
+def test_dla_with_a_dynamic_profile_is_refused_before_tensorrt(fake_trt, tmp_path):
+    # NVIDIA's "DLA Supported Layers and Restrictions": no dynamic dimensions on DLA (min, opt
+    # and max equal); with GPU_FALLBACK a dynamic profile would run every layer on the GPU.
+    trt = fake_trt("10.3.0", num_dla_cores=2)
+    with pytest.raises(ValueError, match="DLA runs one fixed input size") as err:
+        build(tmp_path, dla_core=0)  # DEFAULT_PROFILE: 256x256 .. 1920x1088
+    assert "--opt-shape alone sets all three" in str(err.value) and "\n" not in str(err.value)
+    assert trt.calls == []
+    batched = ShapeProfile((720, 1280), (720, 1280), (720, 1280), batch=(1, 1, 2))
+    with pytest.raises(ValueError, match="fixed input size"):
+        build(tmp_path, profile=batched, dla_core=0)
+
+
 def test_dla_core_that_does_not_exist_is_refused(fake_trt, tmp_path):
     fake_trt("11.4.1", num_dla_cores=0)
     with pytest.raises(ValueError, match="DLA core 0 requested but this machine has 0 DLA") as e:
-        build(tmp_path, dla_core=0)
+        build(tmp_path, profile=FIXED, dla_core=0)
     # TensorRT 11.4.1 brought DLA back on AGX Orin with JetPack 7.2.2+ (NVIDIA's 11.4.1
     # "Working with DLA"); the message said "TensorRT 10.x" only
     assert "11.4.1 on JetPack 7.2.2" in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(ValueError, match="DLA core index"):
-        build(tmp_path, dla_core=-1)
+        build(tmp_path, profile=FIXED, dla_core=-1)
 
 
 def test_version_compatible_flag_and_host_code(fake_trt, tmp_path):
     trt = fake_trt()
     meta = build(tmp_path, version_compatible=True)
+    assert meta["plugins_serialized"] == []  # no plugin in the graph
     assert [c for c in trt.calls if c[0] == "set_flag"] == [("set_flag", "VERSION_COMPATIBLE")]
     assert setters(trt, "Runtime")["engine_host_code_allowed"] is True
     assert "plugins_to_serialize" not in setters(trt, "IBuilderConfig")
@@ -225,6 +259,32 @@ def test_hardware_compatibility_level(fake_trt, tmp_path, level, member):
     assert meta["hardware_compatibility"] == level
     with pytest.raises(ValueError, match="hardware_compatibility must be one of"):
         build(tmp_path, hardware_compatibility="turing")
+
+
+def test_same_compute_capability_level_arrives_in_10_9(fake_trt, tmp_path):
+    # pyCore.cpp: HardwareCompatibilityLevel.SAME_COMPUTE_CAPABILITY from tag v10.9.0 on.
+    fake_trt("10.8.0")
+    with pytest.raises(ValueError, match="TensorRT 10.8.0 has no HardwareCompatibilityLevel"):
+        build(tmp_path, hardware_compatibility="same_compute_capability")
+    fake_trt("10.9.0")
+    assert build(tmp_path, hardware_compatibility="same_compute_capability")[
+        "hardware_compatibility"
+    ]
+
+
+@pytest.mark.parametrize(
+    "level,cc,needed",
+    [("ampere_plus", "7.5", "8.0"), ("same_compute_capability", "7.2", "7.5")],
+)
+def test_hardware_level_the_build_gpu_cannot_make_is_refused(fake_trt, tmp_path, level, cc, needed):
+    # NvInfer.h: AMPERE_PLUS engines only build on Ampere and later, SAME_COMPUTE_CAPABILITY
+    # ones on Turing and later; the build would fail with TensorRT's log only.
+    trt = fake_trt("10.9.0")
+    with pytest.raises(ValueError) as err:
+        build(tmp_path, hardware_compatibility=level, gpu=("Tesla T4", cc))
+    message = str(err.value)
+    assert f"compute capability {needed} or newer; Tesla T4 has {cc}" in message
+    assert "build_serialized_network" not in names(trt)
 
 
 # --------------------------------------------------------------------------- plugin
@@ -285,8 +345,10 @@ def test_plugin_serialized_into_version_compatible_engines(fake_trt, tmp_path):
     lib = tmp_path / "libsllen_attention_plugin.so"
     lib.write_bytes(b"\x7fELF")
     onnx_path = write_onnx(tmp_path / "plugin.onnx", plugin=True)
-    build(tmp_path, onnx_path, plugin_library=lib, version_compatible=True)
+    meta = build(tmp_path, onnx_path, plugin_library=lib, version_compatible=True)
     assert setters(trt, "IBuilderConfig")["plugins_to_serialize"] == [str(lib.resolve())]
+    # The runtime reads this to load no host library for the engine (runtime tests).
+    assert meta["plugins_serialized"] == [lib.name]
 
 
 def test_version_compatible_engines_carry_the_dynamic_plugin_library(fake_trt, tmp_path):
@@ -434,6 +496,7 @@ def test_engine_and_metadata_are_written(fake_trt, tmp_path):
     assert meta["profile"] == DEFAULT_PROFILE.to_dict()
     assert meta["attention"] == {"mode": "decomposed", "fused": True}  # from the inspector
     assert meta["dla_core"] is None and meta["version_compatible"] is False
+    assert meta["platform"] == env_platform()
     assert meta["sllen_version"] and meta["build_time"].endswith("+00:00")
     # The inspector read the engine just built, in JSON.
     assert ("deserialize_cuda_engine", b"SERIALIZED-ENGINE") in trt.calls

@@ -72,6 +72,27 @@ def test_identical_runners_pass_and_save_replayable_files(tmp_path) -> None:
     np.testing.assert_array_equal(inputs[1]["input"], _feeds()[1]["input"])
 
 
+def test_polygraphy_049s_comparator_signature_is_enough(tmp_path, monkeypatch) -> None:
+    # Polygraphy 0.49 (the copy in TensorRT's tools/ folder, which pyproject admits) has no
+    # save_outputs_path in Comparator.run: a stand-in with 0.49's keywords refuses it.
+    from polygraphy.comparator import Comparator
+
+    real = Comparator.run
+
+    def run_049(runners, data_loader=None, warm_up=None, use_subprocess=None,
+                subprocess_timeout=None, subprocess_polling_interval=None,
+                save_inputs_path=None):  # fmt: skip
+        return real(runners, data_loader=data_loader, save_inputs_path=save_inputs_path)
+
+    monkeypatch.setattr(Comparator, "run", staticmethod(run_049))
+    model = write_onnx(tmp_path / "m.onnx")
+    report = ep.compare(
+        ep.onnxrt_runner(model), ep.onnxrt_runner(model, name="tensorrt"), _feeds(1),
+        tmp_path / "parity", atol=1e-6, rtol=1e-6,
+    )  # fmt: skip
+    assert report["passed"] and Path(report["files"]["outputs"]).is_file()
+
+
 def test_an_offset_is_measured_and_judged_against_the_tolerance(tmp_path) -> None:
     model = write_onnx(tmp_path / "m.onnx")
     off = _shifted(tmp_path / "off.onnx", 0.01)
