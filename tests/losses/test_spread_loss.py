@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sllen.losses import BrightnessSpreadLoss, LLELoss, LossWeights, mean_lightness
+from sllen.losses import BrightnessSpreadLoss, mean_lightness
 from sllen.metrics.color import lightness_lab
 
 
@@ -49,15 +49,3 @@ def test_gradient_moves_dark_and_bright_outputs_apart() -> None:
 def test_one_image_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         BrightnessSpreadLoss()(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))
-
-
-def test_total_loss_carries_it_only_when_weighted() -> None:
-    a, b = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
-    off = LLELoss(LossWeights(perceptual=0, distillation=0, gradient=0, illumination_tv=0))
-    on = LLELoss(
-        LossWeights(perceptual=0, distillation=0, gradient=0, illumination_tv=0, spread=2.0)
-    )
-    total_off, logs_off = off(a, b, a)
-    total_on, logs_on = on(a, b, a)
-    assert "spread" not in logs_off
-    assert total_on.item() == pytest.approx(total_off.item() + 2.0 * logs_on["spread"], rel=1e-5)

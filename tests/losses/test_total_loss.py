@@ -75,6 +75,17 @@ def test_ssim_term_is_off_by_default_and_adds_when_weighted():
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
+@pytest.mark.parametrize("term", ["exposure", "spread"])
+def test_optional_terms_add_only_when_weighted(term: str) -> None:
+    # The exposure and brightness-spread terms (not in Eq. 11): absent at weight 0.
+    a, b = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    rest = dict(perceptual=0, distillation=0, gradient=0, illumination_tv=0)
+    total_off, logs_off = LLELoss(LossWeights(**rest))(a, b, a)
+    total_on, logs_on = LLELoss(LossWeights(**rest, **{term: 2.0}))(a, b, a)
+    assert term not in logs_off and logs_on[term] > 0
+    assert total_on.item() == pytest.approx(total_off.item() + 2.0 * logs_on[term], rel=1e-5)
+
+
 def test_perceptual_without_weights_is_skipped_and_reported():
     loss = LLELoss(LossWeights(), gradient_level=0.03, perceptual=None)
     assert "perceptual" not in loss.active
