@@ -103,10 +103,17 @@ def _expand(source: str | os.PathLike[str]) -> list[Path]:
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir():  # its images and videos (camera footage), not subfolders
         # sllen-run's listing: hidden files ("._name" resource forks) skipped, others named
-        if not (media := media_in(path)):
-            suffixes = ", ".join((*IMAGE_SUFFIXES, *VIDEO_SUFFIXES))
-            raise InputError(f"{path}: folder has no images or videos ({suffixes})")
-        return media
+        if media := media_in(path):
+            return media
+        # A paired dataset (LOL, sllen samples: low/ + high/): its dark inputs are what a
+        # deployment sees, as sllen-eval --data takes the same folder.
+        low = path / "low"
+        if low.is_dir() and (media := media_in(low)):
+            return media
+        raise InputError(
+            f"{path}: folder has no images or videos of its own (subfolders are not searched: "
+            f"name one, or a pattern such as '{path / '**' / '*.jpg'}')"
+        )
     return [path]
 
 
@@ -525,7 +532,9 @@ def budget_eval_frames(
         dark = float(np.median(mean_luma(frames))) < DARK_FOOTAGE_LUMA
         kind = "dark footage, references = FP32-enhanced" if dark else "well-lit pictures"
         names = ", ".join(str(s) for s in sources)
-        return frames, "enhanced" if dark else "frames", f"{names} ({len(frames)} frames, {kind})"
+        # "8 frames" of a 15-image folder read as a miscount: say they are picked from it
+        text = f"{names} ({len(frames)} frames spread over it, {kind})"
+        return frames, "enhanced" if dark else "frames", text
     from sllen.evalset import load_photos
 
     try:

@@ -28,10 +28,12 @@ import io
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import onnx
@@ -175,6 +177,8 @@ def compute_ranges(
                 progress(f"{done}/{len(frames)} frames, {time.monotonic() - start:.0f} s")
         if progress is not None:
             progress(f"choosing the {method} ranges of the collected histograms")
+            if method == "entropy":
+                _count_thresholds(calibrator, progress, sys.stdout)
         with contextlib.redirect_stdout(io.StringIO()):
             if method == "entropy":
                 _suppress_zero_bin(calibrator)
@@ -183,6 +187,37 @@ def compute_ranges(
         k: (float(np.min(v.range_value[0])), float(np.max(v.range_value[1])))
         for k, v in data.items()
     }
+
+
+# Seconds between progress lines while the entropy thresholds are chosen.
+THRESHOLD_PROGRESS_SECONDS = 30.0
+
+
+def _count_thresholds(calibrator, progress: Callable[[str], None], stdout: IO[str]) -> None:
+    """Report the entropy search tensor by tensor: onnxruntime's loop over the tensors
+    (HistogramCollector.compute_entropy) printed nothing for 11 minutes on a 2-core CPU, so its
+    per-tensor search is wrapped to count. The lines go to ``stdout`` as it was before
+    compute_data's prints were silenced."""
+    collector = getattr(calibrator, "collector", None)
+    search = getattr(collector, "get_entropy_threshold", None)
+    hists = getattr(collector, "histogram_dict", None)
+    if search is None or not hists:
+        return
+    total, done, start = len(hists), 0, time.monotonic()
+    last = start
+
+    def counted(*args, **kwargs):
+        nonlocal done, last
+        result = search(*args, **kwargs)
+        done += 1
+        now = time.monotonic()
+        if now - last >= THRESHOLD_PROGRESS_SECONDS or done == total:
+            last = now
+            with contextlib.redirect_stdout(stdout):
+                progress(f"{done}/{total} tensors ranged, {now - start:.0f} s")
+        return result
+
+    collector.get_entropy_threshold = counted
 
 
 def _suppress_zero_bin(calibrator) -> None:

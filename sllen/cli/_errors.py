@@ -223,10 +223,17 @@ def run_app(app: Any, args: list[str] | None = None, prog_name: str | None = Non
     raise SystemExit(code if isinstance(code, int) else 0)
 
 
+def doc_help(command: Callable[..., Any]) -> str:
+    """The command's docstring as help text, each paragraph on one line: typer's rich help keeps
+    a docstring's line breaks, so `sllen --help` broke summaries mid-sentence."""
+    paragraphs = (command.__doc__ or "").strip().split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
 def run_single(command: Callable[..., Any]) -> None:
     """Run one command as its own program (the sllen-train / sllen-eval console scripts)."""
     import typer
 
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(command)
+    app.command(help=doc_help(command))(command)
     run_app(app)

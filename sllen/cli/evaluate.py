@@ -157,7 +157,9 @@ def eval_command(
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=console,
+        # stderr: the bar is status, not the report (off a terminal rich still ended it with a
+        # blank line on stdout, before an error too)
+        console=Console(stderr=True),
         transient=True,
     )
     with tempfile.TemporaryDirectory(prefix="sllen-evalset-") as tmp, progress:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 import sllen
-from sllen.cli._errors import run_app, user_errors
+from sllen.cli._errors import doc_help, run_app, user_errors
 from sllen.cli.bench import bench_command
 from sllen.cli.evaluate import eval_command
 from sllen.cli.export import export_command
@@ -23,11 +23,14 @@ app = typer.Typer(
     no_args_is_help=True,
     help="SLLEN low-light enhancement: train, evaluate, export, run, bench.",
 )
-app.command("train")(train_command)
-app.command("eval")(eval_command)
-app.command("export")(export_command)
-app.command("run")(run_command)
-app.command("bench")(bench_command)
+for _name, _command in (
+    ("train", train_command),
+    ("eval", eval_command),
+    ("export", export_command),
+    ("run", run_command),
+    ("bench", bench_command),
+):
+    app.command(_name, help=doc_help(_command))(_command)
 
 
 @app.command("samples")

@@ -212,6 +212,21 @@ def test_a_folder_of_videos_gives_frames_of_every_video(tmp_path) -> None:
     assert str(footage) in text and refs in ("enhanced", "frames")
 
 
+def test_a_paired_folder_gives_its_low_images(tmp_path) -> None:
+    # `--eval-data LOL/eval15` (what sllen-eval --data takes) was refused as a folder without
+    # images; its low/ images are the dark frames a deployment sees.
+    for sub, level in (("low", 0.05), ("high", 0.5)):
+        (tmp_path / "pairs" / sub).mkdir(parents=True)
+        for i in range(3):
+            write_image(tmp_path / "pairs" / sub / f"{i}.png", _flat(level, 32, 48))
+    frames = load_calibration_frames([tmp_path / "pairs"], count=3)
+    assert frames.shape == (3, 3, 32, 48) and float(mean_luma(frames).max()) < 0.1
+    (tmp_path / "nested" / "day1").mkdir(parents=True)
+    with pytest.raises(ValueError, match="subfolders are not searched: name one") as err:
+        load_calibration_frames([tmp_path / "nested"], count=3)
+    assert "\n" not in str(err.value) and ".jfif" not in str(err.value)
+
+
 def test_the_candidates_are_spread_over_the_sources() -> None:
     from sllen.calib.frames import _spread
 

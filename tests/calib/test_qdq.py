@@ -71,3 +71,21 @@ def test_calibration_reports_its_progress(tmp_path) -> None:
         "5/5 frames",
     ]
     assert lines[3] == "choosing the entropy ranges of the collected histograms"
+    # Then the threshold search, tensor by tensor (11 silent minutes in a walkthrough): a line
+    # every THRESHOLD_PROGRESS_SECONDS and one at the end, even while onnxruntime's own prints
+    # are silenced.
+    assert lines[-1].startswith(f"{len(ranges)}/{len(ranges)} tensors ranged, ")
+
+
+def test_threshold_progress_comes_every_interval(tmp_path, monkeypatch) -> None:
+    from sllen.calib import ranges as ranges_module
+
+    monkeypatch.setattr(ranges_module, "THRESHOLD_PROGRESS_SECONDS", 0.0)
+    model = prepare_model(conv_model(tmp_path / "convs.onnx"))
+    x = synthetic_calibration_frames(2, (32, 32), seed=0)
+    lines: list[str] = []
+    ranges = compute_ranges(model, x, "entropy", chunk=2, progress=lines.append)
+    counted = [line for line in lines if "tensors ranged" in line]
+    assert [line.split(" ")[0] for line in counted] == [
+        f"{i}/{len(ranges)}" for i in range(1, len(ranges) + 1)
+    ]

@@ -453,6 +453,19 @@ def test_help_texts_survive_rich_markup() -> None:
             assert shown == text.replace("\\[", "["), f"sllen {name} {param.name}: {text!r}"
 
 
+def test_command_summaries_are_not_broken_mid_sentence() -> None:
+    # rich keeps a docstring's line breaks: `sllen --help` read "TensorRT engines where" /
+    # "TensorRT is installed." on two lines whatever the terminal's width.
+    import typer.main
+
+    from sllen.cli.main import app
+
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        first = (command.help or "").split("\n\n")[0]
+        assert "\n" not in first, f"sllen {name}: {first!r}"
+
+
 def test_sigterm_is_ctrl_c_in_commands_unless_the_command_keeps_it() -> None:
     # Every command takes SIGTERM as Ctrl-C (an export or evaluation cleans up); sllen-train
     # keeps its own handling, which leaves torchrun's ranks to torchrun (a KeyboardInterrupt

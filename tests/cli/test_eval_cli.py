@@ -26,6 +26,7 @@ def sllen_eval(*args: str) -> subprocess.CompletedProcess:
 def one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert "Traceback" not in r.stderr + r.stdout
+    assert r.stdout == ""  # not even the blank line rich's progress left there
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, r.stderr
     for w in words:
