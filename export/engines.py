@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from sllen.runtime.errors import InputError
+from sllen.runtime.errors import InputError, install_hint
 
 from .engine_meta import EngineCache, cache_key, onnx_sha256, read_metadata, write_metadata
 from .outputs import FP32, FP32_CPU, INT8, INT8_CPU
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pipeline imports this module
 Log = Callable[[str], None]
 # What the parity check imports, and the package that brings each.
 PARITY_NEEDS = {"polygraphy": "Polygraphy", "onnxruntime": "ONNX Runtime"}
-PARITY_INSTALL = "pip install 'sllen[trt-check]'"
+PARITY_INSTALL = install_hint("trt-check")
 TIMING_CACHE = "timing.cache"  # in --out unless --timing-cache names a file
 
 

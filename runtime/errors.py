@@ -56,13 +56,17 @@ class MissingDependencyError(SllenError, ImportError):
     """An optional package (an extra of sllen) is needed for this command."""
 
 
+# The torch the project is tested with (README, "Set-up"; pyproject accepts a range).
+TORCH_PIN = "torch==2.13.0"
 # pip's torch on Linux is the CUDA build (several GB): a machine without an NVIDIA GPU wants
 # PyTorch's CPU index, so a hint that installs torch says so (README, "Set-up").
-CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+CPU_TORCH = f"python -m pip install {TORCH_PIN} --index-url https://download.pytorch.org/whl/cpu"
 
 
 def install_hint(extras: str, *, torch: bool = False) -> str:
-    """``pip install 'sllen[extras]'``; with ``torch`` (the install pulls torch in) the CPU
-    build's command too, for machines without an NVIDIA GPU."""
-    hint = f"pip install 'sllen[{extras}]'"
+    """The command that installs sllen's ``extras``, as README's: sllen is installed from its
+    clone (``sllen[extras]`` names no package on PyPI); with ``torch`` the pinned torch too,
+    and the CPU build's command for machines without an NVIDIA GPU."""
+    packages = f'"{TORCH_PIN}" ".[{extras}]"' if torch else f'".[{extras}]"'
+    hint = f"python -m pip install {packages} in the sllen clone"
     return f"{hint} (no NVIDIA GPU: {CPU_TORCH} first)" if torch else hint

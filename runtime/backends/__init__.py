@@ -21,7 +21,7 @@ from sllen.runtime.backends.base import (
     check_device,
 )
 from sllen.runtime.env import installed
-from sllen.runtime.errors import MissingFileError
+from sllen.runtime.errors import MissingFileError, install_hint
 
 __all__ = [
     "BACKENDS",
@@ -81,7 +81,7 @@ def choose_backend(model: str | os.PathLike[str] | None, backend: str = "auto") 
     if installed("torch"):
         return "pytorch", "bundled model, onnxruntime not installed"
     raise BackendUnavailableError(
-        "no inference library found: install onnxruntime (pip install 'sllen[run]') or torch"
+        f"no inference library found: install onnxruntime ({install_hint('run')}) or torch"
     )
 
 

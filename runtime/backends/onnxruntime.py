@@ -17,7 +17,7 @@ import numpy as np
 
 from sllen.runtime.backends.base import Backend, BackendInfo, BackendUnavailableError, Outputs
 from sllen.runtime.bundled import bundled_onnx
-from sllen.runtime.errors import InputError
+from sllen.runtime.errors import InputError, install_hint
 
 PLUGIN_OP = "SllenAttention"
 # The frame size above which frames are tiled (each tile sees only its part of the frame in
@@ -110,7 +110,7 @@ def _import_ort() -> Any:
         import onnxruntime
     except ImportError:
         raise BackendUnavailableError(
-            "the onnxruntime backend needs onnxruntime: pip install 'sllen[run]'"
+            f"the onnxruntime backend needs onnxruntime: {install_hint('run')}"
         ) from None
     return onnxruntime
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from sllen.runtime.errors import InputError, MissingFileError
+from sllen.runtime.errors import InputError, MissingFileError, install_hint
 
 DEFAULT_FPS = Fraction(25)  # FFmpeg's own guess when a container states no rate
 
@@ -84,7 +84,7 @@ def _av() -> Any:
         import av
     except ImportError:  # pragma: no cover - av is in the video extra
         raise VideoError(
-            "video needs PyAV: pip install 'sllen[video]' (or pip install av)"
+            f"video needs PyAV: {install_hint('video')} (or python -m pip install av)"
         ) from None
     return av
 

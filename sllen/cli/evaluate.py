@@ -14,7 +14,7 @@ from rich.table import Table
 
 from sllen.cli._errors import run_single, user_errors
 from sllen.metrics.psnr_ssim import PSNR_MAX_DB
-from sllen.runtime.errors import InputError
+from sllen.runtime.errors import InputError, install_hint
 
 Opt = typer.Option
 
@@ -146,7 +146,7 @@ def eval_command(
         from sllen.baselines import BASELINES
 
         if importlib.util.find_spec("skimage") is None:
-            raise InputError("--baselines needs scikit-image (CLAHE): pip install 'sllen[eval]'")
+            raise InputError(f"--baselines needs scikit-image (CLAHE): {install_hint('eval')}")
 
         methods.update(BASELINES)
         descriptions.update(gamma="automatic gamma (mean 0.45)", clahe="CLAHE on L*")

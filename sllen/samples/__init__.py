@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sllen.runtime.errors import MissingFileError
+from sllen.runtime.errors import MissingFileError, install_hint
 
 SAMPLE_CLIP_NAME = "dark-pan.mp4"
 SAMPLE_CLIP_SEED = 0
@@ -33,6 +33,6 @@ def sample_clip() -> Path:
             f"the sample clip {SAMPLE_CLIP_NAME} is missing from {path.parent} (a source "
             "checkout without it, or a package built without its package data); recreate it "
             "with `python scripts/make_sample_clip.py` (needs the video extra: "
-            "pip install 'sllen[video]')"
+            f"{install_hint('video')})"
         )
     return path

@@ -151,5 +151,5 @@ def test_plot_without_matplotlib_fails_before_the_benchmark(
     code, out = _cli("--resolution", "64x64", "--threads", "1", "--plot", str(tmp_path / "p.png"))
     assert code == 2, out
     lines = [ln for ln in out.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "matplotlib" in lines[0] and "sllen[eval]" in lines[0], out
+    assert len(lines) == 1 and "matplotlib" in lines[0] and '".[eval]"' in lines[0], out
     assert not (tmp_path / "p.png").exists()

@@ -368,9 +368,9 @@ def test_eval_scores_a_deployed_onnx_file_like_its_weights(
 @pytest.mark.parametrize(
     "command,extra",
     [
-        (["train", "--steps", "1", "--out", "{tmp}/t"], "sllen[train]"),
-        (["eval", "--weights", "{weights}", "--data", "{tmp}"], "sllen[train]"),
-        (["export", "--out", "{tmp}/e"], "sllen[export]"),  # torch and the ONNX tools
+        (["train", "--steps", "1", "--out", "{tmp}/t"], '".[train]"'),
+        (["eval", "--weights", "{weights}", "--data", "{tmp}"], '".[train]"'),
+        (["export", "--out", "{tmp}/e"], '".[export]"'),  # torch and the ONNX tools
     ],
 )
 def test_run_only_install_says_which_extra_to_install(
@@ -381,7 +381,11 @@ def test_run_only_install_says_which_extra_to_install(
     args = [a.format(tmp=tmp_path, weights=weights) for a in command]
     code = f"import sys; sys.modules['torch'] = None\nfrom sllen.cli.main import app\napp({args!r})"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert_one_line_error(r, extra, "--index-url https://download.pytorch.org/whl/cpu")
+    # README's command, run in the clone: "sllen[train]" named no package on PyPI (walkthrough K)
+    assert_one_line_error(
+        r, f'python -m pip install "torch==2.13.0" {extra} in the sllen clone',
+        "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu",
+    )  # fmt: skip
     assert r.returncode == 2
 
 
@@ -393,7 +397,7 @@ def test_eval_set_without_its_packages_names_both_extras(tmp_path: Path) -> None
         f"app(['eval', '--evalset', '--json', {str(tmp_path / 'e.json')!r}])"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert_one_line_error(r, "sllen[train,eval]")
+    assert_one_line_error(r, '".[train,eval]"')
     assert r.returncode == 2
 
 

@@ -50,7 +50,7 @@ def test_parity_without_its_packages_is_skipped_naming_the_extra(
     assert report["engine"]["engines"]["sllen.fp16.onnx"]["parity"] is None
     [line] = [ln for ln in text.splitlines() if "engine parity skipped" in ln]
     # the extra survives rich's markup (it read "sllen[trt-check]" as a style tag)
-    assert "pip install 'sllen[trt-check]'" in line
+    assert 'python -m pip install ".[trt-check]"' in line
     assert {"polygraphy": "Polygraphy", "onnxruntime": "ONNX Runtime"}[missing] in line
 
 
@@ -98,7 +98,7 @@ def test_cpu_flavour_files_are_not_engine_sources(trt, tmp_path: Path) -> None:
 
 
 def test_the_trt_check_extra_installs_what_parity_imports() -> None:
-    # The skip line says `pip install 'sllen[trt-check]'`: the extra held Polygraphy only.
+    # The skip line says to install the trt-check extra: it held Polygraphy only.
     from sllen.export.engines import PARITY_NEEDS
 
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+

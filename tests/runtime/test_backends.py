@@ -288,4 +288,4 @@ def test_pytorch_backend_without_torch_names_the_cpu_build() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert "sllen[train]" in r.stdout and "download.pytorch.org/whl/cpu" in r.stdout, r.stdout
+    assert '".[train]"' in r.stdout and "download.pytorch.org/whl/cpu" in r.stdout, r.stdout
