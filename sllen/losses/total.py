@@ -32,8 +32,9 @@ grey" to "ground truth plus noise"):
   pushes every pixel as hard as smooth L1 in its linear regime pushes one whose error has
   the image's mean sign.
 - spread = 0 (not in Eq. 11): the batch's spread of mean L* / 100 against the ground truths';
-  with the edge preset's batches of 8 generated pairs the ground truths' spread is ~0.1, and
-  a network that gives every scene one brightness pays that much.
+  with the edge preset's batches of 8 generated pairs (L14's recipe) the ground truths'
+  spread is 0.09-0.15 (8 batches, mean 0.13), and a network that gives every scene one
+  brightness pays that much; at weight 1 it logged 0.02-0.04 against smooth L1's 0.06-0.09.
 """
 
 from __future__ import annotations
