@@ -201,7 +201,7 @@ def _count_thresholds(calibrator, progress: Callable[[str], None], stdout: IO[st
     collector = getattr(calibrator, "collector", None)
     search = getattr(collector, "get_entropy_threshold", None)
     hists = getattr(collector, "histogram_dict", None)
-    if search is None or not hists:
+    if collector is None or search is None or not hists:
         return
     total, done, start = len(hists), 0, time.monotonic()
     last = start

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -232,9 +232,7 @@ def _check_nearest_folder(path: Path, start: Path, option: str) -> None:
     create entries in (write and search permission)."""
     from sllen.runtime.errors import InputError
 
-    nearest = start
-    while not nearest.exists() and nearest != nearest.parent:
-        nearest = nearest.parent
+    nearest = _nearest_existing(start)
     if not nearest.is_dir():
         raise InputError(f"{option} {path}: {nearest} is a file, not a folder")
     if not os.access(nearest, os.W_OK | os.X_OK):
@@ -251,6 +249,42 @@ def check_output_folder(path: str | os.PathLike[str], option: str) -> Path:
         raise InputError(f"{option} {path}: that is a file; name a folder")
     _check_nearest_folder(path, path, option)
     return path
+
+
+def check_writable(paths: Iterable[str | os.PathLike[str]]) -> None:
+    """Say in one line, before any work, that a file in ``paths`` could not be written: the
+    nearest existing folder of each is tried with a real temporary file (``os.access``
+    answers yes to root on a read-only mount or in /sys), once per folder, so a run of
+    thousands of files into one folder costs one trial. Missing folders are fine (writers
+    make them); raises WriteError naming the first file of the folder that refused."""
+    parents: set[Path] = set()
+    tried: set[Path] = set()
+    for path in map(Path, paths):
+        if path.parent in parents:
+            continue
+        parents.add(path.parent)
+        folder = _nearest_existing(path.parent)
+        if folder not in tried:
+            tried.add(folder)
+            _trial_write(path, folder)
+
+
+def _nearest_existing(start: Path) -> Path:
+    while not start.exists() and start != start.parent:
+        start = start.parent
+    return start
+
+
+def _trial_write(path: Path, folder: Path) -> None:
+    """Create and remove a temporary file in ``folder`` (for ``path``), or raise WriteError."""
+    from sllen.runtime.errors import WriteError
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".sllen-write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise WriteError(path, e.errno, f"{folder} is not writable: {e.strerror or e}") from None
 
 
 def topmost_missing(folder: str | os.PathLike[str]) -> Path | None:

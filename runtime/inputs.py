@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shlex
 import warnings
 from collections import Counter
@@ -162,6 +163,49 @@ def is_file_output(sources: Sequence[Path], output: Path) -> bool:
     """``--output`` names the one result file rather than a folder: one input, and an output
     with an image or video suffix that is not an existing folder."""
     return len(sources) == 1 and output.suffix.lower() in MEDIA_SUFFIXES and not output.is_dir()
+
+
+def refuse_std_streams(inputs: Sequence[str], output: str) -> None:
+    """``-`` means stdin or stdout to Unix tools, and sllen-run reads and writes named files
+    only: ``-o -`` made a folder named ``-`` (nothing on stdout, exit 0), and an input ``-``
+    was "no such file". Both are refused before a model loads."""
+    if output == "-":
+        raise InputError(
+            "--output -: writing to stdout is not supported; name a file or folder "
+            "(a folder named -: -o ./-)"
+        )
+    if "-" in inputs:
+        raise InputError(
+            "-: reading from stdin is not supported; name a file or folder (a file named -: ./-)"
+        )
+
+
+# A suffix that reads as a file format: up to five letters and digits, not all digits
+# (``-o run.2024`` and ``-o v1.0`` are folders as they always were).
+_FORMAT_LIKE = re.compile(r"\.(?=[0-9]*[a-z])[a-z0-9]{1,5}")
+
+
+def check_output_name(output: str, sources: Sequence[Path]) -> None:
+    """One input and an ``-o`` that reads as a file in a format sllen does not write
+    (``-o out.xyz``): the user means a file, and it became a folder ``out.xyz/`` holding
+    ``1.png``. Refused, naming the formats, unless it is an existing folder or ends in a
+    slash (``-o out.xyz/``: a folder, as ``cp`` reads it). ``output`` as typed: a Path
+    drops the slash."""
+    path = Path(output)
+    suffix = path.suffix.lower()
+    slash = output.endswith(("/", os.sep, os.altsep or "/"))
+    if len(sources) != 1 or slash or suffix in MEDIA_SUFFIXES or path.is_dir():
+        return
+    if not _FORMAT_LIKE.fullmatch(suffix):
+        return
+    kind, examples = (
+        ("a video", ".mp4, .mkv, .mov, .webm") if is_video(sources[0]) else
+        ("an image", ".jpg, .png, .tif, .webp, .heic")
+    )  # fmt: skip
+    raise InputError(
+        f"--output {output}: {suffix} is not {kind} format sllen writes ({examples}, ...); "
+        f"for a folder of that name add a slash: -o {output}/"
+    )
 
 
 def output_folder(sources: Sequence[Path], output: Path) -> Path:

@@ -22,9 +22,15 @@ from typing import Any
 import numpy as np
 
 from sllen.runtime.api import FrameEnhancer
+from sllen.runtime.big_images import Say, announce
 from sllen.runtime.enhancer import Enhancer, StageTimes
 from sllen.runtime.errors import InputError, SllenError
-from sllen.runtime.files import make_folder, remove_leftovers, removed_if_left_empty
+from sllen.runtime.files import (
+    check_writable,
+    make_folder,
+    remove_leftovers,
+    removed_if_left_empty,
+)
 from sllen.runtime.images import check_output_size, read_picture, write_picture, write_rgb8
 from sllen.runtime.inputs import already_done, is_video, output_folder, output_paths
 from sllen.runtime.preprocess import beside, quarter_turns, to_float, to_uint8
@@ -136,15 +142,17 @@ def run_image(
     enhancer: Enhancer,
     opts: RunOptions,
     progress: ProgressFn | None = None,
+    notes: Say | None = None,
 ) -> FileResult:
+    """``notes`` hears a line before a big photo runs on the CPU, and as its tiles finish
+    (runtime/big_images.py): minutes without a sign of life looked hung."""
     before = dataclasses.replace(enhancer.times)
     t0 = time.perf_counter()
     pic = read_picture(src)
     h, w = pic.rgb.shape[:2]  # before inference: a 20000-pixel WebP failed only after it
     check_output_size(dst, w * (2 if opts.side_by_side else 1), h)
     t1 = time.perf_counter()
-    if progress is not None:  # a photo too large to run whole: its tiles are the progress
-        enhancer.on_tile = lambda done, total: progress(f"{src.name} (tiles)", done, total)
+    _hook_tiles(src, w, h, enhancer, progress, notes)
     try:
         result = enhancer.enhance([pic.rgb])[0]
     finally:
@@ -159,6 +167,25 @@ def run_image(
     enhancer.times.decode += t1 - t0
     enhancer.times.encode += t3 - t2
     return FileResult(src, dst, frames=1, seconds=t3 - t0, times=enhancer.times.since(before))
+
+
+def _hook_tiles(
+    src: Path, w: int, h: int, enhancer: Enhancer, progress: ProgressFn | None, notes: Say | None
+) -> None:
+    """A photo too large to run whole: its tiles are the progress bar's steps, and a big one
+    on the CPU is announced to ``notes`` (with lines as its tiles finish)."""
+    device = enhancer.backend.info.device
+    lines = announce(src.name, w, h, device, enhancer.tile_for(h, w), notes) if notes else None
+    if progress is None and lines is None:
+        return
+
+    def on_tile(done: int, total: int) -> None:
+        if progress is not None:
+            progress(f"{src.name} (tiles)", done, total)
+        if lines is not None:
+            lines(done, total)
+
+    enhancer.on_tile = on_tile
 
 
 # --------------------------------------------------------------------------- video
@@ -368,13 +395,15 @@ def run_one(
     enhancer: Enhancer,
     opts: RunOptions,
     progress: ProgressFn | None = None,
+    notes: Say | None = None,
 ) -> FileResult:
     """Enhance one image or video; a bad file becomes a FileResult with its error (a bug, any
-    other exception, propagates and stops the run). Local and Ray runs both go through here."""
+    other exception, propagates and stops the run). Local and Ray runs both go through here.
+    ``notes``: see run_image."""
     try:
         if is_video(src):
             return run_video(src, dst, enhancer, opts, progress)
-        result = run_image(src, dst, enhancer, opts, progress)
+        result = run_image(src, dst, enhancer, opts, progress, notes)
         if progress:
             progress(src.name, 1, 1)
         return result
@@ -389,11 +418,15 @@ def run_files(
     *,
     progress: ProgressFn | None = None,
     on_result: Callable[[FileResult], None] | None = None,
+    notes: Say | None = None,
 ) -> RunSummary:
-    """Enhance every source into ``opts.output``; a failing file is recorded, not fatal."""
+    """Enhance every source into ``opts.output``; a failing file is recorded, not fatal.
+    An output folder that cannot be written is refused before the first inference.
+    ``notes``: see run_image."""
     outputs = output_paths(sources, opts.output, opts.codec)
     done = already_done(sources, outputs, opts.codec) if opts.skip_existing else set()
     prepare_output(output_folder(sources, opts.output))
+    check_writable(dst for src, dst in outputs.items() if src not in done)
     summary = RunSummary()
     start = time.perf_counter()
     for src in sources:
@@ -406,7 +439,7 @@ def run_files(
             continue
         if opts.skip_existing:
             remove_leftovers_of(dst)
-        result = run_one(src, dst, enhancer, opts, progress)
+        result = run_one(src, dst, enhancer, opts, progress, notes)
         summary.times.add(result.times)
         summary.results.append(result)
         if on_result:

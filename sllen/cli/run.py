@@ -195,8 +195,14 @@ def run_command(
     rate and audio."""
     from sllen.runtime.api import EnhancerSpec, backend_options
     from sllen.runtime.backends import choose_backend
-    from sllen.runtime.files import removed_if_left_empty
-    from sllen.runtime.inputs import collect_inputs, output_folder, output_paths
+    from sllen.runtime.files import check_writable, removed_if_left_empty
+    from sllen.runtime.inputs import (
+        check_output_name,
+        collect_inputs,
+        output_folder,
+        output_paths,
+        refuse_std_streams,
+    )
     from sllen.runtime.run import RunOptions, prepare_output, run_files
     from sllen.runtime.video.live import check_protocol, is_live, is_stream_output
 
@@ -204,6 +210,7 @@ def run_command(
     # the output folder it created
     with contextlib.ExitStack() as cleanup:
         console = Console(stderr=True, highlight=False, soft_wrap=True)
+        refuse_std_streams(inputs, output)
         if workers is not None and ray is None:
             raise InputError("--workers sets the Ray workers: add --ray")
         live = [i for i in inputs if is_live(i)]
@@ -237,9 +244,11 @@ def run_command(
             check_encoder(codec, start=ray is None)  # Ray: the workers encode, on their GPUs
         if not (live or is_stream_output(output)):
             sources = collect_inputs(inputs, output)  # a glob's earlier results are not inputs
-            output_paths(sources, Path(output), codec)  # refuse bad outputs before loading
+            check_output_name(output, sources)  # as typed: "-o out.xyz/" means a folder
+            outputs = output_paths(sources, Path(output), codec)  # refused before loading
             folder = output_folder(sources, Path(output))
             cleanup.enter_context(removed_if_left_empty(prepare_output(folder)))
+            check_writable(outputs.values())  # /sys, a read-only mount: before minutes of work
         name, reason = choose_backend(model, backend)
         requested = {
             "precision": precision,
@@ -275,6 +284,9 @@ def run_command(
             skip_existing=resume,
         )
         progress = _Progress(console, enabled=not quiet and console.is_terminal)
+
+        def note(line: str) -> None:  # a big photo's start and tiles (runtime/big_images.py)
+            console.print(line, markup=False)
 
         def report(result) -> None:
             if result.error:
@@ -325,7 +337,10 @@ def run_command(
             enhancer = spec.enhancer(runner)
 
             with progress.bar:
-                summary = run_files(sources, enhancer, opts, progress=progress, on_result=report)
+                notes = None if quiet else note
+                summary = run_files(
+                    sources, enhancer, opts, progress=progress, on_result=report, notes=notes
+                )
         _finish(console, summary, quiet)
 
 

@@ -582,3 +582,61 @@ def test_a_large_camera_photo_runs_without_pillows_bomb_warning(tmp_path: Path) 
     prelude = "from PIL import Image\nImage.MAX_IMAGE_PIXELS = 300\n"
     r = sllen_run(str(src), "-o", str(tmp_path / "out"), "-q", prelude=prelude)
     assert r.returncode == 0 and "warning" not in r.stderr.lower(), r.stderr
+
+
+def test_stdin_and_stdout_are_refused_before_the_model_loads(tmp_path: Path) -> None:
+    # `-o -` exited 0 with nothing on stdout and a folder named "-"; an input "-" was "no
+    # such file or folder"
+    Image.fromarray(np.full((24, 32, 3), 30, np.uint8)).save(tmp_path / "1.png")
+    r = sllen_run("1.png", "-o", "-", cwd=tmp_path)
+    one_line_error(r, "writing to stdout is not supported", "name a file or folder")
+    assert r.stdout == "" and "backend:" not in r.stderr and not (tmp_path / "-").exists()
+    r = sllen_run("-", "-o", "x.png", cwd=tmp_path)
+    one_line_error(r, "reading from stdin is not supported")
+    assert "backend:" not in r.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_an_output_file_in_no_format_sllen_writes_is_refused(tmp_path: Path) -> None:
+    # `-o out.xyz` became a folder out.xyz/ holding 1.png, exit 0
+    Image.fromarray(np.full((24, 32, 3), 30, np.uint8)).save(tmp_path / "1.png")
+    r = sllen_run("1.png", "-o", "out.xyz", cwd=tmp_path)
+    one_line_error(r, "out.xyz: .xyz is not an image format", ".png", "-o out.xyz/")
+    assert "backend:" not in r.stderr and not (tmp_path / "out.xyz").exists()
+    r = sllen_run("1.png", "-o", "out.xyz/", "-q", cwd=tmp_path)  # a folder, as asked
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out.xyz" / "1.png").is_file()
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's sysfs")
+def test_an_output_that_cannot_be_written_is_refused_before_inference(tmp_path: Path) -> None:
+    # root may write anywhere by os.access, but not into /sys: found only after the inference
+    probe = Path("/sys/sllen-write-probe")
+    try:
+        probe.touch()
+    except OSError:
+        pass
+    else:
+        probe.unlink()
+        pytest.skip("/sys is writable here")
+    Image.fromarray(np.full((24, 32, 3), 30, np.uint8)).save(tmp_path / "1.png")
+    r = sllen_run(str(tmp_path / "1.png"), "-o", "/sys/sllen-out.png")
+    one_line_error(r, "/sys/sllen-out.png: cannot write", "/sys is not writable")
+    assert "backend:" not in r.stderr  # refused before the model was opened
+
+
+# a 20x24 photo counts as big here, and runs in 16x16 tiles
+BIG_AT_100_PIXELS = "import sllen.runtime.big_images as big\nbig.BIG_PIXELS = 100\n"
+
+
+def test_a_big_photo_on_the_cpu_says_what_it_is_doing(tmp_path: Path) -> None:
+    # a 34.5 MP photo ran 16.5 minutes on a CPU with nothing printed in a log (no terminal)
+    Image.fromarray(np.full((20, 24, 3), 30, np.uint8)).save(tmp_path / "big.png")
+    args = ("big.png", "-o", "out", "--tile", "16x16", "--backend", "onnxruntime")
+    r = sllen_run(*args, prelude=BIG_AT_100_PIXELS, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    start = lines.index("big.png: 0.0 MP (24x20), in tiles: this takes minutes on a CPU")
+    assert lines[start - 1].startswith("backend:")  # said before the inference, not after
+    assert any(ln.startswith("big.png: 4 of 4 tiles done after ") for ln in lines), lines
+    r = sllen_run(*args, "-q", prelude=BIG_AT_100_PIXELS, cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == "", r.stderr

@@ -34,10 +34,10 @@ CRASH_HOOK = """
 import os
 import sllen.runtime.run as run
 _run_image = run.run_image
-def run_image(src, dst, enhancer, opts, progress=None):
+def run_image(src, dst, enhancer, opts, *args):
     if src.name.startswith("crash"):
         os._exit(3)
-    return _run_image(src, dst, enhancer, opts, progress)
+    return _run_image(src, dst, enhancer, opts, *args)
 run.run_image = run_image
 """
 

@@ -203,3 +203,30 @@ def test_temp_name_parts() -> None:
     assert len(os.fsencode(prefix)) + 8 + len(suffix) == 255  # cut on a character boundary
     prefix, suffix = files.temp_name_parts("x" + "." + "s" * 250, "." + "s" * 250)
     assert suffix == ".tmp" and len(os.fsencode(prefix)) + 8 + 4 <= 255
+
+
+def test_check_writable_tries_each_folder_once_with_a_real_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # os.access says yes to root in /sys or on a read-only mount: the run found out only when
+    # it wrote, after minutes of inference
+    from sllen.runtime.errors import WriteError
+
+    tried: list[Path] = []
+    mkstemp = files.tempfile.mkstemp
+
+    def trial(**kw):
+        tried.append(Path(kw["dir"]))
+        if Path(kw["dir"]).name == "ro":
+            raise PermissionError(13, "Permission denied")
+        return mkstemp(**kw)
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", trial)
+    (tmp_path / "ro").mkdir()
+    many = [tmp_path / f"{i}.png" for i in range(1000)]
+    new = [tmp_path / "new" / "a" / "x.png", tmp_path / "new" / "b" / "y.png"]  # not there yet
+    files.check_writable([*many, *new])
+    assert tried == [tmp_path]  # one trial for the folder, its missing subfolders included
+    assert list(tmp_path.iterdir()) == [tmp_path / "ro"]  # the trial file went again
+    with pytest.raises(WriteError, match=r"ro/a\.png: cannot write \(.*ro is not writable: Perm"):
+        files.check_writable([tmp_path / "ok.png", tmp_path / "ro" / "a.png"])

@@ -400,3 +400,72 @@ def test_an_output_format_too_small_for_the_picture_is_refused_before_inference(
     assert not run_files([wide], Enhancer(backend), RunOptions(output=tmp_path / "o.jpg")).failed
     assert len(backend.shapes) == 1  # 10000 < JPEG's 65500
     assert not (tmp_path / "o.webp").exists() and (tmp_path / "o.jpg").is_file()
+
+
+def test_std_streams_are_refused() -> None:
+    from sllen.runtime.inputs import refuse_std_streams
+
+    refuse_std_streams(["a.png", "./-"], "./-")  # a file and a folder named "-" as paths
+    with pytest.raises(InputError, match="writing to stdout is not supported"):
+        refuse_std_streams(["a.png"], "-")
+    with pytest.raises(InputError, match="reading from stdin is not supported"):
+        refuse_std_streams(["a.png", "-"], "out")
+
+
+def test_an_output_name_in_no_format_sllen_writes(tmp_path: Path) -> None:
+    from sllen.runtime.inputs import check_output_name
+
+    src, video = tmp_path / "a.png", tmp_path / "v.mp4"
+    out = str(tmp_path / "out.xyz")
+    with pytest.raises(InputError, match=r"\.xyz is not an image format .*-o .*out\.xyz/$"):
+        check_output_name(out, [src])
+    with pytest.raises(InputError, match=r"\.mkv5 is not a video format sllen writes \(\.mp4"):
+        check_output_name(str(tmp_path / "v.mkv5"), [video])
+    check_output_name(out + "/", [src])  # a folder, as typed
+    check_output_name(out, [src, video])  # several inputs: a folder
+    for name in ("night.JPG", "plain", "run.2024", "v1.0", "shots.holiday"):
+        check_output_name(str(tmp_path / name), [src])  # a format, or not a suffix
+    (tmp_path / "out.xyz").mkdir()
+    check_output_name(out, [src])  # an existing folder stays one
+
+
+def test_a_big_photo_on_the_cpu_is_announced_and_its_tiles_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sllen.runtime import big_images
+    from sllen.runtime.run import run_one
+
+    src = img(tmp_path / "big.png", size=(80, 120))
+    heard: list[str] = []
+    enhancer = Enhancer(open_backend(None, "onnxruntime", threads=1), tile=(48, 48))
+    dst, opts = tmp_path / "o" / "big.png", RunOptions(output=tmp_path / "o")
+    assert run_one(src, dst, enhancer, opts, None, heard.append).error is None
+    assert heard == []  # 0.01 MP: an ordinary photo stays quiet
+    monkeypatch.setattr(big_images, "BIG_PIXELS", 9000)
+    assert run_one(src, dst, enhancer, opts, None, heard.append).error is None
+    assert heard[0] == "big.png: 0.0 MP (120x80), in tiles: this takes minutes on a CPU"
+    assert heard[-1].startswith("big.png: 6 of 6 tiles done after ") and len(heard) == 7
+    assert enhancer.on_tile is None  # unhooked after the photo
+
+
+def test_an_output_folder_that_refuses_a_file_stops_the_run_before_inference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # root passes os.access in /sys or on a read-only mount: each photo failed only when
+    # written, after its inference
+    import tempfile
+
+    from sllen.runtime.errors import WriteError
+
+    def refused(**kw):
+        raise OSError(30, "Read-only file system")
+
+    def inference(x, **kw):
+        raise AssertionError("the photo ran before its output folder was tried")
+
+    src = img(tmp_path / "a.png")
+    with open_backend(None, "onnxruntime", threads=1) as b:
+        b.infer = inference  # type: ignore[method-assign]
+        monkeypatch.setattr(tempfile, "mkstemp", refused)
+        with pytest.raises(WriteError, match=r"a\.png: cannot write \(.*/o is not writable: Rea"):
+            run_files([src], Enhancer(b), RunOptions(output=tmp_path / "o"))
