@@ -46,7 +46,13 @@ from pathlib import Path
 from typing import Any
 
 from sllen.runtime.api import EnhancerSpec
-from sllen.runtime.errors import InputError, MissingDependencyError, MissingFileError, SllenError
+from sllen.runtime.errors import (
+    InputError,
+    MissingDependencyError,
+    MissingFileError,
+    SllenError,
+    install_hint,
+)
 from sllen.runtime.inputs import already_done, is_video, output_folder, output_paths
 from sllen.runtime.run import (
     FileResult,
@@ -72,7 +78,7 @@ def _import_ray() -> Any:
         import ray
     except ImportError:
         raise MissingDependencyError(
-            "running on Ray needs ray, which this installation lacks: pip install 'sllen[ray]'"
+            f"running on Ray needs ray, which this installation lacks: {install_hint('ray')}"
         ) from None
     return ray
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from sllen.runtime.errors import InputError, MissingFileError
+from sllen.runtime.errors import InputError, MissingFileError, install_hint
 from sllen.runtime.files import atomic_write
 from sllen.runtime.image_meta import (
     append_sub_ifds,
@@ -158,7 +158,7 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
     except ImageError:
         raise
     except ImportError as e:
-        msg = f"{path}: reading this image needs {e.name} (pip install 'sllen[run]')"
+        msg = f"{path}: reading this image needs {e.name} ({install_hint('run')})"
         raise ImageError(msg) from None
     except Exception as e:  # Pillow/pypng raise many types for a corrupt file
         if type(e).__name__ == "DecompressionBombError":  # a real 180 MP panorama, too
@@ -403,7 +403,7 @@ def _register_heif(path: Path, doing: str) -> None:
         import pillow_heif
     except ImportError:
         raise ImageError(
-            f"{path}: {doing} HEIC/HEIF needs pillow-heif: pip install 'sllen[heic]'"
+            f"{path}: {doing} HEIC/HEIF needs pillow-heif: {install_hint('heic')}"
         ) from None
     pillow_heif.register_heif_opener()
 

@@ -492,7 +492,7 @@ def test_ray_missing_names_the_extra(tmp_path: Path, block_torch: str) -> None:
     block_ray = block_torch.replace("'torch'", "'ray'").replace("'torch.'", "'ray.'")
     clip = make_clip(tmp_path / "c.mp4", frames=2, audio=False)
     r = sllen_run(str(clip), "-o", str(tmp_path / "o"), "--ray", prelude=block_ray)
-    one_line_error(r, "pip install 'sllen[ray]'")
+    one_line_error(r, 'python -m pip install ".[ray]" in the sllen clone')
 
 
 def test_webm_with_vp9_and_logged_warnings_get_the_warning_prefix(tmp_path: Path) -> None:
@@ -529,7 +529,7 @@ def test_a_heic_output_without_pillow_heif_is_refused_before_the_model_loads(
     Image.fromarray(np.full((24, 32, 3), 30, np.uint8)).save(src)
     no_heif = "import sys\nsys.modules['pillow_heif'] = None\n"  # an install without [heic]
     r = sllen_run(str(src), "-o", str(tmp_path / "o" / "x.heic"), prelude=no_heif)
-    one_line_error(r, "x.heic", "pip install 'sllen[heic]'")
+    one_line_error(r, "x.heic", 'python -m pip install ".[heic]" in the sllen clone')
     assert "backend:" not in r.stderr  # refused before the model was opened
     assert not (tmp_path / "o").exists()
 
