@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sllen.runtime.errors import InputError
+from sllen.runtime.errors import InputError, install_hint
 from sllen.runtime.images import IMAGE_SUFFIXES, REC709_LUMA, ImageError, read_image
 from sllen.runtime.inputs import VIDEO_SUFFIXES, is_video, media_in
 from sllen.runtime.shapes import MULTIPLE
@@ -541,7 +541,8 @@ def budget_eval_frames(
         photos, _notes = load_photos()
     except ValueError:  # none of the photo packages installed
         _low, ref = synthetic_pairs(count, size, seed=7)
-        return ref, "frames", f"{count} generated well-lit scenes (install sllen[eval] for photos)"
+        wanted = f"for photos: {install_hint('eval')}"
+        return ref, "frames", f"{count} generated well-lit scenes ({wanted})"
     frames = np.stack(
         [resize_cover(img, size).transpose(2, 0, 1) for img in list(photos.values())[:count]]
     ).astype(np.float32)

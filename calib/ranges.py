@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import onnx
@@ -193,7 +193,7 @@ def compute_ranges(
 THRESHOLD_PROGRESS_SECONDS = 30.0
 
 
-def _count_thresholds(calibrator, progress: Callable[[str], None], stdout: IO[str]) -> None:
+def _count_thresholds(calibrator: Any, progress: Callable[[str], None], stdout: IO[str]) -> None:
     """Report the entropy search tensor by tensor: onnxruntime's loop over the tensors
     (HistogramCollector.compute_entropy) printed nothing for 11 minutes on a 2-core CPU, so its
     per-tensor search is wrapped to count. The lines go to ``stdout`` as it was before
@@ -206,7 +206,7 @@ def _count_thresholds(calibrator, progress: Callable[[str], None], stdout: IO[st
     total, done, start = len(hists), 0, time.monotonic()
     last = start
 
-    def counted(*args, **kwargs):
+    def counted(*args: Any, **kwargs: Any) -> Any:
         nonlocal done, last
         result = search(*args, **kwargs)
         done += 1

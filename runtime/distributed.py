@@ -24,8 +24,7 @@ file recorded and the rest finished) and runs the work on Ray actors:
 
 The cluster must share a file system: workers read the inputs and write the outputs at the
 paths the driver sees (made absolute before sending), and the model file likewise. Every
-node needs sllen with the backend's packages installed (``pip install 'sllen[run,ray]'``).
-Ray is an optional extra: ``pip install 'sllen[ray]'``. docs/distributed.md has the details.
+node needs sllen with the run and ray extras (docs/distributed.md has the details).
 """
 
 from __future__ import annotations

@@ -285,10 +285,12 @@ def cache_key(
     engine tuned on one is not the other's; sllen-export always passes it); `plugin_sha256` is
     the hash of the plugin library (a rebuilt plugin needs a rebuilt engine); `extra` holds
     anything else that changes the engine (workspace size, builder options). Key version 2
-    added the GPU name: engines cached under version-1 keys are rebuilt once.
+    added the GPU name, version 3 the metadata's platform and plugins_serialized (a cached
+    engine's metadata is copied as it was stored, and the runtime reads them): engines cached
+    under older keys are rebuilt once.
     """
     record = {
-        "key_version": 2,
+        "key_version": 3,
         "onnx_sha256": onnx_sha256,
         "precision": precision,
         "profile": dict(profile),

@@ -276,15 +276,18 @@ def _nearest_existing(start: Path) -> Path:
 
 
 def _trial_write(path: Path, folder: Path) -> None:
-    """Create and remove a temporary file in ``folder`` (for ``path``), or raise WriteError."""
+    """Create and remove a temporary file in ``folder`` (for ``path``), or raise WriteError.
+    Only the creation decides: a folder that takes files but refuses deletes (append-only)
+    is not refused for that, and the trial file is removed where it can be."""
     from sllen.runtime.errors import WriteError
 
     try:
         fd, tmp = tempfile.mkstemp(prefix=".sllen-write-check.", dir=folder)
-        os.close(fd)
-        os.unlink(tmp)
     except OSError as e:
         raise WriteError(path, e.errno, f"{folder} is not writable: {e.strerror or e}") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
 
 
 def topmost_missing(folder: str | os.PathLike[str]) -> Path | None:

@@ -180,24 +180,26 @@ def refuse_std_streams(inputs: Sequence[str], output: str) -> None:
         )
 
 
-# A suffix that reads as a file format: up to five letters and digits, not all digits
-# (``-o run.2024`` and ``-o v1.0`` are folders as they always were).
-_FORMAT_LIKE = re.compile(r"\.(?=[0-9]*[a-z])[a-z0-9]{1,5}")
+# A suffix that reads as a file format: two to five letters (``-o run.2024``, ``-o v1.0``,
+# ``-o night.v2`` and ``-o conf.d`` are folders as they always were).
+_FORMAT_LIKE = re.compile(r"\.[a-z]{2,5}")
 
 
-def check_output_name(output: str, sources: Sequence[Path]) -> None:
-    """One input and an ``-o`` that reads as a file in a format sllen does not write
-    (``-o out.xyz``): the user means a file, and it became a folder ``out.xyz/`` holding
-    ``1.png``. Refused, naming the formats, unless it is an existing folder or ends in a
-    slash (``-o out.xyz/``: a folder, as ``cp`` reads it). ``output`` as typed: a Path
-    drops the slash."""
+def check_output_name(output: str, inputs: Sequence[str | os.PathLike[str]]) -> None:
+    """One file typed as the input and an ``-o`` that reads as a file in a format sllen does
+    not write (``-o out.xyz``): the user means a file, and it became a folder ``out.xyz/``
+    holding ``1.png``. Refused, naming the formats, unless it is an existing folder or ends in
+    a slash (``-o out.xyz/``: a folder, as ``cp`` reads it). A folder or a pattern as the input
+    means a folder output, however many files it holds. ``output`` as typed: a Path drops the
+    slash."""
     path = Path(output)
     suffix = path.suffix.lower()
     slash = output.endswith(("/", os.sep, os.altsep or "/"))
-    if len(sources) != 1 or slash or suffix in MEDIA_SUFFIXES or path.is_dir():
+    if len(inputs) != 1 or not Path(inputs[0]).is_file():
         return
-    if not _FORMAT_LIKE.fullmatch(suffix):
+    if slash or suffix in MEDIA_SUFFIXES or path.is_dir() or not _FORMAT_LIKE.fullmatch(suffix):
         return
+    sources = [Path(inputs[0])]
     kind, examples = (
         ("a video", ".mp4, .mkv, .mov, .webm") if is_video(sources[0]) else
         ("an image", ".jpg, .png, .tif, .webp, .heic")

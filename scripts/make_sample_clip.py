@@ -3,7 +3,7 @@
     python scripts/make_sample_clip.py                      # the bundled clip, exactly
     python scripts/make_sample_clip.py --out /tmp/c.mp4 --seed 3 --frames 30 --size 120 160
 
-Needs numpy and PyAV (pip install 'sllen[video]'); no torch. The defaults are the bundled
+Needs numpy and PyAV (python -m pip install ".[video]"); no torch. The defaults are the bundled
 clip's settings (sllen.samples); the command that made a clip is stored in its ``comment``
 metadata. Prints the file's size, frame count, fps, resolution and mean brightness.
 """

@@ -7,7 +7,7 @@ on procedural scenes only); here each is darkened by sllen's low-light synthesis
 exposures, with and without inhomogeneous light, always with sensor noise, at its own size,
 with a fixed seed per (photo, condition): the set is identical on every machine.
 
-Install the packages with `pip install "sllen[eval]"`; photos whose package is missing are
+Install the packages with `python -m pip install ".[eval]"`; photos whose package is missing are
 skipped with a note.
 """
 

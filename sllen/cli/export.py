@@ -139,10 +139,18 @@ def export_command(
     from sllen.export.outputs import report_path
     from sllen.export.pipeline import ExportOptions, check_budgets_of, run_export
     from sllen.export.shapes import ShapeProfile, parse_size
+    from sllen.runtime.errors import InputError
 
     console = Console(soft_wrap=True)  # paths and commands must stay copyable
-    # DLA runs one fixed size (check_dla_profile): there the profile follows --opt-shape.
+    # DLA runs one fixed size (check_dla_profile): there the profile follows --opt-shape, and a
+    # --min-shape or --max-shape that differs is said as such, not as "min <= opt <= max".
     fixed = opt_shape if dla_core is not None else None
+    for option, given in (("--min-shape", min_shape), ("--max-shape", max_shape)):
+        if fixed and given and parse_size(given) != parse_size(fixed):
+            raise InputError(
+                f"DLA runs one fixed input size: {option} {given} differs from --opt-shape "
+                f"{fixed}; with --dla-core leave {option} out (it follows --opt-shape)"
+            )
     profile = ShapeProfile(
         parse_size(min_shape or fixed or "256x256"),
         parse_size(opt_shape),

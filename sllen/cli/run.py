@@ -244,7 +244,7 @@ def run_command(
             check_encoder(codec, start=ray is None)  # Ray: the workers encode, on their GPUs
         if not (live or is_stream_output(output)):
             sources = collect_inputs(inputs, output)  # a glob's earlier results are not inputs
-            check_output_name(output, sources)  # as typed: "-o out.xyz/" means a folder
+            check_output_name(output, inputs)  # as typed: "-o out.xyz/" means a folder
             outputs = output_paths(sources, Path(output), codec)  # refused before loading
             folder = output_folder(sources, Path(output))
             cleanup.enter_context(removed_if_left_empty(prepare_output(folder)))

@@ -8,7 +8,9 @@ bright ones, a slope below 1. This term compares the batch's images with each ot
 absolute difference between the standard deviation of the outputs' mean CIE L* and that of the
 ground truths', so a batch whose outputs all sit at one brightness costs what the ground
 truths' spread is. Where the network has a cue to a scene's brightness, it is pushed to follow
-it further than the per-pixel terms alone would.
+it further than the per-pixel terms alone would. (At an exact collapse, every output of the
+batch at one brightness, the value is that spread but the standard deviation has no
+gradient: the push starts once the outputs differ, which real batches always do.)
 
 L* is sllen-eval's (sllen.metrics.color: sRGB decoded, D65 luminance, CIE 1976) and divided by
 100, so the value is in the units of the images' [0, 1]. Computed in float32.

@@ -152,7 +152,11 @@ def check_same_run(
     be the one given now (a run carried to another machine)."""
     if not saved:
         return []
-    saved = {**{k: v for k, v in (defaults or {}).items() if k not in saved}, **saved}
+    defaults = defaults or {}
+    saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
+    for key, value in defaults.items():  # one level down too: a newer loss weight (--w-spread)
+        if isinstance(value, dict) and isinstance(saved.get(key), dict):
+            saved[key] = {**value, **saved[key]}
     unused = _unused(saved)
     differ = [
         key

@@ -136,6 +136,8 @@ def test_cpu_flavour_is_labelled_and_keeps_the_tensorrt_files(
         (["--dla-core", "-1"], "--dla-core must be a DLA core index"),
         (["--device", "0", "--dla-core", "0"], "give --device or --dla-core, not both"),
         (["--dla-core", "0", "--max-shape", "1920x1088"], "DLA runs one fixed input size"),
+        # above --opt-shape: said as DLA's rule, not "min <= opt <= max" (review R5)
+        (["--dla-core", "0", "--min-shape", "1920x1088"], "--min-shape 1920x1088 differs"),
     ],
 )
 def test_bad_options_fail_in_one_line(

@@ -218,7 +218,7 @@ def test_the_second_budget_set_is_named_up_front_with_its_extra(
     opts = ExportOptions(out=tmp_path / "o", int8=True, calib_count=4, calib_size=(32, 32))
     with pytest.raises(_Reached):
         run_export(opts, log=Console(file=text, width=300, color_system=None).print)
-    assert "(install sllen[eval] for photos)" in text.getvalue()
+    assert '(for photos: python -m pip install ".[eval]" in the sllen clone)' in text.getvalue()
 
 
 def test_threads_cap_the_exports_torch(stop_at_the_model, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ def test_value_is_the_gap_between_the_spreads() -> None:
     )
     loss = BrightnessSpreadLoss()
     assert loss(target, target).item() == 0.0
-    # The same spread in another order, or shifted, costs nothing: only the spread counts.
+    # The same spread in another order costs nothing: only the spread counts.
     assert loss(target.flip(0), target).item() == pytest.approx(0.0, abs=1e-6)
     # Every output at one brightness costs the ground truths' whole spread.
     flat = torch.full_like(target, 0.4)

@@ -416,14 +416,20 @@ def test_an_output_name_in_no_format_sllen_writes(tmp_path: Path) -> None:
     from sllen.runtime.inputs import check_output_name
 
     src, video = tmp_path / "a.png", tmp_path / "v.mp4"
+    src.write_bytes(b"png")
+    video.write_bytes(b"mp4")
     out = str(tmp_path / "out.xyz")
     with pytest.raises(InputError, match=r"\.xyz is not an image format .*-o .*out\.xyz/$"):
         check_output_name(out, [src])
-    with pytest.raises(InputError, match=r"\.mkv5 is not a video format sllen writes \(\.mp4"):
-        check_output_name(str(tmp_path / "v.mkv5"), [video])
+    with pytest.raises(InputError, match=r"\.mkvx is not a video format sllen writes \(\.mp4"):
+        check_output_name(str(tmp_path / "v.mkvx"), [video])
     check_output_name(out + "/", [src])  # a folder, as typed
     check_output_name(out, [src, video])  # several inputs: a folder
-    for name in ("night.JPG", "plain", "run.2024", "v1.0", "shots.holiday"):
+    # a folder or pattern typed as the input means a folder output, even holding one file
+    # (review R5: `-o photos.old` worked with two photos in the folder, not with one)
+    check_output_name(out, [tmp_path])
+    check_output_name(out, [str(tmp_path / "*.png")])
+    for name in ("night.JPG", "plain", "run.2024", "v1.0", "shots.holiday", "night.v2", "conf.d"):
         check_output_name(str(tmp_path / name), [src])  # a format, or not a suffix
     (tmp_path / "out.xyz").mkdir()
     check_output_name(out, [src])  # an existing folder stays one

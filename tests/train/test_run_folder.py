@@ -57,6 +57,14 @@ def test_check_same_run_names_each_difference() -> None:
     check_same_run(saved, {**saved, "emitters": 0.0}, defaults)
     with pytest.raises(InputError, match=r"--emitters \(was 0.0, now 0.3\)"):
         check_same_run(saved, {**saved, "emitters": 0.3}, defaults)
+    # one level down too: a loss weight newer than the checkpoint (--w-spread) ran at its
+    # default, so every checkpoint saved before it was refused ("the loss weights differ")
+    weights = {"smooth_l1": 1.0, "ssim": 0.1}
+    older = {**saved, "loss_weights": weights}
+    newer = {"loss_weights": {"smooth_l1": 1.0, "ssim": 0.0, "spread": 0.0}}
+    check_same_run(older, {**older, "loss_weights": {**weights, "spread": 0.0}}, newer)
+    with pytest.raises(InputError, match="loss weights"):
+        check_same_run(older, {**older, "loss_weights": {**weights, "spread": 1.0}}, newer)
     # a run started before a combination was refused resumes without the setting it ignored
     old = {**saved, "degradation": "camera", "photo_max_side": 640, "lle_photos": None}
     check_same_run(old, {**saved, "degradation": "mixed", "photo_max_side": 1920})
