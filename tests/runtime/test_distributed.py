@@ -251,7 +251,9 @@ def test_missing_ray_names_the_extra(
     from sllen.runtime.distributed import run_files_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    with pytest.raises(MissingDependencyError, match=r"pip install 'sllen\[ray\]'"):
+    with pytest.raises(
+        MissingDependencyError, match=r'python -m pip install "\.\[ray\]" in the sllen clone'
+    ):
         run_files_ray(media[0], SPEC, RunOptions(output=tmp_path / "out"))
 
 
