@@ -199,9 +199,8 @@ def check_output_name(output: str, inputs: Sequence[str | os.PathLike[str]]) -> 
         return
     if slash or suffix in MEDIA_SUFFIXES or path.is_dir() or not _FORMAT_LIKE.fullmatch(suffix):
         return
-    sources = [Path(inputs[0])]
     kind, examples = (
-        ("a video", ".mp4, .mkv, .mov, .webm") if is_video(sources[0]) else
+        ("a video", ".mp4, .mkv, .mov, .webm") if is_video(Path(inputs[0])) else
         ("an image", ".jpg, .png, .tif, .webp, .heic")
     )  # fmt: skip
     raise InputError(

@@ -138,7 +138,7 @@ def export_command(
     TensorRT is installed."""
     from sllen.export.outputs import report_path
     from sllen.export.pipeline import ExportOptions, check_budgets_of, run_export
-    from sllen.export.shapes import ShapeProfile, parse_size
+    from sllen.export.shapes import DEFAULT_PROFILE, ShapeProfile, parse_size
     from sllen.runtime.errors import InputError
 
     console = Console(soft_wrap=True)  # paths and commands must stay copyable
@@ -151,10 +151,11 @@ def export_command(
                 f"DLA runs one fixed input size: {option} {given} differs from --opt-shape "
                 f"{fixed}; with --dla-core leave {option} out (it follows --opt-shape)"
             )
+    low, high = min_shape or fixed, max_shape or fixed
     profile = ShapeProfile(
-        parse_size(min_shape or fixed or "256x256"),
+        parse_size(low) if low else DEFAULT_PROFILE.min,
         parse_size(opt_shape),
-        parse_size(max_shape or fixed or "1920x1088"),
+        parse_size(high) if high else DEFAULT_PROFILE.max,
     )
     opts = ExportOptions(
         out=out,
