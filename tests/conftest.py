@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+
+# pytest-xdist (README's test command, `-n auto`) runs one worker process per core: one torch
+# (OpenMP) thread in each, and in the subprocesses the tests start. With torch's default of
+# a thread per core in every worker, the two workers' threads spun against each other on 2
+# cores. Set before any test module imports torch, which reads it once.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # Python source that makes torch unimportable in a subprocess: the deployment paths
 # (sllen-run, sllen-bench on ONNX Runtime) must work without torch.
@@ -24,9 +32,10 @@ def block_torch() -> str:
     return BLOCK_TORCH
 
 
-# tests/fakes: modules shared by the test packages (the one fake TensorRT, tiny ONNX graphs),
-# imported by their plain names (`from fake_tensorrt import FakeBuffers`) whatever pytest's
-# import mode; the folder holds nothing else, so nothing else becomes importable.
+# tests/fakes: modules shared by the test packages (the one fake TensorRT, tiny ONNX graphs,
+# the in-process CLI runner), imported by their plain names (`from fake_tensorrt import
+# FakeBuffers`) whatever pytest's import mode; the folder holds nothing else, so nothing else
+# becomes importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fakes"))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from in_process import run_cli
 
 from sllen.config import get_preset
 from sllen.data.samples import write_sample_pairs
@@ -16,9 +17,16 @@ from sllen.model.sllen import SLLEN
 
 
 def sllen(*args: str) -> subprocess.CompletedProcess:
+    """`sllen ARGS` in a subprocess: the console script as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "sllen", *args], capture_output=True, text=True, timeout=300
     )
+
+
+def sllen_here(*args: str) -> subprocess.CompletedProcess:
+    """`sllen ARGS` in this process (tests/fakes/in_process.py): for the cases that stop before
+    any work, where a fresh interpreter would be most of the cost."""
+    return run_cli("sllen", *args)
 
 
 def assert_one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
@@ -62,6 +70,11 @@ def test_help_and_version() -> None:
         timeout=120,
     )
     assert r.returncode == 0 and "--no-hsbab" in r.stdout
+    # The bad-input cases below run in this process (sllen_here); one here runs as a program,
+    # so the console script's own error path is tested whole: one line, exit 2.
+    r = sllen("train", "--bogus")
+    assert_one_line_error(r, "No such option: --bogus", "sllen train --help")
+    assert r.returncode == 2
 
 
 def test_eval_paired_folder_writes_table_and_json(
@@ -144,25 +157,25 @@ def test_eval_of_one_pair_says_the_slope_needs_more(weights: Path, tmp_path: Pat
 
 
 def test_eval_needs_data_or_evalset(weights: Path, pairs: Path) -> None:
-    assert_one_line_error(sllen("eval", "--weights", str(weights)), "--evalset")
-    r = sllen("eval", "--evalset", "--well-lit", "--data", str(pairs))
+    assert_one_line_error(sllen_here("eval", "--weights", str(weights)), "--evalset")
+    r = sllen_here("eval", "--evalset", "--well-lit", "--data", str(pairs))
     assert_one_line_error(r, "give one of --data DIR, --evalset or --well-lit")
 
 
 def test_samples_command(tmp_path: Path) -> None:
-    r = sllen("samples", str(tmp_path / "s"), "--count", "2", "--size", "48x32")
+    r = sllen_here("samples", str(tmp_path / "s"), "--count", "2", "--size", "48x32")
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "s" / "low").glob("*.png"))) == 2
-    assert_one_line_error(sllen("samples", str(tmp_path / "t"), "--size", "big"), "--size")
-    r = sllen("samples", str(tmp_path / "s"), "--count", "2", "--size", "48x32")
+    assert_one_line_error(sllen_here("samples", str(tmp_path / "t"), "--size", "big"), "--size")
+    r = sllen_here("samples", str(tmp_path / "s"), "--count", "2", "--size", "48x32")
     assert r.returncode == 0, r.stderr  # the same set again: rewritten
     # Fewer pairs into that folder would leave the old 0001.png beside them as one of theirs.
-    r = sllen("samples", str(tmp_path / "s"), "--count", "1", "--size", "48x32")
+    r = sllen_here("samples", str(tmp_path / "s"), "--count", "1", "--size", "48x32")
     assert_one_line_error(r, "already holds other files")
 
 
 def test_info_command(weights: Path) -> None:
-    r = sllen("info", str(weights))
+    r = sllen_here("info", str(weights))
     assert r.returncode == 0 and "preset tiny" in r.stdout
 
 
@@ -190,58 +203,57 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
     case: str, weights: Path, pairs: Path, tmp_path: Path
 ) -> None:
     if case == "missing_weights":
-        r = sllen("eval", "--weights", str(tmp_path / "no.safetensors"), "--data", str(pairs))
+        r = sllen_here("eval", "--weights", str(tmp_path / "no.safetensors"), "--data", str(pairs))
         assert_one_line_error(r, "not found")
     elif case == "truncated_weights":
         bad = tmp_path / "t.safetensors"
         bad.write_bytes(weights.read_bytes()[:500])
-        assert_one_line_error(sllen("eval", "--weights", str(bad), "--data", str(pairs)), str(bad))
+        assert_one_line_error(
+            sllen_here("eval", "--weights", str(bad), "--data", str(pairs)), str(bad)
+        )
     elif case == "not_weights":
         bad = tmp_path / "x.safetensors"
         bad.write_text("hello")
-        assert_one_line_error(sllen("eval", "--weights", str(bad), "--data", str(pairs)))
+        assert_one_line_error(sllen_here("eval", "--weights", str(bad), "--data", str(pairs)))
     elif case == "missing_data":
-        r = sllen("eval", "--weights", str(weights), "--data", str(tmp_path / "nowhere"))
+        r = sllen_here("eval", "--weights", str(weights), "--data", str(tmp_path / "nowhere"))
         assert_one_line_error(r, "nowhere")
     elif case == "empty_data":
         (tmp_path / "empty").mkdir()
-        r = sllen("eval", "--weights", str(weights), "--data", str(tmp_path / "empty"))
+        r = sllen_here("eval", "--weights", str(weights), "--data", str(tmp_path / "empty"))
         assert_one_line_error(r, "no images")
     elif case == "bad_preset":
-        r = sllen("train", "--preset", "huge", "--out", str(tmp_path / "o"))
+        r = sllen_here("train", "--preset", "huge", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "unknown preset")
     elif case == "bad_schedule":
-        r = sllen("train", "--schedule", "random", "--out", str(tmp_path / "o"))
+        r = sllen_here("train", "--schedule", "random", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--schedule")
     elif case == "unknown_option":  # click's usage errors are one line too, not a framed box
-        r = sllen("train", "--bogus")
+        r = sllen_here("train", "--bogus")
         assert_one_line_error(r, "No such option: --bogus", "sllen train --help")
-        r = subprocess.run(
-            [sys.executable, "-m", "sllen.cli.run", "x.png", "--outptu", "d"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        r = run_cli("sllen-run", "x.png", "--outptu", "d")
         assert_one_line_error(r, "--outptu")
         assert r.returncode == 2
     elif case == "bad_value":
-        r = sllen("train", "--steps", "abc")
+        r = sllen_here("train", "--steps", "abc")
         assert_one_line_error(r, "--steps")
     elif case == "bad_minutes":
-        r = sllen("train", "--minutes", "-1", "--out", str(tmp_path / "o"))
+        r = sllen_here("train", "--minutes", "-1", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--minutes must be a finite number > 0")
     elif case == "empty_photos":
         (tmp_path / "photos" / "sub").mkdir(parents=True)
         (tmp_path / "photos" / "notes.txt").write_text("no images here")
-        r = sllen("train", "--lle-photos", str(tmp_path / "photos"), "--out", str(tmp_path / "o"))
+        r = sllen_here(
+            "train", "--lle-photos", str(tmp_path / "photos"), "--out", str(tmp_path / "o")
+        )
         assert_one_line_error(r, "no images found")
         assert not (tmp_path / "o").exists()
     elif case == "bad_photo_size":
-        r = sllen("train", "--photo-max-side", "-5", "--out", str(tmp_path / "o"))
+        r = sllen_here("train", "--photo-max-side", "-5", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "photo-max-side must be >= 0")
         assert not (tmp_path / "o").exists()
     elif case == "bad_camera_share":
-        r = sllen(
+        r = sllen_here(
             "train",
             "--camera-share",
             "0.5",
@@ -251,49 +263,51 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
             str(tmp_path / "o"),
         )
         assert_one_line_error(r, "--camera-share sets the mix of --degradation mixed")
-        r = sllen("train", "--camera-share", "2", "--out", str(tmp_path / "o"))
+        r = sllen_here("train", "--camera-share", "2", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--camera-share must be in [0, 1]")
-        r = sllen("train", "--width", "9", "--out", str(tmp_path / "o"))
+        r = sllen_here("train", "--width", "9", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--width must be in [0.25, 4]")
-        r = sllen("train", "--bright-share", "1.5", "--out", str(tmp_path / "o"))
+        r = sllen_here("train", "--bright-share", "1.5", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--bright-share must be in [0, 1]")
-        r = sllen(
+        r = sllen_here(
             "train", "--bright-share", "0.2", "--lle-data", str(pairs), "--out", str(tmp_path / "o")
         )
         assert_one_line_error(r, "--bright-share darkens generated pairs")
-        r = sllen("train", "--black-point", "-1", "--out", str(tmp_path / "o"))
+        r = sllen_here("train", "--black-point", "-1", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--black-point must be in [0, 20]")
-        r = sllen(
+        r = sllen_here(
             "train", "--black-point", "6", "--degradation", "simple", "--out", str(tmp_path / "o")
         )
         assert_one_line_error(r, "--black-point sets the camera pipeline")
-        r = sllen("train", "--gt-exposure", "2.5", "--out", str(tmp_path / "o"))
+        r = sllen_here("train", "--gt-exposure", "2.5", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--gt-exposure must be in [0, 2] stops")
-        r = sllen(
+        r = sllen_here(
             "train", "--gt-exposure", "1", "--lle-data", str(pairs), "--out", str(tmp_path / "o")
         )
         assert_one_line_error(r, "--gt-exposure changes generated pairs")
         assert not (tmp_path / "o").exists()
-        r = sllen("train", "--refine-radius", "-1", "--out", str(tmp_path / "o"))
+        r = sllen_here("train", "--refine-radius", "-1", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--refine-radius must be >= 0")
         for bad in ("-1", "1"):  # 1: the colour stage fits at half resolution
-            r = sllen("train", "--refine-chroma-radius", bad, "--out", str(tmp_path / "o"))
+            r = sllen_here("train", "--refine-chroma-radius", bad, "--out", str(tmp_path / "o"))
             assert_one_line_error(r, "--refine-chroma-radius must be 0 (off) or at least 2")
             assert "refine_chroma_eps" not in r.stderr  # a field no option sets
-        r = sllen("train", "--refine-radius", "0", "--refine-in-loss", "--out", str(tmp_path / "o"))
+        r = sllen_here(
+            "train", "--refine-radius", "0", "--refine-in-loss", "--out", str(tmp_path / "o")
+        )
         assert_one_line_error(r, "--refine-in-loss needs the refinement")
     elif case == "train_bad_threads_or_out":  # were a RuntimeError (exit 1), a raw errno
-        r = sllen("train", "--threads", "-3", "--out", str(tmp_path / "o"))
+        r = sllen_here("train", "--threads", "-3", "--out", str(tmp_path / "o"))
         assert_one_line_error(r, "--threads must be at least 1, not -3")
         assert r.returncode == 2 and not (tmp_path / "o").exists()
         (tmp_path / "afile").write_text("x")
-        r = sllen("train", "--out", str(tmp_path / "afile" / "sub"))
+        r = sllen_here("train", "--out", str(tmp_path / "afile" / "sub"))
         assert_one_line_error(r, "afile is a file, not a folder")
         assert r.returncode == 2 and "Errno" not in r.stderr
     elif case == "corrupt_image":
         (tmp_path / "c").mkdir()
         (tmp_path / "c" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-        r = sllen("eval", "--weights", str(weights), "--data", str(tmp_path / "c"))
+        r = sllen_here("eval", "--weights", str(weights), "--data", str(tmp_path / "c"))
         assert_one_line_error(r, "a.png")
 
 
@@ -402,7 +416,7 @@ def test_eval_set_without_its_packages_names_both_extras(tmp_path: Path) -> None
 
 
 def test_eval_rejects_an_unknown_well_exposed_mode(weights: Path, pairs: Path) -> None:
-    r = sllen("eval", "--weights", str(weights), "--data", str(pairs), "--well-exposed", "x")
+    r = sllen_here("eval", "--weights", str(weights), "--data", str(pairs), "--well-exposed", "x")
     assert_one_line_error(r, "--well-exposed must be 'keep' or 'enhance'")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from in_process import run_cli
 from PIL import Image
 
 from sllen.data.samples import write_sample_pairs
@@ -21,6 +22,12 @@ def sllen_eval(*args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
     )
+
+
+def eval_here(*args: str) -> subprocess.CompletedProcess:
+    """`sllen eval ARGS` in this process (tests/fakes/in_process.py): these refusals come
+    before any work, where a fresh interpreter would be most of the cost."""
+    return run_cli("sllen", "eval", *args)
 
 
 def one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
@@ -47,33 +54,33 @@ def pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_bad_options_are_refused_before_a_model_loads(pairs: Path, tmp_path: Path) -> None:
     data = ["--data", str(pairs)]
-    one_line_error(sllen_eval(*data, "--device", "tpu"), "--device must be")
+    one_line_error(eval_here(*data, "--device", "tpu"), "--device must be")
     one_line_error(
-        sllen_eval(*data, "--weights", "w.safetensors", "--backend", "onnxruntime"),
+        eval_here(*data, "--weights", "w.safetensors", "--backend", "onnxruntime"),
         "--backend applies to --model files",
     )
     afile = tmp_path / "afile"
     afile.write_text("x")
-    one_line_error(sllen_eval(*data, "--save-dir", str(afile)), "that is a file; name a folder")
-    r = sllen_eval(*data, "--save-dir", str(afile / "sub"))
+    one_line_error(eval_here(*data, "--save-dir", str(afile)), "that is a file; name a folder")
+    r = eval_here(*data, "--save-dir", str(afile / "sub"))
     one_line_error(r, f"{afile} is a file, not a folder")
-    one_line_error(sllen_eval("--data", str(afile)), f"--data {afile}: a file, not a folder")
+    one_line_error(eval_here("--data", str(afile)), f"--data {afile}: a file, not a folder")
 
 
 def test_cuda_without_a_gpu_is_a_user_error(pairs: Path) -> None:
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("a CUDA GPU is here: the refusal is for machines without one")
-    r = sllen_eval("--data", str(pairs), "--device", "cuda", "--threads", "1")
+    r = eval_here("--data", str(pairs), "--device", "cuda", "--threads", "1")
     one_line_error(r, "--device cuda: no CUDA GPU is available")
 
 
 def test_pairs_that_cannot_be_scored_name_the_files(tmp_path: Path) -> None:
     tiny = pair_folder(tmp_path / "tiny", (8, 8), (8, 8))
-    r = sllen_eval("--data", str(tiny), "--threads", "1")
+    r = eval_here("--data", str(tiny), "--threads", "1")
     one_line_error(r, "1.png: 8x8 is smaller than SSIM's 11x11 window")
     odd = pair_folder(tmp_path / "odd", (60, 40), (30, 20))
-    r = sllen_eval("--data", str(odd), "--threads", "1")
+    r = eval_here("--data", str(odd), "--threads", "1")
     # refused when the folder is listed, before any pair is scored
     one_line_error(r, f"{odd}: low/ and high/ differ in size for 1 pair: 1 (60x40 and 30x20)")
 

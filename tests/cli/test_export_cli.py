@@ -8,6 +8,7 @@ from pathlib import Path
 import onnx
 import pytest
 import torch
+from in_process import run_cli
 
 from sllen.config import get_preset
 from sllen.model.io import save_weights
@@ -22,6 +23,12 @@ def sllen_export(*args: str) -> subprocess.CompletedProcess:
         timeout=600,
         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
     )
+
+
+def export_here(*args: str) -> subprocess.CompletedProcess:
+    """sllen-export in this process (tests/fakes/in_process.py): for the cases refused before
+    any export, where starting a fresh interpreter would be most of the cost."""
+    return run_cli("sllen-export", *args)
 
 
 @pytest.fixture(scope="module")
@@ -143,20 +150,20 @@ def test_cpu_flavour_is_labelled_and_keeps_the_tensorrt_files(
 def test_bad_options_fail_in_one_line(
     weights: Path, tmp_path: Path, args: list[str], word: str
 ) -> None:
-    _one_line(sllen_export("--weights", str(weights), "--out", str(tmp_path / "o"), *args), word)
+    _one_line(export_here("--weights", str(weights), "--out", str(tmp_path / "o"), *args), word)
     assert not (tmp_path / "o").exists()
 
 
 def test_an_output_that_is_a_file_is_refused(weights: Path, tmp_path: Path) -> None:
     (tmp_path / "photo.jpg").write_bytes(b"x")
-    r = sllen_export("--weights", str(weights), "--out", str(tmp_path / "photo.jpg"))
+    r = export_here("--weights", str(weights), "--out", str(tmp_path / "photo.jpg"))
     _one_line(r, "is a file: name a folder")
     assert (tmp_path / "photo.jpg").read_bytes() == b"x"
 
 
 def test_an_output_under_a_file_is_refused_naming_the_option(weights: Path, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("x")
-    r = sllen_export("--weights", str(weights), "--out", str(tmp_path / "notes.txt" / "x"))
+    r = export_here("--weights", str(weights), "--out", str(tmp_path / "notes.txt" / "x"))
     _one_line(r, f"--out {tmp_path / 'notes.txt' / 'x'}: {tmp_path / 'notes.txt'} is a file")
     assert r.returncode == 2
 
@@ -256,14 +263,14 @@ def test_an_interrupted_re_export_leaves_the_old_files(weights: Path, tmp_path: 
 def test_from_onnx_needs_tensorrt(weights: Path, tmp_path: Path) -> None:
     fake = tmp_path / "m.onnx"
     fake.write_bytes(b"not really")
-    _one_line(sllen_export("--from-onnx", str(fake), "--out", str(tmp_path / "o")), "TensorRT")
+    _one_line(export_here("--from-onnx", str(fake), "--out", str(tmp_path / "o")), "TensorRT")
     assert not (tmp_path / "o").exists()  # the failed build takes away the folder it made
 
 
 def test_unreadable_weights_leave_no_output_folder(tmp_path: Path) -> None:
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not weights")
-    _one_line(sllen_export("--weights", str(bad), "--out", str(tmp_path / "a" / "o")), "bad")
+    _one_line(export_here("--weights", str(bad), "--out", str(tmp_path / "a" / "o")), "bad")
     assert not (tmp_path / "a").exists()
 
 
