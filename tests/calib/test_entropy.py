@@ -5,7 +5,7 @@ import onnx
 import pytest
 from onnxruntime.quantization.calibrate import HistogramCollector
 
-from sllen.calib import ranges
+from sllen.calib import entropy, ranges
 from sllen.calib.entropy import entropy_threshold, fast_entropy_search
 
 
@@ -50,6 +50,58 @@ def test_thresholds_equal_onnxruntimes(name: str) -> None:
     assert [v.dtype for v in ours] == [v.dtype for v in theirs]
 
 
+def all_exact(histogram: tuple, quantized: int = 128):
+    """Every candidate's divergence through calib/entropy.py's exact path (which the tests
+    above hold to the library), and the estimates that screen them."""
+    counts = np.asarray(histogram[0], np.int64)
+    zero, half = counts.size // 2, quantized // 2
+    cumulative = np.concatenate(([0], np.cumsum(counts)))
+    i = np.arange(half, zero + 1)
+    starts, ends = zero - i, np.minimum(zero + i + 1, counts.size)
+    exact = np.concatenate(
+        [
+            entropy._divergences(
+                counts, cumulative, starts[k : k + 64], ends[k : k + 64], quantized
+            )
+            for k in range(0, len(starts), 64)
+        ]
+    )
+    estimate = entropy._estimates(
+        counts, cumulative, entropy._Prefix(counts), starts, ends, quantized
+    )
+    return exact.astype(np.float64), estimate, starts, ends
+
+
+def wide(seed: int) -> tuple:
+    """A histogram as merged chunks of frames leave one: wider than 2048 bins, most of them
+    empty (the screen's case: 40,000 bins in the bundled model's export)."""
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.normal(0, 0.2, 40_000), rng.exponential(3, 300), [-0.5, 30.0]])
+    return entry(x.astype(np.float32), 6_000)
+
+
+@pytest.mark.parametrize("name", [*shapes(), "wide 1", "wide 2"])
+def test_the_estimates_are_within_a_tenth_of_the_screens_margin(name: str) -> None:
+    histogram = wide(int(name[-1])) if name.startswith("wide") else shapes()[name]
+    exact, estimate, _, _ = all_exact(histogram)
+    both = np.isfinite(exact) & np.isfinite(estimate)
+    assert np.array_equal(np.isfinite(exact), np.isfinite(estimate))
+    scale = abs(exact[both].min()) + 2
+    assert np.abs(estimate[both] - exact[both]).max() < entropy.SCREEN_MARGIN * scale / 10
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_screen_keeps_the_exact_minimum_of_a_wide_histogram(seed: int) -> None:
+    histogram = wide(seed)
+    exact, _, starts, ends = all_exact(histogram)
+    best = int(np.argmin(exact.astype(np.float32)))
+    edges = histogram[1]
+    assert entropy_threshold(histogram, 128) == (
+        max(edges[starts[best]], histogram[2]),
+        min(edges[ends[best]], histogram[3]),
+    )
+
+
 def test_fewer_quantized_bins_too() -> None:
     histogram = shapes()["normal 2048"]
     for quantized in (64, 255):
@@ -74,8 +126,6 @@ def test_compute_ranges_gives_the_librarys_entropy_ranges(
     sllen_onnx: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The whole path on a real model's histograms (256 bins, so the library's loop is quick).
-    from sllen.calib import entropy
-
     searched = []
     ours_alone = entropy.entropy_threshold
     monkeypatch.setattr(
