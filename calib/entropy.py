@@ -44,6 +44,7 @@ CHUNK_ELEMENTS = 1 << 18
 # are computed exactly.
 SMALL = 64
 SCREEN_MARGIN = 1e-4
+ESTIMATE_ROWS = 2048  # candidates per estimate: arrays of rows x (quantized bins + 1), ~2 MB
 
 
 class _LibraryCase(Exception):
@@ -65,7 +66,20 @@ def entropy_threshold(histogram: tuple, num_quantized_bins: int) -> tuple[Any, A
     # float32 divergence exactly for those whose estimate is near the lowest: the library's
     # rounding moves a divergence by about 1e-6 x (KL + 2) (its sums are pairwise, the
     # negative terms add up to at most 1), far inside the margin, so its minimum is among them.
-    estimate = _estimates(counts, cumulative, _Prefix(counts), starts, ends, num_quantized_bins)
+    prefix = _Prefix(counts)
+    estimate = np.concatenate(
+        [
+            _estimates(
+                counts,
+                cumulative,
+                prefix,
+                starts[k : k + ESTIMATE_ROWS],
+                ends[k : k + ESTIMATE_ROWS],
+                num_quantized_bins,
+            )
+            for k in range(0, len(i), ESTIMATE_ROWS)
+        ]
+    )
     finite = estimate[np.isfinite(estimate)]
     if finite.size:
         lowest = float(finite.min())
