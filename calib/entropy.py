@@ -19,9 +19,9 @@ square of the bins, which reach 40,000 when chunks of frames with wider ranges m
 
 The result is the library's threshold, bit for bit (tests/calib/test_entropy.py compares them
 on many histograms, and the estimates with the exact values). Histograms it was not written
-for (not integer counts, or fewer bins than the quantized ones) go to the library's search,
-as does any candidate on which the library's own asserts would fail, so those still fail as
-they would there.
+for (not integer counts, negative counts, fewer bins than the quantized ones, edges neither
+float32 nor float64) go to the library's search, as does any histogram with a candidate on
+which the library's own asserts would fire, so those still fail as they would there.
 """
 
 from __future__ import annotations
@@ -185,6 +185,12 @@ def _estimates(
     zeros_q = merged * (level == 0).sum(1) + rest
     nonzero_q = length - zeros_q
     eps_q = EPS * zeros_q / np.maximum(nonzero_q, 1)
+    # The library smooths every candidate and asserts eps1 < 1 (and a positive result, which
+    # float32 eps1 < 1 gives for counts >= 1): where any candidate, screened out or not, would
+    # fire it, the library's search runs and fails as it does.
+    for eps, nonzero_count in ((eps1, nonzero_p), (eps_q, nonzero_q)):
+        if np.any((eps.astype(np.float32) >= 1.0) & (nonzero_count > 0)):
+            raise _LibraryCase
     g = np.where(level != 0, level - eps_q[:, None], EPS)
     g_sum = merged * g.sum(1) + rest * EPS
     h_block = (merged[:, None] - nonzero) * EPS + p_block - nonzero * eps1[:, None]
@@ -270,9 +276,17 @@ def fast_entropy_search(library_search: Callable[..., Any]) -> Callable[..., Any
     the library's loop expects go through `entropy_threshold`, anything else to the library."""
 
     def search(histogram: tuple, num_quantized_bins: int) -> Any:
-        hist = np.asarray(histogram[0])
+        hist, edges = np.asarray(histogram[0]), np.asarray(histogram[1])
         half = num_quantized_bins // 2
-        if hist.ndim != 1 or hist.dtype.kind not in "iu" or hist.size // 2 < half or half < 1:
+        if (
+            hist.ndim != 1
+            or hist.dtype.kind not in "iu"
+            or hist.size // 2 < half
+            or half < 1
+            # float16 divergences tie where the screen's margin cannot see (review R6)
+            or edges.dtype not in (np.float32, np.float64)
+            or hist.min() < 0  # the library asserts on them
+        ):
             return library_search(histogram, num_quantized_bins)
         try:
             return entropy_threshold(histogram, num_quantized_bins)

@@ -11,7 +11,8 @@ import pytest
 # pytest-xdist (README's test command, `-n auto`) runs one worker process per core: one torch
 # (OpenMP) thread in each, and in the subprocesses the tests start. With torch's default of
 # a thread per core in every worker, the two workers' threads spun against each other on 2
-# cores. Set before any test module imports torch, which reads it once.
+# cores. Set before any test module imports torch, which reads it once; OpenBLAS and sllen's
+# calibration sessions (ONNX Runtime, calib/graph.py's thread_count) read it too.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 

@@ -120,6 +120,25 @@ def test_what_it_cannot_take_goes_to_the_library() -> None:
     assert search((floats[0].astype(np.float64), *floats[1:]), 128) == "library"
     assert search(shapes()["relu 512"], 1024) == "library"  # fewer bins than the quantized
     assert search(floats, 128) != "library" and calls == [128, 1024]
+    # float16 divergences tie where the screen cannot see; the library asserts on negative
+    # counts (review R6)
+    assert search((floats[0], floats[1].astype(np.float16), *floats[2:]), 128) == "library"
+    negative = floats[0].copy()
+    negative[5] = -3
+    assert search((negative, *floats[1:]), 128) == "library" and len(calls) == 4
+
+
+def test_a_candidate_the_library_would_assert_on_sends_the_histogram_to_it() -> None:
+    # One count in 20,002 bins: a wide candidate has 10,000 empty bins per full one, eps1 = 1,
+    # and the library's smoothing asserts, though the screen would not look at that candidate.
+    # (The library itself takes 20 s to fail here: a stand-in records the call.)
+    hist = np.zeros(20_002, np.int64)
+    hist[10_001] = 1000
+    edges = np.linspace(-1, 1, hist.size + 1, dtype=np.float32)
+    histogram = (hist, edges, np.float32(0.0), np.float32(0.0001), np.float32(1))
+    calls = []
+    assert fast_entropy_search(lambda *a: calls.append(a) or "library")(histogram, 128) == "library"
+    assert len(calls) == 1
 
 
 def test_compute_ranges_gives_the_librarys_entropy_ranges(

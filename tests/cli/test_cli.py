@@ -232,7 +232,7 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
         r = sllen_here("train", "--bogus")
         assert_one_line_error(r, "No such option: --bogus", "sllen train --help")
         r = run_cli("sllen-run", "x.png", "--outptu", "d")
-        assert_one_line_error(r, "--outptu")
+        assert_one_line_error(r, "--outptu", "(see sllen-run --help)")
         assert r.returncode == 2
     elif case == "bad_value":
         r = sllen_here("train", "--steps", "abc")

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from fractions import Fraction
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,10 +23,16 @@ def _render(seed=3, dark=True, **kw):
 
 
 def _decode(path):
+    """(the stream's rate and size, frames, times): read while the file is open, since PyAV
+    18.1.1 refuses a closed container's stream attributes."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         frames = list(container.decode(stream))
-        return stream, [f.to_ndarray(format="rgb24") for f in frames], [f.time for f in frames]
+        info = SimpleNamespace(
+            average_rate=stream.average_rate,
+            size=(stream.codec_context.width, stream.codec_context.height),
+        )
+        return info, [f.to_ndarray(format="rgb24") for f in frames], [f.time for f in frames]
 
 
 def test_frames_are_deterministic_uint8_and_move():
@@ -64,7 +71,7 @@ def test_write_clip_round_trip(tmp_path):
     stream, decoded, times = _decode(path)
     assert len(decoded) == FRAMES
     assert stream.average_rate == 15
-    assert (stream.codec_context.width, stream.codec_context.height) == (SIZE[1], SIZE[0])
+    assert stream.size == (SIZE[1], SIZE[0])
     assert times == [float(Fraction(i, 15)) for i in range(FRAMES)]
     src = np.stack(frames).astype(np.float64)
     assert abs(np.stack(decoded).mean() - src.mean()) < 3.0  # on the 0..255 scale
