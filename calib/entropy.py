@@ -154,7 +154,7 @@ def _estimates(
     a, b = starts + 1, ends - 1  # the interior
     zeros_p = (length - 2 - (pr.nonzero[b] - pr.nonzero[a])) + (first == 0) + (last == 0)
     nonzero_p = length - zeros_p
-    eps1 = EPS * zeros_p / np.maximum(nonzero_p, 1)
+    eps1 = _eps1(zeros_p, nonzero_p)
     values = np.arange(1, SMALL)[:, None]
     h_log_h = (
         zeros_p * EPS * np.log(EPS)
@@ -180,11 +180,10 @@ def _estimates(
     in_block = rest == 0  # the last bin is in the last merged bin, else past them
     nonzero[in_block, -1] += (last[in_block] != 0).astype(np.int64) - (counts[b[in_block]] != 0)
     p_block[in_block, -1] += right[in_block]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        level = np.where(nonzero > 0, quantized / np.maximum(nonzero, 1), 0).astype(np.int64)
+    level = _levels(quantized, nonzero)
     zeros_q = merged * (level == 0).sum(1) + rest
     nonzero_q = length - zeros_q
-    eps_q = EPS * zeros_q / np.maximum(nonzero_q, 1)
+    eps_q = _eps1(zeros_q, nonzero_q)
     # The library smooths every candidate and asserts eps1 < 1 (and a positive result, which
     # float32 eps1 < 1 gives for counts >= 1): where any candidate, screened out or not, would
     # fire it, the library's search runs and fails as it does.
@@ -230,8 +229,7 @@ def _divergences(
     quantized = np.diff(np.take_along_axis(sliced_sums, bounds, 1), axis=1)
     quantized[:, -1] += sliced_sums[rows, lengths] - sliced_sums[rows, bounds[:, -1]]
     norm = np.diff(np.take_along_axis(nonzero_sums, bounds, 1), axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        level = np.where(norm != 0, quantized / np.where(norm != 0, norm, 1), 0).astype(np.int64)
+    level = _levels(quantized, norm)
     q = np.zeros(valid.shape, np.int64)  # each level over its m bins, 0 past quant * m
     q[col < bounds[:, -1:]] = np.repeat(level.ravel(), np.repeat(merged, quant))
 
@@ -254,15 +252,25 @@ def _smooth(x: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     n_zeros = zero.sum(axis=1) - (x.shape[1] - lengths)  # the row's own zeros
     n_nonzeros = lengths - n_zeros
     empty = n_nonzeros == 0
-    # eps1 = eps * float(n_zeros) / float(n_nonzeros), in float64 as there
-    eps1 = EPS * n_zeros.astype(np.float64) / np.maximum(n_nonzeros, 1).astype(np.float64)
-    eps1_32 = eps1.astype(np.float32)
+    eps1_32 = _eps1(n_zeros, n_nonzeros).astype(np.float32)
     if np.any(eps1_32[~empty] >= 1.0):  # the library asserts eps1 < 1 and a positive result
         raise _LibraryCase
     # hist += eps * is_zeros + (-eps1) * is_nonzeros, in float32: on a zero 0 + (eps + -0.0),
     # elsewhere count + (0.0 + -eps1): the same floats as eps and count - eps1, and > 0
     hist = np.where(zero, np.float32(EPS), x.astype(np.float32) - eps1_32[:, None])
     return hist, empty
+
+
+def _eps1(zeros: np.ndarray, nonzeros: np.ndarray) -> np.ndarray:
+    """smooth_distribution's eps1 of each row: eps * float(n_zeros) / float(n_nonzeros), in
+    float64 as there (any value for an empty row, which is refused before it counts)."""
+    return EPS * zeros.astype(np.float64) / np.maximum(nonzeros, 1).astype(np.float64)
+
+
+def _levels(quantized: np.ndarray, nonzero: np.ndarray) -> np.ndarray:
+    """Each merged bin's count over its nonzero bins, truncated as the library's assignment
+    into an int64 array truncates; 0 where it has none."""
+    return np.where(nonzero > 0, quantized / np.maximum(nonzero, 1), 0).astype(np.int64)
 
 
 def _row_sums(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
