@@ -169,6 +169,30 @@ def estimate_level(lle: SizedDataset) -> float:
     return estimate_gradient_level(lle[i * step]["high"] for i in range(n))
 
 
+def validation_note(cfg: TrainConfig) -> str | None:
+    """A line saying that the pairs validated on are not held out of what is trained on or
+    reported, or None: ``best.safetensors`` is chosen on them (build_datasets' defaults)."""
+    if cfg.val_holdout > 0 or cfg.val_data is not None:
+        return None
+    if cfg.lle_photos is not None:
+        return (
+            f"validating on {cfg.val_images} of the training photos of {cfg.lle_photos}, "
+            "darkened by a seed of their own (not held out): --val-holdout N holds N out"
+        )
+    if cfg.lle_data is None:
+        return None  # generated scenes validate on scenes of their own
+    hold_out = "--val-holdout N validates on N training pairs held out instead"
+    if detect_layout(cfg.lle_data) in ("lol", "lsrw"):
+        return (
+            f"validating on the evaluation split of {cfg.lle_data}: best.safetensors is "
+            f"chosen on it, so report last.safetensors' scores there, or {hold_out}"
+        )
+    return (
+        f"validating on the first {cfg.val_images} training pairs of {cfg.lle_data} (not "
+        f"held out): {hold_out}"
+    )
+
+
 def smaller_than_crop(lle: SizedDataset, crop: int) -> str | None:
     """A line saying how many training pairs are smaller than the crop on a side (they are
     padded by reflection: mirrored borders a user should know about), or None. Reads only the

@@ -41,6 +41,7 @@ from sllen.train.data import (
     estimate_level,
     make_loader,
     smaller_than_crop,
+    validation_note,
 )
 from sllen.train.ema import WeightEMA
 from sllen.train.init_weights import check_init_weights
@@ -142,6 +143,8 @@ class Trainer:
         self.data = build_datasets(cfg, model_cfg)
         if small := smaller_than_crop(self.data.lle, cfg.crop_size):
             self.log(f"[yellow]note:[/] {small}")
+        if held := validation_note(cfg):
+            self.log(f"[yellow]note:[/] {held}")
         self.use_amp = cfg.amp and self.device.type == "cuda"
         amp_dtype = torch.bfloat16
         if self.use_amp and not torch.cuda.is_bf16_supported():

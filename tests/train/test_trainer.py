@@ -213,6 +213,28 @@ def test_pairs_smaller_than_the_crop_are_named(tmp_path: Path) -> None:
     assert smaller_than_crop(torch.utils.data.TensorDataset(torch.zeros(2)), 999) is None
 
 
+def test_validation_pairs_not_held_out_are_named(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from sllen.data.samples import write_sample_pairs
+    from sllen.train.data import validation_note
+
+    for split in ("our485", "eval15"):  # LOL's layout: best.safetensors picked on eval15
+        for kind in ("low", "high"):
+            (tmp_path / "LOL" / split / kind).mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(tmp_path / "LOL" / split / kind / "1.png")
+    note = validation_note(TrainConfig(lle_data=tmp_path / "LOL"))
+    assert note is not None and "evaluation split" in note and "--val-holdout N" in note
+    folder = write_sample_pairs(tmp_path / "pairs", 2, (16, 16), seed=3)
+    note = validation_note(TrainConfig(lle_data=folder))
+    assert note is not None and "first 16 training pairs" in note
+    assert validation_note(TrainConfig(lle_data=folder, val_holdout=1)) is None
+    assert validation_note(TrainConfig(lle_data=tmp_path / "LOL", val_data=folder)) is None
+    assert validation_note(TrainConfig()) is None  # generated pairs: a seed of their own
+    note = validation_note(TrainConfig(lle_photos=folder / "high"))
+    assert note is not None and "of the training photos" in note
+
+
 def test_fit_steps_spends_the_time_left_at_the_measured_speed() -> None:
     from sllen.train.budget import fit_steps
 
