@@ -152,15 +152,17 @@ def eval_command(
         descriptions.update(gamma="automatic gamma (mean 0.45)", clahe="CLAHE on L*")
     methods["sllen"] = enhance
     descriptions["sllen"] = name
+    status = Console(stderr=True)
     progress = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        # stderr: the bar is status, not the report (off a terminal rich still ended it with a
-        # blank line on stdout, before an error too)
-        console=Console(stderr=True),
+        # stderr: the bar is status, not the report; off a terminal none (rich still ended it
+        # with a blank line there, before an error's one line too)
+        console=status,
         transient=True,
+        disable=not status.is_terminal,
     )
     with tempfile.TemporaryDirectory(prefix="sllen-evalset-") as tmp, progress:
         if evalset or well_lit:

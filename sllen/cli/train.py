@@ -158,7 +158,10 @@ def train_command(
     ] = 0.0,
     init_weights: Annotated[
         Path | None,
-        Opt(help="Fine-tune: start from these weights (same preset), new schedule from step 0."),
+        Opt(
+            help="Fine-tune: start from these weights (same preset; 'bundled': the bundled "
+            "model), new schedule from step 0."
+        ),
     ] = None,
     val_data: Annotated[
         Path | None,

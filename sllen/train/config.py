@@ -20,6 +20,10 @@ BEST_BY = ("psnr", "gt-mean")
 Schedule = Literal["alternating", "independent"]
 
 
+# --init-weights bundled: the model shipped with sllen (sllen.weights.default_weights).
+BUNDLED = "bundled"
+
+
 @dataclass
 class TrainConfig:
     out: Path = Path("runs/sllen")
@@ -84,8 +88,8 @@ class TrainConfig:
     # Share of generated pairs given light sources in the picture (lamps, lit windows: bright
     # in the low image and the ground truth alike; sllen.data.emitters; 0 = off).
     emitters: float = 0.0
-    # Start from these weights (fine-tuning; same preset), unlike resume: fresh optimizers,
-    # step 0, the new schedule.
+    # Start from these weights (fine-tuning; same preset; "bundled": the bundled model), unlike
+    # resume: fresh optimizers, step 0, the new schedule.
     init_weights: Path | None = None
     # Validate on real pairs from this folder (low/ + high/ or LOL/LSRW; spread over the set,
     # val_images of them) instead of generated ones: choose checkpoints on real sensor noise
@@ -114,6 +118,12 @@ class TrainConfig:
     vgg_weights: Path | None = None  # local VGG16 weights for the perceptual loss
 
     def __post_init__(self) -> None:
+        # "bundled" names the weights shipped with sllen (unless a file of that name is here):
+        # fine-tuning them on a camera's own pairs needs no path into the installed package.
+        if str(self.init_weights) == BUNDLED and not Path(BUNDLED).exists():
+            from sllen.weights import default_weights
+
+            self.init_weights = default_weights()
         # Accept plain strings from Python callers.
         paths = ("out", "lle_data", "lle_photos", "ss_data", "vgg_weights", "init_weights")
         for name in (*paths, "val_data"):

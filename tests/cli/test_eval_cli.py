@@ -36,6 +36,7 @@ def one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
     assert r.stdout == ""  # not even the blank line rich's progress left there
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, r.stderr
+    assert r.stderr == lines[0] + "\n", repr(r.stderr)  # no blank line before it either
     for w in words:
         assert w in lines[0], lines[0]
 

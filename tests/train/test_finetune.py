@@ -37,6 +37,18 @@ def test_init_weights_start_the_run_from_them(tmp_path: Path) -> None:
         train(_cfg(tmp_path / "bad", init_weights=tmp_path / "edge.safetensors"), quiet=True)
 
 
+def test_init_weights_bundled_names_the_bundled_model(tmp_path: Path, monkeypatch) -> None:
+    from sllen.weights import default_weights
+
+    monkeypatch.chdir(tmp_path)
+    assert TrainConfig(init_weights="bundled").init_weights == default_weights()
+    # checked as any file: the bundled model is an edge one
+    with pytest.raises(InputError, match="holds an 'edge' model and this run builds a 'tiny'"):
+        train(_cfg(tmp_path / "run", init_weights="bundled"), quiet=True)
+    (tmp_path / "bundled").write_bytes(b"")  # a file of that name here is the user's
+    assert TrainConfig(init_weights="bundled").init_weights == Path("bundled")
+
+
 def test_camera_degradation_and_real_validation_pairs(tmp_path: Path) -> None:
     from sllen.data.samples import write_sample_pairs
 
