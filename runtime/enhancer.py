@@ -84,7 +84,7 @@ class Enhancer:
         if segmentation and not info.has_segmentation:
             raise InputError(
                 f"{info.model} has no segmentation output (use the PyTorch backend, the "
-                "bundled model, or an ONNX file exported with the segmentation output)"
+                "bundled model, or a file made by sllen-export --segmentation)"
             )
         m = info.multiple
         limit = info.max_hw

@@ -136,7 +136,7 @@ class Backend(ABC):
         if segmentation and not self.info.has_segmentation:
             raise InputError(
                 f"{self.info.model} has no segmentation output (use the PyTorch backend, or "
-                "an ONNX file exported with the segmentation output)"
+                "a file made by sllen-export --segmentation)"
             )
         self.last_timing = Timing()
         start = time.perf_counter()
