@@ -176,7 +176,7 @@ def validation_note(cfg: TrainConfig) -> str | None:
         return None
     if cfg.lle_photos is not None:
         return (
-            f"validating on {cfg.val_images} of the training photos of {cfg.lle_photos}, "
+            f"validating on up to {cfg.val_images} of the training photos of {cfg.lle_photos}, "
             "darkened by a seed of their own (not held out): --val-holdout N holds N out"
         )
     if cfg.lle_data is None:
@@ -188,7 +188,7 @@ def validation_note(cfg: TrainConfig) -> str | None:
             f"chosen on it, so report last.safetensors' scores there, or {hold_out}"
         )
     return (
-        f"validating on the first {cfg.val_images} training pairs of {cfg.lle_data} (not "
+        f"validating on the first {cfg.val_images} (at most) training pairs of {cfg.lle_data} (not "
         f"held out): {hold_out}"
     )
 
