@@ -23,7 +23,7 @@ from sllen.runtime.errors import InputError
 from sllen.runtime.exposure import apply_table, check_exposure, exposure_table
 from sllen.runtime.preprocess import from_batch, padded_size, to_batch
 from sllen.runtime.self_ensemble import flip_ensemble
-from sllen.runtime.tiling import DEFAULT_OVERLAP, enhance_tiled
+from sllen.runtime.tiling import DEFAULT_OVERLAP, enhance_tiled, fit_tiles
 from sllen.runtime.well_exposed import DEFAULT_MODE, check_mode, keep_well_exposed
 
 
@@ -115,16 +115,12 @@ class Enhancer:
     def tile_for(self, h: int, w: int) -> tuple[int, int] | None:
         """The tile size an h x w frame is cut into, or None when it runs whole."""
         ph, pw = self._target(h, w)
-        if self.tile is not None and (ph > self.tile[0] or pw > self.tile[1]):
-            return self.tile
-        budget = self.backend.info.max_pixels
-        if self.explicit_tile or budget is None or ph * pw <= budget:
+        over_limit = self.tile is not None and (ph > self.tile[0] or pw > self.tile[1])
+        budget = None if self.explicit_tile else self.backend.info.max_pixels
+        if not over_limit and (budget is None or ph * pw <= budget):
             return None
-        # Keep the frame's aspect: about `budget` pixels per tile, sides multiples of 16.
-        m = self.backend.info.multiple
-        th = min(ph, max(m, int((budget * ph / pw) ** 0.5) // m * m))
-        tw = min(pw, max(m, budget // th // m * m))
-        return th, tw
+        limit = self.tile if self.tile is not None else (ph, pw)
+        return fit_tiles(ph, pw, limit, budget, self.backend.info.multiple, self.overlap)
 
     def _run(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Same-size float HxWx3 images -> float HxWx(3 [+K]) results (image, then logits)."""

@@ -7,16 +7,18 @@ sum to one at every pixel, so there is no seam. The network decides each tile's 
 colour from what that tile shows, so neighbours disagree; with ``match`` each tile's image
 gets one gain per channel that makes it agree with its neighbours where they overlap (least
 squares over the frame, ``runtime/tile_gains.py``), so the tiles make one exposure, not broad
-bands of several. The tiles' results are held until all are in (with a quarter-tile overlap
-about 1.8 times the frame, segmentation logits included when asked for).
+bands of several. The tiles' results are held until all are in (a little more than the frame with
+the grids fit_tiles chooses, segmentation logits included when asked for).
 
 SLLEN's attention sees the whole (tile) bottleneck, so tiles lose some global context: the
-runtime tiles only when the frame does not fit, with generous overlap (at most a quarter of
-a tile).
+runtime tiles only when the frame does not fit, in as few tiles as fit, overlapping by 64
+pixels (at most a quarter of a tile).
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -24,6 +26,8 @@ import numpy as np
 from sllen.runtime.tile_gains import match_gains
 
 DEFAULT_OVERLAP = 64
+# The smallest tile side fit_tiles chooses (16 x 16 attention tokens at the bottleneck's 1/16).
+MIN_SIDE = 256
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -34,6 +38,61 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
     n = -(-(length - tile) // step) + 1
     # Spread the tiles evenly so every overlap is about the same width.
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def _count(length: int, tile: int, overlap: int) -> int:
+    """How many tiles of ``tile`` enhance_tiled cuts along ``length`` (its overlap cap too)."""
+    return len(_starts(length, tile, min(overlap, max(1, tile // 4))))
+
+
+def _smallest(length: int, count: int, cap: int, overlap: int, multiple: int) -> int:
+    """The smallest side, a multiple of ``multiple`` (or ``length``) and at most ``cap``, that
+    covers ``length`` in at most ``count`` tiles; ``cap`` itself must."""
+    lo, hi = 1, max(1, cap // multiple)  # in units of `multiple`
+    if cap >= length and count == 1:
+        return length
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _count(length, mid * multiple, overlap) <= count:
+            hi = mid
+        else:
+            lo = mid + 1
+    return min(length, lo * multiple)
+
+
+@functools.lru_cache(maxsize=64)  # once per frame size, not per frame of a video
+def fit_tiles(
+    height: int, width: int, limit: tuple[int, int], budget: int | None, multiple: int, overlap: int
+) -> tuple[int, int]:
+    """The tile size for a frame larger than ``limit`` (per side) or ``budget`` (pixels): of
+    the grids whose tiles fit both, the one that enhances the fewest pixels (then the fewest
+    tiles), each tile no larger than its grid needs. Tiles as large as the limit would cover
+    the frame with overlaps of most of a tile: a 12 MP photo under a 4K budget took four
+    4K-sized tiles, nearly three times the frame's work; two tiles of half the frame do it
+    (the overlaps stay enhance_tiled's)."""
+    cap_h = height if limit[0] >= height else max(multiple, limit[0] // multiple * multiple)
+    cap_w = width if limit[1] >= width else max(multiple, limit[1] // multiple * multiple)
+    # No side below MIN_SIDE (or the budget's square): thin strips would enhance the fewest
+    # pixels but give the attention little of the picture to see.
+    side = MIN_SIDE if budget is None else min(MIN_SIDE, math.isqrt(budget) // multiple * multiple)
+    side = max(side, multiple)
+    floor_h, floor_w = min(side, cap_h), min(side, cap_w)
+    best: tuple[tuple[int, int], tuple[int, int]] | None = None
+    for rows in range(_count(height, cap_h, overlap), _count(height, floor_h, overlap) + 1):
+        th = max(floor_h, _smallest(height, rows, cap_h, overlap, multiple))
+        if _count(height, th, overlap) < rows:
+            continue  # the same tiles as a smaller row count
+        max_w = cap_w if budget is None else min(cap_w, budget // th // multiple * multiple)
+        if max_w < floor_w:
+            continue  # tiles this tall do not fit the budget at a width worth tiling
+        cols = _count(width, max_w, overlap)
+        tw = max(floor_w, _smallest(width, cols, max_w, overlap, multiple))
+        key = (rows * cols * th * tw, rows * cols)
+        if best is None or key < best[0]:
+            best = (key, (th, tw))
+    if best is None:  # a budget below the floor's square: the floor's tiles
+        return floor_h, floor_w
+    return best[1]
 
 
 def _ramp(length: int, lo_overlap: int, hi_overlap: int) -> np.ndarray:

@@ -219,7 +219,8 @@ def test_bundled_onnx_runs_4k_frames_whole_and_old_files_are_tiled(
         if _l2_cache_known():
             assert b.info.max_pixels == MAX_PIXELS_LINEAR
             assert Enhancer(b).tile_for(2160, 3840) is None  # 4K runs whole
-            assert Enhancer(b, tile=(1088, 1920)).tile_for(2160, 3840) == (1088, 1920)
+            th, tw = Enhancer(b, tile=(1088, 1920)).tile_for(2160, 3840)  # type: ignore[misc]
+            assert th <= 1088 and tw <= 1920  # at most the tile given, no larger than needed
     model = onnx.load(bundled_onnx())
     for p in model.metadata_props:
         if p.key == "sllen_attention":

@@ -13,7 +13,7 @@ from sllen.runtime.preprocess import (
     to_batch,
     to_uint8,
 )
-from sllen.runtime.tiling import enhance_tiled
+from sllen.runtime.tiling import _starts, enhance_tiled, fit_tiles
 
 
 def test_padded_size_and_roundtrip() -> None:
@@ -142,3 +142,37 @@ def test_beside_is_side_by_side_once_turned_for_display(rotation: int) -> None:
     assert stored.shape == ((10, 7, 3) if k % 2 else (5, 14, 3))
     shown = np.rot90(stored, k)  # what a player shows: the display matrix's turn
     np.testing.assert_array_equal(shown, np.concatenate([np.rot90(left, k), np.rot90(right, k)], 1))
+
+
+def _grid(h: int, w: int, tile: tuple[int, int]) -> tuple[int, float]:
+    """Tiles enhance_tiled cuts (overlap 64) and the pixels they hold over the frame's."""
+    ys = _starts(h, tile[0], min(64, tile[0] // 4))
+    xs = _starts(w, tile[1], min(64, tile[1] // 4))
+    return len(ys) * len(xs), len(ys) * len(xs) * tile[0] * tile[1] / (h * w)
+
+
+@pytest.mark.parametrize(
+    ("size", "limit", "budget", "tiles"),
+    [
+        ((3024, 4032), (3024, 4032), 2160 * 4096, 2),  # a 12 MP phone photo under the 4K budget
+        ((4032, 3024), (4032, 3024), 2160 * 4096, 2),  # the same, portrait
+        ((6000, 8000), (6000, 8000), 2160 * 4096, 6),  # 48 MP
+        ((2160, 3840), (1088, 1920), None, 9),  # 4K under a 1080p engine profile
+        ((1104, 1920), (1088, 1920), None, 2),  # just over it
+    ],
+)
+def test_tiles_fit_their_limits_with_little_more_than_the_frames_work(
+    size: tuple[int, int], limit: tuple[int, int], budget: int | None, tiles: int
+) -> None:
+    th, tw = fit_tiles(*size, limit, budget, 16, 64)
+    assert th <= limit[0] and tw <= limit[1] and th % 16 == 0 and tw % 16 == 0
+    assert budget is None or th * tw <= budget
+    count, work = _grid(*size, (th, tw))
+    # tiles as large as the limit took 2.9x the 12 MP photo's work (4 tiles), 2.3x the 4K's
+    assert count == tiles and work < 1.12, (th, tw, count, work)
+
+
+def test_tiles_keep_a_useful_side_under_a_tiny_budget() -> None:
+    th, tw = fit_tiles(208, 304, (208, 304), 64 * 96, 16, 64)
+    assert th * tw <= 64 * 96 and min(th, tw) >= 64  # not 16-row strips
+    assert fit_tiles(64, 64, (48, 48), None, 16, 64) == (48, 48)
