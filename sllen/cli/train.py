@@ -152,10 +152,17 @@ def train_command(
         float,
         Opt(
             help="Share of generated pairs given light sources in the picture (lamps, lit "
-            "windows), bright in the low image and the ground truth alike, so a bright spot "
-            "does not darken its surroundings. 0-1; default 0 (off)."
+            "windows), their clipped cores bright in the low image and the ground truth alike, "
+            "so a bright spot does not darken its surroundings. 0-1; default 0 (off)."
         ),
     ] = 0.0,
+    emitter_glow: Annotated[
+        str,
+        Opt(
+            help="The lights' glow in the ground truth: scene (brightened by the pair's gain, "
+            "as scene light; default) or alike (as in the capture: the pairs before 2026-12-07)."
+        ),
+    ] = "scene",
     init_weights: Annotated[
         Path | None,
         Opt(
@@ -308,6 +315,7 @@ def train_command(
         black_point=black_point,
         gt_exposure=gt_exposure,
         emitters=emitters,
+        emitter_glow=emitter_glow,
         init_weights=init_weights,
         val_data=val_data,
         val_every=val_every,

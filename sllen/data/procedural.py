@@ -28,7 +28,7 @@ from sllen.runtime.errors import InputError
 from .augment import Transform, random_crop
 from .convert import image_to_tensor, tensor_to_image
 from .detail import ALBEDO, add_detail
-from .emitters import add_emitters, emitter_layer
+from .emitters import GLOWS, add_emitters, emitter_layer
 from .sampler import SizedDataset
 from .scenes import generate_scene
 from .seeding import EpochMixin
@@ -114,6 +114,7 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         detail_strokes: float = 0.0,
         gt_exposure: float = 0.0,
         emitters: float = 0.0,
+        emitter_glow: str = "scene",
     ) -> None:
         if source is not None and len(source) == 0:
             raise InputError("source dataset is empty")
@@ -129,6 +130,11 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         if not 0.0 <= emitters <= 1.0:
             raise InputError(f"emitters is a share of the pairs, 0-1, not {emitters}")
         self.emitters = emitters
+        if emitter_glow not in GLOWS:
+            raise InputError(
+                f"emitter glow must be one of {', '.join(GLOWS)}, not {emitter_glow!r}"
+            )
+        self.emitter_glow = emitter_glow
 
     def __len__(self) -> int:
         return self.length
@@ -152,6 +158,7 @@ class SyntheticPairDataset(EpochMixin, Dataset):
         # drawn after the pair and only when on: off, or a pair without, is the old pair
         if self.emitters > 0 and rng.random() < self.emitters:
             high = tensor_to_image(sample["high"])
-            low, high = add_emitters(low, high, emitter_layer(rng, *high.shape[:2]))
+            layer = emitter_layer(rng, *high.shape[:2])
+            low, high = add_emitters(low, high, layer, self.emitter_glow)
             sample["high"] = image_to_tensor(high)
         return {"low": image_to_tensor(low), **sample}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sllen.data.detail import ALBEDO
+from sllen.data.emitters import GLOWS
 from sllen.data.photos import DEFAULT_MAX_SIDE
 from sllen.data.procedural import MAX_GT_EXPOSURE
 from sllen.data.synthesis import DEGRADATIONS, MAX_BLACK_POINT, MIXED_CAMERA_SHARE
@@ -88,6 +89,9 @@ class TrainConfig:
     # Share of generated pairs given light sources in the picture (lamps, lit windows: bright
     # in the low image and the ground truth alike; sllen.data.emitters; 0 = off).
     emitters: float = 0.0
+    # How their glow enters the ground truth: "scene" (brightened by the pair's gain, as scene
+    # light) or "alike" (as bright as in the capture: the pairs before 2026-12-07).
+    emitter_glow: str = "scene"
     # Start from these weights (fine-tuning; same preset; "bundled": the bundled model), unlike
     # resume: fresh optimizers, step 0, the new schedule.
     init_weights: Path | None = None
@@ -182,6 +186,10 @@ class TrainConfig:
             raise InputError("--gt-exposure changes generated pairs: drop it with --lle-data")
         if not 0.0 <= self.emitters <= 1.0:
             raise InputError(f"--emitters is a share of the pairs, 0-1, not {self.emitters}")
+        if self.emitter_glow not in GLOWS:
+            raise InputError(
+                f"--emitter-glow must be one of {', '.join(GLOWS)}, not {self.emitter_glow!r}"
+            )
         if self.emitters and self.lle_data is not None:
             raise InputError("--emitters changes generated pairs: drop it with --lle-data")
         if self.camera_share != MIXED_CAMERA_SHARE and self.degradation != "mixed":

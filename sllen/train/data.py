@@ -102,6 +102,7 @@ def _darkened_pairs(cfg: TrainConfig) -> tuple[SizedDataset, SizedDataset]:
             detail_strokes=cfg.detail_strokes,
             gt_exposure=cfg.gt_exposure,
             emitters=cfg.emitters,
+            emitter_glow=cfg.emitter_glow,
         )
 
     return (
