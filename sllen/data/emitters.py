@@ -16,7 +16,7 @@ high, layer)`` adds them to both images of a pair in linear light (the low one r
 to 8 bits, as the synthesis leaves it): the core alike, the glow by default as scene light,
 brightened in the ground truth by the pair's own gain (``glow="scene"``).
 
-Why the glow follows the gain (docs/default-model.md, "The glow as scene light", G1, G2):
+Why the glow follows the gain (docs/default-model.md, "The glow as scene light", V1, V2):
 added alike to both images, the glow taught that the light around a lamp is as bright in the
 ground truth as in the capture, so the network held back its gain there, and a floodlit
 monument kept a dark band tens of pixels wide in the sky beside it (Zero-DCE's DICM photo 27:
