@@ -4,10 +4,11 @@ Why: the generated pairs' light is a smooth illumination map that the network le
 (brighter around a light source, so less gain there). On real night photographs it then reads
 a small bright object as such a light and darkens what surrounds it: a dark halo some 15
 pixels wide around a floodlit monument or a lamp shade (DICM's night scenes, LIME's lamp;
-docs/default-model.md, "Light sources in the picture"). An emitter is different: it is bright
-in the capture and in the ground truth alike, by the same amount, with its glow. Pairs that
-hold a few teach that a bright spot says nothing about the exposure of its neighbourhood, and
-that the light itself is kept, not brightened further.
+docs/default-model.md, "Light sources in the picture"). An emitter is different: its
+clipped core is as bright in the capture as in the ground truth, and its glow is scene light
+brightened with the rest of the scene (below). Pairs that hold a few teach that a bright spot
+says nothing about the exposure of its neighbourhood, and that the light itself is kept, not
+brightened further.
 
 ``emitter_layer(rng, h, w)`` draws 1 to 6 emitters as additive layers in linear light (a
 disc or a bar with a soft edge, its core at 1.2 to 4 times white so it clips in both images,
@@ -83,8 +84,8 @@ def emitter_layer(rng: np.random.Generator, h: int, w: int) -> EmitterLayer:
         d = np.sqrt(((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2)
         core = np.clip((1.0 - d) * min(ry, rx) + 0.5, 0.0, 1.0)
         sigma = float(rng.uniform(2.0, 6.0))  # glow width in core radii
-        # the glow's peak 0.0003-0.03 of white: a night capture's flare around a lamp, above
-        # the dark scene it lies on, faint on the lit ground truth
+        # the glow's peak 0.0003-0.03 of white in the capture: a night capture's flare around
+        # a lamp, above the dark scene it lies on (add_emitters brightens it with the scene)
         glow = np.exp(-0.5 * (d / sigma) ** 2) * float(np.exp(rng.uniform(np.log(0.01), 0.0)))
         peak = float(np.exp(rng.uniform(*np.log(CORE_PEAK))))
         colour = _colour(rng)

@@ -86,8 +86,9 @@ class TrainConfig:
     # The ground truths' own exposure moved by up to this many stops either way (uniform,
     # independent of their content; 0 = off): brightness a network cannot read from content.
     gt_exposure: float = 0.0
-    # Share of generated pairs given light sources in the picture (lamps, lit windows: bright
-    # in the low image and the ground truth alike; sllen.data.emitters; 0 = off).
+    # Share of generated pairs given light sources in the picture (lamps, lit windows: their
+    # clipped cores bright in the low image and the ground truth alike; sllen.data.emitters;
+    # 0 = off).
     emitters: float = 0.0
     # How their glow enters the ground truth: "scene" (brightened by the pair's gain, as scene
     # light) or "alike" (as bright as in the capture: the pairs before 2026-12-07).
