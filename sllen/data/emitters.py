@@ -24,7 +24,8 @@ monument kept a dark band tens of pixels wide in the sky beside it (Zero-DCE's D
 that sky 30 % darker than the sky further out). A flare or the light a lamp casts on the
 haze around it is light of the scene: a longer exposure records more of it, as it records
 more of everything else. Only the clipped core stays the same. ``glow="alike"`` gives the
-pairs the models bundled before 2026-12-07 were trained on.
+pairs the models bundled before 2026-12-07 were trained on: the low images bit for bit, the
+ground truths to float32 rounding (within 1.2e-7: the cores and glows are summed apart now).
 
 Why always clipping and a faint glow (docs/default-model.md, "Light sources in the picture",
 L2-L7): with cores from 0.6 of white and glows to 0.09, the network also held back gain next
