@@ -202,6 +202,7 @@ def run_live(
                         codec=codec,
                         crf=opts.crf,
                         preset=_preset(opts),
+                        pix_fmt=opts.pix_fmt,
                         options=LIVE_TUNE.get(codec),
                     )
                 t = time.perf_counter()

@@ -67,6 +67,8 @@ class RunOptions:
     encoder_preset: str | None = None
     smooth: bool | None = None  # None: the default for video (see sllen.runtime.temporal)
     quality: int = 95  # JPEG/WebP/HEIC/AVIF quality of still images (--quality)
+    # 4:2:0 plays everywhere (an odd size is padded by a pixel); yuv444p keeps the exact size
+    pix_fmt: str = "yuv420p"
     # Resume an interrupted run: outputs already there are finished ones (every output is
     # published by an atomic rename), so their sources are skipped.
     skip_existing: bool = False
@@ -77,6 +79,10 @@ class RunOptions:
             from sllen.runtime.video.writer import check_encoder
 
             check_encoder(self.codec)
+        if self.pix_fmt != "yuv420p":
+            from sllen.runtime.video.writer import check_pix_fmt
+
+            check_pix_fmt(self.codec, self.pix_fmt)
         if not 1 <= self.quality <= 100:
             raise InputError(f"--quality must be in 1..100, not {self.quality}")
         top = MAX_CRF.get(self.codec, 63)
@@ -265,6 +271,7 @@ def run_video(
                     codec=opts.codec,
                     crf=opts.crf,
                     preset=_preset(opts),
+                    pix_fmt=opts.pix_fmt,
                     audio_from=src,
                 ) as writer,
                 _seg_writer(video, dst, info, opts) as seg_writer,
@@ -345,7 +352,12 @@ def _seg_writer(video: Any, dst: Path, info: Any, opts: RunOptions) -> Any:
     if not opts.segmentation:
         return nullcontext(None)
     return video.VideoWriter(
-        _seg_path(dst, dst.suffix), info, codec=opts.codec, crf=opts.crf, preset=_preset(opts)
+        _seg_path(dst, dst.suffix),
+        info,
+        codec=opts.codec,
+        crf=opts.crf,
+        preset=_preset(opts),
+        pix_fmt=opts.pix_fmt,
     )
 
 

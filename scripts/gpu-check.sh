@@ -216,7 +216,7 @@ step_sllen_run() {  # the video pipeline on the sample clip, kernel and SDPA
   fi
   for attn in kernel sdpa; do
     SLLEN_ATTENTION_LIB=$LIB "$PY" -m sllen.cli.run "$REPO/sllen/samples/dark-pan.mp4" \
-      --backend pytorch --device cuda --attention "$attn" -o "$OUT/run-$attn"
+      --backend pytorch --device cuda --attention "$attn" -o "$OUT/run-$attn" --overwrite  # a rerun into the same --out
   done
 }
 

@@ -19,7 +19,8 @@ What a user gets (docs/video.md says the same at more length):
   Timestamps, frame count, frame rate, size and pixel aspect ratio are kept, and so are the
   container's tags (creation time, location, ...) in a file; audio is copied packet for packet
   (re-encoded only when the output container cannot hold the input's audio codec). 4:2:0 and
-  4:2:2 need even sizes: an odd width or height is padded by one replicated pixel column/row.
+  4:2:2 need even sizes: an odd width or height is padded by one replicated pixel column/row
+  (4:4:4, ``pix_fmt="yuv444p"`` or ``sllen-run --pix-fmt yuv444p``, keeps the size).
 - Of several video streams the largest picture is read; the others, and subtitle, data and
   attachment streams, are left out with a :class:`VideoWarning` each.
 

@@ -75,6 +75,27 @@ def check_encoder(codec: str, start: bool = False) -> None:
         _try_hardware_encoder(av, codec)
 
 
+def check_pix_fmt(codec: str, pix_fmt: str) -> None:
+    """Refuse a --pix-fmt the encoder cannot write, before a model loads (the writer would
+    fall back to the encoder's first format, with a warning, at every video)."""
+    try:
+        av = _av()
+    except VideoError:
+        return
+    try:
+        av.VideoFormat(pix_fmt)
+    except ValueError:
+        raise VideoError(
+            f"--pix-fmt {pix_fmt}: not a pixel format FFmpeg knows (yuv420p, yuv444p, ...)"
+        ) from None
+    try:
+        formats = [f.name for f in av.Codec(codec, "w").video_formats or []]
+    except (av.FFmpegError, ValueError):
+        return  # the codec's own check (check_encoder) names it
+    if formats and pix_fmt not in formats:
+        raise VideoError(f"--pix-fmt {pix_fmt}: {codec} encodes {', '.join(formats)}")
+
+
 def _try_hardware_encoder(av: Any, codec: str) -> None:
     ctx = av.CodecContext.create(codec, "w")
     formats = [f.name for f in ctx.codec.video_formats or []]
@@ -230,8 +251,8 @@ class VideoWriter:
         if any(self.padded):
             log.warning(
                 "%s: %dx%d is not a multiple of the %s chroma grid; padding to %dx%d by "
-                "repeating the last column/row (from Python, VideoWriter(pix_fmt='yuv444p') keeps "
-                "the exact size, in a stream fewer players take)",
+                "repeating the last column/row (--pix-fmt yuv444p keeps the exact size, in a "
+                "stream fewer players take)",
                 self.label, w, h, self.pix_fmt, self.width, self.height,
             )  # fmt: skip
         # Constant-rate codecs/containers count in frames; everything else keeps the input's

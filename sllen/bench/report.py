@@ -93,6 +93,13 @@ def ratio(row: CaseResult, ref: CaseResult | None) -> float | None:
     return row.stats.mean / ref.stats.mean
 
 
+def speedup(row: CaseResult, ref: CaseResult | None) -> float | None:
+    """The reference's mean latency over `row`'s (2.0: twice as fast). The tables show this,
+    not `ratio`: a walkthrough read "0.64x" (faster) as slower."""
+    x = ratio(row, ref)
+    return 1.0 / x if x else None
+
+
 def size_text(r: CaseResult) -> str:
     h, w = r.hw
     text = f"{w}x{h}"
@@ -157,6 +164,7 @@ def result_dict(
         "peak_source": r.peak_source,
         "pct_of_peak": r.pct_of_peak,
         "ratio_to_reference": ratio(r, ref),
+        "speedup_over_reference": speedup(r, ref),
         "harness_overhead_ms": r.harness_overhead_ms,
         "harness_overhead_pct": r.harness_overhead_pct,
         "layers": r.layers.to_dict(top_k) if r.layers else None,
@@ -209,7 +217,7 @@ def latency_table(results: Sequence[CaseResult]) -> Table:
         table.add_column(name, justify="left" if name.startswith(("b", "i")) else "right")
     table.add_column("max", justify="right")
     table.add_column("fps", justify="right")
-    table.add_column("x ref", justify="right")
+    table.add_column("speed-up", justify="right")
     for i, (r, ref) in enumerate(zip(results, references(results), strict=True), 1):
         if r.stats is None:
             table.add_row(
@@ -217,7 +225,7 @@ def latency_table(results: Sequence[CaseResult]) -> Table:
             )
             continue
         s = r.stats
-        x = ratio(r, ref)
+        x = speedup(r, ref)
         table.add_row(
             str(i),
             escape(r.label),
@@ -289,8 +297,8 @@ def print_report(
         console.print(resource_table(results))
     peaks = sorted({r.peak_source for r in ok if r.peak_source})
     notes = [
-        "x ref: mean latency over the first row with the same input size (rows of one run "
-        "are the comparable ones)",
+        "speed-up: the mean latency of the first row with the same input size over this "
+        "row's (2.00x: twice as fast; rows of one run are the comparable ones)",
         f"timer: {', '.join(sorted({r.timer for r in ok})) or '-'}; warm-up {opts.warmup}, "
         f"up to {opts.iterations} timed iterations"
         + (f" or {opts.duration:g} s" if opts.duration else ""),
@@ -451,7 +459,7 @@ def _lines(ax: Any, lines: dict[str, list[CaseResult]]) -> None:
 def markdown_table(results: Sequence[CaseResult]) -> str:
     """The latency rows as a GitHub markdown table (docs/performance.md)."""
     head = (
-        "| # | backend / precision | input | mean ms | p50 | p90 | p99 | fps | x ref | "
+        "| # | backend / precision | input | mean ms | p50 | p90 | p99 | fps | speed-up | "
         "GFLOP/frame | GFLOP/s | % GEMM (est.) | +RSS MB | runs |"
     )
     columns = head.count("|") - 1
@@ -461,7 +469,7 @@ def markdown_table(results: Sequence[CaseResult]) -> str:
             lines.append(f"| {i} | {r.label} | {size_text(r)} | {r.error} |" + " |" * (columns - 4))
             continue
         s = r.stats
-        x = ratio(r, ref)
+        x = speedup(r, ref)
         lines.append(
             f"| {i} | {r.label} | {size_text(r)} | {s.mean:.1f} | {s.p50:.1f} | {s.p90:.1f} | "
             f"{s.p99:.1f} | {_f(r.throughput, '.2f')} | "

@@ -134,6 +134,13 @@ def run_command(
         str | None,
         Opt(help="Encoder speed preset (x264/x265: veryfast by default; medium packs tighter)."),
     ] = None,
+    pix_fmt: Annotated[
+        str,
+        Opt(
+            help="Video pixel format: yuv420p plays everywhere (an odd width or height is "
+            "padded by a pixel); yuv444p keeps full colour and the exact size, in fewer players."
+        ),
+    ] = "yuv420p",
     smooth: Annotated[
         bool | None,
         Opt(
@@ -189,14 +196,25 @@ def run_command(
     resume: Annotated[
         bool, Opt("--resume", help="Skip inputs whose output exists (finish a stopped run).")
     ] = False,
+    overwrite: Annotated[
+        bool,
+        Opt(
+            "--overwrite",
+            "-y",
+            help="Replace outputs that exist (a rerun). Without it sllen asks on a terminal "
+            "and stops elsewhere.",
+        ),
+    ] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Enhance low-light images, videos and live streams; results keep names, formats, frame
     rate and audio."""
+    from sllen.cli._replace import confirm_replace, existing_outputs
     from sllen.runtime.api import EnhancerSpec, backend_options
     from sllen.runtime.backends import choose_backend
     from sllen.runtime.files import check_writable, removed_if_left_empty
     from sllen.runtime.inputs import (
+        VIDEO_SUFFIXES,
         check_output_name,
         collect_inputs,
         output_folder,
@@ -213,6 +231,8 @@ def run_command(
         refuse_std_streams(inputs, output)
         if workers is not None and ray is None:
             raise InputError("--workers sets the Ray workers: add --ray")
+        if resume and overwrite:
+            raise InputError("--resume skips outputs that exist, --overwrite replaces: choose one")
         live = [i for i in inputs if is_live(i)]
         if live or is_stream_output(output):
             if len(inputs) != 1:
@@ -221,6 +241,8 @@ def run_command(
                 raise InputError("--ray and --resume are for files, not live sources")
             for url in (*live, output):  # srt:// without libsrt: before the model loads
                 check_protocol(url)
+            if Path(output).suffix.lower() in VIDEO_SUFFIXES:  # a recording into a named file
+                confirm_replace(existing_outputs([Path(output)]), overwrite)
         else:
             given = [
                 flag
@@ -245,7 +267,12 @@ def run_command(
         if not (live or is_stream_output(output)):
             sources = collect_inputs(inputs, output)  # a glob's earlier results are not inputs
             check_output_name(output, inputs)  # as typed: "-o out.xyz/" means a folder
+            _check_media_options(
+                sources, video=(codec, crf, encoder_preset, smooth, pix_fmt), photo_quality=quality
+            )
             outputs = output_paths(sources, Path(output), codec)  # refused before loading
+            if not resume:  # --resume skips them
+                confirm_replace(existing_outputs(outputs.values()), overwrite)
             folder = output_folder(sources, Path(output))
             cleanup.enter_context(removed_if_left_empty(prepare_output(folder)))
             check_writable(outputs.values())  # /sys, a read-only mount: before minutes of work
@@ -281,6 +308,7 @@ def run_command(
             encoder_preset=encoder_preset,
             smooth=smooth,
             quality=quality,
+            pix_fmt=pix_fmt,
             skip_existing=resume,
         )
         progress = _Progress(console, enabled=not quiet and console.is_terminal)
@@ -342,6 +370,36 @@ def run_command(
                     sources, enhancer, opts, progress=progress, on_result=report, notes=notes
                 )
         _finish(console, summary, quiet)
+
+
+def _check_media_options(
+    sources: list[Path],
+    video: tuple[str, int, str | None, bool | None, str],
+    photo_quality: int,
+) -> None:
+    """Options for one kind of file, given away from their defaults to a run without that
+    kind, are refused rather than silently ignored (``--codec`` on a photo)."""
+    from sllen.runtime.inputs import is_video
+
+    codec, crf, preset, smooth, pix_fmt = video
+    given = [
+        flag
+        for flag, away in (
+            ("--codec", codec != "libx264"),
+            ("--crf", crf != 18),
+            ("--encoder-preset", preset is not None),
+            ("--smooth/--no-smooth", smooth is not None),
+            ("--pix-fmt", pix_fmt != "yuv420p"),
+        )
+        if away
+    ]
+    videos = sum(map(is_video, sources))
+    if given and not videos:
+        inputs = "the input is an image" if len(sources) == 1 else "the inputs are images"
+        raise InputError(f"{' and '.join(given)}: for videos, but {inputs}")
+    if photo_quality != 95 and videos == len(sources):
+        inputs = "the input is a video" if len(sources) == 1 else "the inputs are videos"
+        raise InputError(f"--quality: for photos (--crf sets a video's), but {inputs}")
 
 
 def _finish(console: Console, summary, quiet: bool) -> None:

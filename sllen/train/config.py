@@ -25,6 +25,11 @@ Schedule = Literal["alternating", "independent"]
 BUNDLED = "bundled"
 
 
+# Options that arrived with a new default: a run saved before them trained the old way, so a
+# resume is checked against that (the emitters' glow was added alike until 2026-12-07).
+BEFORE_OPTION: dict[str, Any] = {"emitter_glow": "alike"}
+
+
 @dataclass
 class TrainConfig:
     out: Path = Path("runs/sllen")
@@ -281,12 +286,14 @@ class TrainConfig:
 
     @staticmethod
     def defaults() -> dict[str, Any]:
-        """The plain defaults of the fields (what a run made before an option existed used)."""
-        return {
+        """What a run made before an option existed used: the plain defaults of the fields,
+        but for those whose default changed when the option came (BEFORE_OPTION)."""
+        plain = {
             f.name: str(f.default) if isinstance(f.default, Path) else f.default
             for f in dataclasses.fields(TrainConfig)
             if f.default is not dataclasses.MISSING
         }
+        return {**plain, **BEFORE_OPTION}
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

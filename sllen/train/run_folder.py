@@ -137,6 +137,8 @@ def _unused(cfg: dict[str, Any]) -> set[str]:
         unused |= {"degradation", "camera_share"}
     if not cfg.get("lle_photos"):
         unused.add("photo_max_side")
+    if not cfg.get("emitters"):  # no lights, no glow
+        unused.add("emitter_glow")
     if not (cfg.get("lle_data") or cfg.get("lle_photos")):  # generated scenes: nothing held out
         unused.add("val_holdout")
     return unused

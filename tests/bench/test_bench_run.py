@@ -114,6 +114,8 @@ def test_reports(results: tuple[list, BenchOptions], tmp_path: Path) -> None:
     assert second["ratio_to_reference"] == pytest.approx(
         second["latency_ms"]["mean"] / first["latency_ms"]["mean"]
     )
+    # the tables' speed-up: above 1 means faster than the reference
+    assert second["speedup_over_reference"] == pytest.approx(1 / second["ratio_to_reference"])
     assert len(first["layers"]["rows"]) == 5 and first["layers"]["rows_total"] > 5
     png = rep.plot(rows, tmp_path / "p.png")
     assert png.read_bytes()[:8] == PNG_MAGIC
@@ -126,6 +128,9 @@ def test_reports(results: tuple[list, BenchOptions], tmp_path: Path) -> None:
     assert bar_blue.sum() > 1000
     md = rep.markdown_table(rows).splitlines()
     assert len(md) == 2 + len(rows) and all(ln.count("|") == md[0].count("|") for ln in md)
+    speed = md[0].split(" | ").index("speed-up")
+    fast = rep.speedup(rows[2], rows[0])
+    assert md[4].split(" | ")[speed] == f"{fast:.2f}x" and fast is not None
     out = io.StringIO()
     rep.print_report(rows, opts, Console(file=out, width=200))
     text = out.getvalue()

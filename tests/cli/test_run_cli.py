@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -513,6 +514,16 @@ def test_webm_with_vp9_and_logged_warnings_get_the_warning_prefix(tmp_path: Path
     assert padding and padding[0].startswith("warning: "), r.stderr
     s = streams(tmp_path / "x.webm")
     assert s["codec"] == "vp9" and s["frames"] == 4
+    # --pix-fmt yuv444p keeps the exact size (the warning named only a Python option)
+    assert "--pix-fmt yuv444p keeps the exact size" in padding[0]
+    r = sllen_run(str(src), "--pix-fmt", "yuv444p", "-o", str(tmp_path / "x444.mp4"), "-q")
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    assert streams(tmp_path / "x444.mp4")["size"] == (97, 63)
+    with av.open(str(tmp_path / "x444.mp4")) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv444p"
+    for bad, words in (("yuv9000", "not a pixel format"), ("rgb48le", "libx264 encodes yuv420p")):
+        r = sllen_run(str(src), "--pix-fmt", bad, "-o", str(tmp_path / "bad"))
+        one_line_error(r, f"--pix-fmt {bad}", words)
 
 
 def test_an_unknown_codec_is_named_before_the_output_is_judged(tmp_path: Path) -> None:
@@ -542,7 +553,7 @@ def test_a_recursive_glob_run_twice_leaves_out_its_earlier_results(tmp_path: Pat
         Image.fromarray(np.full((24, 32, 3), 30, np.uint8)).save(tmp_path / name)
     first = sllen_run("**/*.jpg", "-o", "bright", "-q", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    again = sllen_run("**/*.jpg", "-o", "bright", "-q", cwd=tmp_path)
+    again = sllen_run("**/*.jpg", "-o", "bright", "-q", "--overwrite", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     lines = [ln for ln in again.stderr.splitlines() if ln.strip()]
     assert lines == [
@@ -638,5 +649,92 @@ def test_a_big_photo_on_the_cpu_says_what_it_is_doing(tmp_path: Path) -> None:
     start = lines.index("big.png: 0.0 MP (24x20), in tiles: this takes minutes on a CPU")
     assert lines[start - 1].startswith("backend:")  # said before the inference, not after
     assert any(ln.startswith("big.png: 4 of 4 tiles done after ") for ln in lines), lines
-    r = sllen_run(*args, "-q", prelude=BIG_AT_100_PIXELS, cwd=tmp_path)
+    r = sllen_run(*args, "-q", "--overwrite", prelude=BIG_AT_100_PIXELS, cwd=tmp_path)
     assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+def test_an_existing_file_is_replaced_only_when_told(tmp_path: Path) -> None:
+    # `-o mine.jpg` replaced the user's own photo silently; so did a second run into a folder
+    # (clip.avi, then clip.webm: both write clip.mp4). As ffmpeg: a terminal is asked, a
+    # script stops before any work; --overwrite (-y) replaces, --resume skips.
+    src = tmp_path / "dim.jpg"
+    Image.fromarray(np.full((24, 32, 3), 30, np.uint8)).save(src)
+    mine = tmp_path / "mine.jpg"
+    mine.write_bytes(b"the user's own photo")
+    r = sllen_run(str(src), "-o", str(mine))
+    one_line_error(r, f"{mine} exists", "--overwrite replaces, --resume skips")
+    assert mine.read_bytes() == b"the user's own photo"
+    for flag in ("--overwrite", "-y"):
+        mine.write_bytes(b"the user's own photo")
+        r = sllen_run(str(src), "-o", str(mine), flag, "-q")
+        assert r.returncode == 0, r.stderr
+        with Image.open(mine) as im:
+            assert im.size == (32, 24)
+    # a folder: the rerun names how many would be replaced, and leaves them all
+    (tmp_path / "b.jpg").write_bytes(src.read_bytes())
+    out = tmp_path / "out"
+    assert sllen_run(str(src), str(tmp_path / "b.jpg"), "-o", str(out), "-q").returncode == 0
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    r = sllen_run(str(src), str(tmp_path / "b.jpg"), "-o", str(out))
+    one_line_error(r, "2 outputs exist", "--overwrite replaces")
+    r = sllen_run(str(src), str(tmp_path / "b.jpg"), "-o", str(out), "--resume", "-q")
+    assert r.returncode == 0, r.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    r = sllen_run(str(src), "-o", str(out), "--resume", "--overwrite")
+    one_line_error(r, "choose one")
+
+
+def test_a_terminal_is_asked_before_a_file_is_replaced(tmp_path: Path) -> None:
+    import pty
+
+    src = tmp_path / "dim.jpg"
+    Image.fromarray(np.full((24, 32, 3), 30, np.uint8)).save(src)
+    mine = tmp_path / "mine.jpg"
+    mine.write_bytes(b"keep me")
+    main_fd, term = pty.openpty()
+    try:
+        os.write(main_fd, b"n\n")
+        code = (
+            "import sys\nfrom sllen.cli.run import main\n"
+            "sys.argv = ['sllen-run', *sys.argv[1:]]\nmain()\n"
+        )
+        r = subprocess.run(
+            [sys.executable, "-c", code, str(src), "-o", str(mine)],
+            stdin=term,
+            stderr=term,
+            stdout=subprocess.DEVNULL,
+            timeout=120,
+        )
+        os.close(term)
+        said = b""
+        with contextlib.suppress(OSError):  # the terminal's other end is closed
+            while chunk := os.read(main_fd, 4096):
+                said += chunk
+    finally:
+        os.close(main_fd)
+    assert r.returncode == 2
+    text = said.decode(errors="replace")
+    assert f"{mine} exists: replace? [y/N]" in text and "nothing replaced" in text, text
+    assert "Traceback" not in text and mine.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "words"),
+    [
+        ("photo", ["--codec", "libx265"], ["--codec: for videos", "the input is an image"]),
+        ("photo", ["--crf", "23", "--no-smooth"], ["--crf and --smooth/--no-smooth: for videos"]),
+        ("photo", ["--pix-fmt", "yuv444p"], ["--pix-fmt: for videos"]),
+        ("video", ["--quality", "80"], ["--quality: for photos", "the input is a video"]),
+    ],
+)
+def test_options_for_the_other_kind_of_file_are_refused(
+    tmp_path: Path, make: str, args: list[str], words: list[str]
+) -> None:
+    # `--codec libx265` on a photo was accepted and did nothing
+    if make == "photo":
+        src = tmp_path / "dim.jpg"
+        Image.fromarray(np.full((24, 32, 3), 30, np.uint8)).save(src)
+    else:
+        src = make_clip(tmp_path / "a.mp4", frames=2, audio=False)
+    one_line_error(sllen_run(str(src), *args, "-o", str(tmp_path / "out")), *words)
+    assert not (tmp_path / "out").exists()

@@ -65,6 +65,16 @@ def test_check_same_run_names_each_difference() -> None:
     check_same_run(older, {**older, "loss_weights": {**weights, "spread": 0.0}}, newer)
     with pytest.raises(InputError, match="loss weights"):
         check_same_run(older, {**older, "loss_weights": {**weights, "spread": 1.0}}, newer)
+    # --emitter-glow came with a new default ("scene"): a run saved before it, with lights,
+    # added their glow alike, and a resume that would switch it silently is refused
+    from sllen.train.config import TrainConfig
+
+    lit = {**saved, "emitters": 0.3}
+    now = {**lit, "emitter_glow": "scene"}
+    with pytest.raises(InputError, match=r"--emitter-glow \(was alike, now scene\)"):
+        check_same_run(lit, now, TrainConfig.defaults())
+    check_same_run(lit, {**now, "emitter_glow": "alike"}, TrainConfig.defaults())
+    check_same_run(saved, {**saved, "emitter_glow": "scene"}, TrainConfig.defaults())  # no lights
     # a run started before a combination was refused resumes without the setting it ignored
     old = {**saved, "degradation": "camera", "photo_max_side": 640, "lle_photos": None}
     check_same_run(old, {**saved, "degradation": "mixed", "photo_max_side": 1920})
