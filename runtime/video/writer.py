@@ -75,6 +75,21 @@ def check_encoder(codec: str, start: bool = False) -> None:
         _try_hardware_encoder(av, codec)
 
 
+def check_crf(codec: str) -> None:
+    """Refuse --crf for an encoder that has no constant-rate factor: it was ignored there."""
+    if codec in _CRF_CODECS or codec == "h264":  # h264: libx264 under FFmpeg's codec name
+        return
+    how = (
+        "a fixed quantiser (ffmpeg -q:v 3)"
+        if codec in _QSCALE_CODECS
+        else "a bitrate set from the frame size and rate"
+    )
+    raise VideoError(
+        f"--crf: {codec} has no constant-rate factor (sllen encodes it at {how}); "
+        f"--crf is for {', '.join(_CRF_CODECS)}"
+    )
+
+
 def check_pix_fmt(codec: str, pix_fmt: str) -> None:
     """Refuse a --pix-fmt the encoder cannot write, before a model loads (the writer would
     fall back to the encoder's first format, with a warning, at every video)."""

@@ -149,8 +149,9 @@ def _guarded(fn: Callable[..., Any], hints: dict[str, str], *args: Any, **kwargs
         if sys.stdout is not None:  # a reader gone before the last buffered lines: here
             sys.stdout.flush()
         return result
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
+    except KeyboardInterrupt as e:
+        said = str(e)  # what was kept, where a command knows (sllen-run's folder runs)
+        err_console.print(f"interrupted: {said}" if said else "interrupted", markup=False)
         sys.exit(EXIT_INTERRUPTED)
     except ModuleNotFoundError as e:
         package = (e.name or "").split(".")[0]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -221,7 +222,7 @@ def run_command(
         output_paths,
         refuse_std_streams,
     )
-    from sllen.runtime.run import RunOptions, prepare_output, run_files
+    from sllen.runtime.run import RunOptions, prepare_output
     from sllen.runtime.video.live import check_protocol, is_live, is_stream_output
 
     # a run that fails before writing anything (a bad model, no TensorRT, Ctrl-C) takes away
@@ -261,9 +262,11 @@ def run_command(
                     "not to files"
                 )
         if codec != "libx264":  # the codec first: the output's container is judged by it
-            from sllen.runtime.video.writer import check_encoder
+            from sllen.runtime.video.writer import check_crf, check_encoder
 
             check_encoder(codec, start=ray is None)  # Ray: the workers encode, on their GPUs
+            if crf != 18:  # given: an encoder without a CRF ignored it
+                check_crf(codec)
         if not (live or is_stream_output(output)):
             sources = collect_inputs(inputs, output)  # a glob's earlier results are not inputs
             check_output_name(output, inputs)  # as typed: "-o out.xyz/" means a folder
@@ -316,7 +319,11 @@ def run_command(
         def note(line: str) -> None:  # a big photo's start and tiles (runtime/big_images.py)
             console.print(line, markup=False)
 
+        finished: list[Path] = []  # for the line a Ctrl-C leaves
+
         def report(result) -> None:
+            if not result.error and not result.skipped and result.output is not None:
+                finished.append(result.output)
             if result.error:
                 err_console.print(f"[bold red]error:[/] {escape(result.error)}", markup=True)
             elif not quiet:
@@ -338,38 +345,78 @@ def run_command(
             )
             run_live_command(inputs[0], output, spec, opts, live_opts, console, progress, quiet)
             return
-        if ray is not None:
-            from sllen.runtime.distributed import run_files_ray
+        stack = contextlib.ExitStack()
+        if len(sources) > 1:  # a Ctrl-C says what is kept and how to finish
+            stack.enter_context(_interrupt_names(finished, len(sources)))
+        with stack:
+            _run_files(
+                sources, spec, opts, ray, workers, reason, console, progress, report, note, quiet
+            )
 
-            def opened(described: str, planned: int) -> None:
-                console.print(
-                    f"backend: {described} [dim]({reason})[/], on Ray: {_count(planned, 'worker')}"
-                )
 
-            with progress.bar:
-                summary = run_files_ray(
-                    sources,
-                    spec,
-                    opts,
-                    address=None if ray == "local" else ray,
-                    workers=workers,
-                    progress=progress,
-                    on_result=report,
-                    on_open=None if quiet else opened,
-                )
-            _finish(console, summary, quiet)
-            return
-        with spec.open_backend() as runner:
-            if not quiet:
-                console.print(f"backend: {runner.info.describe()} [dim]({reason})[/]")
-            enhancer = spec.enhancer(runner)
+def _run_files(
+    sources: list[Path],
+    spec: Any,
+    opts: Any,
+    ray: str | None,
+    workers: int | None,
+    reason: str,
+    console: Console,
+    progress: _Progress,
+    report: Callable[[Any], None],
+    note: Callable[[str], None],
+    quiet: bool,
+) -> None:
+    """The files, on Ray or here, then the summary."""
+    if ray is not None:
+        from sllen.runtime.distributed import run_files_ray
 
-            with progress.bar:
-                notes = None if quiet else note
-                summary = run_files(
-                    sources, enhancer, opts, progress=progress, on_result=report, notes=notes
-                )
+        def opened(described: str, planned: int) -> None:
+            console.print(
+                f"backend: {described} [dim]({reason})[/], on Ray: {_count(planned, 'worker')}"
+            )
+
+        with progress.bar:
+            summary = run_files_ray(
+                sources,
+                spec,
+                opts,
+                address=None if ray == "local" else ray,
+                workers=workers,
+                progress=progress,
+                on_result=report,
+                on_open=None if quiet else opened,
+            )
         _finish(console, summary, quiet)
+        return
+    from sllen.runtime.run import run_files
+
+    with spec.open_backend() as runner:
+        if not quiet:
+            console.print(f"backend: {runner.info.describe()} [dim]({reason})[/]")
+        enhancer = spec.enhancer(runner)
+        with progress.bar:
+            summary = run_files(
+                sources, enhancer, opts, progress=progress, on_result=report,
+                notes=None if quiet else note,
+            )  # fmt: skip
+    _finish(console, summary, quiet)
+
+
+@contextlib.contextmanager
+def _interrupt_names(finished: list[Path], total: int) -> Iterator[None]:
+    """A Ctrl-C in a run of several files says what was kept and how to finish: a bare
+    "interrupted" left a walkthrough to list the folder to find out."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if not finished:
+            raise
+        last = f", last {finished[-1]}" if len(finished) > 1 else f" ({finished[0]})"
+        raise KeyboardInterrupt(
+            f"{len(finished)} of {_count(total, 'file')} done and kept{last}; "
+            "the same command with --resume finishes the rest"
+        ) from None
 
 
 def _check_media_options(
@@ -406,11 +453,12 @@ def _finish(console: Console, summary, quiet: bool) -> None:
     if not quiet:
         _print_summary(console, summary)
     if summary.failed:
-        err_console.print(
-            f"[bold red]error:[/] {len(summary.failed)} of "
-            f"{_count(len(summary.results), 'file')} failed",
-            markup=True,
-        )
+        if len(summary.results) > 1:  # one file's own error line says it all
+            err_console.print(
+                f"[bold red]error:[/] {len(summary.failed)} of "
+                f"{_count(len(summary.results), 'file')} failed",
+                markup=True,
+            )
         raise SystemExit(EXIT_BAD_INPUT)
 
 
