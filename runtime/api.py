@@ -31,7 +31,7 @@ from sllen.runtime.errors import InputError
 from sllen.runtime.exposure import check_exposure
 from sllen.runtime.preprocess import to_float, to_uint8
 from sllen.runtime.temporal import DEFAULT_SMOOTHING, TemporalSmoother
-from sllen.runtime.well_exposed import DEFAULT_MODE, check_mode
+from sllen.runtime.well_exposed import DEFAULT_MODE, ClipKeepWeight, check_mode
 
 CHANNELS = ("rgb", "bgr")
 
@@ -170,6 +170,8 @@ class FrameEnhancer:
         self.enhancer = enhancer
         # fps=0 or a negative rate is refused by the smoother (InputError), not read as 1 fps.
         self.smoother = TemporalSmoother(fps, enabled=on) if fps is not None else None
+        # the well-exposed crossfade follows the clip's light, not each frame's (smoothed too)
+        self._keep = ClipKeepWeight(float(fps)) if on and fps is not None else None
         self.smoothing = on
         self.channels = channels
         self._owned = owned  # the backend open_enhancer opened (closed with this object)
@@ -190,6 +192,8 @@ class FrameEnhancer:
         """A new clip (or a cut the scene detector would miss): forget the brightness history."""
         if self.smoother is not None:
             self.smoother.reset()
+        if self._keep is not None:
+            self._keep.reset()
 
     # ----------------------------------------------------------------- float core
 
@@ -197,7 +201,7 @@ class FrameEnhancer:
         self, frames: Sequence[np.ndarray]
     ) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Float RGB HxWx3 frames in [0, 1], in clip order -> (float image, labels or None)."""
-        results = self.enhancer.enhance(list(frames))
+        results = self.enhancer.enhance(list(frames), keep=self._keep)
         out = []
         for x, r in zip(frames, results, strict=True):
             t = time.perf_counter()

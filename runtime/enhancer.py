@@ -24,7 +24,7 @@ from sllen.runtime.exposure import apply_table, check_exposure, exposure_table
 from sllen.runtime.preprocess import from_batch, padded_size, to_batch
 from sllen.runtime.self_ensemble import flip_ensemble
 from sllen.runtime.tiling import DEFAULT_OVERLAP, enhance_tiled, fit_tiles
-from sllen.runtime.well_exposed import DEFAULT_MODE, check_mode, keep_well_exposed
+from sllen.runtime.well_exposed import DEFAULT_MODE, check_mode, keep_weight, keep_well_exposed
 
 
 @dataclass
@@ -145,8 +145,12 @@ class Enhancer:
             return out.image
         return np.concatenate([out.image, out.segmentation], axis=1)
 
-    def enhance(self, frames: list[np.ndarray]) -> list[Enhanced]:
-        """Enhance float HxWx3 frames (any sizes); results in the same order."""
+    def enhance(
+        self, frames: list[np.ndarray], keep: Callable[[float], float] | None = None
+    ) -> list[Enhanced]:
+        """Enhance float HxWx3 frames (any sizes); results in the same order. ``keep``: the
+        well-exposed crossfade's weight for a frame's mean linear luminance (a video's
+        ClipKeepWeight); by default each frame's own."""
         results: list[np.ndarray | None] = [None] * len(frames)
         # Group frames of one size so they share batches (video frames all do).
         groups: dict[tuple[int, int], list[int]] = {}
@@ -164,14 +168,19 @@ class Enhancer:
                     results[i] = r
         self.times.frames += len(frames)
         t0 = time.perf_counter()
-        done = [self._split(f, r) for f, r in zip(frames, results, strict=True) if r is not None]
+        weigh = keep or keep_weight
+        done = [
+            self._split(f, r, weigh) for f, r in zip(frames, results, strict=True) if r is not None
+        ]
         self.times.post += time.perf_counter() - t0
         return done
 
-    def _split(self, frame: np.ndarray, result: np.ndarray) -> Enhanced:
+    def _split(
+        self, frame: np.ndarray, result: np.ndarray, weigh: Callable[[float], float]
+    ) -> Enhanced:
         image = np.clip(result[..., :3], 0.0, 1.0)
         if self.well_exposed == "keep":  # on the whole frame, after tiling: one weight per frame
-            image = keep_well_exposed(frame, image)
+            image = keep_well_exposed(frame, image, weigh)
         if self._exposure_table is not None:
             image = apply_table(image, self._exposure_table)
         if result.shape[2] == 3:

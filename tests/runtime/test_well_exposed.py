@@ -103,3 +103,48 @@ def test_unknown_mode_is_a_one_line_input_error() -> None:
         EnhancerSpec(well_exposed="sometimes")  # refused before any model is opened
     with pytest.raises(InputError, match="--well-exposed"):
         Enhancer(Recorder(), well_exposed="off")
+
+
+def test_a_clips_weight_follows_its_light_not_each_frame() -> None:
+    from sllen.runtime.well_exposed import KEEP_TIME_CONSTANT, ClipKeepWeight
+
+    clip = ClipKeepWeight(fps=30)
+    mid = (LOW + HIGH) / 2
+    assert clip(mid) == pytest.approx(keep_weight(mid))  # the first frame: its own weight
+    # one frame 20 % brighter moves the weight by a thirtieth of what it alone would take
+    jump = clip(mid * 1.2) - keep_weight(mid)
+    assert 0 < jump < (keep_weight(mid * 1.2) - keep_weight(mid)) / 20
+    # a lasting change (a room's light switched on) is followed within a few time constants
+    for _ in range(int(4 * KEEP_TIME_CONSTANT * 30)):
+        w = clip(0.5)
+    assert w == pytest.approx(1.0, abs=0.02)
+    clip.reset()
+    assert clip(0.01) == 0.0
+
+
+def test_a_flickering_video_inside_the_crossfade_is_not_inverted() -> None:
+    # Walkthrough M: a timelapse frame 18 % brighter came out 9 % darker. Frame by frame the
+    # crossfade moves to the (darker) input as the frame brightens; a clip's weight steadied
+    # over time lets the model's result follow the frame. The fake model lifts as the real
+    # one does: to about LOL's brightness (linear mean 0.25 on eval15), the input's texture
+    # and a little of its level kept.
+    from sllen.runtime import FrameEnhancer
+
+    class Lifts(Recorder):
+        def _infer(self, x: np.ndarray, segmentation: bool):  # type: ignore[no-untyped-def]
+            from sllen.runtime.backends.base import Outputs
+
+            return Outputs(np.clip(x * 0.3 + 0.45, 0, 1))
+
+    levels = [0.1, 0.1, 0.1, 0.12, 0.1, 0.12, 0.1]  # linear: flicker inside LOW..HIGH
+    frames = [grey(v) for v in levels]
+
+    def output_means(fps: float | None) -> list[float]:
+        clip = FrameEnhancer(Enhancer(Lifts()), fps=fps, smooth=False if fps is None else None)
+        clip.smoother = None  # the brightness smoothing apart: this is the crossfade alone
+        return [mean_linear_luminance(image) for image, _ in clip.enhance_float(frames)]
+
+    alone, steadied = output_means(None), output_means(30)
+    ups = [i for i in range(1, len(levels)) if levels[i] > levels[i - 1]]
+    assert all(alone[i] < alone[i - 1] for i in ups), alone  # the fault, frame by frame
+    assert all(steadied[i] > steadied[i - 1] for i in ups), steadied
