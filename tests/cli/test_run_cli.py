@@ -35,6 +35,23 @@ def sllen_run(*args: str, prelude: str = "", **kw) -> subprocess.CompletedProces
     )
 
 
+def sllen_run_popen(*args: str) -> subprocess.Popen:
+    """sllen-run started in the background, to be sent a signal. The child restores the default
+    SIGINT handler itself: a pytest started with SIGINT ignored (in the background, by nohup)
+    would otherwise pass that on and the signal would be lost."""
+    code = (
+        "import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "from sllen.cli.run import main\n"
+        "sys.argv = ['sllen-run', *sys.argv[1:]]\nmain()\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args, "--threads", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def one_line_error(r: subprocess.CompletedProcess, *words: str) -> str:
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert "Traceback" not in r.stderr + r.stdout
@@ -308,19 +325,7 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path: Path, sig: signal.Signals) -> No
     # SIGTERM (a scheduler, docker stop) as Ctrl-C: it left the writer's temporary file.
     src = make_clip(tmp_path / "long.mp4", frames=400, size=(320, 240), audio=False)
     out = tmp_path / "out"
-    # The child restores the default SIGINT handler itself: a pytest started with SIGINT ignored
-    # (in the background, by nohup) would otherwise pass that on and the signal would be lost.
-    code = (
-        "import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "from sllen.cli.run import main\n"
-        "sys.argv = ['sllen-run', *sys.argv[1:]]\nmain()\n"
-    )
-    p = subprocess.Popen(
-        [sys.executable, "-c", code, str(src), "-o", str(out), "--threads", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    p = sllen_run_popen(str(src), "-o", str(out))
     deadline = time.time() + 120
     while time.time() < deadline and not any(out.glob(".*")):
         time.sleep(0.2)  # wait until the writer's temporary file exists
@@ -339,17 +344,7 @@ def test_ctrl_c_in_a_run_of_several_files_says_what_was_kept(tmp_path: Path) -> 
     Image.fromarray(np.full((24, 32, 3), 30, np.uint8)).save(src / "a.jpg")  # first: done
     make_clip(src / "b.mp4", frames=400, size=(320, 240), audio=False)
     out = tmp_path / "out"
-    code = (
-        "import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "from sllen.cli.run import main\n"
-        "sys.argv = ['sllen-run', *sys.argv[1:]]\nmain()\n"
-    )
-    p = subprocess.Popen(
-        [sys.executable, "-c", code, str(src), "-o", str(out), "--threads", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    p = sllen_run_popen(str(src), "-o", str(out))
     deadline = time.time() + 120
     while time.time() < deadline and not any(out.glob(".b*")):
         time.sleep(0.2)  # the photo is done and the video's temporary file exists
@@ -372,16 +367,7 @@ def test_live_udp_stream_ctrl_c_finishes_the_recording(tmp_path: Path) -> None:
     port = free_udp_port()
     cam = FakeCamera(port, size=(160, 96))
     out = tmp_path / "rec"
-    code = (
-        "import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "from sllen.cli.run import main\n"
-        "sys.argv = ['sllen-run', *sys.argv[1:]]\nmain()\n"
-    )
-    p = subprocess.Popen(
-        [sys.executable, "-c", code, f"udp://127.0.0.1:{port}", "-o", str(out),
-         "--threads", "1", "--timeout", "20"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    p = sllen_run_popen(f"udp://127.0.0.1:{port}", "-o", str(out), "--timeout", "20")
     cam.start()
     deadline = time.time() + 120
     while time.time() < deadline and not any(out.glob(".*.mp4")):
@@ -405,17 +391,8 @@ def test_ctrl_c_while_a_live_source_is_awaited_stops_at_once(tmp_path: Path) -> 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    code = (
-        "import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "from sllen.cli.run import main\n"
-        "sys.argv = ['sllen-run', *sys.argv[1:]]\nmain()\n"
-    )
     out = tmp_path / "rec"
-    p = subprocess.Popen(
-        [sys.executable, "-c", code, f"udp://127.0.0.1:{port}", "-o", str(out),
-         "--threads", "1", "--timeout", "30"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    p = sllen_run_popen(f"udp://127.0.0.1:{port}", "-o", str(out), "--timeout", "30")
     deadline = time.monotonic() + 120
     seen = ""
     while "live:" not in seen and time.monotonic() < deadline:  # the model loaded; opening now
