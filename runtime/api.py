@@ -147,10 +147,11 @@ class FrameEnhancer:
     RGB or, with ``channels="bgr"``, OpenCV's BGR. Frames of any size; a stream may change
     size (that starts a new scene for the smoothing).
 
-    ``fps`` turns on temporal smoothing (steady brightness from frame to frame, as sllen-run
-    does for video; ``smooth=False`` keeps it off): frames given to one enhancer are then one
-    clip, in order; call :meth:`reset` at a cut or a new clip. Without ``fps`` every frame
-    stands alone.
+    ``fps`` turns on temporal smoothing (steady brightness from frame to frame, and the
+    well-exposed crossfade's weight from the clip's light over a second rather than each
+    frame's, as sllen-run does for video; ``smooth=False`` keeps both off): frames given to
+    one enhancer are then one clip, in order; call :meth:`reset` at a cut or a new clip.
+    Without ``fps`` every frame stands alone.
     """
 
     def __init__(
