@@ -151,7 +151,7 @@ class FrameEnhancer:
     well-exposed crossfade's weight from the clip's light over a second rather than each
     frame's, as sllen-run does for video; ``smooth=False`` keeps both off): frames given to
     one enhancer are then one clip, in order; call :meth:`reset` at a cut or a new clip.
-    Without ``fps`` every frame stands alone.
+    Without ``fps`` every frame stands alone. Not thread-safe: one clip, one thread.
     """
 
     def __init__(
@@ -173,6 +173,7 @@ class FrameEnhancer:
         self.smoother = TemporalSmoother(fps, enabled=on) if fps is not None else None
         # the well-exposed crossfade follows the clip's light, not each frame's (smoothed too)
         self._keep = ClipKeepWeight(float(fps)) if on and fps is not None else None
+        self._shape: tuple[int, ...] | None = None
         self.smoothing = on
         self.channels = channels
         self._owned = owned  # the backend open_enhancer opened (closed with this object)
@@ -202,6 +203,11 @@ class FrameEnhancer:
         self, frames: Sequence[np.ndarray]
     ) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Float RGB HxWx3 frames in [0, 1], in clip order -> (float image, labels or None)."""
+        if self._keep is not None:  # a new size is a new scene (as for the smoothing)
+            for f in frames:
+                if f.shape[:2] != self._shape:
+                    self._shape = f.shape[:2]
+                    self._keep.reset()
         results = self.enhancer.enhance(list(frames), keep=self._keep)
         out = []
         for x, r in zip(frames, results, strict=True):

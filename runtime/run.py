@@ -139,6 +139,11 @@ def _seg_path(dst: Path, suffix: str) -> Path:
     return dst.with_name(f"{dst.stem}.segmentation{suffix}")
 
 
+def segmentation_path(dst: Path) -> Path:
+    """Where --segmentation writes the map of the output ``dst`` (a PNG beside an image)."""
+    return _seg_path(dst, dst.suffix if is_video(dst) else ".png")
+
+
 # --------------------------------------------------------------------------- images
 
 

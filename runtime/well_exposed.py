@@ -95,18 +95,28 @@ class ClipKeepWeight:
     crossfade's range came out with the flicker inverted (a timelapse frame 18 % brighter
     came out 9 % darker, walkthrough M). Steadied, the weight moves with the scene's light
     over a second or two, as a camera's exposure does, and a frame's own jump goes through
-    the model, which follows it. Not reset at cuts: the smoothing's cut detector takes a
-    headlight burst for one."""
+    the model, which follows it. A frame ``jump`` times brighter or darker than the one before
+    starts afresh (a cut from a dark shot to a lit one came out near white for two seconds);
+    the smoothing's content-cut detector is not used: it takes a headlight burst for a cut."""
 
-    def __init__(self, fps: float, time_constant: float = KEEP_TIME_CONSTANT) -> None:
+    def __init__(
+        self, fps: float, time_constant: float = KEEP_TIME_CONSTANT, jump: float = 1.5
+    ) -> None:
         tau_frames = time_constant * float(fps)
         self.alpha = 1.0 - math.exp(-1.0 / tau_frames) if tau_frames > 0 else 1.0
+        self.log_jump = math.log(jump)
         self.reset()
 
     def reset(self) -> None:
         self._level: float | None = None
+        self._last: float | None = None
 
     def __call__(self, mean_linear: float) -> float:
         x = math.log(max(mean_linear, 1e-6))
-        self._level = x if self._level is None else self._level + self.alpha * (x - self._level)
+        cut = self._last is not None and abs(x - self._last) > self.log_jump
+        if self._level is None or cut:
+            self._level = x
+        else:
+            self._level += self.alpha * (x - self._level)
+        self._last = x
         return keep_weight(math.exp(self._level))

@@ -76,16 +76,27 @@ def check_encoder(codec: str, start: bool = False) -> None:
 
 
 def check_crf(codec: str) -> None:
-    """Refuse --crf for an encoder that has no constant-rate factor: it was ignored there."""
-    if codec in _CRF_CODECS or codec == "h264":  # h264: libx264 under FFmpeg's codec name
+    """Refuse --crf for an encoder that has no constant-rate factor: it was ignored there.
+    Judged by the encoder the name opens (FFmpeg's ``hevc`` is libx265 where the build has
+    it, ``h264`` libx264 or libopenh264), as the writer judges it."""
+    try:
+        av = _av()
+    except VideoError:
+        return
+    try:
+        name = av.Codec(codec, "w").name
+    except (av.FFmpegError, ValueError):  # a name check_encoder refuses
+        return
+    if name in _CRF_CODECS:
         return
     how = (
         "a fixed quantiser (ffmpeg -q:v 3)"
-        if codec in _QSCALE_CODECS
+        if name in _QSCALE_CODECS
         else "a bitrate set from the frame size and rate"
     )
+    shown = codec if name == codec else f"{codec} ({name})"
     raise VideoError(
-        f"--crf: {codec} has no constant-rate factor (sllen encodes it at {how}); "
+        f"--crf: {shown} has no constant-rate factor (sllen encodes it at {how}); "
         f"--crf is for {', '.join(_CRF_CODECS)}"
     )
 
@@ -107,8 +118,17 @@ def check_pix_fmt(codec: str, pix_fmt: str) -> None:
         formats = [f.name for f in av.Codec(codec, "w").video_formats or []]
     except (av.FFmpegError, ValueError):
         return  # the codec's own check (check_encoder) names it
-    if formats and pix_fmt not in formats:
-        raise VideoError(f"--pix-fmt {pix_fmt}: {codec} encodes {', '.join(formats)}")
+    # sllen writes colour in limited-range YUV (the matrix and range it tags the stream with):
+    # grey, RGB and the full-range yuvj formats came out with the wrong levels
+    usable = [
+        f for f in formats
+        if not f.startswith("yuvj") and not av.VideoFormat(f).is_rgb
+        and len(av.VideoFormat(f).components) >= 3
+    ]  # fmt: skip
+    if formats and pix_fmt not in usable:
+        raise VideoError(
+            f"--pix-fmt {pix_fmt}: {codec} encodes, in colour YUV, {', '.join(usable) or 'none'}"
+        )
 
 
 def _try_hardware_encoder(av: Any, codec: str) -> None:

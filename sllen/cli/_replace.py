@@ -14,16 +14,22 @@ from sllen.runtime.errors import InputError
 
 # the one line a script sees, and the hint after a "no" on a terminal
 _HINT = "--overwrite replaces, --resume skips"
+_LIVE_HINT = "--overwrite replaces it"  # a live recording cannot resume
 
 
-def existing_outputs(outputs: Iterable[Path]) -> list[Path]:
-    """The outputs that are there already (a folder in a file's place counts: writing would
-    fail on it after the work)."""
-    return [path for path in outputs if path.exists() or path.is_symlink()]
+def existing_outputs(outputs: Iterable[Path], segmentation: bool = False) -> list[Path]:
+    """The outputs that are there already, with their semantic maps' (``--segmentation``)."""
+    paths = list(outputs)
+    if segmentation:
+        from sllen.runtime.run import segmentation_path
+
+        paths += [segmentation_path(path) for path in paths]
+    return [path for path in paths if path.exists() or path.is_symlink()]
 
 
-def confirm_replace(existing: list[Path], overwrite: bool) -> None:
-    """Return when the run may replace ``existing``; else raise InputError (nothing written)."""
+def confirm_replace(existing: list[Path], overwrite: bool, live: bool = False) -> None:
+    """Return when the run may replace ``existing``; else raise InputError (nothing written).
+    A Ctrl-C at the question is a Ctrl-C (exit 130), end of input a "no"."""
     if not existing or overwrite:
         return
     what = (
@@ -31,13 +37,17 @@ def confirm_replace(existing: list[Path], overwrite: bool) -> None:
         if len(existing) == 1
         else f"{len(existing)} outputs exist ({existing[0]}, ...)"
     )
+    hint = _LIVE_HINT if live else _HINT
     if _interactive():
-        import typer
-
-        if typer.confirm(f"{what}: replace?", default=False, err=True):
+        sys.stderr.write(f"{what}: replace? [y/N] ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline()  # "" at end of input (Ctrl-D)
+        if answer.strip().lower() in ("y", "yes"):
             return
-        raise InputError(f"nothing replaced ({_HINT})")
-    raise InputError(f"{what}: {_HINT}")
+        if not answer:
+            sys.stderr.write("\n")  # the error goes on a line of its own
+        raise InputError(f"nothing replaced ({hint})")
+    raise InputError(f"{what}: {hint}")
 
 
 def _interactive() -> bool:

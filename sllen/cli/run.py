@@ -243,7 +243,7 @@ def run_command(
             for url in (*live, output):  # srt:// without libsrt: before the model loads
                 check_protocol(url)
             if Path(output).suffix.lower() in VIDEO_SUFFIXES:  # a recording into a named file
-                confirm_replace(existing_outputs([Path(output)]), overwrite)
+                confirm_replace(existing_outputs([Path(output)]), overwrite, live=True)
         else:
             given = [
                 flag
@@ -275,7 +275,7 @@ def run_command(
             )
             outputs = output_paths(sources, Path(output), codec)  # refused before loading
             if not resume:  # --resume skips them
-                confirm_replace(existing_outputs(outputs.values()), overwrite)
+                confirm_replace(existing_outputs(outputs.values(), segmentation), overwrite)
             folder = output_folder(sources, Path(output))
             cleanup.enter_context(removed_if_left_empty(prepare_output(folder)))
             check_writable(outputs.values())  # /sys, a read-only mount: before minutes of work
@@ -347,7 +347,7 @@ def run_command(
             return
         stack = contextlib.ExitStack()
         if len(sources) > 1:  # a Ctrl-C says what is kept and how to finish
-            stack.enter_context(_interrupt_names(finished, len(sources)))
+            stack.enter_context(_interrupt_names(finished, len(sources), overwrite))
         with stack:
             _run_files(
                 sources, spec, opts, ray, workers, reason, console, progress, report, note, quiet
@@ -404,7 +404,7 @@ def _run_files(
 
 
 @contextlib.contextmanager
-def _interrupt_names(finished: list[Path], total: int) -> Iterator[None]:
+def _interrupt_names(finished: list[Path], total: int, overwrite: bool) -> Iterator[None]:
     """A Ctrl-C in a run of several files says what was kept and how to finish: a bare
     "interrupted" left a walkthrough to list the folder to find out."""
     try:
@@ -415,7 +415,9 @@ def _interrupt_names(finished: list[Path], total: int) -> Iterator[None]:
         last = f", last {finished[-1]}" if len(finished) > 1 else f" ({finished[0]})"
         raise KeyboardInterrupt(
             f"{len(finished)} of {_count(total, 'file')} done and kept{last}; "
-            "the same command with --resume finishes the rest"
+            "the same command with --resume"
+            + (" in place of --overwrite" if overwrite else "")
+            + " finishes the rest"
         ) from None
 
 

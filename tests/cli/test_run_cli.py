@@ -532,7 +532,11 @@ def test_webm_with_vp9_and_logged_warnings_get_the_warning_prefix(tmp_path: Path
     assert streams(tmp_path / "x444.mp4")["size"] == (97, 63)
     with av.open(str(tmp_path / "x444.mp4")) as c:
         assert c.streams.video[0].codec_context.pix_fmt == "yuv444p"
-    for bad, words in (("yuv9000", "not a pixel format"), ("rgb48le", "libx264 encodes yuv420p")):
+    for bad, words in (
+        ("yuv9000", "not a pixel format"),
+        ("rgb48le", "libx264 encodes, in colour YUV, yuv420p"),
+        ("gray", "in colour YUV"),  # libx264 takes it: the levels came out wrong
+    ):
         r = sllen_run(str(src), "--pix-fmt", bad, "-o", str(tmp_path / "bad"))
         one_line_error(r, f"--pix-fmt {bad}", words)
 
@@ -693,9 +697,22 @@ def test_an_existing_file_is_replaced_only_when_told(tmp_path: Path) -> None:
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
     r = sllen_run(str(src), "-o", str(out), "--resume", "--overwrite")
     one_line_error(r, "choose one")
+    # a live recording into a named file: asked too, and not offered --resume (refused there)
+    rec = tmp_path / "rec.mp4"
+    rec.write_bytes(b"last night's recording")
+    line = one_line_error(sllen_run("udp://127.0.0.1:9", "-o", str(rec)), "--overwrite replaces it")
+    assert "--resume" not in line and rec.read_bytes() == b"last night's recording"
+    # the semantic map beside an output is an output too (--segmentation)
+    seg = tmp_path / "seg"
+    seg.mkdir()
+    (seg / "dim.segmentation.png").write_bytes(b"the user's own file")
+    r = sllen_run(str(src), "-o", str(seg), "--segmentation")
+    one_line_error(r, f"{seg / 'dim.segmentation.png'} exists")
 
 
-def test_a_terminal_is_asked_before_a_file_is_replaced(tmp_path: Path) -> None:
+@pytest.mark.parametrize("answer", [b"n\n", b"\x04"], ids=["no", "end of input"])
+def test_a_terminal_is_asked_before_a_file_is_replaced(tmp_path: Path, answer: bytes) -> None:
+    # Ctrl-D at click's question printed "error: Abort: Abort" with exit 1
     import pty
 
     src = tmp_path / "dim.jpg"
@@ -704,7 +721,7 @@ def test_a_terminal_is_asked_before_a_file_is_replaced(tmp_path: Path) -> None:
     mine.write_bytes(b"keep me")
     main_fd, term = pty.openpty()
     try:
-        os.write(main_fd, b"n\n")
+        os.write(main_fd, answer)
         code = (
             "import sys\nfrom sllen.cli.run import main\n"
             "sys.argv = ['sllen-run', *sys.argv[1:]]\nmain()\n"
@@ -726,6 +743,7 @@ def test_a_terminal_is_asked_before_a_file_is_replaced(tmp_path: Path) -> None:
     assert r.returncode == 2
     text = said.decode(errors="replace")
     assert f"{mine} exists: replace? [y/N]" in text and "nothing replaced" in text, text
+    assert "Abort" not in text
     assert "Traceback" not in text and mine.read_bytes() == b"keep me"
 
 

@@ -111,7 +111,7 @@ def test_a_clips_weight_follows_its_light_not_each_frame() -> None:
     clip = ClipKeepWeight(fps=30)
     mid = (LOW + HIGH) / 2
     assert clip(mid) == pytest.approx(keep_weight(mid))  # the first frame: its own weight
-    # one frame 20 % brighter moves the weight by a thirtieth of what it alone would take
+    # one frame 20 % brighter moves the weight by about a thirtieth of what it alone would
     jump = clip(mid * 1.2) - keep_weight(mid)
     assert 0 < jump < (keep_weight(mid * 1.2) - keep_weight(mid)) / 20
     # a lasting change (a room's light switched on) is followed within a few time constants
@@ -120,6 +120,22 @@ def test_a_clips_weight_follows_its_light_not_each_frame() -> None:
     assert w == pytest.approx(1.0, abs=0.02)
     clip.reset()
     assert clip(0.01) == 0.0
+    # a frame 1.5 times brighter or darker than the one before starts afresh (a cut from a
+    # dark shot to a lit one came out near white for two seconds)
+    assert clip(0.2) == 1.0 and clip(0.01) == 0.0
+
+
+def test_a_new_frame_size_starts_the_clips_weight_afresh() -> None:
+    from sllen.runtime import FrameEnhancer
+
+    clip = FrameEnhancer(Enhancer(Recorder()), fps=30)
+    clip.smoother = None
+    for _ in range(30):
+        clip.enhance_float([grey(0.1, (32, 32))])
+    lit = grey(0.13, (40, 48))  # not 1.5x: only the size says it is another scene
+    ((out, _),) = clip.enhance_float([lit])
+    ((alone, _),) = FrameEnhancer(Enhancer(Recorder())).enhance_float([lit])
+    assert np.allclose(out, alone, atol=1e-6)
 
 
 def test_a_flickering_video_inside_the_crossfade_is_not_inverted() -> None:

@@ -272,3 +272,23 @@ def test_svt_av1_prints_no_banner(
         for f in read_frames(clip):
             w.write(f.image, f.pts)
     assert "Svt[info]" not in capfd.readouterr().err
+
+
+def test_crf_is_judged_by_the_encoder_a_name_opens() -> None:
+    from sllen.runtime.video.writer import check_crf
+
+    for codec in ("libx264", "h264", "hevc", "vp9", "libvpx-vp9"):  # FFmpeg's names too
+        check_crf(codec)
+    with pytest.raises(VideoError, match="mpeg4 has no constant-rate factor"):
+        check_crf("mpeg4")
+
+
+def test_pix_fmt_takes_colour_yuv_only() -> None:
+    from sllen.runtime.video.writer import check_pix_fmt
+
+    check_pix_fmt("libx264", "yuv444p")
+    check_pix_fmt("libx264", "yuv420p10le")
+    # grey and full-range came out with the wrong levels (limited-range colour is written)
+    for bad in ("gray", "yuvj420p"):
+        with pytest.raises(VideoError, match=f"--pix-fmt {bad}: libx264 encodes, in colour YUV"):
+            check_pix_fmt("libx264", bad)
