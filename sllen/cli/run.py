@@ -71,6 +71,7 @@ class _Progress:
 
 @user_errors
 def run_command(
+    ctx: typer.Context,
     inputs: Annotated[
         list[str], typer.Argument(help="Images, videos, folders or globs.", show_default=False)
     ],
@@ -265,14 +266,12 @@ def run_command(
             from sllen.runtime.video.writer import check_crf, check_encoder
 
             check_encoder(codec, start=ray is None)  # Ray: the workers encode, on their GPUs
-            if crf != 18:  # given: an encoder without a CRF ignored it
+            if "crf" in _typed(ctx):  # an encoder without a CRF ignored it
                 check_crf(codec)
         if not (live or is_stream_output(output)):
             sources = collect_inputs(inputs, output)  # a glob's earlier results are not inputs
             check_output_name(output, inputs)  # as typed: "-o out.xyz/" means a folder
-            _check_media_options(
-                sources, video=(codec, crf, encoder_preset, smooth, pix_fmt), photo_quality=quality
-            )
+            _check_media_options(sources, _typed(ctx))
             outputs = output_paths(sources, Path(output), codec)  # refused before loading
             if not resume:  # --resume skips them
                 confirm_replace(existing_outputs(outputs.values(), segmentation), overwrite)
@@ -421,32 +420,35 @@ def _interrupt_names(finished: list[Path], total: int, overwrite: bool) -> Itera
         ) from None
 
 
-def _check_media_options(
-    sources: list[Path],
-    video: tuple[str, int, str | None, bool | None, str],
-    photo_quality: int,
-) -> None:
-    """Options for one kind of file, given away from their defaults to a run without that
-    kind, are refused rather than silently ignored (``--codec`` on a photo)."""
+def _typed(ctx: typer.Context) -> set[str]:
+    """The options given on the command line (a default typed out counts: it was asked for).
+    By the source's name: typer may bring its own copy of click's ParameterSource."""
+    return {
+        n for n in ctx.params if getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"
+    }
+
+
+# options that only one kind of file takes, by parameter name -> as the user typed them
+_VIDEO_ONLY = {
+    "codec": "--codec",
+    "crf": "--crf",
+    "encoder_preset": "--encoder-preset",
+    "smooth": "--smooth/--no-smooth",
+    "pix_fmt": "--pix-fmt",
+}
+
+
+def _check_media_options(sources: list[Path], typed: set[str]) -> None:
+    """Options for one kind of file, given to a run without that kind, are refused rather
+    than silently ignored (``--codec`` on a photo, ``--quality`` on a video)."""
     from sllen.runtime.inputs import is_video
 
-    codec, crf, preset, smooth, pix_fmt = video
-    given = [
-        flag
-        for flag, away in (
-            ("--codec", codec != "libx264"),
-            ("--crf", crf != 18),
-            ("--encoder-preset", preset is not None),
-            ("--smooth/--no-smooth", smooth is not None),
-            ("--pix-fmt", pix_fmt != "yuv420p"),
-        )
-        if away
-    ]
+    given = [flag for name, flag in _VIDEO_ONLY.items() if name in typed]
     videos = sum(map(is_video, sources))
     if given and not videos:
         inputs = "the input is an image" if len(sources) == 1 else "the inputs are images"
         raise InputError(f"{' and '.join(given)}: for videos, but {inputs}")
-    if photo_quality != 95 and videos == len(sources):
+    if "quality" in typed and videos == len(sources):
         inputs = "the input is a video" if len(sources) == 1 else "the inputs are videos"
         raise InputError(f"--quality: for photos (--crf sets a video's), but {inputs}")
 

@@ -753,6 +753,10 @@ def test_a_terminal_is_asked_before_a_file_is_replaced(tmp_path: Path, answer: b
         ("photo", ["--codec", "libx265"], ["--codec: for videos", "the input is an image"]),
         ("photo", ["--crf", "23", "--no-smooth"], ["--crf and --smooth/--no-smooth: for videos"]),
         ("photo", ["--pix-fmt", "yuv444p"], ["--pix-fmt: for videos"]),
+        # typed out at their defaults they were still ignored (judged against the default)
+        ("photo", ["--codec", "libx264"], ["--codec: for videos"]),
+        ("video", ["--quality", "95"], ["--quality: for photos"]),
+        ("video", ["--codec", "mpeg4", "--crf", "18"], ["mpeg4 has no constant-rate factor"]),
         ("video", ["--quality", "80"], ["--quality: for photos", "the input is a video"]),
     ],
 )
