@@ -172,7 +172,7 @@ def run_image(
     rgb = np.concatenate([pic.rgb, result.image], axis=1) if opts.side_by_side else result.image
     # the map first: --resume takes the image's presence to mean the file is done
     if opts.segmentation and result.labels is not None:
-        write_rgb8(_seg_path(dst, ".png"), colorize(result.labels))
+        write_rgb8(segmentation_path(dst), colorize(result.labels))
     write_picture(dst, pic, rgb, quality=opts.quality)
     t3 = time.perf_counter()
     enhancer.times.decode += t1 - t0
@@ -357,7 +357,7 @@ def _seg_writer(video: Any, dst: Path, info: Any, opts: RunOptions) -> Any:
     if not opts.segmentation:
         return nullcontext(None)
     return video.VideoWriter(
-        _seg_path(dst, dst.suffix),
+        segmentation_path(dst),
         info,
         codec=opts.codec,
         crf=opts.crf,

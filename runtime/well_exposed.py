@@ -30,7 +30,7 @@ HIGH = 0.18  # middle grey: from here on the frame is already exposed, the input
 MODES = ("keep", "enhance")  # keep: the blend above; enhance: the model's output always
 DEFAULT_MODE = "keep"
 # Seconds over which a video's crossfade weight follows its brightness (ClipKeepWeight): twice
-# the output smoothing's, so a flicker's single frames do not move it
+# the output smoothing's, so a flicker's single frames move it little
 KEEP_TIME_CONSTANT = 1.0
 
 

@@ -262,16 +262,17 @@ def run_command(
                     f"{' and '.join(given)} {verb} to live sources (URLs, /dev/videoN), "
                     "not to files"
                 )
+        typed = _typed(ctx)
         if codec != "libx264":  # the codec first: the output's container is judged by it
             from sllen.runtime.video.writer import check_crf, check_encoder
 
             check_encoder(codec, start=ray is None)  # Ray: the workers encode, on their GPUs
-            if "crf" in _typed(ctx):  # an encoder without a CRF ignored it
+            if "crf" in typed:  # an encoder without a CRF ignored it
                 check_crf(codec)
         if not (live or is_stream_output(output)):
             sources = collect_inputs(inputs, output)  # a glob's earlier results are not inputs
             check_output_name(output, inputs)  # as typed: "-o out.xyz/" means a folder
-            _check_media_options(sources, _typed(ctx))
+            _check_media_options(sources, typed)
             outputs = output_paths(sources, Path(output), codec)  # refused before loading
             if not resume:  # --resume skips them
                 confirm_replace(existing_outputs(outputs.values(), segmentation), overwrite)
@@ -344,10 +345,9 @@ def run_command(
             )
             run_live_command(inputs[0], output, spec, opts, live_opts, console, progress, quiet)
             return
-        stack = contextlib.ExitStack()
-        if len(sources) > 1:  # a Ctrl-C says what is kept and how to finish
-            stack.enter_context(_interrupt_names(finished, len(sources), overwrite))
-        with stack:
+        # a Ctrl-C in a run of several files says what is kept and how to finish
+        guard = _interrupt_names(finished, len(sources), overwrite)
+        with guard if len(sources) > 1 else contextlib.nullcontext():
             _run_files(
                 sources, spec, opts, ray, workers, reason, console, progress, report, note, quiet
             )
